@@ -1,0 +1,6 @@
+//! pipewright: a connector engine that speaks the Kafka wire protocol itself.
+//!
+//! Layers, dependencies pointing down only: `cli` → `runtime` → `client` → `protocol`.
+//! `protocol` and `client` are sans-IO: no sockets, threads or clocks.
+
+pub mod protocol;

@@ -1,0 +1,4 @@
+//! Kafka wire protocol: bytes in, values out.
+//!
+//! Owns framing, API version negotiation and the record batch v2 codec. Must not touch sockets, clocks,
+//! threads or async: every function here takes bytes (or values) and gives back values (or bytes).
