@@ -2,3 +2,11 @@
 //!
 //! Owns framing, API version negotiation and the record batch v2 codec. Must not touch sockets, clocks,
 //! threads or async: every function here takes bytes (or values) and gives back values (or bytes).
+
+pub mod error;
+pub mod frame;
+pub mod messages;
+pub mod versions;
+
+pub use error::ProtocolError;
+pub use messages::{Request, Response};
