@@ -3,4 +3,5 @@
 //! Layers, dependencies pointing down only: `cli` → `runtime` → `client` → `protocol`.
 //! `protocol` and `client` are sans-IO: no sockets, threads or clocks.
 
+pub mod client;
 pub mod protocol;

@@ -3,6 +3,7 @@
 //! Owns framing, API version negotiation and the record batch v2 codec. Must not touch sockets, clocks,
 //! threads or async: every function here takes bytes (or values) and gives back values (or bytes).
 
+pub mod compression;
 pub mod error;
 pub mod frame;
 pub mod messages;

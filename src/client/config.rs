@@ -1,0 +1,576 @@
+//! Client settings under the names Java and librdkafka users already know (`bootstrap.servers`, `linger.ms`, …).
+//!
+//! Parsing takes `key=value` pairs, pulls out each key it knows, and reports whatever is left as an unknown key
+//! with a "did you mean" suggestion. Values are checked here so a bad value is reported by key before anything
+//! connects.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use crate::protocol::compression::Compression;
+
+/// A bad client setting.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    #[error("unknown configuration key `{key}`{}", suggestion.as_ref().map(|s| format!(" (did you mean `{s}`?)")).unwrap_or_default())]
+    UnknownKey {
+        key: String,
+        suggestion: Option<String>,
+    },
+    #[error("invalid value `{value}` for `{key}`: {reason}")]
+    InvalidValue {
+        key: String,
+        value: String,
+        reason: String,
+    },
+    #[error("`{key}` is required")]
+    Missing { key: String },
+    #[error("`{key}`={value} conflicts with enable.idempotence=true: {reason}")]
+    IdempotenceConflict {
+        key: String,
+        value: String,
+        reason: String,
+    },
+}
+
+/// Settings as given, before each typed config takes its keys.
+#[derive(Debug, Clone, Default)]
+pub struct ConfigMap {
+    entries: BTreeMap<String, String>,
+}
+
+/// Spellings librdkafka accepts for keys that Java names differently.
+const ALIASES: &[(&str, &str)] = &[
+    ("metadata.broker.list", "bootstrap.servers"),
+    ("queue.buffering.max.ms", "linger.ms"),
+    ("compression.codec", "compression.type"),
+    ("max.in.flight", "max.in.flight.requests.per.connection"),
+    ("message.send.max.retries", "retries"),
+    ("request.required.acks", "acks"),
+    ("message.timeout.ms", "delivery.timeout.ms"),
+    ("receive.message.max.bytes", "message.max.bytes"),
+];
+
+impl ConfigMap {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn from_pairs<K: Into<String>, V: Into<String>>(
+        pairs: impl IntoIterator<Item = (K, V)>,
+    ) -> Self {
+        let mut map = Self::new();
+        for (k, v) in pairs {
+            map.set(k, v);
+        }
+        map
+    }
+
+    /// Sets `key`, translating librdkafka aliases to the Java name.
+    pub fn set(&mut self, key: impl Into<String>, value: impl Into<String>) {
+        let key = key.into();
+        let key = ALIASES
+            .iter()
+            .find(|(alias, _)| *alias == key)
+            .map(|(_, java)| java.to_string())
+            .unwrap_or(key);
+        self.entries.insert(key, value.into());
+    }
+
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.entries.get(key).map(String::as_str)
+    }
+
+    fn take(&mut self, key: &str) -> Option<String> {
+        self.entries.remove(key)
+    }
+
+    fn invalid(key: &str, value: &str, reason: impl Into<String>) -> ConfigError {
+        ConfigError::InvalidValue {
+            key: key.into(),
+            value: value.into(),
+            reason: reason.into(),
+        }
+    }
+
+    fn take_parsed<T: std::str::FromStr>(
+        &mut self,
+        key: &str,
+        default: T,
+        what: &str,
+    ) -> Result<T, ConfigError> {
+        match self.take(key) {
+            None => Ok(default),
+            Some(v) => v
+                .trim()
+                .parse()
+                .map_err(|_| Self::invalid(key, &v, format!("expected {what}"))),
+        }
+    }
+
+    fn take_ms(&mut self, key: &str, default_ms: u64) -> Result<Duration, ConfigError> {
+        self.take_parsed(key, default_ms, "a whole number of milliseconds")
+            .map(Duration::from_millis)
+    }
+
+    fn take_bytes(&mut self, key: &str, default: usize, min: usize) -> Result<usize, ConfigError> {
+        let value: usize = self.take_parsed(key, default, "a whole number of bytes")?;
+        if value < min {
+            return Err(Self::invalid(
+                key,
+                &value.to_string(),
+                format!("must be at least {min}"),
+            ));
+        }
+        Ok(value)
+    }
+
+    fn take_bool(&mut self, key: &str) -> Result<Option<bool>, ConfigError> {
+        match self.take(key) {
+            None => Ok(None),
+            Some(v) => match v.trim().to_ascii_lowercase().as_str() {
+                "true" | "1" | "yes" => Ok(Some(true)),
+                "false" | "0" | "no" => Ok(Some(false)),
+                _ => Err(Self::invalid(key, &v, "expected true or false")),
+            },
+        }
+    }
+
+    fn take_common(&mut self) -> Result<CommonConfig, ConfigError> {
+        let bootstrap = self.take("bootstrap.servers").ok_or(ConfigError::Missing {
+            key: "bootstrap.servers".into(),
+        })?;
+        let bootstrap_servers: Vec<String> = bootstrap
+            .split(',')
+            .map(|s| s.trim().to_owned())
+            .filter(|s| !s.is_empty())
+            .collect();
+        if bootstrap_servers.is_empty() {
+            return Err(Self::invalid(
+                "bootstrap.servers",
+                &bootstrap,
+                "expected host:port[,host:port…]",
+            ));
+        }
+        for server in &bootstrap_servers {
+            let port_ok = server
+                .rsplit_once(':')
+                .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok());
+            if !port_ok {
+                return Err(Self::invalid(
+                    "bootstrap.servers",
+                    server,
+                    "expected host:port",
+                ));
+            }
+        }
+        Ok(CommonConfig {
+            bootstrap_servers,
+            client_id: self
+                .take("client.id")
+                .unwrap_or_else(|| "pipewright".into()),
+            request_timeout: self.take_ms("request.timeout.ms", 30_000)?,
+            metadata_max_age: self.take_ms("metadata.max.age.ms", 300_000)?,
+            retry_backoff: self.take_ms("retry.backoff.ms", 100)?,
+            retry_backoff_max: self.take_ms("retry.backoff.max.ms", 1_000)?,
+            max_frame_bytes: self.take_bytes(
+                "message.max.bytes",
+                crate::protocol::frame::DEFAULT_MAX_FRAME_BYTES,
+                1024,
+            )?,
+            socket_connection_setup_timeout: self
+                .take_ms("socket.connection.setup.timeout.ms", 10_000)?,
+        })
+    }
+
+    /// Fails on the first key nobody took, suggesting the closest known key.
+    fn finish(self, known: &[&str]) -> Result<(), ConfigError> {
+        if let Some(key) = self.entries.keys().next() {
+            return Err(ConfigError::UnknownKey {
+                key: key.clone(),
+                suggestion: closest(key, known),
+            });
+        }
+        Ok(())
+    }
+}
+
+const COMMON_KEYS: &[&str] = &[
+    "bootstrap.servers",
+    "client.id",
+    "request.timeout.ms",
+    "metadata.max.age.ms",
+    "retry.backoff.ms",
+    "retry.backoff.max.ms",
+    "message.max.bytes",
+    "socket.connection.setup.timeout.ms",
+];
+
+/// Settings every client role shares.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CommonConfig {
+    pub bootstrap_servers: Vec<String>,
+    pub client_id: String,
+    pub request_timeout: Duration,
+    pub metadata_max_age: Duration,
+    pub retry_backoff: Duration,
+    pub retry_backoff_max: Duration,
+    /// Largest response frame accepted; larger claims are errors, never allocations.
+    pub max_frame_bytes: usize,
+    pub socket_connection_setup_timeout: Duration,
+}
+
+/// `acks`: how many replicas must have a batch before the broker answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Acks {
+    None,
+    Leader,
+    All,
+}
+
+impl Acks {
+    pub fn as_i16(self) -> i16 {
+        match self {
+            Acks::None => 0,
+            Acks::Leader => 1,
+            Acks::All => -1,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProducerConfig {
+    pub common: CommonConfig,
+    pub acks: Acks,
+    pub linger: Duration,
+    pub batch_size_bytes: usize,
+    pub max_in_flight_per_connection: usize,
+    pub delivery_timeout: Duration,
+    pub retries: u32,
+    pub compression: Compression,
+    pub enable_idempotence: bool,
+    pub max_request_size_bytes: usize,
+    /// Upper bound on bytes of records accepted but not yet acknowledged; `send` waits beyond it.
+    pub buffer_memory_bytes: usize,
+    pub partitioner_ignore_keys: bool,
+    pub allow_auto_create_topics: bool,
+}
+
+const PRODUCER_KEYS: &[&str] = &[
+    "acks",
+    "linger.ms",
+    "batch.size",
+    "max.in.flight.requests.per.connection",
+    "delivery.timeout.ms",
+    "retries",
+    "compression.type",
+    "enable.idempotence",
+    "max.request.size",
+    "buffer.memory",
+    "partitioner.ignore.keys",
+    "allow.auto.create.topics",
+];
+
+impl ProducerConfig {
+    pub fn from_map(mut map: ConfigMap) -> Result<Self, ConfigError> {
+        let common = map.take_common()?;
+        let acks = match map.take("acks") {
+            None => None,
+            Some(v) => Some(match v.trim().to_ascii_lowercase().as_str() {
+                "all" | "-1" => Acks::All,
+                "1" => Acks::Leader,
+                "0" => Acks::None,
+                _ => return Err(ConfigMap::invalid("acks", &v, "expected all, -1, 1 or 0")),
+            }),
+        };
+        let max_in_flight: Option<usize> = match map.take("max.in.flight.requests.per.connection") {
+            None => None,
+            Some(v) => Some(v.trim().parse().ok().filter(|n| *n >= 1).ok_or_else(|| {
+                ConfigMap::invalid(
+                    "max.in.flight.requests.per.connection",
+                    &v,
+                    "expected a whole number ≥ 1",
+                )
+            })?),
+        };
+        let retries: Option<u32> =
+            match map.take("retries") {
+                None => None,
+                Some(v) => Some(v.trim().parse().map_err(|_| {
+                    ConfigMap::invalid("retries", &v, "expected a whole number ≥ 0")
+                })?),
+            };
+        let explicit_idempotence = map.take_bool("enable.idempotence")?;
+        // As in the Java client (≥ 3.0): idempotence is on unless turned off, and silently off when another
+        // setting the user chose rules it out; if the user asked for it explicitly, such a setting is an error.
+        let conflicts: Vec<(&str, String, &str)> = [
+            (
+                acks.is_some_and(|a| a != Acks::All),
+                "acks",
+                acks.map(|a| a.as_i16().to_string()),
+                "idempotence needs acks=all",
+            ),
+            (
+                max_in_flight.is_some_and(|n| n > 5),
+                "max.in.flight.requests.per.connection",
+                max_in_flight.map(|n| n.to_string()),
+                "idempotence keeps order with at most 5 requests in flight",
+            ),
+            (
+                retries == Some(0),
+                "retries",
+                retries.map(|n| n.to_string()),
+                "idempotence needs retries > 0",
+            ),
+        ]
+        .into_iter()
+        .filter(|(conflict, ..)| *conflict)
+        .map(|(_, key, value, reason)| (key, value.unwrap_or_default(), reason))
+        .collect();
+        let enable_idempotence = match explicit_idempotence {
+            Some(true) => {
+                if let Some((key, value, reason)) = conflicts.into_iter().next() {
+                    return Err(ConfigError::IdempotenceConflict {
+                        key: key.into(),
+                        value,
+                        reason: reason.into(),
+                    });
+                }
+                true
+            }
+            Some(false) => false,
+            None => conflicts.is_empty(),
+        };
+        let compression = match map.take("compression.type") {
+            None => Compression::None,
+            Some(v) => Compression::from_name(&v)
+                .map_err(|e| ConfigMap::invalid("compression.type", &v, e.to_string()))?,
+        };
+        let config = Self {
+            common,
+            acks: acks.unwrap_or(Acks::All),
+            linger: map.take_ms("linger.ms", 5)?,
+            batch_size_bytes: map.take_bytes("batch.size", 16_384, 1)?,
+            max_in_flight_per_connection: max_in_flight.unwrap_or(5),
+            delivery_timeout: map.take_ms("delivery.timeout.ms", 120_000)?,
+            retries: retries.unwrap_or(i32::MAX as u32),
+            compression,
+            enable_idempotence,
+            max_request_size_bytes: map.take_bytes("max.request.size", 1_048_576, 1024)?,
+            buffer_memory_bytes: map.take_bytes("buffer.memory", 33_554_432, 1024)?,
+            partitioner_ignore_keys: map.take_bool("partitioner.ignore.keys")?.unwrap_or(false),
+            allow_auto_create_topics: map.take_bool("allow.auto.create.topics")?.unwrap_or(true),
+        };
+        map.finish(&[COMMON_KEYS, PRODUCER_KEYS].concat())?;
+        Ok(config)
+    }
+}
+
+/// `auto.offset.reset`: where to start when there is no valid position.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AutoOffsetReset {
+    Earliest,
+    Latest,
+    /// Fail with OFFSET_OUT_OF_RANGE instead of jumping.
+    None,
+}
+
+/// `isolation.level`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IsolationLevel {
+    ReadUncommitted,
+    ReadCommitted,
+}
+
+impl IsolationLevel {
+    pub fn as_i8(self) -> i8 {
+        match self {
+            IsolationLevel::ReadUncommitted => 0,
+            IsolationLevel::ReadCommitted => 1,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConsumerConfig {
+    pub common: CommonConfig,
+    pub auto_offset_reset: AutoOffsetReset,
+    pub fetch_min_bytes: i32,
+    pub fetch_max_bytes: i32,
+    pub fetch_max_wait: Duration,
+    pub max_partition_fetch_bytes: i32,
+    pub isolation_level: IsolationLevel,
+    pub check_crcs: bool,
+    pub allow_auto_create_topics: bool,
+    pub group_id: Option<String>,
+}
+
+const CONSUMER_KEYS: &[&str] = &[
+    "auto.offset.reset",
+    "fetch.min.bytes",
+    "fetch.max.bytes",
+    "fetch.max.wait.ms",
+    "max.partition.fetch.bytes",
+    "isolation.level",
+    "check.crcs",
+    "allow.auto.create.topics",
+    "group.id",
+];
+
+impl ConsumerConfig {
+    pub fn from_map(mut map: ConfigMap) -> Result<Self, ConfigError> {
+        let common = map.take_common()?;
+        let auto_offset_reset = match map.take("auto.offset.reset") {
+            None => AutoOffsetReset::Latest,
+            Some(v) => match v.trim().to_ascii_lowercase().as_str() {
+                "earliest" | "smallest" | "beginning" => AutoOffsetReset::Earliest,
+                "latest" | "largest" | "end" => AutoOffsetReset::Latest,
+                "none" | "error" => AutoOffsetReset::None,
+                _ => {
+                    return Err(ConfigMap::invalid(
+                        "auto.offset.reset",
+                        &v,
+                        "expected earliest, latest or none",
+                    ))
+                }
+            },
+        };
+        let isolation_level = match map.take("isolation.level") {
+            None => IsolationLevel::ReadUncommitted,
+            Some(v) => match v.trim().to_ascii_lowercase().as_str() {
+                "read_uncommitted" => IsolationLevel::ReadUncommitted,
+                "read_committed" => IsolationLevel::ReadCommitted,
+                _ => {
+                    return Err(ConfigMap::invalid(
+                        "isolation.level",
+                        &v,
+                        "expected read_uncommitted or read_committed",
+                    ))
+                }
+            },
+        };
+        let to_i32 = |key: &str, v: usize| -> Result<i32, ConfigError> {
+            i32::try_from(v).map_err(|_| {
+                ConfigMap::invalid(key, &v.to_string(), "must fit in a signed 32-bit number")
+            })
+        };
+        let fetch_min_bytes = map.take_bytes("fetch.min.bytes", 1, 0)?;
+        let fetch_max_bytes = map.take_bytes("fetch.max.bytes", 52_428_800, 1)?;
+        let max_partition_fetch_bytes =
+            map.take_bytes("max.partition.fetch.bytes", 1_048_576, 1)?;
+        let config = Self {
+            auto_offset_reset,
+            fetch_min_bytes: to_i32("fetch.min.bytes", fetch_min_bytes)?,
+            fetch_max_bytes: to_i32("fetch.max.bytes", fetch_max_bytes)?,
+            fetch_max_wait: map.take_ms("fetch.max.wait.ms", 500)?,
+            max_partition_fetch_bytes: to_i32(
+                "max.partition.fetch.bytes",
+                max_partition_fetch_bytes,
+            )?,
+            isolation_level,
+            check_crcs: map.take_bool("check.crcs")?.unwrap_or(true),
+            allow_auto_create_topics: map.take_bool("allow.auto.create.topics")?.unwrap_or(false),
+            group_id: map.take("group.id"),
+            common,
+        };
+        map.finish(&[COMMON_KEYS, CONSUMER_KEYS].concat())?;
+        Ok(config)
+    }
+}
+
+/// Settings for one-off cluster requests (`engine metadata`, `engine topic create`).
+pub fn admin_config(mut map: ConfigMap) -> Result<CommonConfig, ConfigError> {
+    let common = map.take_common()?;
+    map.finish(COMMON_KEYS)?;
+    Ok(common)
+}
+
+/// The known key closest to `key` by edit distance, if it is close enough to be a likely typo.
+pub fn closest(key: &str, known: &[&str]) -> Option<String> {
+    known
+        .iter()
+        .map(|k| (edit_distance(key, k), *k))
+        .filter(|(d, k)| *d <= (k.len() / 3).max(2))
+        .min()
+        .map(|(_, k)| k.to_owned())
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut previous: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut current = vec![i + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let substitute = previous[j] + usize::from(ca != *cb);
+            current.push(substitute.min(previous[j + 1] + 1).min(current[j] + 1));
+        }
+        previous = current;
+    }
+    previous[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn producer(pairs: &[(&str, &str)]) -> Result<ProducerConfig, ConfigError> {
+        let mut map = ConfigMap::from_pairs([("bootstrap.servers", "127.0.0.1:9092")]);
+        for (k, v) in pairs {
+            map.set(*k, *v);
+        }
+        ProducerConfig::from_map(map)
+    }
+
+    #[test]
+    fn defaults_follow_the_java_client() {
+        let config = producer(&[]).unwrap();
+        assert!(config.enable_idempotence);
+        assert_eq!(config.acks, Acks::All);
+        assert_eq!(config.batch_size_bytes, 16_384);
+        assert_eq!(config.max_in_flight_per_connection, 5);
+        assert_eq!(config.delivery_timeout, Duration::from_secs(120));
+    }
+
+    #[test]
+    fn acks_1_turns_default_idempotence_off_but_conflicts_with_explicit() {
+        assert!(!producer(&[("acks", "1")]).unwrap().enable_idempotence);
+        let err = producer(&[("acks", "1"), ("enable.idempotence", "true")]).unwrap_err();
+        assert!(
+            matches!(err, ConfigError::IdempotenceConflict { ref key, .. } if key == "acks"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn unknown_key_suggests_the_closest() {
+        let err = producer(&[("linger.sm", "5")]).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "unknown configuration key `linger.sm` (did you mean `linger.ms`?)"
+        );
+    }
+
+    #[test]
+    fn librdkafka_aliases_are_accepted() {
+        let config = producer(&[
+            ("queue.buffering.max.ms", "7"),
+            ("compression.codec", "lz4"),
+        ])
+        .unwrap();
+        assert_eq!(config.linger, Duration::from_millis(7));
+        assert_eq!(config.compression, Compression::Lz4);
+    }
+
+    #[test]
+    fn bad_values_name_the_key() {
+        let err = producer(&[("linger.ms", "soon")]).unwrap_err();
+        assert!(err.to_string().contains("linger.ms"), "{err}");
+        assert!(producer(&[("bootstrap.servers", "nohost")]).is_err());
+        let err = ConsumerConfig::from_map(ConfigMap::from_pairs([
+            ("bootstrap.servers", "a:1"),
+            ("auto.offset.reset", "sometimes"),
+        ]))
+        .unwrap_err();
+        assert!(err.to_string().contains("auto.offset.reset"));
+    }
+}
