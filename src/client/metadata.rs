@@ -215,7 +215,8 @@ impl MetadataState {
             return None;
         }
         if self.refresh_requested {
-            return Some(self.not_before.unwrap_or_else(Instant::now));
+            // Without a backoff the refresh goes out on the next poll_transmit; no timer needed.
+            return self.not_before;
         }
         if self.wanted.is_empty() && !self.all_topics {
             return None;

@@ -1,0 +1,784 @@
+//! The sans-IO producer: partitioning, per-partition batching, Produce requests, retries and idempotence.
+//!
+//! Records are written straight into their partition's open batch in wire format. A batch closes when it is
+//! full, and is finished (producer id, epoch and base sequence filled in, compressed, CRC computed) when it is
+//! first drained into a Produce request, so sequence numbers follow send order even across epoch bumps.
+//!
+//! Ordering with idempotence: batches of one partition are kept in one queue in sequence order. When one fails
+//! with a retriable error, nothing more of that partition is sent until every batch of it in flight has an
+//! outcome; then the queue is sent again from its first unacknowledged batch. The broker deduplicates batches it
+//! already wrote (DUPLICATE_SEQUENCE_NUMBER counts as success), so a retry never writes a record twice.
+//!
+//! Epoch bumps (KIP-360): UNKNOWN_PRODUCER_ID, an OUT_OF_ORDER_SEQUENCE_NUMBER on the first unacknowledged
+//! batch, or a batch that failed after it was sent (a sequence gap) make the producer stop sending, wait for all
+//! in-flight requests, get a new epoch with InitProducerId (v3+: same producer id, epoch + 1; older brokers: a
+//! new producer id) and renumber every unacknowledged batch from sequence 0.
+
+mod partition;
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+use kafka_protocol::messages::{
+    ApiKey, InitProducerIdRequest, InitProducerIdResponse, ProduceRequest, ProduceResponse, ProducerId, TopicName,
+};
+use kafka_protocol::protocol::StrBytes;
+
+use super::config::{Acks, ProducerConfig};
+use super::errors::{classify, response_error, ErrorAction, ResponseError};
+use super::metadata::MetadataState;
+use super::partitioner::{partition_for_key, StickyPartitioner};
+use super::{BrokerId, RequestToken, ResponseResult, TokenSource, Transmit, TransportError};
+use crate::protocol::record_batch::encoder::{encoded_record_size, HeaderRef};
+use crate::protocol::record_batch::NO_PRODUCER_ID;
+use crate::protocol::versions::ApiVersionTable;
+use crate::protocol::{Request, Response};
+
+pub use partition::PartitionQueue;
+
+/// Identifies one record given to [`Producer::send`]; delivery events name records by it.
+pub type RecordId = u64;
+
+/// Why records were not delivered.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ProduceError {
+    #[error("broker rejected the batch for {topic}-{partition}: {error} (code {})", error.code())]
+    Broker { topic: String, partition: i32, error: ResponseError },
+    #[error("records for {topic}-{partition} were not acknowledged within delivery.timeout.ms ({timeout_ms} ms){}", last_error.as_ref().map(|e| format!("; last error: {e}")).unwrap_or_default())]
+    DeliveryTimeout { topic: String, partition: i32, timeout_ms: u128, last_error: Option<String> },
+    #[error("topic {topic}: {error}")]
+    Topic { topic: String, error: ResponseError },
+    #[error("partition {partition} does not exist in topic {topic} ({partitions} partitions)")]
+    UnknownPartition { topic: String, partition: i32, partitions: i32 },
+    #[error("record of {size_bytes} bytes is larger than max.request.size ({max_bytes} bytes)")]
+    RecordTooLarge { size_bytes: usize, max_bytes: usize },
+    #[error("the idempotent producer failed: {reason}")]
+    Fatal { reason: String },
+    #[error("record could not be encoded: {reason}")]
+    Encode { reason: String },
+}
+
+/// What the producer reports back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProducerEvent {
+    /// These records were written at `base_offset`, `base_offset + 1`, … in order (`base_offset` is -1 when
+    /// unknown: acks=0, or a retried batch the broker recognised as a duplicate).
+    Delivered { record_ids: Vec<RecordId>, topic: Arc<str>, partition: i32, base_offset: i64, log_append_time_ms: i64 },
+    /// These records were not written.
+    Failed { record_ids: Vec<RecordId>, error: ProduceError },
+}
+
+/// A record to send, borrowed: its bytes are copied once, into the partition's open batch.
+#[derive(Debug, Clone, Copy)]
+pub struct RecordRef<'a> {
+    pub topic: &'a str,
+    pub partition: Option<i32>,
+    pub key: Option<&'a [u8]>,
+    pub value: Option<&'a [u8]>,
+    pub headers: &'a [HeaderRef<'a>],
+    pub timestamp_ms: i64,
+}
+
+/// The idempotent producer's identity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProducerIdState {
+    /// Idempotence is off: batches carry no producer id.
+    Disabled,
+    /// InitProducerId not sent yet (or being retried after backoff).
+    Uninitialized { not_before: Option<Instant> },
+    /// InitProducerId in flight.
+    Requesting { token: RequestToken, bumping: bool },
+    Ready { producer_id: i64, epoch: i16 },
+    /// Stop sending, drain in-flight requests, then ask for a new epoch.
+    BumpNeeded { producer_id: i64, epoch: i16, not_before: Option<Instant> },
+    Fatal,
+}
+
+/// A record waiting for its topic's metadata (partition count unknown yet).
+#[derive(Debug)]
+struct PendingRecord {
+    id: RecordId,
+    partition: Option<i32>,
+    key: Option<Bytes>,
+    value: Option<Bytes>,
+    headers: Vec<(Bytes, Option<Bytes>)>,
+    timestamp_ms: i64,
+    size_bytes: usize,
+    enqueued: Instant,
+}
+
+#[derive(Debug)]
+struct TopicState {
+    name: Arc<str>,
+    partitions: Vec<PartitionQueue>,
+    sticky: StickyPartitioner,
+    pending: VecDeque<PendingRecord>,
+}
+
+#[derive(Debug)]
+struct InFlightProduce {
+    broker: BrokerId,
+    /// (topic, partition, batch id) of each batch in the request.
+    batches: Vec<(Arc<str>, i32, u64)>,
+}
+
+pub struct Producer {
+    config: ProducerConfig,
+    metadata: MetadataState,
+    tokens: TokenSource,
+    topics: HashMap<Arc<str>, TopicState>,
+    in_flight: HashMap<RequestToken, InFlightProduce>,
+    in_flight_per_broker: HashMap<BrokerId, usize>,
+    broker_versions: HashMap<BrokerId, ApiVersionTable>,
+    pid: ProducerIdState,
+    events: VecDeque<ProducerEvent>,
+    next_record_id: RecordId,
+    /// The latest `now` seen: deadlines at or before it were already acted on.
+    last_now: Option<Instant>,
+    buffered_bytes: usize,
+    outstanding_records: usize,
+    flushing: bool,
+    init_pid_attempts: u32,
+}
+
+impl Producer {
+    pub fn new(config: ProducerConfig) -> Self {
+        let metadata = MetadataState::new(
+            config.common.bootstrap_servers.clone(),
+            config.common.metadata_max_age,
+            config.common.retry_backoff,
+            config.allow_auto_create_topics,
+        );
+        let pid = if config.enable_idempotence {
+            ProducerIdState::Uninitialized { not_before: None }
+        } else {
+            ProducerIdState::Disabled
+        };
+        Self {
+            config,
+            metadata,
+            tokens: TokenSource::default(),
+            topics: HashMap::new(),
+            in_flight: HashMap::new(),
+            in_flight_per_broker: HashMap::new(),
+            broker_versions: HashMap::new(),
+            pid,
+            events: VecDeque::new(),
+            next_record_id: 0,
+            last_now: None,
+            buffered_bytes: 0,
+            outstanding_records: 0,
+            flushing: false,
+            init_pid_attempts: 0,
+        }
+    }
+
+    pub fn config(&self) -> &ProducerConfig {
+        &self.config
+    }
+
+    pub fn metadata(&self) -> &MetadataState {
+        &self.metadata
+    }
+
+    pub fn producer_id_state(&self) -> ProducerIdState {
+        self.pid
+    }
+
+    /// Where to connect for `broker`.
+    pub fn broker_address(&self, broker: BrokerId) -> Option<&str> {
+        self.metadata.broker_address(broker)
+    }
+
+    /// Tells the producer what a broker's ApiVersions said (the runtime learns it when connecting).
+    pub fn handle_broker_versions(&mut self, broker: BrokerId, versions: ApiVersionTable) {
+        self.broker_versions.insert(broker, versions);
+    }
+
+    /// Bytes of records accepted and not yet acknowledged or failed; the caller stops sending past
+    /// `buffer.memory`.
+    pub fn buffered_bytes(&self) -> usize {
+        self.buffered_bytes
+    }
+
+    /// Records accepted and not yet reported delivered or failed.
+    pub fn outstanding_records(&self) -> usize {
+        self.outstanding_records
+    }
+
+    /// Sends every open batch now instead of waiting for `linger.ms`, until [`Producer::outstanding_records`]
+    /// reaches zero.
+    pub fn flush(&mut self) {
+        self.flushing = true;
+    }
+
+    /// Accepts a record. Its bytes are copied into the partition's open batch (or, before the topic's metadata
+    /// is known, into a pending queue). The outcome arrives later as a [`ProducerEvent`].
+    pub fn send(&mut self, record: RecordRef<'_>, now: Instant) -> Result<RecordId, ProduceError> {
+        if self.pid == ProducerIdState::Fatal {
+            return Err(ProduceError::Fatal { reason: "the producer id could not be obtained".into() });
+        }
+        let size_bytes = encoded_record_size(0, 0, record.key, record.value, record.headers);
+        if size_bytes + 61 + 128 > self.config.max_request_size_bytes {
+            return Err(ProduceError::RecordTooLarge { size_bytes, max_bytes: self.config.max_request_size_bytes });
+        }
+        let id = self.next_record_id;
+        self.next_record_id += 1;
+        self.buffered_bytes += size_bytes;
+        self.outstanding_records += 1;
+        if !self.topics.contains_key(record.topic) {
+            let name: Arc<str> = Arc::from(record.topic);
+            self.metadata.want_topic(record.topic);
+            let sticky = StickyPartitioner::new(self.config.batch_size_bytes, 0x5eed ^ id ^ name.len() as u64);
+            self.topics.insert(
+                name.clone(),
+                TopicState { name, partitions: Vec::new(), sticky, pending: VecDeque::new() },
+            );
+        }
+        let topic = self.topics.get_mut(record.topic).expect("inserted above");
+        if topic.partitions.is_empty() || !topic.pending.is_empty() {
+            topic.pending.push_back(PendingRecord {
+                id,
+                partition: record.partition,
+                key: record.key.map(Bytes::copy_from_slice),
+                value: record.value.map(Bytes::copy_from_slice),
+                headers: record
+                    .headers
+                    .iter()
+                    .map(|h| (Bytes::copy_from_slice(h.key), h.value.map(Bytes::copy_from_slice)))
+                    .collect(),
+                timestamp_ms: record.timestamp_ms,
+                size_bytes,
+                enqueued: now,
+            });
+            return Ok(id);
+        }
+        Self::append_to_partition(&self.config, topic, id, &record, size_bytes, now)
+            .inspect_err(|_| {
+                self.buffered_bytes -= size_bytes;
+                self.outstanding_records -= 1;
+            })
+            .map(|()| id)
+    }
+
+    fn append_to_partition(
+        config: &ProducerConfig,
+        topic: &mut TopicState,
+        id: RecordId,
+        record: &RecordRef<'_>,
+        size_bytes: usize,
+        now: Instant,
+    ) -> Result<(), ProduceError> {
+        let partitions = topic.partitions.len() as i32;
+        let partition = match record.partition {
+            Some(p) if p < 0 || p >= partitions => {
+                return Err(ProduceError::UnknownPartition { topic: topic.name.to_string(), partition: p, partitions })
+            }
+            Some(p) => p,
+            None => match record.key {
+                Some(key) if !config.partitioner_ignore_keys => partition_for_key(key, partitions),
+                _ => topic.sticky.partition(partitions, size_bytes),
+            },
+        };
+        let queue = &mut topic.partitions[partition as usize];
+        queue
+            .append(config, id, record, size_bytes, now)
+            .map_err(|e| ProduceError::Encode { reason: e.to_string() })
+    }
+
+    /// Moves pending records of topics whose metadata arrived into their partitions.
+    fn place_pending(&mut self, now: Instant) {
+        for topic in self.topics.values_mut() {
+            if let Some(md) = self.metadata.topic(&topic.name) {
+                let count = md.partitions.len();
+                if count > topic.partitions.len() {
+                    // New partitions (first metadata, or the topic grew): add queues, keep the old ones.
+                    for p in topic.partitions.len()..count {
+                        topic.partitions.push(PartitionQueue::new(p as i32));
+                    }
+                }
+            }
+            if topic.partitions.is_empty() {
+                continue;
+            }
+            while let Some(pending) = topic.pending.pop_front() {
+                let headers: Vec<HeaderRef<'_>> =
+                    pending.headers.iter().map(|(k, v)| HeaderRef { key: k, value: v.as_deref() }).collect();
+                let record = RecordRef {
+                    topic: &topic.name,
+                    partition: pending.partition,
+                    key: pending.key.as_deref(),
+                    value: pending.value.as_deref(),
+                    headers: &headers,
+                    timestamp_ms: pending.timestamp_ms,
+                };
+                let result = Self::append_to_partition(
+                    &self.config,
+                    topic,
+                    pending.id,
+                    &record,
+                    pending.size_bytes,
+                    pending.enqueued.min(now),
+                );
+                if let Err(error) = result {
+                    self.buffered_bytes -= pending.size_bytes;
+                    self.outstanding_records -= 1;
+                    self.events.push_back(ProducerEvent::Failed { record_ids: vec![pending.id], error });
+                }
+            }
+        }
+    }
+
+    /// Fails pending records of topics the broker reported an error for, or whose metadata never came.
+    fn fail_stuck_pending(&mut self, now: Instant) {
+        for topic in self.topics.values_mut() {
+            let error = self.metadata.topic_error(&topic.name).filter(|e| !e.is_retriable());
+            while let Some(front) = topic.pending.front() {
+                let timed_out = now.saturating_duration_since(front.enqueued) >= self.config.delivery_timeout;
+                if error.is_none() && !timed_out {
+                    break;
+                }
+                let pending = topic.pending.pop_front().expect("front exists");
+                self.buffered_bytes -= pending.size_bytes;
+                self.outstanding_records -= 1;
+                let error = match error {
+                    Some(error) => ProduceError::Topic { topic: topic.name.to_string(), error },
+                    None => ProduceError::DeliveryTimeout {
+                        topic: topic.name.to_string(),
+                        partition: pending.partition.unwrap_or(-1),
+                        timeout_ms: self.config.delivery_timeout.as_millis(),
+                        last_error: self.metadata.topic_error(&topic.name).map(|e| e.to_string()),
+                    },
+                };
+                self.events.push_back(ProducerEvent::Failed { record_ids: vec![pending.id], error });
+            }
+        }
+    }
+
+    pub fn poll_event(&mut self) -> Option<ProducerEvent> {
+        self.events.pop_front()
+    }
+
+    /// The next request to send, if any.
+    pub fn poll_transmit(&mut self, now: Instant) -> Option<Transmit> {
+        self.observe(now);
+        self.place_pending(now);
+        if let Some(tx) = self.metadata.poll_transmit(now, &mut self.tokens) {
+            return Some(tx);
+        }
+        if let Some(tx) = self.poll_init_producer_id(now) {
+            return Some(tx);
+        }
+        if !self.may_send_produce() {
+            return None;
+        }
+        self.poll_produce(now)
+    }
+
+    fn may_send_produce(&self) -> bool {
+        matches!(self.pid, ProducerIdState::Disabled | ProducerIdState::Ready { .. })
+    }
+
+    fn poll_init_producer_id(&mut self, now: Instant) -> Option<Transmit> {
+        let (bump_from, not_before) = match self.pid {
+            ProducerIdState::Uninitialized { not_before } => (None, not_before),
+            ProducerIdState::BumpNeeded { producer_id, epoch, not_before } => {
+                if !self.in_flight.is_empty() {
+                    return None; // wait for every in-flight batch's outcome before renumbering
+                }
+                (Some((producer_id, epoch)), not_before)
+            }
+            _ => return None,
+        };
+        if not_before.is_some_and(|t| now < t) {
+            return None;
+        }
+        let broker = self.metadata.any_broker();
+        let mut request = InitProducerIdRequest::default().with_transaction_timeout_ms(i32::MAX);
+        if let Some((producer_id, epoch)) = bump_from {
+            // KIP-360: with v3+, the broker bumps the epoch of the producer id we have; older brokers cannot,
+            // and a fresh producer id (sequences from 0) does the same job.
+            let supports_bump = self
+                .broker_versions
+                .get(&broker)
+                .is_some_and(|v| v.supports_at_least(ApiKey::InitProducerId, 3));
+            if supports_bump {
+                request = request.with_producer_id(ProducerId(producer_id)).with_producer_epoch(epoch);
+            }
+        }
+        let token = self.tokens.next_token();
+        self.pid = ProducerIdState::Requesting { token, bumping: bump_from.is_some() };
+        Some(Transmit { broker, token, request: Request::InitProducerId(request), expects_response: true })
+    }
+
+    fn poll_produce(&mut self, now: Instant) -> Option<Transmit> {
+        let max_in_flight = self.config.max_in_flight_per_connection;
+        let producer_state = match self.pid {
+            ProducerIdState::Ready { producer_id, epoch } => Some((producer_id, epoch)),
+            _ => None,
+        };
+        // Group sendable batches by leader: one batch per partition per request, as the Java client does.
+        let mut chosen_broker: Option<BrokerId> = None;
+        let mut request_bytes = 0usize;
+        let mut batches: Vec<(Arc<str>, i32, u64, Bytes)> = Vec::new();
+        let flushing = self.flushing;
+        for topic in self.topics.values_mut() {
+            for queue in topic.partitions.iter_mut() {
+                let Some(leader) = self.metadata.leader(&topic.name, queue.partition()) else { continue };
+                if let Some(b) = chosen_broker {
+                    if b != leader {
+                        continue;
+                    }
+                } else if self.in_flight_per_broker.get(&leader).copied().unwrap_or(0) >= max_in_flight {
+                    continue;
+                }
+                if !queue.has_sendable(&self.config, now, flushing) {
+                    continue;
+                }
+                let size = queue.next_sendable_size();
+                if !batches.is_empty() && request_bytes + size > self.config.max_request_size_bytes {
+                    continue;
+                }
+                let Some((batch_id, bytes)) = queue.take_sendable(&self.config, producer_state, now) else { continue };
+                chosen_broker = Some(leader);
+                request_bytes += bytes.len();
+                batches.push((topic.name.clone(), queue.partition(), batch_id, bytes));
+            }
+        }
+        let broker = chosen_broker?;
+        let token = self.tokens.next_token();
+        let mut topic_data: Vec<TopicProduceData> = Vec::new();
+        for (topic, partition, _, bytes) in &batches {
+            let data = PartitionProduceData::default().with_index(*partition).with_records(Some(bytes.clone()));
+            match topic_data.iter_mut().find(|t| t.name.0.as_str() == &**topic) {
+                Some(t) => t.partition_data.push(data),
+                None => topic_data.push(
+                    TopicProduceData::default()
+                        .with_name(TopicName(StrBytes::from_string(topic.to_string())))
+                        .with_partition_data(vec![data]),
+                ),
+            }
+        }
+        let timeout_ms = self.config.common.request_timeout.as_millis().min(i32::MAX as u128) as i32;
+        let request =
+            ProduceRequest::default().with_acks(self.config.acks.as_i16()).with_timeout_ms(timeout_ms).with_topic_data(topic_data);
+        let expects_response = self.config.acks != Acks::None;
+        let batch_refs: Vec<(Arc<str>, i32, u64)> = batches.into_iter().map(|(t, p, id, _)| (t, p, id)).collect();
+        if expects_response {
+            *self.in_flight_per_broker.entry(broker).or_default() += 1;
+            self.in_flight.insert(token, InFlightProduce { broker, batches: batch_refs });
+        } else {
+            // acks=0: the broker never answers; the batches count as delivered once handed to the connection.
+            for (topic, partition, batch_id) in batch_refs {
+                self.complete_batch(&topic, partition, batch_id, -1, -1);
+            }
+        }
+        Some(Transmit { broker, token, request: Request::Produce(request), expects_response })
+    }
+
+    fn partition_queue(&mut self, topic: &str, partition: i32) -> Option<&mut PartitionQueue> {
+        self.topics.get_mut(topic)?.partitions.get_mut(partition as usize)
+    }
+
+    fn complete_batch(&mut self, topic: &Arc<str>, partition: i32, batch_id: u64, base_offset: i64, log_append_time_ms: i64) {
+        let Some(queue) = self.partition_queue(topic, partition) else { return };
+        let Some(batch) = queue.remove(batch_id) else { return };
+        self.buffered_bytes -= batch.size_bytes;
+        self.outstanding_records -= batch.record_ids.len();
+        self.events.push_back(ProducerEvent::Delivered {
+            record_ids: batch.record_ids,
+            topic: topic.clone(),
+            partition,
+            base_offset,
+            log_append_time_ms,
+        });
+    }
+
+    fn fail_batch(&mut self, topic: &str, partition: i32, batch_id: u64, error: ProduceError) {
+        let Some(queue) = self.partition_queue(topic, partition) else { return };
+        let Some(batch) = queue.remove(batch_id) else { return };
+        let sent_before = batch.sequence.is_some();
+        self.buffered_bytes -= batch.size_bytes;
+        self.outstanding_records -= batch.record_ids.len();
+        self.events.push_back(ProducerEvent::Failed { record_ids: batch.record_ids, error });
+        if sent_before {
+            // The broker may have seen this sequence; later batches would leave a gap it rejects. Renumber.
+            self.request_epoch_bump(None);
+        }
+    }
+
+    fn request_epoch_bump(&mut self, not_before: Option<Instant>) {
+        match self.pid {
+            ProducerIdState::Ready { producer_id, epoch } => {
+                self.pid = ProducerIdState::BumpNeeded { producer_id, epoch, not_before };
+            }
+            ProducerIdState::Disabled
+            | ProducerIdState::BumpNeeded { .. }
+            | ProducerIdState::Requesting { bumping: true, .. }
+            | ProducerIdState::Uninitialized { .. }
+            | ProducerIdState::Requesting { .. }
+            | ProducerIdState::Fatal => {}
+        }
+    }
+
+    /// Routes a response (or a transport failure) back to whoever asked.
+    pub fn handle_response(&mut self, broker: BrokerId, token: RequestToken, result: ResponseResult, now: Instant) {
+        self.observe(now);
+        if self.metadata.owns(token) {
+            let response = match &result {
+                Ok(Response::Metadata(m)) => Ok(m),
+                Ok(_) => Err(TransportError::Disconnected { broker }),
+                Err(e) => Err(e.clone()),
+            };
+            self.metadata.handle_response(token, response.as_ref().map(|m| *m), now);
+            self.place_pending(now);
+            return;
+        }
+        if let ProducerIdState::Requesting { token: pid_token, bumping } = self.pid {
+            if pid_token == token {
+                match result {
+                    Ok(Response::InitProducerId(response)) => self.handle_init_producer_id(&response, bumping, now),
+                    _ => self.retry_init_producer_id(bumping, now),
+                }
+                return;
+            }
+        }
+        let Some(in_flight) = self.in_flight.remove(&token) else { return };
+        if let Some(count) = self.in_flight_per_broker.get_mut(&in_flight.broker) {
+            *count = count.saturating_sub(1);
+        }
+        match result {
+            Ok(Response::Produce(response)) => self.handle_produce_response(in_flight, &response, now),
+            Ok(_) | Err(_) => {
+                // No answer: outcome unknown. Resend with the same sequence numbers; the broker deduplicates.
+                let last_error = match &result {
+                    Err(e) => e.to_string(),
+                    Ok(_) => "unexpected response type".to_string(),
+                };
+                self.metadata.request_refresh();
+                for (topic, partition, batch_id) in in_flight.batches {
+                    self.retry_batch(&topic, partition, batch_id, last_error.clone(), now);
+                }
+            }
+        }
+    }
+
+    fn handle_init_producer_id(&mut self, response: &InitProducerIdResponse, bumping: bool, now: Instant) {
+        match response_error(response.error_code) {
+            None => {
+                self.init_pid_attempts = 0;
+                self.pid = ProducerIdState::Ready { producer_id: response.producer_id.0, epoch: response.producer_epoch };
+                for topic in self.topics.values_mut() {
+                    for queue in topic.partitions.iter_mut() {
+                        queue.reset_sequences();
+                    }
+                }
+            }
+            Some(error) if error.is_retriable() || matches!(error, ResponseError::ConcurrentTransactions) => {
+                self.retry_init_producer_id(bumping, now)
+            }
+            Some(error) => {
+                if bumping && matches!(error, ResponseError::InvalidProducerEpoch | ResponseError::ProducerFenced) {
+                    // Our epoch is no longer known: start over with a fresh producer id.
+                    self.pid = ProducerIdState::Uninitialized { not_before: Some(now + self.config.common.retry_backoff) };
+                    return;
+                }
+                self.pid = ProducerIdState::Fatal;
+                self.fail_everything(ProduceError::Fatal { reason: format!("InitProducerId failed: {error}") });
+            }
+        }
+    }
+
+    fn retry_init_producer_id(&mut self, bumping: bool, now: Instant) {
+        self.init_pid_attempts += 1;
+        let not_before = Some(now + self.backoff(self.init_pid_attempts));
+        self.pid = match (bumping, self.pid) {
+            (true, _) => match self.last_ready_identity() {
+                Some((producer_id, epoch)) => ProducerIdState::BumpNeeded { producer_id, epoch, not_before },
+                None => ProducerIdState::Uninitialized { not_before },
+            },
+            _ => ProducerIdState::Uninitialized { not_before },
+        };
+    }
+
+    /// The identity a bump starts from: sequences in batches record it.
+    fn last_ready_identity(&self) -> Option<(i64, i16)> {
+        self.topics
+            .values()
+            .flat_map(|t| t.partitions.iter())
+            .find_map(|q| q.last_identity())
+            .filter(|(pid, _)| *pid != NO_PRODUCER_ID)
+    }
+
+    fn backoff(&self, attempts: u32) -> Duration {
+        let base = self.config.common.retry_backoff;
+        let factor = 1u32 << attempts.saturating_sub(1).min(10);
+        (base * factor).min(self.config.common.retry_backoff_max.max(base))
+    }
+
+    fn fail_everything(&mut self, error: ProduceError) {
+        let mut failed: Vec<(Arc<str>, i32, u64)> = Vec::new();
+        for topic in self.topics.values_mut() {
+            for queue in topic.partitions.iter_mut() {
+                queue.close_open_batch();
+                failed.extend(queue.batch_ids().map(|id| (topic.name.clone(), queue.partition(), id)));
+            }
+            while let Some(p) = topic.pending.pop_front() {
+                self.buffered_bytes -= p.size_bytes;
+                self.outstanding_records -= 1;
+                self.events.push_back(ProducerEvent::Failed { record_ids: vec![p.id], error: error.clone() });
+            }
+        }
+        for (topic, partition, id) in failed {
+            if let Some(queue) = self.partition_queue(&topic, partition) {
+                if let Some(batch) = queue.remove(id) {
+                    self.buffered_bytes -= batch.size_bytes;
+                    self.outstanding_records -= batch.record_ids.len();
+                    self.events.push_back(ProducerEvent::Failed { record_ids: batch.record_ids, error: error.clone() });
+                }
+            }
+        }
+    }
+
+    fn handle_produce_response(&mut self, in_flight: InFlightProduce, response: &ProduceResponse, now: Instant) {
+        for (topic, partition, batch_id) in in_flight.batches {
+            let result = response
+                .responses
+                .iter()
+                .filter(|t| t.name.0.as_str() == &*topic)
+                .flat_map(|t| t.partition_responses.iter())
+                .find(|p| p.index == partition);
+            let Some(result) = result else {
+                self.retry_batch(&topic, partition, batch_id, "partition missing from the Produce response".into(), now);
+                continue;
+            };
+            match response_error(result.error_code) {
+                None => self.complete_batch(&topic, partition, batch_id, result.base_offset, result.log_append_time_ms),
+                Some(ResponseError::DuplicateSequenceNumber) => {
+                    // Already written by an earlier attempt whose answer we lost.
+                    self.complete_batch(&topic, partition, batch_id, result.base_offset, result.log_append_time_ms)
+                }
+                Some(ResponseError::OutOfOrderSequenceNumber) => {
+                    let earlier_unacked =
+                        self.partition_queue(&topic, partition).is_some_and(|q| q.has_earlier_than(batch_id));
+                    if !earlier_unacked {
+                        // Nothing before it is outstanding, so the broker lost our sequence state: renumber.
+                        self.request_epoch_bump(None);
+                    }
+                    self.retry_batch(&topic, partition, batch_id, ResponseError::OutOfOrderSequenceNumber.to_string(), now);
+                }
+                Some(
+                    error @ (ResponseError::UnknownProducerId
+                    | ResponseError::InvalidProducerEpoch
+                    | ResponseError::ProducerFenced),
+                ) => {
+                    self.request_epoch_bump(None);
+                    self.retry_batch(&topic, partition, batch_id, error.to_string(), now);
+                }
+                Some(error) => match classify(error) {
+                    ErrorAction::RetryAfterMetadataRefresh => {
+                        self.metadata.request_refresh();
+                        self.retry_batch(&topic, partition, batch_id, error.to_string(), now);
+                    }
+                    ErrorAction::Retry => self.retry_batch(&topic, partition, batch_id, error.to_string(), now),
+                    ErrorAction::Fail => {
+                        let error = ProduceError::Broker { topic: topic.to_string(), partition, error };
+                        self.fail_batch(&topic, partition, batch_id, error);
+                    }
+                },
+            }
+        }
+    }
+
+    fn retry_batch(&mut self, topic: &Arc<str>, partition: i32, batch_id: u64, last_error: String, now: Instant) {
+        let retries = self.config.retries;
+        let delivery_timeout = self.config.delivery_timeout;
+        let backoff_base = self.config.common.retry_backoff;
+        let backoff_max = self.config.common.retry_backoff_max;
+        let Some(queue) = self.partition_queue(topic, partition) else { return };
+        let verdict = queue.mark_for_retry(batch_id, last_error, now, retries, delivery_timeout, backoff_base, backoff_max);
+        if let Some(error) = verdict {
+            let error = match error {
+                RetryRefused::Exhausted(last_error) => ProduceError::DeliveryTimeout {
+                    topic: topic.to_string(),
+                    partition,
+                    timeout_ms: delivery_timeout.as_millis(),
+                    last_error: Some(last_error),
+                },
+            };
+            self.fail_batch(topic, partition, batch_id, error);
+        }
+    }
+
+    /// Expires batches past `delivery.timeout.ms` that are not in flight, and fails stuck pending records.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.observe(now);
+        self.place_pending(now);
+        self.fail_stuck_pending(now);
+        let delivery_timeout = self.config.delivery_timeout;
+        let mut expired: Vec<(Arc<str>, i32, u64, Option<String>)> = Vec::new();
+        for topic in self.topics.values_mut() {
+            for queue in topic.partitions.iter_mut() {
+                for (id, last_error) in queue.expired(now, delivery_timeout) {
+                    expired.push((topic.name.clone(), queue.partition(), id, last_error));
+                }
+            }
+        }
+        for (topic, partition, id, last_error) in expired {
+            let error = ProduceError::DeliveryTimeout {
+                topic: topic.to_string(),
+                partition,
+                timeout_ms: delivery_timeout.as_millis(),
+                last_error,
+            };
+            self.fail_batch(&topic, partition, id, error);
+        }
+        if self.outstanding_records == 0 {
+            self.flushing = false;
+        }
+    }
+
+    fn observe(&mut self, now: Instant) {
+        self.last_now = Some(self.last_now.map_or(now, |t| t.max(now)));
+    }
+
+    /// When [`Producer::handle_timeout`] next has work: a linger deadline, a retry backoff, a metadata refresh.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let mut earliest = None;
+        let last_now = self.last_now;
+        let mut consider = |t: Option<Instant>| {
+            // A deadline already reached was acted on; what still waits there waits for a response, not time.
+            if let Some(t) = t.filter(|t| last_now.is_none_or(|now| *t > now)) {
+                earliest = Some(earliest.map_or(t, |e| e.min(t)));
+            }
+        };
+        consider(self.metadata.poll_timeout());
+        match self.pid {
+            ProducerIdState::Uninitialized { not_before } | ProducerIdState::BumpNeeded { not_before, .. } => {
+                consider(not_before)
+            }
+            _ => {}
+        }
+        for topic in self.topics.values() {
+            if let Some(p) = topic.pending.front() {
+                consider(Some(p.enqueued + self.config.delivery_timeout));
+            }
+            for queue in &topic.partitions {
+                consider(queue.next_deadline(&self.config));
+            }
+        }
+        earliest
+    }
+}
+
+/// Why a batch will not be retried.
+pub(crate) enum RetryRefused {
+    /// Out of retries or past delivery.timeout.ms; carries the last error seen.
+    Exhausted(String),
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,304 @@
+//! One partition's batches: the open batch records are appended to, then closed batches in sequence order,
+//! some in flight, some waiting (for linger, a free request slot, or a retry backoff).
+
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+use bytes::{Bytes, BytesMut};
+
+use super::{RecordId, RecordRef, RetryRefused};
+use crate::client::config::ProducerConfig;
+use crate::protocol::record_batch::encoder::{rewrite_producer_state, BatchOptions, RecordBatchEncoder};
+use crate::protocol::record_batch::RecordBatchError;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SendState {
+    Queued,
+    InFlight,
+}
+
+/// A closed batch, from the moment it stops taking records until the broker acknowledges it or it fails.
+#[derive(Debug)]
+pub(crate) struct ProducerBatch {
+    pub id: u64,
+    pub record_ids: Vec<RecordId>,
+    /// Bytes of records, as counted against `buffer.memory`.
+    pub size_bytes: usize,
+    pub created: Instant,
+    /// Until the batch is first sent: finishing it fixes its producer id, epoch and sequence.
+    pub encoder: Option<RecordBatchEncoder>,
+    pub bytes: Option<Bytes>,
+    /// (producer id, epoch, base sequence) written into `bytes`, once sent by an idempotent producer.
+    pub sequence: Option<(i64, i16, i32)>,
+    pub state: SendState,
+    pub attempts: u32,
+    pub retry_not_before: Option<Instant>,
+    pub last_error: Option<String>,
+}
+
+impl ProducerBatch {
+    fn encoded_len(&self) -> usize {
+        match (&self.bytes, &self.encoder) {
+            (Some(bytes), _) => bytes.len(),
+            (None, Some(encoder)) => encoder.size_in_bytes(),
+            (None, None) => 0,
+        }
+    }
+
+    fn record_count(&self) -> i32 {
+        self.record_ids.len() as i32
+    }
+}
+
+#[derive(Debug)]
+struct OpenBatch {
+    encoder: RecordBatchEncoder,
+    record_ids: Vec<RecordId>,
+    size_bytes: usize,
+    created: Instant,
+}
+
+#[derive(Debug)]
+pub struct PartitionQueue {
+    partition: i32,
+    open: Option<OpenBatch>,
+    batches: VecDeque<ProducerBatch>,
+    /// Next base sequence to hand out under `identity`.
+    next_sequence: i32,
+    identity: Option<(i64, i16)>,
+    /// A batch failed and waits to be resent: hold everything until in-flight batches have their outcome.
+    retrying: bool,
+    in_flight: usize,
+}
+
+impl PartitionQueue {
+    pub fn new(partition: i32) -> Self {
+        Self {
+            partition,
+            open: None,
+            batches: VecDeque::new(),
+            next_sequence: 0,
+            identity: None,
+            retrying: false,
+            in_flight: 0,
+        }
+    }
+
+    pub fn partition(&self) -> i32 {
+        self.partition
+    }
+
+    pub(crate) fn append(
+        &mut self,
+        config: &ProducerConfig,
+        id: RecordId,
+        record: &RecordRef<'_>,
+        size_bytes: usize,
+        now: Instant,
+    ) -> Result<(), RecordBatchError> {
+        if let Some(open) = &self.open {
+            let size_after = open.encoder.size_with_record(record.timestamp_ms, record.key, record.value, record.headers);
+            if size_after > config.batch_size_bytes && !open.record_ids.is_empty() {
+                self.close_open_batch();
+            }
+        }
+        let open = self.open.get_or_insert_with(|| OpenBatch {
+            encoder: RecordBatchEncoder::with_capacity(
+                BatchOptions { compression: config.compression, ..BatchOptions::default() },
+                config.batch_size_bytes,
+            ),
+            record_ids: Vec::new(),
+            size_bytes: 0,
+            created: now,
+        });
+        open.encoder.append(record.timestamp_ms, record.key, record.value, record.headers)?;
+        open.record_ids.push(id);
+        open.size_bytes += size_bytes;
+        if open.encoder.size_in_bytes() >= config.batch_size_bytes {
+            self.close_open_batch();
+        }
+        Ok(())
+    }
+
+    /// Closes the open batch: it takes no more records. Its id is its first record's id, unique across the
+    /// producer.
+    pub(crate) fn close_open_batch(&mut self) {
+        if let Some(open) = self.open.take() {
+            self.batches.push_back(ProducerBatch {
+                id: open.record_ids.first().copied().unwrap_or_default(),
+                record_ids: open.record_ids,
+                size_bytes: open.size_bytes,
+                created: open.created,
+                encoder: Some(open.encoder),
+                bytes: None,
+                sequence: None,
+                state: SendState::Queued,
+                attempts: 0,
+                retry_not_before: None,
+                last_error: None,
+            });
+        }
+    }
+
+    fn first_queued(&self) -> Option<&ProducerBatch> {
+        self.batches.iter().find(|b| b.state == SendState::Queued)
+    }
+
+    /// Whether a batch may go out now; closes the open batch when it has lingered long enough (or on flush).
+    pub(crate) fn has_sendable(&mut self, config: &ProducerConfig, now: Instant, flushing: bool) -> bool {
+        if self.retrying {
+            if self.in_flight > 0 {
+                return false;
+            }
+            self.retrying = false;
+        }
+        if self.first_queued().is_none() {
+            let lingered = self.open.as_ref().is_some_and(|o| flushing || now.saturating_duration_since(o.created) >= config.linger);
+            if lingered {
+                self.close_open_batch();
+            }
+        }
+        self.first_queued().is_some_and(|b| b.retry_not_before.is_none_or(|t| now >= t))
+    }
+
+    pub(crate) fn next_sendable_size(&self) -> usize {
+        self.first_queued().map_or(0, ProducerBatch::encoded_len)
+    }
+
+    /// Hands out the first waiting batch, finishing it (or renumbering it after an epoch bump) first.
+    pub(crate) fn take_sendable(
+        &mut self,
+        _config: &ProducerConfig,
+        producer: Option<(i64, i16)>,
+        now: Instant,
+    ) -> Option<(u64, Bytes)> {
+        let index = self.batches.iter().position(|b| b.state == SendState::Queued)?;
+        if self.batches[index].retry_not_before.is_some_and(|t| now < t) {
+            return None;
+        }
+        if let Some(identity) = producer {
+            if self.identity != Some(identity) {
+                self.identity = Some(identity);
+                self.next_sequence = 0;
+            }
+        }
+        let next_sequence = &mut self.next_sequence;
+        let batch = &mut self.batches[index];
+        let assign = |next_sequence: &mut i32, count: i32| {
+            let base = *next_sequence;
+            // Sequences wrap to 0 after i32::MAX, as the broker expects.
+            *next_sequence = ((i64::from(base) + i64::from(count)) % (i64::from(i32::MAX) + 1)) as i32;
+            base
+        };
+        match (batch.encoder.take(), producer) {
+            (Some(mut encoder), Some((producer_id, epoch))) => {
+                let base = assign(next_sequence, batch.record_count());
+                encoder.set_producer_state(producer_id, epoch, base, false);
+                batch.bytes = encoder.finish().ok();
+                batch.sequence = Some((producer_id, epoch, base));
+            }
+            (Some(encoder), None) => batch.bytes = encoder.finish().ok(),
+            (None, Some((producer_id, epoch))) => {
+                let renumber = batch.sequence.is_none_or(|(p, e, _)| (p, e) != (producer_id, epoch));
+                if renumber {
+                    let base = assign(next_sequence, batch.record_count());
+                    if let Some(bytes) = &batch.bytes {
+                        let mut copy = BytesMut::from(&bytes[..]);
+                        if rewrite_producer_state(&mut copy, producer_id, epoch, base, false).is_ok() {
+                            batch.bytes = Some(copy.freeze());
+                        }
+                    }
+                    batch.sequence = Some((producer_id, epoch, base));
+                }
+            }
+            (None, None) => {}
+        }
+        let bytes = batch.bytes.clone()?;
+        batch.state = SendState::InFlight;
+        batch.attempts += 1;
+        self.in_flight += 1;
+        Some((batch.id, bytes))
+    }
+
+    /// Takes a batch out (acknowledged or failed).
+    pub(crate) fn remove(&mut self, batch_id: u64) -> Option<ProducerBatch> {
+        let index = self.batches.iter().position(|b| b.id == batch_id)?;
+        let batch = self.batches.remove(index)?;
+        if batch.state == SendState::InFlight {
+            self.in_flight -= 1;
+        }
+        Some(batch)
+    }
+
+    /// Whether an unacknowledged batch comes before `batch_id`.
+    pub(crate) fn has_earlier_than(&self, batch_id: u64) -> bool {
+        self.batches.iter().position(|b| b.id == batch_id).is_some_and(|i| i > 0)
+    }
+
+    /// Puts a batch whose attempt failed back in line, or says why it will not be retried.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn mark_for_retry(
+        &mut self,
+        batch_id: u64,
+        last_error: String,
+        now: Instant,
+        retries: u32,
+        delivery_timeout: Duration,
+        backoff_base: Duration,
+        backoff_max: Duration,
+    ) -> Option<RetryRefused> {
+        let batch = self.batches.iter_mut().find(|b| b.id == batch_id)?;
+        if batch.state == SendState::InFlight {
+            batch.state = SendState::Queued;
+            self.in_flight -= 1;
+        }
+        self.retrying = true;
+        if batch.attempts > retries || now.saturating_duration_since(batch.created) >= delivery_timeout {
+            return Some(RetryRefused::Exhausted(last_error));
+        }
+        let factor = 1u32 << batch.attempts.saturating_sub(1).min(10);
+        batch.retry_not_before = Some(now + (backoff_base * factor).min(backoff_max.max(backoff_base)));
+        batch.last_error = Some(last_error);
+        None
+    }
+
+    /// After a new producer id or epoch: every unacknowledged batch is renumbered from 0 when next sent.
+    pub(crate) fn reset_sequences(&mut self) {
+        self.identity = None;
+        self.next_sequence = 0;
+    }
+
+    /// The identity sequences were last handed out under.
+    pub(crate) fn last_identity(&self) -> Option<(i64, i16)> {
+        self.identity
+    }
+
+    pub(crate) fn batch_ids(&self) -> impl Iterator<Item = u64> + '_ {
+        self.batches.iter().map(|b| b.id)
+    }
+
+    /// Waiting batches older than `delivery.timeout.ms`, with the last error each saw.
+    pub(crate) fn expired(&self, now: Instant, delivery_timeout: Duration) -> Vec<(u64, Option<String>)> {
+        self.batches
+            .iter()
+            .filter(|b| b.state == SendState::Queued && now.saturating_duration_since(b.created) >= delivery_timeout)
+            .map(|b| (b.id, b.last_error.clone()))
+            .collect()
+    }
+
+    /// The earliest moment this partition has something to do without outside input.
+    pub(crate) fn next_deadline(&self, config: &ProducerConfig) -> Option<Instant> {
+        let mut earliest: Option<Instant> = None;
+        let mut consider = |t: Instant| earliest = Some(earliest.map_or(t, |e: Instant| e.min(t)));
+        if let Some(open) = &self.open {
+            consider(open.created + config.linger);
+        }
+        if let Some(batch) = self.first_queued() {
+            if let Some(t) = batch.retry_not_before {
+                consider(t);
+            }
+            consider(batch.created + config.delivery_timeout);
+        }
+        earliest
+    }
+}
