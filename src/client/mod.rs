@@ -9,6 +9,7 @@ pub mod config;
 pub mod errors;
 pub mod metadata;
 pub mod partitioner;
+pub mod producer;
 
 use crate::protocol::{ProtocolError, Request, Response};
 

@@ -23,7 +23,8 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::{
-    ApiKey, InitProducerIdRequest, InitProducerIdResponse, ProduceRequest, ProduceResponse, ProducerId, TopicName,
+    ApiKey, InitProducerIdRequest, InitProducerIdResponse, ProduceRequest, ProduceResponse,
+    ProducerId, TopicName,
 };
 use kafka_protocol::protocol::StrBytes;
 
@@ -32,8 +33,8 @@ use super::errors::{classify, response_error, ErrorAction, ResponseError};
 use super::metadata::MetadataState;
 use super::partitioner::{partition_for_key, StickyPartitioner};
 use super::{BrokerId, RequestToken, ResponseResult, TokenSource, Transmit, TransportError};
-use crate::protocol::record_batch::encoder::{encoded_record_size, HeaderRef};
 use crate::protocol::record_batch::NO_PRODUCER_ID;
+use crate::protocol::record_batch::{encoded_record_size, HeaderRef};
 use crate::protocol::versions::ApiVersionTable;
 use crate::protocol::{Request, Response};
 
@@ -46,13 +47,26 @@ pub type RecordId = u64;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ProduceError {
     #[error("broker rejected the batch for {topic}-{partition}: {error} (code {})", error.code())]
-    Broker { topic: String, partition: i32, error: ResponseError },
+    Broker {
+        topic: String,
+        partition: i32,
+        error: ResponseError,
+    },
     #[error("records for {topic}-{partition} were not acknowledged within delivery.timeout.ms ({timeout_ms} ms){}", last_error.as_ref().map(|e| format!("; last error: {e}")).unwrap_or_default())]
-    DeliveryTimeout { topic: String, partition: i32, timeout_ms: u128, last_error: Option<String> },
+    DeliveryTimeout {
+        topic: String,
+        partition: i32,
+        timeout_ms: u128,
+        last_error: Option<String>,
+    },
     #[error("topic {topic}: {error}")]
     Topic { topic: String, error: ResponseError },
     #[error("partition {partition} does not exist in topic {topic} ({partitions} partitions)")]
-    UnknownPartition { topic: String, partition: i32, partitions: i32 },
+    UnknownPartition {
+        topic: String,
+        partition: i32,
+        partitions: i32,
+    },
     #[error("record of {size_bytes} bytes is larger than max.request.size ({max_bytes} bytes)")]
     RecordTooLarge { size_bytes: usize, max_bytes: usize },
     #[error("the idempotent producer failed: {reason}")]
@@ -66,9 +80,18 @@ pub enum ProduceError {
 pub enum ProducerEvent {
     /// These records were written at `base_offset`, `base_offset + 1`, … in order (`base_offset` is -1 when
     /// unknown: acks=0, or a retried batch the broker recognised as a duplicate).
-    Delivered { record_ids: Vec<RecordId>, topic: Arc<str>, partition: i32, base_offset: i64, log_append_time_ms: i64 },
+    Delivered {
+        record_ids: Vec<RecordId>,
+        topic: Arc<str>,
+        partition: i32,
+        base_offset: i64,
+        log_append_time_ms: i64,
+    },
     /// These records were not written.
-    Failed { record_ids: Vec<RecordId>, error: ProduceError },
+    Failed {
+        record_ids: Vec<RecordId>,
+        error: ProduceError,
+    },
 }
 
 /// A record to send, borrowed: its bytes are copied once, into the partition's open batch.
@@ -88,12 +111,24 @@ pub enum ProducerIdState {
     /// Idempotence is off: batches carry no producer id.
     Disabled,
     /// InitProducerId not sent yet (or being retried after backoff).
-    Uninitialized { not_before: Option<Instant> },
+    Uninitialized {
+        not_before: Option<Instant>,
+    },
     /// InitProducerId in flight.
-    Requesting { token: RequestToken, bumping: bool },
-    Ready { producer_id: i64, epoch: i16 },
+    Requesting {
+        token: RequestToken,
+        bumping: bool,
+    },
+    Ready {
+        producer_id: i64,
+        epoch: i16,
+    },
     /// Stop sending, drain in-flight requests, then ask for a new epoch.
-    BumpNeeded { producer_id: i64, epoch: i16, not_before: Option<Instant> },
+    BumpNeeded {
+        producer_id: i64,
+        epoch: i16,
+        not_before: Option<Instant>,
+    },
     Fatal,
 }
 
@@ -219,11 +254,16 @@ impl Producer {
     /// is known, into a pending queue). The outcome arrives later as a [`ProducerEvent`].
     pub fn send(&mut self, record: RecordRef<'_>, now: Instant) -> Result<RecordId, ProduceError> {
         if self.pid == ProducerIdState::Fatal {
-            return Err(ProduceError::Fatal { reason: "the producer id could not be obtained".into() });
+            return Err(ProduceError::Fatal {
+                reason: "the producer id could not be obtained".into(),
+            });
         }
         let size_bytes = encoded_record_size(0, 0, record.key, record.value, record.headers);
         if size_bytes + 61 + 128 > self.config.max_request_size_bytes {
-            return Err(ProduceError::RecordTooLarge { size_bytes, max_bytes: self.config.max_request_size_bytes });
+            return Err(ProduceError::RecordTooLarge {
+                size_bytes,
+                max_bytes: self.config.max_request_size_bytes,
+            });
         }
         let id = self.next_record_id;
         self.next_record_id += 1;
@@ -232,10 +272,18 @@ impl Producer {
         if !self.topics.contains_key(record.topic) {
             let name: Arc<str> = Arc::from(record.topic);
             self.metadata.want_topic(record.topic);
-            let sticky = StickyPartitioner::new(self.config.batch_size_bytes, 0x5eed ^ id ^ name.len() as u64);
+            let sticky = StickyPartitioner::new(
+                self.config.batch_size_bytes,
+                0x5eed ^ id ^ name.len() as u64,
+            );
             self.topics.insert(
                 name.clone(),
-                TopicState { name, partitions: Vec::new(), sticky, pending: VecDeque::new() },
+                TopicState {
+                    name,
+                    partitions: Vec::new(),
+                    sticky,
+                    pending: VecDeque::new(),
+                },
             );
         }
         let topic = self.topics.get_mut(record.topic).expect("inserted above");
@@ -248,7 +296,12 @@ impl Producer {
                 headers: record
                     .headers
                     .iter()
-                    .map(|h| (Bytes::copy_from_slice(h.key), h.value.map(Bytes::copy_from_slice)))
+                    .map(|h| {
+                        (
+                            Bytes::copy_from_slice(h.key),
+                            h.value.map(Bytes::copy_from_slice),
+                        )
+                    })
                     .collect(),
                 timestamp_ms: record.timestamp_ms,
                 size_bytes,
@@ -275,7 +328,11 @@ impl Producer {
         let partitions = topic.partitions.len() as i32;
         let partition = match record.partition {
             Some(p) if p < 0 || p >= partitions => {
-                return Err(ProduceError::UnknownPartition { topic: topic.name.to_string(), partition: p, partitions })
+                return Err(ProduceError::UnknownPartition {
+                    topic: topic.name.to_string(),
+                    partition: p,
+                    partitions,
+                })
             }
             Some(p) => p,
             None => match record.key {
@@ -286,7 +343,9 @@ impl Producer {
         let queue = &mut topic.partitions[partition as usize];
         queue
             .append(config, id, record, size_bytes, now)
-            .map_err(|e| ProduceError::Encode { reason: e.to_string() })
+            .map_err(|e| ProduceError::Encode {
+                reason: e.to_string(),
+            })
     }
 
     /// Moves pending records of topics whose metadata arrived into their partitions.
@@ -304,11 +363,18 @@ impl Producer {
             if topic.partitions.is_empty() {
                 continue;
             }
+            let name = topic.name.clone();
             while let Some(pending) = topic.pending.pop_front() {
-                let headers: Vec<HeaderRef<'_>> =
-                    pending.headers.iter().map(|(k, v)| HeaderRef { key: k, value: v.as_deref() }).collect();
+                let headers: Vec<HeaderRef<'_>> = pending
+                    .headers
+                    .iter()
+                    .map(|(k, v)| HeaderRef {
+                        key: k,
+                        value: v.as_deref(),
+                    })
+                    .collect();
                 let record = RecordRef {
-                    topic: &topic.name,
+                    topic: &name,
                     partition: pending.partition,
                     key: pending.key.as_deref(),
                     value: pending.value.as_deref(),
@@ -326,7 +392,10 @@ impl Producer {
                 if let Err(error) = result {
                     self.buffered_bytes -= pending.size_bytes;
                     self.outstanding_records -= 1;
-                    self.events.push_back(ProducerEvent::Failed { record_ids: vec![pending.id], error });
+                    self.events.push_back(ProducerEvent::Failed {
+                        record_ids: vec![pending.id],
+                        error,
+                    });
                 }
             }
         }
@@ -335,9 +404,13 @@ impl Producer {
     /// Fails pending records of topics the broker reported an error for, or whose metadata never came.
     fn fail_stuck_pending(&mut self, now: Instant) {
         for topic in self.topics.values_mut() {
-            let error = self.metadata.topic_error(&topic.name).filter(|e| !e.is_retriable());
+            let error = self
+                .metadata
+                .topic_error(&topic.name)
+                .filter(|e| !e.is_retriable());
             while let Some(front) = topic.pending.front() {
-                let timed_out = now.saturating_duration_since(front.enqueued) >= self.config.delivery_timeout;
+                let timed_out =
+                    now.saturating_duration_since(front.enqueued) >= self.config.delivery_timeout;
                 if error.is_none() && !timed_out {
                     break;
                 }
@@ -345,15 +418,24 @@ impl Producer {
                 self.buffered_bytes -= pending.size_bytes;
                 self.outstanding_records -= 1;
                 let error = match error {
-                    Some(error) => ProduceError::Topic { topic: topic.name.to_string(), error },
+                    Some(error) => ProduceError::Topic {
+                        topic: topic.name.to_string(),
+                        error,
+                    },
                     None => ProduceError::DeliveryTimeout {
                         topic: topic.name.to_string(),
                         partition: pending.partition.unwrap_or(-1),
                         timeout_ms: self.config.delivery_timeout.as_millis(),
-                        last_error: self.metadata.topic_error(&topic.name).map(|e| e.to_string()),
+                        last_error: self
+                            .metadata
+                            .topic_error(&topic.name)
+                            .map(|e| e.to_string()),
                     },
                 };
-                self.events.push_back(ProducerEvent::Failed { record_ids: vec![pending.id], error });
+                self.events.push_back(ProducerEvent::Failed {
+                    record_ids: vec![pending.id],
+                    error,
+                });
             }
         }
     }
@@ -379,13 +461,20 @@ impl Producer {
     }
 
     fn may_send_produce(&self) -> bool {
-        matches!(self.pid, ProducerIdState::Disabled | ProducerIdState::Ready { .. })
+        matches!(
+            self.pid,
+            ProducerIdState::Disabled | ProducerIdState::Ready { .. }
+        )
     }
 
     fn poll_init_producer_id(&mut self, now: Instant) -> Option<Transmit> {
         let (bump_from, not_before) = match self.pid {
             ProducerIdState::Uninitialized { not_before } => (None, not_before),
-            ProducerIdState::BumpNeeded { producer_id, epoch, not_before } => {
+            ProducerIdState::BumpNeeded {
+                producer_id,
+                epoch,
+                not_before,
+            } => {
                 if !self.in_flight.is_empty() {
                     return None; // wait for every in-flight batch's outcome before renumbering
                 }
@@ -406,12 +495,22 @@ impl Producer {
                 .get(&broker)
                 .is_some_and(|v| v.supports_at_least(ApiKey::InitProducerId, 3));
             if supports_bump {
-                request = request.with_producer_id(ProducerId(producer_id)).with_producer_epoch(epoch);
+                request = request
+                    .with_producer_id(ProducerId(producer_id))
+                    .with_producer_epoch(epoch);
             }
         }
         let token = self.tokens.next_token();
-        self.pid = ProducerIdState::Requesting { token, bumping: bump_from.is_some() };
-        Some(Transmit { broker, token, request: Request::InitProducerId(request), expects_response: true })
+        self.pid = ProducerIdState::Requesting {
+            token,
+            bumping: bump_from.is_some(),
+        };
+        Some(Transmit {
+            broker,
+            token,
+            request: Request::InitProducerId(request),
+            expects_response: true,
+        })
     }
 
     fn poll_produce(&mut self, now: Instant) -> Option<Transmit> {
@@ -427,22 +526,31 @@ impl Producer {
         let flushing = self.flushing;
         for topic in self.topics.values_mut() {
             for queue in topic.partitions.iter_mut() {
-                let Some(leader) = self.metadata.leader(&topic.name, queue.partition()) else { continue };
+                let Some(leader) = self.metadata.leader(&topic.name, queue.partition()) else {
+                    continue;
+                };
                 if let Some(b) = chosen_broker {
                     if b != leader {
                         continue;
                     }
-                } else if self.in_flight_per_broker.get(&leader).copied().unwrap_or(0) >= max_in_flight {
+                } else if self.in_flight_per_broker.get(&leader).copied().unwrap_or(0)
+                    >= max_in_flight
+                {
                     continue;
                 }
                 if !queue.has_sendable(&self.config, now, flushing) {
                     continue;
                 }
                 let size = queue.next_sendable_size();
-                if !batches.is_empty() && request_bytes + size > self.config.max_request_size_bytes {
+                if !batches.is_empty() && request_bytes + size > self.config.max_request_size_bytes
+                {
                     continue;
                 }
-                let Some((batch_id, bytes)) = queue.take_sendable(&self.config, producer_state, now) else { continue };
+                let Some((batch_id, bytes)) =
+                    queue.take_sendable(&self.config, producer_state, now)
+                else {
+                    continue;
+                };
                 chosen_broker = Some(leader);
                 request_bytes += bytes.len();
                 batches.push((topic.name.clone(), queue.partition(), batch_id, bytes));
@@ -452,8 +560,13 @@ impl Producer {
         let token = self.tokens.next_token();
         let mut topic_data: Vec<TopicProduceData> = Vec::new();
         for (topic, partition, _, bytes) in &batches {
-            let data = PartitionProduceData::default().with_index(*partition).with_records(Some(bytes.clone()));
-            match topic_data.iter_mut().find(|t| t.name.0.as_str() == &**topic) {
+            let data = PartitionProduceData::default()
+                .with_index(*partition)
+                .with_records(Some(bytes.clone()));
+            match topic_data
+                .iter_mut()
+                .find(|t| t.name.0.as_str() == &**topic)
+            {
                 Some(t) => t.partition_data.push(data),
                 None => topic_data.push(
                     TopicProduceData::default()
@@ -462,30 +575,65 @@ impl Producer {
                 ),
             }
         }
-        let timeout_ms = self.config.common.request_timeout.as_millis().min(i32::MAX as u128) as i32;
-        let request =
-            ProduceRequest::default().with_acks(self.config.acks.as_i16()).with_timeout_ms(timeout_ms).with_topic_data(topic_data);
+        let timeout_ms = self
+            .config
+            .common
+            .request_timeout
+            .as_millis()
+            .min(i32::MAX as u128) as i32;
+        let request = ProduceRequest::default()
+            .with_acks(self.config.acks.as_i16())
+            .with_timeout_ms(timeout_ms)
+            .with_topic_data(topic_data);
         let expects_response = self.config.acks != Acks::None;
-        let batch_refs: Vec<(Arc<str>, i32, u64)> = batches.into_iter().map(|(t, p, id, _)| (t, p, id)).collect();
+        let batch_refs: Vec<(Arc<str>, i32, u64)> = batches
+            .into_iter()
+            .map(|(t, p, id, _)| (t, p, id))
+            .collect();
         if expects_response {
             *self.in_flight_per_broker.entry(broker).or_default() += 1;
-            self.in_flight.insert(token, InFlightProduce { broker, batches: batch_refs });
+            self.in_flight.insert(
+                token,
+                InFlightProduce {
+                    broker,
+                    batches: batch_refs,
+                },
+            );
         } else {
             // acks=0: the broker never answers; the batches count as delivered once handed to the connection.
             for (topic, partition, batch_id) in batch_refs {
                 self.complete_batch(&topic, partition, batch_id, -1, -1);
             }
         }
-        Some(Transmit { broker, token, request: Request::Produce(request), expects_response })
+        Some(Transmit {
+            broker,
+            token,
+            request: Request::Produce(request),
+            expects_response,
+        })
     }
 
     fn partition_queue(&mut self, topic: &str, partition: i32) -> Option<&mut PartitionQueue> {
-        self.topics.get_mut(topic)?.partitions.get_mut(partition as usize)
+        self.topics
+            .get_mut(topic)?
+            .partitions
+            .get_mut(partition as usize)
     }
 
-    fn complete_batch(&mut self, topic: &Arc<str>, partition: i32, batch_id: u64, base_offset: i64, log_append_time_ms: i64) {
-        let Some(queue) = self.partition_queue(topic, partition) else { return };
-        let Some(batch) = queue.remove(batch_id) else { return };
+    fn complete_batch(
+        &mut self,
+        topic: &Arc<str>,
+        partition: i32,
+        batch_id: u64,
+        base_offset: i64,
+        log_append_time_ms: i64,
+    ) {
+        let Some(queue) = self.partition_queue(topic, partition) else {
+            return;
+        };
+        let Some(batch) = queue.remove(batch_id) else {
+            return;
+        };
         self.buffered_bytes -= batch.size_bytes;
         self.outstanding_records -= batch.record_ids.len();
         self.events.push_back(ProducerEvent::Delivered {
@@ -498,12 +646,19 @@ impl Producer {
     }
 
     fn fail_batch(&mut self, topic: &str, partition: i32, batch_id: u64, error: ProduceError) {
-        let Some(queue) = self.partition_queue(topic, partition) else { return };
-        let Some(batch) = queue.remove(batch_id) else { return };
+        let Some(queue) = self.partition_queue(topic, partition) else {
+            return;
+        };
+        let Some(batch) = queue.remove(batch_id) else {
+            return;
+        };
         let sent_before = batch.sequence.is_some();
         self.buffered_bytes -= batch.size_bytes;
         self.outstanding_records -= batch.record_ids.len();
-        self.events.push_back(ProducerEvent::Failed { record_ids: batch.record_ids, error });
+        self.events.push_back(ProducerEvent::Failed {
+            record_ids: batch.record_ids,
+            error,
+        });
         if sent_before {
             // The broker may have seen this sequence; later batches would leave a gap it rejects. Renumber.
             self.request_epoch_bump(None);
@@ -513,7 +668,11 @@ impl Producer {
     fn request_epoch_bump(&mut self, not_before: Option<Instant>) {
         match self.pid {
             ProducerIdState::Ready { producer_id, epoch } => {
-                self.pid = ProducerIdState::BumpNeeded { producer_id, epoch, not_before };
+                self.pid = ProducerIdState::BumpNeeded {
+                    producer_id,
+                    epoch,
+                    not_before,
+                };
             }
             ProducerIdState::Disabled
             | ProducerIdState::BumpNeeded { .. }
@@ -525,7 +684,13 @@ impl Producer {
     }
 
     /// Routes a response (or a transport failure) back to whoever asked.
-    pub fn handle_response(&mut self, broker: BrokerId, token: RequestToken, result: ResponseResult, now: Instant) {
+    pub fn handle_response(
+        &mut self,
+        broker: BrokerId,
+        token: RequestToken,
+        result: ResponseResult,
+        now: Instant,
+    ) {
         self.observe(now);
         if self.metadata.owns(token) {
             let response = match &result {
@@ -533,25 +698,36 @@ impl Producer {
                 Ok(_) => Err(TransportError::Disconnected { broker }),
                 Err(e) => Err(e.clone()),
             };
-            self.metadata.handle_response(token, response.as_ref().map(|m| *m), now);
+            self.metadata
+                .handle_response(token, response.as_ref().map(|m| *m), now);
             self.place_pending(now);
             return;
         }
-        if let ProducerIdState::Requesting { token: pid_token, bumping } = self.pid {
+        if let ProducerIdState::Requesting {
+            token: pid_token,
+            bumping,
+        } = self.pid
+        {
             if pid_token == token {
                 match result {
-                    Ok(Response::InitProducerId(response)) => self.handle_init_producer_id(&response, bumping, now),
+                    Ok(Response::InitProducerId(response)) => {
+                        self.handle_init_producer_id(&response, bumping, now)
+                    }
                     _ => self.retry_init_producer_id(bumping, now),
                 }
                 return;
             }
         }
-        let Some(in_flight) = self.in_flight.remove(&token) else { return };
+        let Some(in_flight) = self.in_flight.remove(&token) else {
+            return;
+        };
         if let Some(count) = self.in_flight_per_broker.get_mut(&in_flight.broker) {
             *count = count.saturating_sub(1);
         }
         match result {
-            Ok(Response::Produce(response)) => self.handle_produce_response(in_flight, &response, now),
+            Ok(Response::Produce(response)) => {
+                self.handle_produce_response(in_flight, &response, now)
+            }
             Ok(_) | Err(_) => {
                 // No answer: outcome unknown. Resend with the same sequence numbers; the broker deduplicates.
                 let last_error = match &result {
@@ -566,28 +742,48 @@ impl Producer {
         }
     }
 
-    fn handle_init_producer_id(&mut self, response: &InitProducerIdResponse, bumping: bool, now: Instant) {
+    fn handle_init_producer_id(
+        &mut self,
+        response: &InitProducerIdResponse,
+        bumping: bool,
+        now: Instant,
+    ) {
         match response_error(response.error_code) {
             None => {
                 self.init_pid_attempts = 0;
-                self.pid = ProducerIdState::Ready { producer_id: response.producer_id.0, epoch: response.producer_epoch };
+                self.pid = ProducerIdState::Ready {
+                    producer_id: response.producer_id.0,
+                    epoch: response.producer_epoch,
+                };
                 for topic in self.topics.values_mut() {
                     for queue in topic.partitions.iter_mut() {
                         queue.reset_sequences();
                     }
                 }
             }
-            Some(error) if error.is_retriable() || matches!(error, ResponseError::ConcurrentTransactions) => {
+            Some(error)
+                if error.is_retriable()
+                    || matches!(error, ResponseError::ConcurrentTransactions) =>
+            {
                 self.retry_init_producer_id(bumping, now)
             }
             Some(error) => {
-                if bumping && matches!(error, ResponseError::InvalidProducerEpoch | ResponseError::ProducerFenced) {
+                if bumping
+                    && matches!(
+                        error,
+                        ResponseError::InvalidProducerEpoch | ResponseError::ProducerFenced
+                    )
+                {
                     // Our epoch is no longer known: start over with a fresh producer id.
-                    self.pid = ProducerIdState::Uninitialized { not_before: Some(now + self.config.common.retry_backoff) };
+                    self.pid = ProducerIdState::Uninitialized {
+                        not_before: Some(now + self.config.common.retry_backoff),
+                    };
                     return;
                 }
                 self.pid = ProducerIdState::Fatal;
-                self.fail_everything(ProduceError::Fatal { reason: format!("InitProducerId failed: {error}") });
+                self.fail_everything(ProduceError::Fatal {
+                    reason: format!("InitProducerId failed: {error}"),
+                });
             }
         }
     }
@@ -597,7 +793,11 @@ impl Producer {
         let not_before = Some(now + self.backoff(self.init_pid_attempts));
         self.pid = match (bumping, self.pid) {
             (true, _) => match self.last_ready_identity() {
-                Some((producer_id, epoch)) => ProducerIdState::BumpNeeded { producer_id, epoch, not_before },
+                Some((producer_id, epoch)) => ProducerIdState::BumpNeeded {
+                    producer_id,
+                    epoch,
+                    not_before,
+                },
                 None => ProducerIdState::Uninitialized { not_before },
             },
             _ => ProducerIdState::Uninitialized { not_before },
@@ -624,12 +824,19 @@ impl Producer {
         for topic in self.topics.values_mut() {
             for queue in topic.partitions.iter_mut() {
                 queue.close_open_batch();
-                failed.extend(queue.batch_ids().map(|id| (topic.name.clone(), queue.partition(), id)));
+                failed.extend(
+                    queue
+                        .batch_ids()
+                        .map(|id| (topic.name.clone(), queue.partition(), id)),
+                );
             }
             while let Some(p) = topic.pending.pop_front() {
                 self.buffered_bytes -= p.size_bytes;
                 self.outstanding_records -= 1;
-                self.events.push_back(ProducerEvent::Failed { record_ids: vec![p.id], error: error.clone() });
+                self.events.push_back(ProducerEvent::Failed {
+                    record_ids: vec![p.id],
+                    error: error.clone(),
+                });
             }
         }
         for (topic, partition, id) in failed {
@@ -637,13 +844,21 @@ impl Producer {
                 if let Some(batch) = queue.remove(id) {
                     self.buffered_bytes -= batch.size_bytes;
                     self.outstanding_records -= batch.record_ids.len();
-                    self.events.push_back(ProducerEvent::Failed { record_ids: batch.record_ids, error: error.clone() });
+                    self.events.push_back(ProducerEvent::Failed {
+                        record_ids: batch.record_ids,
+                        error: error.clone(),
+                    });
                 }
             }
         }
     }
 
-    fn handle_produce_response(&mut self, in_flight: InFlightProduce, response: &ProduceResponse, now: Instant) {
+    fn handle_produce_response(
+        &mut self,
+        in_flight: InFlightProduce,
+        response: &ProduceResponse,
+        now: Instant,
+    ) {
         for (topic, partition, batch_id) in in_flight.batches {
             let result = response
                 .responses
@@ -652,23 +867,48 @@ impl Producer {
                 .flat_map(|t| t.partition_responses.iter())
                 .find(|p| p.index == partition);
             let Some(result) = result else {
-                self.retry_batch(&topic, partition, batch_id, "partition missing from the Produce response".into(), now);
+                self.retry_batch(
+                    &topic,
+                    partition,
+                    batch_id,
+                    "partition missing from the Produce response".into(),
+                    now,
+                );
                 continue;
             };
             match response_error(result.error_code) {
-                None => self.complete_batch(&topic, partition, batch_id, result.base_offset, result.log_append_time_ms),
+                None => self.complete_batch(
+                    &topic,
+                    partition,
+                    batch_id,
+                    result.base_offset,
+                    result.log_append_time_ms,
+                ),
                 Some(ResponseError::DuplicateSequenceNumber) => {
                     // Already written by an earlier attempt whose answer we lost.
-                    self.complete_batch(&topic, partition, batch_id, result.base_offset, result.log_append_time_ms)
+                    self.complete_batch(
+                        &topic,
+                        partition,
+                        batch_id,
+                        result.base_offset,
+                        result.log_append_time_ms,
+                    )
                 }
                 Some(ResponseError::OutOfOrderSequenceNumber) => {
-                    let earlier_unacked =
-                        self.partition_queue(&topic, partition).is_some_and(|q| q.has_earlier_than(batch_id));
+                    let earlier_unacked = self
+                        .partition_queue(&topic, partition)
+                        .is_some_and(|q| q.has_earlier_than(batch_id));
                     if !earlier_unacked {
                         // Nothing before it is outstanding, so the broker lost our sequence state: renumber.
                         self.request_epoch_bump(None);
                     }
-                    self.retry_batch(&topic, partition, batch_id, ResponseError::OutOfOrderSequenceNumber.to_string(), now);
+                    self.retry_batch(
+                        &topic,
+                        partition,
+                        batch_id,
+                        ResponseError::OutOfOrderSequenceNumber.to_string(),
+                        now,
+                    );
                 }
                 Some(
                     error @ (ResponseError::UnknownProducerId
@@ -683,9 +923,15 @@ impl Producer {
                         self.metadata.request_refresh();
                         self.retry_batch(&topic, partition, batch_id, error.to_string(), now);
                     }
-                    ErrorAction::Retry => self.retry_batch(&topic, partition, batch_id, error.to_string(), now),
+                    ErrorAction::Retry => {
+                        self.retry_batch(&topic, partition, batch_id, error.to_string(), now)
+                    }
                     ErrorAction::Fail => {
-                        let error = ProduceError::Broker { topic: topic.to_string(), partition, error };
+                        let error = ProduceError::Broker {
+                            topic: topic.to_string(),
+                            partition,
+                            error,
+                        };
                         self.fail_batch(&topic, partition, batch_id, error);
                     }
                 },
@@ -693,13 +939,30 @@ impl Producer {
         }
     }
 
-    fn retry_batch(&mut self, topic: &Arc<str>, partition: i32, batch_id: u64, last_error: String, now: Instant) {
+    fn retry_batch(
+        &mut self,
+        topic: &Arc<str>,
+        partition: i32,
+        batch_id: u64,
+        last_error: String,
+        now: Instant,
+    ) {
         let retries = self.config.retries;
         let delivery_timeout = self.config.delivery_timeout;
         let backoff_base = self.config.common.retry_backoff;
         let backoff_max = self.config.common.retry_backoff_max;
-        let Some(queue) = self.partition_queue(topic, partition) else { return };
-        let verdict = queue.mark_for_retry(batch_id, last_error, now, retries, delivery_timeout, backoff_base, backoff_max);
+        let Some(queue) = self.partition_queue(topic, partition) else {
+            return;
+        };
+        let verdict = queue.mark_for_retry(
+            batch_id,
+            last_error,
+            now,
+            retries,
+            delivery_timeout,
+            backoff_base,
+            backoff_max,
+        );
         if let Some(error) = verdict {
             let error = match error {
                 RetryRefused::Exhausted(last_error) => ProduceError::DeliveryTimeout {
@@ -752,14 +1015,13 @@ impl Producer {
         let mut consider = |t: Option<Instant>| {
             // A deadline already reached was acted on; what still waits there waits for a response, not time.
             if let Some(t) = t.filter(|t| last_now.is_none_or(|now| *t > now)) {
-                earliest = Some(earliest.map_or(t, |e| e.min(t)));
+                earliest = Some(earliest.map_or(t, |e: Instant| e.min(t)));
             }
         };
         consider(self.metadata.poll_timeout());
         match self.pid {
-            ProducerIdState::Uninitialized { not_before } | ProducerIdState::BumpNeeded { not_before, .. } => {
-                consider(not_before)
-            }
+            ProducerIdState::Uninitialized { not_before }
+            | ProducerIdState::BumpNeeded { not_before, .. } => consider(not_before),
             _ => {}
         }
         for topic in self.topics.values() {

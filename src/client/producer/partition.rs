@@ -8,8 +8,8 @@ use bytes::{Bytes, BytesMut};
 
 use super::{RecordId, RecordRef, RetryRefused};
 use crate::client::config::ProducerConfig;
-use crate::protocol::record_batch::encoder::{rewrite_producer_state, BatchOptions, RecordBatchEncoder};
 use crate::protocol::record_batch::RecordBatchError;
+use crate::protocol::record_batch::{rewrite_producer_state, BatchOptions, RecordBatchEncoder};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum SendState {
@@ -97,21 +97,34 @@ impl PartitionQueue {
         now: Instant,
     ) -> Result<(), RecordBatchError> {
         if let Some(open) = &self.open {
-            let size_after = open.encoder.size_with_record(record.timestamp_ms, record.key, record.value, record.headers);
+            let size_after = open.encoder.size_with_record(
+                record.timestamp_ms,
+                record.key,
+                record.value,
+                record.headers,
+            );
             if size_after > config.batch_size_bytes && !open.record_ids.is_empty() {
                 self.close_open_batch();
             }
         }
         let open = self.open.get_or_insert_with(|| OpenBatch {
             encoder: RecordBatchEncoder::with_capacity(
-                BatchOptions { compression: config.compression, ..BatchOptions::default() },
+                BatchOptions {
+                    compression: config.compression,
+                    ..BatchOptions::default()
+                },
                 config.batch_size_bytes,
             ),
             record_ids: Vec::new(),
             size_bytes: 0,
             created: now,
         });
-        open.encoder.append(record.timestamp_ms, record.key, record.value, record.headers)?;
+        open.encoder.append(
+            record.timestamp_ms,
+            record.key,
+            record.value,
+            record.headers,
+        )?;
         open.record_ids.push(id);
         open.size_bytes += size_bytes;
         if open.encoder.size_in_bytes() >= config.batch_size_bytes {
@@ -145,7 +158,12 @@ impl PartitionQueue {
     }
 
     /// Whether a batch may go out now; closes the open batch when it has lingered long enough (or on flush).
-    pub(crate) fn has_sendable(&mut self, config: &ProducerConfig, now: Instant, flushing: bool) -> bool {
+    pub(crate) fn has_sendable(
+        &mut self,
+        config: &ProducerConfig,
+        now: Instant,
+        flushing: bool,
+    ) -> bool {
         if self.retrying {
             if self.in_flight > 0 {
                 return false;
@@ -153,12 +171,15 @@ impl PartitionQueue {
             self.retrying = false;
         }
         if self.first_queued().is_none() {
-            let lingered = self.open.as_ref().is_some_and(|o| flushing || now.saturating_duration_since(o.created) >= config.linger);
+            let lingered = self.open.as_ref().is_some_and(|o| {
+                flushing || now.saturating_duration_since(o.created) >= config.linger
+            });
             if lingered {
                 self.close_open_batch();
             }
         }
-        self.first_queued().is_some_and(|b| b.retry_not_before.is_none_or(|t| now >= t))
+        self.first_queued()
+            .is_some_and(|b| b.retry_not_before.is_none_or(|t| now >= t))
     }
 
     pub(crate) fn next_sendable_size(&self) -> usize {
@@ -172,8 +193,14 @@ impl PartitionQueue {
         producer: Option<(i64, i16)>,
         now: Instant,
     ) -> Option<(u64, Bytes)> {
-        let index = self.batches.iter().position(|b| b.state == SendState::Queued)?;
-        if self.batches[index].retry_not_before.is_some_and(|t| now < t) {
+        let index = self
+            .batches
+            .iter()
+            .position(|b| b.state == SendState::Queued)?;
+        if self.batches[index]
+            .retry_not_before
+            .is_some_and(|t| now < t)
+        {
             return None;
         }
         if let Some(identity) = producer {
@@ -187,7 +214,8 @@ impl PartitionQueue {
         let assign = |next_sequence: &mut i32, count: i32| {
             let base = *next_sequence;
             // Sequences wrap to 0 after i32::MAX, as the broker expects.
-            *next_sequence = ((i64::from(base) + i64::from(count)) % (i64::from(i32::MAX) + 1)) as i32;
+            *next_sequence =
+                ((i64::from(base) + i64::from(count)) % (i64::from(i32::MAX) + 1)) as i32;
             base
         };
         match (batch.encoder.take(), producer) {
@@ -199,12 +227,16 @@ impl PartitionQueue {
             }
             (Some(encoder), None) => batch.bytes = encoder.finish().ok(),
             (None, Some((producer_id, epoch))) => {
-                let renumber = batch.sequence.is_none_or(|(p, e, _)| (p, e) != (producer_id, epoch));
+                let renumber = batch
+                    .sequence
+                    .is_none_or(|(p, e, _)| (p, e) != (producer_id, epoch));
                 if renumber {
                     let base = assign(next_sequence, batch.record_count());
                     if let Some(bytes) = &batch.bytes {
                         let mut copy = BytesMut::from(&bytes[..]);
-                        if rewrite_producer_state(&mut copy, producer_id, epoch, base, false).is_ok() {
+                        if rewrite_producer_state(&mut copy, producer_id, epoch, base, false)
+                            .is_ok()
+                        {
                             batch.bytes = Some(copy.freeze());
                         }
                     }
@@ -232,7 +264,10 @@ impl PartitionQueue {
 
     /// Whether an unacknowledged batch comes before `batch_id`.
     pub(crate) fn has_earlier_than(&self, batch_id: u64) -> bool {
-        self.batches.iter().position(|b| b.id == batch_id).is_some_and(|i| i > 0)
+        self.batches
+            .iter()
+            .position(|b| b.id == batch_id)
+            .is_some_and(|i| i > 0)
     }
 
     /// Puts a batch whose attempt failed back in line, or says why it will not be retried.
@@ -253,11 +288,14 @@ impl PartitionQueue {
             self.in_flight -= 1;
         }
         self.retrying = true;
-        if batch.attempts > retries || now.saturating_duration_since(batch.created) >= delivery_timeout {
+        if batch.attempts > retries
+            || now.saturating_duration_since(batch.created) >= delivery_timeout
+        {
             return Some(RetryRefused::Exhausted(last_error));
         }
         let factor = 1u32 << batch.attempts.saturating_sub(1).min(10);
-        batch.retry_not_before = Some(now + (backoff_base * factor).min(backoff_max.max(backoff_base)));
+        batch.retry_not_before =
+            Some(now + (backoff_base * factor).min(backoff_max.max(backoff_base)));
         batch.last_error = Some(last_error);
         None
     }
@@ -278,10 +316,17 @@ impl PartitionQueue {
     }
 
     /// Waiting batches older than `delivery.timeout.ms`, with the last error each saw.
-    pub(crate) fn expired(&self, now: Instant, delivery_timeout: Duration) -> Vec<(u64, Option<String>)> {
+    pub(crate) fn expired(
+        &self,
+        now: Instant,
+        delivery_timeout: Duration,
+    ) -> Vec<(u64, Option<String>)> {
         self.batches
             .iter()
-            .filter(|b| b.state == SendState::Queued && now.saturating_duration_since(b.created) >= delivery_timeout)
+            .filter(|b| {
+                b.state == SendState::Queued
+                    && now.saturating_duration_since(b.created) >= delivery_timeout
+            })
             .map(|b| (b.id, b.last_error.clone()))
             .collect()
     }

@@ -90,6 +90,21 @@ impl RecordBatchEncoder {
         &self.options
     }
 
+    /// Sets the producer id, epoch, base sequence and transactional flag the batch will carry. The idempotent
+    /// producer calls this when it first sends the batch, so sequences follow send order.
+    pub fn set_producer_state(
+        &mut self,
+        producer_id: i64,
+        producer_epoch: i16,
+        base_sequence: i32,
+        is_transactional: bool,
+    ) {
+        self.options.producer_id = producer_id;
+        self.options.producer_epoch = producer_epoch;
+        self.options.base_sequence = base_sequence;
+        self.options.is_transactional = is_transactional;
+    }
+
     pub fn record_count(&self) -> i32 {
         self.record_count
     }
