@@ -1,1 +1,191 @@
-fn main() {}
+//! `engine`: the pipewright command line.
+
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+use pipewright::cli;
+use pipewright::cli::args::{config_map, parse_key_value, unescape};
+use pipewright::protocol::compression::Compression;
+
+#[derive(Parser)]
+#[command(
+    name = "engine",
+    version,
+    about = "pipewright: a Kafka connector engine that speaks the Kafka protocol itself"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Args, Clone)]
+struct Connection {
+    /// Bootstrap brokers, host:port[,host:port…]
+    #[arg(short = 'b', long = "brokers", value_name = "HOST:PORT")]
+    brokers: String,
+    /// Client setting under its Java/librdkafka name, e.g. -X linger.ms=5 (repeatable)
+    #[arg(short = 'X', value_name = "KEY=VALUE", value_parser = parse_key_value)]
+    settings: Vec<(String, String)>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Produce one record per stdin line to a topic (like kcat -P)
+    Produce {
+        #[command(flatten)]
+        connection: Connection,
+        /// Topic to write to
+        #[arg(short = 't', long = "topic")]
+        topic: String,
+        /// Partition (default: by key with Java's murmur2, sticky for records without a key)
+        #[arg(short = 'p', long = "partition")]
+        partition: Option<i32>,
+        /// Split each line at the first DELIM into key and value (escapes like \t allowed)
+        #[arg(short = 'K', value_name = "DELIM")]
+        key_delimiter: Option<String>,
+        /// Header added to every record (repeatable)
+        #[arg(short = 'H', value_name = "NAME=VALUE", value_parser = parse_key_value)]
+        headers: Vec<(String, String)>,
+        /// Compression codec: none, gzip, snappy, lz4, zstd
+        #[arg(short = 'z', value_name = "CODEC")]
+        codec: Option<String>,
+    },
+    /// Print cluster metadata: brokers, topics, partitions, leaders (like kcat -L)
+    Metadata {
+        #[command(flatten)]
+        connection: Connection,
+        /// Only these topics
+        #[arg(short = 't', long = "topic")]
+        topics: Vec<String>,
+    },
+    /// Topic administration
+    Topic {
+        #[command(subcommand)]
+        command: TopicCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum TopicCommand {
+    /// Create a topic
+    Create {
+        /// Topic name
+        name: String,
+        #[command(flatten)]
+        connection: Connection,
+        /// Number of partitions
+        #[arg(long, default_value_t = 1)]
+        partitions: i32,
+        /// Replication factor (-1: the broker's default)
+        #[arg(long, default_value_t = -1, allow_negative_numbers = true)]
+        replication_factor: i16,
+        /// Succeed if the topic already exists
+        #[arg(long)]
+        if_not_exists: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: could not start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let local = tokio::task::LocalSet::new();
+    match local.block_on(&runtime, run(cli.command)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(command: Command) -> anyhow::Result<ExitCode> {
+    match command {
+        Command::Produce {
+            connection,
+            topic,
+            partition,
+            key_delimiter,
+            headers,
+            codec,
+        } => {
+            let mut config = config_map(&connection.brokers, &connection.settings);
+            if let Some(codec) = codec {
+                Compression::from_name(&codec).map_err(|e| anyhow::anyhow!("-z {codec}: {e}"))?;
+                config.set("compression.type", codec);
+            }
+            let options = cli::produce::ProduceOptions {
+                topic: topic.clone(),
+                partition,
+                key_delimiter: key_delimiter.map(|d| unescape(&d)),
+                headers,
+                config,
+            };
+            let report = cli::produce::run(options, std::io::stdin()).await?;
+            eprintln!(
+                "% delivered {} records to {topic}{}{}",
+                report.delivered,
+                if report.failed > 0 {
+                    format!(", {} failed", report.failed)
+                } else {
+                    String::new()
+                },
+                if report.interrupted {
+                    " (interrupted)"
+                } else {
+                    ""
+                }
+            );
+            if let Some(error) = &report.first_error {
+                eprintln!("error: {error}");
+            }
+            Ok(if report.failed > 0 || report.first_error.is_some() {
+                ExitCode::FAILURE
+            } else {
+                ExitCode::SUCCESS
+            })
+        }
+        Command::Metadata { connection, topics } => {
+            let config = config_map(&connection.brokers, &connection.settings);
+            print!("{}", cli::admin::metadata(config, topics).await?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Topic {
+            command:
+                TopicCommand::Create {
+                    name,
+                    connection,
+                    partitions,
+                    replication_factor,
+                    if_not_exists,
+                },
+        } => {
+            let config = config_map(&connection.brokers, &connection.settings);
+            let message = cli::admin::create_topic(
+                config,
+                &name,
+                partitions,
+                replication_factor,
+                if_not_exists,
+            )
+            .await?;
+            eprintln!("{message}");
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}

@@ -5,6 +5,7 @@
 //! drains it with `poll_transmit(now)`, `poll_timeout()` and `poll_event()`. Every rule of the protocol (retries,
 //! sequence numbers, epochs, offsets) lives here, where scripted broker replies can test it without a network.
 
+pub mod admin;
 pub mod config;
 pub mod errors;
 pub mod metadata;

@@ -17,7 +17,8 @@ pub fn client_range(api: ApiKey) -> Option<(i16, i16)> {
         Produce => (3, 11),
         Fetch => (4, 12),
         ListOffsets => (1, 7),
-        Metadata => (1, 12),
+        // v4+ carries allow_auto_topic_creation (earlier versions always auto-create); Kafka 1.0 has it.
+        Metadata => (4, 12),
         OffsetCommit => (2, 9),
         OffsetFetch => (1, 8),
         FindCoordinator => (1, 4),

@@ -1,0 +1,7 @@
+//! The `engine` command line: kcat-style `produce` / `consume`, `metadata`, `topic create`.
+//!
+//! Errors reach the user as one line and a non-zero exit; `--help` exists on every command.
+
+pub mod admin;
+pub mod args;
+pub mod produce;

@@ -1,0 +1,325 @@
+//! One connection to one broker: connect, ApiVersions handshake, then pipelined requests.
+//!
+//! A writer task encodes requests at the negotiated version and writes them as they come (several per write
+//! when they queue up); a reader task splits the byte stream into frames and matches each to its request by
+//! correlation id. Reading and writing are separate tasks so a broker that is slow to read cannot stop us from
+//! reading its responses. When anything fails, every request that has no answer is failed back to the driver
+//! with the reason, and the connection is gone; the driver opens a new one on the next request.
+
+use std::cell::RefCell;
+use std::collections::VecDeque;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use bytes::BytesMut;
+use kafka_protocol::messages::{ApiKey, ApiVersionsRequest};
+use kafka_protocol::protocol::StrBytes;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::sync::mpsc;
+
+use super::backend::IoBackend;
+use crate::client::{BrokerId, RequestToken, ResponseResult, TransportError};
+use crate::protocol::frame::{
+    decode_response, encode_request, response_correlation_id, FrameDecoder,
+};
+use crate::protocol::versions::{ApiVersionTable, API_VERSIONS_REQUEST_VERSION};
+use crate::protocol::{ProtocolError, Request, Response};
+
+/// Settings of every connection.
+#[derive(Debug, Clone)]
+pub struct ConnectionConfig {
+    pub client_id: String,
+    pub request_timeout: Duration,
+    pub connect_timeout: Duration,
+    pub max_frame_bytes: usize,
+}
+
+/// A request for the connection to send.
+#[derive(Debug)]
+pub struct Outbound {
+    pub token: RequestToken,
+    pub request: Request,
+    pub expects_response: bool,
+}
+
+/// What a connection tells the driver.
+#[derive(Debug)]
+pub enum ConnectionEvent {
+    Versions {
+        broker: BrokerId,
+        versions: ApiVersionTable,
+    },
+    Response {
+        broker: BrokerId,
+        token: RequestToken,
+        result: ResponseResult,
+    },
+    /// The connection is gone; requests sent to it after this are failed as they arrive.
+    Closed { broker: BrokerId, generation: u64 },
+}
+
+struct Pending {
+    correlation_id: i32,
+    token: RequestToken,
+    api: ApiKey,
+    version: i16,
+    sent_at: Instant,
+}
+
+/// Runs one connection until it fails or the driver drops its sender. Spawned with `spawn_local`.
+pub async fn run_connection<B: IoBackend>(
+    backend: B,
+    broker: BrokerId,
+    generation: u64,
+    address: String,
+    config: ConnectionConfig,
+    mut requests: mpsc::UnboundedReceiver<Outbound>,
+    events: mpsc::UnboundedSender<ConnectionEvent>,
+) {
+    let failure = match backend.connect(&address, config.connect_timeout).await {
+        Err(e) => TransportError::ConnectFailed {
+            broker,
+            address: address.clone(),
+            reason: e.to_string(),
+        },
+        Ok(stream) => {
+            tracing::debug!(broker, %address, "connected");
+            serve(stream, broker, &config, &mut requests, &events).await
+        }
+    };
+    tracing::debug!(broker, %address, error = %failure, "connection closed");
+    let _ = events.send(ConnectionEvent::Closed { broker, generation });
+    // Requests the driver sent before it saw `Closed` still need an answer.
+    while let Some(outbound) = requests.recv().await {
+        if outbound.expects_response {
+            let _ = events.send(ConnectionEvent::Response {
+                broker,
+                token: outbound.token,
+                result: Err(failure.clone()),
+            });
+        }
+    }
+}
+
+async fn serve<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + 'static>(
+    mut stream: S,
+    broker: BrokerId,
+    config: &ConnectionConfig,
+    requests: &mut mpsc::UnboundedReceiver<Outbound>,
+    events: &mpsc::UnboundedSender<ConnectionEvent>,
+) -> TransportError {
+    let decoder = FrameDecoder::new(config.max_frame_bytes);
+    let mut read_buf = BytesMut::with_capacity(64 * 1024);
+    let versions = match handshake(&mut stream, broker, config, &decoder, &mut read_buf).await {
+        Ok(v) => v,
+        Err(e) => return e,
+    };
+    let _ = events.send(ConnectionEvent::Versions {
+        broker,
+        versions: versions.clone(),
+    });
+
+    let (mut reader, mut writer) = tokio::io::split(stream);
+    let pending: Rc<RefCell<VecDeque<Pending>>> = Rc::new(RefCell::new(VecDeque::new()));
+    let failed: Rc<RefCell<Option<TransportError>>> = Rc::new(RefCell::new(None));
+
+    let write_loop = {
+        let pending = pending.clone();
+        async move {
+            let mut correlation_id: i32 = 1; // 0 was the handshake
+            let mut out = BytesMut::with_capacity(64 * 1024);
+            while let Some(first) = requests.recv().await {
+                out.clear();
+                let mut next = Some(first);
+                // Coalesce whatever else is queued into the same write.
+                while let Some(outbound) = next.take().or_else(|| requests.try_recv().ok()) {
+                    let api = outbound.request.api_key();
+                    let encoded = versions.negotiate(api).and_then(|version| {
+                        encode_request(
+                            &mut out,
+                            &outbound.request,
+                            version,
+                            correlation_id,
+                            &config.client_id,
+                        )
+                        .map(|()| version)
+                    });
+                    match encoded {
+                        Ok(version) => {
+                            if outbound.expects_response {
+                                pending.borrow_mut().push_back(Pending {
+                                    correlation_id,
+                                    token: outbound.token,
+                                    api,
+                                    version,
+                                    sent_at: Instant::now(),
+                                });
+                            }
+                            correlation_id = correlation_id.wrapping_add(1).max(1);
+                        }
+                        Err(error) => {
+                            let result = Err(TransportError::Protocol { broker, error });
+                            let _ = events.send(ConnectionEvent::Response {
+                                broker,
+                                token: outbound.token,
+                                result,
+                            });
+                        }
+                    }
+                    if out.len() >= 1024 * 1024 {
+                        break;
+                    }
+                }
+                if !out.is_empty() {
+                    if writer.write_all(&out).await.is_err() {
+                        return TransportError::Disconnected { broker };
+                    }
+                }
+            }
+            // The driver dropped us: an orderly close.
+            TransportError::Disconnected { broker }
+        }
+    };
+
+    let read_loop = {
+        let pending = pending.clone();
+        let failed = failed.clone();
+        async move {
+            loop {
+                while let Some(frame) = match decoder.decode(&mut read_buf) {
+                    Ok(frame) => frame,
+                    Err(error) => return TransportError::Protocol { broker, error },
+                } {
+                    let Ok(correlation_id) = response_correlation_id(&frame) else {
+                        return TransportError::Protocol {
+                            broker,
+                            error: ProtocolError::ShortResponseHeader { len: frame.len() },
+                        };
+                    };
+                    let Some(request) = take_pending(&pending, correlation_id) else {
+                        tracing::warn!(
+                            broker,
+                            correlation_id,
+                            "response to no request we sent; closing"
+                        );
+                        return TransportError::Disconnected { broker };
+                    };
+                    let result = decode_response(request.api, request.version, frame)
+                        .map(|(_, response)| response)
+                        .map_err(|error| TransportError::Protocol { broker, error });
+                    let _ = events.send(ConnectionEvent::Response {
+                        broker,
+                        token: request.token,
+                        result,
+                    });
+                }
+                let deadline = pending
+                    .borrow()
+                    .front()
+                    .map(|p| p.sent_at + config.request_timeout);
+                read_buf.reserve(decoder.additional_needed(&read_buf).max(8 * 1024));
+                let read = async {
+                    match deadline {
+                        Some(deadline) => {
+                            tokio::time::timeout_at(deadline.into(), reader.read_buf(&mut read_buf))
+                                .await
+                        }
+                        None => Ok(reader.read_buf(&mut read_buf).await),
+                    }
+                };
+                match read.await {
+                    Err(_elapsed) => return TransportError::TimedOut { broker },
+                    Ok(Ok(0)) => return TransportError::Disconnected { broker },
+                    Ok(Ok(_)) => {}
+                    Ok(Err(_)) => return TransportError::Disconnected { broker },
+                }
+                if failed.borrow().is_some() {
+                    return TransportError::Disconnected { broker };
+                }
+            }
+        }
+    };
+
+    let error = tokio::select! {
+        e = write_loop => e,
+        e = read_loop => e,
+    };
+    *failed.borrow_mut() = Some(error.clone());
+    for request in pending.borrow_mut().drain(..) {
+        let _ = events.send(ConnectionEvent::Response {
+            broker,
+            token: request.token,
+            result: Err(error.clone()),
+        });
+    }
+    error
+}
+
+fn take_pending(pending: &Rc<RefCell<VecDeque<Pending>>>, correlation_id: i32) -> Option<Pending> {
+    let mut pending = pending.borrow_mut();
+    // Kafka answers in order, so this is almost always the front.
+    let index = pending
+        .iter()
+        .position(|p| p.correlation_id == correlation_id)?;
+    pending.remove(index)
+}
+
+/// ApiVersions first: v3 (flexible), falling back to v0 when the broker is older than that.
+async fn handshake<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(
+    stream: &mut S,
+    broker: BrokerId,
+    config: &ConnectionConfig,
+    decoder: &FrameDecoder,
+    read_buf: &mut BytesMut,
+) -> Result<ApiVersionTable, TransportError> {
+    let protocol = |error| TransportError::Protocol { broker, error };
+    let mut version = API_VERSIONS_REQUEST_VERSION;
+    for _attempt in 0..2 {
+        let request = Request::ApiVersions(
+            ApiVersionsRequest::default()
+                .with_client_software_name(StrBytes::from_static_str("pipewright"))
+                .with_client_software_version(StrBytes::from_static_str(env!("CARGO_PKG_VERSION"))),
+        );
+        let mut out = BytesMut::new();
+        encode_request(&mut out, &request, version, 0, &config.client_id).map_err(protocol)?;
+        let io = async {
+            stream.write_all(&out).await?;
+            loop {
+                if let Some(frame) = decoder
+                    .decode(read_buf)
+                    .map_err(|e| std::io::Error::other(e.to_string()))?
+                {
+                    return Ok::<_, std::io::Error>(frame);
+                }
+                if stream.read_buf(read_buf).await? == 0 {
+                    return Err(std::io::ErrorKind::UnexpectedEof.into());
+                }
+            }
+        };
+        let frame = match tokio::time::timeout(config.request_timeout, io).await {
+            Err(_) => return Err(TransportError::TimedOut { broker }),
+            Ok(Err(_)) => return Err(TransportError::Disconnected { broker }),
+            Ok(Ok(frame)) => frame,
+        };
+        // A broker that does not know our version answers in v0 with UNSUPPORTED_VERSION and its own ranges.
+        let decoded = decode_response(ApiKey::ApiVersions, version, frame.clone())
+            .or_else(|_| decode_response(ApiKey::ApiVersions, 0, frame))
+            .map_err(protocol)?;
+        let Response::ApiVersions(response) = decoded.1 else {
+            return Err(protocol(ProtocolError::UnsupportedApi {
+                api: ApiKey::ApiVersions,
+            }));
+        };
+        if response.error_code == 35 && version != 0 {
+            let broker_max = response
+                .api_keys
+                .iter()
+                .find(|k| k.api_key == ApiKey::ApiVersions as i16)
+                .map_or(0, |k| k.max_version);
+            version = broker_max.clamp(0, API_VERSIONS_REQUEST_VERSION);
+            continue;
+        }
+        return ApiVersionTable::from_response(&response).map_err(protocol);
+    }
+    Err(protocol(ProtocolError::ApiVersionsFailed { code: 35 }))
+}

@@ -1,0 +1,185 @@
+//! Drives a sans-IO client state machine: sends what it asks for, hands back what brokers answer, and wakes
+//! it at the deadlines it names. One driver task per state machine, on a single-threaded executor.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
+use std::time::Instant;
+
+use tokio::sync::{mpsc, Notify};
+
+use super::backend::IoBackend;
+use super::connection::{run_connection, ConnectionConfig, ConnectionEvent, Outbound};
+use crate::client::{BrokerId, RequestToken, ResponseResult, Transmit, TransportError};
+use crate::protocol::versions::ApiVersionTable;
+
+/// What the driver needs from a state machine. `client::Producer`, `client::Consumer` and
+/// `client::admin::AdminClient` implement it.
+pub trait SansIoClient {
+    fn poll_transmit(&mut self, now: Instant) -> Option<Transmit>;
+    fn handle_response(
+        &mut self,
+        broker: BrokerId,
+        token: RequestToken,
+        result: ResponseResult,
+        now: Instant,
+    );
+    fn handle_timeout(&mut self, now: Instant);
+    fn poll_timeout(&self) -> Option<Instant>;
+    fn broker_address(&self, broker: BrokerId) -> Option<String>;
+    fn handle_broker_versions(&mut self, _broker: BrokerId, _versions: ApiVersionTable) {}
+}
+
+/// A state machine shared between its driver task and the user-facing handle, on one thread.
+pub struct Shared<S> {
+    pub state: RefCell<S>,
+    /// Wakes the driver: the handle added work (a record, a flush, an assignment).
+    pub wake_driver: Notify,
+    /// Wakes the handle: the driver made progress (events, freed buffer space).
+    pub wake_user: Notify,
+    /// Set when the handle is dropped or closed; the driver exits.
+    pub stopped: std::cell::Cell<bool>,
+}
+
+impl<S> Shared<S> {
+    pub fn new(state: S) -> Rc<Self> {
+        Rc::new(Self {
+            state: RefCell::new(state),
+            wake_driver: Notify::new(),
+            wake_user: Notify::new(),
+            stopped: std::cell::Cell::new(false),
+        })
+    }
+}
+
+struct ConnectionHandle {
+    sender: mpsc::UnboundedSender<Outbound>,
+    generation: u64,
+}
+
+/// Runs until `shared.stopped` is set. `after_round` runs after every round with the state borrowed, to turn
+/// events into deliveries.
+pub async fn drive<S, B, F>(
+    shared: Rc<Shared<S>>,
+    backend: B,
+    config: ConnectionConfig,
+    mut after_round: F,
+) where
+    S: SansIoClient + 'static,
+    B: IoBackend,
+    F: FnMut(&mut S),
+{
+    let (events_tx, mut events_rx) = mpsc::unbounded_channel::<ConnectionEvent>();
+    let mut connections: HashMap<BrokerId, ConnectionHandle> = HashMap::new();
+    let mut generation: u64 = 0;
+    loop {
+        if shared.stopped.get() {
+            break;
+        }
+        let now = Instant::now();
+        let deadline = {
+            let mut state = shared.state.borrow_mut();
+            if state.poll_timeout().is_some_and(|t| t <= now) {
+                state.handle_timeout(now);
+            }
+            while let Some(transmit) = state.poll_transmit(now) {
+                let broker = transmit.broker;
+                let outbound = Outbound {
+                    token: transmit.token,
+                    request: transmit.request,
+                    expects_response: transmit.expects_response,
+                };
+                let handle = match connections.get(&broker) {
+                    Some(handle) => handle,
+                    None => {
+                        let Some(address) = state.broker_address(broker) else {
+                            if outbound.expects_response {
+                                state.handle_response(
+                                    broker,
+                                    outbound.token,
+                                    Err(TransportError::UnknownBroker { broker }),
+                                    now,
+                                );
+                            }
+                            continue;
+                        };
+                        generation += 1;
+                        let (sender, receiver) = mpsc::unbounded_channel();
+                        tokio::task::spawn_local(run_connection(
+                            backend.clone(),
+                            broker,
+                            generation,
+                            address,
+                            config.clone(),
+                            receiver,
+                            events_tx.clone(),
+                        ));
+                        connections
+                            .entry(broker)
+                            .or_insert(ConnectionHandle { sender, generation })
+                    }
+                };
+                if let Err(mpsc::error::SendError(outbound)) = handle.sender.send(outbound) {
+                    connections.remove(&broker);
+                    if outbound.expects_response {
+                        state.handle_response(
+                            broker,
+                            outbound.token,
+                            Err(TransportError::Disconnected { broker }),
+                            now,
+                        );
+                    }
+                }
+            }
+            after_round(&mut state);
+            state.poll_timeout()
+        };
+        shared.wake_user.notify_waiters();
+        let sleep = async {
+            match deadline {
+                Some(deadline) => tokio::time::sleep_until(deadline.into()).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            event = events_rx.recv() => {
+                let Some(event) = event else { break };
+                let now = Instant::now();
+                let mut state = shared.state.borrow_mut();
+                handle_event(&mut *state, &mut connections, event, now);
+                // Take everything already queued in one round.
+                while let Ok(event) = events_rx.try_recv() {
+                    handle_event(&mut *state, &mut connections, event, now);
+                }
+            }
+            _ = shared.wake_driver.notified() => {}
+            _ = sleep => {}
+        }
+    }
+}
+
+fn handle_event<S: SansIoClient>(
+    state: &mut S,
+    connections: &mut HashMap<BrokerId, ConnectionHandle>,
+    event: ConnectionEvent,
+    now: Instant,
+) {
+    match event {
+        ConnectionEvent::Versions { broker, versions } => {
+            state.handle_broker_versions(broker, versions)
+        }
+        ConnectionEvent::Response {
+            broker,
+            token,
+            result,
+        } => state.handle_response(broker, token, result, now),
+        ConnectionEvent::Closed { broker, generation } => {
+            if connections
+                .get(&broker)
+                .is_some_and(|c| c.generation == generation)
+            {
+                connections.remove(&broker);
+            }
+        }
+    }
+}

@@ -1,0 +1,13 @@
+//! The only layer with sockets, threads and clocks: it drives the sans-IO `client` state machines.
+//!
+//! Single-threaded: a state machine, its driver task and its connections share one thread (a tokio
+//! current-thread runtime with a `LocalSet`), so handles reach their state machine without locks.
+
+pub mod admin;
+pub mod backend;
+pub mod connection;
+pub mod driver;
+pub mod producer;
+
+pub use admin::Admin;
+pub use producer::{Delivery, DeliveryFuture, DeliveryStats, Producer};

@@ -1,0 +1,264 @@
+//! The async producer: `send` a record, await its delivery (partition and offset), `flush`.
+//!
+//! A handle and its driver task share the sans-IO [`client::producer::Producer`] on one thread, so `send`
+//! writes the record into its batch directly: no channel and no copy between the caller and the batch.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::pin::pin;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+use super::backend::{IoBackend, TokioBackend};
+use super::connection::ConnectionConfig;
+use super::driver::{drive, SansIoClient, Shared};
+use crate::client::config::{CommonConfig, ProducerConfig};
+use crate::client::producer::{self as sm, ProduceError, ProducerEvent, RecordId, RecordRef};
+use crate::client::{BrokerId, RequestToken, ResponseResult, Transmit};
+use crate::protocol::versions::ApiVersionTable;
+
+impl SansIoClient for sm::Producer {
+    fn poll_transmit(&mut self, now: Instant) -> Option<Transmit> {
+        sm::Producer::poll_transmit(self, now)
+    }
+    fn handle_response(
+        &mut self,
+        broker: BrokerId,
+        token: RequestToken,
+        result: ResponseResult,
+        now: Instant,
+    ) {
+        sm::Producer::handle_response(self, broker, token, result, now)
+    }
+    fn handle_timeout(&mut self, now: Instant) {
+        sm::Producer::handle_timeout(self, now)
+    }
+    fn poll_timeout(&self) -> Option<Instant> {
+        sm::Producer::poll_timeout(self)
+    }
+    fn broker_address(&self, broker: BrokerId) -> Option<String> {
+        sm::Producer::broker_address(self, broker).map(str::to_owned)
+    }
+    fn handle_broker_versions(&mut self, broker: BrokerId, versions: ApiVersionTable) {
+        sm::Producer::handle_broker_versions(self, broker, versions)
+    }
+}
+
+/// Where a record was written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delivery {
+    pub topic: Arc<str>,
+    pub partition: i32,
+    /// -1 when the broker did not say (acks=0).
+    pub offset: i64,
+}
+
+/// Counts of outcomes so far.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DeliveryStats {
+    pub delivered: u64,
+    pub failed: u64,
+    pub first_error: Option<ProduceError>,
+}
+
+#[derive(Default)]
+struct Deliveries {
+    waiting: HashMap<RecordId, oneshot::Sender<Result<Delivery, ProduceError>>>,
+    stats: DeliveryStats,
+}
+
+impl Deliveries {
+    fn apply(&mut self, event: ProducerEvent) {
+        match event {
+            ProducerEvent::Delivered {
+                record_ids,
+                topic,
+                partition,
+                base_offset,
+                ..
+            } => {
+                self.stats.delivered += record_ids.len() as u64;
+                if self.waiting.is_empty() {
+                    return;
+                }
+                for (i, id) in record_ids.into_iter().enumerate() {
+                    if let Some(tx) = self.waiting.remove(&id) {
+                        let offset = if base_offset < 0 {
+                            -1
+                        } else {
+                            base_offset + i as i64
+                        };
+                        let _ = tx.send(Ok(Delivery {
+                            topic: topic.clone(),
+                            partition,
+                            offset,
+                        }));
+                    }
+                }
+            }
+            ProducerEvent::Failed { record_ids, error } => {
+                self.stats.failed += record_ids.len() as u64;
+                if self.stats.first_error.is_none() {
+                    self.stats.first_error = Some(error.clone());
+                }
+                for id in record_ids {
+                    if let Some(tx) = self.waiting.remove(&id) {
+                        let _ = tx.send(Err(error.clone()));
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Resolves to where the record was written, or why it was not.
+pub struct DeliveryFuture(oneshot::Receiver<Result<Delivery, ProduceError>>);
+
+impl std::future::Future for DeliveryFuture {
+    type Output = Result<Delivery, ProduceError>;
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        std::pin::Pin::new(&mut self.0).poll(cx).map(|r| {
+            r.unwrap_or_else(|_| {
+                Err(ProduceError::Fatal {
+                    reason: "the producer was closed before delivery".into(),
+                })
+            })
+        })
+    }
+}
+
+/// Milliseconds since the Unix epoch, for record timestamps.
+pub fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+pub(crate) fn connection_config(common: &CommonConfig) -> ConnectionConfig {
+    ConnectionConfig {
+        client_id: common.client_id.clone(),
+        request_timeout: common.request_timeout,
+        connect_timeout: common.socket_connection_setup_timeout,
+        max_frame_bytes: common.max_frame_bytes,
+    }
+}
+
+/// An async producer bound to the current thread's `LocalSet`.
+pub struct Producer {
+    shared: Rc<Shared<sm::Producer>>,
+    deliveries: Rc<RefCell<Deliveries>>,
+    buffer_limit_bytes: usize,
+    driver: JoinHandle<()>,
+}
+
+impl Producer {
+    /// Starts a producer; must be called inside a `tokio::task::LocalSet`.
+    pub fn new(config: ProducerConfig) -> Self {
+        Self::with_backend(config, TokioBackend::default())
+    }
+
+    pub fn with_backend<B: IoBackend>(config: ProducerConfig, backend: B) -> Self {
+        let connection = connection_config(&config.common);
+        let buffer_limit_bytes = config.buffer_memory_bytes;
+        let shared = Shared::new(sm::Producer::new(config));
+        let deliveries = Rc::new(RefCell::new(Deliveries::default()));
+        let driver = {
+            let deliveries = deliveries.clone();
+            tokio::task::spawn_local(drive(
+                shared.clone(),
+                backend,
+                connection,
+                move |state: &mut sm::Producer| {
+                    let mut deliveries = deliveries.borrow_mut();
+                    while let Some(event) = state.poll_event() {
+                        deliveries.apply(event);
+                    }
+                },
+            ))
+        };
+        Self {
+            shared,
+            deliveries,
+            buffer_limit_bytes,
+            driver,
+        }
+    }
+
+    /// Waits until `buffer.memory` has room: a slow broker slows the sender instead of growing memory.
+    async fn wait_for_buffer_space(&self) {
+        loop {
+            let notified = pin!(self.shared.wake_user.notified());
+            let mut notified = notified;
+            notified.as_mut().enable();
+            if self.shared.state.borrow().buffered_bytes() < self.buffer_limit_bytes {
+                return;
+            }
+            self.shared.wake_driver.notify_one();
+            notified.await;
+        }
+    }
+
+    /// Accepts a record and returns a future of its delivery.
+    pub async fn send(&self, record: RecordRef<'_>) -> Result<DeliveryFuture, ProduceError> {
+        self.wait_for_buffer_space().await;
+        let id = self
+            .shared
+            .state
+            .borrow_mut()
+            .send(record, Instant::now())?;
+        let (tx, rx) = oneshot::channel();
+        self.deliveries.borrow_mut().waiting.insert(id, tx);
+        self.shared.wake_driver.notify_one();
+        Ok(DeliveryFuture(rx))
+    }
+
+    /// Accepts a record whose outcome only counts in [`Producer::stats`] (no per-record future).
+    pub async fn send_counted(&self, record: RecordRef<'_>) -> Result<(), ProduceError> {
+        self.wait_for_buffer_space().await;
+        self.shared
+            .state
+            .borrow_mut()
+            .send(record, Instant::now())?;
+        self.shared.wake_driver.notify_one();
+        Ok(())
+    }
+
+    /// Sends everything accepted so far and waits until each record is delivered or failed.
+    pub async fn flush(&self) -> DeliveryStats {
+        loop {
+            let notified = pin!(self.shared.wake_user.notified());
+            let mut notified = notified;
+            notified.as_mut().enable();
+            {
+                let mut state = self.shared.state.borrow_mut();
+                if state.outstanding_records() == 0 {
+                    break;
+                }
+                state.flush();
+            }
+            self.shared.wake_driver.notify_one();
+            notified.await;
+        }
+        self.stats()
+    }
+
+    pub fn stats(&self) -> DeliveryStats {
+        self.deliveries.borrow().stats.clone()
+    }
+
+    /// Flushes, then stops the driver and closes connections.
+    pub async fn close(self) -> DeliveryStats {
+        let stats = self.flush().await;
+        self.shared.stopped.set(true);
+        self.shared.wake_driver.notify_one();
+        let _ = (&mut { self.driver }).await;
+        stats
+    }
+}
