@@ -3,5 +3,6 @@
 //! Layers, dependencies pointing down only: `cli` → `runtime` → `client` → `protocol`.
 //! `protocol` and `client` are sans-IO: no sockets, threads or clocks.
 
+pub mod cli;
 pub mod client;
 pub mod protocol;
