@@ -7,6 +7,8 @@ pub mod compression;
 pub mod error;
 pub mod frame;
 pub mod messages;
+pub mod record_batch;
+pub mod varint;
 pub mod versions;
 
 pub use error::ProtocolError;
