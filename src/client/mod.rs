@@ -6,6 +6,7 @@
 //! sequence numbers, epochs, offsets) lives here, where scripted broker replies can test it without a network.
 
 pub mod config;
+pub mod consumer;
 pub mod errors;
 pub mod metadata;
 pub mod partitioner;
