@@ -259,6 +259,8 @@ pub struct Consumer {
     list_offsets: BTreeMap<RequestToken, ListOffsetsInFlight>,
     /// Where the partition order of the next fetch starts.
     fetch_rotation: usize,
+    /// Brokers that asked (throttle_time_ms, KIP-219) not to be fetched from before an instant.
+    throttled_until: BTreeMap<BrokerId, Instant>,
     events: VecDeque<ConsumerEvent>,
     /// How long a topic or partition may be missing from metadata before it is an error.
     unknown_topic_timeout: Duration,
@@ -282,6 +284,7 @@ impl Consumer {
             fetches: BTreeMap::new(),
             list_offsets: BTreeMap::new(),
             fetch_rotation: 0,
+            throttled_until: BTreeMap::new(),
             events: VecDeque::new(),
         }
     }
@@ -296,6 +299,18 @@ impl Consumer {
                 PartitionState::new(start),
             );
         }
+    }
+
+    /// Removes a partition from the assignment; a request in flight for it is ignored when it returns.
+    pub fn unassign(&mut self, topic: &str, partition: i32) {
+        self.partitions
+            .remove(&TopicPartition::new(topic, partition));
+    }
+
+    /// Removes every partition and topic from the assignment.
+    pub fn unassign_all(&mut self) {
+        self.partitions.clear();
+        self.topics.clear();
     }
 
     /// Assigns every partition of `topic`, once metadata says how many there are; partitions that appear later
@@ -435,7 +450,9 @@ impl Consumer {
         let deadlines = unknown_topics
             .chain(missing_partitions)
             .map(|since| since + self.unknown_topic_timeout);
+        let throttles = self.throttled_until.values().copied();
         backoffs
+            .chain(throttles)
             .chain(deadlines)
             .chain(self.metadata.poll_timeout())
             .min()
@@ -484,6 +501,7 @@ impl Consumer {
     }
 
     fn clear_expired_backoffs(&mut self, now: Instant) {
+        self.throttled_until.retain(|_, until| now < *until);
         for state in self.partitions.values_mut() {
             if state.retry_at.is_some_and(|t| now >= t) {
                 state.retry_at = None;
@@ -619,7 +637,10 @@ impl Consumer {
                     continue;
                 }
             }
-            if self.metadata.topic(topic).is_some() {
+            // A topic deleted after it was seen keeps its old metadata but now answers UNKNOWN_TOPIC_OR_PARTITION.
+            let known = self.metadata.topic(topic).is_some()
+                && error != Some(ResponseError::UnknownTopicOrPartition);
+            if known {
                 wanted.unknown_since = None;
                 continue;
             }
@@ -828,7 +849,9 @@ impl Consumer {
             let Some((leader, leader_epoch)) = self.leader(tp) else {
                 continue;
             };
-            if self.fetches.values().any(|f| f.broker == leader) {
+            if self.fetches.values().any(|f| f.broker == leader)
+                || self.throttled_until.get(&leader).is_some_and(|t| now < *t)
+            {
                 continue;
             }
             if *chosen.get_or_insert(leader) != leader {
@@ -908,6 +931,12 @@ impl Consumer {
         response: &FetchResponse,
         now: Instant,
     ) {
+        if let Ok(throttle_ms) = u64::try_from(response.throttle_time_ms) {
+            if throttle_ms > 0 {
+                let until = now + Duration::from_millis(throttle_ms);
+                self.throttled_until.insert(in_flight.broker, until);
+            }
+        }
         let top_level_error = response_error(response.error_code);
         for (tp, fetch_offset) in &in_flight.partitions {
             if !self.take_fetched(tp, token, *fetch_offset) {

@@ -934,3 +934,76 @@ fn read_committed_end_of_partition_is_the_last_stable_offset() {
     assert_eq!(eofs(&events), vec![(0, 1)]);
     assert_eq!(h.consumer.last_stable_offset(TOPIC, 0), Some(1));
 }
+
+#[test]
+fn deleted_topic_is_an_error_after_request_timeout() {
+    let mut h = Harness::started(
+        &[("request.timeout.ms", "1000")],
+        &[(0, StartPosition::Offset(0))],
+        &[1],
+    );
+    let (tx, _) = h.expect_fetch();
+    h.reply(
+        &tx,
+        Ok(fetch_response(vec![data_error(
+            0,
+            ResponseError::UnknownTopicOrPartition,
+        )])),
+    );
+    h.advance(Duration::from_millis(100));
+    let tx = h.expect_transmit();
+    h.reply(
+        &tx,
+        Ok(Response::Metadata(metadata_topic_error(
+            ResponseError::UnknownTopicOrPartition,
+        ))),
+    );
+    assert!(h.events().is_empty());
+    h.advance(Duration::from_millis(1000));
+    let events = h.events();
+    assert!(
+        matches!(
+            errors(&events)[..],
+            [(None, ConsumerError::UnknownTopic { .. })]
+        ),
+        "{events:?}"
+    );
+}
+
+#[test]
+fn throttled_broker_is_not_fetched_from_until_the_throttle_ends() {
+    let mut h = Harness::started(&[], &[(0, StartPosition::Offset(0))], &[1]);
+    let (tx, _) = h.expect_fetch();
+    let response = FetchResponse::default()
+        .with_throttle_time_ms(300)
+        .with_responses(vec![FetchableTopicResponse::default()
+            .with_topic(topic_name(TOPIC))
+            .with_partitions(vec![data(0, 5, Bytes::new())])]);
+    h.reply(&tx, Ok(Response::Fetch(response)));
+    assert!(h.transmit().is_none());
+    assert_eq!(
+        h.consumer.poll_timeout(),
+        Some(h.now + Duration::from_millis(300))
+    );
+    h.advance(Duration::from_millis(300));
+    let (_, request) = h.expect_fetch();
+    assert_eq!(fetch_offsets(&request), vec![(0, 0)]);
+}
+
+#[test]
+fn unassigned_partition_is_no_longer_fetched_and_its_late_data_is_ignored() {
+    let starts = [(0, StartPosition::Offset(0)), (1, StartPosition::Offset(0))];
+    let mut h = Harness::started(&[], &starts, &[1, 1]);
+    let (tx, _) = h.expect_fetch();
+    h.consumer.unassign(TOPIC, 1);
+    h.reply(
+        &tx,
+        Ok(fetch_response(vec![
+            data(0, 1, batch(0, &["a"])),
+            data(1, 1, batch(0, &["b"])),
+        ])),
+    );
+    assert_eq!(values(&h.events()), vec!["a"]);
+    let (_, request) = h.expect_fetch();
+    assert_eq!(fetch_offsets(&request), vec![(0, 1)]);
+}
