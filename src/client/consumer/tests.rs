@@ -1007,3 +1007,29 @@ fn unassigned_partition_is_no_longer_fetched_and_its_late_data_is_ignored() {
     let (_, request) = h.expect_fetch();
     assert_eq!(fetch_offsets(&request), vec![(0, 1)]);
 }
+
+#[test]
+fn requests_encode_at_every_version_we_speak() {
+    use crate::protocol::versions::client_range;
+    for (isolation, list_offsets_min) in [("read_uncommitted", 1), ("read_committed", 2)] {
+        let starts = [(0, StartPosition::Earliest), (1, StartPosition::Offset(4))];
+        let mut h = Harness::started(&[("isolation.level", isolation)], &starts, &[1, 2]);
+        let (list, _) = h.expect_list_offsets();
+        let (fetch, _) = h.expect_fetch();
+        let (min, max) = client_range(ApiKey::ListOffsets).expect("range");
+        for version in min.max(list_offsets_min)..=max {
+            let mut out = BytesMut::new();
+            list.request
+                .encode_body(&mut out, version)
+                .unwrap_or_else(|e| panic!("ListOffsets v{version} {isolation}: {e}"));
+        }
+        let (min, max) = client_range(ApiKey::Fetch).expect("range");
+        for version in min..=max {
+            let mut out = BytesMut::new();
+            fetch
+                .request
+                .encode_body(&mut out, version)
+                .unwrap_or_else(|e| panic!("Fetch v{version} {isolation}: {e}"));
+        }
+    }
+}
