@@ -4,4 +4,5 @@
 
 pub mod admin;
 pub mod args;
+pub mod format;
 pub mod produce;

@@ -7,6 +7,7 @@
 
 pub mod admin;
 pub mod config;
+pub mod consumer;
 pub mod errors;
 pub mod metadata;
 pub mod partitioner;

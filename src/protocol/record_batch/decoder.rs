@@ -8,7 +8,10 @@ use bytes::Bytes;
 
 use super::{attributes, layout, BatchAttributes, RecordBatchError, TimestampType, MAGIC_V2};
 use crate::protocol::compression::Compression;
-use crate::protocol::varint::{read_varint, read_varlong, VarintError};
+use crate::protocol::varint::{
+    read_unsigned_varint, read_unsigned_varlong, read_varint, read_varlong, unzigzag_i32,
+    unzigzag_i64, VarintError,
+};
 
 /// Default bound on one batch's decompressed records: generous for Kafka's `max.message.bytes` (1 MiB by
 /// default) at realistic ratios, small enough that a decompression bomb cannot exhaust memory.
@@ -573,12 +576,74 @@ impl<'a> RecordCursor<'a> {
                 unread_bytes,
             }));
         }
+        if let Some((record, next_position)) = self.parse_record_fast() {
+            self.position = next_position;
+            self.records_read += 1;
+            return Some(Ok(record));
+        }
+        self.next_record_slow()
+    }
+
+    /// Parses the record again with the careful reader, which names what is wrong; also handles the valid
+    /// but rare shapes the fast path leaves out (varints of 3 bytes or more in the first positions).
+    #[cold]
+    #[inline(never)]
+    fn next_record_slow(&mut self) -> Option<Result<RecordRef<'a>, RecordBatchError>> {
         let record = self.parse_record();
         match record {
             Ok(_) => self.records_read += 1,
             Err(_) => self.stopped = true,
         }
         Some(record)
+    }
+
+    /// The common case, with every check but no error detail: `None` sends the record to the slow path.
+    #[inline(always)]
+    fn parse_record_fast(&self) -> Option<(RecordRef<'a>, usize)> {
+        let data = self.data;
+        let (record_len, body_start) = fast_unsigned_varint(data, self.position)?;
+        let record_len = usize::try_from(unzigzag_i32(record_len)).ok()?;
+        let body_end = body_start.checked_add(record_len)?;
+        let body = data.get(body_start..body_end)?;
+        // Byte 0: record attributes, unused.
+        if body.is_empty() {
+            return None;
+        }
+        let (timestamp_delta, at) = fast_unsigned_varlong(body, 1)?;
+        let (offset_delta, at) = fast_unsigned_varint(body, at)?;
+        let (key, at) = fast_nullable_bytes(body, at)?;
+        let (value, at) = fast_nullable_bytes(body, at)?;
+        let (header_count, at) = fast_unsigned_varint(body, at)?;
+        let headers_data = &body[at..];
+        let count = u32::try_from(unzigzag_i32(header_count)).ok()?;
+        if (count as usize) * MIN_HEADER_BYTES > headers_data.len()
+            || (count == 0 && !headers_data.is_empty())
+        {
+            return None;
+        }
+        let offset = self
+            .base_offset
+            .wrapping_add(i64::from(unzigzag_i32(offset_delta)));
+        let timestamp = match self.log_append_timestamp {
+            Some(log_append_timestamp) => log_append_timestamp,
+            None => self
+                .base_timestamp
+                .wrapping_add(unzigzag_i64(timestamp_delta)),
+        };
+        Some((
+            RecordRef {
+                offset,
+                timestamp,
+                key,
+                value,
+                headers: RecordHeadersRef {
+                    data: headers_data,
+                    count,
+                    record_offset: offset,
+                },
+            },
+            body_end,
+        ))
     }
 
     #[inline]
@@ -638,6 +703,48 @@ impl<'a> RecordCursor<'a> {
                 record_offset: offset,
             },
         })
+    }
+}
+
+/// An unsigned varint at `at`: `(value, position after it)`; one- and two-byte encodings inline.
+#[inline(always)]
+fn fast_unsigned_varint(input: &[u8], at: usize) -> Option<(u32, usize)> {
+    let first = *input.get(at)?;
+    if first < 0x80 {
+        return Some((u32::from(first), at + 1));
+    }
+    let second = *input.get(at + 1)?;
+    if second < 0x80 {
+        return Some((u32::from(first & 0x7f) | u32::from(second) << 7, at + 2));
+    }
+    let (value, used) = read_unsigned_varint(&input[at..]).ok()?;
+    Some((value, at + used))
+}
+
+#[inline(always)]
+fn fast_unsigned_varlong(input: &[u8], at: usize) -> Option<(u64, usize)> {
+    let first = *input.get(at)?;
+    if first < 0x80 {
+        return Some((u64::from(first), at + 1));
+    }
+    let second = *input.get(at + 1)?;
+    if second < 0x80 {
+        return Some((u64::from(first & 0x7f) | u64::from(second) << 7, at + 2));
+    }
+    let (value, used) = read_unsigned_varlong(&input[at..]).ok()?;
+    Some((value, at + used))
+}
+
+/// A varint length (-1 = null) and that many bytes.
+#[inline(always)]
+fn fast_nullable_bytes(input: &[u8], at: usize) -> Option<(Option<&[u8]>, usize)> {
+    let (length, at) = fast_unsigned_varint(input, at)?;
+    match unzigzag_i32(length) {
+        -1 => Some((None, at)),
+        length => {
+            let end = at.checked_add(usize::try_from(length).ok()?)?;
+            Some((Some(input.get(at..end)?), end))
+        }
     }
 }
 

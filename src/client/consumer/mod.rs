@@ -1,0 +1,1096 @@
+//! The consumer without groups: fetches assigned partitions from their leaders and hands out records in order.
+//!
+//! Owns, per assigned partition, the position (the next offset to deliver), the start-position lookup
+//! (ListOffsets), retries with backoff, offset-out-of-range resets, read_committed filtering and the
+//! end-of-partition signal. Reuses [`MetadataState`] for leaders and refreshes. Sans-IO like the rest of
+//! `client`: no sockets, threads or clocks; time is an argument. Must not know about groups: a partition assigned
+//! with [`StartPosition::Committed`] waits until the caller (later, the group member) tells it the committed
+//! offset through [`Consumer::set_committed_offset`].
+//!
+//! Fetching: one Fetch in flight per leader broker, carrying every ready partition led by it (no fetch
+//! sessions). The partition order rotates from request to request, since a broker fills a response in request
+//! order up to `fetch.max.bytes` and always returns the first batch of the first non-empty partition whole
+//! (KIP-74): rotation lets every partition be first now and then. The position advances only past whole
+//! records delivered; a partial batch at the end of a partition's data is normal and fetched again.
+
+mod aborted_txn;
+#[cfg(test)]
+mod tests;
+
+pub use aborted_txn::AbortedTxnFilter;
+
+use std::collections::{BTreeMap, VecDeque};
+use std::fmt;
+use std::time::{Duration, Instant};
+
+use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
+use kafka_protocol::messages::fetch_response::PartitionData;
+use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
+use kafka_protocol::messages::{
+    ApiKey, BrokerId as NodeId, FetchRequest, FetchResponse, ListOffsetsRequest,
+    ListOffsetsResponse, TopicName,
+};
+use kafka_protocol::protocol::StrBytes;
+
+use super::config::{AutoOffsetReset, ConsumerConfig, IsolationLevel};
+use super::errors::{classify, response_error, ErrorAction, ResponseError};
+use super::metadata::MetadataState;
+use super::{BrokerId, RequestToken, ResponseResult, TokenSource, Transmit, TransportError};
+use crate::protocol::record_batch::{Record, RecordBatchError, RecordBatchIter};
+use crate::protocol::{ProtocolError, Request, Response};
+
+/// ListOffsets timestamp asking for the log start offset.
+const EARLIEST_TIMESTAMP: i64 = -2;
+/// ListOffsets timestamp asking for the log end offset (the last stable offset under read_committed).
+const LATEST_TIMESTAMP: i64 = -1;
+
+/// One partition of one topic.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TopicPartition {
+    pub topic: String,
+    pub partition: i32,
+}
+
+impl TopicPartition {
+    pub fn new(topic: impl Into<String>, partition: i32) -> Self {
+        Self {
+            topic: topic.into(),
+            partition,
+        }
+    }
+}
+
+impl fmt::Display for TopicPartition {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}-{}", self.topic, self.partition)
+    }
+}
+
+/// Where an assigned partition starts reading.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StartPosition {
+    /// The log start offset.
+    Earliest,
+    /// The log end offset (the last stable offset under read_committed): only records produced from now on.
+    Latest,
+    /// This offset; an offset outside the log is handled by `auto.offset.reset`.
+    Offset(i64),
+    /// The first offset whose timestamp is at or after this many ms since the epoch; latest if there is none.
+    Timestamp(i64),
+    /// The group's committed offset, given later through [`Consumer::set_committed_offset`].
+    Committed,
+}
+
+/// Something the consumer reports to its caller.
+#[derive(Debug)]
+pub enum ConsumerEvent {
+    /// Records of one partition, in offset order, each after the previous event's last. Keys, values and
+    /// headers are slices of the fetched (or decompressed) buffer, not copies.
+    Records {
+        topic: String,
+        partition: i32,
+        records: Vec<Record>,
+    },
+    /// The position caught up with the end of the partition (the high watermark; the last stable offset under
+    /// read_committed). Reported once each time the position reaches the end anew.
+    PartitionEof {
+        topic: String,
+        partition: i32,
+        offset: i64,
+    },
+    /// A fatal error: the partition (or, with `partition: None`, every partition of the topic) is no longer
+    /// fetched. Assigning it again starts over.
+    Error {
+        topic: String,
+        partition: Option<i32>,
+        error: ConsumerError,
+    },
+}
+
+/// Why a partition or topic stopped being consumed.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ConsumerError {
+    #[error("offset {offset} is out of range and auto.offset.reset=none; set auto.offset.reset=earliest or latest, or start from an offset inside the log")]
+    OffsetOutOfRange { offset: i64 },
+    #[error("no committed offset and auto.offset.reset=none; set auto.offset.reset=earliest or latest, or start from an explicit offset")]
+    NoCommittedOffset,
+    #[error("{api:?} failed with {error:?} ({error})")]
+    Broker { api: ApiKey, error: ResponseError },
+    #[error("metadata for the topic failed with {error:?} ({error})")]
+    Topic { error: ResponseError },
+    #[error("topic not found after waiting {waited:?} (request.timeout.ms); create it or check its name")]
+    UnknownTopic { waited: Duration },
+    #[error("partition not found after waiting {waited:?} (request.timeout.ms); check the topic's partition count")]
+    UnknownPartition { waited: Duration },
+    #[error("fetch at offset {offset} returned {bytes} bytes but no complete record batch; the broker should return at least one whole batch (Kafka >= 0.10.1) — raise max.partition.fetch.bytes (now {max_partition_fetch_bytes}) and fetch.max.bytes")]
+    NoCompleteBatch {
+        offset: i64,
+        bytes: usize,
+        max_partition_fetch_bytes: i32,
+    },
+    #[error("corrupt data at offset {offset}: {source}")]
+    Corrupt {
+        offset: i64,
+        #[source]
+        source: RecordBatchError,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// Needs a ListOffsets for this timestamp (-2 earliest, -1 latest, or ms).
+    NeedsOffset {
+        timestamp: i64,
+    },
+    ListingOffsets {
+        token: RequestToken,
+        timestamp: i64,
+    },
+    /// Waits for [`Consumer::set_committed_offset`].
+    AwaitingCommitted,
+    Fetching,
+    /// A fatal error was reported; nothing more happens until the partition is assigned again.
+    Failed,
+}
+
+#[derive(Debug)]
+struct PartitionState {
+    phase: Phase,
+    /// The next offset to deliver; meaningful while `Fetching`.
+    position: i64,
+    high_watermark: Option<i64>,
+    last_stable_offset: Option<i64>,
+    log_start_offset: Option<i64>,
+    paused: bool,
+    fetch_in_flight: Option<RequestToken>,
+    /// No request for this partition before this instant.
+    retry_at: Option<Instant>,
+    /// Consecutive failures, for exponential backoff.
+    attempts: u32,
+    /// The position at which PartitionEof was last reported.
+    eof_reported_at: Option<i64>,
+    /// Since when metadata knows the topic but not this partition.
+    missing_since: Option<Instant>,
+}
+
+impl PartitionState {
+    fn new(start: StartPosition) -> Self {
+        let (phase, position) = match start {
+            StartPosition::Earliest => (
+                Phase::NeedsOffset {
+                    timestamp: EARLIEST_TIMESTAMP,
+                },
+                -1,
+            ),
+            StartPosition::Latest => (
+                Phase::NeedsOffset {
+                    timestamp: LATEST_TIMESTAMP,
+                },
+                -1,
+            ),
+            StartPosition::Timestamp(ms) => (
+                Phase::NeedsOffset {
+                    timestamp: ms.max(0),
+                },
+                -1,
+            ),
+            StartPosition::Offset(offset) if offset >= 0 => (Phase::Fetching, offset),
+            // A negative offset has no meaning but the librdkafka one of "the end": treat it as latest.
+            StartPosition::Offset(_) => (
+                Phase::NeedsOffset {
+                    timestamp: LATEST_TIMESTAMP,
+                },
+                -1,
+            ),
+            StartPosition::Committed => (Phase::AwaitingCommitted, -1),
+        };
+        Self {
+            phase,
+            position,
+            high_watermark: None,
+            last_stable_offset: None,
+            log_start_offset: None,
+            paused: false,
+            fetch_in_flight: None,
+            retry_at: None,
+            attempts: 0,
+            eof_reported_at: None,
+            missing_since: None,
+        }
+    }
+
+    fn ready(&self, now: Instant) -> bool {
+        !self.paused && self.retry_at.is_none_or(|t| now >= t)
+    }
+}
+
+/// A topic the consumer needs metadata for.
+#[derive(Debug, Default)]
+struct WantedTopic {
+    /// Set by [`Consumer::assign_topic_all_partitions`]: every partition, found from metadata, starts here.
+    all_partitions: Option<StartPosition>,
+    /// Since when metadata has answered without this topic.
+    unknown_since: Option<Instant>,
+    failed: bool,
+}
+
+#[derive(Debug)]
+struct FetchInFlight {
+    broker: BrokerId,
+    /// Each partition with the offset it was fetched from.
+    partitions: Vec<(TopicPartition, i64)>,
+}
+
+#[derive(Debug)]
+struct ListOffsetsInFlight {
+    broker: BrokerId,
+    partitions: Vec<TopicPartition>,
+}
+
+/// The sans-IO consumer. See the module documentation.
+#[derive(Debug)]
+pub struct Consumer {
+    config: ConsumerConfig,
+    metadata: MetadataState,
+    tokens: TokenSource,
+    topics: BTreeMap<String, WantedTopic>,
+    partitions: BTreeMap<TopicPartition, PartitionState>,
+    fetches: BTreeMap<RequestToken, FetchInFlight>,
+    list_offsets: BTreeMap<RequestToken, ListOffsetsInFlight>,
+    /// Where the partition order of the next fetch starts.
+    fetch_rotation: usize,
+    /// Brokers that asked (throttle_time_ms, KIP-219) not to be fetched from before an instant.
+    throttled_until: BTreeMap<BrokerId, Instant>,
+    events: VecDeque<ConsumerEvent>,
+    /// How long a topic or partition may be missing from metadata before it is an error.
+    unknown_topic_timeout: Duration,
+}
+
+impl Consumer {
+    pub fn new(config: ConsumerConfig) -> Self {
+        let metadata = MetadataState::new(
+            config.common.bootstrap_servers.clone(),
+            config.common.metadata_max_age,
+            config.common.retry_backoff,
+            config.allow_auto_create_topics,
+        );
+        Self {
+            unknown_topic_timeout: config.common.request_timeout,
+            config,
+            metadata,
+            tokens: TokenSource::default(),
+            topics: BTreeMap::new(),
+            partitions: BTreeMap::new(),
+            fetches: BTreeMap::new(),
+            list_offsets: BTreeMap::new(),
+            fetch_rotation: 0,
+            throttled_until: BTreeMap::new(),
+            events: VecDeque::new(),
+        }
+    }
+
+    /// Adds partitions to the assignment. A partition already assigned starts over from its new position
+    /// (a fetch in flight for it is ignored when it returns).
+    pub fn assign(&mut self, assignments: Vec<(String, i32, StartPosition)>) {
+        for (topic, partition, start) in assignments {
+            self.want_topic(&topic);
+            self.partitions.insert(
+                TopicPartition { topic, partition },
+                PartitionState::new(start),
+            );
+        }
+    }
+
+    /// Removes a partition from the assignment; a request in flight for it is ignored when it returns.
+    pub fn unassign(&mut self, topic: &str, partition: i32) {
+        self.partitions
+            .remove(&TopicPartition::new(topic, partition));
+    }
+
+    /// Removes every partition and topic from the assignment.
+    pub fn unassign_all(&mut self) {
+        self.partitions.clear();
+        self.topics.clear();
+    }
+
+    /// Assigns every partition of `topic`, once metadata says how many there are; partitions that appear later
+    /// are added with the same start position.
+    pub fn assign_topic_all_partitions(&mut self, topic: &str, start: StartPosition) {
+        self.want_topic(topic);
+        if let Some(wanted) = self.topics.get_mut(topic) {
+            wanted.all_partitions = Some(start);
+        }
+        self.expand_all_partitions(topic);
+    }
+
+    fn want_topic(&mut self, topic: &str) {
+        self.metadata.want_topic(topic);
+        let wanted = self.topics.entry(topic.to_owned()).or_default();
+        wanted.failed = false;
+        wanted.unknown_since = None;
+    }
+
+    /// Resolves a partition assigned with [`StartPosition::Committed`]: `Some(offset)` starts there, `None`
+    /// (nothing committed) applies `auto.offset.reset`. Ignored for partitions not waiting for it.
+    pub fn set_committed_offset(&mut self, topic: &str, partition: i32, committed: Option<i64>) {
+        let tp = TopicPartition::new(topic, partition);
+        let Some(state) = self.partitions.get_mut(&tp) else {
+            return;
+        };
+        if state.phase != Phase::AwaitingCommitted {
+            return;
+        }
+        match committed {
+            Some(offset) if offset >= 0 => {
+                state.phase = Phase::Fetching;
+                state.position = offset;
+            }
+            _ => self.reset_offset(&tp, ConsumerError::NoCommittedOffset),
+        }
+    }
+
+    /// Partitions waiting for [`set_committed_offset`](Self::set_committed_offset).
+    pub fn awaiting_committed(&self) -> impl Iterator<Item = &TopicPartition> {
+        self.partitions
+            .iter()
+            .filter(|(_, s)| s.phase == Phase::AwaitingCommitted)
+            .map(|(tp, _)| tp)
+    }
+
+    /// Stops fetching `partition` (backpressure). Data of a fetch in flight for it is dropped when it returns
+    /// and fetched again after [`resume`](Self::resume).
+    pub fn pause(&mut self, topic: &str, partition: i32) {
+        if let Some(state) = self
+            .partitions
+            .get_mut(&TopicPartition::new(topic, partition))
+        {
+            state.paused = true;
+        }
+    }
+
+    pub fn resume(&mut self, topic: &str, partition: i32) {
+        if let Some(state) = self
+            .partitions
+            .get_mut(&TopicPartition::new(topic, partition))
+        {
+            state.paused = false;
+        }
+    }
+
+    /// The next offset to deliver, once known.
+    pub fn position(&self, topic: &str, partition: i32) -> Option<i64> {
+        self.partitions
+            .get(&TopicPartition::new(topic, partition))
+            .filter(|s| s.phase == Phase::Fetching)
+            .map(|s| s.position)
+    }
+
+    /// The high watermark from the last fetch of `partition`.
+    pub fn high_watermark(&self, topic: &str, partition: i32) -> Option<i64> {
+        self.partitions
+            .get(&TopicPartition::new(topic, partition))
+            .and_then(|s| s.high_watermark)
+    }
+
+    /// The last stable offset from the last fetch of `partition` (read_committed only).
+    pub fn last_stable_offset(&self, topic: &str, partition: i32) -> Option<i64> {
+        self.partitions
+            .get(&TopicPartition::new(topic, partition))
+            .and_then(|s| s.last_stable_offset)
+    }
+
+    /// The partitions assigned so far (for an all-partitions topic, those metadata has named).
+    pub fn assignment(&self) -> impl Iterator<Item = &TopicPartition> {
+        self.partitions.keys()
+    }
+
+    /// Where to connect for `broker` (a node from metadata, or a bootstrap server for negative ids).
+    pub fn broker_address(&self, broker: BrokerId) -> Option<&str> {
+        self.metadata.broker_address(broker)
+    }
+
+    pub fn metadata(&self) -> &MetadataState {
+        &self.metadata
+    }
+
+    pub fn poll_event(&mut self) -> Option<ConsumerEvent> {
+        self.events.pop_front()
+    }
+
+    /// The next request to send: a metadata refresh first, then start-offset lookups, then fetches.
+    pub fn poll_transmit(&mut self, now: Instant) -> Option<Transmit> {
+        self.clear_expired_backoffs(now);
+        if let Some(transmit) = self.metadata.poll_transmit(now, &mut self.tokens) {
+            return Some(transmit);
+        }
+        if let Some(transmit) = self.next_list_offsets(now) {
+            return Some(transmit);
+        }
+        self.next_fetch(now)
+    }
+
+    /// The earliest instant at which [`handle_timeout`](Self::handle_timeout) or
+    /// [`poll_transmit`](Self::poll_transmit) has something new to do.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let backoffs = self
+            .partitions
+            .values()
+            .filter(|s| matches!(s.phase, Phase::NeedsOffset { .. } | Phase::Fetching))
+            .filter_map(|s| s.retry_at);
+        let unknown_topics = self
+            .topics
+            .values()
+            .filter(|t| !t.failed)
+            .filter_map(|t| t.unknown_since);
+        let missing_partitions = self
+            .partitions
+            .values()
+            .filter(|s| s.phase != Phase::Failed)
+            .filter_map(|s| s.missing_since);
+        let deadlines = unknown_topics
+            .chain(missing_partitions)
+            .map(|since| since + self.unknown_topic_timeout);
+        let throttles = self.throttled_until.values().copied();
+        backoffs
+            .chain(throttles)
+            .chain(deadlines)
+            .chain(self.metadata.poll_timeout())
+            .min()
+    }
+
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.clear_expired_backoffs(now);
+        self.check_topics(now);
+    }
+
+    /// Applies the outcome of a request this consumer handed out.
+    pub fn handle_response(
+        &mut self,
+        broker: BrokerId,
+        token: RequestToken,
+        result: ResponseResult,
+        now: Instant,
+    ) {
+        if self.metadata.owns(token) {
+            let unexpected;
+            let outcome = match &result {
+                Ok(Response::Metadata(response)) => Ok(response),
+                Ok(other) => {
+                    unexpected = unexpected_response(broker, other);
+                    Err(&unexpected)
+                }
+                Err(error) => Err(error),
+            };
+            self.metadata.handle_response(token, outcome, now);
+            self.after_metadata(now);
+        } else if let Some(in_flight) = self.fetches.remove(&token) {
+            match result {
+                Ok(Response::Fetch(response)) => {
+                    self.handle_fetch_response(token, in_flight, &response, now)
+                }
+                Ok(_) | Err(_) => self.fetch_failed(token, in_flight, now),
+            }
+        } else if let Some(in_flight) = self.list_offsets.remove(&token) {
+            match result {
+                Ok(Response::ListOffsets(response)) => {
+                    self.handle_list_offsets_response(token, in_flight, &response, now)
+                }
+                Ok(_) | Err(_) => self.list_offsets_failed(token, in_flight, now),
+            }
+        }
+    }
+
+    fn clear_expired_backoffs(&mut self, now: Instant) {
+        self.throttled_until.retain(|_, until| now < *until);
+        for state in self.partitions.values_mut() {
+            if state.retry_at.is_some_and(|t| now >= t) {
+                state.retry_at = None;
+            }
+        }
+    }
+
+    fn backoff(&self, attempts: u32) -> Duration {
+        let base = self.config.common.retry_backoff;
+        let max = self.config.common.retry_backoff_max.max(base);
+        base.saturating_mul(1u32 << attempts.min(16)).min(max)
+    }
+
+    /// Holds `tp` back for a backoff, optionally asking for fresh metadata first.
+    fn retry_later(&mut self, tp: &TopicPartition, refresh_metadata: bool, now: Instant) {
+        if refresh_metadata {
+            self.metadata.request_refresh();
+        }
+        let attempts = match self.partitions.get(tp) {
+            Some(state) => state.attempts,
+            None => return,
+        };
+        let delay = self.backoff(attempts);
+        if let Some(state) = self.partitions.get_mut(tp) {
+            state.attempts = attempts.saturating_add(1);
+            state.retry_at = Some(now + delay);
+        }
+    }
+
+    fn fail_partition(&mut self, tp: &TopicPartition, error: ConsumerError) {
+        if let Some(state) = self.partitions.get_mut(tp) {
+            state.phase = Phase::Failed;
+            self.events.push_back(ConsumerEvent::Error {
+                topic: tp.topic.clone(),
+                partition: Some(tp.partition),
+                error,
+            });
+        }
+    }
+
+    fn fail_topic(&mut self, topic: &str, error: ConsumerError) {
+        if let Some(wanted) = self.topics.get_mut(topic) {
+            wanted.failed = true;
+        }
+        for (tp, state) in self.partitions.iter_mut() {
+            if tp.topic == topic {
+                state.phase = Phase::Failed;
+            }
+        }
+        self.events.push_back(ConsumerEvent::Error {
+            topic: topic.to_owned(),
+            partition: None,
+            error,
+        });
+    }
+
+    /// Applies `auto.offset.reset` to `tp`; with `none`, fails it with `error_if_none`.
+    fn reset_offset(&mut self, tp: &TopicPartition, error_if_none: ConsumerError) {
+        let timestamp = match self.config.auto_offset_reset {
+            AutoOffsetReset::Earliest => EARLIEST_TIMESTAMP,
+            AutoOffsetReset::Latest => LATEST_TIMESTAMP,
+            AutoOffsetReset::None => return self.fail_partition(tp, error_if_none),
+        };
+        if let Some(state) = self.partitions.get_mut(tp) {
+            state.phase = Phase::NeedsOffset { timestamp };
+            state.retry_at = None;
+        }
+    }
+
+    /// What a partition-level error code in a Fetch or ListOffsets response means for `tp`.
+    fn partition_error(
+        &mut self,
+        tp: &TopicPartition,
+        api: ApiKey,
+        error: ResponseError,
+        now: Instant,
+    ) {
+        if api == ApiKey::Fetch && error == ResponseError::OffsetOutOfRange {
+            let offset = self.partitions.get(tp).map_or(-1, |s| s.position);
+            return self.reset_offset(tp, ConsumerError::OffsetOutOfRange { offset });
+        }
+        match classify(error) {
+            ErrorAction::RetryAfterMetadataRefresh => self.retry_later(tp, true, now),
+            ErrorAction::Retry => self.retry_later(tp, false, now),
+            ErrorAction::Fail => self.fail_partition(tp, ConsumerError::Broker { api, error }),
+        }
+    }
+
+    // ---- metadata ---------------------------------------------------------------------------------------
+
+    fn after_metadata(&mut self, now: Instant) {
+        let topics: Vec<String> = self.topics.keys().cloned().collect();
+        for topic in &topics {
+            self.expand_all_partitions(topic);
+        }
+        self.check_topics(now);
+    }
+
+    /// Adds the partitions metadata names for an all-partitions topic.
+    fn expand_all_partitions(&mut self, topic: &str) {
+        let Some(start) = self.topics.get(topic).and_then(|t| t.all_partitions) else {
+            return;
+        };
+        if self.topics.get(topic).is_some_and(|t| t.failed) {
+            return;
+        }
+        let Some(metadata) = self.metadata.topic(topic) else {
+            return;
+        };
+        for partition in &metadata.partitions {
+            let tp = TopicPartition::new(topic, partition.partition);
+            self.partitions
+                .entry(tp)
+                .or_insert_with(|| PartitionState::new(start));
+        }
+    }
+
+    /// Reports topics with fatal metadata errors, and topics or partitions missing for too long.
+    fn check_topics(&mut self, now: Instant) {
+        if !self.metadata.has_refreshed() {
+            return;
+        }
+        let timeout = self.unknown_topic_timeout;
+        let mut failed_topics = Vec::new();
+        for (topic, wanted) in self.topics.iter_mut() {
+            if wanted.failed {
+                continue;
+            }
+            let error = self.metadata.topic_error(topic);
+            if let Some(error) = error {
+                if error != ResponseError::UnknownTopicOrPartition && !error.is_retriable() {
+                    failed_topics.push((topic.clone(), ConsumerError::Topic { error }));
+                    continue;
+                }
+            }
+            // A topic deleted after it was seen keeps its old metadata but now answers UNKNOWN_TOPIC_OR_PARTITION.
+            let known = self.metadata.topic(topic).is_some()
+                && error != Some(ResponseError::UnknownTopicOrPartition);
+            if known {
+                wanted.unknown_since = None;
+                continue;
+            }
+            let since = *wanted.unknown_since.get_or_insert(now);
+            if now.duration_since(since) >= timeout {
+                failed_topics.push((
+                    topic.clone(),
+                    ConsumerError::UnknownTopic { waited: timeout },
+                ));
+            }
+        }
+        for (topic, error) in failed_topics {
+            self.fail_topic(&topic, error);
+        }
+
+        let mut failed_partitions = Vec::new();
+        for (tp, state) in self.partitions.iter_mut() {
+            if state.phase == Phase::Failed {
+                continue;
+            }
+            let Some(topic) = self.metadata.topic(&tp.topic) else {
+                continue;
+            };
+            if topic.partition(tp.partition).is_some() {
+                state.missing_since = None;
+                continue;
+            }
+            let since = *state.missing_since.get_or_insert(now);
+            if now.duration_since(since) >= timeout {
+                failed_partitions.push(tp.clone());
+            } else {
+                self.metadata.request_refresh();
+            }
+        }
+        for tp in failed_partitions {
+            self.fail_partition(&tp, ConsumerError::UnknownPartition { waited: timeout });
+        }
+    }
+
+    /// The leader of `tp` and its epoch, asking for a refresh when it is not known.
+    fn leader(&mut self, tp: &TopicPartition) -> Option<(BrokerId, i32)> {
+        let found = self
+            .metadata
+            .topic(&tp.topic)
+            .and_then(|t| t.partition(tp.partition))
+            .and_then(|p| p.leader.map(|leader| (leader, p.leader_epoch)));
+        if found.is_none() && !self.metadata.is_refresh_pending() {
+            self.metadata.request_refresh();
+        }
+        found
+    }
+
+    // ---- ListOffsets ------------------------------------------------------------------------------------
+
+    fn next_list_offsets(&mut self, now: Instant) -> Option<Transmit> {
+        let candidates: Vec<(TopicPartition, i64)> = self
+            .partitions
+            .iter()
+            .filter(|(_, s)| s.ready(now))
+            .filter_map(|(tp, s)| match s.phase {
+                Phase::NeedsOffset { timestamp } => Some((tp.clone(), timestamp)),
+                _ => None,
+            })
+            .collect();
+        let mut chosen: Option<BrokerId> = None;
+        let mut topics: Vec<ListOffsetsTopic> = Vec::new();
+        let mut partitions = Vec::new();
+        for (tp, timestamp) in candidates {
+            let Some((leader, leader_epoch)) = self.leader(&tp) else {
+                continue;
+            };
+            if self.list_offsets.values().any(|f| f.broker == leader) {
+                continue;
+            }
+            if *chosen.get_or_insert(leader) != leader {
+                continue;
+            }
+            let partition = ListOffsetsPartition::default()
+                .with_partition_index(tp.partition)
+                .with_current_leader_epoch(leader_epoch)
+                .with_timestamp(timestamp);
+            match topics.iter_mut().find(|t| t.name.0.as_str() == tp.topic) {
+                Some(topic) => topic.partitions.push(partition),
+                None => topics.push(
+                    ListOffsetsTopic::default()
+                        .with_name(topic_name(&tp.topic))
+                        .with_partitions(vec![partition]),
+                ),
+            }
+            partitions.push(tp);
+        }
+        let broker = chosen?;
+        let token = self.tokens.next_token();
+        for tp in &partitions {
+            if let Some(state) = self.partitions.get_mut(tp) {
+                if let Phase::NeedsOffset { timestamp } = state.phase {
+                    state.phase = Phase::ListingOffsets { token, timestamp };
+                }
+            }
+        }
+        self.list_offsets
+            .insert(token, ListOffsetsInFlight { broker, partitions });
+        let request = ListOffsetsRequest::default()
+            .with_replica_id(NodeId(-1))
+            .with_isolation_level(self.config.isolation_level.as_i8())
+            .with_topics(topics);
+        Some(Transmit {
+            broker,
+            token,
+            request: Request::ListOffsets(request),
+            expects_response: true,
+        })
+    }
+
+    /// Puts a partition whose lookup `token` is answered back to needing one, returning the timestamp it asked
+    /// for; `None` if the partition moved on (reassigned) in the meantime.
+    fn take_listing(&mut self, tp: &TopicPartition, token: RequestToken) -> Option<i64> {
+        let state = self.partitions.get_mut(tp)?;
+        match state.phase {
+            Phase::ListingOffsets {
+                token: listing,
+                timestamp,
+            } if listing == token => {
+                state.phase = Phase::NeedsOffset { timestamp };
+                Some(timestamp)
+            }
+            _ => None,
+        }
+    }
+
+    fn list_offsets_failed(
+        &mut self,
+        token: RequestToken,
+        in_flight: ListOffsetsInFlight,
+        now: Instant,
+    ) {
+        for tp in &in_flight.partitions {
+            if self.take_listing(tp, token).is_some() {
+                self.retry_later(tp, true, now);
+            }
+        }
+    }
+
+    fn handle_list_offsets_response(
+        &mut self,
+        token: RequestToken,
+        in_flight: ListOffsetsInFlight,
+        response: &ListOffsetsResponse,
+        now: Instant,
+    ) {
+        for tp in &in_flight.partitions {
+            let Some(timestamp) = self.take_listing(tp, token) else {
+                continue;
+            };
+            let answer = response
+                .topics
+                .iter()
+                .filter(|t| t.name.0.as_str() == tp.topic)
+                .flat_map(|t| t.partitions.iter())
+                .find(|p| p.partition_index == tp.partition);
+            let Some(answer) = answer else {
+                self.retry_later(tp, false, now);
+                continue;
+            };
+            if let Some(error) = response_error(answer.error_code) {
+                self.partition_error(tp, ApiKey::ListOffsets, error, now);
+                continue;
+            }
+            let Some(state) = self.partitions.get_mut(tp) else {
+                continue;
+            };
+            if answer.offset >= 0 {
+                state.phase = Phase::Fetching;
+                state.position = answer.offset;
+                state.attempts = 0;
+                state.eof_reported_at = None;
+            } else if timestamp >= 0 {
+                // No record at or after the timestamp: start at the end, as the Java and librdkafka clients do.
+                state.phase = Phase::NeedsOffset {
+                    timestamp: LATEST_TIMESTAMP,
+                };
+            } else {
+                self.retry_later(tp, false, now);
+            }
+        }
+    }
+
+    // ---- Fetch ------------------------------------------------------------------------------------------
+
+    fn next_fetch(&mut self, now: Instant) -> Option<Transmit> {
+        let ready: Vec<(TopicPartition, i64)> = self
+            .partitions
+            .iter()
+            .filter(|(_, s)| s.phase == Phase::Fetching && s.fetch_in_flight.is_none())
+            .filter(|(_, s)| s.ready(now))
+            .map(|(tp, s)| (tp.clone(), s.position))
+            .collect();
+        if ready.is_empty() {
+            return None;
+        }
+        let start = self.fetch_rotation % ready.len();
+        let mut chosen: Option<BrokerId> = None;
+        let mut topics: Vec<FetchTopic> = Vec::new();
+        let mut partitions = Vec::new();
+        for (tp, position) in ready[start..].iter().chain(&ready[..start]) {
+            let Some((leader, leader_epoch)) = self.leader(tp) else {
+                continue;
+            };
+            if self.fetches.values().any(|f| f.broker == leader)
+                || self.throttled_until.get(&leader).is_some_and(|t| now < *t)
+            {
+                continue;
+            }
+            if *chosen.get_or_insert(leader) != leader {
+                continue;
+            }
+            let partition = FetchPartition::default()
+                .with_partition(tp.partition)
+                .with_current_leader_epoch(leader_epoch)
+                .with_fetch_offset(*position)
+                .with_partition_max_bytes(self.config.max_partition_fetch_bytes);
+            match topics.iter_mut().find(|t| t.topic.0.as_str() == tp.topic) {
+                Some(topic) => topic.partitions.push(partition),
+                None => topics.push(
+                    FetchTopic::default()
+                        .with_topic(topic_name(&tp.topic))
+                        .with_partitions(vec![partition]),
+                ),
+            }
+            partitions.push((tp.clone(), *position));
+        }
+        let broker = chosen?;
+        self.fetch_rotation = self.fetch_rotation.wrapping_add(1);
+        let token = self.tokens.next_token();
+        for (tp, _) in &partitions {
+            if let Some(state) = self.partitions.get_mut(tp) {
+                state.fetch_in_flight = Some(token);
+            }
+        }
+        self.fetches
+            .insert(token, FetchInFlight { broker, partitions });
+        let max_wait_ms = i32::try_from(self.config.fetch_max_wait.as_millis()).unwrap_or(i32::MAX);
+        let request = FetchRequest::default()
+            .with_replica_id(NodeId(-1))
+            .with_max_wait_ms(max_wait_ms)
+            .with_min_bytes(self.config.fetch_min_bytes)
+            .with_max_bytes(self.config.fetch_max_bytes)
+            .with_isolation_level(self.config.isolation_level.as_i8())
+            .with_topics(topics);
+        Some(Transmit {
+            broker,
+            token,
+            request: Request::Fetch(request),
+            expects_response: true,
+        })
+    }
+
+    /// Clears the in-flight mark of `tp`, returning whether the fetched data still applies to it (same fetch,
+    /// same position, still fetching, not paused).
+    fn take_fetched(
+        &mut self,
+        tp: &TopicPartition,
+        token: RequestToken,
+        fetch_offset: i64,
+    ) -> bool {
+        let Some(state) = self.partitions.get_mut(tp) else {
+            return false;
+        };
+        if state.fetch_in_flight != Some(token) {
+            return false;
+        }
+        state.fetch_in_flight = None;
+        state.phase == Phase::Fetching && state.position == fetch_offset && !state.paused
+    }
+
+    fn fetch_failed(&mut self, token: RequestToken, in_flight: FetchInFlight, now: Instant) {
+        for (tp, offset) in &in_flight.partitions {
+            if self.take_fetched(tp, token, *offset) {
+                self.retry_later(tp, true, now);
+            }
+        }
+    }
+
+    fn handle_fetch_response(
+        &mut self,
+        token: RequestToken,
+        in_flight: FetchInFlight,
+        response: &FetchResponse,
+        now: Instant,
+    ) {
+        if let Ok(throttle_ms) = u64::try_from(response.throttle_time_ms) {
+            if throttle_ms > 0 {
+                let until = now + Duration::from_millis(throttle_ms);
+                self.throttled_until.insert(in_flight.broker, until);
+            }
+        }
+        let top_level_error = response_error(response.error_code);
+        for (tp, fetch_offset) in &in_flight.partitions {
+            if !self.take_fetched(tp, token, *fetch_offset) {
+                continue;
+            }
+            if let Some(error) = top_level_error {
+                self.partition_error(tp, ApiKey::Fetch, error, now);
+                continue;
+            }
+            let data = response
+                .responses
+                .iter()
+                .filter(|t| t.topic.0.as_str() == tp.topic)
+                .flat_map(|t| t.partitions.iter())
+                .find(|p| p.partition_index == tp.partition);
+            // A partition missing from the response (e.g. the broker ran out of fetch.max.bytes) is fetched
+            // again.
+            if let Some(data) = data {
+                self.handle_partition_data(tp, data, now);
+            }
+        }
+    }
+
+    fn handle_partition_data(&mut self, tp: &TopicPartition, data: &PartitionData, now: Instant) {
+        if let Some(error) = response_error(data.error_code) {
+            return self.partition_error(tp, ApiKey::Fetch, error, now);
+        }
+        let read_committed = self.config.isolation_level == IsolationLevel::ReadCommitted;
+        let max_partition_fetch_bytes = self.config.max_partition_fetch_bytes;
+        let Some(state) = self.partitions.get_mut(tp) else {
+            return;
+        };
+        state.attempts = 0;
+        if data.high_watermark >= 0 {
+            state.high_watermark = Some(data.high_watermark);
+        }
+        if data.last_stable_offset >= 0 {
+            state.last_stable_offset = Some(data.last_stable_offset);
+        }
+        if data.log_start_offset >= 0 {
+            state.log_start_offset = Some(data.log_start_offset);
+        }
+
+        let records_bytes = data.records.clone().unwrap_or_default();
+        let fetched_bytes = records_bytes.len();
+        let mut filter = read_committed.then(|| {
+            AbortedTxnFilter::new(data.aborted_transactions.as_deref().unwrap_or_default())
+        });
+        let mut position = state.position;
+        let mut records = Vec::new();
+        let mut whole_batches = 0usize;
+        let mut failure = None;
+        let mut batches = RecordBatchIter::new(records_bytes);
+        'batches: for batch in &mut batches {
+            let batch = match batch {
+                Ok(batch) => batch,
+                Err(source) => {
+                    failure = Some(ConsumerError::Corrupt {
+                        offset: position,
+                        source,
+                    });
+                    break;
+                }
+            };
+            whole_batches += 1;
+            if batch.next_offset() <= position {
+                continue; // entirely before the position (already delivered)
+            }
+            let skip = match filter.as_mut() {
+                Some(filter) => filter.skip_batch(&batch),
+                None => batch.is_control(),
+            };
+            if !skip {
+                let batch_records = match batch.records() {
+                    Ok(iter) => iter,
+                    Err(source) => {
+                        failure = Some(ConsumerError::Corrupt {
+                            offset: position,
+                            source,
+                        });
+                        break;
+                    }
+                };
+                for record in batch_records {
+                    match record {
+                        // A fetch returns the whole batch holding the fetch offset; a compressed batch starts
+                        // before it: records below the position were delivered already.
+                        Ok(record) if record.offset < position => {}
+                        Ok(record) => {
+                            position = record.offset.saturating_add(1);
+                            records.push(record);
+                        }
+                        Err(source) => {
+                            failure = Some(ConsumerError::Corrupt {
+                                offset: position,
+                                source,
+                            });
+                            break 'batches;
+                        }
+                    }
+                }
+            }
+            // Compaction may have removed the batch's last records; its next offset still follows them.
+            position = position.max(batch.next_offset());
+        }
+        if failure.is_none() && whole_batches == 0 && batches.unread_bytes() > 0 {
+            failure = Some(ConsumerError::NoCompleteBatch {
+                offset: position,
+                bytes: fetched_bytes,
+                max_partition_fetch_bytes,
+            });
+        }
+
+        state.position = position;
+        let end = if read_committed {
+            state.last_stable_offset.or(state.high_watermark)
+        } else {
+            state.high_watermark
+        };
+        let eof = failure.is_none()
+            && end.is_some_and(|end| position >= end)
+            && state.eof_reported_at != Some(position);
+        if eof {
+            state.eof_reported_at = Some(position);
+        }
+        if !records.is_empty() {
+            self.events.push_back(ConsumerEvent::Records {
+                topic: tp.topic.clone(),
+                partition: tp.partition,
+                records,
+            });
+        }
+        if let Some(error) = failure {
+            self.fail_partition(tp, error);
+        } else if eof {
+            self.events.push_back(ConsumerEvent::PartitionEof {
+                topic: tp.topic.clone(),
+                partition: tp.partition,
+                offset: position,
+            });
+        }
+    }
+}
+
+fn topic_name(topic: &str) -> TopicName {
+    TopicName(StrBytes::from_string(topic.to_owned()))
+}
+
+/// A response of the wrong API for a request: a bug in the caller, treated like a failed request.
+fn unexpected_response(broker: BrokerId, response: &Response) -> TransportError {
+    TransportError::Protocol {
+        broker,
+        error: ProtocolError::UnsupportedApi {
+            api: response.api_key(),
+        },
+    }
+}
