@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 use pipewright::cli;
 use pipewright::cli::args::{config_map, parse_key_value, unescape};
+use pipewright::client::consumer::StartPosition;
 use pipewright::protocol::compression::Compression;
 
 #[derive(Parser)]
@@ -49,6 +50,29 @@ enum Command {
         /// Compression codec: none, gzip, snappy, lz4, zstd
         #[arg(short = 'z', value_name = "CODEC")]
         codec: Option<String>,
+    },
+    /// Print records of a topic (like kcat -C)
+    Consume {
+        #[command(flatten)]
+        connection: Connection,
+        /// Topic to read
+        #[arg(short = 't', long = "topic")]
+        topic: String,
+        /// Only this partition (repeatable; default: all)
+        #[arg(short = 'p', long = "partition")]
+        partitions: Vec<i32>,
+        /// Start at: beginning, end, an offset, or s@<timestamp ms>
+        #[arg(short = 'o', default_value = "end")]
+        offset: String,
+        /// Exit after this many records
+        #[arg(short = 'c')]
+        count: Option<u64>,
+        /// Exit once every partition's end is reached
+        #[arg(short = 'e')]
+        exit_at_end: bool,
+        /// Output format: %k key, %s value, %p partition, %o offset, %T timestamp, %h headers, %t topic, \n \t
+        #[arg(short = 'f', value_name = "FORMAT")]
+        format: Option<String>,
     },
     /// Print cluster metadata: brokers, topics, partitions, leaders (like kcat -L)
     Metadata {
@@ -159,6 +183,51 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
             } else {
                 ExitCode::SUCCESS
             })
+        }
+        Command::Consume {
+            connection,
+            topic,
+            partitions,
+            offset,
+            count,
+            exit_at_end,
+            format,
+        } => {
+            let start = cli::consume::parse_start(&offset).map_err(anyhow::Error::msg)?;
+            let format = format
+                .map(|f| {
+                    cli::format::OutputFormat::parse(&f).map_err(|e| anyhow::anyhow!("-f: {e}"))
+                })
+                .transpose()?;
+            let mut config = config_map(&connection.brokers, &connection.settings);
+            if config.get("auto.offset.reset").is_none() {
+                // Like kcat: an offset outside the log starts from the nearest end, matching -o.
+                config.set(
+                    "auto.offset.reset",
+                    if start == StartPosition::Latest {
+                        "latest"
+                    } else {
+                        "earliest"
+                    },
+                );
+            }
+            let options = cli::consume::ConsumeOptions {
+                topic,
+                partitions,
+                start,
+                count,
+                exit_at_end,
+                format,
+                config,
+            };
+            let stdout = std::io::stdout();
+            let mut out = std::io::BufWriter::with_capacity(256 * 1024, stdout.lock());
+            let report = cli::consume::run(options, &mut out).await?;
+            if let Some(error) = report.error {
+                eprintln!("error: {error}");
+                return Ok(ExitCode::FAILURE);
+            }
+            Ok(ExitCode::SUCCESS)
         }
         Command::Metadata { connection, topics } => {
             let config = config_map(&connection.brokers, &connection.settings);

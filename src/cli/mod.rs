@@ -4,5 +4,6 @@
 
 pub mod admin;
 pub mod args;
+pub mod consume;
 pub mod format;
 pub mod produce;

@@ -6,8 +6,10 @@
 pub mod admin;
 pub mod backend;
 pub mod connection;
+pub mod consumer;
 pub mod driver;
 pub mod producer;
 
 pub use admin::Admin;
+pub use consumer::Consumer;
 pub use producer::{Delivery, DeliveryFuture, DeliveryStats, Producer};

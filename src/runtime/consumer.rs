@@ -1,0 +1,98 @@
+//! The async consumer (no groups yet): assign partitions, then `recv` events.
+
+use std::pin::pin;
+use std::rc::Rc;
+use std::time::Instant;
+
+use tokio::task::JoinHandle;
+
+use super::backend::{IoBackend, TokioBackend};
+use super::driver::{drive, SansIoClient, Shared};
+use super::producer::connection_config;
+use crate::client::config::ConsumerConfig;
+use crate::client::consumer::{self as sm, ConsumerEvent, StartPosition};
+use crate::client::{BrokerId, RequestToken, ResponseResult, Transmit};
+
+impl SansIoClient for sm::Consumer {
+    fn poll_transmit(&mut self, now: Instant) -> Option<Transmit> {
+        sm::Consumer::poll_transmit(self, now)
+    }
+    fn handle_response(
+        &mut self,
+        broker: BrokerId,
+        token: RequestToken,
+        result: ResponseResult,
+        now: Instant,
+    ) {
+        sm::Consumer::handle_response(self, broker, token, result, now)
+    }
+    fn handle_timeout(&mut self, now: Instant) {
+        sm::Consumer::handle_timeout(self, now)
+    }
+    fn poll_timeout(&self) -> Option<Instant> {
+        sm::Consumer::poll_timeout(self)
+    }
+    fn broker_address(&self, broker: BrokerId) -> Option<String> {
+        sm::Consumer::broker_address(self, broker).map(str::to_owned)
+    }
+}
+
+/// An async consumer bound to the current thread's `LocalSet`.
+pub struct Consumer {
+    shared: Rc<Shared<sm::Consumer>>,
+    driver: JoinHandle<()>,
+}
+
+impl Consumer {
+    pub fn new(config: ConsumerConfig) -> Self {
+        Self::with_backend(config, TokioBackend::default())
+    }
+
+    pub fn with_backend<B: IoBackend>(config: ConsumerConfig, backend: B) -> Self {
+        let connection = connection_config(&config.common);
+        let shared = Shared::new(sm::Consumer::new(config));
+        let driver = tokio::task::spawn_local(drive(
+            shared.clone(),
+            backend,
+            connection,
+            |_: &mut sm::Consumer| {},
+        ));
+        Self { shared, driver }
+    }
+
+    /// Runs `f` on the state machine (assign, pause, positions), then lets the driver act on it.
+    pub fn with_state<R>(&self, f: impl FnOnce(&mut sm::Consumer) -> R) -> R {
+        let result = f(&mut self.shared.state.borrow_mut());
+        self.shared.wake_driver.notify_one();
+        result
+    }
+
+    pub fn assign(&self, assignments: Vec<(String, i32, StartPosition)>) {
+        self.with_state(|c| c.assign(assignments));
+    }
+
+    pub fn assign_topic_all_partitions(&self, topic: &str, start: StartPosition) {
+        self.with_state(|c| c.assign_topic_all_partitions(topic, start));
+    }
+
+    /// The next event: records, a partition's end, or an error.
+    pub async fn recv(&self) -> ConsumerEvent {
+        loop {
+            let notified = pin!(self.shared.wake_user.notified());
+            let mut notified = notified;
+            notified.as_mut().enable();
+            if let Some(event) = self.shared.state.borrow_mut().poll_event() {
+                // Taking events may free room for more fetches.
+                self.shared.wake_driver.notify_one();
+                return event;
+            }
+            notified.await;
+        }
+    }
+
+    pub async fn close(self) {
+        self.shared.stopped.set(true);
+        self.shared.wake_driver.notify_one();
+        let _ = self.driver.await;
+    }
+}
