@@ -170,10 +170,8 @@ async fn serve<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + 'static
                         break;
                     }
                 }
-                if !out.is_empty() {
-                    if writer.write_all(&out).await.is_err() {
-                        return TransportError::Disconnected { broker };
-                    }
+                if !out.is_empty() && writer.write_all(&out).await.is_err() {
+                    return TransportError::Disconnected { broker };
                 }
             }
             // The driver dropped us: an orderly close.
