@@ -3,107 +3,18 @@
 
 mod support;
 
-use std::io::{ErrorKind, Read, Write};
-use std::net::TcpStream;
+use std::io::{ErrorKind, Read};
 use std::time::{Duration, Instant};
 
-use bytes::{Buf, BufMut, BytesMut};
 use kafka_protocol::messages::{
     ApiKey, ApiVersionsRequest, ApiVersionsResponse, FindCoordinatorRequest,
-    FindCoordinatorResponse, MetadataRequest, MetadataResponse, RequestHeader, ResponseHeader,
+    FindCoordinatorResponse, MetadataResponse,
 };
-use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
+use kafka_protocol::protocol::StrBytes;
 
 use support::fault_proxy::{DropPolicy, FaultProxy};
+use support::raw_kafka::{RawKafka, READ_TIMEOUT};
 use support::{ck_consume, ck_produce, create_topic, unique_topic, PeerRecord, TestBroker};
-
-const READ_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// A minimal blocking Kafka client: one request at a time, for poking the proxy frame by frame.
-struct RawKafka {
-    stream: TcpStream,
-    next_correlation_id: i32,
-}
-
-impl RawKafka {
-    fn connect(addr: &str) -> RawKafka {
-        let stream = TcpStream::connect(addr).unwrap_or_else(|err| panic!("connect {addr}: {err}"));
-        stream.set_read_timeout(Some(READ_TIMEOUT)).unwrap();
-        RawKafka {
-            stream,
-            next_correlation_id: 1,
-        }
-    }
-
-    fn send<T: Encodable>(&mut self, api_key: ApiKey, version: i16, request: &T) -> i32 {
-        let correlation_id = self.next_correlation_id;
-        self.next_correlation_id += 1;
-        let header = RequestHeader::default()
-            .with_request_api_key(api_key as i16)
-            .with_request_api_version(version)
-            .with_correlation_id(correlation_id)
-            .with_client_id(Some(StrBytes::from_static_str("fault-proxy-test")));
-        let mut body = BytesMut::new();
-        header
-            .encode(&mut body, api_key.request_header_version(version))
-            .unwrap();
-        request.encode(&mut body, version).unwrap();
-        let mut frame = BytesMut::new();
-        frame.put_u32(body.len() as u32);
-        frame.put_slice(&body);
-        self.stream.write_all(&frame).expect("send request");
-        correlation_id
-    }
-
-    /// Reads one frame's body; Err on EOF, reset or timeout.
-    fn read_frame(&mut self) -> std::io::Result<Vec<u8>> {
-        let mut size = [0u8; 4];
-        self.stream.read_exact(&mut size)?;
-        let mut body = vec![0u8; u32::from_be_bytes(size) as usize];
-        self.stream.read_exact(&mut body)?;
-        Ok(body)
-    }
-
-    fn receive<T: Decodable>(&mut self, api_key: ApiKey, version: i16, correlation_id: i32) -> T {
-        let body = self.read_frame().expect("read response");
-        let mut buf = bytes::Bytes::from(body);
-        let header = ResponseHeader::decode(&mut buf, api_key.response_header_version(version))
-            .expect("decode response header");
-        assert_eq!(
-            header.correlation_id, correlation_id,
-            "response correlation id"
-        );
-        let response = T::decode(&mut buf, version).expect("decode response body");
-        assert_eq!(buf.remaining(), 0, "{api_key:?} v{version}: trailing bytes");
-        response
-    }
-
-    fn api_versions(&mut self) -> ApiVersionsResponse {
-        // ApiVersions v0 is answered with response header v0 whatever the version.
-        let correlation_id = self.send(ApiKey::ApiVersions, 0, &ApiVersionsRequest::default());
-        self.receive(ApiKey::ApiVersions, 0, correlation_id)
-    }
-
-    fn metadata(&mut self, version: i16) -> MetadataResponse {
-        let request = MetadataRequest::default().with_topics(None);
-        let correlation_id = self.send(ApiKey::Metadata, version, &request);
-        self.receive(ApiKey::Metadata, version, correlation_id)
-    }
-
-    /// Asserts the proxy closed the connection: a read sees EOF or a reset, not a timeout.
-    fn assert_closed(&mut self, context: &str) {
-        let mut byte = [0u8; 1];
-        match self.stream.read(&mut byte) {
-            Ok(0) => {}
-            Err(err)
-                if matches!(
-                    err.kind(),
-                    ErrorKind::ConnectionReset | ErrorKind::BrokenPipe
-                ) => {}
-            other => panic!("{context}: expected the connection to be closed, got {other:?}"),
-        }
-    }
-}
 
 fn broker_addresses(response: &MetadataResponse) -> Vec<String> {
     let mut addresses: Vec<String> = response

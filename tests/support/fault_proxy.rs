@@ -186,6 +186,20 @@ impl FaultProxy {
         self.shared.blackhole.store(on, Ordering::SeqCst);
     }
 
+    /// Blackholes for `duration`, then forwards again (timed on the proxy's runtime; returns at once).
+    pub fn blackhole_for(&self, duration: Duration) {
+        self.set_blackhole(true);
+        let shared = Arc::clone(&self.shared);
+        self.shared.handle.spawn(async move {
+            tokio::time::sleep(duration).await;
+            shared.blackhole.store(false, Ordering::SeqCst);
+        });
+    }
+
+    pub fn is_blackholed(&self) -> bool {
+        self.shared.blackhole.load(Ordering::SeqCst)
+    }
+
     /// Turns off every fault (open connections stay open).
     pub fn clear_faults(&self) {
         self.set_drop_policy(DropPolicy::Never);

@@ -13,6 +13,7 @@
 #![allow(dead_code)] // every test file uses a different part of the harness
 
 pub mod fault_proxy;
+pub mod raw_kafka;
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -77,9 +78,12 @@ pub fn tansu_bin() -> PathBuf {
     })
 }
 
-/// Path of our binary, built by cargo for the integration tests.
+/// Path of our binary, built by cargo for the integration tests. `PIPEWRIGHT_ENGINE_BIN` runs the suite
+/// against another build instead (e.g. target/release/engine).
 pub fn engine() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_engine"))
+    std::env::var_os("PIPEWRIGHT_ENGINE_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_engine")))
 }
 
 /// A Kafka-compatible broker for one test: a tansu child process on a free port (killed on drop), or the
@@ -383,6 +387,129 @@ pub fn run(command: &mut Command, stdin: Option<&[u8]>, timeout: Duration) -> Ru
     }
 }
 
+/// A process still running, its stdin open for the test to feed at its own pace (e.g. half the input, then
+/// a fault, then the rest). stdout and stderr are collected in the background.
+pub struct RunningProcess {
+    what: String,
+    child: Child,
+    started: Instant,
+    stdin: Option<std::process::ChildStdin>,
+    stdout_reader: Option<thread::JoinHandle<Vec<u8>>>,
+    stderr_reader: Option<thread::JoinHandle<Vec<u8>>>,
+}
+
+impl RunningProcess {
+    pub fn spawn(command: &mut Command) -> RunningProcess {
+        let what = format!("{command:?}");
+        let mut child = command
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|err| panic!("spawn {what}: {err}"));
+        let mut stdout_pipe = child.stdout.take().unwrap();
+        let mut stderr_pipe = child.stderr.take().unwrap();
+        RunningProcess {
+            what,
+            stdin: child.stdin.take(),
+            child,
+            started: Instant::now(),
+            stdout_reader: Some(thread::spawn(move || {
+                let mut buf = Vec::new();
+                let _ = stdout_pipe.read_to_end(&mut buf);
+                buf
+            })),
+            stderr_reader: Some(thread::spawn(move || {
+                let mut buf = Vec::new();
+                let _ = stderr_pipe.read_to_end(&mut buf);
+                buf
+            })),
+        }
+    }
+
+    /// Writes to the process's stdin; panics if it is gone (it exited early: see its stderr then).
+    pub fn feed(&mut self, input: &[u8]) {
+        let stdin = self.stdin.as_mut().expect("stdin already closed");
+        if let Err(err) = stdin.write_all(input).and_then(|_| stdin.flush()) {
+            let _ = self.child.kill();
+            let output = self.finish(Duration::from_secs(10));
+            panic!(
+                "`{}`: writing stdin failed ({err}); it exited {}. stderr:\n{}",
+                output.what, output.status, output.stderr
+            );
+        }
+    }
+
+    pub fn has_exited(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(Some(_)))
+    }
+
+    /// Closes stdin and waits up to `timeout` for the exit; kills the process and panics after that.
+    pub fn finish(&mut self, timeout: Duration) -> RunOutput {
+        drop(self.stdin.take());
+        let deadline = Instant::now() + timeout;
+        let status = loop {
+            if let Some(status) = self.child.try_wait().expect("wait for child") {
+                break status;
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                let stderr = self
+                    .stderr_reader
+                    .take()
+                    .unwrap()
+                    .join()
+                    .unwrap_or_default();
+                panic!(
+                    "`{}` did not finish within {timeout:?} of its input ending; killed. stderr:\n{}",
+                    self.what,
+                    String::from_utf8_lossy(&stderr)
+                );
+            }
+            thread::sleep(POLL_INTERVAL);
+        };
+        RunOutput {
+            what: self.what.clone(),
+            status,
+            stdout: self
+                .stdout_reader
+                .take()
+                .unwrap()
+                .join()
+                .unwrap_or_default(),
+            stderr: String::from_utf8_lossy(
+                &self
+                    .stderr_reader
+                    .take()
+                    .unwrap()
+                    .join()
+                    .unwrap_or_default(),
+            )
+            .into_owned(),
+            elapsed: self.started.elapsed(),
+        }
+    }
+}
+
+impl Drop for RunningProcess {
+    fn drop(&mut self) {
+        if self.stdout_reader.is_some() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// `engine produce -b BOOTSTRAP -t TOPIC <args>`, left running with stdin open.
+pub fn spawn_engine_produce(bootstrap: &str, topic: &str, args: &[&str]) -> RunningProcess {
+    RunningProcess::spawn(
+        Command::new(engine())
+            .args(["produce", "-b", bootstrap, "-t", topic])
+            .args(args),
+    )
+}
+
 /// `engine produce -b BOOTSTRAP -t TOPIC <args>` with `input` on stdin. Does not check the exit status.
 pub fn engine_produce(bootstrap: &str, topic: &str, args: &[&str], input: &[u8]) -> RunOutput {
     run(
@@ -417,7 +544,8 @@ pub fn kcat(args: &[&str], stdin: Option<&[u8]>) -> RunOutput {
 // ---------------------------------------------------------------------------------------------------------
 // Python peers
 
-fn peer_command(script: &str) -> Command {
+/// `python tests/peers/<script>` with the harness's python.
+pub fn peer_command(script: &str) -> Command {
     let mut command = Command::new(python());
     command
         .arg(repo_root().join("tests/peers").join(script))
@@ -450,7 +578,7 @@ impl PeerRecord {
         self
     }
 
-    fn to_json_line(&self) -> String {
+    pub fn to_json_line(&self) -> String {
         let line = json!({
             "key": self.key.as_deref().map(to_hex),
             "value": self.value.as_deref().map(to_hex),
