@@ -1,0 +1,257 @@
+//! The fault proxy itself, before anything relies on it: it rewrites advertised addresses so clients stay
+//! behind it, a real client (confluent-kafka) works through it, and every fault does what it says.
+
+mod support;
+
+use std::io::{ErrorKind, Read};
+use std::time::{Duration, Instant};
+
+use kafka_protocol::messages::{
+    ApiKey, ApiVersionsRequest, ApiVersionsResponse, FindCoordinatorRequest,
+    FindCoordinatorResponse, MetadataResponse,
+};
+use kafka_protocol::protocol::StrBytes;
+
+use support::fault_proxy::{DropPolicy, FaultProxy};
+use support::raw_kafka::{RawKafka, READ_TIMEOUT};
+use support::{ck_consume, ck_produce, create_topic, unique_topic, PeerRecord, TestBroker};
+
+fn broker_addresses(response: &MetadataResponse) -> Vec<String> {
+    let mut addresses: Vec<String> = response
+        .brokers
+        .iter()
+        .map(|broker| format!("{}:{}", broker.host, broker.port))
+        .collect();
+    addresses.sort();
+    addresses
+}
+
+#[test]
+fn metadata_responses_advertise_the_proxy_listeners_at_every_version() {
+    let broker = TestBroker::start();
+    let proxy = FaultProxy::start(&broker.bootstrap());
+    let upstream = broker_addresses(&RawKafka::connect(&broker.bootstrap()).metadata(1));
+
+    // v1 (header v0, non-flexible) and v9+ (header v1, flexible encoding) take different code paths.
+    for version in [1, 4, 9, 12] {
+        let through_proxy = RawKafka::connect(&proxy.bootstrap()).metadata(version);
+        let listeners = proxy.listeners();
+        let mut expected: Vec<String> = upstream
+            .iter()
+            .map(|address| {
+                listeners
+                    .get(address)
+                    .unwrap_or_else(|| panic!("no listener for upstream broker {address}"))
+                    .to_string()
+            })
+            .collect();
+        expected.sort();
+        assert_eq!(
+            broker_addresses(&through_proxy),
+            expected,
+            "Metadata v{version}"
+        );
+    }
+    let stats = proxy.stats();
+    assert_eq!(stats.responses_rewritten, 4);
+    assert_eq!(stats.rewrite_errors, 0);
+}
+
+#[test]
+fn find_coordinator_responses_point_at_the_proxy() {
+    let broker = TestBroker::start();
+    let proxy = FaultProxy::start(&broker.bootstrap());
+    let mut client = RawKafka::connect(&proxy.bootstrap());
+    let group = StrBytes::from_string(unique_topic("group"));
+
+    // Up to v3 the answer is one host/port; from v4 it is a list of coordinators.
+    let request = FindCoordinatorRequest::default().with_key(group.clone());
+    let correlation_id = client.send(ApiKey::FindCoordinator, 3, &request);
+    let v3: FindCoordinatorResponse = client.receive(ApiKey::FindCoordinator, 3, correlation_id);
+    let request = FindCoordinatorRequest::default().with_coordinator_keys(vec![group]);
+    let correlation_id = client.send(ApiKey::FindCoordinator, 4, &request);
+    let v4: FindCoordinatorResponse = client.receive(ApiKey::FindCoordinator, 4, correlation_id);
+
+    let proxy_addresses: Vec<String> = proxy.listeners().values().map(|a| a.to_string()).collect();
+    assert_eq!(v3.error_code, 0, "FindCoordinator v3: {v3:?}");
+    let v3_address = format!("{}:{}", v3.host, v3.port);
+    assert!(
+        proxy_addresses.contains(&v3_address),
+        "v3 coordinator {v3_address} is not a proxy listener {proxy_addresses:?}"
+    );
+    assert_eq!(v4.coordinators.len(), 1, "FindCoordinator v4: {v4:?}");
+    let v4_address = format!("{}:{}", v4.coordinators[0].host, v4.coordinators[0].port);
+    assert!(
+        proxy_addresses.contains(&v4_address),
+        "v4 coordinator {v4_address} is not a proxy listener {proxy_addresses:?}"
+    );
+    assert_eq!(proxy.stats().rewrite_errors, 0);
+}
+
+#[test]
+fn confluent_kafka_produces_and_consumes_through_the_proxy() {
+    let broker = TestBroker::start();
+    let proxy = FaultProxy::start(&broker.bootstrap());
+    let topic = unique_topic("proxy-ck");
+    create_topic(&broker.bootstrap(), &topic, 3);
+    let records: Vec<PeerRecord> = (0..500)
+        .map(|i| {
+            PeerRecord::new(
+                Some(format!("key-{}", i % 17).as_bytes()),
+                Some(format!("value-{i}").as_bytes()),
+            )
+            .header("n", Some(i.to_string().as_bytes()))
+        })
+        .collect();
+
+    ck_produce(&proxy.bootstrap(), &topic, "none", &[], &records);
+    let read = ck_consume(&proxy.bootstrap(), &topic, Some(records.len()));
+
+    let mut values: Vec<Vec<u8>> = read.iter().map(|r| r.value.clone().unwrap()).collect();
+    values.sort();
+    let mut expected: Vec<Vec<u8>> = records.iter().map(|r| r.value.clone().unwrap()).collect();
+    expected.sort();
+    assert_eq!(values, expected);
+    let stats = proxy.stats();
+    assert!(stats.responses_rewritten >= 2, "{stats:?}");
+    assert_eq!(stats.rewrite_errors, 0);
+    // The records themselves went through the proxy, both ways: not just the bootstrap metadata.
+    let value_bytes: usize = records
+        .iter()
+        .map(|r| r.value.as_ref().unwrap().len())
+        .sum();
+    assert!(stats.bytes_forwarded > 2 * value_bytes as u64, "{stats:?}");
+}
+
+#[test]
+fn drop_all_connections_closes_open_connections_and_accepts_new_ones() {
+    let broker = TestBroker::start();
+    let proxy = FaultProxy::start(&broker.bootstrap());
+    let mut first = RawKafka::connect(&proxy.bootstrap());
+    let mut second = RawKafka::connect(&proxy.bootstrap());
+    first.api_versions();
+    second.api_versions();
+
+    proxy.drop_all_connections();
+
+    first.assert_closed("first connection after drop_all_connections");
+    second.assert_closed("second connection after drop_all_connections");
+    assert_eq!(proxy.stats().connections_cut, 2);
+    RawKafka::connect(&proxy.bootstrap()).api_versions();
+}
+
+#[test]
+fn drop_policy_after_frames_closes_each_connection_after_its_budget() {
+    let broker = TestBroker::start();
+    let proxy = FaultProxy::start(&broker.bootstrap());
+    // Budget of exactly 4 frames: two request/response round trips, then the connection is closed.
+    proxy.set_drop_policy(DropPolicy::AfterFrames { min: 4, max: 4 });
+    for _ in 0..2 {
+        let mut client = RawKafka::connect(&proxy.bootstrap());
+        client.api_versions();
+        client.api_versions();
+        client.assert_closed("after 4 frames");
+    }
+    assert_eq!(proxy.stats().connections_cut, 2);
+
+    proxy.set_drop_policy(DropPolicy::Never);
+    let mut client = RawKafka::connect(&proxy.bootstrap());
+    for _ in 0..5 {
+        client.api_versions();
+    }
+}
+
+#[test]
+fn drop_policy_after_bytes_cuts_mid_frame() {
+    let broker = TestBroker::start();
+    let proxy = FaultProxy::start(&broker.bootstrap());
+    let mut client = RawKafka::connect(&proxy.bootstrap());
+    client.api_versions();
+    // The ApiVersions request is ~30 bytes; its response is hundreds. 40 bytes ends inside the response.
+    proxy.set_drop_policy(DropPolicy::AfterBytes { min: 40, max: 40 });
+    client.send(ApiKey::ApiVersions, 0, &ApiVersionsRequest::default());
+    let mut received = Vec::new();
+    let _ = client.stream.read_to_end(&mut received);
+    let request_bytes = 4 + 10 + "fault-proxy-test".len();
+    assert!(
+        !received.is_empty() && received.len() < 40,
+        "expected a cut response of {} bytes, got {} bytes",
+        40 - request_bytes,
+        received.len()
+    );
+    assert_eq!(received.len(), 40 - request_bytes);
+}
+
+#[test]
+fn truncated_frame_reaches_the_peer_half_way_then_the_connection_closes() {
+    let broker = TestBroker::start();
+    let proxy = FaultProxy::start(&broker.bootstrap());
+    let mut client = RawKafka::connect(&proxy.bootstrap());
+    client.api_versions();
+    proxy.truncate_next_frames(1);
+    // The request is cut, so the broker never answers and the proxy closes the client side.
+    client.send(ApiKey::ApiVersions, 0, &ApiVersionsRequest::default());
+    client.assert_closed("after a truncated request");
+    assert_eq!(proxy.stats().connections_cut, 1);
+    RawKafka::connect(&proxy.bootstrap()).api_versions();
+}
+
+#[test]
+fn delay_holds_every_frame_in_both_directions() {
+    let broker = TestBroker::start();
+    let proxy = FaultProxy::start(&broker.bootstrap());
+    let mut client = RawKafka::connect(&proxy.bootstrap());
+    client.api_versions();
+    let delay = Duration::from_millis(300);
+    proxy.set_delay(delay);
+    let started = Instant::now();
+    client.api_versions();
+    let elapsed = started.elapsed();
+    assert!(
+        elapsed >= 2 * delay,
+        "round trip took {elapsed:?}, expected at least 2 x {delay:?}"
+    );
+    proxy.set_delay(Duration::ZERO);
+}
+
+#[test]
+fn blackhole_swallows_frames_until_lifted() {
+    let broker = TestBroker::start();
+    let proxy = FaultProxy::start(&broker.bootstrap());
+    let mut client = RawKafka::connect(&proxy.bootstrap());
+    client.api_versions();
+
+    proxy.set_blackhole(true);
+    client.send(ApiKey::ApiVersions, 0, &ApiVersionsRequest::default());
+    client
+        .stream
+        .set_read_timeout(Some(Duration::from_millis(500)))
+        .unwrap();
+    let outcome = client.read_frame();
+    assert!(
+        matches!(&outcome, Err(err) if matches!(err.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut)),
+        "expected no answer while blackholed, got {outcome:?}"
+    );
+    assert_eq!(proxy.stats().frames_blackholed, 1);
+
+    proxy.set_blackhole(false);
+    client.stream.set_read_timeout(Some(READ_TIMEOUT)).unwrap();
+    // The swallowed request never reached the broker: the next answer is for the next request.
+    let correlation_id = client.send(ApiKey::ApiVersions, 0, &ApiVersionsRequest::default());
+    let _: ApiVersionsResponse = client.receive(ApiKey::ApiVersions, 0, correlation_id);
+}
+
+#[test]
+fn tcp_mode_forwards_bytes_without_rewriting() {
+    let broker = TestBroker::start();
+    let proxy = FaultProxy::start_tcp(&broker.bootstrap());
+    let direct = broker_addresses(&RawKafka::connect(&broker.bootstrap()).metadata(12));
+    let through_proxy = broker_addresses(&RawKafka::connect(&proxy.bootstrap()).metadata(12));
+    assert_eq!(through_proxy, direct);
+    assert_eq!(proxy.stats().responses_rewritten, 0);
+
+    let mut client = RawKafka::connect(&proxy.bootstrap());
+    client.api_versions();
+    proxy.drop_all_connections();
+    client.assert_closed("tcp mode after drop_all_connections");
+}
