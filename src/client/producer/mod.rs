@@ -673,14 +673,21 @@ impl Producer {
         let Some(batch) = queue.remove(batch_id) else {
             return;
         };
-        let sent_before = batch.sequence.is_some();
+        // Only a sequence handed out under the current epoch leaves a gap; one from before an epoch bump was
+        // never used under the new epoch (it would have been renumbered when resent), so no second bump.
+        let numbered_now = match self.pid {
+            ProducerIdState::Ready { producer_id, epoch } => batch
+                .sequence
+                .is_some_and(|(p, e, _)| (p, e) == (producer_id, epoch)),
+            _ => false,
+        };
         self.outstanding
             .settle(batch.record_ids.len(), batch.size_bytes);
         self.events.push_back(ProducerEvent::Failed {
             record_ids: batch.record_ids,
             error,
         });
-        if sent_before {
+        if numbered_now {
             // The broker may have seen this sequence; later batches would leave a gap it rejects. Renumber.
             self.request_epoch_bump(None);
         }
