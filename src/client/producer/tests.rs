@@ -357,6 +357,17 @@ impl Harness {
         self.reply(&tx, Response::Metadata(self.cluster.clone()));
     }
 
+    /// What a runtime does when idle: sleep until `poll_timeout`, which must lie ahead, then `handle_timeout`.
+    fn sleep_until_next_deadline(&mut self) {
+        let deadline = self.producer.poll_timeout().expect("a deadline");
+        assert!(
+            deadline > self.now,
+            "a deadline not after now would make the caller spin"
+        );
+        self.now = deadline;
+        self.producer.handle_timeout(self.now);
+    }
+
     fn events(&mut self) -> Vec<ProducerEvent> {
         std::iter::from_fn(|| self.producer.poll_event()).collect()
     }
@@ -1053,6 +1064,68 @@ fn a_broker_without_init_producer_id_v3_gives_a_new_producer_id_instead() {
 }
 
 #[test]
+fn a_lost_epoch_bump_is_asked_again_for_the_same_producer_id_and_epoch() {
+    let mut h = Harness::new(&[]);
+    let (_first, second) = first_batch_rejected(&mut h, ResponseError::UnknownProducerId);
+    h.reply(&second, answer_all(&second, Ok(2)));
+    let bump = h.poll().expect("InitProducerId");
+    h.lose(&bump);
+    assert!(h.poll().is_none(), "backoff");
+    h.advance(ms(100));
+    let again = h.poll().expect("InitProducerId again");
+    let request = init_producer_id_request(&again);
+    assert_eq!(
+        (request.producer_id, request.producer_epoch),
+        (ProducerId(PID), 5)
+    );
+    h.reply(
+        &again,
+        producer_id_error(ResponseError::CoordinatorLoadInProgress),
+    );
+    h.advance(ms(200));
+    let third = h.poll().expect("InitProducerId a third time");
+    let request = init_producer_id_request(&third);
+    assert_eq!(
+        (request.producer_id, request.producer_epoch),
+        (ProducerId(PID), 5)
+    );
+    h.reply(&third, producer_id(PID, 6));
+    let resent = single_batch(&h.poll_produce());
+    assert_eq!(
+        (resent.epoch, resent.base_sequence, resent.values),
+        (6, 0, vec!["a".into(), "b".into()])
+    );
+}
+
+#[test]
+fn a_batch_that_expires_before_its_resend_under_a_new_epoch_needs_no_second_bump() {
+    let mut h = Harness::new(&[("delivery.timeout.ms", "1000")]);
+    h.connect(cluster(&[("t", &[1])]), 5);
+    let a = h.send("t", 0, "a");
+    let tx = h.poll_produce();
+    h.at(ms(900));
+    h.reply(&tx, answer_all(&tx, Err(ResponseError::UnknownProducerId)));
+    let bump = h.poll().expect("InitProducerId");
+    h.reply(&bump, producer_id(PID, 6));
+    h.at(ms(1000));
+    h.producer.handle_timeout(h.now);
+    let failures = h.failures();
+    assert_eq!(failures.len(), 1);
+    assert_eq!(failures[0].0, vec![a]);
+    assert_eq!(
+        h.producer.producer_id_state(),
+        ProducerIdState::Ready {
+            producer_id: PID,
+            epoch: 6
+        },
+        "the expired batch never got a sequence under epoch 6: no gap, no bump"
+    );
+    h.send("t", 0, "b");
+    let next = single_batch(&h.poll_produce());
+    assert_eq!((next.epoch, next.base_sequence), (6, 0));
+}
+
+#[test]
 fn a_rejected_batch_fails_alone_with_topic_partition_and_error_then_the_epoch_is_bumped() {
     for error in [
         ResponseError::MessageTooLarge,
@@ -1161,13 +1234,7 @@ fn a_batch_waiting_to_be_retried_expires_after_delivery_timeout() {
         if !h.events().is_empty() {
             panic!("failed before the deadline was reached");
         }
-        let deadline = h
-            .producer
-            .poll_timeout()
-            .expect("a retry or expiry deadline");
-        assert!(deadline > h.now);
-        h.now = deadline;
-        h.producer.handle_timeout(h.now);
+        h.sleep_until_next_deadline();
         let events = h.events();
         if let Some(event) = events.first() {
             assert_eq!(
@@ -1213,10 +1280,7 @@ fn records_for_a_topic_whose_metadata_never_arrives_fail_after_delivery_timeout(
                 _ => panic!("unexpected {:?}", tx.request.api_key()),
             }
         }
-        let deadline = h.producer.poll_timeout().expect("a deadline");
-        assert!(deadline > h.now, "no busy loop");
-        h.now = deadline;
-        h.producer.handle_timeout(h.now);
+        h.sleep_until_next_deadline();
         if h.now >= h.start + ms(1000) {
             break;
         }
@@ -1246,9 +1310,12 @@ fn records_for_a_partition_without_a_leader_fail_after_delivery_timeout() {
     let mut h = Harness::new(&[("delivery.timeout.ms", "1000")]);
     let id = h.send("t", 0, "a");
     h.connect(cluster(&[("t", &[-1])]), 0);
-    assert!(h.poll().is_none());
-    h.at(ms(1000));
-    h.producer.handle_timeout(h.now);
+    // Play the runtime: sleep until each deadline, answer the metadata refreshes it asks for meanwhile.
+    while h.now < h.start + ms(1000) {
+        assert!(h.poll().is_none(), "no leader, no Produce");
+        h.sleep_until_next_deadline();
+    }
+    assert_eq!(h.now, h.start + ms(1000));
     let failures = h.failures();
     assert_eq!(
         failures.len(),
