@@ -494,6 +494,22 @@ fn first_send_waits_for_metadata_and_producer_id_then_sends_one_request_per_lead
 }
 
 #[test]
+fn partitions_of_several_topics_on_one_leader_share_one_request() {
+    let mut h = Harness::new(&[]);
+    h.send("orders", 0, "o");
+    h.send("audit", 1, "a");
+    h.connect(cluster(&[("orders", &[1]), ("audit", &[2, 1])]), 0);
+    let tx = h.poll_produce();
+    assert!(h.poll().is_none());
+    assert_eq!(tx.broker, 1);
+    let placed: Vec<(String, i32)> = sent_batches(&tx)
+        .into_iter()
+        .map(|b| (b.topic, b.partition))
+        .collect();
+    assert_eq!(placed, vec![("audit".into(), 1), ("orders".into(), 0)]);
+}
+
+#[test]
 fn sequences_continue_per_partition_by_record_count() {
     let mut h = Harness::new(&[("linger.ms", "1000")]);
     for v in values(0..3) {
@@ -1061,6 +1077,82 @@ fn a_broker_without_init_producer_id_v3_gives_a_new_producer_id_instead() {
         })
         .collect();
     assert_eq!(resent, vec![(PID + 1, 0, 0), (PID + 1, 0, 2)]);
+}
+
+#[test]
+fn an_epoch_bump_rewrites_compressed_batches_with_a_valid_crc() {
+    let mut h = Harness::new(&[("compression.type", "lz4")]);
+    let (first, second) = first_batch_rejected(&mut h, ResponseError::UnknownProducerId);
+    let records = produce_request(&first).topic_data[0].partition_data[0]
+        .records
+        .clone()
+        .expect("records");
+    let batch = RecordBatch::parse(records, DEFAULT_MAX_DECOMPRESSED_BATCH_BYTES).expect("batch");
+    assert_eq!(
+        batch.compression(),
+        crate::protocol::compression::Compression::Lz4
+    );
+    h.reply(
+        &second,
+        answer_all(&second, Err(ResponseError::OutOfOrderSequenceNumber)),
+    );
+    let bump = h.poll().expect("InitProducerId");
+    h.reply(&bump, producer_id(PID, 6));
+    h.advance(ms(200));
+    let resent: Vec<(i16, i32, Vec<String>)> = std::iter::from_fn(|| h.poll())
+        .map(|tx| {
+            let b = single_batch(&tx);
+            (b.epoch, b.base_sequence, b.values)
+        })
+        .collect();
+    assert_eq!(
+        resent,
+        vec![
+            (6, 0, vec!["a".to_string(), "b".to_string()]),
+            (6, 2, vec!["c".to_string()])
+        ]
+    );
+}
+
+#[test]
+fn a_rejected_batch_among_five_in_flight_renumbers_the_rest_under_a_new_epoch() {
+    let mut h = Harness::new(&[("batch.size", "1")]);
+    h.connect(cluster(&[("t", &[1])]), 0);
+    for v in values(0..5) {
+        h.send("t", 0, &v);
+    }
+    let requests: Vec<Transmit> = (0..5).map(|_| h.poll_produce()).collect();
+    h.reply(&requests[0], answer_all(&requests[0], Ok(100)));
+    h.reply(
+        &requests[1],
+        answer_all(&requests[1], Err(ResponseError::MessageTooLarge)),
+    );
+    for tx in &requests[2..] {
+        assert!(h.poll().is_none(), "no bump while batches are in flight");
+        h.reply(
+            tx,
+            answer_all(tx, Err(ResponseError::OutOfOrderSequenceNumber)),
+        );
+    }
+    let bump = h.poll().expect("InitProducerId");
+    assert_eq!(init_producer_id_request(&bump).producer_epoch, 0);
+    h.reply(&bump, producer_id(PID, 1));
+    h.advance(ms(100));
+    let resent: Vec<(i16, i32, Vec<String>)> = std::iter::from_fn(|| h.poll())
+        .map(|tx| {
+            let b = single_batch(&tx);
+            (b.epoch, b.base_sequence, b.values)
+        })
+        .collect();
+    assert_eq!(
+        resent,
+        vec![
+            (1, 0, vec!["v2".to_string()]),
+            (1, 1, vec!["v3".to_string()]),
+            (1, 2, vec!["v4".to_string()])
+        ],
+        "the rejected batch's sequence is gone: the rest start over at 0"
+    );
 }
 
 #[test]
