@@ -1190,6 +1190,32 @@ fn a_lost_epoch_bump_is_asked_again_for_the_same_producer_id_and_epoch() {
 }
 
 #[test]
+fn a_bump_refused_for_an_unknown_epoch_starts_over_with_a_new_producer_id() {
+    let mut h = Harness::new(&[]);
+    let (_first, second) = first_batch_rejected(&mut h, ResponseError::UnknownProducerId);
+    h.reply(&second, answer_all(&second, Ok(2)));
+    let bump = h.poll().expect("InitProducerId");
+    h.reply(
+        &bump,
+        producer_id_error(ResponseError::InvalidProducerEpoch),
+    );
+    assert!(h.poll().is_none(), "backoff");
+    h.advance(ms(100));
+    let fresh = h.poll().expect("InitProducerId for a new producer id");
+    let request = init_producer_id_request(&fresh);
+    assert_eq!(
+        (request.producer_id, request.producer_epoch),
+        (ProducerId(-1), -1)
+    );
+    h.reply(&fresh, producer_id(PID + 1, 0));
+    let resent = single_batch(&h.poll_produce());
+    assert_eq!(
+        (resent.producer_id, resent.epoch, resent.base_sequence),
+        (PID + 1, 0, 0)
+    );
+}
+
+#[test]
 fn a_batch_that_expires_before_its_resend_under_a_new_epoch_needs_no_second_bump() {
     let mut h = Harness::new(&[("delivery.timeout.ms", "1000")]);
     h.connect(cluster(&[("t", &[1])]), 5);
