@@ -173,10 +173,33 @@ pub struct Producer {
     next_record_id: RecordId,
     /// The latest `now` seen: deadlines at or before it were already acted on.
     last_now: Option<Instant>,
-    buffered_bytes: usize,
-    outstanding_records: usize,
-    flushing: bool,
+    outstanding: Outstanding,
     init_pid_attempts: u32,
+}
+
+/// Records accepted and not yet reported delivered or failed, and their bytes.
+#[derive(Debug, Default)]
+struct Outstanding {
+    records: usize,
+    bytes: usize,
+    /// Set by [`Producer::flush`]; lasts until every outstanding record is settled, then linger applies again.
+    flushing: bool,
+}
+
+impl Outstanding {
+    fn add(&mut self, size_bytes: usize) {
+        self.records += 1;
+        self.bytes += size_bytes;
+    }
+
+    /// `records` records of `size_bytes` bytes in all were reported delivered or failed.
+    fn settle(&mut self, records: usize, size_bytes: usize) {
+        self.records -= records;
+        self.bytes -= size_bytes;
+        if self.records == 0 {
+            self.flushing = false;
+        }
+    }
 }
 
 impl Producer {
@@ -204,9 +227,7 @@ impl Producer {
             events: VecDeque::new(),
             next_record_id: 0,
             last_now: None,
-            buffered_bytes: 0,
-            outstanding_records: 0,
-            flushing: false,
+            outstanding: Outstanding::default(),
             init_pid_attempts: 0,
         }
     }
@@ -236,18 +257,18 @@ impl Producer {
     /// Bytes of records accepted and not yet acknowledged or failed; the caller stops sending past
     /// `buffer.memory`.
     pub fn buffered_bytes(&self) -> usize {
-        self.buffered_bytes
+        self.outstanding.bytes
     }
 
     /// Records accepted and not yet reported delivered or failed.
     pub fn outstanding_records(&self) -> usize {
-        self.outstanding_records
+        self.outstanding.records
     }
 
     /// Sends every open batch now instead of waiting for `linger.ms`, until [`Producer::outstanding_records`]
     /// reaches zero.
     pub fn flush(&mut self) {
-        self.flushing = true;
+        self.outstanding.flushing = true;
     }
 
     /// Accepts a record. Its bytes are copied into the partition's open batch (or, before the topic's metadata
@@ -267,8 +288,7 @@ impl Producer {
         }
         let id = self.next_record_id;
         self.next_record_id += 1;
-        self.buffered_bytes += size_bytes;
-        self.outstanding_records += 1;
+        self.outstanding.add(size_bytes);
         if !self.topics.contains_key(record.topic) {
             let name: Arc<str> = Arc::from(record.topic);
             self.metadata.want_topic(record.topic);
@@ -311,8 +331,7 @@ impl Producer {
         }
         Self::append_to_partition(&self.config, topic, id, &record, size_bytes, now)
             .inspect_err(|_| {
-                self.buffered_bytes -= size_bytes;
-                self.outstanding_records -= 1;
+                self.outstanding.settle(1, size_bytes);
             })
             .map(|()| id)
     }
@@ -390,8 +409,7 @@ impl Producer {
                     pending.enqueued.min(now),
                 );
                 if let Err(error) = result {
-                    self.buffered_bytes -= pending.size_bytes;
-                    self.outstanding_records -= 1;
+                    self.outstanding.settle(1, pending.size_bytes);
                     self.events.push_back(ProducerEvent::Failed {
                         record_ids: vec![pending.id],
                         error,
@@ -415,8 +433,7 @@ impl Producer {
                     break;
                 }
                 let pending = topic.pending.pop_front().expect("front exists");
-                self.buffered_bytes -= pending.size_bytes;
-                self.outstanding_records -= 1;
+                self.outstanding.settle(1, pending.size_bytes);
                 let error = match error {
                     Some(error) => ProduceError::Topic {
                         topic: topic.name.to_string(),
@@ -486,7 +503,11 @@ impl Producer {
             return None;
         }
         let broker = self.metadata.any_broker();
-        let mut request = InitProducerIdRequest::default().with_transaction_timeout_ms(i32::MAX);
+        // kafka-protocol defaults the transactional id to "" (not null); the broker answers an empty one with
+        // INVALID_REQUEST. An idempotent, non-transactional producer sends null.
+        let mut request = InitProducerIdRequest::default()
+            .with_transactional_id(None)
+            .with_transaction_timeout_ms(i32::MAX);
         if let Some((producer_id, epoch)) = bump_from {
             // KIP-360: with v3+, the broker bumps the epoch of the producer id we have; older brokers cannot,
             // and a fresh producer id (sequences from 0) does the same job.
@@ -523,7 +544,7 @@ impl Producer {
         let mut chosen_broker: Option<BrokerId> = None;
         let mut request_bytes = 0usize;
         let mut batches: Vec<(Arc<str>, i32, u64, Bytes)> = Vec::new();
-        let flushing = self.flushing;
+        let flushing = self.outstanding.flushing;
         for topic in self.topics.values_mut() {
             for queue in topic.partitions.iter_mut() {
                 let Some(leader) = self.metadata.leader(&topic.name, queue.partition()) else {
@@ -634,8 +655,8 @@ impl Producer {
         let Some(batch) = queue.remove(batch_id) else {
             return;
         };
-        self.buffered_bytes -= batch.size_bytes;
-        self.outstanding_records -= batch.record_ids.len();
+        self.outstanding
+            .settle(batch.record_ids.len(), batch.size_bytes);
         self.events.push_back(ProducerEvent::Delivered {
             record_ids: batch.record_ids,
             topic: topic.clone(),
@@ -652,14 +673,21 @@ impl Producer {
         let Some(batch) = queue.remove(batch_id) else {
             return;
         };
-        let sent_before = batch.sequence.is_some();
-        self.buffered_bytes -= batch.size_bytes;
-        self.outstanding_records -= batch.record_ids.len();
+        // Only a sequence handed out under the current epoch leaves a gap; one from before an epoch bump was
+        // never used under the new epoch (it would have been renumbered when resent), so no second bump.
+        let numbered_now = match self.pid {
+            ProducerIdState::Ready { producer_id, epoch } => batch
+                .sequence
+                .is_some_and(|(p, e, _)| (p, e) == (producer_id, epoch)),
+            _ => false,
+        };
+        self.outstanding
+            .settle(batch.record_ids.len(), batch.size_bytes);
         self.events.push_back(ProducerEvent::Failed {
             record_ids: batch.record_ids,
             error,
         });
-        if sent_before {
+        if numbered_now {
             // The broker may have seen this sequence; later batches would leave a gap it rejects. Renumber.
             self.request_epoch_bump(None);
         }
@@ -701,6 +729,9 @@ impl Producer {
             self.metadata
                 .handle_response(token, response.as_ref().map(|m| *m), now);
             self.place_pending(now);
+            // A non-retriable topic error (authorization, invalid name) will not go away by waiting for
+            // delivery.timeout.ms: fail those records now.
+            self.fail_stuck_pending(now);
             return;
         }
         if let ProducerIdState::Requesting {
@@ -831,8 +862,7 @@ impl Producer {
                 );
             }
             while let Some(p) = topic.pending.pop_front() {
-                self.buffered_bytes -= p.size_bytes;
-                self.outstanding_records -= 1;
+                self.outstanding.settle(1, p.size_bytes);
                 self.events.push_back(ProducerEvent::Failed {
                     record_ids: vec![p.id],
                     error: error.clone(),
@@ -842,8 +872,8 @@ impl Producer {
         for (topic, partition, id) in failed {
             if let Some(queue) = self.partition_queue(&topic, partition) {
                 if let Some(batch) = queue.remove(id) {
-                    self.buffered_bytes -= batch.size_bytes;
-                    self.outstanding_records -= batch.record_ids.len();
+                    self.outstanding
+                        .settle(batch.record_ids.len(), batch.size_bytes);
                     self.events.push_back(ProducerEvent::Failed {
                         record_ids: batch.record_ids,
                         error: error.clone(),
@@ -998,9 +1028,6 @@ impl Producer {
                 last_error,
             };
             self.fail_batch(&topic, partition, id, error);
-        }
-        if self.outstanding_records == 0 {
-            self.flushing = false;
         }
     }
 

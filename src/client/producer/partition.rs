@@ -317,10 +317,19 @@ impl PartitionQueue {
 
     /// Waiting batches older than `delivery.timeout.ms`, with the last error each saw.
     pub(crate) fn expired(
-        &self,
+        &mut self,
         now: Instant,
         delivery_timeout: Duration,
     ) -> Vec<(u64, Option<String>)> {
+        // The open batch only closes when its partition can send (a leader with a free request slot); without
+        // a leader it would stay open, and its records unreported, forever.
+        if self
+            .open
+            .as_ref()
+            .is_some_and(|o| now.saturating_duration_since(o.created) >= delivery_timeout)
+        {
+            self.close_open_batch();
+        }
         self.batches
             .iter()
             .filter(|b| {
@@ -337,6 +346,8 @@ impl PartitionQueue {
         let mut consider = |t: Instant| earliest = Some(earliest.map_or(t, |e: Instant| e.min(t)));
         if let Some(open) = &self.open {
             consider(open.created + config.linger);
+            // Once linger is past, the open batch may still wait for a leader: wake up when it expires.
+            consider(open.created + config.delivery_timeout);
         }
         if let Some(batch) = self.first_queued() {
             if let Some(t) = batch.retry_not_before {
