@@ -5,5 +5,6 @@
 
 pub mod cli;
 pub mod client;
+pub mod connect;
 pub mod protocol;
 pub mod runtime;

@@ -1,0 +1,7 @@
+//! What a record is, and what connectors, converters and transforms are (Kafka Connect's model).
+//!
+//! Knows nothing of the Kafka wire format: the Kafka connectors reach Kafka through `client` + `runtime`
+//! like any user would.
+
+pub mod config_def;
+pub mod registry;
