@@ -7,6 +7,7 @@ use pipewright::cli;
 use pipewright::cli::args::{config_map, parse_key_value, unescape};
 use pipewright::client::consumer::StartPosition;
 use pipewright::protocol::compression::Compression;
+use pipewright::runtime::backend::{AnyBackend, IoBackend, IoChoice};
 
 #[derive(Parser)]
 #[command(
@@ -15,6 +16,9 @@ use pipewright::protocol::compression::Compression;
     about = "pipewright: a Kafka connector engine that speaks the Kafka protocol itself"
 )]
 struct Cli {
+    /// I/O backend: auto (io_uring where the kernel allows it), uring, epoll
+    #[arg(long = "io", global = true, default_value = "auto")]
+    io: IoChoice,
     #[command(subcommand)]
     command: Command,
 }
@@ -118,21 +122,22 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
+    let backend = match AnyBackend::choose(cli.io) {
+        Ok(backend) => backend,
         Err(e) => {
-            eprintln!("error: could not start the runtime: {e}");
+            eprintln!("error: {e}");
             return ExitCode::FAILURE;
         }
     };
-    let local = tokio::task::LocalSet::new();
-    match local.block_on(&runtime, run(cli.command)) {
-        Ok(code) => code,
-        Err(e) => {
+    tracing::info!(backend = backend.name(), "I/O backend");
+    match backend.block_on(run(cli.command)) {
+        Ok(Ok(code)) => code,
+        Ok(Err(e)) => {
             eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+        Err(e) => {
+            eprintln!("error: could not start the runtime: {e}");
             ExitCode::FAILURE
         }
     }

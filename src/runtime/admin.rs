@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use tokio::task::JoinHandle;
 
-use super::backend::TokioBackend;
+use super::backend::current_backend;
 use super::driver::{drive, SansIoClient, Shared};
 use super::producer::connection_config;
 use crate::client::admin::{AdminClient, AdminTarget};
@@ -51,7 +51,7 @@ impl Admin {
         let shared = Shared::new(AdminClient::new(config));
         let driver = tokio::task::spawn_local(drive(
             shared.clone(),
-            TokioBackend::default(),
+            current_backend(),
             connection,
             |_: &mut AdminClient| {},
         ));

@@ -14,10 +14,9 @@ use std::time::{Duration, Instant};
 use bytes::BytesMut;
 use kafka_protocol::messages::{ApiKey, ApiVersionsRequest};
 use kafka_protocol::protocol::StrBytes;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::mpsc;
 
-use super::backend::IoBackend;
+use super::backend::{BrokerRead, BrokerWrite, IoBackend};
 use crate::client::{BrokerId, RequestToken, ResponseResult, TransportError};
 use crate::protocol::frame::{
     decode_response, encode_request, response_correlation_id, FrameDecoder,
@@ -58,6 +57,9 @@ pub enum ConnectionEvent {
     Closed { broker: BrokerId, generation: u64 },
 }
 
+/// How often a connection with nothing in flight looks again for requests that may time out.
+const REQUEST_TIMEOUT_CHECK: Duration = Duration::from_millis(250);
+
 struct Pending {
     correlation_id: i32,
     token: RequestToken,
@@ -82,9 +84,9 @@ pub async fn run_connection<B: IoBackend>(
             address: address.clone(),
             reason: e.to_string(),
         },
-        Ok(stream) => {
-            tracing::debug!(broker, %address, "connected");
-            serve(stream, broker, &config, &mut requests, &events).await
+        Ok((reader, writer)) => {
+            tracing::debug!(broker, %address, backend = backend.name(), "connected");
+            serve(reader, writer, broker, &config, &mut requests, &events).await
         }
     };
     tracing::debug!(broker, %address, error = %failure, "connection closed");
@@ -101,8 +103,9 @@ pub async fn run_connection<B: IoBackend>(
     }
 }
 
-async fn serve<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + 'static>(
-    mut stream: S,
+async fn serve<R: BrokerRead, W: BrokerWrite>(
+    mut reader: R,
+    mut writer: W,
     broker: BrokerId,
     config: &ConnectionConfig,
     requests: &mut mpsc::UnboundedReceiver<Outbound>,
@@ -110,16 +113,25 @@ async fn serve<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + 'static
 ) -> TransportError {
     let decoder = FrameDecoder::new(config.max_frame_bytes);
     let mut read_buf = BytesMut::with_capacity(64 * 1024);
-    let versions = match handshake(&mut stream, broker, config, &decoder, &mut read_buf).await {
+    let versions = match handshake(
+        &mut reader,
+        &mut writer,
+        broker,
+        config,
+        &decoder,
+        &mut read_buf,
+    )
+    .await
+    {
         Ok(v) => v,
         Err(e) => return e,
     };
+    tracing::debug!(broker, "ApiVersions handshake done");
     let _ = events.send(ConnectionEvent::Versions {
         broker,
         versions: versions.clone(),
     });
 
-    let (mut reader, mut writer) = tokio::io::split(stream);
     let pending: Rc<RefCell<VecDeque<Pending>>> = Rc::new(RefCell::new(VecDeque::new()));
     let failed: Rc<RefCell<Option<TransportError>>> = Rc::new(RefCell::new(None));
 
@@ -170,8 +182,14 @@ async fn serve<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + 'static
                         break;
                     }
                 }
-                if !out.is_empty() && writer.write_all(&out).await.is_err() {
-                    return TransportError::Disconnected { broker };
+                if !out.is_empty() {
+                    tracing::trace!(broker, bytes = out.len(), "writing");
+                    let (result, buf) = writer.write_all_from(out).await;
+                    tracing::trace!(broker, ?result, "written");
+                    out = buf;
+                    if result.is_err() {
+                        return TransportError::Disconnected { broker };
+                    }
                 }
             }
             // The driver dropped us: an orderly close.
@@ -211,25 +229,33 @@ async fn serve<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + 'static
                         result,
                     });
                 }
-                let deadline = pending
-                    .borrow()
-                    .front()
-                    .map(|p| p.sent_at + config.request_timeout);
                 read_buf.reserve(decoder.additional_needed(&read_buf).max(8 * 1024));
-                let read = async {
-                    match deadline {
-                        Some(deadline) => {
-                            tokio::time::timeout_at(deadline.into(), reader.read_buf(&mut read_buf))
-                                .await
+                let read = reader.read_into(std::mem::take(&mut read_buf));
+                tokio::pin!(read);
+                // The read stays in flight while we watch the clock: requests written after it started must
+                // time out too, and an io_uring read cannot be abandoned without losing what it reads.
+                let (result, buf) = loop {
+                    let oldest_deadline = pending
+                        .borrow()
+                        .front()
+                        .map(|p| p.sent_at + config.request_timeout);
+                    let check_at = oldest_deadline.unwrap_or_else(|| {
+                        Instant::now() + config.request_timeout.min(REQUEST_TIMEOUT_CHECK)
+                    });
+                    tokio::select! {
+                        outcome = &mut read => break outcome,
+                        _ = tokio::time::sleep_until(check_at.into()) => {
+                            if oldest_deadline.is_some_and(|d| Instant::now() >= d) {
+                                return TransportError::TimedOut { broker };
+                            }
                         }
-                        None => Ok(reader.read_buf(&mut read_buf).await),
                     }
                 };
-                match read.await {
-                    Err(_elapsed) => return TransportError::TimedOut { broker },
-                    Ok(Ok(0)) => return TransportError::Disconnected { broker },
-                    Ok(Ok(_)) => {}
-                    Ok(Err(_)) => return TransportError::Disconnected { broker },
+                read_buf = buf;
+                tracing::trace!(broker, ?result, buffered = read_buf.len(), "read");
+                match result {
+                    Ok(0) | Err(_) => return TransportError::Disconnected { broker },
+                    Ok(_) => {}
                 }
                 if failed.borrow().is_some() {
                     return TransportError::Disconnected { broker };
@@ -263,8 +289,9 @@ fn take_pending(pending: &Rc<RefCell<VecDeque<Pending>>>, correlation_id: i32) -
 }
 
 /// ApiVersions first: v3 (flexible), falling back to v0 when the broker is older than that.
-async fn handshake<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(
-    stream: &mut S,
+async fn handshake<R: BrokerRead, W: BrokerWrite>(
+    reader: &mut R,
+    writer: &mut W,
     broker: BrokerId,
     config: &ConnectionConfig,
     decoder: &FrameDecoder,
@@ -281,7 +308,7 @@ async fn handshake<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(
         let mut out = BytesMut::new();
         encode_request(&mut out, &request, version, 0, &config.client_id).map_err(protocol)?;
         let io = async {
-            stream.write_all(&out).await?;
+            writer.write_all_from(out).await.0?;
             loop {
                 if let Some(frame) = decoder
                     .decode(read_buf)
@@ -289,7 +316,10 @@ async fn handshake<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(
                 {
                     return Ok::<_, std::io::Error>(frame);
                 }
-                if stream.read_buf(read_buf).await? == 0 {
+                read_buf.reserve(8 * 1024);
+                let (result, buf) = reader.read_into(std::mem::take(read_buf)).await;
+                *read_buf = buf;
+                if result? == 0 {
                     return Err(std::io::ErrorKind::UnexpectedEof.into());
                 }
             }

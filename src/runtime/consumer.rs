@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use tokio::task::JoinHandle;
 
-use super::backend::{IoBackend, TokioBackend};
+use super::backend::{current_backend, IoBackend};
 use super::driver::{drive, SansIoClient, Shared};
 use super::producer::connection_config;
 use crate::client::config::ConsumerConfig;
@@ -45,7 +45,7 @@ pub struct Consumer {
 
 impl Consumer {
     pub fn new(config: ConsumerConfig) -> Self {
-        Self::with_backend(config, TokioBackend::default())
+        Self::with_backend(config, current_backend())
     }
 
     pub fn with_backend<B: IoBackend>(config: ConsumerConfig, backend: B) -> Self {

@@ -134,6 +134,7 @@ pub async fn drive<S, B, F>(
             after_round(&mut state);
             state.poll_timeout()
         };
+        tracing::trace!(in_ms = ?deadline.map(|d| d.saturating_duration_since(now).as_millis()), "driver round done");
         shared.wake_user.notify_waiters();
         let sleep = async {
             match deadline {

@@ -13,7 +13,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-use super::backend::{IoBackend, TokioBackend};
+use super::backend::{current_backend, IoBackend};
 use super::connection::ConnectionConfig;
 use super::driver::{drive, SansIoClient, Shared};
 use crate::client::config::{CommonConfig, ProducerConfig};
@@ -161,7 +161,7 @@ pub struct Producer {
 impl Producer {
     /// Starts a producer; must be called inside a `tokio::task::LocalSet`.
     pub fn new(config: ProducerConfig) -> Self {
-        Self::with_backend(config, TokioBackend::default())
+        Self::with_backend(config, current_backend())
     }
 
     pub fn with_backend<B: IoBackend>(config: ProducerConfig, backend: B) -> Self {
@@ -193,6 +193,12 @@ impl Producer {
 
     /// Waits until `buffer.memory` has room: a slow broker slows the sender instead of growing memory.
     async fn wait_for_buffer_space(&self) {
+        if self.shared.state.borrow().buffered_bytes() < self.buffer_limit_bytes {
+            return;
+        }
+        // Wake the driver once so it sends what is buffered; waking it on every wake-up of ours would make the
+        // two tasks ping-pong without ever parking the thread.
+        self.shared.wake_driver.notify_one();
         loop {
             let notified = pin!(self.shared.wake_user.notified());
             let mut notified = notified;
@@ -200,7 +206,6 @@ impl Producer {
             if self.shared.state.borrow().buffered_bytes() < self.buffer_limit_bytes {
                 return;
             }
-            self.shared.wake_driver.notify_one();
             notified.await;
         }
     }
@@ -232,18 +237,16 @@ impl Producer {
 
     /// Sends everything accepted so far and waits until each record is delivered or failed.
     pub async fn flush(&self) -> DeliveryStats {
+        self.shared.state.borrow_mut().flush();
+        // Once: the driver then runs on broker responses and timers until everything has an outcome.
+        self.shared.wake_driver.notify_one();
         loop {
             let notified = pin!(self.shared.wake_user.notified());
             let mut notified = notified;
             notified.as_mut().enable();
-            {
-                let mut state = self.shared.state.borrow_mut();
-                if state.outstanding_records() == 0 {
-                    break;
-                }
-                state.flush();
+            if self.shared.state.borrow().outstanding_records() == 0 {
+                break;
             }
-            self.shared.wake_driver.notify_one();
             notified.await;
         }
         self.stats()

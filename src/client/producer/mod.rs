@@ -1056,7 +1056,7 @@ impl Producer {
                 consider(Some(p.enqueued + self.config.delivery_timeout));
             }
             for queue in &topic.partitions {
-                consider(queue.next_deadline(&self.config));
+                consider(queue.next_deadline(&self.config, last_now));
             }
         }
         earliest

@@ -341,9 +341,20 @@ impl PartitionQueue {
     }
 
     /// The earliest moment this partition has something to do without outside input.
-    pub(crate) fn next_deadline(&self, config: &ProducerConfig) -> Option<Instant> {
+    ///
+    /// Only deadlines after `after` count: one already reached was acted on, and letting it win the minimum
+    /// would hide a later one (an open batch's past linger deadline must not hide a retry backoff).
+    pub(crate) fn next_deadline(
+        &self,
+        config: &ProducerConfig,
+        after: Option<Instant>,
+    ) -> Option<Instant> {
         let mut earliest: Option<Instant> = None;
-        let mut consider = |t: Instant| earliest = Some(earliest.map_or(t, |e: Instant| e.min(t)));
+        let mut consider = |t: Instant| {
+            if after.is_none_or(|after| t > after) {
+                earliest = Some(earliest.map_or(t, |e: Instant| e.min(t)));
+            }
+        };
         if let Some(open) = &self.open {
             consider(open.created + config.linger);
             // Once linger is past, the open batch may still wait for a leader: wake up when it expires.
