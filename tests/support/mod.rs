@@ -521,6 +521,20 @@ pub fn engine_produce(bootstrap: &str, topic: &str, args: &[&str], input: &[u8])
     )
 }
 
+/// Asserts `engine produce` exited 0 and reported `records` delivered on stderr (the number as a word).
+pub fn assert_delivered(output: &RunOutput, records: usize) {
+    output.assert_success("engine produce");
+    let reported = output
+        .stderr
+        .split(|c: char| !c.is_ascii_digit())
+        .any(|number| number == records.to_string());
+    assert!(
+        reported,
+        "engine produce should report {records} records delivered on stderr; it said:\n{}",
+        output.stderr
+    );
+}
+
 /// `engine consume -b BOOTSTRAP -t TOPIC <args>`, stdout captured. Does not check the exit status.
 pub fn engine_consume(bootstrap: &str, topic: &str, args: &[&str]) -> RunOutput {
     run(
