@@ -14,7 +14,11 @@ use kafka_protocol::protocol::StrBytes;
 
 use support::fault_proxy::{DropPolicy, FaultProxy};
 use support::raw_kafka::{RawKafka, READ_TIMEOUT};
-use support::{ck_consume, ck_produce, create_topic, unique_topic, PeerRecord, TestBroker};
+use support::{
+    ck_consume, ck_produce, create_topic, unique_topic, wait_for, PeerRecord, TestBroker,
+};
+
+const COORDINATOR_NOT_AVAILABLE: i16 = 15;
 
 fn broker_addresses(response: &MetadataResponse) -> Vec<String> {
     let mut addresses: Vec<String> = response
@@ -64,13 +68,23 @@ fn find_coordinator_responses_point_at_the_proxy() {
     let mut client = RawKafka::connect(&proxy.bootstrap());
     let group = StrBytes::from_string(unique_topic("group"));
 
-    // Up to v3 the answer is one host/port; from v4 it is a list of coordinators.
-    let request = FindCoordinatorRequest::default().with_key(group.clone());
-    let correlation_id = client.send(ApiKey::FindCoordinator, 3, &request);
-    let v3: FindCoordinatorResponse = client.receive(ApiKey::FindCoordinator, 3, correlation_id);
-    let request = FindCoordinatorRequest::default().with_coordinator_keys(vec![group]);
-    let correlation_id = client.send(ApiKey::FindCoordinator, 4, &request);
-    let v4: FindCoordinatorResponse = client.receive(ApiKey::FindCoordinator, 4, correlation_id);
+    // Up to v3 the answer is one host/port; from v4 it is a list of coordinators. A fresh Kafka cluster
+    // answers COORDINATOR_NOT_AVAILABLE until its offsets topic exists: ask again until it knows.
+    let mut v3 = FindCoordinatorResponse::default();
+    let mut v4 = FindCoordinatorResponse::default();
+    wait_for("a group coordinator", Duration::from_secs(30), || {
+        let request = FindCoordinatorRequest::default().with_key(group.clone());
+        let correlation_id = client.send(ApiKey::FindCoordinator, 3, &request);
+        v3 = client.receive(ApiKey::FindCoordinator, 3, correlation_id);
+        let request = FindCoordinatorRequest::default().with_coordinator_keys(vec![group.clone()]);
+        let correlation_id = client.send(ApiKey::FindCoordinator, 4, &request);
+        v4 = client.receive(ApiKey::FindCoordinator, 4, correlation_id);
+        v3.error_code != COORDINATOR_NOT_AVAILABLE
+            && v4
+                .coordinators
+                .iter()
+                .all(|c| c.error_code != COORDINATOR_NOT_AVAILABLE)
+    });
 
     let proxy_addresses: Vec<String> = proxy.listeners().values().map(|a| a.to_string()).collect();
     assert_eq!(v3.error_code, 0, "FindCoordinator v3: {v3:?}");

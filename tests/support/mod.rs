@@ -510,6 +510,11 @@ pub fn spawn_engine_produce(bootstrap: &str, topic: &str, args: &[&str]) -> Runn
     )
 }
 
+/// `engine <args>` with no input. Does not check the exit status.
+pub fn run_engine(args: &[&str]) -> RunOutput {
+    run(Command::new(engine()).args(args), None, PROCESS_TIMEOUT)
+}
+
 /// `engine produce -b BOOTSTRAP -t TOPIC <args>` with `input` on stdin. Does not check the exit status.
 pub fn engine_produce(bootstrap: &str, topic: &str, args: &[&str], input: &[u8]) -> RunOutput {
     run(
