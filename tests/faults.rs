@@ -151,7 +151,7 @@ fn assert_exactly_once_in_order(read: &[ConsumedRecord], records: usize) {
     );
 }
 
-/// Connections cut after a random 10..=60 frames each, every frame delayed 1 ms; 50,000 records in small
+/// Connections cut after a random 6..=30 frames each, every frame delayed 1 ms; 50,000 records in small
 /// batches (4 KiB), so there are hundreds of requests to cut between.
 fn survives_random_connection_drops(producer: Producer) {
     const RECORDS: usize = 50_000;
@@ -159,7 +159,7 @@ fn survives_random_connection_drops(producer: Producer) {
     let topic = unique_topic("drops");
     create_topic(&broker.bootstrap(), &topic, PARTITIONS);
     let proxy = FaultProxy::start(&broker.bootstrap());
-    proxy.set_drop_policy(DropPolicy::AfterFrames { min: 10, max: 60 });
+    proxy.set_drop_policy(DropPolicy::AfterFrames { min: 6, max: 30 });
     proxy.set_delay(Duration::from_millis(1));
 
     let mut running = producer.spawn(
