@@ -684,6 +684,16 @@ pub fn kp_produce(
 /// Reads `topic` from the beginning with confluent-kafka: until `count` records if given, else until every
 /// partition's end. Records come back sorted by (partition, offset).
 pub fn ck_consume(bootstrap: &str, topic: &str, count: Option<usize>) -> Vec<ConsumedRecord> {
+    ck_consume_with(bootstrap, topic, count, &[])
+}
+
+/// `ck_consume` with more ck_consume.py arguments, e.g. `["-X", "fetch.max.bytes=16384"]`.
+pub fn ck_consume_with(
+    bootstrap: &str,
+    topic: &str,
+    count: Option<usize>,
+    extra: &[&str],
+) -> Vec<ConsumedRecord> {
     let mut command = peer_command("ck_consume.py");
     command.args([
         "--bootstrap",
@@ -691,8 +701,9 @@ pub fn ck_consume(bootstrap: &str, topic: &str, count: Option<usize>) -> Vec<Con
         "--topic",
         topic,
         "--timeout",
-        "120",
+        "60",
     ]);
+    command.args(extra);
     if let Some(count) = count {
         command.args(["--count", &count.to_string()]);
     }
