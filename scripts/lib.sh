@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shared by scripts/*: where the project's tools live. Sourced, not executed.
 # The Rust test harness (tests/support/mod.rs) looks in the same places: keep the two in step.
 
@@ -46,13 +47,13 @@ python_env_ready() {
 
 install_apt_packages() {
     local missing
-    missing="$(missing_apt_packages)"
-    if [ -z "$missing" ]; then return 0; fi
+    missing="$(missing_apt_packages | tr '\n' ' ')"
+    if [ -z "${missing// /}" ]; then return 0; fi
     if ! command -v apt-get >/dev/null; then
-        log "missing packages ($(echo $missing)) and no apt-get: install them by hand"
+        log "missing packages ($missing) and no apt-get: install them by hand"
         return 1
     fi
-    log "apt-get install $(echo $missing)"
+    log "apt-get install $missing"
     as_root apt-get update -qq
     # shellcheck disable=SC2086
     as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing

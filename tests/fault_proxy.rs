@@ -3,18 +3,24 @@
 
 mod support;
 
-use std::io::{ErrorKind, Read};
+use std::io::{ErrorKind, Read, Write};
 use std::time::{Duration, Instant};
 
+use bytes::BytesMut;
+use kafka_protocol::messages::metadata_response::MetadataResponseBroker;
 use kafka_protocol::messages::{
-    ApiKey, ApiVersionsRequest, ApiVersionsResponse, FindCoordinatorRequest,
-    FindCoordinatorResponse, MetadataResponse,
+    ApiKey, ApiVersionsRequest, ApiVersionsResponse, BrokerId, FindCoordinatorRequest,
+    FindCoordinatorResponse, MetadataResponse, ResponseHeader,
 };
-use kafka_protocol::protocol::StrBytes;
+use kafka_protocol::protocol::{Encodable, StrBytes};
 
 use support::fault_proxy::{DropPolicy, FaultProxy};
 use support::raw_kafka::{RawKafka, READ_TIMEOUT};
-use support::{ck_consume, ck_produce, create_topic, unique_topic, PeerRecord, TestBroker};
+use support::{
+    ck_consume, ck_produce, create_topic, unique_topic, wait_for, PeerRecord, TestBroker,
+};
+
+const COORDINATOR_NOT_AVAILABLE: i16 = 15;
 
 fn broker_addresses(response: &MetadataResponse) -> Vec<String> {
     let mut addresses: Vec<String> = response
@@ -27,13 +33,14 @@ fn broker_addresses(response: &MetadataResponse) -> Vec<String> {
 }
 
 #[test]
-fn metadata_responses_advertise_the_proxy_listeners_at_every_version() {
+fn metadata_responses_advertise_the_proxy_listeners_at_old_and_flexible_versions() {
     let broker = TestBroker::start();
     let proxy = FaultProxy::start(&broker.bootstrap());
-    let upstream = broker_addresses(&RawKafka::connect(&broker.bootstrap()).metadata(1));
+    let upstream = broker_addresses(&RawKafka::connect(&broker.bootstrap()).metadata(12));
 
-    // v1 (header v0, non-flexible) and v9+ (header v1, flexible encoding) take different code paths.
-    for version in [1, 4, 9, 12] {
+    // v4-v8 (header v0, non-flexible) and v9+ (header v1, flexible encoding) take different code paths.
+    // Kafka 4 removed Metadata v0-v3 (KIP-896), so they are not asked for: an external broker may be Kafka 4.
+    for version in [4, 8, 9, 12] {
         let through_proxy = RawKafka::connect(&proxy.bootstrap()).metadata(version);
         let listeners = proxy.listeners();
         let mut expected: Vec<String> = upstream
@@ -64,13 +71,23 @@ fn find_coordinator_responses_point_at_the_proxy() {
     let mut client = RawKafka::connect(&proxy.bootstrap());
     let group = StrBytes::from_string(unique_topic("group"));
 
-    // Up to v3 the answer is one host/port; from v4 it is a list of coordinators.
-    let request = FindCoordinatorRequest::default().with_key(group.clone());
-    let correlation_id = client.send(ApiKey::FindCoordinator, 3, &request);
-    let v3: FindCoordinatorResponse = client.receive(ApiKey::FindCoordinator, 3, correlation_id);
-    let request = FindCoordinatorRequest::default().with_coordinator_keys(vec![group]);
-    let correlation_id = client.send(ApiKey::FindCoordinator, 4, &request);
-    let v4: FindCoordinatorResponse = client.receive(ApiKey::FindCoordinator, 4, correlation_id);
+    // Up to v3 the answer is one host/port; from v4 it is a list of coordinators. A fresh Kafka cluster
+    // answers COORDINATOR_NOT_AVAILABLE until its offsets topic exists: ask again until it knows.
+    let mut v3 = FindCoordinatorResponse::default();
+    let mut v4 = FindCoordinatorResponse::default();
+    wait_for("a group coordinator", Duration::from_secs(30), || {
+        let request = FindCoordinatorRequest::default().with_key(group.clone());
+        let correlation_id = client.send(ApiKey::FindCoordinator, 3, &request);
+        v3 = client.receive(ApiKey::FindCoordinator, 3, correlation_id);
+        let request = FindCoordinatorRequest::default().with_coordinator_keys(vec![group.clone()]);
+        let correlation_id = client.send(ApiKey::FindCoordinator, 4, &request);
+        v4 = client.receive(ApiKey::FindCoordinator, 4, correlation_id);
+        v3.error_code != COORDINATOR_NOT_AVAILABLE
+            && v4
+                .coordinators
+                .iter()
+                .all(|c| c.error_code != COORDINATOR_NOT_AVAILABLE)
+    });
 
     let proxy_addresses: Vec<String> = proxy.listeners().values().map(|a| a.to_string()).collect();
     assert_eq!(v3.error_code, 0, "FindCoordinator v3: {v3:?}");
@@ -254,4 +271,61 @@ fn tcp_mode_forwards_bytes_without_rewriting() {
     client.api_versions();
     proxy.drop_all_connections();
     client.assert_closed("tcp mode after drop_all_connections");
+}
+
+#[test]
+fn every_advertised_broker_gets_its_own_listener() {
+    // A one-shot fake broker advertising a three-node cluster: Metadata is all this test needs.
+    let fake = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let fake_address = fake.local_addr().unwrap().to_string();
+    let server = std::thread::spawn(move || {
+        let (mut connection, _) = fake.accept().unwrap();
+        let mut size = [0u8; 4];
+        connection.read_exact(&mut size).unwrap();
+        let mut request = vec![0u8; u32::from_be_bytes(size) as usize];
+        connection.read_exact(&mut request).unwrap();
+        let version = i16::from_be_bytes([request[2], request[3]]);
+        let correlation_id = i32::from_be_bytes(request[4..8].try_into().unwrap());
+        let broker = |node: i32, host: &'static str, port: i32| {
+            MetadataResponseBroker::default()
+                .with_node_id(BrokerId(node))
+                .with_host(StrBytes::from_static_str(host))
+                .with_port(port)
+        };
+        let response = MetadataResponse::default().with_brokers(vec![
+            broker(1, "127.0.0.1", 1111),
+            broker(2, "127.0.0.1", 2222),
+            broker(3, "localhost", 3333),
+        ]);
+        let mut body = BytesMut::new();
+        ResponseHeader::default()
+            .with_correlation_id(correlation_id)
+            .encode(&mut body, ApiKey::Metadata.response_header_version(version))
+            .unwrap();
+        response.encode(&mut body, version).unwrap();
+        connection
+            .write_all(&(body.len() as u32).to_be_bytes())
+            .unwrap();
+        connection.write_all(&body).unwrap();
+    });
+    let proxy = FaultProxy::start(&fake_address);
+
+    let response = RawKafka::connect(&proxy.bootstrap()).metadata(12);
+    server.join().expect("fake broker");
+
+    let listeners = proxy.listeners();
+    assert_eq!(
+        listeners.len(),
+        4,
+        "bootstrap + one per broker: {listeners:?}"
+    );
+    let local = |upstream: &str| listeners[upstream].to_string();
+    let mut expected = vec![
+        local("127.0.0.1:1111"),
+        local("127.0.0.1:2222"),
+        local("localhost:3333"),
+    ];
+    expected.sort();
+    assert_eq!(broker_addresses(&response), expected);
+    assert_eq!(proxy.stats().responses_rewritten, 1);
 }

@@ -7,9 +7,9 @@ use std::collections::{BTreeSet, HashMap};
 
 use support::raw_kafka::{BatchCompression, RawKafka};
 use support::{
-    ck_consume, ck_produce, create_topic, engine_consume, engine_produce, kcat, kp_produce,
-    parse_tab_format, unique_topic, ConsumedRecord, Delivery, FormattedRecord, PeerRecord,
-    TestBroker, TAB_FORMAT,
+    assert_delivered, ck_consume, ck_produce, create_topic, engine_consume, engine_produce, kcat,
+    kp_produce, parse_tab_format, unique_topic, ConsumedRecord, Delivery, FormattedRecord,
+    PeerRecord, TestBroker, TAB_FORMAT,
 };
 
 const CODECS: [&str; 5] = ["none", "gzip", "snappy", "lz4", "zstd"];
@@ -151,13 +151,13 @@ fn confluent_kafka_and_kcat_read_our_keys_values_headers_and_murmur2_partitions(
         .collect();
     let input: String = lines.iter().map(|(k, v)| format!("{k}:{v}\n")).collect();
 
-    engine_produce(
+    let produced = engine_produce(
         &bootstrap,
         &topic,
         &["-K", ":", "-H", "source=pipewright", "-H", "schema=v1"],
         input.as_bytes(),
-    )
-    .assert_success("engine produce");
+    );
+    assert_delivered(&produced, RECORDS);
 
     let peer_view = ck_consume(&bootstrap, &topic, Some(RECORDS));
     let mut read: Vec<(String, String)> = peer_view
@@ -235,13 +235,13 @@ fn peers_read_what_we_write_with_every_compression_codec() {
             .map(|i| format!("k{}:{codec} {i} {}", i % 7, "abcdefgh".repeat(8)))
             .collect();
         let input = lines.join("\n") + "\n";
-        engine_produce(
+        let produced = engine_produce(
             &bootstrap,
             &topic,
             &["-K", ":", "-z", codec],
             input.as_bytes(),
-        )
-        .assert_success(&format!("engine produce -z {codec}"));
+        );
+        assert_delivered(&produced, lines.len());
 
         let peer_view = ck_consume(&bootstrap, &topic, Some(lines.len()));
         let read: Vec<String> = peer_view

@@ -6,8 +6,8 @@ use std::collections::{HashMap, HashSet};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use support::{
-    ck_consume, create_topic, engine_consume, engine_produce, parse_tab_format, unique_topic,
-    FormattedRecord, TestBroker, TAB_FORMAT,
+    assert_delivered, ck_consume, create_topic, engine_consume, engine_produce, parse_tab_format,
+    unique_topic, FormattedRecord, TestBroker, TAB_FORMAT,
 };
 
 const RECORDS: usize = 100_000;
@@ -63,12 +63,7 @@ fn hundred_thousand_keyed_records_with_headers_come_back_once_each_in_key_order(
         &["-K", ":", "-H", "origin=roundtrip", "-H", "trace=t-42"],
         input.as_bytes(),
     );
-    produced.assert_success("engine produce");
-    assert!(
-        produced.stderr.contains(&RECORDS.to_string()),
-        "engine produce should report {RECORDS} delivered on stderr, said:\n{}",
-        produced.stderr
-    );
+    assert_delivered(&produced, RECORDS);
     let consumed = engine_consume(
         &broker.bootstrap(),
         &topic,
@@ -150,8 +145,10 @@ fn default_output_is_one_value_per_line_and_count_limits_it() {
     create_topic(&broker.bootstrap(), &topic, 1);
     let values: Vec<String> = (0..20).map(|i| format!("plain value {i}")).collect();
     let input = values.join("\n") + "\n";
-    engine_produce(&broker.bootstrap(), &topic, &[], input.as_bytes())
-        .assert_success("engine produce");
+    assert_delivered(
+        &engine_produce(&broker.bootstrap(), &topic, &[], input.as_bytes()),
+        values.len(),
+    );
 
     let all = engine_consume(&broker.bootstrap(), &topic, &["-o", "beginning", "-e"]);
     all.assert_success("engine consume -e");
@@ -171,13 +168,13 @@ fn explicit_partition_and_offset_select_what_is_read() {
     let topic = unique_topic("partition-offset");
     create_topic(&broker.bootstrap(), &topic, 3);
     let input: String = (0..10).map(|i| format!("k{i}:p2-{i}\n")).collect();
-    engine_produce(
+    let produced = engine_produce(
         &broker.bootstrap(),
         &topic,
         &["-p", "2", "-K", ":"],
         input.as_bytes(),
-    )
-    .assert_success("engine produce -p 2");
+    );
+    assert_delivered(&produced, 10);
 
     // A peer confirms where `-p 2` put them, whatever the keys hash to.
     let peer_view = ck_consume(&broker.bootstrap(), &topic, Some(10));
@@ -201,8 +198,10 @@ fn format_escapes_and_topic_field_are_expanded() {
     let broker = TestBroker::start();
     let topic = unique_topic("format");
     create_topic(&broker.bootstrap(), &topic, 1);
-    engine_produce(&broker.bootstrap(), &topic, &["-K", "="], b"name=value\n")
-        .assert_success("engine produce");
+    assert_delivered(
+        &engine_produce(&broker.bootstrap(), &topic, &["-K", "="], b"name=value\n"),
+        1,
+    );
     let consumed = engine_consume(
         &broker.bootstrap(),
         &topic,

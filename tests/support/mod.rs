@@ -510,6 +510,11 @@ pub fn spawn_engine_produce(bootstrap: &str, topic: &str, args: &[&str]) -> Runn
     )
 }
 
+/// `engine <args>` with no input. Does not check the exit status.
+pub fn run_engine(args: &[&str]) -> RunOutput {
+    run(Command::new(engine()).args(args), None, PROCESS_TIMEOUT)
+}
+
 /// `engine produce -b BOOTSTRAP -t TOPIC <args>` with `input` on stdin. Does not check the exit status.
 pub fn engine_produce(bootstrap: &str, topic: &str, args: &[&str], input: &[u8]) -> RunOutput {
     run(
@@ -519,6 +524,20 @@ pub fn engine_produce(bootstrap: &str, topic: &str, args: &[&str], input: &[u8])
         Some(input),
         PROCESS_TIMEOUT,
     )
+}
+
+/// Asserts `engine produce` exited 0 and reported `records` delivered on stderr (the number as a word).
+pub fn assert_delivered(output: &RunOutput, records: usize) {
+    output.assert_success("engine produce");
+    let reported = output
+        .stderr
+        .split(|c: char| !c.is_ascii_digit())
+        .any(|number| number == records.to_string());
+    assert!(
+        reported,
+        "engine produce should report {records} records delivered on stderr; it said:\n{}",
+        output.stderr
+    );
 }
 
 /// `engine consume -b BOOTSTRAP -t TOPIC <args>`, stdout captured. Does not check the exit status.
@@ -665,6 +684,16 @@ pub fn kp_produce(
 /// Reads `topic` from the beginning with confluent-kafka: until `count` records if given, else until every
 /// partition's end. Records come back sorted by (partition, offset).
 pub fn ck_consume(bootstrap: &str, topic: &str, count: Option<usize>) -> Vec<ConsumedRecord> {
+    ck_consume_with(bootstrap, topic, count, &[])
+}
+
+/// `ck_consume` with more ck_consume.py arguments, e.g. `["-X", "fetch.max.bytes=16384"]`.
+pub fn ck_consume_with(
+    bootstrap: &str,
+    topic: &str,
+    count: Option<usize>,
+    extra: &[&str],
+) -> Vec<ConsumedRecord> {
     let mut command = peer_command("ck_consume.py");
     command.args([
         "--bootstrap",
@@ -672,8 +701,9 @@ pub fn ck_consume(bootstrap: &str, topic: &str, count: Option<usize>) -> Vec<Con
         "--topic",
         topic,
         "--timeout",
-        "120",
+        "60",
     ]);
+    command.args(extra);
     if let Some(count) = count {
         command.args(["--count", &count.to_string()]);
     }
