@@ -198,6 +198,7 @@ fn arb_batch() -> impl Strategy<Value = TestBatch> {
         .prop_map(
             |(code, producer_id, producer_epoch, base_sequence, is_transactional)| BatchOptions {
                 compression: Compression::from_attribute_code(code).unwrap(),
+                compression_level: None,
                 producer_id,
                 producer_epoch,
                 base_sequence,
@@ -238,6 +239,7 @@ fn simple_batch(compression: Compression, record_count: usize) -> TestBatch {
     TestBatch {
         options: BatchOptions {
             compression,
+            compression_level: None,
             producer_id: 4242,
             producer_epoch: 3,
             base_sequence: 100,
