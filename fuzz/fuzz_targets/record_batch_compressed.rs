@@ -53,7 +53,10 @@ fn records_from(input: &[u8]) -> Vec<(Option<&[u8]>, Option<&[u8]>)> {
 fn round_trip_then_mutate(codec: Compression, input: &[u8]) {
     let (mutation, input) = match input {
         [position_hi, position_lo, byte, rest @ ..] => (
-            Some((usize::from(*position_hi) << 8 | usize::from(*position_lo), *byte)),
+            Some((
+                usize::from(*position_hi) << 8 | usize::from(*position_lo),
+                *byte,
+            )),
             rest,
         ),
         _ => (None, input),
@@ -114,16 +117,24 @@ fn crc32c_of(bytes: &[u8]) -> u32 {
     for &byte in bytes {
         crc ^= u32::from(byte);
         for _ in 0..8 {
-            crc = if crc & 1 != 0 { (crc >> 1) ^ 0x82f6_3b78 } else { crc >> 1 };
+            crc = if crc & 1 != 0 {
+                (crc >> 1) ^ 0x82f6_3b78
+            } else {
+                crc >> 1
+            };
         }
     }
     !crc
 }
 
 fn decode_all(bytes: Bytes) {
-    for batch in RecordBatchIter::new(bytes).with_max_decompressed_batch_bytes(MAX_DECOMPRESSED_BYTES) {
+    for batch in
+        RecordBatchIter::new(bytes).with_max_decompressed_batch_bytes(MAX_DECOMPRESSED_BYTES)
+    {
         let Ok(batch) = batch else { break };
-        let Ok(records) = batch.records() else { continue };
+        let Ok(records) = batch.records() else {
+            continue;
+        };
         for record in records {
             let Ok(record) = record else { break };
             for header in record.headers.iter() {

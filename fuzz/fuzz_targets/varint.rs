@@ -5,8 +5,7 @@
 use libfuzzer_sys::fuzz_target;
 use pipewright::protocol::varint::{
     put_unsigned_varint, put_unsigned_varlong, put_varint, put_varlong, read_unsigned_varint,
-    read_unsigned_varlong, read_varint, read_varlong, unsigned_varint_len, varint_len,
-    varlong_len,
+    read_unsigned_varlong, read_varint, read_varlong, unsigned_varint_len, varint_len, varlong_len,
 };
 
 fuzz_target!(|data: &[u8]| {

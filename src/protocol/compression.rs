@@ -64,10 +64,12 @@ const XERIAL_SNAPPY_MAGIC_LEN: usize = 8;
 /// snappy-java's `SnappyOutputStream` default block size; the Java client uses it.
 const XERIAL_SNAPPY_BLOCK_BYTES: usize = 32 * 1024;
 
-/// Levels used by the Java client's defaults (and by the `kafka-protocol` crate, our test oracle, so that
-/// compressed batches are byte-identical to its output).
-const LZ4_LEVEL: u32 = 4;
-const ZSTD_LEVEL: i32 = 3;
+/// Default levels: those of the `kafka-protocol` crate, our test oracle, so that compressed batches are
+/// byte-identical to its output. gzip 6 and zstd 3 are also the Java client's defaults; for lz4 the Java
+/// client (≥ 3.8) defaults to 9 and librdkafka to the fast compressor (0), both readable the same way.
+const GZIP_DEFAULT_LEVEL: u32 = 6;
+const LZ4_DEFAULT_LEVEL: u32 = 4;
+const ZSTD_DEFAULT_LEVEL: i32 = 3;
 
 /// zstd's own default limit (128 MiB windows). A frame that asks for a larger window is refused rather than
 /// allocated.
@@ -118,8 +120,20 @@ impl Compression {
         }
     }
 
-    /// Appends `input`, compressed in this codec's Kafka wire format, to `out`.
+    /// Appends `input`, compressed in this codec's Kafka wire format at its default level, to `out`.
     pub fn compress(self, input: &[u8], out: &mut BytesMut) -> Result<(), CompressionError> {
+        self.compress_with_level(input, None, out)
+    }
+
+    /// Like [`Compression::compress`], at `level` (`compression.level`; `None` = the default). Levels are
+    /// clamped to what the codec accepts: gzip 0-9, lz4 0-12 (≥ 3 is the slower high-compression mode),
+    /// zstd 1-22 (negative levels are zstd's fast modes); snappy has no levels.
+    pub fn compress_with_level(
+        self,
+        input: &[u8],
+        level: Option<i32>,
+        out: &mut BytesMut,
+    ) -> Result<(), CompressionError> {
         let failed = |err: io::Error| CompressionError::CompressFailed {
             codec: self.name(),
             reason: err.to_string(),
@@ -130,8 +144,12 @@ impl Compression {
                 Ok(())
             }
             Self::Gzip => {
-                let mut encoder =
-                    flate2::write::GzEncoder::new(out.writer(), flate2::Compression::default());
+                let mut encoder = flate2::write::GzEncoder::new(
+                    out.writer(),
+                    flate2::Compression::new(
+                        level.map_or(GZIP_DEFAULT_LEVEL, |level| level.clamp(0, 9) as u32),
+                    ),
+                );
                 encoder.write_all(input).map_err(failed)?;
                 encoder.finish().map_err(failed)?;
                 Ok(())
@@ -139,7 +157,7 @@ impl Compression {
             Self::Snappy => compress_xerial_snappy(input, out),
             Self::Lz4 => {
                 let mut encoder = lz4::EncoderBuilder::new()
-                    .level(LZ4_LEVEL)
+                    .level(level.map_or(LZ4_DEFAULT_LEVEL, |level| level.clamp(0, 12) as u32))
                     .block_mode(lz4::BlockMode::Independent)
                     .build(out.writer())
                     .map_err(failed)?;
@@ -149,7 +167,8 @@ impl Compression {
             }
             Self::Zstd => {
                 // Streaming (no pledged content size), like the Java client, so the frame header is the same.
-                zstd::stream::copy_encode(input, out.writer(), ZSTD_LEVEL).map_err(failed)
+                let level = level.map_or(ZSTD_DEFAULT_LEVEL, |level| level.clamp(-7, 22));
+                zstd::stream::copy_encode(input, out.writer(), level).map_err(failed)
             }
         }
     }
@@ -470,6 +489,21 @@ mod tests {
                 b"\x04\x22\x4d\x18garbage",
             ] {
                 let _ = codec.decompress(garbage, 1 << 16);
+            }
+        }
+    }
+
+    #[test]
+    fn every_level_round_trips() {
+        let input = b"levels trade speed for size, never compatibility ".repeat(50);
+        for codec in ALL_COMPRESSIONS {
+            for level in [-100, -1, 0, 1, 3, 9, 12, 22, 100] {
+                let mut compressed = BytesMut::new();
+                codec
+                    .compress_with_level(&input, Some(level), &mut compressed)
+                    .unwrap();
+                let output = codec.decompress(&compressed, 1 << 20).unwrap();
+                assert_eq!(output.as_ref(), &input[..], "{codec} level {level}");
             }
         }
     }

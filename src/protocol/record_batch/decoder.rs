@@ -562,7 +562,9 @@ impl<'a> RecordCursor<'a> {
         (0, Some(remaining.saturating_add(1)))
     }
 
-    #[inline]
+    // Inlined into the caller's loop so the record is kept in registers instead of returned through memory
+    // (measured: decode/none/refs).
+    #[inline(always)]
     fn next_record(&mut self) -> Option<Result<RecordRef<'a>, RecordBatchError>> {
         if self.stopped {
             return None;

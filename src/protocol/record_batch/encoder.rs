@@ -19,6 +19,8 @@ const NO_TIMESTAMP: i64 = -1;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BatchOptions {
     pub compression: Compression,
+    /// `compression.level`; `None` is the codec's default (see [`Compression::compress_with_level`]).
+    pub compression_level: Option<i32>,
     pub producer_id: i64,
     pub producer_epoch: i16,
     pub base_sequence: i32,
@@ -31,6 +33,7 @@ impl Default for BatchOptions {
     fn default() -> Self {
         Self {
             compression: Compression::None,
+            compression_level: None,
             producer_id: NO_PRODUCER_ID,
             producer_epoch: NO_PRODUCER_EPOCH,
             base_sequence: NO_SEQUENCE,
@@ -208,7 +211,7 @@ impl RecordBatchEncoder {
             compressed.extend_from_slice(&buf[..layout::RECORDS]);
             options
                 .compression
-                .compress(records, &mut compressed)
+                .compress_with_level(records, options.compression_level, &mut compressed)
                 .map_err(|source| RecordBatchError::Compression { source })?;
             buf = compressed;
         }
@@ -480,6 +483,7 @@ pub fn encode_control_batch(control: &ControlBatch) -> Result<Bytes, RecordBatch
     let mut encoder = RecordBatchEncoder::with_capacity(
         BatchOptions {
             compression: Compression::None,
+            compression_level: None,
             producer_id: control.producer_id,
             producer_epoch: control.producer_epoch,
             base_sequence: NO_SEQUENCE,

@@ -198,6 +198,7 @@ fn arb_batch() -> impl Strategy<Value = TestBatch> {
         .prop_map(
             |(code, producer_id, producer_epoch, base_sequence, is_transactional)| BatchOptions {
                 compression: Compression::from_attribute_code(code).unwrap(),
+                compression_level: None,
                 producer_id,
                 producer_epoch,
                 base_sequence,
@@ -238,6 +239,7 @@ fn simple_batch(compression: Compression, record_count: usize) -> TestBatch {
     TestBatch {
         options: BatchOptions {
             compression,
+            compression_level: None,
             producer_id: 4242,
             producer_epoch: 3,
             base_sequence: 100,
@@ -595,4 +597,31 @@ fn garbage_after_the_last_record_is_an_error() {
             ..
         })
     ));
+}
+
+#[test]
+fn long_varints_take_the_careful_path_and_still_round_trip() {
+    // Lengths, deltas and header counts of three bytes and more, which the inline fast path hands over.
+    let batch = TestBatch {
+        options: BatchOptions::default(),
+        records: vec![
+            TestRecord {
+                timestamp: 0,
+                key: Some(vec![1; 20_000]),
+                value: Some(vec![2; 300_000]),
+                headers: (0..100)
+                    .map(|index| (format!("h{index:03}"), Some(vec![3; 200])))
+                    .collect(),
+            },
+            TestRecord {
+                timestamp: 1 << 50,
+                key: None,
+                value: Some(vec![4; 70_000]),
+                headers: vec![],
+            },
+        ],
+    };
+    let ours = encode_ours(&batch);
+    assert_eq!(ours, encode_oracle(&batch));
+    assert_ours_decodes(ours, &batch);
 }
