@@ -298,7 +298,6 @@ impl Producer {
     ) -> Result<(), TxnError> {
         let txn = self.txn.as_mut().ok_or(TxnError::NotTransactional)?;
         operation(txn)?;
-        self.drop_unsent_batches();
         self.apply_txn_effects();
         Ok(())
     }
@@ -364,6 +363,7 @@ impl Producer {
 
     /// Carries out what the transaction layer decided and passes its events on.
     fn apply_txn_effects(&mut self) {
+        self.drop_unsent_batches();
         let Some(txn) = self.txn.as_mut() else {
             return;
         };

@@ -1577,3 +1577,5 @@ fn buffered_bytes_and_outstanding_records_return_to_zero_once_everything_is_sett
     assert_eq!(settled, ids.len());
     h.assert_idle();
 }
+
+mod transactions;

@@ -206,6 +206,8 @@ pub struct TransactionManager {
     attempts: u32,
     /// Partitions with records in this transaction that still need AddPartitionsToTxn.
     new_partitions: BTreeSet<TopicPartition>,
+    /// Partitions of the AddPartitionsToTxn in flight.
+    adding_partitions: BTreeSet<TopicPartition>,
     added_partitions: BTreeSet<TopicPartition>,
     pending_offsets: Option<PendingOffsets>,
     /// AddOffsetsToTxn succeeded in this transaction: EndTxn is needed even without partitions.
@@ -240,6 +242,7 @@ impl TransactionManager {
             not_before: None,
             attempts: 0,
             new_partitions: BTreeSet::new(),
+            adding_partitions: BTreeSet::new(),
             added_partitions: BTreeSet::new(),
             pending_offsets: None,
             offsets_added: false,
@@ -394,6 +397,7 @@ impl TransactionManager {
     pub fn add_partition(&mut self, partition: TopicPartition) {
         if matches!(self.state, TxnState::InTransaction | TxnState::Committing)
             && !self.added_partitions.contains(&partition)
+            && !self.adding_partitions.contains(&partition)
         {
             self.new_partitions.insert(partition);
         }
@@ -702,6 +706,7 @@ impl TransactionManager {
         let partitions: Vec<TopicPartition> = std::mem::take(&mut self.new_partitions)
             .into_iter()
             .collect();
+        self.adding_partitions = partitions.iter().cloned().collect();
         let mut topics: BTreeMap<&str, Vec<i32>> = BTreeMap::new();
         for (topic, partition) in &partitions {
             topics.entry(topic).or_default().push(*partition);
@@ -862,6 +867,7 @@ impl TransactionManager {
         let Some(in_flight) = self.in_flight.take().filter(|f| f.token == token) else {
             return;
         };
+        self.adding_partitions.clear();
         let response = match result {
             Ok(response) => response,
             Err(TransportError::Protocol { broker, error }) => {
