@@ -495,7 +495,15 @@ impl TransactionManager {
 
     /// Applies the classification of `error`, answered to `api`; `retry` puts the request's work back.
     fn handle_error(&mut self, api: ApiKey, error: ResponseError, now: Instant) {
-        match classify_txn_error(api, error) {
+        let action = classify_txn_error(api, error);
+        tracing::debug!(
+            ?api,
+            ?error,
+            ?action,
+            state = self.state.name(),
+            "transaction coordinator error"
+        );
+        match action {
             TxnErrorAction::RetryAfterRediscovery => {
                 if api == ApiKey::TxnOffsetCommit {
                     self.group_coordinator = None;
