@@ -54,6 +54,9 @@ enum Command {
         /// Compression codec: none, gzip, snappy, lz4, zstd
         #[arg(short = 'z', value_name = "CODEC")]
         codec: Option<String>,
+        /// With -X transactional.id=ID: records per transaction (default: all of stdin in one)
+        #[arg(long = "txn-size", value_name = "N")]
+        txn_size: Option<u64>,
     },
     /// Print records of a topic (like kcat -C)
     Consume {
@@ -152,6 +155,7 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
             key_delimiter,
             headers,
             codec,
+            txn_size,
         } => {
             let mut config = config_map(&connection.brokers, &connection.settings);
             if let Some(codec) = codec {
@@ -164,6 +168,7 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
                 key_delimiter: key_delimiter.map(|d| unescape(&d)),
                 headers,
                 config,
+                txn_size,
             };
             let report = cli::produce::run(options, std::io::stdin()).await?;
             eprintln!(
@@ -180,14 +185,27 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
                     ""
                 }
             );
+            if let Some(txns) = &report.transactions {
+                eprintln!(
+                    "% committed {} transactions ({} records), aborted {}",
+                    txns.committed, txns.committed_records, txns.aborted
+                );
+            }
             if let Some(error) = &report.first_error {
                 eprintln!("error: {error}");
             }
-            Ok(if report.failed > 0 || report.first_error.is_some() {
-                ExitCode::FAILURE
-            } else {
-                ExitCode::SUCCESS
-            })
+            if report.fenced {
+                eprintln!(
+                    "error: the producer was fenced: another producer with the same transactional.id took over"
+                );
+            }
+            Ok(
+                if report.failed > 0 || report.first_error.is_some() || report.fenced {
+                    ExitCode::FAILURE
+                } else {
+                    ExitCode::SUCCESS
+                },
+            )
         }
         Command::Consume {
             connection,

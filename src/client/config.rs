@@ -254,6 +254,10 @@ pub struct ProducerConfig {
     pub buffer_memory_bytes: usize,
     pub partitioner_ignore_keys: bool,
     pub allow_auto_create_topics: bool,
+    /// `transactional.id`: makes the producer transactional (and implies idempotence).
+    pub transactional_id: Option<String>,
+    /// `transaction.timeout.ms`: how long the coordinator lets a transaction stay open before aborting it.
+    pub transaction_timeout: Duration,
 }
 
 const PRODUCER_KEYS: &[&str] = &[
@@ -269,6 +273,8 @@ const PRODUCER_KEYS: &[&str] = &[
     "buffer.memory",
     "partitioner.ignore.keys",
     "allow.auto.create.topics",
+    "transactional.id",
+    "transaction.timeout.ms",
 ];
 
 impl ProducerConfig {
@@ -300,7 +306,21 @@ impl ProducerConfig {
                     ConfigMap::invalid("retries", &v, "expected a whole number ≥ 0")
                 })?),
             };
-        let explicit_idempotence = map.take_bool("enable.idempotence")?;
+        let transactional_id = map.take("transactional.id").filter(|id| !id.is_empty());
+        let explicit_idempotence = match (map.take_bool("enable.idempotence")?, &transactional_id) {
+            (Some(false), Some(id)) => {
+                return Err(ConfigError::InvalidValue {
+                    key: "enable.idempotence".into(),
+                    value: "false".into(),
+                    reason: format!(
+                        "transactional.id={id} needs idempotence: remove enable.idempotence=false"
+                    ),
+                })
+            }
+            // A transactional producer is idempotent as if the user had asked for it: conflicts are errors.
+            (None, Some(_)) => Some(true),
+            (explicit, _) => explicit,
+        };
         // As in the Java client (≥ 3.0): idempotence is on unless turned off, and silently off when another
         // setting the user chose rules it out; if the user asked for it explicitly, such a setting is an error.
         let conflicts: Vec<(&str, String, &str)> = [
@@ -360,7 +380,18 @@ impl ProducerConfig {
             buffer_memory_bytes: map.take_bytes("buffer.memory", 33_554_432, 1024)?,
             partitioner_ignore_keys: map.take_bool("partitioner.ignore.keys")?.unwrap_or(false),
             allow_auto_create_topics: map.take_bool("allow.auto.create.topics")?.unwrap_or(true),
+            transactional_id,
+            transaction_timeout: map.take_ms("transaction.timeout.ms", 60_000)?,
         };
+        if config.transaction_timeout.as_millis() > i32::MAX as u128
+            || config.transaction_timeout.is_zero()
+        {
+            return Err(ConfigMap::invalid(
+                "transaction.timeout.ms",
+                &config.transaction_timeout.as_millis().to_string(),
+                "expected 1 ..= 2147483647 milliseconds",
+            ));
+        }
         map.finish(&[COMMON_KEYS, PRODUCER_KEYS].concat())?;
         Ok(config)
     }
@@ -535,6 +566,25 @@ mod tests {
     fn acks_1_turns_default_idempotence_off_but_conflicts_with_explicit() {
         assert!(!producer(&[("acks", "1")]).unwrap().enable_idempotence);
         let err = producer(&[("acks", "1"), ("enable.idempotence", "true")]).unwrap_err();
+        assert!(
+            matches!(err, ConfigError::IdempotenceConflict { ref key, .. } if key == "acks"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn transactional_id_implies_idempotence_and_rejects_turning_it_off() {
+        let config = producer(&[("transactional.id", "tx-1")]).unwrap();
+        assert!(config.enable_idempotence);
+        assert_eq!(config.transactional_id.as_deref(), Some("tx-1"));
+        assert_eq!(config.transaction_timeout, Duration::from_secs(60));
+        let err = producer(&[
+            ("transactional.id", "tx-1"),
+            ("enable.idempotence", "false"),
+        ])
+        .unwrap_err();
+        assert!(err.to_string().contains("transactional.id=tx-1"), "{err}");
+        let err = producer(&[("transactional.id", "tx-1"), ("acks", "1")]).unwrap_err();
         assert!(
             matches!(err, ConfigError::IdempotenceConflict { ref key, .. } if key == "acks"),
             "{err}"

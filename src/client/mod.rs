@@ -12,6 +12,7 @@ pub mod errors;
 pub mod metadata;
 pub mod partitioner;
 pub mod producer;
+pub mod txn;
 
 use crate::protocol::{ProtocolError, Request, Response};
 

@@ -35,7 +35,8 @@ pub fn client_range(api: ApiKey) -> Option<(i16, i16)> {
         AddPartitionsToTxn => (0, 3),
         AddOffsetsToTxn => (0, 3),
         EndTxn => (0, 3),
-        TxnOffsetCommit => (0, 3),
+        // v3 carries the generation and member id (KIP-447); Kafka 2.5+ has it.
+        TxnOffsetCommit => (3, 3),
         _ => return None,
     })
 }

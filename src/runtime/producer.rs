@@ -2,6 +2,10 @@
 //!
 //! A handle and its driver task share the sans-IO [`client::producer::Producer`] on one thread, so `send`
 //! writes the record into its batch directly: no channel and no copy between the caller and the batch.
+//!
+//! With `transactional.id`, `init_transactions`, `begin_transaction`, `send_offsets_to_transaction`,
+//! `commit_transaction` and `abort_transaction` start the operation in the state machine and wait for the
+//! event that ends it.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -18,6 +22,9 @@ use super::connection::ConnectionConfig;
 use super::driver::{drive, SansIoClient, Shared};
 use crate::client::config::{CommonConfig, ProducerConfig};
 use crate::client::producer::{self as sm, ProduceError, ProducerEvent, RecordId, RecordRef};
+use crate::client::txn::{
+    ConsumerGroupMetadata, TxnError, TxnEvent, TxnOffset, TxnOperation, TxnState,
+};
 use crate::client::{BrokerId, RequestToken, ResponseResult, Transmit};
 use crate::protocol::versions::ApiVersionTable;
 
@@ -69,6 +76,10 @@ pub struct DeliveryStats {
 struct Deliveries {
     waiting: HashMap<RecordId, oneshot::Sender<Result<Delivery, ProduceError>>>,
     stats: DeliveryStats,
+    /// How the last transactional operation ended, until its caller takes it.
+    txn_outcome: Option<(TxnOperation, Result<(), TxnError>)>,
+    /// The latest failure of the open transaction outside any operation (e.g. a rejected batch).
+    txn_error: Option<TxnError>,
 }
 
 impl Deliveries {
@@ -99,6 +110,27 @@ impl Deliveries {
                         }));
                     }
                 }
+            }
+            ProducerEvent::Transaction(event) => {
+                self.txn_outcome = match event {
+                    TxnEvent::Initialized { .. } => Some((TxnOperation::InitTransactions, Ok(()))),
+                    TxnEvent::OffsetsSent { .. } => Some((TxnOperation::SendOffsets, Ok(()))),
+                    TxnEvent::TransactionCommitted => Some((TxnOperation::Commit, Ok(()))),
+                    TxnEvent::TransactionAborted => Some((TxnOperation::Abort, Ok(()))),
+                    TxnEvent::TransactionFailed {
+                        operation: Some(operation),
+                        error,
+                        ..
+                    } => Some((operation, Err(error))),
+                    TxnEvent::TransactionFailed {
+                        operation: None,
+                        error,
+                        ..
+                    } => {
+                        self.txn_error = Some(error);
+                        return;
+                    }
+                };
             }
             ProducerEvent::Failed { record_ids, error } => {
                 self.stats.failed += record_ids.len() as u64;
@@ -250,6 +282,83 @@ impl Producer {
             notified.await;
         }
         self.stats()
+    }
+
+    /// Starts a transactional operation and waits for the event that ends it.
+    async fn transaction_operation(
+        &self,
+        operation: TxnOperation,
+        start: impl FnOnce(&mut sm::Producer) -> Result<(), TxnError>,
+    ) -> Result<(), TxnError> {
+        self.deliveries.borrow_mut().txn_outcome = None;
+        start(&mut self.shared.state.borrow_mut())?;
+        loop {
+            let notified = pin!(self.shared.wake_user.notified());
+            let mut notified = notified;
+            notified.as_mut().enable();
+            {
+                let mut state = self.shared.state.borrow_mut();
+                let mut deliveries = self.deliveries.borrow_mut();
+                while let Some(event) = state.poll_event() {
+                    deliveries.apply(event);
+                }
+                if let Some((done, result)) = deliveries.txn_outcome.take() {
+                    if done == operation {
+                        return result;
+                    }
+                }
+            }
+            self.shared.wake_driver.notify_one();
+            notified.await;
+        }
+    }
+
+    /// Finds the transaction coordinator and registers `transactional.id`, fencing older producers with it.
+    pub async fn init_transactions(&self) -> Result<(), TxnError> {
+        self.transaction_operation(
+            TxnOperation::InitTransactions,
+            sm::Producer::init_transactions,
+        )
+        .await
+    }
+
+    /// Opens a transaction; records sent from now on belong to it.
+    pub async fn begin_transaction(&self) -> Result<(), TxnError> {
+        self.shared.state.borrow_mut().begin_transaction()
+    }
+
+    /// Commits a consumer's positions inside the transaction (exactly-once Kafka to Kafka).
+    pub async fn send_offsets_to_transaction(
+        &self,
+        offsets: Vec<TxnOffset>,
+        group: ConsumerGroupMetadata,
+    ) -> Result<(), TxnError> {
+        self.transaction_operation(TxnOperation::SendOffsets, |p| {
+            p.send_offsets_to_transaction(offsets, group)
+        })
+        .await
+    }
+
+    /// Sends every record of the transaction and commits it.
+    pub async fn commit_transaction(&self) -> Result<(), TxnError> {
+        self.transaction_operation(TxnOperation::Commit, sm::Producer::commit_transaction)
+            .await
+    }
+
+    /// Drops records not sent yet, waits for those in flight, and aborts the transaction.
+    pub async fn abort_transaction(&self) -> Result<(), TxnError> {
+        self.transaction_operation(TxnOperation::Abort, sm::Producer::abort_transaction)
+            .await
+    }
+
+    /// Where the transactional producer is (`None` without `transactional.id`).
+    pub fn transaction_state(&self) -> Option<TxnState> {
+        self.shared.state.borrow().transaction_state().cloned()
+    }
+
+    /// The latest failure of the open transaction that no operation reported yet.
+    pub fn take_transaction_error(&self) -> Option<TxnError> {
+        self.deliveries.borrow_mut().txn_error.take()
     }
 
     pub fn stats(&self) -> DeliveryStats {

@@ -13,6 +13,11 @@
 //! batch, or a batch that failed after it was sent (a sequence gap) make the producer stop sending, wait for all
 //! in-flight requests, get a new epoch with InitProducerId (v3+: same producer id, epoch + 1; older brokers: a
 //! new producer id) and renumber every unacknowledged batch from sequence 0.
+//!
+//! Transactions (`transactional.id`) are a layer over this producer, not threaded through it: a
+//! [`TransactionManager`] talks to the coordinator and hands the producer its id and epoch; the producer asks
+//! it before sending a partition's batch (AddPartitionsToTxn first), tells it about failed batches (which make
+//! the transaction abortable or, when fenced, fatal) and drops unsent batches when it says so (abort).
 
 mod partition;
 
@@ -24,7 +29,7 @@ use bytes::Bytes;
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::{
     ApiKey, InitProducerIdRequest, InitProducerIdResponse, ProduceRequest, ProduceResponse,
-    ProducerId, TopicName,
+    ProducerId, TopicName, TransactionalId,
 };
 use kafka_protocol::protocol::StrBytes;
 
@@ -32,6 +37,10 @@ use super::config::{Acks, ProducerConfig};
 use super::errors::{classify, response_error, ErrorAction, ResponseError};
 use super::metadata::MetadataState;
 use super::partitioner::{partition_for_key, StickyPartitioner};
+use super::txn::{
+    ConsumerGroupMetadata, ProducerProgress, TransactionManager, TxnEffect, TxnError, TxnEvent,
+    TxnOffset, TxnState,
+};
 use super::{BrokerId, RequestToken, ResponseResult, TokenSource, Transmit, TransportError};
 use crate::protocol::record_batch::NO_PRODUCER_ID;
 use crate::protocol::record_batch::{encoded_record_size, HeaderRef};
@@ -73,6 +82,8 @@ pub enum ProduceError {
     Fatal { reason: String },
     #[error("record could not be encoded: {reason}")]
     Encode { reason: String },
+    #[error("{0}")]
+    Transaction(TxnError),
 }
 
 /// What the producer reports back.
@@ -92,6 +103,8 @@ pub enum ProducerEvent {
         record_ids: Vec<RecordId>,
         error: ProduceError,
     },
+    /// A transactional operation finished or failed, or the transaction can no longer commit.
+    Transaction(TxnEvent),
 }
 
 /// A record to send, borrowed: its bytes are copied once, into the partition's open batch.
@@ -175,6 +188,8 @@ pub struct Producer {
     last_now: Option<Instant>,
     outstanding: Outstanding,
     init_pid_attempts: u32,
+    /// Present with `transactional.id`: the transaction layer.
+    txn: Option<TransactionManager>,
 }
 
 /// Records accepted and not yet reported delivered or failed, and their bytes.
@@ -215,7 +230,16 @@ impl Producer {
         } else {
             ProducerIdState::Disabled
         };
+        let txn = config.transactional_id.clone().map(|id| {
+            TransactionManager::new(
+                id,
+                config.transaction_timeout,
+                config.common.retry_backoff,
+                config.common.retry_backoff_max,
+            )
+        });
         Self {
+            txn,
             config,
             metadata,
             tokens: TokenSource::default(),
@@ -244,9 +268,138 @@ impl Producer {
         self.pid
     }
 
-    /// Where to connect for `broker`.
+    /// Where to connect for `broker` (a coordinator FindCoordinator named counts too).
     pub fn broker_address(&self, broker: BrokerId) -> Option<&str> {
-        self.metadata.broker_address(broker)
+        self.metadata
+            .broker_address(broker)
+            .or_else(|| self.txn.as_ref()?.coordinator_address(broker))
+    }
+
+    // -----------------------------------------------------------------------------------------------------
+    // Transactions: each operation checks the state at once and finishes with a `ProducerEvent::Transaction`.
+    // -----------------------------------------------------------------------------------------------------
+
+    pub fn is_transactional(&self) -> bool {
+        self.txn.is_some()
+    }
+
+    /// The transaction layer's state (`None` without `transactional.id`).
+    pub fn transaction_state(&self) -> Option<&TxnState> {
+        self.txn.as_ref().map(TransactionManager::state)
+    }
+
+    pub fn transaction_manager(&self) -> Option<&TransactionManager> {
+        self.txn.as_ref()
+    }
+
+    fn txn_operation(
+        &mut self,
+        operation: impl FnOnce(&mut TransactionManager) -> Result<(), TxnError>,
+    ) -> Result<(), TxnError> {
+        let txn = self.txn.as_mut().ok_or(TxnError::NotTransactional)?;
+        operation(txn)?;
+        self.apply_txn_effects();
+        Ok(())
+    }
+
+    /// Finds the transaction coordinator and gets the producer id and epoch for `transactional.id`, fencing
+    /// any older producer with the same id. Finishes with `TxnEvent::Initialized`.
+    pub fn init_transactions(&mut self) -> Result<(), TxnError> {
+        self.txn_operation(TransactionManager::init_transactions)
+    }
+
+    /// Opens a transaction (no request: the first record of each partition adds it).
+    pub fn begin_transaction(&mut self) -> Result<(), TxnError> {
+        self.txn_operation(TransactionManager::begin_transaction)
+    }
+
+    /// Commits consumed offsets as part of the transaction (KIP-447). Finishes with `TxnEvent::OffsetsSent`.
+    pub fn send_offsets_to_transaction(
+        &mut self,
+        offsets: Vec<TxnOffset>,
+        group: ConsumerGroupMetadata,
+    ) -> Result<(), TxnError> {
+        self.txn_operation(|txn| txn.send_offsets_to_transaction(offsets, group))
+    }
+
+    /// Sends every record of the transaction, then EndTxn(commit). Finishes with `TransactionCommitted`.
+    pub fn commit_transaction(&mut self) -> Result<(), TxnError> {
+        self.txn_operation(TransactionManager::commit_transaction)?;
+        self.flush();
+        Ok(())
+    }
+
+    /// Drops records not sent yet (they fail with `TxnError::Aborted`), waits for batches in flight, then
+    /// EndTxn(abort). Finishes with `TransactionAborted`.
+    pub fn abort_transaction(&mut self) -> Result<(), TxnError> {
+        self.txn_operation(TransactionManager::abort_transaction)
+    }
+
+    /// Fails batches the transaction layer says will not be sent (abort, or a transaction that cannot commit).
+    fn drop_unsent_batches(&mut self) {
+        let Some(error) = self.txn.as_ref().and_then(|t| t.unsent_batches_error()) else {
+            return;
+        };
+        let error = ProduceError::Transaction(error);
+        let mut unsent: Vec<(Arc<str>, i32, u64)> = Vec::new();
+        for topic in self.topics.values_mut() {
+            while let Some(p) = topic.pending.pop_front() {
+                self.outstanding.settle(1, p.size_bytes);
+                self.events.push_back(ProducerEvent::Failed {
+                    record_ids: vec![p.id],
+                    error: error.clone(),
+                });
+            }
+            for queue in topic.partitions.iter_mut() {
+                for id in queue.unsent_batch_ids() {
+                    unsent.push((topic.name.clone(), queue.partition(), id));
+                }
+            }
+        }
+        for (topic, partition, id) in unsent {
+            self.fail_batch(&topic, partition, id, error.clone());
+        }
+    }
+
+    /// Carries out what the transaction layer decided and passes its events on.
+    fn apply_txn_effects(&mut self) {
+        self.drop_unsent_batches();
+        let Some(txn) = self.txn.as_mut() else {
+            return;
+        };
+        let effects: Vec<TxnEffect> = std::iter::from_fn(|| txn.poll_effect()).collect();
+        let events: Vec<TxnEvent> = std::iter::from_fn(|| txn.poll_event()).collect();
+        for effect in effects {
+            match effect {
+                TxnEffect::ProducerId { producer_id, epoch } => {
+                    self.pid = ProducerIdState::Ready { producer_id, epoch };
+                    for topic in self.topics.values_mut() {
+                        for queue in topic.partitions.iter_mut() {
+                            queue.reset_sequences();
+                        }
+                    }
+                }
+                TxnEffect::Fatal(error) => {
+                    self.pid = ProducerIdState::Fatal;
+                    self.fail_everything(ProduceError::Transaction(error));
+                }
+            }
+        }
+        self.events
+            .extend(events.into_iter().map(ProducerEvent::Transaction));
+    }
+
+    /// A broker to look coordinators up at: one whose FindCoordinator version is known (the request's
+    /// shape depends on it), real brokers before bootstrap servers, rotating with the attempts.
+    fn coordinator_lookup_broker(&self) -> Option<(BrokerId, i16)> {
+        let mut known: Vec<(BrokerId, i16)> = self
+            .broker_versions
+            .iter()
+            .filter(|(b, _)| self.metadata.broker_address(**b).is_some())
+            .filter_map(|(b, v)| v.negotiate(ApiKey::FindCoordinator).ok().map(|v| (*b, v)))
+            .collect();
+        known.sort_by_key(|(b, _)| (*b < 0, b.abs()));
+        known.first().copied()
     }
 
     /// Tells the producer what a broker's ApiVersions said (the runtime learns it when connecting).
@@ -274,6 +427,9 @@ impl Producer {
     /// Accepts a record. Its bytes are copied into the partition's open batch (or, before the topic's metadata
     /// is known, into a pending queue). The outcome arrives later as a [`ProducerEvent`].
     pub fn send(&mut self, record: RecordRef<'_>, now: Instant) -> Result<RecordId, ProduceError> {
+        if let Some(txn) = &self.txn {
+            txn.check_send().map_err(ProduceError::Transaction)?;
+        }
         if self.pid == ProducerIdState::Fatal {
             return Err(ProduceError::Fatal {
                 reason: "the producer id could not be obtained".into(),
@@ -329,11 +485,15 @@ impl Producer {
             });
             return Ok(id);
         }
-        Self::append_to_partition(&self.config, topic, id, &record, size_bytes, now)
-            .inspect_err(|_| {
-                self.outstanding.settle(1, size_bytes);
-            })
-            .map(|()| id)
+        let partition =
+            Self::append_to_partition(&self.config, topic, id, &record, size_bytes, now)
+                .inspect_err(|_| {
+                    self.outstanding.settle(1, size_bytes);
+                })?;
+        if let Some(txn) = &mut self.txn {
+            txn.add_partition((topic.name.clone(), partition));
+        }
+        Ok(id)
     }
 
     fn append_to_partition(
@@ -343,7 +503,7 @@ impl Producer {
         record: &RecordRef<'_>,
         size_bytes: usize,
         now: Instant,
-    ) -> Result<(), ProduceError> {
+    ) -> Result<i32, ProduceError> {
         let partitions = topic.partitions.len() as i32;
         let partition = match record.partition {
             Some(p) if p < 0 || p >= partitions => {
@@ -364,7 +524,8 @@ impl Producer {
             .append(config, id, record, size_bytes, now)
             .map_err(|e| ProduceError::Encode {
                 reason: e.to_string(),
-            })
+            })?;
+        Ok(partition)
     }
 
     /// Moves pending records of topics whose metadata arrived into their partitions.
@@ -408,12 +569,22 @@ impl Producer {
                     pending.size_bytes,
                     pending.enqueued.min(now),
                 );
-                if let Err(error) = result {
-                    self.outstanding.settle(1, pending.size_bytes);
-                    self.events.push_back(ProducerEvent::Failed {
-                        record_ids: vec![pending.id],
-                        error,
-                    });
+                match result {
+                    Ok(partition) => {
+                        if let Some(txn) = &mut self.txn {
+                            txn.add_partition((name.clone(), partition));
+                        }
+                    }
+                    Err(error) => {
+                        self.outstanding.settle(1, pending.size_bytes);
+                        if let Some(txn) = &mut self.txn {
+                            txn.on_records_failed(error.to_string());
+                        }
+                        self.events.push_back(ProducerEvent::Failed {
+                            record_ids: vec![pending.id],
+                            error,
+                        });
+                    }
                 }
             }
         }
@@ -432,7 +603,9 @@ impl Producer {
                 if error.is_none() && !timed_out {
                     break;
                 }
-                let pending = topic.pending.pop_front().expect("front exists");
+                let Some(pending) = topic.pending.pop_front() else {
+                    break;
+                };
                 self.outstanding.settle(1, pending.size_bytes);
                 let error = match error {
                     Some(error) => ProduceError::Topic {
@@ -449,12 +622,16 @@ impl Producer {
                             .map(|e| e.to_string()),
                     },
                 };
+                if let Some(txn) = &mut self.txn {
+                    txn.on_records_failed(error.to_string());
+                }
                 self.events.push_back(ProducerEvent::Failed {
                     record_ids: vec![pending.id],
                     error,
                 });
             }
         }
+        self.apply_txn_effects();
     }
 
     pub fn poll_event(&mut self) -> Option<ProducerEvent> {
@@ -467,6 +644,23 @@ impl Producer {
         self.place_pending(now);
         if let Some(tx) = self.metadata.poll_transmit(now, &mut self.tokens) {
             return Some(tx);
+        }
+        if self.txn.is_some() {
+            self.drop_unsent_batches();
+            let lookup_broker = self.coordinator_lookup_broker();
+            let progress = ProducerProgress {
+                outstanding_records: self.outstanding.records,
+                versions: &self.broker_versions,
+                lookup_broker,
+            };
+            let tx = self
+                .txn
+                .as_mut()
+                .and_then(|txn| txn.poll_transmit(now, &mut self.tokens, progress));
+            self.apply_txn_effects();
+            if tx.is_some() {
+                return tx;
+            }
         }
         if let Some(tx) = self.poll_init_producer_id(now) {
             return Some(tx);
@@ -485,6 +679,9 @@ impl Producer {
     }
 
     fn poll_init_producer_id(&mut self, now: Instant) -> Option<Transmit> {
+        if self.txn.is_some() {
+            return None; // the transaction layer asks the coordinator, with the transactional id
+        }
         let (bump_from, not_before) = match self.pid {
             ProducerIdState::Uninitialized { not_before } => (None, not_before),
             ProducerIdState::BumpNeeded {
@@ -545,6 +742,7 @@ impl Producer {
         let mut request_bytes = 0usize;
         let mut batches: Vec<(Arc<str>, i32, u64, Bytes)> = Vec::new();
         let flushing = self.outstanding.flushing;
+        let transactional = self.txn.is_some();
         for topic in self.topics.values_mut() {
             for queue in topic.partitions.iter_mut() {
                 let Some(leader) = self.metadata.leader(&topic.name, queue.partition()) else {
@@ -559,6 +757,12 @@ impl Producer {
                 {
                     continue;
                 }
+                if let Some(txn) = &self.txn {
+                    // AddPartitionsToTxn first: the broker rejects transactional batches of other partitions.
+                    if !txn.is_partition_added(&topic.name, queue.partition()) {
+                        continue;
+                    }
+                }
                 if !queue.has_sendable(&self.config, now, flushing) {
                     continue;
                 }
@@ -568,7 +772,7 @@ impl Producer {
                     continue;
                 }
                 let Some((batch_id, bytes)) =
-                    queue.take_sendable(&self.config, producer_state, now)
+                    queue.take_sendable(&self.config, producer_state, transactional, now)
                 else {
                     continue;
                 };
@@ -603,6 +807,9 @@ impl Producer {
             .as_millis()
             .min(i32::MAX as u128) as i32;
         let request = ProduceRequest::default()
+            .with_transactional_id(self.txn.as_ref().map(|txn| {
+                TransactionalId(StrBytes::from_string(txn.transactional_id().to_owned()))
+            }))
             .with_acks(self.config.acks.as_i16())
             .with_timeout_ms(timeout_ms)
             .with_topic_data(topic_data);
@@ -683,6 +890,9 @@ impl Producer {
         };
         self.outstanding
             .settle(batch.record_ids.len(), batch.size_bytes);
+        if let Some(txn) = &mut self.txn {
+            txn.on_records_failed(error.to_string());
+        }
         self.events.push_back(ProducerEvent::Failed {
             record_ids: batch.record_ids,
             error,
@@ -694,6 +904,11 @@ impl Producer {
     }
 
     fn request_epoch_bump(&mut self, not_before: Option<Instant>) {
+        if let Some(txn) = &mut self.txn {
+            // A transaction cannot renumber in place: its abort bumps the epoch (KIP-360).
+            txn.require_epoch_bump();
+            return;
+        }
         match self.pid {
             ProducerIdState::Ready { producer_id, epoch } => {
                 self.pid = ProducerIdState::BumpNeeded {
@@ -734,6 +949,11 @@ impl Producer {
             self.fail_stuck_pending(now);
             return;
         }
+        if let Some(txn) = self.txn.as_mut().filter(|txn| txn.owns(token)) {
+            txn.handle_response(token, result, now);
+            self.apply_txn_effects();
+            return;
+        }
         if let ProducerIdState::Requesting {
             token: pid_token,
             bumping,
@@ -757,7 +977,8 @@ impl Producer {
         }
         match result {
             Ok(Response::Produce(response)) => {
-                self.handle_produce_response(in_flight, &response, now)
+                self.handle_produce_response(in_flight, &response, now);
+                self.apply_txn_effects();
             }
             Ok(_) | Err(_) => {
                 // No answer: outcome unknown. Resend with the same sequence numbers; the broker deduplicates.
@@ -928,6 +1149,15 @@ impl Producer {
                     let earlier_unacked = self
                         .partition_queue(&topic, partition)
                         .is_some_and(|q| q.has_earlier_than(batch_id));
+                    if !earlier_unacked && self.txn.is_some() {
+                        self.fail_in_transaction(
+                            &topic,
+                            partition,
+                            batch_id,
+                            ResponseError::OutOfOrderSequenceNumber,
+                        );
+                        continue;
+                    }
                     if !earlier_unacked {
                         // Nothing before it is outstanding, so the broker lost our sequence state: renumber.
                         self.request_epoch_bump(None);
@@ -945,6 +1175,11 @@ impl Producer {
                     | ResponseError::InvalidProducerEpoch
                     | ResponseError::ProducerFenced),
                 ) => {
+                    if self.txn.is_some() {
+                        // Fenced (a zombie's batch) or lost producer state: never resent in a transaction.
+                        self.fail_in_transaction(&topic, partition, batch_id, error);
+                        continue;
+                    }
                     self.request_epoch_bump(None);
                     self.retry_batch(&topic, partition, batch_id, error.to_string(), now);
                 }
@@ -955,6 +1190,9 @@ impl Producer {
                     }
                     ErrorAction::Retry => {
                         self.retry_batch(&topic, partition, batch_id, error.to_string(), now)
+                    }
+                    ErrorAction::Fail if self.txn.is_some() => {
+                        self.fail_in_transaction(&topic, partition, batch_id, error);
                     }
                     ErrorAction::Fail => {
                         let error = ProduceError::Broker {
@@ -967,6 +1205,26 @@ impl Producer {
                 },
             }
         }
+    }
+
+    /// A batch of the transaction failed with `error`: the transaction layer classifies it (abortable, or
+    /// fatal when fenced) before the batch's records fail.
+    fn fail_in_transaction(
+        &mut self,
+        topic: &Arc<str>,
+        partition: i32,
+        batch_id: u64,
+        error: ResponseError,
+    ) {
+        if let Some(txn) = &mut self.txn {
+            txn.on_produce_error(error);
+        }
+        let failure = ProduceError::Broker {
+            topic: topic.to_string(),
+            partition,
+            error,
+        };
+        self.fail_batch(topic, partition, batch_id, failure);
     }
 
     fn retry_batch(
@@ -1029,6 +1287,7 @@ impl Producer {
             };
             self.fail_batch(&topic, partition, id, error);
         }
+        self.apply_txn_effects();
     }
 
     fn observe(&mut self, now: Instant) {
@@ -1046,6 +1305,9 @@ impl Producer {
             }
         };
         consider(self.metadata.poll_timeout());
+        if let Some(txn) = &self.txn {
+            consider(txn.poll_timeout());
+        }
         match self.pid {
             ProducerIdState::Uninitialized { not_before }
             | ProducerIdState::BumpNeeded { not_before, .. } => consider(not_before),

@@ -191,6 +191,7 @@ impl PartitionQueue {
         &mut self,
         _config: &ProducerConfig,
         producer: Option<(i64, i16)>,
+        transactional: bool,
         now: Instant,
     ) -> Option<(u64, Bytes)> {
         let index = self
@@ -221,7 +222,7 @@ impl PartitionQueue {
         match (batch.encoder.take(), producer) {
             (Some(mut encoder), Some((producer_id, epoch))) => {
                 let base = assign(next_sequence, batch.record_count());
-                encoder.set_producer_state(producer_id, epoch, base, false);
+                encoder.set_producer_state(producer_id, epoch, base, transactional);
                 batch.bytes = encoder.finish().ok();
                 batch.sequence = Some((producer_id, epoch, base));
             }
@@ -234,8 +235,14 @@ impl PartitionQueue {
                     let base = assign(next_sequence, batch.record_count());
                     if let Some(bytes) = &batch.bytes {
                         let mut copy = BytesMut::from(&bytes[..]);
-                        if rewrite_producer_state(&mut copy, producer_id, epoch, base, false)
-                            .is_ok()
+                        if rewrite_producer_state(
+                            &mut copy,
+                            producer_id,
+                            epoch,
+                            base,
+                            transactional,
+                        )
+                        .is_ok()
                         {
                             batch.bytes = Some(copy.freeze());
                         }
@@ -309,6 +316,17 @@ impl PartitionQueue {
     /// The identity sequences were last handed out under.
     pub(crate) fn last_identity(&self) -> Option<(i64, i16)> {
         self.identity
+    }
+
+    /// Batches not in flight (never sent, or waiting for a resend), after closing the open batch: what an
+    /// aborted transaction drops.
+    pub(crate) fn unsent_batch_ids(&mut self) -> Vec<u64> {
+        self.close_open_batch();
+        self.batches
+            .iter()
+            .filter(|b| b.state == SendState::Queued)
+            .map(|b| b.id)
+            .collect()
     }
 
     pub(crate) fn batch_ids(&self) -> impl Iterator<Item = u64> + '_ {

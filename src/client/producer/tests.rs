@@ -1571,8 +1571,11 @@ fn buffered_bytes_and_outstanding_records_return_to_zero_once_everything_is_sett
         .map(|e| match e {
             ProducerEvent::Delivered { record_ids, .. }
             | ProducerEvent::Failed { record_ids, .. } => record_ids.len(),
+            ProducerEvent::Transaction(event) => panic!("not transactional: {event:?}"),
         })
         .sum();
     assert_eq!(settled, ids.len());
     h.assert_idle();
 }
+
+mod transactions;
