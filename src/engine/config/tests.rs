@@ -709,3 +709,43 @@ fn docs_describe_every_pipeline_key() {
         );
     }
 }
+
+#[test]
+fn validate_command_prints_a_summary_or_every_problem() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("pipelines.toml");
+    std::fs::write(&path, ISSUE_EXAMPLE).unwrap();
+    let report = crate::cli::validate::run(&path, &CATALOG);
+    assert!(report.ok, "{}", report.text);
+    assert!(report.text.ends_with(
+        ": ok, 2 pipelines\n  orders-to-kafka: file file=/tmp/orders.jsonl → kafka topic=orders (at-least-once, 1 task)\n  \
+         orders-to-file: kafka topics=orders → InsertField → file file=/tmp/orders-out.jsonl (at-least-once, 1 task)\n"
+    ), "{}", report.text);
+
+    std::fs::write(&path, example_with("tasks = 1", "tasks = \"two\"")).unwrap();
+    let report = crate::cli::validate::run(&path, &CATALOG);
+    assert!(!report.ok);
+    let lines: Vec<&str> = report.text.lines().collect();
+    assert_eq!(lines.len(), 2, "{}", report.text);
+    assert!(lines[0].ends_with("pipelines.toml:7: pipeline \"orders-to-kafka\": key \"tasks\": expected an integer, found \"two\""));
+    assert!(lines[1].starts_with("1 problem in "));
+}
+
+#[test]
+fn truncated_and_mangled_inputs_never_panic() {
+    let inputs = [
+        ISSUE_EXAMPLE,
+        FILE_SOURCE_PROPERTIES,
+        FILE_SINK_PROPERTIES,
+        "[{\"name\":\"x\",\"config\":{\"a\":[1,{}]}}]",
+    ];
+    for text in inputs {
+        for end in (0..=text.len()).filter(|i| text.is_char_boundary(*i)) {
+            let prefix = &text[..end];
+            for format in [Format::Toml, Format::Properties, Format::Json] {
+                let _ = parse(prefix, "f", format, &CATALOG);
+                let _ = parse(&prefix.replace('"', "\\"), "f", format, &CATALOG);
+            }
+        }
+    }
+}
