@@ -548,7 +548,6 @@ fn read_pipeline_keys(checker: &mut Checker<'_>, raw: &RawPipeline) -> PipelineK
 
 fn build_converter(
     checker: &mut Checker<'_>,
-    raw: &RawPipeline,
     slot: &'static str,
     keys: &PipelineKeys,
 ) -> Option<ComponentConfig> {
@@ -570,7 +569,6 @@ fn build_converter(
         alias: None,
         entries,
     };
-    let _ = raw;
     checker.component(ComponentKind::Converter, &component, &[], None)
 }
 
@@ -862,9 +860,9 @@ fn build_pipeline(
         &raw.sink,
         (ClientRole::Producer, &mut producer_keys),
     );
-    let key_converter = build_converter(&mut checker, raw, "key.converter", &keys);
-    let value_converter = build_converter(&mut checker, raw, "value.converter", &keys);
-    let header_converter = build_converter(&mut checker, raw, "header.converter", &keys);
+    let key_converter = build_converter(&mut checker, "key.converter", &keys);
+    let value_converter = build_converter(&mut checker, "value.converter", &keys);
+    let header_converter = build_converter(&mut checker, "header.converter", &keys);
     let predicates = build_predicates(&mut checker, raw);
     let mut predicate_names: Vec<String> = predicates.iter().map(|p| p.alias.clone()).collect();
     // A predicate that failed validation is still defined: don't also call references to it unknown.

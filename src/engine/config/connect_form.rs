@@ -172,7 +172,7 @@ pub(crate) fn read_json(text: &str, file: Arc<str>, catalog: &dyn Catalog) -> Ra
                 .map(|(i, item)| (item, ranges.get(i).cloned().unwrap_or(0..text.len())))
                 .unzip()
         }
-        other => (vec![other], vec![0..text.len()]),
+        other => (vec![other], std::iter::once(0..text.len()).collect()),
     };
     for (object, range) in objects.into_iter().zip(ranges) {
         let start = Location::new(&file, lines.line_of(range.start));
@@ -324,6 +324,19 @@ fn top_level_element_ranges(text: &str) -> Vec<std::ops::Range<usize>> {
     ranges
 }
 
+/// Whether `key` is a worker-level client key: one a client knows and the connector does not declare (with the
+/// connector unknown, only `bootstrap.servers` is taken for sure).
+fn worker_key(key: &str, declared: Option<crate::connect::config_def::ConfigDef>) -> bool {
+    match declared {
+        Some(def) => {
+            def.key(key).is_none()
+                && (client_accepts(ClientRole::Producer, key).is_ok()
+                    || client_accepts(ClientRole::Consumer, key).is_ok())
+        }
+        None => key == "bootstrap.servers",
+    }
+}
+
 /// Turns one connector's flat keys into a pipeline (and worker-level client keys into `[kafka]` settings).
 fn add_connector(
     document: &mut RawDocument,
@@ -392,12 +405,7 @@ fn add_connector(
                 connector.entries.push(entry.clone());
             }
             kafka.entries.push(entry);
-        } else if declared.is_some_and(|def| def.key(key).is_none())
-            && (client_accepts(ClientRole::Producer, key).is_ok()
-                || client_accepts(ClientRole::Consumer, key).is_ok())
-        {
-            document.kafka.push(entry);
-        } else if declared.is_none() && key == "bootstrap.servers" {
+        } else if worker_key(key, declared) {
             document.kafka.push(entry);
         } else {
             connector.entries.push(entry);

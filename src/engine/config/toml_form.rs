@@ -65,7 +65,7 @@ impl Reader {
         }
     }
 
-    fn pipeline(&self, table: &Spanned<DeValue<'_>>, index: usize) -> Result<RawPipeline, Problem> {
+    fn pipeline(&self, table: &Spanned<DeValue<'_>>) -> Result<RawPipeline, Problem> {
         let location = self.location(table.span());
         let DeValue::Table(table) = table.get_ref() else {
             return Err(Problem {
@@ -143,7 +143,6 @@ impl Reader {
                 }),
             }
         }
-        let _ = index;
         take_flat_chains(&mut pipeline);
         Ok(pipeline)
     }
@@ -206,14 +205,14 @@ pub(crate) fn read(text: &str, file: Arc<str>) -> RawDocument {
                 reader.flatten(table, "", "", &mut document.kafka);
             }
             ("pipeline", DeValue::Array(items)) => {
-                for (index, item) in items.iter().enumerate() {
-                    match reader.pipeline(item, index) {
+                for item in items.iter() {
+                    match reader.pipeline(item) {
                         Ok(pipeline) => document.pipelines.push(pipeline),
                         Err(problem) => document.problems.push(problem),
                     }
                 }
             }
-            ("pipeline", DeValue::Table(_)) => match reader.pipeline(value, 0) {
+            ("pipeline", DeValue::Table(_)) => match reader.pipeline(value) {
                 Ok(pipeline) => document.pipelines.push(pipeline),
                 Err(problem) => document.problems.push(problem),
             },
