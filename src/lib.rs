@@ -6,5 +6,6 @@
 pub mod cli;
 pub mod client;
 pub mod connect;
+pub mod engine;
 pub mod protocol;
 pub mod runtime;

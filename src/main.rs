@@ -94,6 +94,13 @@ enum Command {
         #[command(subcommand)]
         command: TopicCommand,
     },
+    /// Check a config file (pipelines.toml, a Kafka Connect .properties or REST .json): print every problem
+    /// with file, line and key and exit 1, or a summary of the pipelines and exit 0
+    Validate {
+        /// The config file; its format follows the extension (.toml, .properties, .json)
+        #[arg(long = "config", value_name = "FILE")]
+        config: std::path::PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -125,6 +132,16 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
+    if let Command::Validate { config } = &cli.command {
+        // Reading a file needs no runtime.
+        let report = cli::validate::run(config, &pipewright::engine::config::Registry);
+        if report.ok {
+            print!("{}", report.text);
+            return ExitCode::SUCCESS;
+        }
+        eprint!("{}", report.text);
+        return ExitCode::FAILURE;
+    }
     let backend = match AnyBackend::choose(cli.io) {
         Ok(backend) => backend,
         Err(e) => {
@@ -279,5 +296,6 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
             eprintln!("{message}");
             Ok(ExitCode::SUCCESS)
         }
+        Command::Validate { .. } => Ok(ExitCode::SUCCESS),
     }
 }

@@ -1,4 +1,4 @@
-//! The `engine` command line: kcat-style `produce` / `consume`, `metadata`, `topic create`.
+//! The `engine` command line: kcat-style `produce` / `consume`, `metadata`, `topic create`, `validate`.
 //!
 //! Errors reach the user as one line and a non-zero exit; `--help` exists on every command.
 
@@ -7,3 +7,4 @@ pub mod args;
 pub mod consume;
 pub mod format;
 pub mod produce;
+pub mod validate;

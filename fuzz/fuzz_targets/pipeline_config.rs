@@ -1,0 +1,11 @@
+//! Arbitrary bytes as pipelines.toml (and as REST JSON): the config readers report problems, never panic.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use pipewright::engine::config::{parse, Format, Registry};
+
+fuzz_target!(|data: &[u8]| {
+    let text = String::from_utf8_lossy(data);
+    let _ = parse(&text, "fuzz.toml", Format::Toml, &Registry);
+    let _ = parse(&text, "fuzz.json", Format::Json, &Registry);
+});

@@ -1,0 +1,79 @@
+//! `engine validate --config F`: every problem of a config file, or a short summary of its pipelines.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use crate::engine::config::{self, Catalog, ComponentConfig, EngineConfig};
+
+/// What `engine validate` prints and how it exits.
+pub struct ValidateReport {
+    /// Problems (one per line) or the summary.
+    pub text: String,
+    pub ok: bool,
+}
+
+/// Validates `path` against `catalog`.
+pub fn run(path: &Path, catalog: &dyn Catalog) -> ValidateReport {
+    match config::load_with(path, catalog) {
+        Ok(config) => ValidateReport {
+            text: summary(&config),
+            ok: true,
+        },
+        Err(errors) => {
+            let count = errors.problems.len();
+            ValidateReport {
+                text: format!(
+                    "{errors}\n{count} problem{} in {}\n",
+                    if count == 1 { "" } else { "s" },
+                    path.display()
+                ),
+                ok: false,
+            }
+        }
+    }
+}
+
+fn component(c: &ComponentConfig) -> String {
+    let main_key = ["file", "topic", "topics", "topics.regex"]
+        .iter()
+        .find_map(|k| c.config.get(k).map(|v| format!(" {k}={v}")))
+        .unwrap_or_default();
+    format!("{}{main_key}", c.name)
+}
+
+/// One line per pipeline: `name: source → transforms → sink (delivery, tasks, profile)`.
+pub fn summary(config: &EngineConfig) -> String {
+    let mut out = String::new();
+    let count = config.pipelines.len();
+    let _ = writeln!(
+        out,
+        "{}: ok, {count} pipeline{}",
+        config.file,
+        if count == 1 { "" } else { "s" }
+    );
+    for p in &config.pipelines {
+        let mut stages = vec![component(&p.source)];
+        stages.extend(p.transforms.iter().map(|t| {
+            let predicate = t
+                .predicate
+                .as_ref()
+                .map(|name| format!(" if {}{name}", if t.negate { "not " } else { "" }))
+                .unwrap_or_default();
+            format!("{}{predicate}", t.alias)
+        }));
+        stages.push(component(&p.sink));
+        let _ = writeln!(
+            out,
+            "  {}: {} ({}, {} task{}{})",
+            p.name,
+            stages.join(" → "),
+            p.delivery.as_str(),
+            p.tasks,
+            if p.tasks == 1 { "" } else { "s" },
+            p.profile
+                .map(|pr| format!(", profile {}", pr.as_str()))
+                .unwrap_or_default()
+        );
+    }
+    out
+}

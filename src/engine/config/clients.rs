@@ -1,0 +1,238 @@
+//! The Kafka client settings of a pipeline: `[kafka]` + profile presets + the Kafka source/sink's client keys +
+//! `producer.override.*` / `consumer.override.*`, resolved in that order (later wins), each remembering where it
+//! came from, and checked with the clients' own parsers (`ProducerConfig::from_map`, `ConsumerConfig::from_map`).
+
+use crate::client::config::{ConfigError, ConfigMap, ConsumerConfig, ProducerConfig};
+
+use super::problem::Location;
+use super::Profile;
+
+/// Which client a setting is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientRole {
+    Producer,
+    Consumer,
+}
+
+impl ClientRole {
+    pub(crate) fn override_prefix(self) -> &'static str {
+        match self {
+            ClientRole::Producer => "producer.override.",
+            ClientRole::Consumer => "consumer.override.",
+        }
+    }
+
+    fn check(self, map: ConfigMap) -> Result<(), ConfigError> {
+        match self {
+            ClientRole::Producer => ProducerConfig::from_map(map).map(drop),
+            ClientRole::Consumer => ConsumerConfig::from_map(map).map(drop),
+        }
+    }
+}
+
+/// A placeholder broker list for probing and for checking maps whose own list is missing.
+const PROBE_BOOTSTRAP: &str = "localhost:9092";
+
+/// Whether the `role` client knows `key` (under its Java name or a librdkafka alias); if not, the closest key
+/// it knows, if any.
+pub(crate) fn client_accepts(role: ClientRole, key: &str) -> Result<(), Option<String>> {
+    let mut map = ConfigMap::from_pairs([("bootstrap.servers", PROBE_BOOTSTRAP)]);
+    map.set(key, "");
+    match role.check(map) {
+        Err(ConfigError::UnknownKey { suggestion, .. }) => Err(suggestion),
+        _ => Ok(()),
+    }
+}
+
+/// Whether `a` and `b` name the same client setting (equal, or one a librdkafka alias of the other).
+pub(crate) fn same_key(a: &str, b: &str) -> bool {
+    a == b
+        || ConfigMap::from_pairs([(a, "")]).get(b).is_some()
+        || ConfigMap::from_pairs([(b, "")]).get(a).is_some()
+}
+
+fn error_key(error: &ConfigError) -> &str {
+    match error {
+        ConfigError::UnknownKey { key, .. }
+        | ConfigError::InvalidValue { key, .. }
+        | ConfigError::Missing { key }
+        | ConfigError::IdempotenceConflict { key, .. } => key,
+    }
+}
+
+/// Where a resolved client setting came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Origin {
+    /// The engine's default (`bootstrap.servers=localhost:9092`, like a Kafka Connect worker).
+    Default,
+    /// The `[kafka]` table (or a Kafka Connect config's worker keys).
+    Kafka(Location),
+    /// The pipeline's `profile`.
+    Profile(Profile, Location),
+    /// What the pipeline's `delivery` needs (exactly-once: idempotence, read_committed).
+    Delivery(Location),
+    /// A key of the pipeline's Kafka source or sink (`group.id`, …).
+    Component(Location),
+    /// `producer.override.*` / `consumer.override.*`.
+    Override(Location),
+}
+
+impl Origin {
+    pub fn location(&self) -> Option<&Location> {
+        match self {
+            Origin::Default => None,
+            Origin::Kafka(l)
+            | Origin::Profile(_, l)
+            | Origin::Delivery(l)
+            | Origin::Component(l)
+            | Origin::Override(l) => Some(l),
+        }
+    }
+}
+
+/// One resolved client setting.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientSetting {
+    /// The key under the client's name (`linger.ms`).
+    pub key: String,
+    pub value: String,
+    /// The key as written (`producer.override.linger.ms`), for messages.
+    pub path: String,
+    pub origin: Origin,
+}
+
+/// The resolved settings of one client of one pipeline.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ClientSettings {
+    settings: Vec<ClientSetting>,
+}
+
+impl ClientSettings {
+    /// Sets a key, replacing any earlier setting of the same key (or an alias of it).
+    pub(crate) fn set(&mut self, setting: ClientSetting) {
+        self.settings.retain(|s| !same_key(&s.key, &setting.key));
+        self.settings.push(setting);
+    }
+
+    /// The value of `key` (Java name or alias).
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.setting(key).map(|s| s.value.as_str())
+    }
+
+    pub fn setting(&self, key: &str) -> Option<&ClientSetting> {
+        self.settings.iter().find(|s| same_key(&s.key, key))
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &ClientSetting> {
+        self.settings.iter()
+    }
+
+    /// The settings as the client takes them.
+    pub fn config_map(&self) -> ConfigMap {
+        ConfigMap::from_pairs(
+            self.settings
+                .iter()
+                .map(|s| (s.key.clone(), s.value.clone())),
+        )
+    }
+
+    /// Every problem the `role` client finds, each with the setting it blames (`None` when no setting is to
+    /// blame, e.g. a missing key). The client stops at its first problem, so the blamed key is set aside and
+    /// the check runs again until it passes.
+    pub(crate) fn problems(&self, role: ClientRole) -> Vec<(ConfigError, Option<ClientSetting>)> {
+        let mut remaining = self.settings.clone();
+        let mut found = Vec::new();
+        for _ in 0..=self.settings.len() + 1 {
+            let mut map =
+                ConfigMap::from_pairs(remaining.iter().map(|s| (s.key.clone(), s.value.clone())));
+            if map.get("bootstrap.servers").is_none() {
+                map.set("bootstrap.servers", PROBE_BOOTSTRAP);
+            }
+            let Err(error) = role.check(map) else {
+                break;
+            };
+            let key = error_key(&error).to_owned();
+            let blamed = remaining.iter().rposition(|s| same_key(&s.key, &key));
+            let setting = blamed.map(|i| remaining.remove(i));
+            let stuck = setting.is_none();
+            found.push((error, setting));
+            if stuck {
+                break;
+            }
+        }
+        found
+    }
+}
+
+/// What a profile sets; every key can still be set explicitly.
+pub(crate) fn presets(
+    profile: Profile,
+    role: ClientRole,
+) -> &'static [(&'static str, &'static str)] {
+    match (profile, role) {
+        (Profile::Latency, ClientRole::Producer) => &[
+            ("linger.ms", "0"),
+            ("batch.size", "16384"),
+            ("max.in.flight.requests.per.connection", "5"),
+        ],
+        (Profile::Latency, ClientRole::Consumer) => {
+            &[("fetch.min.bytes", "1"), ("fetch.max.wait.ms", "10")]
+        }
+        (Profile::Throughput, ClientRole::Producer) => &[
+            ("linger.ms", "20"),
+            ("batch.size", "1048576"),
+            ("compression.type", "lz4"),
+            ("max.in.flight.requests.per.connection", "5"),
+        ],
+        (Profile::Throughput, ClientRole::Consumer) => &[
+            ("fetch.min.bytes", "65536"),
+            ("fetch.max.wait.ms", "100"),
+            ("max.partition.fetch.bytes", "4194304"),
+        ],
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn probing_tells_producer_keys_from_consumer_keys() {
+        assert!(client_accepts(ClientRole::Producer, "linger.ms").is_ok());
+        assert!(client_accepts(ClientRole::Producer, "queue.buffering.max.ms").is_ok());
+        assert!(client_accepts(ClientRole::Consumer, "linger.ms").is_err());
+        assert_eq!(
+            client_accepts(ClientRole::Consumer, "fetch.min.byte"),
+            Err(Some("fetch.min.bytes".into()))
+        );
+        assert!(same_key(
+            "max.in.flight",
+            "max.in.flight.requests.per.connection"
+        ));
+        assert!(!same_key("linger.ms", "batch.size"));
+    }
+
+    #[test]
+    fn every_client_problem_is_found() {
+        let mut settings = ClientSettings::default();
+        for (key, value) in [
+            ("linger.ms", "soon"),
+            ("batch.size", "big"),
+            ("acks", "all"),
+        ] {
+            settings.set(ClientSetting {
+                key: key.into(),
+                value: value.into(),
+                path: key.into(),
+                origin: Origin::Default,
+            });
+        }
+        let problems = settings.problems(ClientRole::Producer);
+        let keys: Vec<&str> = problems
+            .iter()
+            .filter_map(|(_, s)| s.as_ref().map(|s| s.key.as_str()))
+            .collect();
+        assert_eq!(keys.len(), 2, "{problems:?}");
+        assert!(keys.contains(&"linger.ms") && keys.contains(&"batch.size"));
+    }
+}

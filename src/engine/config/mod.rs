@@ -1,0 +1,323 @@
+//! The engine's configuration: `pipelines.toml`, Kafka Connect `.properties` and REST JSON connector configs,
+//! read into one validated model ([`EngineConfig`]).
+//!
+//! Owns reading and checking config text; it must not start anything (no sockets, threads or clients). Every
+//! value remembers its file and line, and validation reports every problem at once ([`ConfigErrors`]), each
+//! with file, line, pipeline and key, and a "did you mean" for unknown names. Components and their keys come
+//! from a [`Catalog`] (the real one is [`Registry`], i.e. `connect::registry`).
+
+mod build;
+mod catalog;
+mod clients;
+mod connect_form;
+mod problem;
+mod raw;
+mod toml_form;
+
+#[cfg(test)]
+mod tests;
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use indexmap::IndexMap;
+
+use crate::client::config::{ConfigError, ConfigMap, ConsumerConfig, ProducerConfig};
+use crate::connect::config_def::ParsedConfig;
+use crate::connect::registry::{ComponentInfo, ComponentKind};
+
+pub use build::PIPELINE_KEYS;
+pub use catalog::{Catalog, Registry, StaticCatalog};
+pub use clients::{ClientRole, ClientSetting, ClientSettings, Origin};
+pub use problem::{ConfigErrors, Location, Problem};
+
+/// Which reader a config file needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// `pipelines.toml`.
+    Toml,
+    /// A Kafka Connect connector `.properties` file.
+    Properties,
+    /// Kafka Connect's REST form `{"name": …, "config": {…}}` (or an array of them).
+    Json,
+}
+
+impl Format {
+    /// By extension: `.toml`, `.properties`, `.json`; `None` for anything else.
+    pub fn from_path(path: &Path) -> Option<Self> {
+        match path.extension()?.to_str()? {
+            "toml" => Some(Format::Toml),
+            "properties" => Some(Format::Properties),
+            "json" => Some(Format::Json),
+            _ => None,
+        }
+    }
+}
+
+/// A key's value as written, with where it was written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Setting {
+    pub value: String,
+    pub location: Location,
+}
+
+/// Keys in file order, each with its value and location.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Settings(pub IndexMap<String, Setting>);
+
+impl Settings {
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.0.get(key).map(|s| s.value.as_str())
+    }
+
+    pub fn location(&self, key: &str) -> Option<&Location> {
+        self.0.get(key).map(|s| &s.location)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.0.iter().map(|(k, s)| (k.as_str(), s.value.as_str()))
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+/// The whole engine config.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    pub file: Arc<str>,
+    /// Client settings shared by every pipeline, under their Java names (`[kafka]`).
+    pub kafka: Settings,
+    pub pipelines: Vec<PipelineConfig>,
+}
+
+/// `delivery`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Delivery {
+    /// A source position is committed only after the sink acknowledged everything before it.
+    #[default]
+    AtLeastOnce,
+    /// Transactions: consumed offsets / source positions are committed with the output.
+    ExactlyOnce,
+}
+
+impl Delivery {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Delivery::AtLeastOnce => "at-least-once",
+            Delivery::ExactlyOnce => "exactly-once",
+        }
+    }
+}
+
+/// `profile`: coherent presets for timeliness or throughput.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Profile {
+    Latency,
+    Throughput,
+}
+
+impl Profile {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Profile::Latency => "latency",
+            Profile::Throughput => "throughput",
+        }
+    }
+
+    /// The client keys this profile sets for `role`, under their Java names.
+    pub fn presets(self, role: ClientRole) -> &'static [(&'static str, &'static str)] {
+        clients::presets(self, role)
+    }
+
+    /// The depth of the queues between a pipeline's stages, in records.
+    pub fn queue_max_records(self) -> usize {
+        match self {
+            Profile::Latency => 128,
+            Profile::Throughput => 16_384,
+        }
+    }
+}
+
+/// Queue depth between stages when neither `queue.max.records` nor a profile sets it.
+pub const DEFAULT_QUEUE_MAX_RECORDS: usize = 1024;
+
+/// A source, sink, transform, predicate or converter, validated against its declared keys.
+#[derive(Debug, Clone)]
+pub struct ComponentConfig {
+    pub kind: ComponentKind,
+    /// The registry's short name (`file`, `InsertField`, `json`).
+    pub name: &'static str,
+    /// The type as written (`file`, `FileStreamSource`, `org.apache.kafka.connect.transforms.InsertField$Value`).
+    pub type_name: String,
+    pub info: &'static ComponentInfo,
+    /// The component's keys after validation, defaults filled in.
+    pub config: ParsedConfig,
+    /// The component's keys as written (without `type`), with their locations.
+    pub settings: Settings,
+    /// Where the component is declared.
+    pub location: Location,
+}
+
+/// One transform of the chain, in order.
+#[derive(Debug, Clone)]
+pub struct TransformConfig {
+    /// Its name (`name` key, the Kafka Connect alias, or else its type).
+    pub alias: String,
+    pub component: ComponentConfig,
+    /// The alias of the predicate that decides whether it applies.
+    pub predicate: Option<String>,
+    /// Apply where the predicate does *not* match.
+    pub negate: bool,
+}
+
+/// One named predicate.
+#[derive(Debug, Clone)]
+pub struct PredicateConfig {
+    pub alias: String,
+    pub component: ComponentConfig,
+}
+
+/// `errors.tolerance`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Tolerance {
+    /// A failing record fails the task.
+    #[default]
+    None,
+    /// Failing records are skipped (and sent to the dead-letter topic when one is set).
+    All,
+}
+
+/// The `errors.*` keys.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ErrorHandling {
+    pub tolerance: Tolerance,
+    pub dead_letter_topic: Option<String>,
+    /// -1: the broker's default.
+    pub dead_letter_replication_factor: i16,
+    pub context_headers_enable: bool,
+    /// How long a failing operation is retried; `None`: forever (`errors.retry.timeout=-1`).
+    pub retry_timeout: Option<Duration>,
+    pub retry_delay_max: Duration,
+    pub log_enable: bool,
+    pub log_include_messages: bool,
+}
+
+impl Default for ErrorHandling {
+    fn default() -> Self {
+        Self {
+            tolerance: Tolerance::None,
+            dead_letter_topic: None,
+            dead_letter_replication_factor: -1,
+            context_headers_enable: false,
+            retry_timeout: Some(Duration::ZERO),
+            retry_delay_max: Duration::from_millis(60_000),
+            log_enable: false,
+            log_include_messages: false,
+        }
+    }
+}
+
+/// One pipeline: source → converters → transforms → sink.
+#[derive(Debug, Clone)]
+pub struct PipelineConfig {
+    pub name: String,
+    /// Where the pipeline starts (`[[pipeline]]`, or the connector file).
+    pub location: Location,
+    pub delivery: Delivery,
+    pub tasks: u32,
+    pub profile: Option<Profile>,
+    pub source: ComponentConfig,
+    pub sink: ComponentConfig,
+    pub transforms: Vec<TransformConfig>,
+    pub predicates: Vec<PredicateConfig>,
+    pub key_converter: Option<ComponentConfig>,
+    pub value_converter: Option<ComponentConfig>,
+    pub header_converter: Option<ComponentConfig>,
+    pub errors: ErrorHandling,
+    /// Depth of the bounded queues between stages, in records.
+    pub queue_max_records: usize,
+    /// `producer.override.*`, without the prefix.
+    pub producer_overrides: Settings,
+    /// `consumer.override.*`, without the prefix.
+    pub consumer_overrides: Settings,
+    /// The producer settings: `[kafka]` + profile + delivery + Kafka sink keys + overrides.
+    pub producer: ClientSettings,
+    /// The consumer settings: `[kafka]` + profile + delivery + Kafka source keys + overrides.
+    pub consumer: ClientSettings,
+    /// Every scalar key of the pipeline as written, with its location.
+    pub keys: Settings,
+}
+
+impl PipelineConfig {
+    pub fn producer_config_map(&self) -> ConfigMap {
+        self.producer.config_map()
+    }
+
+    pub fn consumer_config_map(&self) -> ConfigMap {
+        self.consumer.config_map()
+    }
+
+    /// The producer config (already checked during validation).
+    pub fn producer_config(&self) -> Result<ProducerConfig, ConfigError> {
+        ProducerConfig::from_map(self.producer_config_map())
+    }
+
+    /// The consumer config (already checked during validation).
+    pub fn consumer_config(&self) -> Result<ConsumerConfig, ConfigError> {
+        ConsumerConfig::from_map(self.consumer_config_map())
+    }
+}
+
+/// Reads and validates `path` against the engine's registry; the format follows the extension.
+pub fn load(path: &Path) -> Result<EngineConfig, ConfigErrors> {
+    load_with(path, &Registry)
+}
+
+/// Reads and validates `path` against `catalog`.
+pub fn load_with(path: &Path, catalog: &dyn Catalog) -> Result<EngineConfig, ConfigErrors> {
+    let file: Arc<str> = Arc::from(path.display().to_string());
+    let whole_file = |message: String| ConfigErrors {
+        problems: vec![Problem {
+            location: Location::new(&file, 0),
+            pipeline: None,
+            key: None,
+            message,
+        }],
+    };
+    let Some(format) = Format::from_path(path) else {
+        return Err(whole_file(
+            "unknown config format: use a .toml, .properties or .json file".into(),
+        ));
+    };
+    let bytes = std::fs::read(path).map_err(|e| whole_file(format!("cannot read: {e}")))?;
+    let text = String::from_utf8(bytes).map_err(|e| {
+        whole_file(format!(
+            "not UTF-8 text (byte {})",
+            e.utf8_error().valid_up_to()
+        ))
+    })?;
+    parse(&text, &file, format, catalog)
+}
+
+/// Reads and validates config `text` named `file` (used in messages).
+pub fn parse(
+    text: &str,
+    file: &str,
+    format: Format,
+    catalog: &dyn Catalog,
+) -> Result<EngineConfig, ConfigErrors> {
+    let file: Arc<str> = Arc::from(file);
+    let document = match format {
+        Format::Toml => toml_form::read(text, file),
+        Format::Properties => connect_form::read_properties(text, file, catalog),
+        Format::Json => connect_form::read_json(text, file, catalog),
+    };
+    build::build(document, catalog)
+}

@@ -1,0 +1,129 @@
+//! Where a value came from, and what is wrong with it.
+//!
+//! Every problem names its file and line, and where it applies its pipeline and key, so `engine validate` can
+//! print lines an editor jumps to: `pipelines.toml:12: pipeline "orders-to-file": key "x": unknown key`.
+
+use std::fmt;
+use std::sync::Arc;
+
+/// A place in a config file. `line` is 1-based; 0 means "the file as a whole".
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Location {
+    pub file: Arc<str>,
+    pub line: u32,
+}
+
+impl Location {
+    pub fn new(file: &Arc<str>, line: u32) -> Self {
+        Self {
+            file: Arc::clone(file),
+            line,
+        }
+    }
+}
+
+impl fmt::Display for Location {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.line == 0 {
+            write!(f, "{}", self.file)
+        } else {
+            write!(f, "{}:{}", self.file, self.line)
+        }
+    }
+}
+
+/// One problem in a config file.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Problem {
+    pub location: Location,
+    /// The pipeline the problem belongs to, when it belongs to one and its name is known.
+    pub pipeline: Option<String>,
+    /// The key as the user wrote it (`value.converter.schemas.enable`, `source.file`, `transforms.a.type`).
+    pub key: Option<String>,
+    pub message: String,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: ", self.location)?;
+        if let Some(pipeline) = &self.pipeline {
+            write!(f, "pipeline \"{pipeline}\": ")?;
+        }
+        if let Some(key) = &self.key {
+            write!(f, "key \"{key}\": ")?;
+        }
+        f.write_str(&self.message)
+    }
+}
+
+/// Every problem found in a config, in file order.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct ConfigErrors {
+    pub problems: Vec<Problem>,
+}
+
+impl fmt::Display for ConfigErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, problem) in self.problems.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{problem}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Byte offset → line number, for parsers that report spans.
+pub(crate) struct LineIndex {
+    line_starts: Vec<usize>,
+}
+
+impl LineIndex {
+    pub(crate) fn new(text: &str) -> Self {
+        let mut line_starts = vec![0];
+        line_starts.extend(text.match_indices('\n').map(|(i, _)| i + 1));
+        Self { line_starts }
+    }
+
+    /// The 1-based line holding byte `offset`.
+    pub(crate) fn line_of(&self, offset: usize) -> u32 {
+        let line = self.line_starts.partition_point(|start| *start <= offset);
+        u32::try_from(line.max(1)).unwrap_or(u32::MAX)
+    }
+}
+
+/// `(did you mean "x"?)` when a known name is close to `name`.
+pub(crate) fn did_you_mean(name: &str, known: &[&str]) -> Option<String> {
+    crate::client::config::closest(name, known)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn line_index_counts_from_one() {
+        let index = LineIndex::new("a\nbb\n\nc");
+        assert_eq!(index.line_of(0), 1);
+        assert_eq!(index.line_of(2), 2);
+        assert_eq!(index.line_of(5), 3);
+        assert_eq!(index.line_of(6), 4);
+        assert_eq!(index.line_of(100), 4);
+    }
+
+    #[test]
+    fn problem_prints_file_line_pipeline_key_message() {
+        let file: Arc<str> = Arc::from("pipelines.toml");
+        let problem = Problem {
+            location: Location::new(&file, 12),
+            pipeline: Some("orders-to-file".into()),
+            key: Some("value.converter.schemas.enabel".into()),
+            message: "unknown key".into(),
+        };
+        assert_eq!(
+            problem.to_string(),
+            "pipelines.toml:12: pipeline \"orders-to-file\": key \"value.converter.schemas.enabel\": unknown key"
+        );
+    }
+}

@@ -1,0 +1,222 @@
+//! The shape every config form is read into before validation: keys as written, values with their TOML type (or
+//! a string, for `.properties`), each with its line.
+//!
+//! The TOML reader and the Kafka Connect readers (`.properties`, REST JSON) both produce a [`RawDocument`]; one
+//! validator turns it into the model, so every form gets the same checks and the same messages.
+
+use std::sync::Arc;
+
+use super::problem::{did_you_mean, Location, Problem};
+
+/// A value as written.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum RawValue {
+    String(String),
+    Integer(i64),
+    Float(f64),
+    Boolean(bool),
+    /// An array of scalars; a comma-separated list to Kafka Connect.
+    List(Vec<String>),
+    /// Something that is not a scalar (a table, a datetime, a nested array), by its TOML type name.
+    Other(&'static str),
+}
+
+impl RawValue {
+    /// The value as Kafka Connect's string-typed configs see it; `None` for tables and the like.
+    pub(crate) fn as_config_string(&self) -> Option<String> {
+        match self {
+            RawValue::String(s) => Some(s.clone()),
+            RawValue::Integer(n) => Some(n.to_string()),
+            RawValue::Float(x) => Some(x.to_string()),
+            RawValue::Boolean(b) => Some(b.to_string()),
+            RawValue::List(items) => Some(items.join(",")),
+            RawValue::Other(_) => None,
+        }
+    }
+
+    /// How the value reads in an error message: `"two"`, `integer 2`, `boolean true`.
+    pub(crate) fn describe(&self) -> String {
+        match self {
+            RawValue::String(s) => format!("{s:?}"),
+            RawValue::Integer(n) => format!("integer {n}"),
+            RawValue::Float(x) => format!("float {x}"),
+            RawValue::Boolean(b) => format!("boolean {b}"),
+            RawValue::List(items) => format!("array {items:?}"),
+            RawValue::Other(kind) => (*kind).to_owned(),
+        }
+    }
+}
+
+/// One key with its value and line.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Entry {
+    /// The key relative to its component (`file`, `schemas.enable`, `static.field`).
+    pub(crate) key: String,
+    /// The key as the user would find it in the file (`source.file`, `value.converter.schemas.enable`).
+    pub(crate) path: String,
+    pub(crate) value: RawValue,
+    pub(crate) location: Location,
+}
+
+/// A source, sink, transform or predicate before validation.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct RawComponent {
+    /// Where the component starts (its `source = {…}` line, its `[[pipeline.transforms]]` header, the
+    /// `transforms=` line of a `.properties` file).
+    pub(crate) location: Location,
+    /// The prefix of its keys' paths (`source.`, `transforms.mask.`).
+    pub(crate) path_prefix: String,
+    /// Its alias, for transforms and predicates given in Kafka Connect's flat form.
+    pub(crate) alias: Option<String>,
+    /// Every key including `type` (and, for transforms and predicates, `name`, `predicate`, `negate`).
+    pub(crate) entries: Vec<Entry>,
+}
+
+impl RawComponent {
+    pub(crate) fn get(&self, key: &str) -> Option<&Entry> {
+        self.entries.iter().find(|e| e.key == key)
+    }
+}
+
+/// One pipeline before validation.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct RawPipeline {
+    pub(crate) location: Location,
+    /// Scalar keys of the pipeline itself (`name`, `delivery`, `value.converter.schemas.enable`, …).
+    pub(crate) entries: Vec<Entry>,
+    pub(crate) source: Option<RawComponent>,
+    pub(crate) sink: Option<RawComponent>,
+    pub(crate) transforms: Vec<RawComponent>,
+    pub(crate) predicates: Vec<RawComponent>,
+    /// Problems found while reading (keys that belong nowhere); reported with the pipeline's name.
+    pub(crate) problems: Vec<Problem>,
+}
+
+impl RawPipeline {
+    pub(crate) fn new(location: Location) -> Self {
+        Self {
+            location,
+            entries: Vec::new(),
+            source: None,
+            sink: None,
+            transforms: Vec::new(),
+            predicates: Vec::new(),
+            problems: Vec::new(),
+        }
+    }
+
+    pub(crate) fn get(&self, key: &str) -> Option<&Entry> {
+        self.entries.iter().find(|e| e.key == key)
+    }
+}
+
+/// A whole config file before validation.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct RawDocument {
+    pub(crate) file: Arc<str>,
+    /// The `[kafka]` table (or the client keys of a Kafka Connect config).
+    pub(crate) kafka: Vec<Entry>,
+    pub(crate) pipelines: Vec<RawPipeline>,
+    /// Problems that belong to no pipeline (syntax errors, unknown top-level keys).
+    pub(crate) problems: Vec<Problem>,
+}
+
+impl RawDocument {
+    pub(crate) fn new(file: Arc<str>) -> Self {
+        Self {
+            file,
+            kafka: Vec::new(),
+            pipelines: Vec::new(),
+            problems: Vec::new(),
+        }
+    }
+}
+
+/// Moves Kafka Connect's flat transform and predicate keys (`transforms=a,b`, `transforms.a.type=…`,
+/// `predicates=p`, `predicates.p.type=…`) out of `pipeline.entries` into components, in the listed order.
+pub(crate) fn take_flat_chains(pipeline: &mut RawPipeline) {
+    for (list_key, into_transforms) in [("transforms", true), ("predicates", false)] {
+        let prefix = format!("{list_key}.");
+        let list_entry = pipeline
+            .entries
+            .iter()
+            .position(|e| e.key == list_key)
+            .map(|i| pipeline.entries.remove(i));
+        let (aliases, list_location) = match &list_entry {
+            Some(entry) => {
+                let aliases: Vec<String> = match &entry.value {
+                    RawValue::String(s) => s
+                        .split(',')
+                        .map(|a| a.trim().to_owned())
+                        .filter(|a| !a.is_empty())
+                        .collect(),
+                    RawValue::List(items) => items.clone(),
+                    other => {
+                        pipeline.problems.push(Problem {
+                            location: entry.location.clone(),
+                            pipeline: None,
+                            key: Some(entry.path.clone()),
+                            message: format!(
+                                "expected a comma-separated list of aliases, found {}",
+                                other.describe()
+                            ),
+                        });
+                        Vec::new()
+                    }
+                };
+                (aliases, entry.location.clone())
+            }
+            None => (Vec::new(), pipeline.location.clone()),
+        };
+        let mut components: Vec<RawComponent> = aliases
+            .iter()
+            .map(|alias| RawComponent {
+                location: list_location.clone(),
+                path_prefix: format!("{prefix}{alias}."),
+                alias: Some(alias.clone()),
+                entries: Vec::new(),
+            })
+            .collect();
+        let mut kept = Vec::with_capacity(pipeline.entries.len());
+        for entry in std::mem::take(&mut pipeline.entries) {
+            let Some(rest) = entry.key.strip_prefix(&prefix) else {
+                kept.push(entry);
+                continue;
+            };
+            let target = components.iter_mut().find(|c| {
+                c.alias
+                    .as_deref()
+                    .and_then(|alias| rest.strip_prefix(alias))
+                    .is_some_and(|r| r.starts_with('.') && r.len() > 1)
+            });
+            match target {
+                Some(component) => {
+                    let alias_len = component.alias.as_deref().map_or(0, str::len);
+                    let key = rest[alias_len + 1..].to_owned();
+                    component.entries.push(Entry { key, ..entry });
+                }
+                None => {
+                    let alias = rest.split('.').next().unwrap_or(rest);
+                    let listed: Vec<&str> = aliases.iter().map(String::as_str).collect();
+                    let hint = match did_you_mean(alias, &listed) {
+                        Some(s) => format!(" (did you mean \"{s}\"?)"),
+                        None if listed.is_empty() => format!(" (set \"{list_key}\" to list it)"),
+                        None => format!(" (listed: {})", listed.join(", ")),
+                    };
+                    pipeline.problems.push(Problem {
+                        location: entry.location.clone(),
+                        pipeline: None,
+                        key: Some(entry.path.clone()),
+                        message: format!("alias \"{alias}\" is not listed in \"{list_key}\"{hint}"),
+                    });
+                }
+            }
+        }
+        pipeline.entries = kept;
+        if into_transforms {
+            pipeline.transforms.append(&mut components);
+        } else {
+            pipeline.predicates.append(&mut components);
+        }
+    }
+}

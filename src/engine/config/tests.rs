@@ -1,0 +1,751 @@
+//! The config layer against a small fixed catalog (the real registry is filled by the connector modules).
+
+use crate::connect::config_def::{ConfigDef, ConfigKey, ConfigType};
+use crate::connect::registry::{ComponentInfo, ComponentKind};
+
+use super::*;
+
+const fn info(
+    kind: ComponentKind,
+    name: &'static str,
+    aliases: &'static [&'static str],
+    keys: &'static [ConfigKey],
+) -> ComponentInfo {
+    ComponentInfo {
+        kind,
+        name,
+        aliases,
+        config: ConfigDef::new(keys),
+        doc: "",
+    }
+}
+
+static COMPONENTS: &[ComponentInfo] = &[
+    info(
+        ComponentKind::Source,
+        "file",
+        &[
+            "FileStreamSource",
+            "org.apache.kafka.connect.file.FileStreamSourceConnector",
+        ],
+        &[
+            ConfigKey::required("file", ConfigType::String, "The file to read"),
+            ConfigKey::optional(
+                "batch.size",
+                ConfigType::Int,
+                Some("2000"),
+                "Lines per batch",
+            ),
+        ],
+    ),
+    info(
+        ComponentKind::Source,
+        "kafka",
+        &[],
+        &[
+            ConfigKey::optional("topics", ConfigType::List, None, "Topics to read"),
+            ConfigKey::optional("topics.regex", ConfigType::String, None, "Topic pattern"),
+        ],
+    ),
+    info(
+        ComponentKind::Sink,
+        "file",
+        &[
+            "FileStreamSink",
+            "org.apache.kafka.connect.file.FileStreamSinkConnector",
+        ],
+        &[ConfigKey::required(
+            "file",
+            ConfigType::String,
+            "The file to write",
+        )],
+    ),
+    info(
+        ComponentKind::Sink,
+        "kafka",
+        &[],
+        &[ConfigKey::required(
+            "topic",
+            ConfigType::String,
+            "The topic to write",
+        )],
+    ),
+    info(
+        ComponentKind::Transform,
+        "InsertField",
+        &["org.apache.kafka.connect.transforms.InsertField"],
+        &[
+            ConfigKey::optional("static.field", ConfigType::String, None, "Field name"),
+            ConfigKey::optional("static.value", ConfigType::String, None, "Field value"),
+        ],
+    ),
+    info(ComponentKind::Transform, "Filter", &[], &[]),
+    info(
+        ComponentKind::Predicate,
+        "TopicNameMatches",
+        &[],
+        &[ConfigKey::required(
+            "pattern",
+            ConfigType::String,
+            "Topic regex",
+        )],
+    ),
+    info(
+        ComponentKind::Converter,
+        "json",
+        &["org.apache.kafka.connect.json.JsonConverter"],
+        &[ConfigKey::optional(
+            "schemas.enable",
+            ConfigType::Boolean,
+            Some("true"),
+            "Envelope",
+        )],
+    ),
+    info(ComponentKind::Converter, "string", &[], &[]),
+];
+
+const CATALOG: StaticCatalog = StaticCatalog(COMPONENTS);
+
+const ISSUE_EXAMPLE: &str = r#"[kafka]                                   # client settings shared by all pipelines
+"bootstrap.servers" = "127.0.0.1:9092"
+
+[[pipeline]]
+name = "orders-to-kafka"                  # lines of a file, as strings, into a topic
+delivery = "at-least-once"                # or "exactly-once"
+tasks = 1
+source = { type = "file", file = "/tmp/orders.jsonl" }
+sink = { type = "kafka", topic = "orders" }
+
+[[pipeline]]
+name = "orders-to-file"                   # the topic back into a file, one JSON object a line
+source = { type = "kafka", topics = "orders", "group.id" = "copy" }
+sink = { type = "file", file = "/tmp/orders-out.jsonl" }
+"value.converter" = "json"
+"value.converter.schemas.enable" = false
+
+[[pipeline.transforms]]                   # applied in order
+type = "InsertField"
+"static.field" = "source"
+"static.value" = "demo"
+"#;
+
+fn toml(text: &str) -> Result<EngineConfig, ConfigErrors> {
+    parse(text, "pipelines.toml", Format::Toml, &CATALOG)
+}
+
+fn problems(result: Result<EngineConfig, ConfigErrors>) -> Vec<String> {
+    match result {
+        Ok(config) => panic!(
+            "expected problems, got {} pipelines",
+            config.pipelines.len()
+        ),
+        Err(errors) => errors.problems.iter().map(ToString::to_string).collect(),
+    }
+}
+
+/// The issue's example with `old` replaced by `new`.
+fn example_with(old: &str, new: &str) -> String {
+    assert!(ISSUE_EXAMPLE.contains(old), "{old}");
+    ISSUE_EXAMPLE.replacen(old, new, 1)
+}
+
+#[test]
+fn issue_example_parses_to_the_expected_model() {
+    let config = toml(ISSUE_EXAMPLE).unwrap();
+    assert_eq!(
+        config.kafka.get("bootstrap.servers"),
+        Some("127.0.0.1:9092")
+    );
+    assert_eq!(
+        config.kafka.location("bootstrap.servers").map(|l| l.line),
+        Some(2)
+    );
+    assert_eq!(config.pipelines.len(), 2);
+
+    let first = &config.pipelines[0];
+    assert_eq!(first.name, "orders-to-kafka");
+    assert_eq!(first.location.line, 4);
+    assert_eq!(first.delivery, Delivery::AtLeastOnce);
+    assert_eq!(first.tasks, 1);
+    assert_eq!(first.profile, None);
+    assert_eq!(
+        (first.source.kind, first.source.name),
+        (ComponentKind::Source, "file")
+    );
+    assert_eq!(first.source.config.get("file"), Some("/tmp/orders.jsonl"));
+    assert_eq!(
+        first.source.config.int("batch.size"),
+        Some(2000),
+        "defaults filled in"
+    );
+    assert_eq!(first.source.location.line, 8);
+    assert_eq!(first.sink.name, "kafka");
+    assert_eq!(first.sink.config.get("topic"), Some("orders"));
+    assert!(first.transforms.is_empty());
+    assert!(first.value_converter.is_none());
+    assert_eq!(first.queue_max_records, DEFAULT_QUEUE_MAX_RECORDS);
+    assert_eq!(
+        first.producer.get("bootstrap.servers"),
+        Some("127.0.0.1:9092")
+    );
+    first.producer_config().unwrap();
+
+    let second = &config.pipelines[1];
+    assert_eq!(second.name, "orders-to-file");
+    assert_eq!(second.source.name, "kafka");
+    assert_eq!(second.source.config.get("topics"), Some("orders"));
+    assert_eq!(second.consumer.get("group.id"), Some("copy"));
+    assert!(matches!(
+        second.consumer.setting("group.id").map(|s| &s.origin),
+        Some(Origin::Component(l)) if l.line == 13
+    ));
+    let consumer = second.consumer_config().unwrap();
+    assert_eq!(consumer.group_id.as_deref(), Some("copy"));
+    assert_eq!(
+        consumer.common.bootstrap_servers,
+        vec!["127.0.0.1:9092".to_owned()]
+    );
+    assert_eq!(
+        second.sink.config.get("file"),
+        Some("/tmp/orders-out.jsonl")
+    );
+    let converter = second.value_converter.as_ref().unwrap();
+    assert_eq!(converter.name, "json");
+    assert_eq!(converter.config.boolean("schemas.enable"), Some(false));
+    assert_eq!(
+        converter
+            .settings
+            .location("schemas.enable")
+            .map(|l| l.line),
+        Some(16)
+    );
+    assert_eq!(second.transforms.len(), 1);
+    let transform = &second.transforms[0];
+    assert_eq!(transform.alias, "InsertField");
+    assert_eq!(transform.component.name, "InsertField");
+    assert_eq!(
+        transform.component.config.get("static.field"),
+        Some("source")
+    );
+    assert_eq!(transform.component.config.get("static.value"), Some("demo"));
+    assert_eq!(transform.component.location.line, 18);
+    assert_eq!(
+        (transform.predicate.clone(), transform.negate),
+        (None, false)
+    );
+}
+
+#[test]
+fn unknown_converter_key_is_reported_with_line_and_suggestion() {
+    let text = example_with(
+        "\"value.converter.schemas.enable\"",
+        "\"value.converter.schemas.enabel\"",
+    );
+    assert_eq!(
+        problems(toml(&text)),
+        ["pipelines.toml:16: pipeline \"orders-to-file\": key \"value.converter.schemas.enabel\": \
+          unknown key (did you mean \"value.converter.schemas.enable\"?)"]
+    );
+}
+
+#[test]
+fn unknown_pipeline_and_component_keys_suggest_the_closest() {
+    let text = example_with("delivery = ", "delivey = ");
+    let text = text.replacen(
+        "file = \"/tmp/orders.jsonl\"",
+        "fiel = \"/tmp/orders.jsonl\"",
+        1,
+    );
+    assert_eq!(
+        problems(toml(&text)),
+        [
+            "pipelines.toml:6: pipeline \"orders-to-kafka\": key \"delivey\": unknown key (did you mean \"delivery\"?)",
+            "pipelines.toml:8: pipeline \"orders-to-kafka\": key \"source.fiel\": unknown key (did you mean \"source.file\"?)",
+            "pipelines.toml:8: pipeline \"orders-to-kafka\": key \"source.file\": missing required key (The file to read)",
+        ]
+    );
+}
+
+#[test]
+fn a_wrong_type_is_an_error() {
+    let text = example_with("tasks = 1", "tasks = \"two\"");
+    assert_eq!(
+        problems(toml(&text)),
+        ["pipelines.toml:7: pipeline \"orders-to-kafka\": key \"tasks\": expected an integer, found \"two\""]
+    );
+    let text = example_with("tasks = 1", "tasks = 0");
+    assert_eq!(
+        problems(toml(&text)),
+        ["pipelines.toml:7: pipeline \"orders-to-kafka\": key \"tasks\": must be at least 1, found 0"]
+    );
+}
+
+#[test]
+fn an_unknown_component_type_suggests_the_closest() {
+    let text = example_with("sink = { type = \"file\"", "sink = { type = \"fiel\"");
+    assert_eq!(
+        problems(toml(&text)),
+        ["pipelines.toml:14: pipeline \"orders-to-file\": key \"sink.type\": unknown sink type \"fiel\" (did you mean \"file\"?)"]
+    );
+    let text = example_with("type = \"InsertField\"", "type = \"InsertFeild\"");
+    assert_eq!(
+        problems(toml(&text)),
+        [
+            "pipelines.toml:19: pipeline \"orders-to-file\": key \"transforms.InsertFeild.type\": \
+          unknown transform type \"InsertFeild\" (did you mean \"InsertField\"?)"
+        ]
+    );
+}
+
+#[test]
+fn a_missing_required_key_is_reported_where_its_table_starts() {
+    let text = example_with(
+        "sink = { type = \"file\", file = \"/tmp/orders-out.jsonl\" }",
+        "sink = { type = \"file\" }",
+    );
+    assert_eq!(
+        problems(toml(&text)),
+        ["pipelines.toml:14: pipeline \"orders-to-file\": key \"sink.file\": missing required key (The file to write)"]
+    );
+    let text = example_with("sink = { type = \"kafka\", topic = \"orders\" }\n", "");
+    assert_eq!(
+        problems(toml(&text)),
+        ["pipelines.toml:4: pipeline \"orders-to-kafka\": key \"sink\": missing required key"]
+    );
+}
+
+#[test]
+fn duplicate_pipeline_names_are_an_error() {
+    let text = example_with("name = \"orders-to-file\"", "name = \"orders-to-kafka\"");
+    assert_eq!(
+        problems(toml(&text)),
+        ["pipelines.toml:12: key \"name\": duplicate pipeline name \"orders-to-kafka\" (first defined at line 5)"]
+    );
+}
+
+#[test]
+fn a_bad_delivery_value_lists_the_valid_ones() {
+    let text = example_with(
+        "delivery = \"at-least-once\"",
+        "delivery = \"at-most-once\"",
+    );
+    assert_eq!(
+        problems(toml(&text)),
+        [
+            "pipelines.toml:6: pipeline \"orders-to-kafka\": key \"delivery\": \
+          expected one of \"at-least-once\", \"exactly-once\", found \"at-most-once\""
+        ]
+    );
+}
+
+#[test]
+fn every_problem_is_reported_in_file_order() {
+    let text = example_with("tasks = 1", "tasks = \"two\"")
+        .replacen("\"bootstrap.servers\"", "\"bootstrap.server\"", 1)
+        .replacen("type = \"fiel", "", 0)
+        .replacen("sink = { type = \"file\"", "sink = { type = \"fiel\"", 1)
+        .replacen("\"static.value\"", "\"static.valeu\"", 1);
+    let found = problems(toml(&text));
+    assert_eq!(found.len(), 4, "{found:#?}");
+    assert!(found[0].starts_with("pipelines.toml:2: key \"bootstrap.server\": unknown key (did you mean \"bootstrap.servers\"?)"));
+    assert!(found[1].starts_with("pipelines.toml:7: "));
+    assert!(found[2].starts_with("pipelines.toml:14: "));
+    assert!(found[3].starts_with("pipelines.toml:21: pipeline \"orders-to-file\": key \"transforms.InsertField.static.valeu\": unknown key (did you mean \"transforms.InsertField.static.value\"?)"));
+}
+
+#[test]
+fn invalid_toml_is_reported_with_its_line() {
+    let found = problems(toml("[kafka]\n\"bootstrap.servers\" = \n"));
+    assert_eq!(found.len(), 1);
+    assert!(
+        found[0].starts_with("pipelines.toml:2: invalid TOML: "),
+        "{found:?}"
+    );
+    let found = problems(toml("[[pipelines]]\nname = \"x\"\n"));
+    assert_eq!(
+        found,
+        ["pipelines.toml:1: key \"pipelines\": unknown key (did you mean \"pipeline\"?)"]
+    );
+}
+
+#[test]
+fn predicates_and_negate_in_toml() {
+    let text = format!(
+        "{ISSUE_EXAMPLE}predicate = \"is-orders\"\nnegate = true\n\n\
+         [[pipeline.transforms]]\ntype = \"Filter\"\npredicate = \"is-order\"\n\n\
+         [[pipeline.predicates]]\nname = \"is-orders\"\ntype = \"TopicNameMatches\"\npattern = \"orders.*\"\n"
+    );
+    assert_eq!(
+        problems(toml(&text)),
+        [
+            "pipelines.toml:27: pipeline \"orders-to-file\": key \"transforms.Filter.predicate\": \
+          unknown predicate \"is-order\" (did you mean \"is-orders\"?)"
+        ]
+    );
+    let config = toml(&text.replace("\"is-order\"", "\"is-orders\"")).unwrap();
+    let pipeline = &config.pipelines[1];
+    assert_eq!(pipeline.transforms.len(), 2);
+    assert_eq!(
+        pipeline.transforms[0].predicate.as_deref(),
+        Some("is-orders")
+    );
+    assert!(pipeline.transforms[0].negate);
+    assert_eq!(pipeline.transforms[1].alias, "Filter");
+    assert_eq!(pipeline.predicates[0].alias, "is-orders");
+    assert_eq!(
+        pipeline.predicates[0].component.config.get("pattern"),
+        Some("orders.*")
+    );
+}
+
+#[test]
+fn kafka_connect_flat_transform_keys_work_in_toml_too() {
+    let text = example_with(
+        "\n[[pipeline.transforms]]                   # applied in order\ntype = \"InsertField\"\n\"static.field\" = \"source\"\n\"static.value\" = \"demo\"\n",
+        "transforms = \"tag\"\n\"transforms.tag.type\" = \"org.apache.kafka.connect.transforms.InsertField$Value\"\n\"transforms.tag.static.field\" = \"source\"\n\"transforms.tagg.static.value\" = \"demo\"\n",
+    );
+    assert_eq!(
+        problems(toml(&text)),
+        ["pipelines.toml:20: pipeline \"orders-to-file\": key \"transforms.tagg.static.value\": \
+          alias \"tagg\" is not listed in \"transforms\" (did you mean \"tag\"?)"]
+    );
+    let config = toml(&text.replace("tagg", "tag")).unwrap();
+    let transform = &config.pipelines[1].transforms[0];
+    assert_eq!(transform.alias, "tag");
+    assert_eq!(transform.component.name, "InsertField");
+    assert_eq!(
+        transform.component.type_name,
+        "org.apache.kafka.connect.transforms.InsertField$Value"
+    );
+    assert_eq!(transform.component.config.get("static.value"), Some("demo"));
+}
+
+const FILE_SOURCE_PROPERTIES: &str = "\
+# Kafka Connect's config/connect-file-source.properties
+name=local-file-source
+connector.class=FileStreamSource
+tasks.max=1
+file=test.txt
+topic=connect-test
+bootstrap.servers=127.0.0.1:9092
+";
+
+const FILE_SINK_PROPERTIES: &str = "\
+name=local-file-sink
+connector.class=org.apache.kafka.connect.file.FileStreamSinkConnector
+tasks.max=2
+file=test.sink.txt
+topics=connect-test
+value.converter=org.apache.kafka.connect.json.JsonConverter
+value.converter.schemas.enable=false
+errors.tolerance=all
+errors.deadletterqueue.topic.name=dlq
+consumer.override.auto.offset.reset=earliest
+";
+
+fn properties(text: &str) -> Result<EngineConfig, ConfigErrors> {
+    parse(text, "connector.properties", Format::Properties, &CATALOG)
+}
+
+#[test]
+fn file_stream_source_properties_become_file_to_kafka() {
+    let config = properties(FILE_SOURCE_PROPERTIES).unwrap();
+    assert_eq!(
+        config.kafka.get("bootstrap.servers"),
+        Some("127.0.0.1:9092")
+    );
+    let [pipeline] = &config.pipelines[..] else {
+        panic!("one pipeline")
+    };
+    assert_eq!(pipeline.name, "local-file-source");
+    assert_eq!(pipeline.tasks, 1);
+    assert_eq!(pipeline.source.name, "file");
+    assert_eq!(pipeline.source.type_name, "FileStreamSource");
+    assert_eq!(pipeline.source.config.get("file"), Some("test.txt"));
+    assert_eq!(
+        pipeline.source.settings.location("file").map(|l| l.line),
+        Some(5)
+    );
+    assert_eq!(pipeline.sink.name, "kafka");
+    assert_eq!(pipeline.sink.config.get("topic"), Some("connect-test"));
+    assert_eq!(
+        pipeline.sink.settings.location("topic").map(|l| l.line),
+        Some(6)
+    );
+    assert_eq!(
+        pipeline.producer.get("bootstrap.servers"),
+        Some("127.0.0.1:9092")
+    );
+}
+
+#[test]
+fn file_stream_sink_properties_become_kafka_to_file() {
+    let config = properties(FILE_SINK_PROPERTIES).unwrap();
+    let [pipeline] = &config.pipelines[..] else {
+        panic!("one pipeline")
+    };
+    assert_eq!(pipeline.name, "local-file-sink");
+    assert_eq!(pipeline.tasks, 2);
+    assert_eq!(pipeline.source.name, "kafka");
+    assert_eq!(pipeline.source.config.get("topics"), Some("connect-test"));
+    assert_eq!(
+        pipeline.consumer.get("group.id"),
+        Some("connect-local-file-sink")
+    );
+    assert_eq!(pipeline.consumer.get("auto.offset.reset"), Some("earliest"));
+    assert_eq!(
+        pipeline.consumer.get("bootstrap.servers"),
+        Some("localhost:9092")
+    );
+    assert_eq!(pipeline.sink.name, "file");
+    assert_eq!(pipeline.sink.config.get("file"), Some("test.sink.txt"));
+    let converter = pipeline.value_converter.as_ref().unwrap();
+    assert_eq!(converter.name, "json");
+    assert_eq!(converter.config.boolean("schemas.enable"), Some(false));
+    assert_eq!(pipeline.errors.tolerance, Tolerance::All);
+    assert_eq!(pipeline.errors.dead_letter_topic.as_deref(), Some("dlq"));
+}
+
+#[test]
+fn properties_problems_have_lines() {
+    let text = FILE_SOURCE_PROPERTIES
+        .replace("FileStreamSource\n", "FileStreamSourc\n")
+        .replace("tasks.max=1", "tasks.max=one");
+    assert_eq!(
+        problems(properties(&text)),
+        [
+            "connector.properties:3: pipeline \"local-file-source\": key \"connector.class\": \
+             unknown source type \"FileStreamSourc\" (did you mean \"FileStreamSource\"?)",
+            "connector.properties:4: pipeline \"local-file-source\": key \"tasks.max\": expected an integer, found \"one\"",
+        ]
+    );
+    let text = FILE_SINK_PROPERTIES.replace(
+        "value.converter.schemas.enable",
+        "value.converter.schema.enable",
+    );
+    assert_eq!(
+        problems(properties(&text)),
+        ["connector.properties:7: pipeline \"local-file-sink\": key \"value.converter.schema.enable\": \
+          unknown key (did you mean \"value.converter.schemas.enable\"?)"]
+    );
+}
+
+#[test]
+fn rest_json_forms_map_like_properties() {
+    let source = r#"{
+  "name": "local-file-source",
+  "config": {
+    "connector.class": "org.apache.kafka.connect.file.FileStreamSourceConnector",
+    "tasks.max": "1",
+    "file": "test.txt",
+    "topic": "connect-test"
+  }
+}"#;
+    let config = parse(source, "source.json", Format::Json, &CATALOG).unwrap();
+    let pipeline = &config.pipelines[0];
+    assert_eq!(pipeline.name, "local-file-source");
+    assert_eq!(
+        (pipeline.source.name, pipeline.sink.name),
+        ("file", "kafka")
+    );
+    assert_eq!(pipeline.sink.config.get("topic"), Some("connect-test"));
+    assert_eq!(
+        pipeline.source.settings.location("file").map(|l| l.line),
+        Some(6)
+    );
+
+    let sink = r#"[{"name": "local-file-sink", "config": {"connector.class": "FileStreamSink", "file": "out.txt",
+   "topics": "connect-test", "tasks.max": 1}},
+ {"name": "second", "connector.class": "FileStreamSink", "file": "out2.txt", "topics": "a,b",
+  "fiel": "typo"}]"#;
+    assert_eq!(
+        problems(parse(sink, "sinks.json", Format::Json, &CATALOG)),
+        ["sinks.json:4: pipeline \"second\": key \"fiel\": unknown key (did you mean \"file\"?)"]
+    );
+    let config = parse(
+        &sink.replace(",\n  \"fiel\": \"typo\"", ""),
+        "sinks.json",
+        Format::Json,
+        &CATALOG,
+    )
+    .unwrap();
+    assert_eq!(config.pipelines.len(), 2);
+    assert_eq!(
+        config.pipelines[0].consumer.get("group.id"),
+        Some("connect-local-file-sink")
+    );
+    assert_eq!(config.pipelines[1].source.config.get("topics"), Some("a,b"));
+    assert_eq!(
+        config.pipelines[1].sink.config.get("file"),
+        Some("out2.txt")
+    );
+}
+
+#[test]
+fn profiles_set_presets_and_explicit_keys_win() {
+    let latency = toml(&example_with(
+        "tasks = 1",
+        "tasks = 1\nprofile = \"latency\"",
+    ))
+    .unwrap();
+    let p = &latency.pipelines[0];
+    assert_eq!(p.profile, Some(Profile::Latency));
+    assert_eq!(p.producer.get("linger.ms"), Some("0"));
+    assert_eq!(p.producer.get("batch.size"), Some("16384"));
+    assert_eq!(
+        p.producer.get("max.in.flight.requests.per.connection"),
+        Some("5")
+    );
+    assert_eq!(p.consumer.get("fetch.min.bytes"), Some("1"));
+    assert_eq!(p.consumer.get("fetch.max.wait.ms"), Some("10"));
+    assert_eq!(p.queue_max_records, 128);
+    let producer = p.producer_config().unwrap();
+    assert_eq!(producer.linger, Duration::ZERO);
+
+    let text = example_with(
+        "\"bootstrap.servers\" = \"127.0.0.1:9092\"",
+        "\"bootstrap.servers\" = \"127.0.0.1:9092\"\n\"linger.ms\" = 7",
+    )
+    .replacen(
+        "tasks = 1",
+        "tasks = 1\nprofile = \"throughput\"\n\"producer.override.compression.type\" = \"zstd\"\n\"consumer.override.fetch.max.wait.ms\" = 50\n\"queue.max.records\" = 100",
+        1,
+    );
+    let throughput = toml(&text).unwrap();
+    let p = &throughput.pipelines[0];
+    assert_eq!(
+        p.producer.get("linger.ms"),
+        Some("7"),
+        "[kafka] beats the profile"
+    );
+    assert_eq!(p.producer.get("batch.size"), Some("1048576"));
+    assert_eq!(
+        p.producer.get("compression.type"),
+        Some("zstd"),
+        "override beats the profile"
+    );
+    assert_eq!(p.consumer.get("fetch.min.bytes"), Some("65536"));
+    assert_eq!(p.consumer.get("fetch.max.wait.ms"), Some("50"));
+    assert_eq!(p.queue_max_records, 100);
+    assert_eq!(p.producer_overrides.get("compression.type"), Some("zstd"));
+    assert!(matches!(
+        p.producer.setting("batch.size").map(|s| &s.origin),
+        Some(Origin::Profile(Profile::Throughput, l)) if l.line == 9
+    ));
+    p.producer_config().unwrap();
+    p.consumer_config().unwrap();
+    // The second pipeline has no profile: client defaults.
+    assert_eq!(throughput.pipelines[1].producer.get("batch.size"), None);
+}
+
+#[test]
+fn exactly_once_turns_on_idempotence_and_read_committed() {
+    let config = toml(&example_with("\"at-least-once\"", "\"exactly-once\"")).unwrap();
+    let p = &config.pipelines[0];
+    assert_eq!(p.delivery, Delivery::ExactlyOnce);
+    assert_eq!(p.producer.get("enable.idempotence"), Some("true"));
+    assert_eq!(p.consumer.get("isolation.level"), Some("read_committed"));
+}
+
+#[test]
+fn client_key_typos_and_bad_values_are_caught_with_lines() {
+    let text = example_with(
+        "\"bootstrap.servers\" = \"127.0.0.1:9092\"",
+        "\"bootstrap.servers\" = \"127.0.0.1:9092\"\n\"linger.sm\" = 5",
+    )
+    .replacen(
+        "tasks = 1",
+        "tasks = 1\n\"producer.override.batch.size\" = \"big\"\n\"consumer.override.fetch.min.byte\" = 1",
+        1,
+    );
+    assert_eq!(
+        problems(toml(&text)),
+        [
+            "pipelines.toml:3: key \"linger.sm\": unknown key (did you mean \"linger.ms\"?)",
+            "pipelines.toml:9: pipeline \"orders-to-kafka\": key \"producer.override.batch.size\": \
+             invalid value `big` for `batch.size`: expected a whole number of bytes",
+            "pipelines.toml:10: pipeline \"orders-to-kafka\": key \"consumer.override.fetch.min.byte\": \
+             unknown key (did you mean \"consumer.override.fetch.min.bytes\"?)",
+        ]
+    );
+    // A bad value in [kafka] is reported once, not once per pipeline.
+    let text = example_with(
+        "\"bootstrap.servers\" = \"127.0.0.1:9092\"",
+        "\"bootstrap.servers\" = \"127.0.0.1:9092\"\n\"linger.ms\" = \"soon\"",
+    );
+    assert_eq!(
+        problems(toml(&text)),
+        ["pipelines.toml:3: key \"linger.ms\": invalid value `soon` for `linger.ms`: expected a whole number of milliseconds"]
+    );
+}
+
+#[test]
+fn formats_follow_the_extension() {
+    use std::path::Path;
+    assert_eq!(Format::from_path(Path::new("p.toml")), Some(Format::Toml));
+    assert_eq!(
+        Format::from_path(Path::new("c.properties")),
+        Some(Format::Properties)
+    );
+    assert_eq!(Format::from_path(Path::new("c.json")), Some(Format::Json));
+    assert_eq!(Format::from_path(Path::new("c.yaml")), None);
+    let missing = load_with(Path::new("/nonexistent/p.toml"), &CATALOG).unwrap_err();
+    assert!(
+        missing
+            .to_string()
+            .starts_with("/nonexistent/p.toml: cannot read"),
+        "{missing}"
+    );
+}
+
+#[test]
+fn docs_describe_every_pipeline_key() {
+    let docs = include_str!("../../../docs/pipelines.md");
+    for key in PIPELINE_KEYS {
+        assert!(
+            docs.contains(&format!("`{}`", key.name)),
+            "docs/pipelines.md lacks `{}`",
+            key.name
+        );
+    }
+}
+
+#[test]
+fn validate_command_prints_a_summary_or_every_problem() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("pipelines.toml");
+    std::fs::write(&path, ISSUE_EXAMPLE).unwrap();
+    let report = crate::cli::validate::run(&path, &CATALOG);
+    assert!(report.ok, "{}", report.text);
+    assert!(report.text.ends_with(
+        ": ok, 2 pipelines\n  orders-to-kafka: file file=/tmp/orders.jsonl → kafka topic=orders (at-least-once, 1 task)\n  \
+         orders-to-file: kafka topics=orders → InsertField → file file=/tmp/orders-out.jsonl (at-least-once, 1 task)\n"
+    ), "{}", report.text);
+
+    std::fs::write(&path, example_with("tasks = 1", "tasks = \"two\"")).unwrap();
+    let report = crate::cli::validate::run(&path, &CATALOG);
+    assert!(!report.ok);
+    let lines: Vec<&str> = report.text.lines().collect();
+    assert_eq!(lines.len(), 2, "{}", report.text);
+    assert!(lines[0].ends_with("pipelines.toml:7: pipeline \"orders-to-kafka\": key \"tasks\": expected an integer, found \"two\""));
+    assert!(lines[1].starts_with("1 problem in "));
+}
+
+#[test]
+fn truncated_and_mangled_inputs_never_panic() {
+    let inputs = [
+        ISSUE_EXAMPLE,
+        FILE_SOURCE_PROPERTIES,
+        FILE_SINK_PROPERTIES,
+        "[{\"name\":\"x\",\"config\":{\"a\":[1,{}]}}]",
+    ];
+    for text in inputs {
+        for end in (0..=text.len()).filter(|i| text.is_char_boundary(*i)) {
+            let prefix = &text[..end];
+            for format in [Format::Toml, Format::Properties, Format::Json] {
+                let _ = parse(prefix, "f", format, &CATALOG);
+                let _ = parse(&prefix.replace('"', "\\"), "f", format, &CATALOG);
+            }
+        }
+    }
+}

@@ -1,0 +1,6 @@
+//! The engine: runs pipelines (source → converters → transforms → sink) on the cores.
+//!
+//! `config` turns `pipelines.toml`, Kafka Connect `.properties` and REST JSON connector configs into one validated
+//! model; it reads files and nothing else (no sockets, no threads).
+
+pub mod config;
