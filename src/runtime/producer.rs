@@ -292,6 +292,9 @@ impl Producer {
     ) -> Result<(), TxnError> {
         self.deliveries.borrow_mut().txn_outcome = None;
         start(&mut self.shared.state.borrow_mut())?;
+        // Wake the driver once; waking it on each of our wake-ups would ping-pong the two tasks and keep the
+        // thread from parking (io_uring submits only when it parks).
+        self.shared.wake_driver.notify_one();
         loop {
             let notified = pin!(self.shared.wake_user.notified());
             let mut notified = notified;
@@ -308,7 +311,6 @@ impl Producer {
                     }
                 }
             }
-            self.shared.wake_driver.notify_one();
             notified.await;
         }
     }

@@ -1579,3 +1579,43 @@ fn buffered_bytes_and_outstanding_records_return_to_zero_once_everything_is_sett
 }
 
 mod transactions;
+
+#[test]
+fn a_retry_backoff_behind_an_open_batch_past_its_linger_still_wakes_the_caller() {
+    // A lost request puts its batch back with a backoff while new records sit in an open batch whose
+    // linger deadline has already passed (it cannot go before the retried batch). The past linger deadline
+    // must not hide the future retry deadline, or a runtime sleeping on poll_timeout never resends.
+    let mut h = Harness::new(&[("linger.ms", "5")]);
+    h.connect(cluster(&[("t", &[1])]), 0);
+    h.send("t", 0, "a");
+    h.advance(ms(5));
+    let tx = h.poll_produce();
+    h.lose(&tx);
+    h.send("t", 0, "b");
+    h.advance(ms(10));
+    assert!(
+        h.poll().is_none(),
+        "the retry waits for its backoff and 'b' waits behind it"
+    );
+    let deadline = h
+        .producer
+        .poll_timeout()
+        .expect("the retry backoff is a deadline");
+    assert!(deadline > h.now, "the reported deadline lies ahead");
+    // Sleeping from deadline to deadline (a metadata refresh may come first) reaches the resend.
+    let retry = (0..5)
+        .find_map(|_| {
+            h.sleep_until_next_deadline();
+            h.poll()
+        })
+        .expect("the lost batch is resent once its backoff is over");
+    assert!(
+        h.now <= h.start + ms(5 + 100),
+        "resent when the 100 ms backoff ends, not later"
+    );
+    assert_eq!(
+        sent_batches(&retry),
+        sent_batches(&tx),
+        "the lost batch goes again, same sequence"
+    );
+}
