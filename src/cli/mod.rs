@@ -6,4 +6,5 @@ pub mod admin;
 pub mod args;
 pub mod consume;
 pub mod format;
+pub mod group;
 pub mod produce;
