@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
+use kafka_protocol::messages::offset_fetch_request::OffsetFetchRequestTopic;
 use kafka_protocol::messages::{
     BrokerId as NodeId, DeleteGroupsRequest, DescribeGroupsRequest, FindCoordinatorRequest,
     GroupId, ListGroupsRequest, ListOffsetsRequest, MetadataRequest, OffsetFetchRequest, TopicName,
@@ -402,11 +403,40 @@ pub async fn group_offsets(config: ConfigMap, group: &str) -> anyhow::Result<Str
     let admin = Admin::new(common);
     let outcome = async {
         let coordinator = coordinator(&admin, group, timeout).await?;
-        // Null topics: every partition the group committed.
+        // Every partition of every topic, named explicitly: asking with null topics ("all") is the short way, but
+        // some brokers (tansu) answer it with a null array the protocol does not allow.
+        let all_topics = call(
+            &admin,
+            Request::Metadata(
+                MetadataRequest::default()
+                    .with_topics(None)
+                    .with_allow_auto_topic_creation(false),
+            ),
+            AdminTarget::AnyBroker,
+            timeout,
+        )
+        .await?;
+        let Response::Metadata(all_topics) = all_topics else {
+            anyhow::bail!("broker answered Metadata with another API");
+        };
+        let request_topics: Vec<OffsetFetchRequestTopic> = all_topics
+            .topics
+            .iter()
+            .filter_map(|t| {
+                let name = t.name.as_ref()?;
+                Some(
+                    OffsetFetchRequestTopic::default()
+                        .with_name(name.clone())
+                        .with_partition_indexes(
+                            t.partitions.iter().map(|p| p.partition_index).collect(),
+                        ),
+                )
+            })
+            .collect();
         let request = Request::OffsetFetch(
             OffsetFetchRequest::default()
                 .with_group_id(group_id(group))
-                .with_topics(None),
+                .with_topics(Some(request_topics)),
         );
         let Response::OffsetFetch(response) =
             call(&admin, request, AdminTarget::Broker(coordinator), timeout).await?

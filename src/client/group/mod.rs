@@ -172,6 +172,8 @@ enum Phase {
     },
     /// The leader waits for fresh metadata before it assigns.
     Assigning(LeaderDuty),
+    /// A follower joined; its SyncGroup (with no assignments) goes out next.
+    ReadyToSync,
     Syncing {
         token: RequestToken,
     },
@@ -788,6 +790,7 @@ impl GroupMember {
                 let duty = duty.clone();
                 self.send_sync_as_leader(duty)
             }
+            Phase::ReadyToSync => self.send_sync(Vec::new()),
             _ => None,
         }
     }
@@ -934,7 +937,7 @@ impl GroupMember {
             });
         } else {
             self.leader_partition_counts = None;
-            self.send_sync(Vec::new());
+            self.phase = Phase::ReadyToSync;
         }
     }
 
@@ -1066,6 +1069,9 @@ impl GroupMember {
     fn rejoin(&mut self) {
         if matches!(self.phase, Phase::Stable) {
             self.phase = Phase::Unjoined;
+            if !self.cooperative() && !self.owned.is_empty() && self.revoking.is_none() {
+                self.revoke(self.owned.iter().cloned().collect(), false);
+            }
         }
     }
 
