@@ -83,16 +83,22 @@ pub async fn consume(
                     last_printed = Some(record.offset);
                     render(&options.format, &topic, partition, &record, &mut buffer);
                 }
+                // Written out before the next recv lets these records count as consumed (and be committed): a
+                // killed process must not have committed records it never printed.
                 out.write_all(&buffer)?;
+                out.flush()?;
                 buffer.clear();
-                if let Some(offset) = last_printed {
-                    // With -c, the commit must not cover records fetched but not printed.
-                    consumer.with_member(|m| {
-                        m.record_consumed(
-                            &TopicPartition::new(topic.as_str(), partition),
-                            offset + 1,
-                        )
-                    });
+                if options.count.is_some_and(|c| records >= c) {
+                    // Stopped part-way through the batch: commit only what was printed.
+                    consumer.forget_delivered();
+                    if let Some(offset) = last_printed {
+                        consumer.with_member(|m| {
+                            m.record_consumed(
+                                &TopicPartition::new(topic.as_str(), partition),
+                                offset + 1,
+                            )
+                        });
+                    }
                 }
             }
             GroupConsumerEvent::PartitionEof {

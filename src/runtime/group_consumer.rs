@@ -92,6 +92,9 @@ pub struct GroupConsumer {
     pending: RefCell<VecDeque<GroupConsumerEvent>>,
     commit_results: RefCell<HashMap<CommitId, Result<(), GroupError>>>,
     auto_commit: bool,
+    /// The position after the last records handed out; counted as consumed at the next `recv` (or `commit`), when
+    /// the application has had them, as Java's auto-commit counts a poll's records at the next poll.
+    delivered: RefCell<Option<(TopicPartition, i64)>>,
     closed: Cell<bool>,
     /// recv wakes at least this often to tell the member the application is still polling.
     poll_heartbeat: Duration,
@@ -134,6 +137,7 @@ impl GroupConsumer {
             pending: RefCell::new(VecDeque::new()),
             commit_results: RefCell::new(HashMap::new()),
             auto_commit,
+            delivered: RefCell::new(None),
             closed: Cell::new(false),
             poll_heartbeat,
             close_timeout,
@@ -154,6 +158,7 @@ impl GroupConsumer {
 
     /// The next records or group change.
     pub async fn recv(&self) -> GroupConsumerEvent {
+        self.mark_delivered_consumed();
         loop {
             let member_notified = pin!(self.member.wake_user.notified());
             let consumer_notified = pin!(self.consumer.wake_user.notified());
@@ -182,7 +187,7 @@ impl GroupConsumer {
             let event = self.consumer.state.borrow_mut().poll_event()?;
             // Taking events may free room for more fetches.
             self.consumer.wake_driver.notify_one();
-            let mut member = self.member.state.borrow_mut();
+            let member = self.member.state.borrow_mut();
             match event {
                 ConsumerEvent::Records {
                     topic,
@@ -194,7 +199,8 @@ impl GroupConsumer {
                         continue; // fetched before the partition was revoked or lost
                     }
                     if let Some(last) = records.last() {
-                        member.record_consumed(&tp, last.offset.saturating_add(1));
+                        *self.delivered.borrow_mut() =
+                            Some((tp.clone(), last.offset.saturating_add(1)));
                     }
                     return Some(GroupConsumerEvent::Records {
                         topic: tp.topic,
@@ -228,6 +234,21 @@ impl GroupConsumer {
                 }
             }
         }
+    }
+
+    fn mark_delivered_consumed(&self) {
+        if let Some((tp, next_offset)) = self.delivered.borrow_mut().take() {
+            self.member
+                .state
+                .borrow_mut()
+                .record_consumed(&tp, next_offset);
+        }
+    }
+
+    /// Forgets the records handed out last instead of counting them consumed at the next `recv`: the application
+    /// stopped part-way and says how far it got with [`GroupMember::record_consumed`].
+    pub fn forget_delivered(&self) {
+        self.delivered.borrow_mut().take();
     }
 
     /// Applies the member's events to the fetching consumer.
@@ -308,6 +329,7 @@ impl GroupConsumer {
 
     /// Commits the consumed positions of every owned partition and waits for the coordinator's answer.
     pub async fn commit(&self) -> Result<(), GroupError> {
+        self.mark_delivered_consumed();
         let id = self.with_member(|m| m.commit_consumed(None));
         match id {
             Some(id) => self.wait_commit(id).await,
@@ -340,6 +362,7 @@ impl GroupConsumer {
     /// Commits what was consumed (with enable.auto.commit), leaves the group and stops both drivers. Gives up
     /// waiting after request.timeout.ms.
     pub async fn close(self) {
+        self.mark_delivered_consumed();
         self.with_member(|m| {
             if self.auto_commit {
                 m.commit_consumed(None);

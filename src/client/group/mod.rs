@@ -495,7 +495,7 @@ impl GroupMember {
         let in_group = self.generation >= 0 && !matches!(self.phase, Phase::PollTimedOut);
         let session_deadline = self
             .last_coordinator_contact
-            .filter(|_| in_group)
+            .filter(|_| in_group && matches!(self.phase, Phase::Stable | Phase::Unjoined))
             .map(|t| t + self.config.session_timeout);
         let poll_deadline = self
             .last_poll
@@ -556,9 +556,12 @@ impl GroupMember {
             self.phase = Phase::PollTimedOut;
             return;
         }
-        if self
-            .last_coordinator_contact
-            .is_some_and(|t| now >= t + self.config.session_timeout)
+        // Only while heartbeating: a JoinGroup legitimately waits up to the rebalance timeout for its answer.
+        let heartbeating = matches!(self.phase, Phase::Stable | Phase::Unjoined);
+        if heartbeating
+            && self
+                .last_coordinator_contact
+                .is_some_and(|t| now >= t + self.config.session_timeout)
         {
             tracing::warn!(group = %self.config.group_id, "no answer from the coordinator within session.timeout.ms; looking for it again");
             self.mark_coordinator_unknown();
@@ -837,6 +840,7 @@ impl GroupMember {
 
     fn handle_join(&mut self, response: JoinGroupResponse, now: Instant) {
         use ResponseError::*;
+        self.last_coordinator_contact = Some(now);
         match response_error(response.error_code) {
             None => {}
             Some(MemberIdRequired) => {
@@ -995,6 +999,7 @@ impl GroupMember {
 
     fn handle_sync(&mut self, response: SyncGroupResponse, now: Instant) {
         use ResponseError::*;
+        self.last_coordinator_contact = Some(now);
         match response_error(response.error_code) {
             None => {}
             Some(RebalanceInProgress) => {
