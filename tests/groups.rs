@@ -312,17 +312,28 @@ fn group_offsets(bootstrap: &str, group: &str) -> BTreeMap<i32, (i64, i64)> {
 
 #[test]
 fn three_members_share_partitions_through_leave_and_crash_and_nothing_is_lost() {
+    three_members("range");
+}
+
+#[test]
+fn three_cooperative_sticky_members_share_partitions_through_leave_and_crash() {
+    three_members("cooperative-sticky");
+}
+
+fn three_members(strategy: &str) {
+    let setting = format!("partition.assignment.strategy={strategy}");
+    let extra = ["-X", setting.as_str()];
     let broker = TestBroker::start();
     let bootstrap = broker.bootstrap();
-    let topic = unique_topic("group3");
+    let topic = unique_topic(&format!("group3-{strategy}"));
     let group = format!("{topic}-group");
     create_topic(&bootstrap, &topic, 6);
     let dir = tempfile::tempdir().expect("tempdir");
     let mut expected = produce(&bootstrap, &topic, "a", 0..60);
 
-    let mut m0 = Member::engine("m0", &dir, &bootstrap, &topic, &group, &[]);
-    let mut m1 = Member::engine("m1", &dir, &bootstrap, &topic, &group, &[]);
-    let mut m2 = Member::engine("m2", &dir, &bootstrap, &topic, &group, &[]);
+    let mut m0 = Member::engine("m0", &dir, &bootstrap, &topic, &group, &extra);
+    let mut m1 = Member::engine("m1", &dir, &bootstrap, &topic, &group, &extra);
+    let mut m2 = Member::engine("m2", &dir, &bootstrap, &topic, &group, &extra);
     let owned = wait_settled(&[&m0, &m1, &m2], 6);
     assert!(
         owned.iter().all(|o| !o.is_empty()),
@@ -360,7 +371,14 @@ fn three_members_share_partitions_through_leave_and_crash_and_nothing_is_lost() 
     // Everything consumed was committed: a new member finds nothing left to read.
     let offsets = group_offsets(&bootstrap, &group);
     assert_eq!(offsets.len(), 6, "{offsets:?}");
-    let mut late = Member::engine("late", &dir, &bootstrap, &topic, &group, &["-e"]);
+    let mut late = Member::engine(
+        "late",
+        &dir,
+        &bootstrap,
+        &topic,
+        &group,
+        &["-e", "-X", &setting],
+    );
     assert!(
         late.wait_exit(Duration::from_secs(60)).success(),
         "{}",
@@ -455,4 +473,78 @@ fn mixed_group_with_confluent_kafka_roundrobin() {
 #[test]
 fn mixed_group_with_confluent_kafka_cooperative_sticky() {
     mixed_group("cooperative-sticky");
+}
+
+fn cluster_id(bootstrap: &str) -> String {
+    let output = Command::new(engine())
+        .args([
+            "metadata",
+            "-b",
+            bootstrap,
+            "-t",
+            "cluster-id-probe-no-such-topic",
+        ])
+        .output()
+        .expect("engine metadata");
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    stdout
+        .lines()
+        .next()
+        .and_then(|l| l.rsplit_once("cluster id "))
+        .map(|(_, id)| id.trim_end_matches(':').to_owned())
+        .unwrap_or_default()
+}
+
+/// Static membership (KIP-345): members join under their `group.instance.id`; a member that crashes and comes
+/// back within session.timeout.ms gets its partitions back without the others rebalancing. tansu accepts
+/// static members, but a static member's rejoin starts a fresh generation in which the other members never get
+/// an assignment again; that part runs only against a real Kafka broker (PIPEWRIGHT_TEST_BROKER).
+#[test]
+fn static_members_split_partitions_and_restart_skips_rebalance_except_on_tansu() {
+    let broker = TestBroker::start();
+    let bootstrap = broker.bootstrap();
+    let topic = unique_topic("group-static");
+    let group = format!("{topic}-group");
+    create_topic(&bootstrap, &topic, 4);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let static_member = |name: &str, instance: &str| {
+        Member::engine(
+            name,
+            &dir,
+            &bootstrap,
+            &topic,
+            &group,
+            &[
+                "-X",
+                &format!("group.instance.id={instance}"),
+                "-X",
+                "session.timeout.ms=10000",
+            ],
+        )
+    };
+    let mut first = static_member("s1", "instance-1");
+    let mut second = static_member("s2", "instance-2");
+    let owned = wait_settled(&[&first, &second], 4);
+    assert_eq!(owned[0].len(), 2, "{owned:?}");
+    if cluster_id(&bootstrap) == "tansu_cluster" {
+        eprintln!("skipping the static restart: tansu rebalances static rejoins into a generation that never settles");
+        first.signal("-INT");
+        second.signal("-INT");
+        first.wait_exit(Duration::from_secs(30));
+        second.wait_exit(Duration::from_secs(30));
+        return;
+    }
+    first.signal("-KILL");
+    first.wait_exit(Duration::from_secs(10));
+    let restarted = static_member("s1-again", "instance-1");
+    let owned_after = wait_settled(&[&restarted, &second], 4);
+    assert_eq!(
+        owned_after, owned,
+        "the restarted instance got its partitions back"
+    );
+    assert!(
+        !second.stderr().contains("revoked"),
+        "the other static member was not rebalanced: {}",
+        second.stderr()
+    );
 }
