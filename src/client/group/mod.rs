@@ -667,6 +667,7 @@ impl GroupMember {
             (Phase::Syncing { token: syncing }, result) if *syncing == token => match result {
                 Ok(Response::SyncGroup(response)) => self.handle_sync(response, now),
                 Ok(_) | Err(_) => {
+                    tracing::debug!(group = %self.config.group_id, "SyncGroup got no response");
                     self.mark_coordinator_unknown();
                     self.phase = Phase::Unjoined;
                 }
@@ -887,6 +888,7 @@ impl GroupMember {
         self.member_id = response.member_id.to_string();
         self.generation = response.generation_id;
         self.last_coordinator_contact = Some(now);
+        self.next_heartbeat = Some(now + self.config.heartbeat_interval);
         let name = response
             .protocol_name
             .as_ref()
@@ -1000,7 +1002,11 @@ impl GroupMember {
     fn handle_sync(&mut self, response: SyncGroupResponse, now: Instant) {
         use ResponseError::*;
         self.last_coordinator_contact = Some(now);
-        match response_error(response.error_code) {
+        let error = response_error(response.error_code);
+        if let Some(error) = error {
+            tracing::debug!(group = %self.config.group_id, %error, "SyncGroup failed");
+        }
+        match error {
             None => {}
             Some(RebalanceInProgress) => {
                 self.phase = Phase::Unjoined;
@@ -1114,8 +1120,17 @@ impl GroupMember {
     // ---- heartbeat ---------------------------------------------------------------------------------------
 
     fn next_heartbeat(&mut self, now: Instant) -> Option<Transmit> {
-        let heartbeating =
-            self.generation >= 0 && matches!(self.phase, Phase::Stable | Phase::Unjoined);
+        // As the Java client: from the JoinGroup answer on, through SyncGroup, so the coordinator keeps the session
+        // alive while the leader assigns.
+        let heartbeating = self.generation >= 0
+            && matches!(
+                self.phase,
+                Phase::Stable
+                    | Phase::Unjoined
+                    | Phase::Assigning(_)
+                    | Phase::ReadyToSync
+                    | Phase::Syncing { .. }
+            );
         if !heartbeating
             || self.heartbeat_in_flight.is_some()
             || self.next_heartbeat.is_none_or(|t| now < t)
@@ -1135,6 +1150,9 @@ impl GroupMember {
 
     fn handle_heartbeat(&mut self, error: Option<ResponseError>, now: Instant) {
         use ResponseError::*;
+        if let Some(error) = error {
+            tracing::debug!(group = %self.config.group_id, %error, "Heartbeat failed");
+        }
         match error {
             None => self.last_coordinator_contact = Some(now),
             Some(RebalanceInProgress) => {
