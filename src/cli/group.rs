@@ -117,6 +117,10 @@ pub async fn consume(
             }
             GroupConsumerEvent::Revoked(partitions) => {
                 eprintln!("% group {}: revoked {}", options.group, list(&partitions));
+                // With enable.auto.commit=false nothing was committed yet: the next owner starts where we stopped.
+                if let Err(e) = consumer.commit().await {
+                    eprintln!("% group {}: commit on revoke failed: {e}", options.group);
+                }
                 for tp in partitions {
                     at_end.remove(&tp);
                 }

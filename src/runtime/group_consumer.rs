@@ -70,7 +70,8 @@ pub enum GroupConsumerEvent {
     },
     /// New partitions for this member (under eager protocols: its whole new assignment).
     Assigned(Vec<TopicPartition>),
-    /// Partitions handed to another member after their consumed positions were committed (with auto-commit).
+    /// Partitions handed to another member. With enable.auto.commit their consumed positions are committed
+    /// already; without it, commit now ([`GroupConsumer::commit`]): the member rejoins at the next `recv`.
     Revoked(Vec<TopicPartition>),
     /// Partitions taken away without a commit (session expired, fenced, poll timeout).
     Lost(Vec<TopicPartition>),
@@ -95,6 +96,9 @@ pub struct GroupConsumer {
     /// The position after the last records handed out; counted as consumed at the next `recv` (or `commit`), when
     /// the application has had them, as Java's auto-commit counts a poll's records at the next poll.
     delivered: RefCell<Option<(TopicPartition, i64)>>,
+    /// Without auto-commit, a revocation is handed to the application, which may commit in answer; the member
+    /// rejoins at the next `recv` (as Java's onPartitionsRevoked runs inside poll).
+    revoke_pending: Cell<bool>,
     closed: Cell<bool>,
     /// recv wakes at least this often to tell the member the application is still polling.
     poll_heartbeat: Duration,
@@ -138,6 +142,7 @@ impl GroupConsumer {
             commit_results: RefCell::new(HashMap::new()),
             auto_commit,
             delivered: RefCell::new(None),
+            revoke_pending: Cell::new(false),
             closed: Cell::new(false),
             poll_heartbeat,
             close_timeout,
@@ -159,6 +164,9 @@ impl GroupConsumer {
     /// The next records or group change.
     pub async fn recv(&self) -> GroupConsumerEvent {
         self.mark_delivered_consumed();
+        if self.revoke_pending.take() {
+            self.with_member(|m| m.revoke_done());
+        }
         loop {
             let member_notified = pin!(self.member.wake_user.notified());
             let consumer_notified = pin!(self.consumer.wake_user.notified());
@@ -284,9 +292,11 @@ impl GroupConsumer {
                     if self.auto_commit {
                         // Queued before the rejoin, so the coordinator has it before the next owner asks.
                         member.commit_consumed(Some(&partitions));
+                        member.revoke_done();
+                        touched_member = true;
+                    } else {
+                        self.revoke_pending.set(true);
                     }
-                    member.revoke_done();
-                    touched_member = true;
                     self.pending
                         .borrow_mut()
                         .push_back(GroupConsumerEvent::Revoked(partitions));

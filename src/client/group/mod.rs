@@ -433,10 +433,9 @@ impl GroupMember {
         }
         self.closing = true;
         self.revoking = None;
-        if self.config.group_instance_id.is_none()
-            && !self.member_id.is_empty()
-            && self.generation >= 0
-        {
+        // Java's rule: a dynamic member with an id says goodbye, even mid-rebalance, so the group need not wait for
+        // its session to expire.
+        if self.config.group_instance_id.is_none() && !self.member_id.is_empty() {
             self.leave_pending = Some(self.member_id.clone());
         }
     }
