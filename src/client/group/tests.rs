@@ -823,3 +823,115 @@ fn leader_rebalances_when_the_partition_count_grows() {
         }]
     );
 }
+
+#[test]
+fn not_coordinator_on_join_rediscovers_and_joins_again() {
+    let mut h = Harness::new(&[], 1);
+    h.find_coordinator();
+    let (tx, _) = h.expect_join();
+    h.reply(&tx, join_error(ResponseError::NotCoordinator, ""));
+    let tx = h.expect(ApiKey::FindCoordinator);
+    h.reply(&tx, find_coordinator_ok());
+    h.expect_join();
+}
+
+#[test]
+fn lost_connection_during_sync_rediscovers_and_rejoins() {
+    let mut h = Harness::new(&[], 1);
+    h.find_coordinator();
+    let (tx, _) = h.expect_join();
+    h.reply(&tx, join_ok("m2", 1, "m1", &[]));
+    let (tx, _) = h.expect_sync();
+    h.member.handle_response(
+        tx.broker,
+        tx.token,
+        Err(TransportError::Disconnected { broker: tx.broker }),
+        h.now,
+    );
+    let tx = h.expect(ApiKey::FindCoordinator);
+    h.reply(&tx, find_coordinator_ok());
+    let (_, join) = h.expect_join();
+    assert_eq!(join.member_id.as_str(), "m2");
+}
+
+#[test]
+fn unstable_offset_commit_is_fetched_again_after_backoff() {
+    let mut h = Harness::new(&[], 1);
+    h.find_coordinator();
+    let (tx, _) = h.expect_join();
+    h.reply(&tx, join_ok("m2", 1, "m1", &[]));
+    let (tx, _) = h.expect_sync();
+    h.reply(
+        &tx,
+        sync_ok(assignor::encode_assignment(&tps(&[0])).unwrap()),
+    );
+    h.events();
+    let tx = h.expect(ApiKey::OffsetFetch);
+    let Request::OffsetFetch(request) = &tx.request else {
+        unreachable!()
+    };
+    assert!(request.require_stable, "KIP-447: ask for stable offsets");
+    h.reply(
+        &tx,
+        Response::OffsetFetch(
+            OffsetFetchResponse::default()
+                .with_error_code(ResponseError::UnstableOffsetCommit.code()),
+        ),
+    );
+    assert!(h.events().is_empty());
+    h.advance(Duration::from_millis(100));
+    h.answer_offset_fetch(&[(0, 11)]);
+    assert_eq!(
+        h.events(),
+        vec![GroupEvent::CommittedOffsets {
+            offsets: vec![(tp(0), Some(11))]
+        }]
+    );
+}
+
+#[test]
+fn leader_gives_nothing_to_a_member_with_unreadable_metadata() {
+    let mut h = Harness::new(&[], 2);
+    h.find_coordinator();
+    let (tx, join) = h.expect_join();
+    let mine = join.protocols[0].metadata.clone();
+    h.reply(
+        &tx,
+        join_ok(
+            "m1",
+            1,
+            "m1",
+            &[("m1", mine), ("m9", Bytes::from_static(&[0]))],
+        ),
+    );
+    h.advance(Duration::from_millis(100));
+    let tx = h.expect(ApiKey::Metadata);
+    h.reply(&tx, Response::Metadata(metadata_response(2)));
+    let (_, sync) = h.expect_sync();
+    let by_member: BTreeMap<String, Vec<TopicPartition>> = sync
+        .assignments
+        .iter()
+        .map(|a| {
+            (
+                a.member_id.to_string(),
+                assignor::decode_assignment(a.assignment.clone()).unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(by_member["m1"], tps(&[0, 1]));
+    assert!(by_member["m9"].is_empty());
+}
+
+#[test]
+fn closing_mid_rebalance_still_leaves() {
+    let mut h = Harness::new(&[], 1);
+    h.find_coordinator();
+    let (tx, _) = h.expect_join();
+    h.reply(&tx, join_error(ResponseError::MemberIdRequired, "m1"));
+    let _join_in_flight = h.expect_join();
+    h.member.close();
+    let tx = h.expect(ApiKey::LeaveGroup);
+    h.reply(&tx, Response::LeaveGroup(Default::default()));
+    assert!(h.transmit().is_none());
+    assert_eq!(h.events(), vec![GroupEvent::Closed]);
+}
