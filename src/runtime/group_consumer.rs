@@ -102,6 +102,7 @@ pub struct GroupConsumer {
     closed: Cell<bool>,
     /// recv wakes at least this often to tell the member the application is still polling.
     poll_heartbeat: Duration,
+    /// How long `commit` and `close` wait for the coordinator (request.timeout.ms).
     close_timeout: Duration,
 }
 
@@ -357,6 +358,13 @@ impl GroupConsumer {
     }
 
     async fn wait_commit(&self, id: CommitId) -> Result<(), GroupError> {
+        let waited = self.close_timeout;
+        tokio::time::timeout(waited, self.wait_commit_result(id))
+            .await
+            .unwrap_or(Err(GroupError::CommitTimedOut { waited }))
+    }
+
+    async fn wait_commit_result(&self, id: CommitId) -> Result<(), GroupError> {
         loop {
             let notified = pin!(self.member.wake_user.notified());
             let mut notified = notified;

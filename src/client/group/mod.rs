@@ -70,6 +70,8 @@ pub enum GroupError {
     NoGroupId,
     #[error("no topics to subscribe to")]
     NoTopics,
+    #[error("the commit got no answer within {waited:?} (request.timeout.ms); is the group coordinator reachable?")]
+    CommitTimedOut { waited: Duration },
 }
 
 /// Something the member reports to its caller.
