@@ -639,3 +639,81 @@ fn group_commands_list_describe_offsets_delete_end_offsets_unchecked_on_tansu() 
     );
     assert!(group_offsets(&bootstrap, &group).is_empty());
 }
+
+/// The library API without the CLI: a `GroupConsumer` on its own current-thread runtime, manual commits (one
+/// asynchronous, one awaited), then a second consumer of the group starting after them.
+#[test]
+fn library_group_consumer_commits_async_and_sync_without_auto_commit() {
+    use pipewright::client::config::{ConfigMap, ConsumerConfig};
+    use pipewright::runtime::group_consumer::{GroupConsumer, GroupConsumerEvent};
+
+    let broker = TestBroker::start();
+    let bootstrap = broker.bootstrap();
+    let topic = unique_topic("group-lib");
+    let group = format!("{topic}-group");
+    create_topic(&bootstrap, &topic, 2);
+    produce(&bootstrap, &topic, "l", 0..30);
+    let config = |bootstrap: &str| {
+        ConsumerConfig::from_map(ConfigMap::from_pairs([
+            ("bootstrap.servers", bootstrap),
+            ("group.id", group.as_str()),
+            ("enable.auto.commit", "false"),
+            ("auto.offset.reset", "earliest"),
+            ("session.timeout.ms", "6000"),
+            ("heartbeat.interval.ms", "300"),
+        ]))
+        .expect("config")
+    };
+    let consume = |count: usize| -> Vec<String> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let local = tokio::task::LocalSet::new();
+        local.block_on(&runtime, async {
+            let consumer =
+                GroupConsumer::new(config(&bootstrap), vec![topic.clone()]).expect("consumer");
+            let mut values = Vec::new();
+            let mut async_commit = None;
+            let deadline = tokio::time::Instant::now() + SETTLE_TIMEOUT;
+            while values.len() < count {
+                let event = tokio::time::timeout_at(deadline, consumer.recv())
+                    .await
+                    .expect("records before the deadline");
+                match event {
+                    GroupConsumerEvent::Records { records, .. } => {
+                        for record in records {
+                            values.push(
+                                String::from_utf8_lossy(
+                                    record.value.as_deref().unwrap_or_default(),
+                                )
+                                .into_owned(),
+                            );
+                        }
+                        if async_commit.is_none() {
+                            async_commit = consumer.commit_async();
+                        }
+                    }
+                    GroupConsumerEvent::Fatal(e) => panic!("{e}"),
+                    GroupConsumerEvent::PartitionError { error, .. } => panic!("{error}"),
+                    _ => {}
+                }
+            }
+            consumer.commit().await.expect("commit");
+            consumer.close().await;
+            values
+        })
+    };
+    let first = consume(30);
+    assert_eq!(first.len(), 30);
+    let offsets = group_offsets(&bootstrap, &group);
+    assert_eq!(
+        offsets.values().map(|(c, _)| c).sum::<i64>(),
+        30,
+        "{offsets:?}"
+    );
+    // Everything was committed: a later member of the group has nothing to read until new records come.
+    produce(&bootstrap, &topic, "later", 0..5);
+    let second = consume(5);
+    assert!(second.iter().all(|v| v.starts_with("later-")), "{second:?}");
+}

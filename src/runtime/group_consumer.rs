@@ -348,6 +348,19 @@ impl GroupConsumer {
         }
     }
 
+    /// Queues a commit of the consumed positions without waiting; its outcome is kept for
+    /// [`commit_result`](Self::commit_result) (a failure is also logged). `None` if nothing changed.
+    pub fn commit_async(&self) -> Option<CommitId> {
+        self.mark_delivered_consumed();
+        self.with_member(|m| m.commit_consumed(None))
+    }
+
+    /// The outcome of an asynchronous commit, once the coordinator answered.
+    pub fn commit_result(&self, id: CommitId) -> Option<Result<(), GroupError>> {
+        self.pump();
+        self.commit_results.borrow_mut().remove(&id)
+    }
+
     /// Commits these offsets (the next offset to read, per partition) and waits for the answer.
     pub async fn commit_offsets(
         &self,
