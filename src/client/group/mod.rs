@@ -734,6 +734,8 @@ impl GroupMember {
     }
 
     fn mark_coordinator_unknown(&mut self) {
+        // A heartbeat stuck on the old coordinator's connection must not hold back the next one.
+        self.heartbeat_in_flight = None;
         if self.coordinator.take().is_some() {
             tracing::debug!(group = %self.config.group_id, "coordinator unknown; rediscovering");
         }
