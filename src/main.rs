@@ -62,9 +62,12 @@ enum Command {
     Consume {
         #[command(flatten)]
         connection: Connection,
-        /// Topic to read
-        #[arg(short = 't', long = "topic")]
-        topic: String,
+        /// Topic to read (repeatable with -G)
+        #[arg(short = 't', long = "topic", required = true)]
+        topics: Vec<String>,
+        /// Consume as a member of this consumer group (balanced, committing offsets; like kcat -G)
+        #[arg(short = 'G', value_name = "GROUP")]
+        group: Option<String>,
         /// Only this partition (repeatable; default: all)
         #[arg(short = 'p', long = "partition")]
         partitions: Vec<i32>,
@@ -100,6 +103,41 @@ enum Command {
         /// The config file; its format follows the extension (.toml, .properties, .json)
         #[arg(long = "config", value_name = "FILE")]
         config: std::path::PathBuf,
+    },
+    /// Consumer group administration
+    Group {
+        #[command(subcommand)]
+        command: GroupCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum GroupCommand {
+    /// List every group with its state
+    List {
+        #[command(flatten)]
+        connection: Connection,
+    },
+    /// Show a group's state, protocol and members with their partitions
+    Describe {
+        /// Group id
+        group: String,
+        #[command(flatten)]
+        connection: Connection,
+    },
+    /// Delete a group (it must have no members) and its committed offsets
+    Delete {
+        /// Group id
+        group: String,
+        #[command(flatten)]
+        connection: Connection,
+    },
+    /// Committed offset, end offset and lag per partition
+    Offsets {
+        /// Group id
+        group: String,
+        #[command(flatten)]
+        connection: Connection,
     },
 }
 
@@ -226,7 +264,8 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
         }
         Command::Consume {
             connection,
-            topic,
+            topics,
+            group,
             partitions,
             offset,
             count,
@@ -239,6 +278,42 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
                     cli::format::OutputFormat::parse(&f).map_err(|e| anyhow::anyhow!("-f: {e}"))
                 })
                 .transpose()?;
+            if let Some(group) = group {
+                if !partitions.is_empty() {
+                    anyhow::bail!("-p cannot be combined with -G: the group assigns partitions");
+                }
+                let mut config = config_map(&connection.brokers, &connection.settings);
+                if config.get("auto.offset.reset").is_none() {
+                    // Without a committed offset a new group starts at -o (default: end), as kcat -G does.
+                    let reset = if start == StartPosition::Earliest {
+                        "earliest"
+                    } else {
+                        "latest"
+                    };
+                    config.set("auto.offset.reset", reset);
+                }
+                let options = cli::group::GroupConsumeOptions {
+                    group,
+                    topics,
+                    count,
+                    exit_at_end,
+                    format,
+                    config,
+                };
+                let stdout = std::io::stdout();
+                let mut out = std::io::BufWriter::with_capacity(256 * 1024, stdout.lock());
+                let report = cli::group::consume(options, &mut out).await?;
+                if let Some(error) = report.error {
+                    eprintln!("error: {error}");
+                    return Ok(ExitCode::FAILURE);
+                }
+                return Ok(ExitCode::SUCCESS);
+            }
+            let [topic] = <[String; 1]>::try_from(topics).map_err(|_| {
+                anyhow::anyhow!(
+                    "-t can be given once without -G; use -G GROUP to consume several topics"
+                )
+            })?;
             let mut config = config_map(&connection.brokers, &connection.settings);
             if config.get("auto.offset.reset").is_none() {
                 // Like kcat: an offset outside the log starts from the nearest end, matching -o.
@@ -297,5 +372,38 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Validate { .. } => Ok(ExitCode::SUCCESS),
+        Command::Group { command } => {
+            let output = match command {
+                GroupCommand::List { connection } => {
+                    cli::group::list_groups(config_map(&connection.brokers, &connection.settings))
+                        .await?
+                }
+                GroupCommand::Describe { group, connection } => {
+                    cli::group::describe_group(
+                        config_map(&connection.brokers, &connection.settings),
+                        &group,
+                    )
+                    .await?
+                }
+                GroupCommand::Delete { group, connection } => {
+                    let message = cli::group::delete_group(
+                        config_map(&connection.brokers, &connection.settings),
+                        &group,
+                    )
+                    .await?;
+                    eprintln!("{message}");
+                    return Ok(ExitCode::SUCCESS);
+                }
+                GroupCommand::Offsets { group, connection } => {
+                    cli::group::group_offsets(
+                        config_map(&connection.brokers, &connection.settings),
+                        &group,
+                    )
+                    .await?
+                }
+            };
+            print!("{output}");
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }

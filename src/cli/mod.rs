@@ -6,5 +6,6 @@ pub mod admin;
 pub mod args;
 pub mod consume;
 pub mod format;
+pub mod group;
 pub mod produce;
 pub mod validate;

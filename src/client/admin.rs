@@ -17,6 +17,8 @@ pub enum AdminTarget {
     AnyBroker,
     /// The controller (CreateTopics on ZooKeeper-mode clusters; KRaft brokers forward it).
     Controller,
+    /// One broker by node id, once metadata names it (a group's coordinator, a partition's leader).
+    Broker(BrokerId),
 }
 
 #[derive(Debug)]
@@ -91,6 +93,10 @@ impl AdminClient {
         let index = self.queued.iter().position(|r| {
             r.not_before.is_none_or(|t| now >= t)
                 && (r.target == AdminTarget::AnyBroker || self.metadata.has_refreshed())
+                && match r.target {
+                    AdminTarget::Broker(id) => self.metadata.broker_address(id).is_some(),
+                    _ => true,
+                }
         })?;
         let mut request = self.queued.remove(index)?;
         let broker = match request.target {
@@ -99,6 +105,7 @@ impl AdminClient {
                 .controller()
                 .unwrap_or_else(|| self.metadata.any_broker()),
             AdminTarget::AnyBroker => self.metadata.any_broker(),
+            AdminTarget::Broker(id) => id,
         };
         request.attempts += 1;
         let transmit = Transmit {

@@ -434,6 +434,56 @@ pub struct ConsumerConfig {
     pub check_crcs: bool,
     pub allow_auto_create_topics: bool,
     pub group_id: Option<String>,
+    /// The coordinator drops a member it has not heard from (heartbeats) for this long.
+    pub session_timeout: Duration,
+    pub heartbeat_interval: Duration,
+    /// A member whose application has not polled for this long leaves the group; also the rebalance timeout.
+    pub max_poll_interval: Duration,
+    /// Static membership (KIP-345): a restart under the same id gets its partitions back without a rebalance.
+    pub group_instance_id: Option<String>,
+    /// Assignors in order of preference; their protocol names are those of the Java client and librdkafka.
+    pub partition_assignment_strategy: Vec<AssignmentStrategy>,
+    pub enable_auto_commit: bool,
+    pub auto_commit_interval: Duration,
+}
+
+/// A partition assignor, named on the wire as the Java client and librdkafka name it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AssignmentStrategy {
+    Range,
+    RoundRobin,
+    CooperativeSticky,
+}
+
+impl AssignmentStrategy {
+    /// The JoinGroup protocol name.
+    pub fn protocol_name(self) -> &'static str {
+        match self {
+            AssignmentStrategy::Range => "range",
+            AssignmentStrategy::RoundRobin => "roundrobin",
+            AssignmentStrategy::CooperativeSticky => "cooperative-sticky",
+        }
+    }
+
+    /// Accepts the protocol names and the Java class names.
+    pub fn from_name(name: &str) -> Option<Self> {
+        match name.trim() {
+            "range" | "org.apache.kafka.clients.consumer.RangeAssignor" => Some(Self::Range),
+            "roundrobin" | "org.apache.kafka.clients.consumer.RoundRobinAssignor" => {
+                Some(Self::RoundRobin)
+            }
+            "cooperative-sticky"
+            | "org.apache.kafka.clients.consumer.CooperativeStickyAssignor" => {
+                Some(Self::CooperativeSticky)
+            }
+            _ => None,
+        }
+    }
+
+    /// Whether members keep their partitions across a rebalance (KIP-429) instead of revoking all first.
+    pub fn is_cooperative(self) -> bool {
+        self == AssignmentStrategy::CooperativeSticky
+    }
 }
 
 const CONSUMER_KEYS: &[&str] = &[
@@ -446,6 +496,13 @@ const CONSUMER_KEYS: &[&str] = &[
     "check.crcs",
     "allow.auto.create.topics",
     "group.id",
+    "session.timeout.ms",
+    "heartbeat.interval.ms",
+    "max.poll.interval.ms",
+    "group.instance.id",
+    "partition.assignment.strategy",
+    "enable.auto.commit",
+    "auto.commit.interval.ms",
 ];
 
 impl ConsumerConfig {
@@ -489,7 +546,44 @@ impl ConsumerConfig {
         let fetch_max_bytes = map.take_bytes("fetch.max.bytes", 52_428_800, 1)?;
         let max_partition_fetch_bytes =
             map.take_bytes("max.partition.fetch.bytes", 1_048_576, 1)?;
+        let partition_assignment_strategy = match map.take("partition.assignment.strategy") {
+            None => vec![
+                AssignmentStrategy::Range,
+                AssignmentStrategy::CooperativeSticky,
+            ],
+            Some(v) => {
+                let parsed: Option<Vec<_>> = v
+                    .split(',')
+                    .filter(|s| !s.trim().is_empty())
+                    .map(AssignmentStrategy::from_name)
+                    .collect();
+                match parsed {
+                    Some(list) if !list.is_empty() => list,
+                    _ => return Err(ConfigMap::invalid(
+                        "partition.assignment.strategy",
+                        &v,
+                        "expected a comma-separated list of range, roundrobin, cooperative-sticky",
+                    )),
+                }
+            }
+        };
+        let session_timeout = map.take_ms("session.timeout.ms", 45_000)?;
+        let heartbeat_interval = map.take_ms("heartbeat.interval.ms", 3_000)?;
+        if heartbeat_interval >= session_timeout {
+            return Err(ConfigMap::invalid(
+                "heartbeat.interval.ms",
+                &heartbeat_interval.as_millis().to_string(),
+                "must be lower than session.timeout.ms (a third of it is usual)",
+            ));
+        }
         let config = Self {
+            session_timeout,
+            heartbeat_interval,
+            max_poll_interval: map.take_ms("max.poll.interval.ms", 300_000)?,
+            group_instance_id: map.take("group.instance.id").filter(|s| !s.is_empty()),
+            partition_assignment_strategy,
+            enable_auto_commit: map.take_bool("enable.auto.commit")?.unwrap_or(true),
+            auto_commit_interval: map.take_ms("auto.commit.interval.ms", 5_000)?,
             auto_offset_reset,
             fetch_min_bytes: to_i32("fetch.min.bytes", fetch_min_bytes)?,
             fetch_max_bytes: to_i32("fetch.max.bytes", fetch_max_bytes)?,

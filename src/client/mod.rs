@@ -9,6 +9,7 @@ pub mod admin;
 pub mod config;
 pub mod consumer;
 pub mod errors;
+pub mod group;
 pub mod metadata;
 pub mod partitioner;
 pub mod producer;

@@ -20,8 +20,10 @@ pub fn client_range(api: ApiKey) -> Option<(i16, i16)> {
         // v4+ carries allow_auto_topic_creation (earlier versions always auto-create); Kafka 1.0 has it.
         Metadata => (4, 12),
         OffsetCommit => (2, 9),
-        OffsetFetch => (1, 8),
-        FindCoordinator => (1, 4),
+        // v8 moves to a list of groups and FindCoordinator v4 to a list of keys; our builders fill the older
+        // single-group / single-key shape, which every broker since 0.11 (and Kafka 4.0) still speaks.
+        OffsetFetch => (1, 7),
+        FindCoordinator => (1, 3),
         JoinGroup => (2, 9),
         Heartbeat => (1, 4),
         LeaveGroup => (1, 5),

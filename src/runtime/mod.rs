@@ -8,6 +8,7 @@ pub mod backend;
 pub mod connection;
 pub mod consumer;
 pub mod driver;
+pub mod group_consumer;
 pub mod producer;
 
 pub use admin::Admin;

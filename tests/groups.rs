@@ -1,0 +1,727 @@
+//! Consumer groups against a real broker: `engine consume -G` members joining, leaving and being killed, and a
+//! mixed group of our members and confluent-kafka (librdkafka) ones splitting one topic.
+//!
+//! Members are CLI processes; each tells its assignment changes on stderr ("% group G: assigned t-0, t-1",
+//! "revoked …", "lost …"), which is how these tests know who owns what at any moment.
+
+mod support;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs::File;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use support::{engine, engine_produce, peer_command, unique_topic, TestBroker};
+
+const SETTLE_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// One group member process with stdout and stderr in files, so the test can read them while it runs.
+struct Member {
+    name: String,
+    child: Child,
+    stdout: PathBuf,
+    stderr: PathBuf,
+    exited: bool,
+}
+
+impl Member {
+    fn spawn(name: &str, dir: &tempfile::TempDir, command: &mut Command) -> Member {
+        let stdout = dir.path().join(format!("{name}.out"));
+        let stderr = dir.path().join(format!("{name}.err"));
+        let child = command
+            .stdin(Stdio::null())
+            .stdout(File::create(&stdout).expect("stdout file"))
+            .stderr(File::create(&stderr).expect("stderr file"))
+            .spawn()
+            .unwrap_or_else(|e| panic!("spawn {name}: {e}"));
+        Member {
+            name: name.into(),
+            child,
+            stdout,
+            stderr,
+            exited: false,
+        }
+    }
+
+    fn engine(
+        name: &str,
+        dir: &tempfile::TempDir,
+        bootstrap: &str,
+        topic: &str,
+        group: &str,
+        extra: &[&str],
+    ) -> Member {
+        Member::spawn(
+            name,
+            dir,
+            Command::new(engine())
+                .args([
+                    "consume",
+                    "-b",
+                    bootstrap,
+                    "-t",
+                    topic,
+                    "-G",
+                    group,
+                    "-o",
+                    "beginning",
+                ])
+                .args(["-f", "%p %o %s\\n"])
+                .args([
+                    "-X",
+                    "heartbeat.interval.ms=300",
+                    "-X",
+                    "session.timeout.ms=6000",
+                ])
+                .args(extra),
+        )
+    }
+
+    fn python(
+        name: &str,
+        dir: &tempfile::TempDir,
+        bootstrap: &str,
+        topic: &str,
+        group: &str,
+        strategy: &str,
+    ) -> Member {
+        Member::spawn(
+            name,
+            dir,
+            peer_command("ck_group_consume.py").args([
+                "--bootstrap",
+                bootstrap,
+                "--topic",
+                topic,
+                "--group",
+                group,
+                "-X",
+                &format!("partition.assignment.strategy={strategy}"),
+                "-X",
+                "heartbeat.interval.ms=300",
+                "-X",
+                "session.timeout.ms=6000",
+            ]),
+        )
+    }
+
+    fn stderr(&self) -> String {
+        std::fs::read_to_string(&self.stderr).unwrap_or_default()
+    }
+
+    /// Values printed so far ("<partition> <offset> <value>" lines).
+    fn values(&self) -> Vec<String> {
+        std::fs::read_to_string(&self.stdout)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| l.split(' ').nth(2).map(str::to_owned))
+            .collect()
+    }
+
+    /// Partitions this member owns now, replaying its assigned / revoked / lost lines.
+    fn owned(&self) -> BTreeSet<i32> {
+        let mut owned = BTreeSet::new();
+        for line in self.stderr().lines() {
+            let Some(rest) = line.strip_prefix("% group ") else {
+                continue;
+            };
+            let Some((_, change)) = rest.split_once(": ") else {
+                continue;
+            };
+            let Some((verb, list)) = change.split_once(' ') else {
+                continue;
+            };
+            let partitions = list.split(", ").filter_map(|tp| {
+                tp.rsplit_once('-')
+                    .and_then(|(_, p)| p.trim().parse::<i32>().ok())
+            });
+            match verb {
+                "assigned" => owned.extend(partitions),
+                "revoked" | "lost" => {
+                    for p in partitions {
+                        owned.remove(&p);
+                    }
+                }
+                _ => {}
+            }
+        }
+        owned
+    }
+
+    fn signal(&mut self, signal: &str) {
+        let status = Command::new("kill")
+            .args([signal, &self.child.id().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill {signal} {}", self.name);
+    }
+
+    fn wait_exit(&mut self, timeout: Duration) -> std::process::ExitStatus {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                self.exited = true;
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{} did not exit within {timeout:?}; stderr:\n{}",
+                self.name,
+                self.stderr()
+            );
+            thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Member {
+    fn drop(&mut self) {
+        if !self.exited {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// Waits until the live members own every partition of `0..partitions` between them, each exactly once (and each
+/// member some, when there are enough partitions), and checks at every look that no partition has two owners. Returns who owns what.
+fn wait_settled(members: &[&Member], partitions: i32) -> Vec<BTreeSet<i32>> {
+    let deadline = Instant::now() + SETTLE_TIMEOUT;
+    let all: BTreeSet<i32> = (0..partitions).collect();
+    let mut stable_since: Option<(Instant, Vec<BTreeSet<i32>>)> = None;
+    loop {
+        let owned: Vec<BTreeSet<i32>> = members.iter().map(|m| m.owned()).collect();
+        let mut seen = BTreeMap::new();
+        for (member, set) in members.iter().zip(&owned) {
+            for p in set {
+                if let Some(other) = seen.insert(*p, member.name.clone()) {
+                    panic!(
+                        "partition {p} owned by both {other} and {} at once",
+                        member.name
+                    );
+                }
+            }
+        }
+        let union: BTreeSet<i32> = owned.iter().flatten().copied().collect();
+        // With no more members than partitions, every balanced assignment gives each member something.
+        let balanced = members.len() > partitions as usize || owned.iter().all(|o| !o.is_empty());
+        if union == all && balanced {
+            // Settled once the picture holds for a moment (a second rebalance may follow a first).
+            match &stable_since {
+                Some((since, previous)) if *previous == owned => {
+                    if since.elapsed() > Duration::from_secs(2) {
+                        return owned;
+                    }
+                }
+                _ => stable_since = Some((Instant::now(), owned.clone())),
+            }
+        } else {
+            stable_since = None;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "group did not settle within {SETTLE_TIMEOUT:?}: {owned:?}\n{}",
+            members
+                .iter()
+                .map(|m| format!("--- {}:\n{}", m.name, m.stderr()))
+                .collect::<Vec<_>>()
+                .join("\n")
+        );
+        thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn create_topic(bootstrap: &str, topic: &str, partitions: i32) {
+    let output = Command::new(engine())
+        .args([
+            "topic",
+            "create",
+            topic,
+            "-b",
+            bootstrap,
+            "--partitions",
+            &partitions.to_string(),
+        ])
+        .output()
+        .expect("engine topic create");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// Produces values `prefix-<from>..prefix-<to>` (keyed, so they spread over partitions).
+fn produce(
+    bootstrap: &str,
+    topic: &str,
+    prefix: &str,
+    range: std::ops::Range<u32>,
+) -> BTreeSet<String> {
+    let values: Vec<String> = range.map(|i| format!("{prefix}-{i}")).collect();
+    let input: String = values.iter().map(|v| format!("key-{v}:{v}\n")).collect();
+    // Without idempotence: tansu answers concurrent InitProducerId requests (parallel tests) with
+    // UNKNOWN_SERVER_ERROR now and then, and these tests are about groups, not the producer.
+    engine_produce(
+        bootstrap,
+        topic,
+        &["-K", ":", "-X", "enable.idempotence=false"],
+        input.as_bytes(),
+    )
+    .assert_success("produce");
+    values.into_iter().collect()
+}
+
+fn wait_all_printed(members: &[&Member], expected: &BTreeSet<String>) {
+    let deadline = Instant::now() + SETTLE_TIMEOUT;
+    loop {
+        let printed: BTreeSet<String> = members.iter().flat_map(|m| m.values()).collect();
+        let missing: Vec<&String> = expected.difference(&printed).collect();
+        if missing.is_empty() {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{} records never printed, e.g. {:?}\n{}",
+            missing.len(),
+            &missing[..missing.len().min(5)],
+            members
+                .iter()
+                .map(|m| format!("--- {}:\n{}", m.name, m.stderr()))
+                .collect::<Vec<_>>()
+                .join("\n")
+        );
+        thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn group_offsets(bootstrap: &str, group: &str) -> BTreeMap<i32, (i64, i64)> {
+    let output = Command::new(engine())
+        .args(["group", "offsets", group, "-b", bootstrap])
+        .output()
+        .expect("engine group offsets");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .skip(2)
+        .filter_map(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            Some((
+                fields.get(1)?.parse().ok()?,
+                (fields.get(2)?.parse().ok()?, fields.get(3)?.parse().ok()?),
+            ))
+        })
+        .collect()
+}
+
+#[test]
+fn three_members_share_partitions_through_join_leave_and_crash_and_nothing_is_lost() {
+    three_members("range");
+}
+
+/// tansu answers each JoinGroup on its own timer and parks a follower's SyncGroup that arrives before the
+/// leader's, so a member joining a cooperative group whose members own partitions (revocation, then the KIP-429
+/// follow-up rebalance) cycles through rebalances there; on tansu the three members start together instead.
+#[test]
+fn three_cooperative_sticky_members_share_partitions_through_leave_and_crash_late_join_skipped_on_tansu(
+) {
+    three_members("cooperative-sticky");
+}
+
+fn three_members(strategy: &str) {
+    let setting = format!("partition.assignment.strategy={strategy}");
+    let extra = ["-X", setting.as_str()];
+    let broker = TestBroker::start();
+    let bootstrap = broker.bootstrap();
+    let topic = unique_topic(&format!("group3-{strategy}"));
+    let group = format!("{topic}-group");
+    create_topic(&bootstrap, &topic, 6);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut expected = produce(&bootstrap, &topic, "a", 0..60);
+    let late_join =
+        !(strategy == "cooperative-sticky" && cluster_id(&bootstrap) == "tansu_cluster");
+
+    let mut m0 = Member::engine("m0", &dir, &bootstrap, &topic, &group, &extra);
+    let mut m1 = Member::engine("m1", &dir, &bootstrap, &topic, &group, &extra);
+    let mut m2 = if late_join {
+        wait_settled(&[&m0, &m1], 6);
+        expected.extend(produce(&bootstrap, &topic, "early", 0..30));
+        wait_all_printed(&[&m0, &m1], &expected);
+        // A third member joins a running group: partitions move to it, none owned twice on the way.
+        Member::engine("m2", &dir, &bootstrap, &topic, &group, &extra)
+    } else {
+        Member::engine("m2", &dir, &bootstrap, &topic, &group, &extra)
+    };
+    let owned = wait_settled(&[&m0, &m1, &m2], 6);
+    assert!(
+        owned.iter().all(|o| !o.is_empty()),
+        "every member got partitions: {owned:?}"
+    );
+    expected.extend(produce(&bootstrap, &topic, "b", 0..60));
+    wait_all_printed(&[&m0, &m1, &m2], &expected);
+
+    // A clean leave (Ctrl-C): commits, leaves, and the other two take over its partitions.
+    m0.signal("-INT");
+    assert!(
+        m0.wait_exit(Duration::from_secs(30)).success(),
+        "{}",
+        m0.stderr()
+    );
+    wait_settled(&[&m1, &m2], 6);
+    expected.extend(produce(&bootstrap, &topic, "c", 0..60));
+    wait_all_printed(&[&m0, &m1, &m2], &expected);
+
+    // A crash: no commit, no leave; after session.timeout.ms the survivor owns everything and goes on from the
+    // committed offsets.
+    m1.signal("-KILL");
+    m1.wait_exit(Duration::from_secs(10));
+    let owned = wait_settled(&[&m2], 6);
+    assert_eq!(owned[0].len(), 6);
+    expected.extend(produce(&bootstrap, &topic, "d", 0..60));
+    wait_all_printed(&[&m0, &m1, &m2], &expected);
+    m2.signal("-INT");
+    assert!(
+        m2.wait_exit(Duration::from_secs(30)).success(),
+        "{}",
+        m2.stderr()
+    );
+
+    // Everything consumed was committed: a new member finds nothing left to read.
+    let offsets = group_offsets(&bootstrap, &group);
+    assert_eq!(offsets.len(), 6, "{offsets:?}");
+    let mut late = Member::engine(
+        "late",
+        &dir,
+        &bootstrap,
+        &topic,
+        &group,
+        &["-e", "-X", &setting],
+    );
+    assert!(
+        late.wait_exit(Duration::from_secs(60)).success(),
+        "{}",
+        late.stderr()
+    );
+    assert!(
+        late.values().is_empty(),
+        "resumed before the committed offsets: {:?}",
+        late.values()
+    );
+    let printed: Vec<String> = [&m0, &m1, &m2].iter().flat_map(|m| m.values()).collect();
+    let unique: BTreeSet<String> = printed.iter().cloned().collect();
+    assert_eq!(unique, expected, "nothing lost");
+}
+
+#[test]
+fn a_member_with_a_count_commits_only_what_it_printed() {
+    let broker = TestBroker::start();
+    let bootstrap = broker.bootstrap();
+    let topic = unique_topic("group-count");
+    let group = format!("{topic}-group");
+    create_topic(&bootstrap, &topic, 1);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let expected = produce(&bootstrap, &topic, "v", 0..20);
+    let mut first = Member::engine("first", &dir, &bootstrap, &topic, &group, &["-c", "7"]);
+    assert!(
+        first.wait_exit(Duration::from_secs(60)).success(),
+        "{}",
+        first.stderr()
+    );
+    assert_eq!(first.values().len(), 7);
+    let mut second = Member::engine("second", &dir, &bootstrap, &topic, &group, &["-e"]);
+    assert!(
+        second.wait_exit(Duration::from_secs(60)).success(),
+        "{}",
+        second.stderr()
+    );
+    assert_eq!(second.values().len(), 13, "{}", second.stderr());
+    let all: BTreeSet<String> = first.values().into_iter().chain(second.values()).collect();
+    assert_eq!(all, expected);
+}
+
+fn mixed_group(strategy: &str) {
+    let broker = TestBroker::start();
+    let bootstrap = broker.bootstrap();
+    let topic = unique_topic(&format!("group-mixed-{strategy}"));
+    let group = format!("{topic}-group");
+    create_topic(&bootstrap, &topic, 4);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let setting = format!("partition.assignment.strategy={strategy}");
+    let mut ours = Member::engine(
+        "engine",
+        &dir,
+        &bootstrap,
+        &topic,
+        &group,
+        &["-X", &setting],
+    );
+    let mut theirs = Member::python("librdkafka", &dir, &bootstrap, &topic, &group, strategy);
+    let owned = wait_settled(&[&ours, &theirs], 4);
+    assert_eq!(owned[0].len(), 2, "{owned:?}");
+    assert_eq!(owned[1].len(), 2, "{owned:?}");
+    let expected = produce(&bootstrap, &topic, "m", 0..80);
+    wait_all_printed(&[&ours, &theirs], &expected);
+    // While the group is stable, each record went to the one member owning its partition.
+    let ours_values: BTreeSet<String> = ours.values().into_iter().collect();
+    let theirs_values: BTreeSet<String> = theirs.values().into_iter().collect();
+    assert!(ours_values.is_disjoint(&theirs_values));
+    assert!(!ours_values.is_empty() && !theirs_values.is_empty());
+    // Our member leaves; theirs takes everything over.
+    ours.signal("-INT");
+    assert!(
+        ours.wait_exit(Duration::from_secs(30)).success(),
+        "{}",
+        ours.stderr()
+    );
+    wait_settled(&[&theirs], 4);
+    theirs.signal("-TERM");
+    theirs.wait_exit(Duration::from_secs(30));
+}
+
+#[test]
+fn mixed_group_with_confluent_kafka_range() {
+    mixed_group("range");
+}
+
+#[test]
+fn mixed_group_with_confluent_kafka_roundrobin() {
+    mixed_group("roundrobin");
+}
+
+#[test]
+fn mixed_group_with_confluent_kafka_cooperative_sticky() {
+    mixed_group("cooperative-sticky");
+}
+
+fn cluster_id(bootstrap: &str) -> String {
+    let output = Command::new(engine())
+        .args([
+            "metadata",
+            "-b",
+            bootstrap,
+            "-t",
+            "cluster-id-probe-no-such-topic",
+        ])
+        .output()
+        .expect("engine metadata");
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    stdout
+        .lines()
+        .next()
+        .and_then(|l| l.rsplit_once("cluster id "))
+        .map(|(_, id)| id.trim_end_matches(':').to_owned())
+        .unwrap_or_default()
+}
+
+/// Static membership (KIP-345): members join under their `group.instance.id`; a member that crashes and comes
+/// back within session.timeout.ms gets its partitions back without the others rebalancing. tansu accepts
+/// static members, but a static member's rejoin starts a fresh generation in which the other members never get
+/// an assignment again; that part runs only against a real Kafka broker (PIPEWRIGHT_TEST_BROKER).
+#[test]
+fn static_members_split_partitions_and_restart_skips_rebalance_except_on_tansu() {
+    let broker = TestBroker::start();
+    let bootstrap = broker.bootstrap();
+    let topic = unique_topic("group-static");
+    let group = format!("{topic}-group");
+    create_topic(&bootstrap, &topic, 4);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let static_member = |name: &str, instance: &str| {
+        Member::engine(
+            name,
+            &dir,
+            &bootstrap,
+            &topic,
+            &group,
+            &[
+                "-X",
+                &format!("group.instance.id={instance}"),
+                "-X",
+                "session.timeout.ms=10000",
+            ],
+        )
+    };
+    let mut first = static_member("s1", "instance-1");
+    let mut second = static_member("s2", "instance-2");
+    let owned = wait_settled(&[&first, &second], 4);
+    assert_eq!(owned[0].len(), 2, "{owned:?}");
+    if cluster_id(&bootstrap) == "tansu_cluster" {
+        eprintln!("skipping the static restart: tansu rebalances static rejoins into a generation that never settles");
+        first.signal("-INT");
+        second.signal("-INT");
+        first.wait_exit(Duration::from_secs(30));
+        second.wait_exit(Duration::from_secs(30));
+        return;
+    }
+    first.signal("-KILL");
+    first.wait_exit(Duration::from_secs(10));
+    let restarted = static_member("s1-again", "instance-1");
+    let owned_after = wait_settled(&[&restarted, &second], 4);
+    assert_eq!(
+        owned_after, owned,
+        "the restarted instance got its partitions back"
+    );
+    assert!(
+        !second.stderr().contains("revoked"),
+        "the other static member was not rebalanced: {}",
+        second.stderr()
+    );
+}
+
+fn engine_group(args: &[&str], bootstrap: &str) -> std::process::Output {
+    Command::new(engine())
+        .arg("group")
+        .args(args)
+        .args(["-b", bootstrap])
+        .output()
+        .expect("engine group")
+}
+
+/// `engine group list | describe | offsets | delete` around a live and then finished group. tansu's ListOffsets
+/// answers "latest" with the last batch's base offset + 1 instead of the log end, so the END and LAG columns are
+/// only checked against a real Kafka broker.
+#[test]
+fn group_commands_list_describe_offsets_delete_end_offsets_unchecked_on_tansu() {
+    let broker = TestBroker::start();
+    let bootstrap = broker.bootstrap();
+    let topic = unique_topic("group-cli");
+    let group = format!("{topic}-group");
+    create_topic(&bootstrap, &topic, 3);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let expected = produce(&bootstrap, &topic, "x", 0..45);
+    let mut member = Member::engine("member", &dir, &bootstrap, &topic, &group, &[]);
+    wait_settled(&[&member], 3);
+    wait_all_printed(&[&member], &expected);
+
+    let described = engine_group(&["describe", &group], &bootstrap);
+    assert!(
+        described.status.success(),
+        "{}",
+        String::from_utf8_lossy(&described.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&described.stdout).contains("1 members"),
+        "{}",
+        String::from_utf8_lossy(&described.stdout)
+    );
+    // Deleting a group with members is refused with a clear error (tansu deletes it anyway).
+    if cluster_id(&bootstrap) != "tansu_cluster" {
+        let refused = engine_group(&["delete", &group], &bootstrap);
+        assert!(!refused.status.success());
+        assert!(String::from_utf8_lossy(&refused.stderr).contains("still has members"));
+    }
+
+    member.signal("-INT");
+    assert!(
+        member.wait_exit(Duration::from_secs(30)).success(),
+        "{}",
+        member.stderr()
+    );
+    // tansu lists a group only once it has stored offsets, so the listing is checked after the commits.
+    let listed = engine_group(&["list"], &bootstrap);
+    assert!(
+        listed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&listed.stderr)
+    );
+    assert!(String::from_utf8_lossy(&listed.stdout).contains(&group));
+    let offsets = group_offsets(&bootstrap, &group);
+    let committed: i64 = offsets.values().map(|(committed, _)| committed).sum();
+    assert_eq!(committed, 45, "{offsets:?}");
+    if cluster_id(&bootstrap) != "tansu_cluster" {
+        assert!(
+            offsets.values().all(|(committed, end)| committed == end),
+            "{offsets:?}"
+        );
+    }
+    let deleted = engine_group(&["delete", &group], &bootstrap);
+    assert!(
+        deleted.status.success(),
+        "{}",
+        String::from_utf8_lossy(&deleted.stderr)
+    );
+    assert!(group_offsets(&bootstrap, &group).is_empty());
+}
+
+/// The library API without the CLI: a `GroupConsumer` on its own current-thread runtime, manual commits (one
+/// asynchronous, one awaited), then a second consumer of the group starting after them.
+#[test]
+fn library_group_consumer_commits_async_and_sync_without_auto_commit() {
+    use pipewright::client::config::{ConfigMap, ConsumerConfig};
+    use pipewright::runtime::group_consumer::{GroupConsumer, GroupConsumerEvent};
+
+    let broker = TestBroker::start();
+    let bootstrap = broker.bootstrap();
+    let topic = unique_topic("group-lib");
+    let group = format!("{topic}-group");
+    create_topic(&bootstrap, &topic, 2);
+    produce(&bootstrap, &topic, "l", 0..30);
+    let config = |bootstrap: &str| {
+        ConsumerConfig::from_map(ConfigMap::from_pairs([
+            ("bootstrap.servers", bootstrap),
+            ("group.id", group.as_str()),
+            ("enable.auto.commit", "false"),
+            ("auto.offset.reset", "earliest"),
+            ("session.timeout.ms", "6000"),
+            ("heartbeat.interval.ms", "300"),
+        ]))
+        .expect("config")
+    };
+    let consume = |count: usize| -> Vec<String> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let local = tokio::task::LocalSet::new();
+        local.block_on(&runtime, async {
+            let consumer =
+                GroupConsumer::new(config(&bootstrap), vec![topic.clone()]).expect("consumer");
+            let mut values = Vec::new();
+            let mut async_commit = None;
+            let deadline = tokio::time::Instant::now() + SETTLE_TIMEOUT;
+            while values.len() < count {
+                let event = tokio::time::timeout_at(deadline, consumer.recv())
+                    .await
+                    .expect("records before the deadline");
+                match event {
+                    GroupConsumerEvent::Records { records, .. } => {
+                        for record in records {
+                            values.push(
+                                String::from_utf8_lossy(
+                                    record.value.as_deref().unwrap_or_default(),
+                                )
+                                .into_owned(),
+                            );
+                        }
+                        if async_commit.is_none() {
+                            async_commit = consumer.commit_async();
+                        }
+                    }
+                    GroupConsumerEvent::Fatal(e) => panic!("{e}"),
+                    GroupConsumerEvent::PartitionError { error, .. } => panic!("{error}"),
+                    _ => {}
+                }
+            }
+            consumer.commit().await.expect("commit");
+            consumer.close().await;
+            values
+        })
+    };
+    let first = consume(30);
+    assert_eq!(first.len(), 30);
+    let offsets = group_offsets(&bootstrap, &group);
+    assert_eq!(
+        offsets.values().map(|(c, _)| c).sum::<i64>(),
+        30,
+        "{offsets:?}"
+    );
+    // Everything was committed: a later member of the group has nothing to read until new records come.
+    produce(&bootstrap, &topic, "later", 0..5);
+    let second = consume(5);
+    assert!(second.iter().all(|v| v.starts_with("later-")), "{second:?}");
+}
