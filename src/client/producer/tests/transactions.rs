@@ -29,23 +29,41 @@ const TXN_ID: &str = "orders-tx";
 // ---------------------------------------------------------------------------------------------------------
 
 /// FindCoordinator v4 answer (one entry per key), as Kafka 3.x/4.x gives it.
+/// A FindCoordinator answer in both shapes: the v0-3 top-level fields and the v4+ `coordinators` list, so it
+/// fits whichever version the negotiated table picks.
 fn coordinator_is(key: &str, node: i32) -> Response {
-    Response::FindCoordinator(FindCoordinatorResponse::default().with_coordinators(
-        vec![Coordinator::default()
-            .with_key(StrBytes::from_string(key.to_owned()))
+    Response::FindCoordinator(
+        FindCoordinatorResponse::default()
             .with_node_id(NodeId(node))
             .with_host(StrBytes::from_string(format!("b{node}")))
-            .with_port(9092)],
-    ))
+            .with_port(9092)
+            .with_coordinators(vec![Coordinator::default()
+                .with_key(StrBytes::from_string(key.to_owned()))
+                .with_node_id(NodeId(node))
+                .with_host(StrBytes::from_string(format!("b{node}")))
+                .with_port(9092)]),
+    )
 }
 
 fn coordinator_error(key: &str, error: ResponseError) -> Response {
-    Response::FindCoordinator(FindCoordinatorResponse::default().with_coordinators(
-        vec![Coordinator::default()
-            .with_key(StrBytes::from_string(key.to_owned()))
+    Response::FindCoordinator(
+        FindCoordinatorResponse::default()
             .with_node_id(NodeId(-1))
-            .with_error_code(error.code())],
-    ))
+            .with_error_code(error.code())
+            .with_coordinators(vec![Coordinator::default()
+                .with_key(StrBytes::from_string(key.to_owned()))
+                .with_node_id(NodeId(-1))
+                .with_error_code(error.code())]),
+    )
+}
+
+/// The key a FindCoordinator request looks up, in either shape (v0-3 `key`, v4+ `coordinator_keys`).
+fn looked_up_keys(request: &FindCoordinatorRequest) -> Vec<StrBytes> {
+    if request.coordinator_keys.is_empty() {
+        vec![request.key.clone()]
+    } else {
+        request.coordinator_keys.clone()
+    }
 }
 
 /// AddPartitionsToTxn v0-3 answer: one code per partition.
@@ -203,7 +221,7 @@ impl Harness {
         let request = find_coordinator_request(&find);
         assert_eq!(request.key_type, 1, "key type 1: transaction coordinator");
         assert_eq!(
-            request.coordinator_keys,
+            looked_up_keys(request),
             vec![StrBytes::from_static_str(TXN_ID)]
         );
         self.reply(&find, coordinator_is(TXN_ID, 2));
@@ -1010,7 +1028,7 @@ fn offsets_are_added_to_the_transaction_then_committed_to_the_group_coordinator_
     let request = find_coordinator_request(&find);
     assert_eq!(request.key_type, 0, "key type 0: group");
     assert_eq!(
-        request.coordinator_keys,
+        looked_up_keys(request),
         vec![StrBytes::from_static_str("copier")]
     );
     h.reply(&find, coordinator_is("copier", 3));
