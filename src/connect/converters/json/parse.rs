@@ -1,0 +1,117 @@
+//! simd-json in place: bytes → a JSON tree of `Value`s whose strings share the input buffer.
+
+use crate::connect::converters::ConvertError;
+use crate::connect::data::{Str, Value};
+use bytes::Bytes;
+use simd_json::{Buffers, Node, StaticNode, Tape};
+
+/// Deepest nesting accepted (Jackson's default limit is 1000; this keeps our recursion well inside the stack).
+pub const MAX_DEPTH: usize = 512;
+
+/// Reused between records: the mutable copy simd-json parses in place, its buffers, and the tape.
+#[derive(Default)]
+pub struct Parser {
+    scratch: Vec<u8>,
+    buffers: Buffers,
+    tape: Option<Tape<'static>>,
+}
+
+impl Parser {
+    pub fn parse(&mut self, input: &Bytes) -> Result<Value, ConvertError> {
+        if input.iter().all(u8::is_ascii_whitespace) {
+            return Err(ConvertError::InvalidJson {
+                offset: input.len(),
+                reason: "no JSON value (empty input)".to_owned(),
+            });
+        }
+        self.scratch.clear();
+        self.scratch.extend_from_slice(input);
+        let base = self.scratch.as_ptr() as usize;
+        let mut tape = self.tape.take().unwrap_or_else(|| Tape(Vec::new())).reset();
+        let result = simd_json::fill_tape(&mut self.scratch, &mut self.buffers, &mut tape)
+            .map_err(|e| ConvertError::InvalidJson {
+                offset: e.index(),
+                reason: format!("{:?}", e.error()),
+            })
+            .and_then(|()| {
+                let mut builder = TreeBuilder {
+                    nodes: &tape.0,
+                    next: 0,
+                    input,
+                    base,
+                };
+                builder.value(0)
+            });
+        self.tape = Some(tape.reset());
+        result
+    }
+}
+
+struct TreeBuilder<'t, 'i> {
+    nodes: &'t [Node<'i>],
+    next: usize,
+    input: &'t Bytes,
+    base: usize,
+}
+
+impl<'i> TreeBuilder<'_, 'i> {
+    fn node(&mut self) -> Result<Node<'i>, ConvertError> {
+        let node = self
+            .nodes
+            .get(self.next)
+            .copied()
+            .ok_or(ConvertError::Internal("simd-json tape ended early"))?;
+        self.next += 1;
+        Ok(node)
+    }
+
+    /// The input's bytes for a parsed string that needed no unescaping; a copy otherwise.
+    fn share(&self, s: &str) -> Str {
+        let offset = (s.as_ptr() as usize).wrapping_sub(self.base);
+        match offset.checked_add(s.len()) {
+            Some(end) if end <= self.input.len() => {
+                Str::share_if_equal(self.input.slice(offset..end), s)
+            }
+            _ => Str::from(s),
+        }
+    }
+
+    fn value(&mut self, depth: usize) -> Result<Value, ConvertError> {
+        if depth > MAX_DEPTH {
+            return Err(ConvertError::InvalidJson {
+                offset: 0,
+                reason: format!("nested deeper than {MAX_DEPTH} levels"),
+            });
+        }
+        Ok(match self.node()? {
+            Node::String(s) => Value::String(self.share(s)),
+            Node::Static(StaticNode::I64(v)) => Value::Int64(v),
+            // Beyond i64: Jackson's `longValue()` wraps the same way.
+            Node::Static(StaticNode::U64(v)) => Value::Int64(v as i64),
+            Node::Static(StaticNode::F64(v)) => Value::Float64(v),
+            Node::Static(StaticNode::Bool(b)) => Value::Boolean(b),
+            Node::Static(StaticNode::Null) => Value::Null,
+            Node::Array { len, .. } => {
+                let mut items = Vec::with_capacity(len);
+                for _ in 0..len {
+                    items.push(self.value(depth + 1)?);
+                }
+                Value::Array(items)
+            }
+            Node::Object { len, .. } => {
+                let mut entries = Vec::with_capacity(len);
+                for _ in 0..len {
+                    let key = match self.node()? {
+                        Node::String(k) => k,
+                        _ => return Err(ConvertError::Internal("object key is not a string")),
+                    };
+                    let key = Value::String(self.share(key));
+                    entries.push((key, self.value(depth + 1)?));
+                }
+                Value::Map(entries)
+            }
+            #[allow(unreachable_patterns)]
+            _ => return Err(ConvertError::Internal("unsupported simd-json number")),
+        })
+    }
+}
