@@ -21,6 +21,7 @@ use bytes::{Bytes, BytesMut};
 use path::Path;
 
 pub use parse::MAX_DEPTH;
+pub use typed::{bytes_to_unscaled as decimal_unscaled, unscaled_to_bytes as decimal_bytes};
 
 pub const CONFIG: ConfigDef = ConfigDef::new(&[
     ConfigKey::optional(
