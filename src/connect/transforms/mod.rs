@@ -212,13 +212,13 @@ impl Transform {
         pairs: &[(&str, &str)],
     ) -> Result<Transform, TransformBuildError> {
         let (base, _) = variant(name);
-        let info = COMPONENTS
+        let Some(info) = COMPONENTS
             .iter()
             .find(|c| c.name == base || c.aliases.contains(&base))
-            .ok_or_else(|| TransformBuildError::Unknown {
-                name: name.to_owned(),
-                hint: String::new(),
-            })?;
+        else {
+            // Reports the unknown name with its "did you mean".
+            return Transform::build(name, &ParsedConfig::default());
+        };
         let map: BTreeMap<String, String> = pairs
             .iter()
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
