@@ -118,10 +118,10 @@ impl Cast {
         Ok(s)
     }
 
-    pub fn apply(&self, mut record: ConnectRecord) -> Result<ConnectRecord, TransformError> {
-        let sv = operating(&mut record, self.which, NAME)?;
+    pub fn apply(&self, record: &mut ConnectRecord) -> Result<(), TransformError> {
+        let sv = operating(record, self.which, NAME)?;
         if sv.value.is_null() && sv.schema.is_none() {
-            return Ok(record);
+            return Ok(());
         }
         if let Some(to) = self.whole() {
             let from = sv.schema.clone();
@@ -132,7 +132,7 @@ impl Cast {
                 sv.schema = Some(updated);
             }
             sv.value = cast_value(&sv.value, to, from.as_deref())?;
-            return Ok(record);
+            return Ok(());
         }
         match &sv.schema {
             None => {
@@ -171,7 +171,7 @@ impl Cast {
                 sv.schema = Some(updated);
             }
         }
-        Ok(record)
+        Ok(())
     }
 }
 

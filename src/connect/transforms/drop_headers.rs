@@ -32,10 +32,9 @@ impl DropHeaders {
         Ok(DropHeaders { headers })
     }
 
-    pub fn apply(&self, mut record: ConnectRecord) -> ConnectRecord {
+    pub fn apply(&self, record: &mut ConnectRecord) {
         record
             .headers
             .retain(|h| !self.headers.iter().any(|n| h.key == n.as_str()));
-        record
     }
 }

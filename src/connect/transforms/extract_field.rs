@@ -28,12 +28,12 @@ impl ExtractField {
         })
     }
 
-    pub fn apply(&self, mut record: ConnectRecord) -> Result<ConnectRecord, TransformError> {
-        let sv = operating(&mut record, self.which, NAME)?;
+    pub fn apply(&self, record: &mut ConnectRecord) -> Result<(), TransformError> {
+        let sv = operating(record, self.which, NAME)?;
         match sv.schema.take() {
             None => {
                 if sv.value.is_null() {
-                    return Ok(record);
+                    return Ok(());
                 }
                 let entries = take_map(&mut sv.value, NAME, PURPOSE)?;
                 sv.value = entries
@@ -56,6 +56,6 @@ impl ExtractField {
                 }
             }
         }
-        Ok(record)
+        Ok(())
     }
 }

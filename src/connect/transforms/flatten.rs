@@ -118,10 +118,10 @@ impl Flatten {
         }
     }
 
-    pub fn apply(&self, mut record: ConnectRecord) -> Result<ConnectRecord, TransformError> {
-        let sv = operating(&mut record, self.which, NAME)?;
+    pub fn apply(&self, record: &mut ConnectRecord) -> Result<(), TransformError> {
+        let sv = operating(record, self.which, NAME)?;
         if sv.value.is_null() {
-            return Ok(record);
+            return Ok(());
         }
         match &sv.schema {
             None => {
@@ -147,6 +147,6 @@ impl Flatten {
                 sv.schema = Some(updated);
             }
         }
-        Ok(record)
+        Ok(())
     }
 }

@@ -78,11 +78,11 @@ impl HeaderFrom {
         })
     }
 
-    pub fn apply(&self, mut record: ConnectRecord) -> Result<ConnectRecord, TransformError> {
+    pub fn apply(&self, record: &mut ConnectRecord) -> Result<(), TransformError> {
         let mut new_headers = Vec::with_capacity(self.fields.len());
-        let sv = operating(&mut record, self.which, NAME)?;
+        let sv = operating(record, self.which, NAME)?;
         if sv.value.is_null() {
-            return Ok(record);
+            return Ok(());
         }
         match &sv.schema {
             None => {
@@ -145,6 +145,6 @@ impl HeaderFrom {
             }
         }
         record.headers.extend(new_headers);
-        Ok(record)
+        Ok(())
     }
 }

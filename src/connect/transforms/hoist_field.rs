@@ -35,8 +35,8 @@ impl HoistField {
         })
     }
 
-    pub fn apply(&self, mut record: ConnectRecord) -> Result<ConnectRecord, TransformError> {
-        let sv = operating(&mut record, self.which, NAME)?;
+    pub fn apply(&self, record: &mut ConnectRecord) -> Result<(), TransformError> {
+        let sv = operating(record, self.which, NAME)?;
         let value = std::mem::take(&mut sv.value);
         match &sv.schema {
             None => sv.value = Value::Map(vec![(Value::String(self.field.clone()), value)]),
@@ -52,6 +52,6 @@ impl HoistField {
                 sv.schema = Some(updated);
             }
         }
-        Ok(record)
+        Ok(())
     }
 }

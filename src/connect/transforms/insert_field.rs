@@ -131,7 +131,7 @@ impl InsertField {
         builder.build()
     }
 
-    pub fn apply(&self, mut record: ConnectRecord) -> Result<ConnectRecord, TransformError> {
+    pub fn apply(&self, record: &mut ConnectRecord) -> Result<(), TransformError> {
         if self.offset.is_some() && record.kafka_offset.is_none() {
             return Err(invalid(
                 NAME,
@@ -150,9 +150,9 @@ impl InsertField {
             (&self.timestamp, timestamp),
             (&self.static_field, static_value),
         ];
-        let sv = operating(&mut record, self.which, NAME)?;
+        let sv = operating(record, self.which, NAME)?;
         if sv.value.is_null() {
-            return Ok(record);
+            return Ok(());
         }
         match &sv.schema {
             None => {
@@ -179,6 +179,6 @@ impl InsertField {
                 sv.schema = Some(updated);
             }
         }
-        Ok(record)
+        Ok(())
     }
 }

@@ -66,12 +66,11 @@ impl InsertHeader {
         })
     }
 
-    pub fn apply(&self, mut record: ConnectRecord) -> ConnectRecord {
+    pub fn apply(&self, record: &mut ConnectRecord) {
         record.headers.push(Header {
             key: self.header.clone(),
             value: self.value.clone(),
             schema: Some(self.schema.clone()),
         });
-        record
     }
 }

@@ -95,10 +95,10 @@ impl MaskField {
         })
     }
 
-    pub fn apply(&self, mut record: ConnectRecord) -> Result<ConnectRecord, TransformError> {
-        let sv = operating(&mut record, self.which, NAME)?;
+    pub fn apply(&self, record: &mut ConnectRecord) -> Result<(), TransformError> {
+        let sv = operating(record, self.which, NAME)?;
         if sv.value.is_null() {
-            return Ok(record);
+            return Ok(());
         }
         if sv.schema.is_none() {
             let map = require_map(&mut sv.value, NAME, PURPOSE)?;
@@ -122,6 +122,6 @@ impl MaskField {
                 }
             }
         }
-        Ok(record)
+        Ok(())
     }
 }

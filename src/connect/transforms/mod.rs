@@ -277,31 +277,41 @@ impl Transform {
         }
     }
 
-    /// Applies the transform (if its predicate allows). `Ok(None)` means the record was filtered out.
-    pub fn apply(&self, record: ConnectRecord) -> Result<Option<ConnectRecord>, TransformError> {
+    /// Applies the transform in place (if its predicate allows). `Ok(false)` means the record was filtered
+    /// out. Working in place keeps the record from being moved through every layer of every transform.
+    pub fn apply(&self, record: &mut ConnectRecord) -> Result<bool, TransformError> {
         if let Some(predicate) = &self.predicate {
-            if predicate.test(&record) == self.negate {
-                return Ok(Some(record));
+            if predicate.test(record) == self.negate {
+                return Ok(true);
             }
         }
         match &self.kind {
-            TransformKind::InsertField(t) => t.apply(record).map(Some),
-            TransformKind::ReplaceField(t) => t.apply(record).map(Some),
-            TransformKind::MaskField(t) => t.apply(record).map(Some),
-            TransformKind::Cast(t) => t.apply(record).map(Some),
-            TransformKind::TimestampConverter(t) => t.apply(record).map(Some),
-            TransformKind::ExtractField(t) => t.apply(record).map(Some),
-            TransformKind::HoistField(t) => t.apply(record).map(Some),
-            TransformKind::Flatten(t) => t.apply(record).map(Some),
-            TransformKind::ValueToKey(t) => t.apply(record).map(Some),
-            TransformKind::RegexRouter(t) => Ok(Some(t.apply(record))),
-            TransformKind::TimestampRouter(t) => t.apply(record).map(Some),
-            TransformKind::Filter => Ok(None),
-            TransformKind::InsertHeader(t) => Ok(Some(t.apply(record))),
-            TransformKind::DropHeaders(t) => Ok(Some(t.apply(record))),
-            TransformKind::HeaderFrom(t) => t.apply(record).map(Some),
-            TransformKind::SetSchemaMetadata(t) => t.apply(record).map(Some),
+            TransformKind::InsertField(t) => t.apply(record)?,
+            TransformKind::ReplaceField(t) => t.apply(record)?,
+            TransformKind::MaskField(t) => t.apply(record)?,
+            TransformKind::Cast(t) => t.apply(record)?,
+            TransformKind::TimestampConverter(t) => t.apply(record)?,
+            TransformKind::ExtractField(t) => t.apply(record)?,
+            TransformKind::HoistField(t) => t.apply(record)?,
+            TransformKind::Flatten(t) => t.apply(record)?,
+            TransformKind::ValueToKey(t) => t.apply(record)?,
+            TransformKind::RegexRouter(t) => t.apply(record),
+            TransformKind::TimestampRouter(t) => t.apply(record)?,
+            TransformKind::Filter => return Ok(false),
+            TransformKind::InsertHeader(t) => t.apply(record),
+            TransformKind::DropHeaders(t) => t.apply(record),
+            TransformKind::HeaderFrom(t) => t.apply(record)?,
+            TransformKind::SetSchemaMetadata(t) => t.apply(record)?,
         }
+        Ok(true)
+    }
+
+    /// `apply` by value: `Ok(None)` means the record was filtered out.
+    pub fn transform(
+        &self,
+        mut record: ConnectRecord,
+    ) -> Result<Option<ConnectRecord>, TransformError> {
+        Ok(self.apply(&mut record)?.then_some(record))
     }
 }
 
@@ -325,12 +335,13 @@ impl TransformChain {
         TransformChain { transforms }
     }
 
+    /// Applies every transform in place; `Ok(false)` means a transform filtered the record out.
     pub fn apply(
         &self,
-        mut record: ConnectRecord,
+        record: &mut ConnectRecord,
         key_converter: &mut Converter,
         value_converter: &mut Converter,
-    ) -> Result<Option<ConnectRecord>, ChainError> {
+    ) -> Result<bool, ChainError> {
         for t in &self.transforms {
             let needs = t.needs();
             if needs.key {
@@ -351,12 +362,11 @@ impl TransformChain {
                         source,
                     })?;
             }
-            match t.apply(record)? {
-                Some(r) => record = r,
-                None => return Ok(None),
+            if !t.apply(record)? {
+                return Ok(false);
             }
         }
-        Ok(Some(record))
+        Ok(true)
     }
 }
 

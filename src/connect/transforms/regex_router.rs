@@ -76,7 +76,7 @@ impl RegexRouter {
         })
     }
 
-    pub fn apply(&self, mut record: ConnectRecord) -> ConnectRecord {
+    pub fn apply(&self, record: &mut ConnectRecord) {
         if self.regex.is_match(&record.topic) {
             let routed = self
                 .regex
@@ -84,6 +84,5 @@ impl RegexRouter {
                 .into_owned();
             record.topic = Str::from(routed);
         }
-        record
     }
 }

@@ -1,7 +1,7 @@
 //! `ReplaceField$Key` / `ReplaceField$Value`: keep only `include`d fields, drop `exclude`d ones, and rename
 //! (`renames` = `old:new,…`). `whitelist` / `blacklist` are the old names of `include` / `exclude`.
 
-use super::util::{config_error, operating, take_map, take_struct, SchemaCache};
+use super::util::{config_error, operating, require_map, take_struct, SchemaCache};
 use super::{TransformBuildError, TransformError, Which, NEGATE_KEY, PREDICATE_KEY};
 use crate::connect::config_def::{ConfigDef, ConfigKey, ConfigType, ParsedConfig};
 use crate::connect::data::{Schema, SchemaRef, Str, Struct, Value};
@@ -101,29 +101,21 @@ impl ReplaceField {
             .map(|(_, new)| new)
     }
 
-    pub fn apply(&self, mut record: ConnectRecord) -> Result<ConnectRecord, TransformError> {
-        let sv = operating(&mut record, self.which, NAME)?;
+    pub fn apply(&self, record: &mut ConnectRecord) -> Result<(), TransformError> {
+        let sv = operating(record, self.which, NAME)?;
         if sv.value.is_null() {
-            return Ok(record);
+            return Ok(());
         }
         match &sv.schema {
             None => {
-                let entries = take_map(&mut sv.value, NAME, PURPOSE)?;
-                let mut out = Vec::with_capacity(entries.len());
-                for (k, v) in entries {
-                    let Some(name) = k.as_str() else {
-                        out.push((k, v));
-                        continue;
-                    };
-                    if !self.keep(name) {
-                        continue;
-                    }
-                    match self.renamed(name) {
-                        Some(new) => out.push((Value::String(new.clone()), v)),
-                        None => out.push((k, v)),
+                // In place: no allocation per record.
+                let entries = require_map(&mut sv.value, NAME, PURPOSE)?;
+                entries.retain(|(k, _)| k.as_str().is_none_or(|name| self.keep(name)));
+                for (k, _) in entries.iter_mut() {
+                    if let Some(new) = k.as_str().and_then(|name| self.renamed(name)) {
+                        *k = Value::String(new.clone());
                     }
                 }
-                sv.value = Value::Map(out);
             }
             Some(schema) => {
                 let (updated, sources) = self.cache.get_or_try_insert(schema, || {
@@ -153,6 +145,6 @@ impl ReplaceField {
                 sv.schema = Some(updated);
             }
         }
-        Ok(record)
+        Ok(())
     }
 }

@@ -64,8 +64,8 @@ impl SetSchemaMetadata {
         })
     }
 
-    pub fn apply(&self, mut record: ConnectRecord) -> Result<ConnectRecord, TransformError> {
-        let sv = operating(&mut record, self.which, NAME)?;
+    pub fn apply(&self, record: &mut ConnectRecord) -> Result<(), TransformError> {
+        let sv = operating(record, self.which, NAME)?;
         let Some(schema) = &sv.schema else {
             return Err(invalid(
                 NAME,
@@ -87,6 +87,6 @@ impl SetSchemaMetadata {
             other => other,
         };
         sv.schema = Some(updated);
-        Ok(record)
+        Ok(())
     }
 }

@@ -31,7 +31,7 @@ fn json_of(data: &Data) -> String {
 }
 
 fn apply(tr: &Transform, r: ConnectRecord) -> ConnectRecord {
-    tr.apply(r).unwrap().expect("record filtered")
+    tr.transform(r).unwrap().expect("record filtered")
 }
 
 fn struct_record(schema: SchemaRef, values: Vec<Value>) -> ConnectRecord {
@@ -113,7 +113,7 @@ fn insert_field_key_variant_and_offset_needs_a_kafka_record() {
     let tr = t("InsertField$Key", &[("offset.field", "offset")]);
     let mut r = json_record("t", "{}");
     r.key = Data::new(None, Value::Map(vec![]));
-    assert!(tr.apply(r.clone()).is_err());
+    assert!(tr.transform(r.clone()).is_err());
     r.kafka_offset = Some(99);
     let out = apply(&tr, r);
     assert_eq!(json_of(&out.key), r#"{"offset":99}"#);
@@ -200,7 +200,7 @@ fn mask_field_empties_or_replaces() {
         "MaskField$Value",
         &[("fields", "age"), ("replacement", "<redacted>")],
     );
-    assert!(tr.apply(r).is_err());
+    assert!(tr.transform(r).is_err());
 }
 
 #[test]
@@ -391,7 +391,7 @@ fn value_to_key_copies_fields() {
         .field("a", Schema::new(Type::Int32).build())
         .build();
     assert!(missing
-        .apply(struct_record(schema, vec![Value::Int32(1)]))
+        .transform(struct_record(schema, vec![Value::Int32(1)]))
         .is_err());
 }
 
@@ -440,7 +440,7 @@ fn timestamp_router_appends_the_date() {
     );
     let mut r = json_record("orders", "{}");
     r.timestamp = None;
-    assert!(tr.apply(r).is_err());
+    assert!(tr.transform(r).is_err());
 }
 
 #[test]
@@ -449,24 +449,30 @@ fn filter_with_predicates_and_negate() {
     let pattern = Predicate::TopicNameMatches(regex::Regex::new("^(?:foo.*)$").unwrap());
     let drop_foo = t("Filter", &[]).with_predicate(pattern.clone(), false);
     assert!(drop_foo
-        .apply(json_record("foobar", "{}"))
+        .transform(json_record("foobar", "{}"))
         .unwrap()
         .is_none());
-    assert!(drop_foo.apply(json_record("bar", "{}")).unwrap().is_some());
-    let keep_foo = t("Filter", &[("negate", "true")]).with_predicate(pattern, true);
-    assert!(keep_foo
-        .apply(json_record("foobar", "{}"))
+    assert!(drop_foo
+        .transform(json_record("bar", "{}"))
         .unwrap()
         .is_some());
-    assert!(keep_foo.apply(json_record("bar", "{}")).unwrap().is_none());
+    let keep_foo = t("Filter", &[("negate", "true")]).with_predicate(pattern, true);
+    assert!(keep_foo
+        .transform(json_record("foobar", "{}"))
+        .unwrap()
+        .is_some());
+    assert!(keep_foo
+        .transform(json_record("bar", "{}"))
+        .unwrap()
+        .is_none());
 
     let tombstones = t("Filter", &[]).with_predicate(Predicate::RecordIsTombstone, false);
     assert!(tombstones
-        .apply(ConnectRecord::raw("t", None, None))
+        .transform(ConnectRecord::raw("t", None, None))
         .unwrap()
         .is_none());
     assert!(tombstones
-        .apply(ConnectRecord::raw(
+        .transform(ConnectRecord::raw(
             "t",
             None,
             Some(Bytes::from_static(b"x"))
@@ -476,7 +482,7 @@ fn filter_with_predicates_and_negate() {
 
     let has = t("Filter", &[]).with_predicate(Predicate::HasHeaderKey("skip".into()), false);
     let r = json_record("t", "{}").with_header(Header::new("skip", Value::Null, None));
-    assert!(has.apply(r).unwrap().is_none());
+    assert!(has.transform(r).unwrap().is_none());
 
     let t_with_alias = t("Filter", &[("predicate", "IsFoo")]);
     assert_eq!(t_with_alias.predicate_alias(), Some("IsFoo"));
@@ -605,7 +611,7 @@ fn set_schema_metadata_renames_the_schema() {
         (Some("order-value"), Some(2))
     );
     assert!(std::sync::Arc::ptr_eq(value_struct(&out).schema(), s));
-    assert!(tr.apply(json_record("t", "{}")).is_err());
+    assert!(tr.transform(json_record("t", "{}")).is_err());
 }
 
 #[test]
@@ -686,10 +692,10 @@ fn chain_converts_lazily_and_only_what_is_needed() {
     let mut value_conv = crate::connect::converters::Converter::Json(JsonConverter::schemaless());
     // Not JSON at all: nothing reads the value, so nothing parses it.
     let r = ConnectRecord::raw("a", None, Some(Bytes::from_static(b"not json")));
-    let out = chain
-        .apply(r, &mut key_conv, &mut value_conv)
-        .unwrap()
-        .unwrap();
+    let mut out = r;
+    assert!(chain
+        .apply(&mut out, &mut key_conv, &mut value_conv)
+        .unwrap());
     assert_eq!(out.topic, "b");
     assert_eq!(out.value, Data::Raw(Some(Bytes::from_static(b"not json"))));
 
@@ -699,15 +705,15 @@ fn chain_converts_lazily_and_only_what_is_needed() {
         None,
         Some(Bytes::from_static(br#"{"a":"secret","b":1}"#)),
     );
-    let out = chain
-        .apply(r, &mut key_conv, &mut value_conv)
-        .unwrap()
-        .unwrap();
+    let mut out = r;
+    assert!(chain
+        .apply(&mut out, &mut key_conv, &mut value_conv)
+        .unwrap());
     assert_eq!(json_of(&out.value), r#"{"a":"","b":1}"#);
     assert!(matches!(out.key, Data::Raw(None)));
-    let bad = ConnectRecord::raw("a", None, Some(Bytes::from_static(b"{")));
+    let mut bad = ConnectRecord::raw("a", None, Some(Bytes::from_static(b"{")));
     assert!(matches!(
-        chain.apply(bad, &mut key_conv, &mut value_conv),
+        chain.apply(&mut bad, &mut key_conv, &mut value_conv),
         Err(ChainError::Convert {
             which: Which::Value,
             ..

@@ -221,8 +221,8 @@ impl TimestampConverter {
         })
     }
 
-    pub fn apply(&self, mut record: ConnectRecord) -> Result<ConnectRecord, TransformError> {
-        let sv = operating(&mut record, self.which, NAME)?;
+    pub fn apply(&self, record: &mut ConnectRecord) -> Result<(), TransformError> {
+        let sv = operating(record, self.which, NAME)?;
         let Some(field) = &self.field else {
             if let Some(schema) = &sv.schema {
                 let updated = self.cache.get_or_try_insert(schema, || {
@@ -234,10 +234,10 @@ impl TimestampConverter {
             } else {
                 sv.value = self.convert(&sv.value, None)?;
             }
-            return Ok(record);
+            return Ok(());
         };
         if sv.value.is_null() {
-            return Ok(record);
+            return Ok(());
         }
         match &sv.schema {
             None => {
@@ -277,6 +277,6 @@ impl TimestampConverter {
                 sv.schema = Some(updated);
             }
         }
-        Ok(record)
+        Ok(())
     }
 }

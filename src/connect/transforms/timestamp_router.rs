@@ -46,7 +46,7 @@ impl TimestampRouter {
         })
     }
 
-    pub fn apply(&self, mut record: ConnectRecord) -> Result<ConnectRecord, TransformError> {
+    pub fn apply(&self, record: &mut ConnectRecord) -> Result<(), TransformError> {
         let Some(ts) = record.timestamp else {
             return Err(invalid(
                 NAME,
@@ -59,6 +59,6 @@ impl TimestampRouter {
             .replace("${topic}", &record.topic)
             .replace("${timestamp}", &formatted);
         record.topic = Str::from(topic);
-        Ok(record)
+        Ok(())
     }
 }

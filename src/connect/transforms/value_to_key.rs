@@ -50,8 +50,8 @@ impl ValueToKey {
         })
     }
 
-    pub fn apply(&self, mut record: ConnectRecord) -> Result<ConnectRecord, TransformError> {
-        let sv = operating(&mut record, Which::Value, NAME)?;
+    pub fn apply(&self, record: &mut ConnectRecord) -> Result<(), TransformError> {
+        let sv = operating(record, Which::Value, NAME)?;
         let key = match &sv.schema {
             None => {
                 let map = require_map(&mut sv.value, NAME, PURPOSE)?;
@@ -92,6 +92,6 @@ impl ValueToKey {
             }
         };
         record.key = Data::Converted(key);
-        Ok(record)
+        Ok(())
     }
 }

@@ -333,6 +333,12 @@ impl<'a> JsonWriter<'a> {
         if !v.is_finite() {
             return Err(non_finite(path, v));
         }
+        // In Java's plain range ryu prints the same shortest digits Java does (`4.25`, `1.0`), without allocating.
+        if v == 0.0 || (1e-3..1e7).contains(&v.abs()) {
+            let mut buf = ryu::Buffer::new();
+            self.out.put_slice(buf.format_finite(v).as_bytes());
+            return Ok(());
+        }
         let mut text = String::with_capacity(24);
         let _ = write_java_double(v, &mut text);
         self.out.put_slice(text.as_bytes());
