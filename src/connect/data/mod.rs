@@ -11,7 +11,7 @@ mod str;
 mod value;
 
 pub use schema::{logical, Field, Schema, SchemaRef, Type};
-pub use str::Str;
+pub use str::{Str, INLINE_CAPACITY as STR_INLINE_CAPACITY};
 pub use value::{map_get, write_java_double, write_java_float, Struct, StructError, Value};
 
 /// A schema (absent when schemaless) and the value it describes.

@@ -1,7 +1,7 @@
 //! simd-json in place: bytes → a JSON tree of `Value`s whose strings share the input buffer.
 
 use crate::connect::converters::ConvertError;
-use crate::connect::data::{Str, Value};
+use crate::connect::data::{Str, Value, STR_INLINE_CAPACITY as INLINE_CAPACITY};
 use bytes::Bytes;
 use simd_json::{Buffers, Node, StaticNode, Tape};
 
@@ -67,6 +67,10 @@ impl<'i> TreeBuilder<'_, 'i> {
 
     /// The input's bytes for a parsed string that needed no unescaping; a copy otherwise.
     fn share(&self, s: &str) -> Str {
+        if s.len() <= INLINE_CAPACITY {
+            // Copying a short string inline beats touching the buffer's reference count.
+            return Str::from(s);
+        }
         let offset = (s.as_ptr() as usize).wrapping_sub(self.base);
         match offset.checked_add(s.len()) {
             Some(end) if end <= self.input.len() => {
