@@ -138,17 +138,38 @@ impl InsertField {
                 "offset.field is only supported for records read from Kafka (they have an offset)",
             ));
         }
-        let topic = Value::String(record.topic.clone());
-        let partition = record.partition.map_or(Value::Null, Value::Int32);
-        let offset = record.kafka_offset.map_or(Value::Null, Value::Int64);
-        let timestamp = record.timestamp.map_or(Value::Null, Value::Int64);
-        let static_value = self.static_value.clone().map_or(Value::Null, Value::String);
+        // Only what is configured is built.
         let additions = [
-            (&self.topic, topic),
-            (&self.partition, partition),
-            (&self.offset, offset),
-            (&self.timestamp, timestamp),
-            (&self.static_field, static_value),
+            (
+                &self.topic,
+                self.topic
+                    .as_ref()
+                    .map(|_| Value::String(record.topic.clone())),
+            ),
+            (
+                &self.partition,
+                self.partition
+                    .as_ref()
+                    .map(|_| record.partition.map_or(Value::Null, Value::Int32)),
+            ),
+            (
+                &self.offset,
+                self.offset
+                    .as_ref()
+                    .map(|_| record.kafka_offset.map_or(Value::Null, Value::Int64)),
+            ),
+            (
+                &self.timestamp,
+                self.timestamp
+                    .as_ref()
+                    .map(|_| record.timestamp.map_or(Value::Null, Value::Int64)),
+            ),
+            (
+                &self.static_field,
+                self.static_field
+                    .as_ref()
+                    .map(|_| self.static_value.clone().map_or(Value::Null, Value::String)),
+            ),
         ];
         let sv = operating(record, self.which, NAME)?;
         if sv.value.is_null() {
@@ -158,7 +179,7 @@ impl InsertField {
             None => {
                 let map = require_map(&mut sv.value, NAME, PURPOSE)?;
                 for (spec, value) in additions {
-                    if let Some(f) = spec {
+                    if let (Some(f), Some(value)) = (spec, value) {
                         map_put(map, &f.name, value);
                     }
                 }
@@ -168,11 +189,7 @@ impl InsertField {
                     .cache
                     .get_or_try_insert(schema, || Ok(self.updated_schema(schema)))?;
                 let mut values = take_struct(&mut sv.value, NAME, PURPOSE)?.into_values();
-                for (spec, value) in additions {
-                    if spec.is_some() {
-                        values.push(value);
-                    }
-                }
+                values.extend(additions.into_iter().filter_map(|(_, value)| value));
                 let new = Struct::from_values(updated.clone(), values)
                     .map_err(|e| invalid(NAME, e.to_string()))?;
                 sv.value = Value::Struct(new);

@@ -18,9 +18,9 @@ pub struct Parser {
 
 impl Parser {
     pub fn parse(&mut self, input: &Bytes) -> Result<Value, ConvertError> {
-        if input.iter().all(u8::is_ascii_whitespace) {
+        if input.is_empty() {
             return Err(ConvertError::InvalidJson {
-                offset: input.len(),
+                offset: 0,
                 reason: "no JSON value (empty input)".to_owned(),
             });
         }
@@ -40,10 +40,29 @@ impl Parser {
                     input,
                     base,
                 };
-                builder.value(0)
+                builder.value(0).map_err(BuildError::into_convert_error)
             });
         self.tape = Some(tape.reset());
         result
+    }
+}
+
+/// Kept small so the recursive builder's `Result` stays cheap to move; widened at the end.
+#[derive(Debug, Clone, Copy)]
+enum BuildError {
+    TooDeep,
+    Internal(&'static str),
+}
+
+impl BuildError {
+    fn into_convert_error(self) -> ConvertError {
+        match self {
+            BuildError::TooDeep => ConvertError::InvalidJson {
+                offset: 0,
+                reason: format!("nested deeper than {MAX_DEPTH} levels"),
+            },
+            BuildError::Internal(what) => ConvertError::Internal(what),
+        }
     }
 }
 
@@ -55,12 +74,12 @@ struct TreeBuilder<'t, 'i> {
 }
 
 impl<'i> TreeBuilder<'_, 'i> {
-    fn node(&mut self) -> Result<Node<'i>, ConvertError> {
+    fn node(&mut self) -> Result<Node<'i>, BuildError> {
         let node = self
             .nodes
             .get(self.next)
             .copied()
-            .ok_or(ConvertError::Internal("simd-json tape ended early"))?;
+            .ok_or(BuildError::Internal("simd-json tape ended early"))?;
         self.next += 1;
         Ok(node)
     }
@@ -80,12 +99,9 @@ impl<'i> TreeBuilder<'_, 'i> {
         }
     }
 
-    fn value(&mut self, depth: usize) -> Result<Value, ConvertError> {
+    fn value(&mut self, depth: usize) -> Result<Value, BuildError> {
         if depth > MAX_DEPTH {
-            return Err(ConvertError::InvalidJson {
-                offset: 0,
-                reason: format!("nested deeper than {MAX_DEPTH} levels"),
-            });
+            return Err(BuildError::TooDeep);
         }
         Ok(match self.node()? {
             Node::String(s) => Value::String(self.share(s)),
@@ -107,7 +123,7 @@ impl<'i> TreeBuilder<'_, 'i> {
                 for _ in 0..len {
                     let key = match self.node()? {
                         Node::String(k) => k,
-                        _ => return Err(ConvertError::Internal("object key is not a string")),
+                        _ => return Err(BuildError::Internal("object key is not a string")),
                     };
                     let key = Value::String(self.share(key));
                     entries.push((key, self.value(depth + 1)?));
@@ -115,7 +131,7 @@ impl<'i> TreeBuilder<'_, 'i> {
                 Value::Map(entries)
             }
             #[allow(unreachable_patterns)]
-            _ => return Err(ConvertError::Internal("unsupported simd-json number")),
+            _ => return Err(BuildError::Internal("unsupported simd-json number")),
         })
     }
 }

@@ -409,7 +409,7 @@ impl<'a> JsonWriter<'a> {
         self.out.put_u8(b'"');
         let mut start = 0;
         for (i, &b) in bytes.iter().enumerate() {
-            if b >= 0x20 && b != b'"' && b != b'\\' {
+            if !NEEDS_ESCAPE[usize::from(b)] {
                 continue;
             }
             self.out.put_slice(&bytes[start..i]);
@@ -436,6 +436,19 @@ impl<'a> JsonWriter<'a> {
         self.out.put_u8(b'"');
     }
 }
+
+/// Bytes Jackson escapes in strings: control characters, `"` and `\\`.
+static NEEDS_ESCAPE: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut i = 0;
+    while i < 0x20 {
+        table[i] = true;
+        i += 1;
+    }
+    table[b'"' as usize] = true;
+    table[b'\\' as usize] = true;
+    table
+};
 
 fn non_finite(path: &Path<'_>, v: f64) -> ConvertError {
     ConvertError::Unsupported {
