@@ -99,11 +99,10 @@ impl<'i> TreeBuilder<'_, 'i> {
         }
     }
 
-    fn value(&mut self, depth: usize) -> Result<Value, BuildError> {
-        if depth > MAX_DEPTH {
-            return Err(BuildError::TooDeep);
-        }
-        Ok(match self.node()? {
+    /// A scalar node's value; `None` for arrays and objects.
+    #[inline(always)]
+    fn scalar(&self, node: Node<'i>) -> Option<Value> {
+        Some(match node {
             Node::String(s) => Value::String(self.share(s)),
             Node::Static(StaticNode::I64(v)) => Value::Int64(v),
             // Beyond i64: Jackson's `longValue()` wraps the same way.
@@ -111,27 +110,50 @@ impl<'i> TreeBuilder<'_, 'i> {
             Node::Static(StaticNode::F64(v)) => Value::Float64(v),
             Node::Static(StaticNode::Bool(b)) => Value::Boolean(b),
             Node::Static(StaticNode::Null) => Value::Null,
+            _ => return None,
+        })
+    }
+
+    /// The next value; scalars are built in the caller's frame, containers recurse.
+    #[inline(always)]
+    fn child(&mut self, depth: usize) -> Result<Value, BuildError> {
+        let node = self.node()?;
+        match self.scalar(node) {
+            Some(v) => Ok(v),
+            None => self.container(node, depth + 1),
+        }
+    }
+
+    fn value(&mut self, depth: usize) -> Result<Value, BuildError> {
+        self.child(depth.saturating_sub(1))
+    }
+
+    fn container(&mut self, node: Node<'i>, depth: usize) -> Result<Value, BuildError> {
+        if depth > MAX_DEPTH {
+            return Err(BuildError::TooDeep);
+        }
+        Ok(match node {
             Node::Array { len, .. } => {
                 let mut items = Vec::with_capacity(len);
                 for _ in 0..len {
-                    items.push(self.value(depth + 1)?);
+                    items.push(self.child(depth)?);
                 }
                 Value::Array(items)
             }
             Node::Object { len, .. } => {
-                let mut entries = Vec::with_capacity(len);
+                // One spare slot: a transform adding a field (InsertField) then does not reallocate.
+                let mut entries = Vec::with_capacity(len + 1);
                 for _ in 0..len {
                     let key = match self.node()? {
-                        Node::String(k) => k,
+                        Node::String(k) => Value::String(self.share(k)),
                         _ => return Err(BuildError::Internal("object key is not a string")),
                     };
-                    let key = Value::String(self.share(key));
-                    entries.push((key, self.value(depth + 1)?));
+                    let value = self.child(depth)?;
+                    entries.push((key, value));
                 }
                 Value::Map(entries)
             }
-            #[allow(unreachable_patterns)]
-            _ => return Err(BuildError::Internal("unsupported simd-json number")),
+            _ => return Err(BuildError::Internal("unsupported simd-json node")),
         })
     }
 }

@@ -274,3 +274,19 @@ proptest! {
         let _ = JsonConverter::with_schemas().to_connect(Some(&bytes));
     }
 }
+
+#[test]
+fn strings_are_escaped_as_jackson_does() {
+    let c = JsonConverter::schemaless();
+    let text = "0123456789abcdef\u{1}b\"c\\d\te/é\u{7f}";
+    assert_eq!(
+        write(&c, None, &Value::string(text)),
+        r#""0123456789abcdef\u0001b\"c\\d\te/é"#.to_owned() + "\u{7f}\""
+    );
+    let mut back = JsonConverter::schemaless();
+    let json = write(&c, None, &Value::string(text));
+    assert_eq!(
+        to_connect(&mut back, &json).unwrap().value,
+        Value::string(text)
+    );
+}

@@ -407,8 +407,15 @@ impl<'a> JsonWriter<'a> {
         let bytes = s.as_bytes();
         self.out.reserve(bytes.len() + 2);
         self.out.put_u8(b'"');
+        // Most strings need no escaping: check eight bytes at a time and copy them whole.
+        let clean_prefix = clean_prefix_len(bytes);
+        if clean_prefix == bytes.len() {
+            self.out.put_slice(bytes);
+            self.out.put_u8(b'"');
+            return;
+        }
         let mut start = 0;
-        for (i, &b) in bytes.iter().enumerate() {
+        for (i, &b) in bytes.iter().enumerate().skip(clean_prefix) {
             if !NEEDS_ESCAPE[usize::from(b)] {
                 continue;
             }
@@ -435,6 +442,33 @@ impl<'a> JsonWriter<'a> {
         self.out.put_slice(&bytes[start..]);
         self.out.put_u8(b'"');
     }
+}
+
+/// Length of the longest prefix of whole 8-byte words (and then single bytes) needing no escape.
+fn clean_prefix_len(bytes: &[u8]) -> usize {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    let has_zero = |x: u64| x.wrapping_sub(ONES) & !x & HIGHS;
+    let mut i = 0;
+    for chunk in bytes.chunks_exact(8) {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        let x = u64::from_le_bytes(word);
+        // Any byte < 0x20, or equal to '"' or '\\'.
+        let control = x.wrapping_sub(ONES * 0x20) & !x & HIGHS;
+        if control
+            | has_zero(x ^ (ONES * u64::from(b'"')))
+            | has_zero(x ^ (ONES * u64::from(b'\\')))
+            != 0
+        {
+            break;
+        }
+        i += 8;
+    }
+    while i < bytes.len() && !NEEDS_ESCAPE[usize::from(bytes[i])] {
+        i += 1;
+    }
+    i
 }
 
 /// Bytes Jackson escapes in strings: control characters, `"` and `\\`.
