@@ -101,6 +101,29 @@ impl Data {
     }
 }
 
+impl Data {
+    /// Appends this data's bytes for the sink to `out`; `false` means null (nothing written). Raw data goes out
+    /// exactly as it came in — it was never decoded — so this is only right when the output format is the
+    /// input's (the same converter config both sides); otherwise convert with the input converter first.
+    pub fn write_to(
+        &self,
+        converter: &mut Converter,
+        topic: &str,
+        out: &mut bytes::BytesMut,
+    ) -> Result<bool, ConvertError> {
+        match self {
+            Data::Raw(None) => Ok(false),
+            Data::Raw(Some(bytes)) => {
+                out.extend_from_slice(bytes);
+                Ok(true)
+            }
+            Data::Converted(sv) => {
+                converter.write_connect(topic, sv.schema.as_ref(), &sv.value, out)
+            }
+        }
+    }
+}
+
 /// One record.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct ConnectRecord {
@@ -151,5 +174,35 @@ impl ConnectRecord {
 
     pub fn header(&self, key: &str) -> Option<&Header> {
         self.headers.iter().rev().find(|h| h.key == key)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::connect::converters::JsonConverter;
+    use bytes::BytesMut;
+
+    #[test]
+    fn untouched_raw_data_is_written_back_unchanged_without_decoding() {
+        let mut json = Converter::Json(JsonConverter::schemaless());
+        // Not valid JSON: writing it proves it was never parsed.
+        let raw = Data::Raw(Some(Bytes::from_static(b"{not json")));
+        let mut out = BytesMut::new();
+        assert!(raw.write_to(&mut json, "t", &mut out).unwrap());
+        assert_eq!(&out[..], b"{not json");
+        assert!(!Data::Raw(None).write_to(&mut json, "t", &mut out).unwrap());
+    }
+
+    #[test]
+    fn converting_happens_once() {
+        let mut json = Converter::Json(JsonConverter::schemaless());
+        let mut data = Data::Raw(Some(Bytes::from_static(br#"{"a":1}"#)));
+        data.convert(&mut json, "t").unwrap();
+        assert!(data.converted().is_some());
+        let mut out = BytesMut::new();
+        data.write_to(&mut json, "t", &mut out).unwrap();
+        assert_eq!(&out[..], br#"{"a":1}"#);
+        assert!(Data::Raw(None).is_null());
     }
 }
