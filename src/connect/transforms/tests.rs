@@ -721,3 +721,72 @@ fn chain_converts_lazily_and_only_what_is_needed() {
     ));
     let _ = Str::from("unused");
 }
+
+#[test]
+fn documented_examples_verbatim() {
+    // ReplaceField: drop a field; rename fields.
+    let tr = t("ReplaceField$Value", &[("exclude", "c2")]);
+    assert_eq!(
+        json_of(&apply(&tr, json_record("t", r#"{"c1":22,"c2":"foo"}"#)).value),
+        r#"{"c1":22}"#
+    );
+    let tr = t("ReplaceField$Value", &[("renames", "foo:c1,bar:c2")]);
+    assert_eq!(
+        json_of(&apply(&tr, json_record("t", r#"{"foo":22,"bar":"baz"}"#)).value),
+        r#"{"c1":22,"c2":"baz"}"#
+    );
+    // MaskField: mask a value; replace a value.
+    let tr = t("MaskField$Value", &[("fields", "string_field")]);
+    assert_eq!(
+        json_of(
+            &apply(
+                &tr,
+                json_record("t", r#"{"integer_field":22, "string_field":"foo"}"#)
+            )
+            .value
+        ),
+        r#"{"integer_field":22,"string_field":""}"#
+    );
+    let tr = t(
+        "MaskField$Value",
+        &[("fields", "SSN"), ("replacement", "***-***-****")],
+    );
+    assert_eq!(
+        json_of(&apply(&tr, json_record("t", r#"{"SSN":"123-45-6789"}"#)).value),
+        r#"{"SSN":"***-***-****"}"#
+    );
+    // TimestampConverter: a unix timestamp field to a SimpleDateFormat string (Oracle CDC example).
+    let tr = t(
+        "TimestampConverter$Value",
+        &[
+            ("format", "yyyy-MM-dd'T'HH:mm:ss.SSSZ"),
+            ("field", "CREATE_TS"),
+            ("target.type", "string"),
+        ],
+    );
+    assert_eq!(
+        json_of(
+            &apply(
+                &tr,
+                json_record("t", r#"{"ID":1,"CREATE_TS":1636048731469}"#)
+            )
+            .value
+        ),
+        r#"{"ID":1,"CREATE_TS":"2021-11-04T17:58:51.469+0000"}"#
+    );
+    // TimestampConverter: the whole value, epoch seconds to a date string.
+    let tr = t(
+        "TimestampConverter$Value",
+        &[
+            ("format", "yyyy-MM-dd"),
+            ("target.type", "string"),
+            ("unix.precision", "seconds"),
+        ],
+    );
+    let mut r = json_record("t", "{}");
+    r.value = Data::new(None, Value::Int64(1_696_521_093));
+    assert_eq!(
+        apply(&tr, r).value.converted().unwrap().value,
+        Value::string("2023-10-05")
+    );
+}
