@@ -34,7 +34,7 @@ pub const CONFIG: ConfigDef = ConfigDef::new(&[
         "schemas.cache.size",
         ConfigType::Int,
         Some("1000"),
-        "Accepted for compatibility with Kafka Connect; schemas are not cached across records",
+        "How many distinct envelope schemas to remember, so records sharing a schema share one parsed `Schema`",
     ),
     ConfigKey::optional(
         "decimal.format",
@@ -58,6 +58,10 @@ pub const CONFIG: ConfigDef = ConfigDef::new(&[
     .one_of(&["key", "value", "header"]),
 ]);
 
+const DEFAULT_SCHEMA_CACHE_SIZE: usize = 1000;
+/// The cache is searched linearly; beyond this many entries a miss costs more than it saves.
+const MAX_SCHEMA_CACHE_SIZE: usize = 64;
+
 /// JSON options, as the keys in `CONFIG`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct JsonOptions {
@@ -80,6 +84,9 @@ impl Default for JsonOptions {
 pub struct JsonConverter {
     pub options: JsonOptions,
     parser: parse::Parser,
+    /// Recently seen envelope schemas (their JSON and the parsed schema), most recent last.
+    schema_cache: Vec<(Value, SchemaRef)>,
+    schema_cache_size: usize,
 }
 
 impl std::fmt::Debug for JsonConverter {
@@ -95,6 +102,8 @@ impl JsonConverter {
         JsonConverter {
             options,
             parser: parse::Parser::default(),
+            schema_cache: Vec::new(),
+            schema_cache_size: DEFAULT_SCHEMA_CACHE_SIZE,
         }
     }
 
@@ -124,11 +133,16 @@ impl JsonConverter {
                 })
             }
         };
-        Ok(Self::new(JsonOptions {
+        let mut converter = Self::new(JsonOptions {
             schemas_enable: config.boolean("schemas.enable").unwrap_or(true),
             decimal_numeric,
             replace_null_with_default: config.boolean("replace.null.with.default").unwrap_or(true),
-        }))
+        });
+        converter.schema_cache_size = config
+            .int("schemas.cache.size")
+            .and_then(|n| usize::try_from(n).ok())
+            .unwrap_or(DEFAULT_SCHEMA_CACHE_SIZE);
+        Ok(converter)
     }
 
     /// JSON bytes (`None` = null) → Connect data.
@@ -142,7 +156,7 @@ impl JsonConverter {
 
     /// Connect data from an already parsed JSON tree (as `parse` builds it: objects as string-keyed maps,
     /// integers as `Int64`, other numbers as `Float64`). Used by the serde_json comparison path too.
-    pub fn json_to_connect(&self, json: Value) -> Result<SchemaAndValue, ConvertError> {
+    pub fn json_to_connect(&mut self, json: Value) -> Result<SchemaAndValue, ConvertError> {
         if !self.options.schemas_enable {
             return Ok(SchemaAndValue::schemaless(json));
         }
@@ -165,9 +179,35 @@ impl JsonConverter {
         if schema_json.is_null() {
             return Ok(SchemaAndValue::schemaless(payload));
         }
-        let schema = schema_json::parse_schema(&schema_json, &Path::root("schema"), 0)?;
+        let schema = self.schema_for(schema_json)?;
         let value = typed::to_typed(&schema, payload, &Path::root("payload"))?;
         Ok(SchemaAndValue::new(Some(schema), value))
+    }
+
+    /// The parsed schema for envelope schema JSON, from the cache when seen recently (comparing JSON trees is
+    /// much cheaper than building a `Schema`, and sharing one `Arc` lets transforms' schema caches hit).
+    fn schema_for(&mut self, schema_json: Value) -> Result<SchemaRef, ConvertError> {
+        if let Some(at) = self
+            .schema_cache
+            .iter()
+            .rposition(|(json, _)| *json == schema_json)
+        {
+            let hit = self.schema_cache.remove(at);
+            let schema = hit.1.clone();
+            self.schema_cache.push(hit);
+            return Ok(schema);
+        }
+        // Copied out of the record's buffer first: a cached schema (or its default values) must not keep a
+        // whole fetch response alive.
+        let schema_json = detach(schema_json);
+        let schema = schema_json::parse_schema(&schema_json, &Path::root("schema"), 0)?;
+        if self.schema_cache_size > 0 {
+            if self.schema_cache.len() >= self.schema_cache_size.min(MAX_SCHEMA_CACHE_SIZE) {
+                self.schema_cache.remove(0);
+            }
+            self.schema_cache.push((schema_json, schema.clone()));
+        }
+        Ok(schema)
     }
 
     /// Connect data → JSON appended to `out`. Returns `false` (nothing written) for a null value with no
@@ -187,5 +227,23 @@ impl JsonConverter {
             out.truncate(start);
         }
         result.map(|()| true)
+    }
+}
+
+/// `value` with every string that shares a buffer copied into its own.
+fn detach(value: Value) -> Value {
+    match value {
+        Value::String(s) if s.is_shared() => {
+            Value::String(crate::connect::data::Str::from(s.as_str()))
+        }
+        Value::Bytes(b) => Value::Bytes(Bytes::copy_from_slice(&b)),
+        Value::Array(items) => Value::Array(items.into_iter().map(detach).collect()),
+        Value::Map(entries) => Value::Map(
+            entries
+                .into_iter()
+                .map(|(k, v)| (detach(k), detach(v)))
+                .collect(),
+        ),
+        other => other,
     }
 }

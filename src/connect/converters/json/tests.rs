@@ -290,3 +290,16 @@ fn strings_are_escaped_as_jackson_does() {
         Value::string(text)
     );
 }
+
+#[test]
+fn records_with_the_same_schema_share_one_parsed_schema() {
+    let mut c = JsonConverter::with_schemas();
+    let a = to_connect(&mut c, r#"{"schema":{"type":"int32"},"payload":1}"#).unwrap();
+    let b = to_connect(&mut c, r#"{"payload":2,"schema":{"type":"int32"}}"#).unwrap();
+    assert!(std::sync::Arc::ptr_eq(
+        a.schema.as_ref().unwrap(),
+        b.schema.as_ref().unwrap()
+    ));
+    let other = to_connect(&mut c, r#"{"schema":{"type":"int64"},"payload":3}"#).unwrap();
+    assert_eq!(other.schema.unwrap().ty, Type::Int64);
+}
