@@ -326,7 +326,10 @@ impl DateFormat {
         if let Some(pm) = pm {
             hour = hour % 12 + if pm { 12 } else { 0 };
         }
-        if !(1..=12).contains(&month) || !(1..=31).contains(&day) {
+        if !(1..=12).contains(&month)
+            || !(1..=31).contains(&day)
+            || !(-1_000_000..=1_000_000).contains(&year)
+        {
             return Err(format!(
                 "`{text}` is not a valid date for pattern `{}`",
                 self.pattern
@@ -370,7 +373,26 @@ mod tests {
     #[test]
     fn mismatched_text_says_where() {
         let f = DateFormat::new("yyyy-MM-dd").unwrap();
+        assert!(f.parse("99999999999999-01-01").is_err());
         let e = f.parse("2017/04/13").unwrap_err();
         assert!(e.contains("character 4"), "{e}");
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn parsing_any_text_never_panics(text in "\\PC{0,30}", ms in proptest::num::i64::ANY) {
+            for pattern in ["yyyy-MM-dd'T'HH:mm:ss.SSSZ", "yyyyMMdd", "EEE, d MMM yyyy hh:mm a", "D yy X"] {
+                let f = DateFormat::new(pattern).unwrap();
+                let _ = f.parse(&text);
+                let formatted = f.format(ms / 4);
+                let _ = f.parse(&formatted);
+            }
+        }
+
+        #[test]
+        fn iso_format_round_trips(ms in -62_135_596_800_000i64..253_402_300_799_999) {
+            let f = DateFormat::new("yyyy-MM-dd'T'HH:mm:ss.SSSZ").unwrap();
+            proptest::prop_assert_eq!(f.parse(&f.format(ms)).unwrap(), ms);
+        }
     }
 }
