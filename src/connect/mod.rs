@@ -4,4 +4,8 @@
 //! like any user would.
 
 pub mod config_def;
+pub mod converters;
+pub mod data;
+pub mod record;
 pub mod registry;
+pub mod transforms;

@@ -27,8 +27,12 @@ pub struct ComponentInfo {
 }
 
 /// Components registered by each module; a module adds itself by adding its list here.
-fn all_lists() -> [&'static [ComponentInfo]; 0] {
-    []
+fn all_lists() -> [&'static [ComponentInfo]; 3] {
+    [
+        super::converters::COMPONENTS,
+        super::transforms::COMPONENTS,
+        super::transforms::predicates::COMPONENTS,
+    ]
 }
 
 /// Every registered component.

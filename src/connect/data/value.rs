@@ -1,0 +1,320 @@
+//! Kafka Connect values and structs.
+
+use super::schema::{SchemaRef, Type};
+use super::str::Str;
+use bytes::Bytes;
+use std::fmt;
+use std::fmt::Write as _;
+
+/// A Kafka Connect value. Schemaless JSON objects become `Map`s with `String` keys, in document order.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub enum Value {
+    #[default]
+    Null,
+    Boolean(bool),
+    Int8(i8),
+    Int16(i16),
+    Int32(i32),
+    Int64(i64),
+    Float32(f32),
+    Float64(f64),
+    String(Str),
+    Bytes(Bytes),
+    Array(Vec<Value>),
+    /// Entries in insertion order; keys are usually strings but Kafka Connect allows any type.
+    Map(Vec<(Value, Value)>),
+    Struct(Struct),
+}
+
+impl Value {
+    pub fn string(s: &str) -> Value {
+        Value::String(Str::from(s))
+    }
+
+    pub fn is_null(&self) -> bool {
+        matches!(self, Value::Null)
+    }
+
+    /// The name of this value's type, for error messages.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Value::Null => "null",
+            Value::Boolean(_) => "boolean",
+            Value::Int8(_) => "int8",
+            Value::Int16(_) => "int16",
+            Value::Int32(_) => "int32",
+            Value::Int64(_) => "int64",
+            Value::Float32(_) => "float32",
+            Value::Float64(_) => "float64",
+            Value::String(_) => "string",
+            Value::Bytes(_) => "bytes",
+            Value::Array(_) => "array",
+            Value::Map(_) => "map",
+            Value::Struct(_) => "struct",
+        }
+    }
+
+    pub fn as_str(&self) -> Option<&str> {
+        match self {
+            Value::String(s) => Some(s.as_str()),
+            _ => None,
+        }
+    }
+
+    /// The entry of a map whose key is the string `key`.
+    pub fn map_get(&self, key: &str) -> Option<&Value> {
+        match self {
+            Value::Map(entries) => map_get(entries, key),
+            _ => None,
+        }
+    }
+
+    /// Any integer as `i64`.
+    pub fn as_i64(&self) -> Option<i64> {
+        match *self {
+            Value::Int8(v) => Some(v.into()),
+            Value::Int16(v) => Some(v.into()),
+            Value::Int32(v) => Some(v.into()),
+            Value::Int64(v) => Some(v),
+            _ => None,
+        }
+    }
+
+    /// Any number as `f64`.
+    pub fn as_f64(&self) -> Option<f64> {
+        match *self {
+            Value::Float32(v) => Some(v.into()),
+            Value::Float64(v) => Some(v),
+            _ => self.as_i64().map(|v| v as f64),
+        }
+    }
+}
+
+/// The value under string key `key` in map entries.
+pub fn map_get<'a>(entries: &'a [(Value, Value)], key: &str) -> Option<&'a Value> {
+    entries
+        .iter()
+        .find(|(k, _)| k.as_str() == Some(key))
+        .map(|(_, v)| v)
+}
+
+/// A struct value: one slot per field of its schema (`Value::Null` when unset).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Struct {
+    schema: SchemaRef,
+    values: Vec<Value>,
+}
+
+/// What went wrong putting a value into a struct.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StructError {
+    #[error("struct schema has no field `{0}`")]
+    NoSuchField(String),
+    #[error("schema is a {0:?}, not a struct")]
+    NotAStruct(Type),
+}
+
+impl Struct {
+    /// An empty struct of `schema` (every field null).
+    pub fn new(schema: SchemaRef) -> Result<Self, StructError> {
+        if schema.ty != Type::Struct {
+            return Err(StructError::NotAStruct(schema.ty));
+        }
+        let values = vec![Value::Null; schema.fields.len()];
+        Ok(Struct { schema, values })
+    }
+
+    /// A struct from values in field order; missing trailing values are null, extra ones are dropped.
+    pub fn from_values(schema: SchemaRef, mut values: Vec<Value>) -> Result<Self, StructError> {
+        if schema.ty != Type::Struct {
+            return Err(StructError::NotAStruct(schema.ty));
+        }
+        values.resize(schema.fields.len(), Value::Null);
+        Ok(Struct { schema, values })
+    }
+
+    pub fn schema(&self) -> &SchemaRef {
+        &self.schema
+    }
+
+    pub fn values(&self) -> &[Value] {
+        &self.values
+    }
+
+    pub fn values_mut(&mut self) -> &mut [Value] {
+        &mut self.values
+    }
+
+    pub fn into_values(self) -> Vec<Value> {
+        self.values
+    }
+
+    pub fn get(&self, field: &str) -> Option<&Value> {
+        let f = self.schema.field_named(field)?;
+        self.values.get(f.index)
+    }
+
+    pub fn get_index(&self, index: usize) -> Option<&Value> {
+        self.values.get(index)
+    }
+
+    pub fn put(&mut self, field: &str, value: Value) -> Result<(), StructError> {
+        let index = self
+            .schema
+            .field_named(field)
+            .map(|f| f.index)
+            .ok_or_else(|| StructError::NoSuchField(field.to_owned()))?;
+        self.values[index] = value;
+        Ok(())
+    }
+
+    /// The same values under another (field-compatible) schema.
+    pub fn with_schema(self, schema: SchemaRef) -> Struct {
+        let mut values = self.values;
+        values.resize(schema.fields.len(), Value::Null);
+        Struct { schema, values }
+    }
+}
+
+/// Writes `v` as Java's `Double.toString` does (`1.0`, `1.0E10`, `1.5E-5`, `NaN`, `Infinity`).
+pub fn write_java_double(v: f64, out: &mut impl fmt::Write) -> fmt::Result {
+    java_float_text(
+        v.is_finite(),
+        v == 0.0 || (1e-3..1e7).contains(&v.abs()),
+        out,
+        |o, sci| {
+            if sci {
+                write!(o, "{v:e}")
+            } else {
+                write!(o, "{v}")
+            }
+        },
+        v,
+    )
+}
+
+/// Writes `v` as Java's `Float.toString` does.
+pub fn write_java_float(v: f32, out: &mut impl fmt::Write) -> fmt::Result {
+    java_float_text(
+        v.is_finite(),
+        v == 0.0 || (1e-3..1e7).contains(&v.abs()),
+        out,
+        |o, sci| {
+            if sci {
+                write!(o, "{v:e}")
+            } else {
+                write!(o, "{v}")
+            }
+        },
+        f64::from(v),
+    )
+}
+
+fn java_float_text(
+    finite: bool,
+    plain: bool,
+    out: &mut impl fmt::Write,
+    render: impl Fn(&mut String, bool) -> fmt::Result,
+    as_f64: f64,
+) -> fmt::Result {
+    if !finite {
+        return out.write_str(if as_f64.is_nan() {
+            "NaN"
+        } else if as_f64 > 0.0 {
+            "Infinity"
+        } else {
+            "-Infinity"
+        });
+    }
+    let mut text = String::with_capacity(24);
+    render(&mut text, !plain)?;
+    if plain {
+        out.write_str(&text)?;
+        if !text.contains('.') {
+            out.write_str(".0")?;
+        }
+        return Ok(());
+    }
+    let (mantissa, exponent) = text.split_once('e').unwrap_or((&text, "0"));
+    out.write_str(mantissa)?;
+    if !mantissa.contains('.') {
+        out.write_str(".0")?;
+    }
+    write!(out, "E{exponent}")
+}
+
+/// Java's `toString` rendering (what `StringConverter` and `Cast` to string produce): numbers as Java prints
+/// them, `Struct{a=1,b=x}`, `{k=v, k2=v2}`, `[1, 2]`, bytes as base64.
+impl fmt::Display for Value {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Value::Null => f.write_str("null"),
+            Value::Boolean(b) => write!(f, "{b}"),
+            Value::Int8(v) => write!(f, "{v}"),
+            Value::Int16(v) => write!(f, "{v}"),
+            Value::Int32(v) => write!(f, "{v}"),
+            Value::Int64(v) => write!(f, "{v}"),
+            Value::Float32(v) => write_java_float(*v, f),
+            Value::Float64(v) => write_java_double(*v, f),
+            Value::String(s) => f.write_str(s),
+            Value::Bytes(b) => f.write_str(&crate::connect::converters::base64::encode(b)),
+            Value::Array(items) => {
+                f.write_str("[")?;
+                for (i, item) in items.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(", ")?;
+                    }
+                    write!(f, "{item}")?;
+                }
+                f.write_str("]")
+            }
+            Value::Map(entries) => {
+                f.write_str("{")?;
+                for (i, (k, v)) in entries.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(", ")?;
+                    }
+                    write!(f, "{k}={v}")?;
+                }
+                f.write_str("}")
+            }
+            Value::Struct(s) => {
+                f.write_str("Struct{")?;
+                let mut first = true;
+                for (field, v) in s.schema().fields.iter().zip(s.values()) {
+                    if v.is_null() {
+                        continue;
+                    }
+                    if !first {
+                        f.write_str(",")?;
+                    }
+                    first = false;
+                    write!(f, "{}={v}", field.name)?;
+                }
+                f.write_str("}")
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn d(v: f64) -> String {
+        let mut s = String::new();
+        write_java_double(v, &mut s).unwrap();
+        s
+    }
+
+    #[test]
+    fn doubles_print_like_java() {
+        assert_eq!(d(1.0), "1.0");
+        assert_eq!(d(0.0), "0.0");
+        assert_eq!(d(-2.5), "-2.5");
+        assert_eq!(d(1e10), "1.0E10");
+        assert_eq!(d(1.5e-5), "1.5E-5");
+        assert_eq!(d(1234567.0), "1234567.0");
+        assert_eq!(d(f64::NAN), "NaN");
+    }
+}
