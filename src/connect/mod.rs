@@ -4,6 +4,8 @@
 //! like any user would.
 
 pub mod config_def;
+pub mod connector;
+pub mod connectors;
 pub mod converters;
 pub mod data;
 pub mod record;

@@ -1,0 +1,97 @@
+//! What a source task and a sink task are. The engine drives them on one core's executor.
+//!
+//! Sources hand out records with their position (`ConnectRecord::source_offset`); the engine persists a
+//! position only after the sink acknowledged every record before it (at-least-once), and gives it back to the
+//! source at the next start. Sinks accept records with `put` and make them durable with `flush`. Both are
+//! single-threaded: their futures need not be `Send`.
+
+use std::future::Future;
+
+use super::converters::Converter;
+use super::record::{ConnectRecord, SourcePosition};
+
+/// A connector failed; `retriable` errors make the engine retry the same call after a backoff, others fail
+/// the task (which restarts with backoff).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct ConnectorError {
+    pub message: String,
+    pub retriable: bool,
+}
+
+impl ConnectorError {
+    pub fn fatal(message: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+            retriable: false,
+        }
+    }
+
+    pub fn retriable(message: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+            retriable: true,
+        }
+    }
+}
+
+/// What one `poll` found.
+#[derive(Debug)]
+pub enum SourcePoll {
+    /// Records, in order; each carries its position in `source_offset`.
+    Records(Vec<ConnectRecord>),
+    /// Nothing now; the source waited a little (it must not spin) and can be polled again.
+    Idle,
+    /// The input ended for good (stdin closed, a bounded datagen run); the pipeline drains and stops.
+    Finished,
+}
+
+/// Which task of how many, for sources and sinks that split work.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TaskId {
+    pub index: u32,
+    pub count: u32,
+}
+
+/// The key and value converters of a pipeline, for sinks that write bytes (file, stdout, HTTP) and sources
+/// that must produce bytes in the pipeline's format.
+pub struct Converters {
+    pub key: Converter,
+    pub value: Converter,
+}
+
+/// A running source task.
+pub trait SourceTask {
+    /// Up to `max_records` records, or `Idle` after waiting briefly, or `Finished`.
+    fn poll(
+        &mut self,
+        max_records: usize,
+    ) -> impl Future<Output = Result<SourcePoll, ConnectorError>>;
+
+    /// Everything up to and including `position` reached the sink. Sources that keep their own positions
+    /// (the Kafka source commits to its consumer group) act on it; others need do nothing, as the engine
+    /// stores positions itself.
+    fn commit(
+        &mut self,
+        position: &SourcePosition,
+    ) -> impl Future<Output = Result<(), ConnectorError>>;
+
+    /// Stop; release files and connections.
+    fn close(&mut self) -> impl Future<Output = ()>;
+}
+
+/// A running sink task.
+pub trait SinkTask {
+    /// Accepts `records` (drained from the vector), writing them or buffering them for `flush`.
+    fn put(
+        &mut self,
+        records: &mut Vec<ConnectRecord>,
+        converters: &mut Converters,
+    ) -> impl Future<Output = Result<(), ConnectorError>>;
+
+    /// Makes every record `put` so far durable (written and synced, acknowledged by the broker, accepted by
+    /// the HTTP endpoint). Only after this does the engine commit the sources' positions.
+    fn flush(&mut self) -> impl Future<Output = Result<(), ConnectorError>>;
+
+    fn close(&mut self) -> impl Future<Output = ()>;
+}

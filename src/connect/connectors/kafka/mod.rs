@@ -1,0 +1,1 @@
+//! The Kafka source (a consumer group member) and the Kafka sink (an idempotent producer).
