@@ -15,12 +15,32 @@ use pipewright::runtime::backend::{AnyBackend, IoBackend, IoChoice};
     version,
     about = "pipewright: a Kafka connector engine that speaks the Kafka protocol itself"
 )]
+#[command(args_conflicts_with_subcommands = true)]
 struct Cli {
     /// I/O backend: auto (io_uring where the kernel allows it), uring, epoll
     #[arg(long = "io", global = true, default_value = "auto")]
     io: IoChoice,
+    #[command(flatten)]
+    run: RunArgs,
     #[command(subcommand)]
-    command: Command,
+    command: Option<Command>,
+}
+
+/// `engine --cores N --config pipelines.toml`: run pipelines.
+#[derive(Args, Clone)]
+struct RunArgs {
+    /// Pipelines to run: pipelines.toml, a Kafka Connect .properties or a REST .json connector config
+    #[arg(long = "config", value_name = "FILE")]
+    config: Option<std::path::PathBuf>,
+    /// Cores (pinned threads) to run on; default: every CPU this process may use
+    #[arg(long = "cores")]
+    cores: Option<usize>,
+    /// Where file-like sources' positions are kept
+    #[arg(long = "state-dir", default_value = ".pipewright-state")]
+    state_dir: std::path::PathBuf,
+    /// How long SIGINT/SIGTERM may take to drain and commit before the process exits anyway (ms)
+    #[arg(long = "shutdown-timeout-ms", default_value_t = 30_000)]
+    shutdown_timeout_ms: u64,
 }
 
 #[derive(Args, Clone)]
@@ -170,7 +190,33 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
-    if let Command::Validate { config } = &cli.command {
+    let Some(command) = cli.command else {
+        let Some(config) = cli.run.config else {
+            eprintln!(
+                "error: give --config FILE to run pipelines, or a subcommand (see engine --help)"
+            );
+            return ExitCode::from(2);
+        };
+        let options = pipewright::engine::run::RunOptions {
+            config,
+            cores: cli
+                .run
+                .cores
+                .unwrap_or_else(|| pipewright::engine::cores::allowed_cpus().len()),
+            io: cli.io,
+            state_dir: cli.run.state_dir,
+            shutdown_timeout: std::time::Duration::from_millis(cli.run.shutdown_timeout_ms),
+        };
+        return match pipewright::engine::run::run(options) {
+            Ok(0) => ExitCode::SUCCESS,
+            Ok(code) => ExitCode::from(code.clamp(1, 255) as u8),
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                ExitCode::FAILURE
+            }
+        };
+    };
+    if let Command::Validate { config } = &command {
         // Reading a file needs no runtime.
         let report = cli::validate::run(config, &pipewright::engine::config::Registry);
         if report.ok {
@@ -188,7 +234,7 @@ fn main() -> ExitCode {
         }
     };
     tracing::info!(backend = backend.name(), "I/O backend");
-    match backend.block_on(run(cli.command)) {
+    match backend.block_on(run(command)) {
         Ok(Ok(code)) => code,
         Ok(Err(e)) => {
             eprintln!("error: {e:#}");

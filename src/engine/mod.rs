@@ -3,4 +3,9 @@
 //! `config` turns `pipelines.toml`, Kafka Connect `.properties` and REST JSON connector configs into one validated
 //! model; it reads files and nothing else (no sockets, no threads).
 
+pub mod build;
 pub mod config;
+pub mod cores;
+pub mod offsets;
+pub mod run;
+pub mod task;

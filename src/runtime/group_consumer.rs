@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use tokio::task::JoinHandle;
 
-use super::backend::TokioBackend;
+use super::backend::current_backend;
 use super::driver::{drive, SansIoClient, Shared};
 use super::producer::connection_config;
 use crate::client::config::ConsumerConfig;
@@ -124,13 +124,13 @@ impl GroupConsumer {
         let drivers = vec![
             tokio::task::spawn_local(drive(
                 consumer.clone(),
-                TokioBackend::default(),
+                current_backend(),
                 consumer_connection,
                 |_: &mut sm::Consumer| {},
             )),
             tokio::task::spawn_local(drive(
                 member.clone(),
-                TokioBackend::default(),
+                current_backend(),
                 member_connection,
                 |_: &mut GroupMember| {},
             )),

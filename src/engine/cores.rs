@@ -1,0 +1,236 @@
+//! Thread per core: one OS thread per core, pinned, each with its own single-threaded executor, I/O backend
+//! and broker connections. A task is placed on one core and never migrates; nothing on the hot path is shared
+//! between cores. The control thread talks to cores only through channels.
+
+use std::cell::Cell;
+use std::rc::Rc;
+use std::sync::mpsc as std_mpsc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+
+use super::task::{run_task, TaskOutcome, TaskSpec};
+use crate::runtime::backend::{AnyBackend, IoBackend, IoChoice};
+
+/// What the control thread asks a core to do.
+#[derive(Debug)]
+pub enum CoreCommand {
+    Start(TaskSpec),
+    /// Stop every task: stop polling sources, flush sinks, commit, close.
+    Stop,
+}
+
+/// What a task's state is, as the control thread sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TaskState {
+    Running,
+    /// Failed; restarting after `retry_in`.
+    Failed {
+        error: String,
+        restarts: u32,
+        retry_in: Duration,
+    },
+    Finished,
+    Stopped,
+}
+
+/// A task's state change, sent by a core.
+#[derive(Debug, Clone)]
+pub struct TaskReport {
+    pub core: usize,
+    pub task: String,
+    pub state: TaskState,
+}
+
+/// The running cores.
+pub struct CoreSet {
+    commands: Vec<mpsc::UnboundedSender<CoreCommand>>,
+    threads: Vec<JoinHandle<()>>,
+    backend_name: &'static str,
+}
+
+/// The CPUs this process may run on, in order.
+pub fn allowed_cpus() -> Vec<usize> {
+    #[cfg(target_os = "linux")]
+    {
+        // SAFETY: `set` is a plain bitmask owned by this frame; sched_getaffinity writes at most its size.
+        let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+        let ok =
+            unsafe { libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) }
+                == 0;
+        if ok {
+            // SAFETY: CPU_ISSET only reads the bitmask, for indexes below CPU_SETSIZE.
+            let cpus: Vec<usize> = (0..libc::CPU_SETSIZE as usize)
+                .filter(|i| unsafe { libc::CPU_ISSET(*i, &set) })
+                .collect();
+            if !cpus.is_empty() {
+                return cpus;
+            }
+        }
+    }
+    (0..std::thread::available_parallelism().map_or(1, |n| n.get())).collect()
+}
+
+/// Pins the calling thread to `cpu`.
+fn pin_current_thread(cpu: usize) -> std::io::Result<()> {
+    #[cfg(target_os = "linux")]
+    {
+        // SAFETY: as above; CPU_SET writes one bit of the local mask, sched_setaffinity reads it.
+        let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+        unsafe { libc::CPU_SET(cpu, &mut set) };
+        if unsafe { libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) } != 0
+        {
+            return Err(std::io::Error::last_os_error());
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = cpu;
+    Ok(())
+}
+
+impl CoreSet {
+    /// Starts `cores` pinned threads (core i on the i-th allowed CPU, wrapping), each on `io`.
+    pub fn start(
+        cores: usize,
+        io: IoChoice,
+        reports: std_mpsc::Sender<TaskReport>,
+    ) -> Result<Self, String> {
+        let backend = AnyBackend::choose(io)?;
+        let backend_name = backend.name();
+        let cpus = allowed_cpus();
+        let mut commands = Vec::with_capacity(cores);
+        let mut threads = Vec::with_capacity(cores);
+        for core in 0..cores.max(1) {
+            let (tx, rx) = mpsc::unbounded_channel();
+            let cpu = cpus[core % cpus.len()];
+            let reports = reports.clone();
+            let backend = backend.clone();
+            let thread = std::thread::Builder::new()
+                .name(format!("core-{core}"))
+                .spawn(move || {
+                    if let Err(e) = pin_current_thread(cpu) {
+                        tracing::warn!(core, cpu, error = %e, "could not pin the core's thread");
+                    } else {
+                        tracing::debug!(core, cpu, "core thread pinned");
+                    }
+                    let run = backend.block_on(core_main(core, rx, reports));
+                    if let Err(e) = run {
+                        tracing::error!(core, error = %e, "core runtime failed to start");
+                    }
+                })
+                .map_err(|e| format!("could not start core {core}: {e}"))?;
+            commands.push(tx);
+            threads.push(thread);
+        }
+        Ok(Self {
+            commands,
+            threads,
+            backend_name,
+        })
+    }
+
+    pub fn backend_name(&self) -> &'static str {
+        self.backend_name
+    }
+
+    pub fn len(&self) -> usize {
+        self.commands.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.commands.is_empty()
+    }
+
+    pub fn send(&self, core: usize, command: CoreCommand) {
+        let _ = self.commands[core % self.commands.len()].send(command);
+    }
+
+    /// Asks every core to stop and waits for the threads (each drains, commits and closes its tasks).
+    pub fn stop_and_join(self) {
+        for tx in &self.commands {
+            let _ = tx.send(CoreCommand::Stop);
+        }
+        drop(self.commands);
+        for thread in self.threads {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// A core's executor: starts tasks as asked, stops them all on `Stop`.
+async fn core_main(
+    core: usize,
+    mut commands: mpsc::UnboundedReceiver<CoreCommand>,
+    reports: std_mpsc::Sender<TaskReport>,
+) {
+    let stop = Rc::new(Cell::new(false));
+    let mut tasks = Vec::new();
+    while let Some(command) = commands.recv().await {
+        match command {
+            CoreCommand::Start(spec) => {
+                tasks.push(tokio::task::spawn_local(supervise(
+                    core,
+                    spec,
+                    stop.clone(),
+                    reports.clone(),
+                )));
+            }
+            CoreCommand::Stop => break,
+        }
+    }
+    stop.set(true);
+    for task in tasks {
+        let _ = task.await;
+    }
+}
+
+/// Runs a task, restarting it with exponential backoff (1 s doubling to 60 s) when it fails.
+async fn supervise(
+    core: usize,
+    spec: TaskSpec,
+    stop: Rc<Cell<bool>>,
+    reports: std_mpsc::Sender<TaskReport>,
+) {
+    let label = spec.label();
+    let report = |state: TaskState| {
+        let _ = reports.send(TaskReport {
+            core,
+            task: label.clone(),
+            state,
+        });
+    };
+    let mut restarts = 0u32;
+    loop {
+        report(TaskState::Running);
+        match run_task(&spec, stop.clone()).await {
+            Ok(TaskOutcome::Finished) => {
+                report(TaskState::Finished);
+                return;
+            }
+            Ok(TaskOutcome::Stopped) => {
+                report(TaskState::Stopped);
+                return;
+            }
+            Err(error) => {
+                let retry_in =
+                    Duration::from_secs(1u64 << restarts.min(6)).min(Duration::from_secs(60));
+                restarts += 1;
+                tracing::error!(task = %label, %error, restarts, ?retry_in, "task failed; restarting");
+                report(TaskState::Failed {
+                    error: error.to_string(),
+                    restarts,
+                    retry_in,
+                });
+                let deadline = tokio::time::Instant::now() + retry_in;
+                while tokio::time::Instant::now() < deadline {
+                    if stop.get() {
+                        report(TaskState::Stopped);
+                        return;
+                    }
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            }
+        }
+    }
+}

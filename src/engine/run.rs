@@ -1,0 +1,172 @@
+//! The control thread: loads the config, places every pipeline task on a core, reports task states, and on
+//! SIGINT / SIGTERM stops the cores (sources stop, sinks drain, positions commit) within a deadline.
+
+use std::path::{Path, PathBuf};
+use std::sync::mpsc as std_mpsc;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::config::{self, EngineConfig};
+use super::cores::{CoreCommand, CoreSet, TaskReport, TaskState};
+use super::task::TaskSpec;
+use crate::connect::connector::TaskId;
+use crate::runtime::backend::IoChoice;
+
+/// How `engine --config F` runs.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    pub config: PathBuf,
+    pub cores: usize,
+    pub io: IoChoice,
+    /// Where file-like sources' positions are kept.
+    pub state_dir: PathBuf,
+    /// How long a stop may take before the process exits anyway.
+    pub shutdown_timeout: Duration,
+}
+
+/// Places tasks round-robin over the cores, pipeline by pipeline, so a pipeline's tasks land on different
+/// cores.
+pub fn place_tasks(
+    config: &EngineConfig,
+    cores: usize,
+    state_dir: &Path,
+) -> Vec<(usize, TaskSpec)> {
+    let mut placed = Vec::new();
+    let mut next_core = 0usize;
+    for pipeline in &config.pipelines {
+        let pipeline = Arc::new(pipeline.clone());
+        for index in 0..pipeline.tasks.max(1) {
+            let spec = TaskSpec {
+                pipeline: pipeline.clone(),
+                task: TaskId {
+                    index,
+                    count: pipeline.tasks.max(1),
+                },
+                state_dir: state_dir.to_path_buf(),
+            };
+            placed.push((next_core % cores.max(1), spec));
+            next_core += 1;
+        }
+    }
+    placed
+}
+
+/// Runs the pipelines until every task finished or a signal arrives. Returns the process exit code.
+pub fn run(options: RunOptions) -> anyhow::Result<i32> {
+    let config = config::load(&options.config).map_err(|errors| anyhow::anyhow!("{errors}"))?;
+    if config.pipelines.is_empty() {
+        anyhow::bail!("{}: no pipeline to run", options.config.display());
+    }
+    let (reports_tx, reports_rx) = std_mpsc::channel::<TaskReport>();
+    let cores =
+        CoreSet::start(options.cores, options.io, reports_tx).map_err(anyhow::Error::msg)?;
+    tracing::info!(
+        cores = cores.len(),
+        backend = cores.backend_name(),
+        "engine started"
+    );
+    eprintln!(
+        "% engine: {} pipeline(s), {} core(s), {} I/O",
+        config.pipelines.len(),
+        cores.len(),
+        cores.backend_name()
+    );
+    let placed = place_tasks(&config, cores.len(), &options.state_dir);
+    let total = placed.len();
+    for (core, spec) in placed {
+        tracing::info!(task = %spec.label(), core, "task placed");
+        cores.send(core, CoreCommand::Start(spec));
+    }
+
+    let signals = install_signal_flag()?;
+    let mut done = 0usize;
+    let mut failures = 0usize;
+    loop {
+        if signals.load(std::sync::atomic::Ordering::SeqCst) {
+            eprintln!("% engine: stopping (draining sinks, committing positions)");
+            break;
+        }
+        match reports_rx.recv_timeout(Duration::from_millis(100)) {
+            Ok(report) => {
+                log_report(&report);
+                match report.state {
+                    TaskState::Finished | TaskState::Stopped => done += 1,
+                    TaskState::Failed { .. } => failures += 1,
+                    TaskState::Running => {}
+                }
+                if done >= total {
+                    break;
+                }
+            }
+            Err(std_mpsc::RecvTimeoutError::Timeout) => {}
+            Err(std_mpsc::RecvTimeoutError::Disconnected) => break,
+        }
+    }
+    let deadline = Instant::now() + options.shutdown_timeout;
+    let (finished_tx, finished_rx) = std_mpsc::channel();
+    std::thread::spawn(move || {
+        cores.stop_and_join();
+        let _ = finished_tx.send(());
+    });
+    let remaining = deadline.saturating_duration_since(Instant::now());
+    if finished_rx.recv_timeout(remaining).is_err() {
+        eprintln!(
+            "% engine: stop did not finish within {:?}; exiting",
+            options.shutdown_timeout
+        );
+        return Ok(1);
+    }
+    while let Ok(report) = reports_rx.try_recv() {
+        log_report(&report);
+    }
+    let _ = failures;
+    Ok(0)
+}
+
+fn log_report(report: &TaskReport) {
+    match &report.state {
+        TaskState::Running => {
+            tracing::info!(task = %report.task, core = report.core, "task running")
+        }
+        TaskState::Failed {
+            error,
+            restarts,
+            retry_in,
+        } => {
+            eprintln!(
+                "% task {} failed (restart {restarts} in {retry_in:?}): {error}",
+                report.task
+            )
+        }
+        TaskState::Finished => eprintln!("% task {} finished", report.task),
+        TaskState::Stopped => tracing::info!(task = %report.task, "task stopped"),
+    }
+}
+
+/// A flag set by SIGINT or SIGTERM.
+fn install_signal_flag() -> anyhow::Result<Arc<std::sync::atomic::AtomicBool>> {
+    let flag = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let thread_flag = flag.clone();
+    // A small current-thread runtime on its own thread turns signals into the flag.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    std::thread::Builder::new()
+        .name("signals".into())
+        .spawn(move || {
+            runtime.block_on(async move {
+                let mut term =
+                    match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                    {
+                        Ok(s) => s,
+                        Err(_) => return,
+                    };
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+                thread_flag.store(true, std::sync::atomic::Ordering::SeqCst);
+            });
+        })?;
+    Ok(flag)
+}

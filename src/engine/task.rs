@@ -1,0 +1,219 @@
+//! One pipeline task on one core: source → transforms → sink, in a loop, with at-least-once commits.
+//!
+//! The loop is the backpressure: a slow sink makes `put`/`flush` take longer, so the source is polled less;
+//! at most `queue.max.records` records are between source and sink at any time. Positions: after a sink
+//! `flush` succeeds, the latest position of each stream (a file, a Kafka partition) among the records handed
+//! to the sink is committed — to the task's offsets file, and to the source (the Kafka source commits to its
+//! group). A crash between flush and commit re-sends records (at-least-once), never loses them.
+
+use std::cell::Cell;
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::connect::connector::{ConnectorError, SinkTask, SourcePoll, SourceTask, TaskId};
+use crate::connect::record::{ConnectRecord, SourcePosition};
+use crate::engine::build::{
+    build_chain, build_converters, build_sink, build_source, source_keeps_own_positions,
+};
+use crate::engine::config::{PipelineConfig, Tolerance};
+use crate::engine::offsets::OffsetStore;
+
+/// How often positions are committed when records keep flowing (Kafka Connect's offset.flush.interval.ms,
+/// shorter: a restart re-sends at most this much).
+const COMMIT_INTERVAL: Duration = Duration::from_millis(1000);
+
+/// What a core needs to run one task.
+#[derive(Debug, Clone)]
+pub struct TaskSpec {
+    pub pipeline: Arc<PipelineConfig>,
+    pub task: TaskId,
+    pub state_dir: PathBuf,
+}
+
+impl TaskSpec {
+    pub fn label(&self) -> String {
+        format!("{}#{}", self.pipeline.name, self.task.index)
+    }
+}
+
+/// How a task run ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TaskOutcome {
+    /// The source finished (stdin closed, bounded datagen) and everything was flushed and committed.
+    Finished,
+    /// Asked to stop; everything polled was flushed and committed.
+    Stopped,
+}
+
+/// Identifies the stream a position belongs to, so only the latest per stream is kept.
+fn stream_key(position: &SourcePosition) -> Option<(String, i32)> {
+    match position {
+        SourcePosition::KafkaOffset {
+            topic, partition, ..
+        } => Some((topic.as_str().to_owned(), *partition)),
+        SourcePosition::Offset(_) | SourcePosition::Opaque(_) => None,
+    }
+}
+
+/// Runs the task until its source finishes, `stop` is set, or an error fails it.
+pub async fn run_task(
+    spec: &TaskSpec,
+    stop: Rc<Cell<bool>>,
+) -> Result<TaskOutcome, ConnectorError> {
+    let pipeline = &spec.pipeline;
+    let own_positions = source_keeps_own_positions(pipeline);
+    let store = if own_positions {
+        None
+    } else {
+        Some(
+            OffsetStore::open(&spec.state_dir, &pipeline.name, spec.task.index).map_err(|e| {
+                ConnectorError::fatal(format!("state directory {}: {e}", spec.state_dir.display()))
+            })?,
+        )
+    };
+    let start = match &store {
+        Some(store) => store
+            .load()
+            .map_err(|e| ConnectorError::fatal(e.to_string()))?,
+        None => Vec::new(),
+    };
+    let mut converters = build_converters(pipeline)?;
+    let chain = build_chain(pipeline)?;
+    let mut sink = build_sink(pipeline, spec.task)?;
+    let mut source = match build_source(pipeline, spec.task, &start, &spec.state_dir) {
+        Ok(source) => source,
+        Err(e) => {
+            sink.close().await;
+            return Err(e);
+        }
+    };
+    let result = pump(
+        spec,
+        &mut source,
+        &mut sink,
+        &mut converters,
+        &chain,
+        store.as_ref(),
+        &stop,
+    )
+    .await;
+    source.close().await;
+    sink.close().await;
+    result
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn pump(
+    spec: &TaskSpec,
+    source: &mut impl SourceTask,
+    sink: &mut impl SinkTask,
+    converters: &mut crate::connect::connector::Converters,
+    chain: &crate::connect::transforms::TransformChain,
+    store: Option<&OffsetStore>,
+    stop: &Cell<bool>,
+) -> Result<TaskOutcome, ConnectorError> {
+    let pipeline = &spec.pipeline;
+    let max_records = pipeline.queue_max_records.max(1);
+    // Latest position per stream among records handed to the sink since the last commit.
+    let mut pending: HashMap<Option<(String, i32)>, SourcePosition> = HashMap::new();
+    // What the offsets file holds (file-like sources): positions of every stream, kept across commits.
+    let mut stored: HashMap<Option<(String, i32)>, SourcePosition> = HashMap::new();
+    let mut last_commit = Instant::now();
+    let mut unflushed = 0usize;
+    let mut batch: Vec<ConnectRecord> = Vec::with_capacity(max_records);
+    // The sink's configured topic, for records no routing transform renamed (a Kafka source's records arrive
+    // named after the topic they were read from).
+    let sink_topic = (pipeline.sink.name == "kafka")
+        .then(|| pipeline.sink.config.string("topic"))
+        .flatten()
+        .map(|t| crate::connect::data::Str::from(t.as_str()));
+    let outcome = loop {
+        if stop.get() {
+            break TaskOutcome::Stopped;
+        }
+        let polled = source.poll(max_records).await?;
+        let finished = match polled {
+            SourcePoll::Records(records) => {
+                for mut record in records {
+                    if let Some(position) = record.source_offset.take() {
+                        pending.insert(stream_key(&position), position);
+                    }
+                    let original_topic = sink_topic.as_ref().map(|_| record.topic.clone());
+                    match chain.apply(&mut record, &mut converters.key, &mut converters.value) {
+                        Ok(true) => {
+                            if let (Some(topic), Some(original)) = (&sink_topic, original_topic) {
+                                if record.topic == original {
+                                    record.topic = topic.clone();
+                                }
+                            }
+                            batch.push(record)
+                        }
+                        Ok(false) => {}
+                        Err(e) => match pipeline.errors.tolerance {
+                            Tolerance::None => {
+                                return Err(ConnectorError::fatal(format!(
+                                    "pipeline {:?}: transform failed on a record of {}: {e} (errors.tolerance=none)",
+                                    pipeline.name,
+                                    record.topic.as_str()
+                                )))
+                            }
+                            Tolerance::All => {
+                                if pipeline.errors.log_enable {
+                                    tracing::warn!(pipeline = %pipeline.name, error = %e, "record skipped (errors.tolerance=all)");
+                                }
+                            }
+                        },
+                    }
+                }
+                unflushed += batch.len();
+                if !batch.is_empty() {
+                    sink.put(&mut batch, converters).await?;
+                    batch.clear();
+                }
+                false
+            }
+            SourcePoll::Idle => false,
+            SourcePoll::Finished => true,
+        };
+        let due = last_commit.elapsed() >= COMMIT_INTERVAL || unflushed >= max_records * 16;
+        if finished || (due && (!pending.is_empty() || unflushed > 0)) {
+            commit(source, sink, store, &mut pending, &mut stored).await?;
+            last_commit = Instant::now();
+            unflushed = 0;
+        }
+        if finished {
+            break TaskOutcome::Finished;
+        }
+    };
+    commit(source, sink, store, &mut pending, &mut stored).await?;
+    Ok(outcome)
+}
+
+/// Flushes the sink, then commits the positions of everything it now has.
+async fn commit(
+    source: &mut impl SourceTask,
+    sink: &mut impl SinkTask,
+    store: Option<&OffsetStore>,
+    pending: &mut HashMap<Option<(String, i32)>, SourcePosition>,
+    stored: &mut HashMap<Option<(String, i32)>, SourcePosition>,
+) -> Result<(), ConnectorError> {
+    sink.flush().await?;
+    if pending.is_empty() {
+        return Ok(());
+    }
+    if let Some(store) = store {
+        stored.extend(pending.iter().map(|(k, v)| (k.clone(), v.clone())));
+        let positions: Vec<SourcePosition> = stored.values().cloned().collect();
+        store.store(&positions).map_err(|e| {
+            ConnectorError::fatal(format!("writing {}: {e}", store.path().display()))
+        })?;
+    }
+    for position in pending.values() {
+        source.commit(position).await?;
+    }
+    pending.clear();
+    Ok(())
+}
