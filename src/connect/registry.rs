@@ -27,8 +27,9 @@ pub struct ComponentInfo {
 }
 
 /// Components registered by each module; a module adds itself by adding its list here.
-fn all_lists() -> [&'static [ComponentInfo]; 3] {
+fn all_lists() -> [&'static [ComponentInfo]; 4] {
     [
+        super::connectors::COMPONENTS,
         super::converters::COMPONENTS,
         super::transforms::COMPONENTS,
         super::transforms::predicates::COMPONENTS,

@@ -1,4 +1,31 @@
 //! The connectors, one folder each: `config.rs`-style key declarations (registered in `COMPONENTS`) and the
 //! task loop.
 
+pub mod file;
 pub mod kafka;
+
+use super::registry::{ComponentInfo, ComponentKind};
+
+/// The non-Kafka sources and sinks, for the registry.
+pub const COMPONENTS: &[ComponentInfo] = &[
+    ComponentInfo {
+        kind: ComponentKind::Source,
+        name: "file",
+        aliases: &[
+            "FileStreamSource",
+            "org.apache.kafka.connect.file.FileStreamSourceConnector",
+        ],
+        config: file::SOURCE_CONFIG,
+        doc: "Tails a file line by line; remembers its byte position; follows truncation and rotation",
+    },
+    ComponentInfo {
+        kind: ComponentKind::Sink,
+        name: "file",
+        aliases: &[
+            "FileStreamSink",
+            "org.apache.kafka.connect.file.FileStreamSinkConnector",
+        ],
+        config: file::SINK_CONFIG,
+        doc: "Appends one line per record value (written with the value converter); flush fsyncs",
+    },
+];
