@@ -3,6 +3,7 @@
 
 pub mod file;
 pub mod kafka;
+pub mod stdio;
 
 use super::registry::{ComponentInfo, ComponentKind};
 
@@ -27,5 +28,19 @@ pub const COMPONENTS: &[ComponentInfo] = &[
         ],
         config: file::SINK_CONFIG,
         doc: "Appends one line per record value (written with the value converter); flush fsyncs",
+    },
+    ComponentInfo {
+        kind: ComponentKind::Source,
+        name: "stdin",
+        aliases: &[],
+        config: stdio::SOURCE_CONFIG,
+        doc: "One record per line of standard input; finishes at the end of the input",
+    },
+    ComponentInfo {
+        kind: ComponentKind::Sink,
+        name: "stdout",
+        aliases: &[],
+        config: stdio::SINK_CONFIG,
+        doc: "One line per record value on standard output, like the file sink",
     },
 ];
