@@ -27,9 +27,10 @@ pub struct ComponentInfo {
 }
 
 /// Components registered by each module; a module adds itself by adding its list here.
-fn all_lists() -> [&'static [ComponentInfo]; 4] {
+fn all_lists() -> [&'static [ComponentInfo]; 5] {
     [
         super::connectors::kafka::COMPONENTS,
+        super::connectors::COMPONENTS,
         super::converters::COMPONENTS,
         super::transforms::COMPONENTS,
         super::transforms::predicates::COMPONENTS,

@@ -6,7 +6,9 @@ use crate::connect::config_def::ParsedConfig;
 use crate::connect::connector::{
     ConnectorError, Converters, SinkTask, SourcePoll, SourceTask, TaskId,
 };
+use crate::connect::connectors::file::{FileSink, FileSource};
 use crate::connect::connectors::kafka::{KafkaSink, KafkaSource};
+use crate::connect::connectors::stdio::{StdinSource, StdoutSink};
 use crate::connect::converters::Converter;
 use crate::connect::record::{ConnectRecord, SourcePosition};
 use crate::connect::transforms::predicates::Predicate;
@@ -16,27 +18,37 @@ use crate::engine::config::{ComponentConfig, PipelineConfig};
 /// Every source the engine can run (static dispatch: one match per poll, not per record).
 pub enum AnySource {
     Kafka(KafkaSource),
+    File(FileSource),
+    Stdin(StdinSource),
 }
 
 /// Every sink the engine can run.
 pub enum AnySink {
     Kafka(KafkaSink),
+    File(FileSink),
+    Stdout(StdoutSink),
 }
 
 impl SourceTask for AnySource {
     async fn poll(&mut self, max_records: usize) -> Result<SourcePoll, ConnectorError> {
         match self {
             AnySource::Kafka(s) => s.poll(max_records).await,
+            AnySource::File(s) => s.poll(max_records).await,
+            AnySource::Stdin(s) => s.poll(max_records).await,
         }
     }
     async fn commit(&mut self, position: &SourcePosition) -> Result<(), ConnectorError> {
         match self {
             AnySource::Kafka(s) => s.commit(position).await,
+            AnySource::File(s) => s.commit(position).await,
+            AnySource::Stdin(s) => s.commit(position).await,
         }
     }
     async fn close(&mut self) {
         match self {
             AnySource::Kafka(s) => s.close().await,
+            AnySource::File(s) => s.close().await,
+            AnySource::Stdin(s) => s.close().await,
         }
     }
 }
@@ -49,16 +61,22 @@ impl SinkTask for AnySink {
     ) -> Result<(), ConnectorError> {
         match self {
             AnySink::Kafka(s) => s.put(records, converters).await,
+            AnySink::File(s) => s.put(records, converters).await,
+            AnySink::Stdout(s) => s.put(records, converters).await,
         }
     }
     async fn flush(&mut self) -> Result<(), ConnectorError> {
         match self {
             AnySink::Kafka(s) => s.flush().await,
+            AnySink::File(s) => s.flush().await,
+            AnySink::Stdout(s) => s.flush().await,
         }
     }
     async fn close(&mut self) {
         match self {
             AnySink::Kafka(s) => s.close().await,
+            AnySink::File(s) => s.close().await,
+            AnySink::Stdout(s) => s.close().await,
         }
     }
 }
@@ -69,15 +87,25 @@ pub fn source_keeps_own_positions(pipeline: &PipelineConfig) -> bool {
 }
 
 /// Opens the pipeline's source for task `task`, resuming at `start`.
-pub fn build_source(
+pub async fn build_source(
     pipeline: &PipelineConfig,
     task: TaskId,
     start: &[SourcePosition],
     _state_dir: &Path,
 ) -> Result<AnySource, ConnectorError> {
     let component = &pipeline.source;
-    let _ = (task, start);
+    // File-like sources keep one stream: their single stored position.
+    let start = start
+        .iter()
+        .find(|p| matches!(p, SourcePosition::Offset(_)))
+        .cloned();
     match component.name {
+        "file" => Ok(AnySource::File(
+            FileSource::open(&component.config, task, start).await?,
+        )),
+        "stdin" => Ok(AnySource::Stdin(
+            StdinSource::open(&component.config, task, start).await?,
+        )),
         "kafka" => {
             let config = pipeline.consumer_config().map_err(|e| {
                 ConnectorError::fatal(format!(
@@ -98,10 +126,18 @@ pub fn build_source(
 }
 
 /// Opens the pipeline's sink for task `task`.
-pub fn build_sink(pipeline: &PipelineConfig, task: TaskId) -> Result<AnySink, ConnectorError> {
+pub async fn build_sink(
+    pipeline: &PipelineConfig,
+    task: TaskId,
+) -> Result<AnySink, ConnectorError> {
     let component = &pipeline.sink;
-    let _ = task;
     match component.name {
+        "file" => Ok(AnySink::File(
+            FileSink::open(&component.config, task).await?,
+        )),
+        "stdout" => Ok(AnySink::Stdout(
+            StdoutSink::open(&component.config, task).await?,
+        )),
         "kafka" => {
             let config = pipeline.producer_config().map_err(|e| {
                 ConnectorError::fatal(format!(

@@ -82,8 +82,8 @@ pub async fn run_task(
     };
     let mut converters = build_converters(pipeline)?;
     let chain = build_chain(pipeline)?;
-    let mut sink = build_sink(pipeline, spec.task)?;
-    let mut source = match build_source(pipeline, spec.task, &start, &spec.state_dir) {
+    let mut sink = build_sink(pipeline, spec.task).await?;
+    let mut source = match build_source(pipeline, spec.task, &start, &spec.state_dir).await {
         Ok(source) => source,
         Err(e) => {
             sink.close().await;

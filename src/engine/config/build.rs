@@ -712,6 +712,15 @@ fn resolve_client(
         path: "bootstrap.servers".into(),
         origin: Origin::Default,
     });
+    if role == ClientRole::Consumer {
+        // As a Kafka Connect worker does for sink connectors: a new group reads a topic from its start.
+        settings.set(ClientSetting {
+            key: "auto.offset.reset".into(),
+            value: "earliest".into(),
+            path: "auto.offset.reset".into(),
+            origin: Origin::Default,
+        });
+    }
     if let Some((profile, location)) = &keys.profile {
         for (key, value) in presets(*profile, role) {
             settings.set(ClientSetting {

@@ -1,0 +1,15 @@
+//! `file`: Kafka Connect's FileStreamSource (tails a file line by line, remembering its byte position) and
+//! FileStreamSink (appends one line per record). Owns only local file I/O; reading stdin or writing stdout is
+//! the `stdin` / `stdout` connectors' job.
+
+mod config;
+mod sink;
+mod source;
+
+pub use config::{SINK_CONFIG, SOURCE_CONFIG};
+pub(crate) use sink::append_value_line;
+pub use sink::FileSink;
+pub use source::FileSource;
+
+#[cfg(test)]
+mod tests;

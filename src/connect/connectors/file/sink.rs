@@ -1,0 +1,118 @@
+//! The `file` sink: one line per record, appended, buffered; `flush` writes and fsyncs.
+
+use std::path::PathBuf;
+
+use bytes::BytesMut;
+use tokio::io::AsyncWriteExt;
+
+use crate::connect::config_def::ParsedConfig;
+use crate::connect::connector::{ConnectorError, Converters, SinkTask, TaskId};
+use crate::connect::record::ConnectRecord;
+
+/// Buffered bytes are written (not synced) once they reach this size, so a long run between flushes keeps
+/// memory bounded.
+const WRITE_THRESHOLD_BYTES: usize = 1 << 20;
+
+/// Appends `record`'s value written with the pipeline's value converter, then a newline. A null value is
+/// written as `null`, like Kafka Connect's `String.valueOf(record.value())`.
+pub(crate) fn append_value_line(
+    record: &ConnectRecord,
+    converters: &mut Converters,
+    out: &mut BytesMut,
+) -> Result<(), ConnectorError> {
+    let written = record
+        .value
+        .write_to(&mut converters.value, &record.topic, out)
+        .map_err(|e| {
+            ConnectorError::fatal(format!(
+                "cannot write a record value of topic `{}`: {e}",
+                record.topic
+            ))
+        })?;
+    if !written {
+        out.extend_from_slice(b"null");
+    }
+    out.extend_from_slice(b"\n");
+    Ok(())
+}
+
+pub struct FileSink {
+    path: PathBuf,
+    file: tokio::fs::File,
+    buffer: BytesMut,
+}
+
+impl FileSink {
+    /// Opens (creating if needed) the file named by `file` for appending.
+    pub async fn open(config: &ParsedConfig, task: TaskId) -> Result<Self, ConnectorError> {
+        let _ = task;
+        let Some(path) = config.get("file").filter(|p| !p.trim().is_empty()) else {
+            return Err(ConnectorError::fatal(
+                "the file sink needs `file` (the path to append to); to write standard output use the `stdout` sink",
+            ));
+        };
+        let path = PathBuf::from(path);
+        let file = tokio::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .await
+            .map_err(|e| {
+                ConnectorError::fatal(format!(
+                    "cannot open `{}` for appending: {e}; check the directory exists and is writable",
+                    path.display()
+                ))
+            })?;
+        Ok(FileSink {
+            path,
+            file,
+            buffer: BytesMut::new(),
+        })
+    }
+
+    async fn write_buffer(&mut self) -> Result<(), ConnectorError> {
+        if self.buffer.is_empty() {
+            return Ok(());
+        }
+        let result = async {
+            self.file.write_all(&self.buffer).await?;
+            // A tokio file completes writes in the background; flush waits for them.
+            self.file.flush().await
+        }
+        .await;
+        result.map_err(|e| {
+            ConnectorError::retriable(format!("cannot write `{}`: {e}", self.path.display()))
+        })?;
+        self.buffer.clear();
+        Ok(())
+    }
+}
+
+impl SinkTask for FileSink {
+    async fn put(
+        &mut self,
+        records: &mut Vec<ConnectRecord>,
+        converters: &mut Converters,
+    ) -> Result<(), ConnectorError> {
+        for record in records.drain(..) {
+            append_value_line(&record, converters, &mut self.buffer)?;
+        }
+        if self.buffer.len() >= WRITE_THRESHOLD_BYTES {
+            self.write_buffer().await?;
+        }
+        Ok(())
+    }
+
+    async fn flush(&mut self) -> Result<(), ConnectorError> {
+        self.write_buffer().await?;
+        self.file.sync_data().await.map_err(|e| {
+            ConnectorError::retriable(format!("cannot fsync `{}`: {e}", self.path.display()))
+        })
+    }
+
+    async fn close(&mut self) {
+        if let Err(e) = self.flush().await {
+            tracing::warn!(file = %self.path.display(), error = %e, "file sink: flush on close failed");
+        }
+    }
+}

@@ -1,0 +1,313 @@
+//! The `file` source: tails a file line by line.
+//!
+//! The position handed out with each line is the byte offset just after it, so a restart at a committed
+//! position neither re-sends nor skips a line. A last line without its newline is held back until it is
+//! completed. When the file shrinks below the position (truncated) the source starts again from byte 0; when
+//! the path names another file (rotated: moved away and recreated, or replaced), the rest of the old file is
+//! read first — its unterminated tail, if any, becomes a last line, as that file will not grow any more — then
+//! the new file from byte 0.
+//!
+//! Positions are offsets in whichever file is at the path: a restart at a position committed before a
+//! rotation the source did not see resumes the new file at that offset (or from 0 if it is shorter).
+
+use std::io::{ErrorKind, SeekFrom};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use tokio::io::{AsyncReadExt, AsyncSeekExt};
+
+use crate::connect::config_def::ParsedConfig;
+use crate::connect::connector::{ConnectorError, SourcePoll, SourceTask, TaskId};
+use crate::connect::data::Str;
+use crate::connect::record::{ConnectRecord, SourcePosition};
+
+/// How long a poll that found nothing new waits before returning `Idle`.
+pub(crate) const IDLE_WAIT: Duration = Duration::from_millis(50);
+const READ_CHUNK_BYTES: usize = 64 * 1024;
+
+/// Which file a handle or path refers to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct FileIdentity {
+    device: u64,
+    inode: u64,
+}
+
+impl FileIdentity {
+    #[cfg(unix)]
+    fn of(meta: &std::fs::Metadata) -> Self {
+        use std::os::unix::fs::MetadataExt;
+        FileIdentity {
+            device: meta.dev(),
+            inode: meta.ino(),
+        }
+    }
+
+    #[cfg(not(unix))]
+    fn of(_meta: &std::fs::Metadata) -> Self {
+        // No inode to compare: rotation is not detected, truncation still is.
+        FileIdentity {
+            device: 0,
+            inode: 0,
+        }
+    }
+}
+
+struct OpenFile {
+    file: tokio::fs::File,
+    identity: FileIdentity,
+}
+
+/// What the source found at the end of the open file.
+enum AtEnd {
+    Unchanged,
+    Truncated,
+    Replaced,
+}
+
+pub struct FileSource {
+    path: PathBuf,
+    topic: Str,
+    batch_size: usize,
+    idle_wait: Duration,
+    file: Option<OpenFile>,
+    /// Byte offset, in the open file, just after the last line handed out.
+    position: u64,
+    /// Bytes read past `position` that do not end a line yet.
+    pending: BytesMut,
+    /// The path names another file; the open one is read to its end, then left.
+    replaced: bool,
+    waiting_logged: bool,
+}
+
+impl FileSource {
+    /// Tails the file named by `file`, from byte `start` (a `SourcePosition::Offset` committed earlier) or
+    /// from the beginning. A missing file is waited for.
+    pub async fn open(
+        config: &ParsedConfig,
+        task: TaskId,
+        start: Option<SourcePosition>,
+    ) -> Result<Self, ConnectorError> {
+        let _ = task;
+        let Some(path) = config.get("file").filter(|p| !p.trim().is_empty()) else {
+            return Err(ConnectorError::fatal(
+                "the file source needs `file` (the path to tail); to read standard input use the `stdin` source",
+            ));
+        };
+        let position = match start {
+            None => 0,
+            Some(SourcePosition::Offset(offset)) => u64::try_from(offset).map_err(|_| {
+                ConnectorError::fatal(format!(
+                    "file source: stored position {offset} is negative; delete the pipeline's stored offsets"
+                ))
+            })?,
+            Some(other) => {
+                return Err(ConnectorError::fatal(format!(
+                    "file source: stored position {other:?} is not a byte offset; delete the pipeline's stored \
+                     offsets"
+                )))
+            }
+        };
+        let batch_size = config
+            .int("batch.size")
+            .and_then(|n| usize::try_from(n).ok())
+            .filter(|n| *n > 0)
+            .unwrap_or(2000);
+        let mut source = FileSource {
+            path: PathBuf::from(path),
+            topic: Str::from(config.get("topic").unwrap_or("")),
+            batch_size,
+            idle_wait: IDLE_WAIT,
+            file: None,
+            position,
+            pending: BytesMut::new(),
+            replaced: false,
+            waiting_logged: false,
+        };
+        source.open_file().await?;
+        Ok(source)
+    }
+
+    /// Byte offset just after the last line handed out.
+    pub fn position(&self) -> u64 {
+        self.position
+    }
+
+    /// Opens the file at the path and seeks to `position` (or 0 if the file is shorter). `false`: no file yet.
+    async fn open_file(&mut self) -> Result<bool, ConnectorError> {
+        let file = match tokio::fs::File::open(&self.path).await {
+            Ok(file) => file,
+            Err(e) if e.kind() == ErrorKind::NotFound => {
+                if !self.waiting_logged {
+                    tracing::info!(file = %self.path.display(), "file source: waiting for the file to appear");
+                    self.waiting_logged = true;
+                }
+                return Ok(false);
+            }
+            Err(e) => return Err(self.io_error("open", &e)),
+        };
+        let meta = file
+            .metadata()
+            .await
+            .map_err(|e| self.io_error("stat", &e))?;
+        if meta.len() < self.position {
+            tracing::warn!(
+                file = %self.path.display(),
+                position = self.position,
+                length = meta.len(),
+                "file source: file is shorter than the stored position (truncated); reading from the start"
+            );
+            self.position = 0;
+        }
+        let mut open = OpenFile {
+            file,
+            identity: FileIdentity::of(&meta),
+        };
+        open.file
+            .seek(SeekFrom::Start(self.position))
+            .await
+            .map_err(|e| self.io_error("seek", &e))?;
+        self.pending.clear();
+        self.file = Some(open);
+        self.waiting_logged = false;
+        Ok(true)
+    }
+
+    fn io_error(&self, what: &str, e: &std::io::Error) -> ConnectorError {
+        ConnectorError::retriable(format!(
+            "file source: cannot {what} `{}`: {e}",
+            self.path.display()
+        ))
+    }
+
+    fn record(&self, line: Bytes) -> ConnectRecord {
+        let mut record = ConnectRecord::raw(self.topic.clone(), None, Some(line));
+        record.source_offset = Some(SourcePosition::Offset(self.position as i64));
+        record
+    }
+
+    /// Moves up to `max` complete lines from `pending` into `out`.
+    fn take_lines(&mut self, max: usize, out: &mut Vec<ConnectRecord>) {
+        while out.len() < max {
+            let Some(newline) = self.pending.iter().position(|b| *b == b'\n') else {
+                return;
+            };
+            let end = newline + 1;
+            let mut line = self.pending.split_to(end).freeze();
+            self.position += end as u64;
+            line.truncate(end - 1);
+            if line.last() == Some(&b'\r') {
+                line.truncate(end - 2);
+            }
+            out.push(self.record(line));
+        }
+    }
+
+    /// Reads one chunk of the open file into `pending`; 0 at the end of the file.
+    async fn read_chunk(&mut self) -> Result<usize, ConnectorError> {
+        let Some(open) = self.file.as_mut() else {
+            return Ok(0);
+        };
+        self.pending.reserve(READ_CHUNK_BYTES);
+        match open.file.read_buf(&mut self.pending).await {
+            Ok(n) => Ok(n),
+            Err(e) => Err(self.io_error("read", &e)),
+        }
+    }
+
+    /// At the end of the open file: was it truncated, or does the path now name another file?
+    async fn check_at_end(&mut self) -> Result<AtEnd, ConnectorError> {
+        let Some(open) = self.file.as_mut() else {
+            return Ok(AtEnd::Unchanged);
+        };
+        let identity = open.identity;
+        let length = match open.file.metadata().await {
+            Ok(meta) => meta.len(),
+            Err(e) => return Err(self.io_error("stat", &e)),
+        };
+        let read_position = self.position + self.pending.len() as u64;
+        if length < read_position {
+            tracing::warn!(
+                file = %self.path.display(),
+                position = read_position,
+                length,
+                "file source: file was truncated; reading from the start"
+            );
+            self.position = 0;
+            self.pending.clear();
+            if let Some(open) = self.file.as_mut() {
+                open.file
+                    .seek(SeekFrom::Start(0))
+                    .await
+                    .map_err(|e| self.io_error("seek", &e))?;
+            }
+            return Ok(AtEnd::Truncated);
+        }
+        match tokio::fs::metadata(&self.path).await {
+            Ok(meta) if FileIdentity::of(&meta) != identity => Ok(AtEnd::Replaced),
+            // Same file, or moved away and not recreated yet: keep following the open one.
+            Ok(_) => Ok(AtEnd::Unchanged),
+            Err(e) if e.kind() == ErrorKind::NotFound => Ok(AtEnd::Unchanged),
+            Err(e) => Err(self.io_error("stat", &e)),
+        }
+    }
+}
+
+impl SourceTask for FileSource {
+    async fn poll(&mut self, max_records: usize) -> Result<SourcePoll, ConnectorError> {
+        let max = max_records.clamp(1, self.batch_size);
+        let mut records = Vec::new();
+        loop {
+            self.take_lines(max, &mut records);
+            if !records.is_empty() {
+                return Ok(SourcePoll::Records(records));
+            }
+            if self.file.is_none() && !self.open_file().await? {
+                tokio::time::sleep(self.idle_wait).await;
+                return Ok(SourcePoll::Idle);
+            }
+            if self.read_chunk().await? > 0 {
+                continue;
+            }
+            if self.replaced {
+                // The old file was read to its end after the path changed: it is finished.
+                self.replaced = false;
+                if !self.pending.is_empty() {
+                    let mut tail = self.pending.split().freeze();
+                    self.position += tail.len() as u64;
+                    if tail.last() == Some(&b'\r') {
+                        tail.truncate(tail.len() - 1);
+                    }
+                    records.push(self.record(tail));
+                }
+                tracing::info!(file = %self.path.display(), "file source: file was rotated; reading the new one");
+                self.file = None;
+                self.position = 0;
+                if !records.is_empty() {
+                    return Ok(SourcePoll::Records(records));
+                }
+                continue;
+            }
+            match self.check_at_end().await? {
+                AtEnd::Truncated => continue,
+                // Read the old file once more: lines may have been appended just before it was replaced.
+                AtEnd::Replaced => self.replaced = true,
+                AtEnd::Unchanged => {
+                    tokio::time::sleep(self.idle_wait).await;
+                    return Ok(SourcePoll::Idle);
+                }
+            }
+        }
+    }
+
+    async fn commit(&mut self, position: &SourcePosition) -> Result<(), ConnectorError> {
+        // The engine stores positions; nothing to do here.
+        let _ = position;
+        Ok(())
+    }
+
+    async fn close(&mut self) {
+        self.file = None;
+        self.pending.clear();
+    }
+}

@@ -1,0 +1,266 @@
+use std::collections::BTreeMap;
+use std::io::Write;
+
+use bytes::Bytes;
+
+use super::*;
+use crate::connect::config_def::ParsedConfig;
+use crate::connect::connector::{Converters, SinkTask, SourcePoll, SourceTask, TaskId};
+use crate::connect::converters::{Converter, JsonConverter, StringConverter};
+use crate::connect::data::Value;
+use crate::connect::record::{ConnectRecord, Data, SourcePosition};
+
+const TASK: TaskId = TaskId { index: 0, count: 1 };
+
+fn config(def: crate::connect::config_def::ConfigDef, pairs: &[(&str, &str)]) -> ParsedConfig {
+    let map: BTreeMap<String, String> = pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    def.parse(&map, &[]).expect("valid config")
+}
+
+fn append(path: &std::path::Path, text: &str) {
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .unwrap();
+    file.write_all(text.as_bytes()).unwrap();
+}
+
+async fn source_at(path: &std::path::Path, start: Option<i64>) -> FileSource {
+    let cfg = config(
+        SOURCE_CONFIG,
+        &[("file", path.to_str().unwrap()), ("topic", "lines")],
+    );
+    FileSource::open(&cfg, TASK, start.map(SourcePosition::Offset))
+        .await
+        .unwrap()
+}
+
+/// (line, position after it) of every record of one poll; empty when idle.
+async fn poll_lines(source: &mut FileSource, max: usize) -> Vec<(String, i64)> {
+    match source.poll(max).await.unwrap() {
+        SourcePoll::Records(records) => records
+            .into_iter()
+            .map(|r| {
+                assert_eq!(r.key, Data::Raw(None));
+                assert_eq!(r.topic, "lines");
+                let Data::Raw(Some(value)) = r.value else {
+                    panic!("raw value expected")
+                };
+                let Some(SourcePosition::Offset(pos)) = r.source_offset else {
+                    panic!("offset expected")
+                };
+                (String::from_utf8(value.to_vec()).unwrap(), pos)
+            })
+            .collect(),
+        SourcePoll::Idle => Vec::new(),
+        SourcePoll::Finished => panic!("a file source never finishes"),
+    }
+}
+
+/// Polls until `n` lines came or a few idle polls passed.
+async fn read_lines(source: &mut FileSource, n: usize) -> Vec<(String, i64)> {
+    let mut lines = Vec::new();
+    let mut idle = 0;
+    while lines.len() < n && idle < 5 {
+        let got = poll_lines(source, 100).await;
+        if got.is_empty() {
+            idle += 1;
+        }
+        lines.extend(got);
+    }
+    lines
+}
+
+fn texts(lines: &[(String, i64)]) -> Vec<&str> {
+    lines.iter().map(|(l, _)| l.as_str()).collect()
+}
+
+#[tokio::test]
+async fn lines_carry_the_byte_position_after_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("in.txt");
+    append(&path, "a\nbb\r\nccc\n");
+    let mut source = source_at(&path, None).await;
+    let lines = read_lines(&mut source, 3).await;
+    assert_eq!(
+        lines,
+        vec![("a".into(), 2), ("bb".into(), 6), ("ccc".into(), 10)]
+    );
+    assert!(poll_lines(&mut source, 100).await.is_empty());
+}
+
+#[tokio::test]
+async fn a_restart_at_a_committed_position_neither_resends_nor_skips() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("in.txt");
+    append(&path, "one\ntwo\nthree\nfour\n");
+    let mut first = source_at(&path, None).await;
+    let got = poll_lines(&mut first, 2).await;
+    assert_eq!(texts(&got), ["one", "two"]);
+    let committed = got[1].1;
+    first.close().await;
+
+    append(&path, "five\n");
+    let mut second = source_at(&path, Some(committed)).await;
+    let rest = read_lines(&mut second, 3).await;
+    assert_eq!(texts(&rest), ["three", "four", "five"]);
+    assert_eq!(rest[2].1, "one\ntwo\nthree\nfour\nfive\n".len() as i64);
+}
+
+#[tokio::test]
+async fn batch_size_bounds_a_poll() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("in.txt");
+    append(&path, "1\n2\n3\n4\n5\n");
+    let cfg = config(
+        SOURCE_CONFIG,
+        &[("file", path.to_str().unwrap()), ("batch.size", "2")],
+    );
+    let mut source = FileSource::open(&cfg, TASK, None).await.unwrap();
+    let SourcePoll::Records(records) = source.poll(100).await.unwrap() else {
+        panic!("records expected")
+    };
+    assert_eq!(records.len(), 2);
+}
+
+#[tokio::test]
+async fn a_partial_last_line_waits_for_its_newline() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("in.txt");
+    append(&path, "done\nhal");
+    let mut source = source_at(&path, None).await;
+    assert_eq!(texts(&read_lines(&mut source, 2).await), ["done"]);
+    assert!(poll_lines(&mut source, 100).await.is_empty());
+    append(&path, "f\n");
+    assert_eq!(read_lines(&mut source, 1).await, vec![("half".into(), 10)]);
+}
+
+#[tokio::test]
+async fn a_truncated_file_is_read_again_from_the_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("in.txt");
+    append(&path, "old line one\nold line two\n");
+    let mut source = source_at(&path, None).await;
+    assert_eq!(read_lines(&mut source, 2).await.len(), 2);
+    std::fs::write(&path, "new\n").unwrap();
+    assert_eq!(read_lines(&mut source, 1).await, vec![("new".into(), 4)]);
+}
+
+#[tokio::test]
+async fn a_stored_position_past_the_end_starts_from_zero() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("in.txt");
+    append(&path, "x\n");
+    let mut source = source_at(&path, Some(1000)).await;
+    assert_eq!(read_lines(&mut source, 1).await, vec![("x".into(), 2)]);
+}
+
+#[tokio::test]
+async fn a_rotated_file_is_finished_then_the_new_one_read_from_zero() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("app.log");
+    let rotated = dir.path().join("app.log.1");
+    append(&path, "first\n");
+    let mut source = source_at(&path, None).await;
+    assert_eq!(texts(&read_lines(&mut source, 1).await), ["first"]);
+
+    // Written to the old file after the source saw its end, then the file is moved away and replaced.
+    append(&path, "late\ntail-without-newline");
+    std::fs::rename(&path, &rotated).unwrap();
+    append(&path, "fresh\n");
+
+    let lines = read_lines(&mut source, 3).await;
+    assert_eq!(texts(&lines), ["late", "tail-without-newline", "fresh"]);
+    assert_eq!(lines[2].1, 6, "the new file is read from byte 0");
+}
+
+#[tokio::test]
+async fn a_missing_file_is_waited_for() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("later.txt");
+    let mut source = source_at(&path, None).await;
+    assert!(poll_lines(&mut source, 10).await.is_empty());
+    append(&path, "here\n");
+    assert_eq!(texts(&read_lines(&mut source, 1).await), ["here"]);
+}
+
+#[tokio::test]
+async fn the_source_needs_a_file() {
+    assert!(SOURCE_CONFIG.parse(&BTreeMap::new(), &[]).is_err());
+    let err = match FileSource::open(&ParsedConfig::default(), TASK, None).await {
+        Err(e) => e,
+        Ok(_) => panic!("a file source without `file` must not open"),
+    };
+    assert!(err.message.contains("stdin"), "{}", err.message);
+}
+
+fn string_converters() -> Converters {
+    Converters {
+        key: Converter::String(StringConverter::default()),
+        value: Converter::String(StringConverter::default()),
+    }
+}
+
+#[tokio::test]
+async fn the_sink_appends_one_line_per_record_and_null_as_null() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("out.txt");
+    append(&path, "existing\n");
+    let cfg = config(SINK_CONFIG, &[("file", path.to_str().unwrap())]);
+    let mut sink = FileSink::open(&cfg, TASK).await.unwrap();
+    let mut converters = string_converters();
+    let mut records = vec![
+        ConnectRecord::raw("t", None, Some(Bytes::from_static(b"raw line"))),
+        ConnectRecord::raw("t", None, None),
+        ConnectRecord::new(
+            "t",
+            Data::Raw(None),
+            Data::new(None, Value::String("converted".into())),
+        ),
+    ];
+    sink.put(&mut records, &mut converters).await.unwrap();
+    assert!(records.is_empty(), "put drains the records");
+    // Buffered until flush.
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), "existing\n");
+    sink.flush().await.unwrap();
+    assert_eq!(
+        std::fs::read_to_string(&path).unwrap(),
+        "existing\nraw line\nnull\nconverted\n"
+    );
+    sink.close().await;
+}
+
+#[tokio::test]
+async fn the_sink_writes_values_with_the_value_converter() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("out.jsonl");
+    let cfg = config(SINK_CONFIG, &[("file", path.to_str().unwrap())]);
+    let mut sink = FileSink::open(&cfg, TASK).await.unwrap();
+    let mut converters = Converters {
+        key: Converter::Json(JsonConverter::schemaless()),
+        value: Converter::Json(JsonConverter::schemaless()),
+    };
+    let mut records = vec![ConnectRecord::new(
+        "t",
+        Data::Raw(None),
+        Data::new(None, Value::String("text".into())),
+    )];
+    sink.put(&mut records, &mut converters).await.unwrap();
+    sink.flush().await.unwrap();
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), "\"text\"\n");
+}
+
+#[tokio::test]
+async fn the_sink_needs_a_writable_file() {
+    let err = match FileSink::open(&ParsedConfig::default(), TASK).await {
+        Err(e) => e,
+        Ok(_) => panic!("a file sink without `file` must not open"),
+    };
+    assert!(err.message.contains("stdout"), "{}", err.message);
+    let cfg = config(SINK_CONFIG, &[("file", "/nonexistent-dir/x/out.txt")]);
+    assert!(FileSink::open(&cfg, TASK).await.is_err());
+}

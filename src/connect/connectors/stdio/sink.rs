@@ -1,0 +1,105 @@
+//! The `stdout` sink: the file sink's lines on standard output (or any writer, for tests).
+
+use bytes::BytesMut;
+use tokio::io::{AsyncWrite, AsyncWriteExt, Stdout};
+
+use crate::connect::config_def::ParsedConfig;
+use crate::connect::connector::{ConnectorError, Converters, SinkTask, TaskId};
+use crate::connect::connectors::file::append_value_line;
+use crate::connect::record::ConnectRecord;
+
+/// Buffered bytes are written once they reach this size.
+const WRITE_THRESHOLD_BYTES: usize = 64 * 1024;
+
+pub struct StdoutSink<W = Stdout> {
+    out: W,
+    buffer: BytesMut,
+}
+
+impl StdoutSink {
+    pub async fn open(config: &ParsedConfig, task: TaskId) -> Result<Self, ConnectorError> {
+        let _ = (config, task);
+        Ok(Self::to_writer(tokio::io::stdout()))
+    }
+}
+
+impl<W: AsyncWrite + Unpin> StdoutSink<W> {
+    /// Writes to `out` instead of standard output.
+    pub fn to_writer(out: W) -> Self {
+        StdoutSink {
+            out,
+            buffer: BytesMut::new(),
+        }
+    }
+
+    /// The writer, e.g. to read back what a test wrote.
+    pub fn writer(&self) -> &W {
+        &self.out
+    }
+
+    async fn write_buffer(&mut self) -> Result<(), ConnectorError> {
+        if self.buffer.is_empty() {
+            return Ok(());
+        }
+        self.out
+            .write_all(&self.buffer)
+            .await
+            .map_err(|e| ConnectorError::retriable(format!("stdout sink: cannot write: {e}")))?;
+        self.buffer.clear();
+        Ok(())
+    }
+}
+
+impl<W: AsyncWrite + Unpin> SinkTask for StdoutSink<W> {
+    async fn put(
+        &mut self,
+        records: &mut Vec<ConnectRecord>,
+        converters: &mut Converters,
+    ) -> Result<(), ConnectorError> {
+        for record in records.drain(..) {
+            append_value_line(&record, converters, &mut self.buffer)?;
+        }
+        if self.buffer.len() >= WRITE_THRESHOLD_BYTES {
+            self.write_buffer().await?;
+        }
+        Ok(())
+    }
+
+    async fn flush(&mut self) -> Result<(), ConnectorError> {
+        self.write_buffer().await?;
+        self.out
+            .flush()
+            .await
+            .map_err(|e| ConnectorError::retriable(format!("stdout sink: cannot flush: {e}")))
+    }
+
+    async fn close(&mut self) {
+        if let Err(e) = self.flush().await {
+            tracing::warn!(error = %e, "stdout sink: flush on close failed");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::connect::converters::{Converter, StringConverter};
+    use bytes::Bytes;
+
+    #[tokio::test]
+    async fn lines_are_written_on_flush() {
+        let mut sink = StdoutSink::to_writer(Vec::new());
+        let mut converters = Converters {
+            key: Converter::String(StringConverter::default()),
+            value: Converter::String(StringConverter::default()),
+        };
+        let mut records = vec![
+            ConnectRecord::raw("t", None, Some(Bytes::from_static(b"one"))),
+            ConnectRecord::raw("t", None, None),
+        ];
+        sink.put(&mut records, &mut converters).await.unwrap();
+        assert!(sink.writer().is_empty());
+        sink.flush().await.unwrap();
+        assert_eq!(sink.writer().as_slice(), b"one\nnull\n");
+    }
+}
