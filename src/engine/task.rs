@@ -25,6 +25,9 @@ use crate::engine::offsets::OffsetStore;
 /// shorter: a restart re-sends at most this much).
 const COMMIT_INTERVAL: Duration = Duration::from_millis(1000);
 
+/// How long closing a source or sink may take once everything is committed.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// What a core needs to run one task.
 #[derive(Debug, Clone)]
 pub struct TaskSpec {
@@ -100,8 +103,20 @@ pub async fn run_task(
         &stop,
     )
     .await;
-    source.close().await;
-    sink.close().await;
+    // Positions are committed by now; closing (leaving a group, closing connections) must not hold up a stop
+    // for long.
+    if tokio::time::timeout(CLOSE_TIMEOUT, source.close())
+        .await
+        .is_err()
+    {
+        tracing::warn!(task = %spec.label(), "source close timed out");
+    }
+    if tokio::time::timeout(CLOSE_TIMEOUT, sink.close())
+        .await
+        .is_err()
+    {
+        tracing::warn!(task = %spec.label(), "sink close timed out");
+    }
     result
 }
 
