@@ -1,6 +1,7 @@
 //! The connectors, one folder each: `config.rs`-style key declarations (registered in `COMPONENTS`) and the
 //! task loop.
 
+pub mod datagen;
 pub mod file;
 pub mod kafka;
 pub mod stdio;
@@ -42,5 +43,12 @@ pub const COMPONENTS: &[ComponentInfo] = &[
         aliases: &[],
         config: stdio::SINK_CONFIG,
         doc: "One line per record value on standard output, like the file sink",
+    },
+    ComponentInfo {
+        kind: ComponentKind::Source,
+        name: "datagen",
+        aliases: &[],
+        config: datagen::CONFIG,
+        doc: "Synthetic JSON records (orders, users, pageviews) at a given rate; deterministic for a seed",
     },
 ];
