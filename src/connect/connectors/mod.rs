@@ -3,6 +3,7 @@
 
 pub mod datagen;
 pub mod file;
+pub mod http;
 pub mod kafka;
 pub mod stdio;
 
@@ -50,5 +51,12 @@ pub const COMPONENTS: &[ComponentInfo] = &[
         aliases: &[],
         config: datagen::CONFIG,
         doc: "Synthetic JSON records (orders, users, pageviews) at a given rate; deterministic for a seed",
+    },
+    ComponentInfo {
+        kind: ComponentKind::Sink,
+        name: "http",
+        aliases: &[],
+        config: http::CONFIG,
+        doc: "Batched JSON POST (an array of record values) with retries and capped exponential backoff",
     },
 ];
