@@ -189,9 +189,14 @@ async fn post_inner(
     stream.flush().await.map_err(io_error)?;
 
     let mut response = BytesMut::with_capacity(4096);
-    let mut parsed: Option<(u16, usize, Option<usize>, bool)> = None;
+    let mut parsed: Option<ResponseHead> = None;
     loop {
-        if let Some((_, body_start, Some(length), _)) = parsed {
+        if let Some(ResponseHead {
+            body_start,
+            content_length: Some(length),
+            ..
+        }) = parsed
+        {
             if response.len() >= body_start + length {
                 break;
             }
@@ -210,14 +215,20 @@ async fn post_inner(
             })?;
         }
     }
-    let Some((status, body_start, length, chunked)) = parsed else {
+    let Some(ResponseHead {
+        status,
+        body_start,
+        content_length,
+        chunked,
+    }) = parsed
+    else {
         return Err(RequestError::Malformed {
             endpoint: endpoint.to_string(),
             reason: "the connection closed before a complete status line and headers".to_owned(),
         });
     };
     let mut body = response.split_off(body_start.min(response.len())).freeze();
-    if let Some(length) = length {
+    if let Some(length) = content_length {
         body.truncate(length);
     } else if chunked {
         body = dechunk(&body);
@@ -225,8 +236,18 @@ async fn post_inner(
     Ok(Response { status, body })
 }
 
-/// (status, where the body starts, Content-Length, chunked) once the head is complete.
-fn parse_head(buf: &[u8]) -> Result<Option<(u16, usize, Option<usize>, bool)>, String> {
+/// What the status line and headers of a response say.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct ResponseHead {
+    status: u16,
+    /// Offset of the body in the response bytes.
+    body_start: usize,
+    content_length: Option<usize>,
+    chunked: bool,
+}
+
+/// The head, once it is complete in `buf`.
+fn parse_head(buf: &[u8]) -> Result<Option<ResponseHead>, String> {
     let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") else {
         return Ok(None);
     };
@@ -260,16 +281,18 @@ fn parse_head(buf: &[u8]) -> Result<Option<(u16, usize, Option<usize>, bool)>, S
             chunked = value.to_ascii_lowercase().contains("chunked");
         }
     }
-    Ok(Some((status, end + 4, length, chunked)))
+    Ok(Some(ResponseHead {
+        status,
+        body_start: end + 4,
+        content_length: length,
+        chunked,
+    }))
 }
 
 /// Decodes a chunked body as far as it is well-formed (the body only serves error messages).
 fn dechunk(mut raw: &[u8]) -> Bytes {
     let mut out = BytesMut::new();
-    loop {
-        let Some(line_end) = raw.windows(2).position(|w| w == b"\r\n") else {
-            break;
-        };
+    while let Some(line_end) = raw.windows(2).position(|w| w == b"\r\n") {
         let size_text = String::from_utf8_lossy(&raw[..line_end]);
         let size_hex = size_text.split(';').next().unwrap_or_default().trim();
         let Ok(size) = usize::from_str_radix(size_hex, 16) else {
@@ -332,7 +355,12 @@ mod tests {
         assert_eq!(parse_head(b"HTTP/1.1 200 OK\r\n").unwrap(), None);
         assert_eq!(
             parse_head(b"HTTP/1.1 503 Busy\r\ncontent-length: 4\r\n\r\nbusy").unwrap(),
-            Some((503, 40, Some(4), false))
+            Some(ResponseHead {
+                status: 503,
+                body_start: 40,
+                content_length: Some(4),
+                chunked: false
+            })
         );
         assert!(parse_head(b"SSH-2.0\r\n\r\n").is_err());
     }
