@@ -37,12 +37,15 @@ impl DatagenSchema {
         let _ = match self {
             DatagenSchema::Orders => {
                 let cents = 199 + rng.below(49_800);
+                let first = pick(&FIRST_NAMES, &mut rng);
+                let last = pick(&LAST_NAMES, &mut rng);
                 write!(
                     w,
-                    r#"{{"id":{id},"customer":"{} {}","product":"{}","quantity":{},"price":{}.{:02},"currency":"{}","status":"{}","created_at":""#,
-                    pick(&FIRST_NAMES, &mut rng),
-                    pick(&LAST_NAMES, &mut rng),
+                    r#"{{"id":{id},"customer":"{first} {last} <{}.{}@example.com>","product":"{} (sku-{:05})","quantity":{},"price":{}.{:02},"currency":"{}","status":"{}","created_at":""#,
+                    Lowercase(first),
+                    Lowercase(last),
                     pick(&PRODUCTS, &mut rng),
+                    rng.below(100_000),
                     1 + rng.below(9),
                     cents / 100,
                     cents % 100,
@@ -56,8 +59,8 @@ impl DatagenSchema {
                 write!(
                     w,
                     r#"{{"id":{id},"name":"{first} {last}","email":"{}.{}{}@example.com","country":"{}","plan":"{}","signup_at":""#,
-                    first.to_ascii_lowercase(),
-                    last.to_ascii_lowercase(),
+                    Lowercase(first),
+                    Lowercase(last),
                     rng.below(100),
                     pick(&COUNTRIES, &mut rng),
                     pick(&PLANS, &mut rng),
@@ -92,6 +95,18 @@ fn write_iso8601(epoch_ms: i64, out: &mut BytesMut) {
         ms_of_day / 1000 % 60,
         ms_of_day % 1000
     );
+}
+
+/// Writes an ASCII name in lower case without allocating.
+struct Lowercase<'a>(&'a str);
+
+impl std::fmt::Display for Lowercase<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        use std::fmt::Write as _;
+        self.0
+            .chars()
+            .try_for_each(|c| f.write_char(c.to_ascii_lowercase()))
+    }
 }
 
 fn pick<'a>(items: &[&'a str], rng: &mut SplitMix64) -> &'a str {

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
+use bytes::BytesMut;
 use tokio::time::Instant;
 
 use super::schemas::DatagenSchema;
@@ -11,6 +11,8 @@ use crate::connect::connector::{ConnectorError, SourcePoll, SourceTask, TaskId};
 use crate::connect::data::Str;
 use crate::connect::record::{ConnectRecord, SourcePosition};
 
+/// Room reserved per record (value and key) before a batch is generated.
+const RECORD_BYTES_ESTIMATE: usize = 256;
 /// Longest a poll waits for the next record to be due before returning `Idle` (low rates).
 const MAX_WAIT: Duration = Duration::from_millis(100);
 
@@ -92,9 +94,12 @@ impl DatagenSource {
     }
 
     fn record(&mut self, id: u64) -> ConnectRecord {
+        // Key and value are slices of one buffer: no allocation per record.
         let created_ms = self.schema.write(self.seed, id, &mut self.buffer);
         let value = self.buffer.split().freeze();
-        let key = Bytes::from(id.to_string());
+        self.buffer
+            .extend_from_slice(itoa::Buffer::new().format(id).as_bytes());
+        let key = self.buffer.split().freeze();
         let mut record = ConnectRecord::raw(self.topic.clone(), Some(key), Some(value))
             .with_timestamp(created_ms);
         record.source_offset = Some(SourcePosition::Offset(id as i64));
@@ -124,6 +129,7 @@ impl SourceTask for DatagenSource {
             }
             n = n.min(due);
         }
+        self.buffer.reserve(n as usize * RECORD_BYTES_ESTIMATE);
         let records = (self.generated + 1..=self.generated + n)
             .map(|id| self.record(id))
             .collect();
@@ -200,7 +206,10 @@ mod tests {
             }
             let id = (i + 1) as u64;
             assert_eq!(object["id"].as_u64(), Some(id));
-            assert_eq!(record.key, Data::Raw(Some(Bytes::from(id.to_string()))));
+            assert_eq!(
+                record.key,
+                Data::Raw(Some(bytes::Bytes::from(id.to_string())))
+            );
             assert_eq!(
                 record.source_offset,
                 Some(SourcePosition::Offset(id as i64))
