@@ -83,13 +83,16 @@ impl DatagenSource {
         })
     }
 
-    /// How many records are due now (0: the next one is not due yet), and when the next one is.
-    fn due(&self, rate: f64) -> (u64, Instant) {
+    /// How many records are due now (0: the next one is not due yet), and when the next one is (`None`: not
+    /// within any representable time, for absurdly low rates).
+    fn due(&self, rate: f64) -> (u64, Option<Instant>) {
         let since_start = self.generated - self.generated_at_start;
         let elapsed = self.started.elapsed().as_secs_f64();
         // Record k (from 0) of this run is due at k / rate seconds: the first one at once.
-        let allowed = (elapsed * rate).floor() as u64 + 1;
-        let next_at = self.started + Duration::from_secs_f64(since_start as f64 / rate);
+        let allowed = ((elapsed * rate).floor() as u64).saturating_add(1);
+        let next_at = Duration::try_from_secs_f64(since_start as f64 / rate)
+            .ok()
+            .and_then(|d| self.started.checked_add(d));
         (allowed.saturating_sub(since_start), next_at)
     }
 
@@ -119,17 +122,20 @@ impl SourceTask for DatagenSource {
         if let Some(rate) = self.rate {
             let (mut due, next_at) = self.due(rate);
             if due == 0 {
-                let now = Instant::now();
-                if next_at > now + MAX_WAIT {
-                    tokio::time::sleep(MAX_WAIT).await;
-                    return Ok(SourcePoll::Idle);
+                let soon = Instant::now() + MAX_WAIT;
+                match next_at {
+                    Some(at) if at <= soon => tokio::time::sleep_until(at).await,
+                    _ => {
+                        tokio::time::sleep(MAX_WAIT).await;
+                        return Ok(SourcePoll::Idle);
+                    }
                 }
-                tokio::time::sleep_until(next_at).await;
                 due = self.due(rate).0.max(1);
             }
             n = n.min(due);
         }
-        self.buffer.reserve(n as usize * RECORD_BYTES_ESTIMATE);
+        self.buffer
+            .reserve((n as usize).min(4096) * RECORD_BYTES_ESTIMATE);
         let records = (self.generated + 1..=self.generated + n)
             .map(|id| self.record(id))
             .collect();
@@ -317,5 +323,14 @@ mod tests {
         let started = Instant::now();
         assert!(matches!(source.poll(10).await.unwrap(), SourcePoll::Idle));
         assert!(started.elapsed() <= MAX_WAIT);
+
+        let mut glacial = DatagenSource::open(&config(&[("rate", "1e-300")]), TASK, None)
+            .await
+            .unwrap();
+        assert!(matches!(
+            glacial.poll(10).await.unwrap(),
+            SourcePoll::Records(_)
+        ));
+        assert!(matches!(glacial.poll(10).await.unwrap(), SourcePoll::Idle));
     }
 }
