@@ -7,6 +7,9 @@
 //! read first — its unterminated tail, if any, becomes a last line, as that file will not grow any more — then
 //! the new file from byte 0.
 //!
+//! A truncation the source does not see before the file grows past the position again (copytruncate racing
+//! a fast writer) cannot be told from appends, as for any tailer.
+//!
 //! Positions are offsets in whichever file is at the path: a restart at a position committed before a
 //! rotation the source did not see resumes the new file at that offset (or from 0 if it is shorter).
 
@@ -233,14 +236,11 @@ impl FileSource {
                 length,
                 "file source: file was truncated; reading from the start"
             );
+            // Reopened (and so sought) by the next read: nothing here is left half-done if the poll is
+            // cancelled.
             self.position = 0;
             self.pending.clear();
-            if let Some(open) = self.file.as_mut() {
-                open.file
-                    .seek(SeekFrom::Start(0))
-                    .await
-                    .map_err(|e| self.io_error("seek", &e))?;
-            }
+            self.file = None;
             return Ok(AtEnd::Truncated);
         }
         match tokio::fs::metadata(&self.path).await {

@@ -179,6 +179,25 @@ async fn a_rotated_file_is_finished_then_the_new_one_read_from_zero() {
 }
 
 #[tokio::test]
+async fn a_deleted_and_recreated_file_is_read_from_zero() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("app.log");
+    append(&path, "before\n");
+    let mut source = source_at(&path, None).await;
+    assert_eq!(texts(&read_lines(&mut source, 1).await), ["before"]);
+    std::fs::remove_file(&path).unwrap();
+    assert!(
+        poll_lines(&mut source, 10).await.is_empty(),
+        "waits while the path is missing"
+    );
+    append(&path, "after deletion, a longer first line\n");
+    assert_eq!(
+        read_lines(&mut source, 1).await,
+        vec![("after deletion, a longer first line".into(), 36)]
+    );
+}
+
+#[tokio::test]
 async fn a_missing_file_is_waited_for() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("later.txt");

@@ -1,0 +1,14 @@
+//! `http`: a sink that POSTs batches of record values as JSON arrays, retrying server errors and connection
+//! failures with capped exponential backoff. Speaks plain HTTP/1.1 over a tokio `TcpStream` itself (one
+//! connection per request, no TLS); must not block the core's executor.
+
+mod client;
+mod config;
+mod sink;
+
+pub use client::Endpoint;
+pub use config::CONFIG;
+pub use sink::HttpSink;
+
+#[cfg(test)]
+mod tests;
