@@ -222,8 +222,7 @@ fn base_spec(client: Client, kind: Kind, broker: &str, topic: &str) -> Spec {
 
 /// Creates `topic` with pipewright's admin client (a throwaway runtime in the parent).
 fn create_topic(broker: &str, topic: &str, partitions: i32) -> anyhow::Result<()> {
-    let config =
-        pipewright::client::config::ConfigMap::from_pairs([("bootstrap.servers", broker)]);
+    let config = pipewright::client::config::ConfigMap::from_pairs([("bootstrap.servers", broker)]);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
@@ -241,7 +240,14 @@ fn produce_matrix(options: &Options, results: &mut report::Results) -> anyhow::R
     for record_bytes in [100usize, 1024] {
         for linger_ms in [0u64, 5] {
             for compression in ["none", "lz4"] {
-                let records = scaled(options, if record_bytes == 100 { 300_000 } else { 100_000 });
+                let records = scaled(
+                    options,
+                    if record_bytes == 100 {
+                        1_000_000
+                    } else {
+                        300_000
+                    },
+                );
                 let name = format!("produce {record_bytes} B linger {linger_ms} ms {compression}");
                 eprintln!("{name}: {records} records each, acks=all, idempotent");
                 for client in [Client::Pipewright, Client::Librdkafka] {
@@ -269,8 +275,10 @@ fn produce_matrix(options: &Options, results: &mut report::Results) -> anyhow::R
 
 fn latency(options: &Options, results: &mut report::Results) -> anyhow::Result<()> {
     let rate_per_s = 10_000;
-    let records = scaled(options, 50_000);
-    eprintln!("latency: {records} records of 100 B at {rate_per_s}/s, linger 0, acks=all, idempotent");
+    let records = scaled(options, 100_000);
+    eprintln!(
+        "latency: {records} records of 100 B at {rate_per_s}/s, linger 0, acks=all, idempotent"
+    );
     for client in [Client::Pipewright, Client::Librdkafka] {
         let broker = Broker::start(options.broker.as_deref())?;
         let topic = format!("perf-latency-{}-{}", client.name(), run_id());
@@ -312,7 +320,7 @@ fn run_child_quiet(spec: &Spec) -> anyhow::Result<()> {
 }
 
 fn consume(options: &Options, results: &mut report::Results) -> anyhow::Result<()> {
-    let records = scaled(options, 600_000);
+    let records = scaled(options, 2_000_000);
     eprintln!("consume: {records} records of 100 B from the same topic, from the beginning");
     let broker = Broker::start(options.broker.as_deref())?;
     let topic = format!("perf-consume-{}", run_id());
@@ -329,7 +337,7 @@ fn consume(options: &Options, results: &mut report::Results) -> anyhow::Result<(
 
 fn pipeline(options: &Options, results: &mut report::Results) -> anyhow::Result<()> {
     let partitions = 4;
-    let records = scaled(options, 200_000) / partitions as u64 * partitions as u64;
+    let records = scaled(options, 1_000_000) / partitions as u64 * partitions as u64;
     eprintln!(
         "pipeline (emulated with the library: consume → 3 transforms → produce, one runtime per core): {records} records"
     );

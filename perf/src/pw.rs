@@ -219,7 +219,11 @@ async fn fill(spec: Spec) -> anyhow::Result<ChildResult> {
 /// mask digits (like MaskField), upper-case ASCII (a value rewrite), append a routing suffix (InsertField-ish).
 fn transform(value: &[u8], out: &mut Vec<u8>) {
     out.clear();
-    out.extend(value.iter().map(|b| if b.is_ascii_digit() { b'#' } else { *b }));
+    out.extend(
+        value
+            .iter()
+            .map(|b| if b.is_ascii_digit() { b'#' } else { *b }),
+    );
     out.make_ascii_uppercase();
     out.extend_from_slice(b" |via=pipewright");
 }
@@ -294,6 +298,10 @@ async fn pipeline_core(spec: Spec, core: usize) -> anyhow::Result<u64> {
     }
     let stats = producer.close().await;
     consumer.close().await;
-    anyhow::ensure!(stats.failed == 0, "pipeline produce failed: {:?}", stats.first_error);
+    anyhow::ensure!(
+        stats.failed == 0,
+        "pipeline produce failed: {:?}",
+        stats.first_error
+    );
     Ok(records)
 }

@@ -17,7 +17,12 @@ pub struct Results {
     pipeline: Vec<(usize, Measured)>,
 }
 
-const PERCENTILES: &[(f64, &str)] = &[(50.0, "p50"), (99.0, "p99"), (99.9, "p99.9"), (100.0, "max")];
+const PERCENTILES: &[(f64, &str)] = &[
+    (50.0, "p50"),
+    (99.0, "p99"),
+    (99.9, "p99.9"),
+    (100.0, "max"),
+];
 
 fn ratio(ours: f64, theirs: f64) -> String {
     if theirs > 0.0 {
@@ -83,7 +88,9 @@ impl Results {
             md.push_str("| scenario | pipewright records/s | librdkafka records/s | ratio (goal ≥ 1.5×) | pipewright CPU ns/record | librdkafka CPU ns/record | ratio (goal ≤ 0.33×) |\n");
             md.push_str("|---|---:|---:|---:|---:|---:|---:|\n");
             for (scenario, ours, theirs) in &self.pairs {
-                let (Some(ours), Some(theirs)) = (ours, theirs) else { continue };
+                let (Some(ours), Some(theirs)) = (ours, theirs) else {
+                    continue;
+                };
                 csv_row(scenario, "pipewright", ours);
                 csv_row(scenario, "librdkafka", theirs);
                 let _ = writeln!(
@@ -106,9 +113,14 @@ impl Results {
             for (q, label) in PERCENTILES {
                 let value = |c| find(c).map_or(0, |(_, _, h)| h.value_at_percentile(*q));
                 let (ours, theirs) = (value(Client::Pipewright), value(Client::Librdkafka));
-                let _ = writeln!(md, "| {label} | {ours} | {theirs} | {} |", ratio(ours as f64, theirs as f64));
+                let _ = writeln!(
+                    md,
+                    "| {label} | {ours} | {theirs} | {} |",
+                    ratio(ours as f64, theirs as f64)
+                );
             }
-            if let (Some(ours), Some(theirs)) = (find(Client::Pipewright), find(Client::Librdkafka)) {
+            if let (Some(ours), Some(theirs)) = (find(Client::Pipewright), find(Client::Librdkafka))
+            {
                 let _ = writeln!(
                     md,
                     "| CPU ns/record | {:.0} | {:.0} | {} |",
@@ -122,7 +134,12 @@ impl Results {
             for (client, measured, histogram) in &self.latency {
                 csv_row("latency 100 B at 10k/s", client.name(), measured);
                 for q in percentile_axis() {
-                    let _ = writeln!(lat, "{},{q},{}", client.name(), histogram.value_at_percentile(q));
+                    let _ = writeln!(
+                        lat,
+                        "{},{q},{}",
+                        client.name(),
+                        histogram.value_at_percentile(q)
+                    );
                 }
             }
             std::fs::write(out.join("latency.csv"), lat)?;
@@ -168,8 +185,18 @@ impl Results {
                 .iter()
                 .filter(|(a, b)| a.records_per_s() >= 1.5 * b.records_per_s())
                 .count();
-            let _ = writeln!(md, "- CPU per record ≤ 0.33× librdkafka: {} in {cpu_ok} of {} scenarios", verdict(cpu_ok == pairs.len()), pairs.len());
-            let _ = writeln!(md, "- records/s ≥ 1.5× librdkafka: {} in {rate_ok} of {} scenarios", verdict(rate_ok == pairs.len()), pairs.len());
+            let _ = writeln!(
+                md,
+                "- CPU per record ≤ 0.33× librdkafka: {}, met in {cpu_ok} of {} scenarios",
+                verdict(cpu_ok == pairs.len()),
+                pairs.len()
+            );
+            let _ = writeln!(
+                md,
+                "- records/s ≥ 1.5× librdkafka: {}, met in {rate_ok} of {} scenarios",
+                verdict(rate_ok == pairs.len()),
+                pairs.len()
+            );
         }
         let p99 = |c: Client| {
             self.latency
@@ -178,7 +205,11 @@ impl Results {
                 .map(|(_, _, h)| h.value_at_percentile(99.0))
         };
         if let (Some(ours), Some(theirs)) = (p99(Client::Pipewright), p99(Client::Librdkafka)) {
-            let _ = writeln!(md, "- p99 latency ≤ 0.5× librdkafka: {} ({ours} µs vs {theirs} µs)", verdict(ours as f64 <= 0.5 * theirs as f64));
+            let _ = writeln!(
+                md,
+                "- p99 latency ≤ 0.5× librdkafka: {} ({ours} µs vs {theirs} µs)",
+                verdict(ours as f64 <= 0.5 * theirs as f64)
+            );
         }
         md
     }
@@ -203,7 +234,10 @@ fn plot_latency(series: &[(Client, Measured, Histogram<u64>)], path: &Path) -> a
         .max(1) as f64
         * 1.1;
     let mut chart = ChartBuilder::on(&root)
-        .caption("produce latency, send → ack (10k records/s, 100 B, acks=all, idempotent)", ("sans-serif", 22))
+        .caption(
+            "produce latency, send → ack (10k records/s, 100 B, acks=all, idempotent)",
+            ("sans-serif", 22),
+        )
         .margin(15)
         .x_label_area_size(45)
         .y_label_area_size(70)
@@ -237,7 +271,9 @@ fn plot_latency(series: &[(Client, Measured, Histogram<u64>)], path: &Path) -> a
         chart
             .draw_series(LineSeries::new(points, color.stroke_width(2)))?
             .label(client.name())
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2)));
+            .legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
+            });
     }
     chart
         .configure_series_labels()

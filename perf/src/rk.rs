@@ -87,7 +87,10 @@ fn send(
 }
 
 fn warm_up(producer: &BaseProducer<Reports>, topic: &str) -> anyhow::Result<()> {
-    send(producer, BaseRecord::with_opaque_to(topic, 0).payload(&b"warm-up"[..]))?;
+    send(
+        producer,
+        BaseRecord::with_opaque_to(topic, 0).payload(&b"warm-up"[..]),
+    )?;
     producer.flush(Duration::from_secs(30))?;
     anyhow::ensure!(
         producer.context().delivered.load(Ordering::Relaxed) == 1,
@@ -148,8 +151,8 @@ fn latency(spec: &Spec) -> anyhow::Result<ChildResult> {
             .min(spec.records);
         while sent < due {
             stamp(&mut value, sent);
-            let record = BaseRecord::with_opaque_to(&spec.topic, since_epoch_ns())
-                .payload(&value[..]);
+            let record =
+                BaseRecord::with_opaque_to(&spec.topic, since_epoch_ns()).payload(&value[..]);
             send(&producer, record)?;
             sent += 1;
         }

@@ -168,8 +168,22 @@ pub fn timeval_ns(t: libc::timeval) -> u64 {
 /// A record value of `size` bytes: JSON-ish text (compressible like real data) with the record number in front.
 pub fn payload_template(size: usize) -> Vec<u8> {
     const WORDS: &[&str] = &[
-        "\"order\":", "\"customer\":", "alice", "bob", "carol", "12.50", "EUR", "\"items\":[",
-        "widget", "gadget", "true", "false", "\"ts\":", "1712345678", "},{", "\"status\":\"paid\"",
+        "\"order\":",
+        "\"customer\":",
+        "alice",
+        "bob",
+        "carol",
+        "12.50",
+        "EUR",
+        "\"items\":[",
+        "widget",
+        "gadget",
+        "true",
+        "false",
+        "\"ts\":",
+        "1712345678",
+        "},{",
+        "\"status\":\"paid\"",
     ];
     let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
     let mut out = Vec::with_capacity(size + 32);
