@@ -39,6 +39,9 @@ pub struct Shared<S> {
     pub wake_user: Notify,
     /// Set when the handle is dropped or closed; the driver exits.
     pub stopped: std::cell::Cell<bool>,
+    /// A wake-up is pending that the driver has not started a round for yet: further per-record wake-ups
+    /// can skip `Notify` (an atomic read-modify-write each, 5 % of a 100 B send).
+    driver_wake_pending: std::cell::Cell<bool>,
 }
 
 impl<S> Shared<S> {
@@ -48,7 +51,16 @@ impl<S> Shared<S> {
             wake_driver: Notify::new(),
             wake_user: Notify::new(),
             stopped: std::cell::Cell::new(false),
+            driver_wake_pending: std::cell::Cell::new(false),
         })
+    }
+
+    /// Wakes the driver unless a wake-up is already pending: for the per-record path, where the driver's next
+    /// round sees every record added before it.
+    pub fn wake_driver_coalesced(&self) {
+        if !self.driver_wake_pending.replace(true) {
+            self.wake_driver.notify_one();
+        }
     }
 }
 
@@ -76,6 +88,8 @@ pub async fn drive<S, B, F>(
         if shared.stopped.get() {
             break;
         }
+        // This round reads the state as it is now; anything added later must wake the driver again.
+        shared.driver_wake_pending.set(false);
         let now = Instant::now();
         let deadline = {
             let mut state = shared.state.borrow_mut();

@@ -252,7 +252,7 @@ impl Producer {
             .send(record, Instant::now())?;
         let (tx, rx) = oneshot::channel();
         self.deliveries.borrow_mut().waiting.insert(id, tx);
-        self.shared.wake_driver.notify_one();
+        self.shared.wake_driver_coalesced();
         Ok(DeliveryFuture(rx))
     }
 
@@ -263,7 +263,7 @@ impl Producer {
             .state
             .borrow_mut()
             .send(record, Instant::now())?;
-        self.shared.wake_driver.notify_one();
+        self.shared.wake_driver_coalesced();
         Ok(())
     }
 

@@ -262,6 +262,9 @@ proptest! {
 
     #[test]
     fn encoder_output_is_byte_identical_to_the_oracle(batch in arb_batch()) {
+        // lz4 frames differ on purpose (fast mode, no content checksum, where the oracle uses LZ4HC with one);
+        // the two decode each other's (below).
+        prop_assume!(batch.options.compression != Compression::Lz4);
         let ours = encode_ours(&batch);
         let theirs = encode_oracle(&batch);
         prop_assert_eq!(&ours[..], &theirs[..], "codec {}", batch.options.compression);

@@ -1,0 +1,362 @@
+//! `perf`: pipewright against librdkafka, side by side, against one broker on this machine.
+//!
+//! The parent starts a fresh tansu (or uses `--broker`), then re-executes itself as `perf child key=value…`
+//! once per client and scenario, so each client's CPU time is its own process's: user+sys over the measured
+//! window from getrusage inside the child (every thread, librdkafka's included), and for the whole process
+//! from wait4. The broker shares the cores, so wall-clock rates and CPU per record are reported apart.
+
+mod broker;
+mod memory;
+mod pw;
+mod report;
+mod rk;
+mod spec;
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use anyhow::Context;
+use hdrhistogram::serialization::{Deserializer, Serializer, V2Serializer};
+use hdrhistogram::Histogram;
+
+use broker::Broker;
+use spec::{ChildResult, Client, Kind, Spec};
+
+/// `batch.size` for both clients: librdkafka's default, so batching is the same on both sides.
+pub const BATCH_SIZE_BYTES: usize = 1_000_000;
+
+const USAGE: &str = "\
+usage: perf [--broker HOST:PORT] [--out DIR] [--scale F] [--only produce,latency,consume,pipeline]
+       perf memory [--out DIR]     RSS idle / under load / stalled sink, and start-up to first record
+
+Without --broker every scenario gets a fresh in-memory tansu on a free port.
+--scale multiplies every record count (default 1.0: a few minutes on 2 cores).";
+
+struct Options {
+    broker: Option<String>,
+    out: PathBuf,
+    scale: f64,
+    only: Option<Vec<String>>,
+}
+
+fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.first().map(String::as_str) {
+        Some("child") => return child(&args[1..]),
+        Some("memory") => {
+            let options = parse_options(&args[1..])?;
+            return memory::run(&options.out, options.broker.as_deref());
+        }
+        _ => {}
+    }
+    let options = parse_options(&args)?;
+    std::fs::create_dir_all(&options.out)?;
+    let wants = |name: &str| {
+        options
+            .only
+            .as_ref()
+            .is_none_or(|only| only.iter().any(|o| o == name))
+    };
+    let mut results = report::Results::default();
+    if wants("produce") {
+        produce_matrix(&options, &mut results)?;
+    }
+    if wants("latency") {
+        latency(&options, &mut results)?;
+    }
+    if wants("consume") {
+        consume(&options, &mut results)?;
+    }
+    if wants("pipeline") {
+        pipeline(&options, &mut results)?;
+    }
+    let table = results.write(&options.out)?;
+    println!("\n{table}");
+    eprintln!("wrote {}", options.out.display());
+    Ok(())
+}
+
+fn parse_options(args: &[String]) -> anyhow::Result<Options> {
+    let mut options = Options {
+        broker: None,
+        out: PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("results"),
+        scale: 1.0,
+        only: None,
+    };
+    let mut it = args.iter();
+    while let Some(arg) = it.next() {
+        let mut value = || {
+            it.next()
+                .cloned()
+                .with_context(|| format!("{arg} needs a value\n{USAGE}"))
+        };
+        match arg.as_str() {
+            "--broker" => options.broker = Some(value()?),
+            "--out" => options.out = PathBuf::from(value()?),
+            "--scale" => options.scale = value()?.parse().context("--scale takes a number")?,
+            "--only" => options.only = Some(value()?.split(',').map(str::to_owned).collect()),
+            "-h" | "--help" => {
+                println!("{USAGE}");
+                std::process::exit(0);
+            }
+            other => anyhow::bail!("unknown argument {other}\n{USAGE}"),
+        }
+    }
+    Ok(options)
+}
+
+fn child(args: &[String]) -> anyhow::Result<()> {
+    let spec = Spec::from_args(args)?;
+    let result = match spec.client {
+        Client::Pipewright => pw::run(&spec)?,
+        Client::Librdkafka => rk::run(&spec)?,
+    };
+    println!("{}", result.to_line());
+    Ok(())
+}
+
+/// One child's outcome with its whole-process CPU from wait4.
+#[derive(Debug, Clone)]
+pub struct Measured {
+    pub result: ChildResult,
+    pub cpu_process_ns: u64,
+    pub max_rss_kib: u64,
+}
+
+impl Measured {
+    pub fn records_per_s(&self) -> f64 {
+        self.result.records as f64 / (self.result.elapsed_ns as f64 / 1e9)
+    }
+    pub fn cpu_ns_per_record(&self) -> f64 {
+        self.result.cpu_window_ns as f64 / self.result.records.max(1) as f64
+    }
+}
+
+/// Runs `spec` in a child process and reads its CPU time and peak RSS with wait4.
+pub fn run_child(spec: &Spec) -> anyhow::Result<Measured> {
+    let mut child = Command::new(std::env::current_exe()?)
+        .arg("child")
+        .args(spec.to_args())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()?;
+    let mut stdout = String::new();
+    child
+        .stdout
+        .take()
+        .expect("piped")
+        .read_to_string(&mut stdout)?;
+    let pid = child.id() as libc::pid_t;
+    let mut status = 0;
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: waits for our own child and writes into structs we own; `child` is not waited for again.
+    let waited = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    anyhow::ensure!(waited == pid, "wait4: {}", std::io::Error::last_os_error());
+    std::mem::forget(child);
+    anyhow::ensure!(
+        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+        "{} {:?} child failed (status {status})",
+        spec.client.name(),
+        spec.kind
+    );
+    let result = ChildResult::parse(&stdout)?;
+    let measured = Measured {
+        cpu_process_ns: spec::timeval_ns(usage.ru_utime) + spec::timeval_ns(usage.ru_stime),
+        max_rss_kib: usage.ru_maxrss as u64,
+        result,
+    };
+    eprintln!(
+        "  {:<10} {:>9} records {:>10.0} records/s {:>8.0} CPU ns/record{}",
+        spec.client.name(),
+        measured.result.records,
+        measured.records_per_s(),
+        measured.cpu_ns_per_record(),
+        if measured.result.failed > 0 {
+            format!("  ({} FAILED)", measured.result.failed)
+        } else {
+            String::new()
+        }
+    );
+    Ok(measured)
+}
+
+pub fn write_histogram(histogram: &Histogram<u64>, path: &str) -> anyhow::Result<()> {
+    let mut bytes = Vec::new();
+    V2Serializer::new()
+        .serialize(histogram, &mut bytes)
+        .map_err(|e| anyhow::anyhow!("serialising histogram: {e:?}"))?;
+    std::fs::write(path, bytes)?;
+    Ok(())
+}
+
+fn read_histogram(path: &Path) -> anyhow::Result<Histogram<u64>> {
+    let bytes = std::fs::read(path)?;
+    Deserializer::new()
+        .deserialize(&mut &bytes[..])
+        .map_err(|e| anyhow::anyhow!("reading histogram {}: {e:?}", path.display()))
+}
+
+fn scaled(options: &Options, records: u64) -> u64 {
+    ((records as f64 * options.scale) as u64).max(1000)
+}
+
+fn base_spec(client: Client, kind: Kind, broker: &str, topic: &str) -> Spec {
+    Spec {
+        client,
+        kind,
+        broker: broker.to_owned(),
+        topic: topic.to_owned(),
+        sink_topic: String::new(),
+        partitions: 3,
+        records: 0,
+        record_bytes: 100,
+        linger_ms: 0,
+        compression: "none".into(),
+        rate_per_s: 0,
+        cores: 1,
+        histogram_path: String::new(),
+    }
+}
+
+/// Creates `topic` with pipewright's admin client (a throwaway runtime in the parent).
+fn create_topic(broker: &str, topic: &str, partitions: i32) -> anyhow::Result<()> {
+    let config = pipewright::client::config::ConfigMap::from_pairs([("bootstrap.servers", broker)]);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    tokio::task::LocalSet::new().block_on(&runtime, async {
+        pipewright::cli::admin::create_topic(config, topic, partitions, 1, true).await
+    })?;
+    Ok(())
+}
+
+fn run_id() -> String {
+    format!("{}", std::process::id())
+}
+
+fn produce_matrix(options: &Options, results: &mut report::Results) -> anyhow::Result<()> {
+    for record_bytes in [100usize, 1024] {
+        for linger_ms in [0u64, 5] {
+            for compression in ["none", "lz4"] {
+                let records = scaled(
+                    options,
+                    if record_bytes == 100 {
+                        1_000_000
+                    } else {
+                        300_000
+                    },
+                );
+                let name = format!("produce {record_bytes} B linger {linger_ms} ms {compression}");
+                eprintln!("{name}: {records} records each, acks=all, idempotent");
+                for client in [Client::Pipewright, Client::Librdkafka] {
+                    let broker = Broker::start(options.broker.as_deref())?;
+                    let topic = format!(
+                        "perf-produce-{record_bytes}-{linger_ms}-{compression}-{}-{}",
+                        client.name(),
+                        run_id()
+                    );
+                    create_topic(&broker.address, &topic, 3)?;
+                    let spec = Spec {
+                        records,
+                        record_bytes,
+                        linger_ms,
+                        compression: compression.into(),
+                        ..base_spec(client, Kind::Produce, &broker.address, &topic)
+                    };
+                    results.add(&name, client, run_child(&spec)?);
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn latency(options: &Options, results: &mut report::Results) -> anyhow::Result<()> {
+    let rate_per_s = 10_000;
+    let records = scaled(options, 100_000);
+    eprintln!(
+        "latency: {records} records of 100 B at {rate_per_s}/s, linger 0, acks=all, idempotent"
+    );
+    for client in [Client::Pipewright, Client::Librdkafka] {
+        let broker = Broker::start(options.broker.as_deref())?;
+        let topic = format!("perf-latency-{}-{}", client.name(), run_id());
+        create_topic(&broker.address, &topic, 3)?;
+        let path = options.out.join(format!("latency-{}.hdr", client.name()));
+        let spec = Spec {
+            records,
+            rate_per_s,
+            histogram_path: path.display().to_string(),
+            ..base_spec(client, Kind::Latency, &broker.address, &topic)
+        };
+        let measured = run_child(&spec)?;
+        let histogram = read_histogram(&path)?;
+        std::fs::remove_file(&path)?;
+        results.add_latency(client, measured, histogram);
+    }
+    Ok(())
+}
+
+fn fill(broker: &str, topic: &str, partitions: i32, records: u64) -> anyhow::Result<()> {
+    create_topic(broker, topic, partitions)?;
+    let spec = Spec {
+        records,
+        partitions,
+        ..base_spec(Client::Pipewright, Kind::Fill, broker, topic)
+    };
+    eprintln!("  filling {topic} with {records} records of 100 B");
+    run_child_quiet(&spec)
+}
+
+fn run_child_quiet(spec: &Spec) -> anyhow::Result<()> {
+    let status = Command::new(std::env::current_exe()?)
+        .arg("child")
+        .args(spec.to_args())
+        .stdout(Stdio::null())
+        .status()?;
+    anyhow::ensure!(status.success(), "{:?} child failed", spec.kind);
+    Ok(())
+}
+
+fn consume(options: &Options, results: &mut report::Results) -> anyhow::Result<()> {
+    let records = scaled(options, 2_000_000);
+    eprintln!("consume: {records} records of 100 B from the same topic, from the beginning");
+    let broker = Broker::start(options.broker.as_deref())?;
+    let topic = format!("perf-consume-{}", run_id());
+    fill(&broker.address, &topic, 3, records)?;
+    for client in [Client::Pipewright, Client::Librdkafka] {
+        let spec = Spec {
+            records,
+            ..base_spec(client, Kind::Consume, &broker.address, &topic)
+        };
+        results.add("consume 100 B", client, run_child(&spec)?);
+    }
+    Ok(())
+}
+
+fn pipeline(options: &Options, results: &mut report::Results) -> anyhow::Result<()> {
+    let partitions = 4;
+    let records = scaled(options, 1_000_000) / partitions as u64 * partitions as u64;
+    eprintln!(
+        "pipeline (emulated with the library: consume → 3 transforms → produce, one runtime per core): {records} records"
+    );
+    let broker = Broker::start(options.broker.as_deref())?;
+    let topic = format!("perf-pipeline-source-{}", run_id());
+    fill(&broker.address, &topic, partitions, records)?;
+    for cores in [1usize, 2] {
+        let sink = format!("perf-pipeline-sink-{cores}-{}", run_id());
+        create_topic(&broker.address, &sink, partitions)?;
+        let spec = Spec {
+            records,
+            partitions,
+            cores,
+            linger_ms: 5,
+            sink_topic: sink,
+            ..base_spec(Client::Pipewright, Kind::Pipeline, &broker.address, &topic)
+        };
+        let measured = run_child(&spec)?;
+        results.add_pipeline(cores, measured);
+    }
+    Ok(())
+}
