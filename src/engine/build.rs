@@ -6,7 +6,9 @@ use crate::connect::config_def::ParsedConfig;
 use crate::connect::connector::{
     ConnectorError, Converters, SinkTask, SourcePoll, SourceTask, TaskId,
 };
+use crate::connect::connectors::datagen::DatagenSource;
 use crate::connect::connectors::file::{FileSink, FileSource};
+use crate::connect::connectors::http::HttpSink;
 use crate::connect::connectors::kafka::{KafkaSink, KafkaSource};
 use crate::connect::connectors::stdio::{StdinSource, StdoutSink};
 use crate::connect::converters::Converter;
@@ -20,6 +22,7 @@ pub enum AnySource {
     Kafka(KafkaSource),
     File(FileSource),
     Stdin(StdinSource),
+    Datagen(DatagenSource),
 }
 
 /// Every sink the engine can run.
@@ -27,6 +30,7 @@ pub enum AnySink {
     Kafka(KafkaSink),
     File(FileSink),
     Stdout(StdoutSink),
+    Http(HttpSink),
 }
 
 impl SourceTask for AnySource {
@@ -35,6 +39,7 @@ impl SourceTask for AnySource {
             AnySource::Kafka(s) => s.poll(max_records).await,
             AnySource::File(s) => s.poll(max_records).await,
             AnySource::Stdin(s) => s.poll(max_records).await,
+            AnySource::Datagen(s) => s.poll(max_records).await,
         }
     }
     async fn commit(&mut self, position: &SourcePosition) -> Result<(), ConnectorError> {
@@ -42,6 +47,7 @@ impl SourceTask for AnySource {
             AnySource::Kafka(s) => s.commit(position).await,
             AnySource::File(s) => s.commit(position).await,
             AnySource::Stdin(s) => s.commit(position).await,
+            AnySource::Datagen(s) => s.commit(position).await,
         }
     }
     async fn close(&mut self) {
@@ -49,6 +55,7 @@ impl SourceTask for AnySource {
             AnySource::Kafka(s) => s.close().await,
             AnySource::File(s) => s.close().await,
             AnySource::Stdin(s) => s.close().await,
+            AnySource::Datagen(s) => s.close().await,
         }
     }
 }
@@ -63,6 +70,7 @@ impl SinkTask for AnySink {
             AnySink::Kafka(s) => s.put(records, converters).await,
             AnySink::File(s) => s.put(records, converters).await,
             AnySink::Stdout(s) => s.put(records, converters).await,
+            AnySink::Http(s) => s.put(records, converters).await,
         }
     }
     async fn flush(&mut self) -> Result<(), ConnectorError> {
@@ -70,6 +78,7 @@ impl SinkTask for AnySink {
             AnySink::Kafka(s) => s.flush().await,
             AnySink::File(s) => s.flush().await,
             AnySink::Stdout(s) => s.flush().await,
+            AnySink::Http(s) => s.flush().await,
         }
     }
     async fn close(&mut self) {
@@ -77,6 +86,7 @@ impl SinkTask for AnySink {
             AnySink::Kafka(s) => s.close().await,
             AnySink::File(s) => s.close().await,
             AnySink::Stdout(s) => s.close().await,
+            AnySink::Http(s) => s.close().await,
         }
     }
 }
@@ -105,6 +115,9 @@ pub async fn build_source(
         )),
         "stdin" => Ok(AnySource::Stdin(
             StdinSource::open(&component.config, task, start).await?,
+        )),
+        "datagen" => Ok(AnySource::Datagen(
+            DatagenSource::open(&component.config, task, start).await?,
         )),
         "kafka" => {
             let config = pipeline.consumer_config().map_err(|e| {
@@ -137,6 +150,9 @@ pub async fn build_sink(
         )),
         "stdout" => Ok(AnySink::Stdout(
             StdoutSink::open(&component.config, task).await?,
+        )),
+        "http" => Ok(AnySink::Http(
+            HttpSink::open(&component.config, task).await?,
         )),
         "kafka" => {
             let config = pipeline.producer_config().map_err(|e| {
