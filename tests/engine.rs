@@ -362,3 +362,147 @@ type = "InsertField"
         assert!(got.contains(&line), "missing or wrong: {line}");
     }
 }
+
+#[test]
+fn records_a_transform_cannot_handle_go_to_the_dead_letter_topic_with_error_headers() {
+    let broker = TestBroker::start();
+    let bootstrap = broker.bootstrap();
+    let dir = tempfile::tempdir().unwrap();
+    let topic = unique_topic("engine-dlq-out");
+    let dlq = unique_topic("engine-dlq");
+    create_topic(&bootstrap, &topic, 1);
+    create_topic(&bootstrap, &dlq, 1);
+    let input = dir.path().join("mixed.jsonl");
+    // Every fifth line is not JSON: InsertField needs the value parsed, so those fail.
+    let text: String = (0..100)
+        .map(|i| {
+            if i % 5 == 0 {
+                format!("not json {i}\n")
+            } else {
+                order_line(i) + "\n"
+            }
+        })
+        .collect();
+    std::fs::write(&input, text).unwrap();
+    let config = write_config(
+        dir.path(),
+        &format!(
+            r#"[kafka]
+"bootstrap.servers" = "{bootstrap}"
+
+[[pipeline]]
+name = "tolerant"
+source = {{ type = "file", file = "{input}" }}
+sink = {{ type = "kafka", topic = "{topic}" }}
+"value.converter" = "json"
+"value.converter.schemas.enable" = false
+"errors.tolerance" = "all"
+"errors.deadletterqueue.topic.name" = "{dlq}"
+"errors.deadletterqueue.context.headers.enable" = true
+
+[[pipeline.transforms]]
+type = "InsertField"
+"static.field" = "source"
+"static.value" = "demo"
+"#,
+            input = input.display()
+        ),
+    );
+    let mut child = start_engine(&config, &dir.path().join("state"), 1);
+    let read = |t: &str| {
+        engine_consume(&bootstrap, t, &["-o", "beginning", "-e", "-f", "%s|%h\n"]).stdout_str()
+    };
+    wait_until(
+        Duration::from_secs(60),
+        "good records and dead letters",
+        || read(&topic).lines().count() >= 80 && read(&dlq).lines().count() >= 20,
+    );
+    let status = terminate(&mut child, Duration::from_secs(30));
+    assert!(status.success(), "{status:?}");
+
+    let good = read(&topic);
+    assert_eq!(good.lines().count(), 80, "{good}");
+    assert!(
+        good.lines().all(|l| l.contains(r#""source":"demo""#)),
+        "{good}"
+    );
+    let dead = read(&dlq);
+    let dead_lines: Vec<&str> = dead.lines().collect();
+    assert_eq!(dead_lines.len(), 20, "{dead}");
+    for (n, line) in dead_lines.iter().enumerate() {
+        let (value, headers) = line.split_once('|').unwrap();
+        assert_eq!(
+            value,
+            format!("not json {}", n * 5),
+            "the record as it arrived"
+        );
+        assert!(
+            headers.contains("__connect.errors.stage=TRANSFORMATION"),
+            "{headers}"
+        );
+        assert!(
+            headers.contains("__connect.errors.connector.name=tolerant"),
+            "{headers}"
+        );
+        assert!(
+            headers.contains("__connect.errors.exception.message="),
+            "{headers}"
+        );
+    }
+}
+
+#[test]
+fn a_failing_pipeline_with_errors_tolerance_none_reports_the_failure_and_restarts() {
+    let broker = TestBroker::start();
+    let bootstrap = broker.bootstrap();
+    let dir = tempfile::tempdir().unwrap();
+    let topic = unique_topic("engine-strict");
+    create_topic(&bootstrap, &topic, 1);
+    let input = dir.path().join("bad.jsonl");
+    std::fs::write(&input, "not json\n").unwrap();
+    let config = write_config(
+        dir.path(),
+        &format!(
+            r#"[kafka]
+"bootstrap.servers" = "{bootstrap}"
+
+[[pipeline]]
+name = "strict"
+source = {{ type = "file", file = "{input}" }}
+sink = {{ type = "kafka", topic = "{topic}" }}
+"value.converter" = "json"
+"value.converter.schemas.enable" = false
+
+[[pipeline.transforms]]
+type = "InsertField"
+"static.field" = "source"
+"static.value" = "demo"
+"#,
+            input = input.display()
+        ),
+    );
+    let mut child = Command::new(engine())
+        .args(["--cores", "1", "--config"])
+        .arg(&config)
+        .arg("--state-dir")
+        .arg(dir.path().join("state"))
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Two failures: the first and its restart after the 1 s backoff.
+    std::thread::sleep(Duration::from_millis(2500));
+    let status = terminate(&mut child, Duration::from_secs(30));
+    assert!(status.success(), "{status:?}");
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut stderr).unwrap();
+    assert!(
+        stderr.contains("% task strict#0 failed (restart 1"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("% task strict#0 failed (restart 2"),
+        "the task restarts: {stderr}"
+    );
+    assert!(stderr.contains("errors.tolerance=none"), "{stderr}");
+}

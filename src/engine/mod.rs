@@ -6,6 +6,7 @@
 pub mod build;
 pub mod config;
 pub mod cores;
+pub mod dead_letter;
 pub mod offsets;
 pub mod run;
 pub mod task;

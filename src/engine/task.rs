@@ -19,6 +19,7 @@ use crate::engine::build::{
     build_chain, build_converters, build_sink, build_source, source_keeps_own_positions,
 };
 use crate::engine::config::{PipelineConfig, Tolerance};
+use crate::engine::dead_letter::DeadLetterQueue;
 use crate::engine::offsets::OffsetStore;
 
 /// How often positions are committed when records keep flowing (Kafka Connect's offset.flush.interval.ms,
@@ -83,6 +84,27 @@ pub async fn run_task(
             .map_err(|e| ConnectorError::fatal(e.to_string()))?,
         None => Vec::new(),
     };
+    let mut dead_letters = match (
+        &pipeline.errors.tolerance,
+        &pipeline.errors.dead_letter_topic,
+    ) {
+        (Tolerance::All, Some(topic)) => {
+            let config = pipeline.producer_config().map_err(|e| {
+                ConnectorError::fatal(format!(
+                    "pipeline {:?}: dead-letter producer: {e}",
+                    pipeline.name
+                ))
+            })?;
+            Some(DeadLetterQueue::open(
+                config,
+                topic.clone(),
+                pipeline.errors.context_headers_enable,
+                &pipeline.name,
+                spec.task.index,
+            ))
+        }
+        _ => None,
+    };
     let mut converters = build_converters(pipeline)?;
     let chain = build_chain(pipeline)?;
     let mut sink = build_sink(pipeline, spec.task).await?;
@@ -100,9 +122,18 @@ pub async fn run_task(
         &mut converters,
         &chain,
         store.as_ref(),
+        dead_letters.as_mut(),
         &stop,
     )
     .await;
+    if let Some(dlq) = dead_letters {
+        if tokio::time::timeout(CLOSE_TIMEOUT, dlq.close())
+            .await
+            .is_err()
+        {
+            tracing::warn!(task = %spec.label(), "dead-letter producer close timed out");
+        }
+    }
     // Positions are committed by now; closing (leaving a group, closing connections) must not hold up a stop
     // for long.
     if tokio::time::timeout(CLOSE_TIMEOUT, source.close())
@@ -128,6 +159,7 @@ async fn pump(
     converters: &mut crate::connect::connector::Converters,
     chain: &crate::connect::transforms::TransformChain,
     store: Option<&OffsetStore>,
+    mut dead_letters: Option<&mut DeadLetterQueue>,
     stop: &Cell<bool>,
 ) -> Result<TaskOutcome, ConnectorError> {
     let pipeline = &spec.pipeline;
@@ -157,6 +189,8 @@ async fn pump(
                         pending.insert(stream_key(&position), position);
                     }
                     let original_topic = sink_topic.as_ref().map(|_| record.topic.clone());
+                    // The record as it arrived, for the dead-letter topic (cheap: Bytes are shared).
+                    let original = dead_letters.is_some().then(|| record.clone());
                     match chain.apply(&mut record, &mut converters.key, &mut converters.value) {
                         Ok(true) => {
                             if let (Some(topic), Some(original)) = (&sink_topic, original_topic) {
@@ -179,6 +213,9 @@ async fn pump(
                                 if pipeline.errors.log_enable {
                                     tracing::warn!(pipeline = %pipeline.name, error = %e, "record skipped (errors.tolerance=all)");
                                 }
+                                if let (Some(dlq), Some(original)) = (dead_letters.as_deref(), &original) {
+                                    dlq.send(original, "TRANSFORMATION", &e.to_string()).await?;
+                                }
                             }
                         },
                     }
@@ -195,6 +232,9 @@ async fn pump(
         };
         let due = last_commit.elapsed() >= COMMIT_INTERVAL || unflushed >= max_records * 16;
         if finished || (due && (!pending.is_empty() || unflushed > 0)) {
+            if let Some(dlq) = dead_letters.as_deref_mut() {
+                dlq.flush().await?;
+            }
             commit(source, sink, store, &mut pending, &mut stored).await?;
             last_commit = Instant::now();
             unflushed = 0;
@@ -203,6 +243,9 @@ async fn pump(
             break TaskOutcome::Finished;
         }
     };
+    if let Some(dlq) = dead_letters.as_deref_mut() {
+        dlq.flush().await?;
+    }
     commit(source, sink, store, &mut pending, &mut stored).await?;
     Ok(outcome)
 }
