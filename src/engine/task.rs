@@ -243,7 +243,7 @@ async fn pump(
             break TaskOutcome::Finished;
         }
     };
-    if let Some(dlq) = dead_letters.as_deref_mut() {
+    if let Some(dlq) = dead_letters {
         dlq.flush().await?;
     }
     commit(source, sink, store, &mut pending, &mut stored).await?;
