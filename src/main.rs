@@ -18,7 +18,12 @@ use pipewright::runtime::backend::{AnyBackend, IoBackend, IoChoice};
 #[command(args_conflicts_with_subcommands = true)]
 struct Cli {
     /// I/O backend: auto (io_uring where the kernel allows it), uring, epoll
-    #[arg(long = "io", global = true, default_value = "auto")]
+    #[arg(
+        long = "io",
+        global = true,
+        default_value = "auto",
+        env = "PIPEWRIGHT_IO"
+    )]
     io: IoChoice,
     #[command(flatten)]
     run: RunArgs,
