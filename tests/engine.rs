@@ -24,19 +24,44 @@ fn write_config(dir: &Path, text: &str) -> std::path::PathBuf {
     path
 }
 
-fn start_engine(config: &Path, state_dir: &Path, cores: usize) -> Child {
-    Command::new(engine())
-        .arg("--cores")
-        .arg(cores.to_string())
-        .arg("--config")
-        .arg(config)
-        .arg("--state-dir")
-        .arg(state_dir)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("start engine")
+/// An engine process killed when the test ends, pass or fail, so a failed test leaves nothing running.
+struct EngineProcess(Child);
+
+impl std::ops::Deref for EngineProcess {
+    type Target = Child;
+    fn deref(&self) -> &Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for EngineProcess {
+    fn deref_mut(&mut self) -> &mut Child {
+        &mut self.0
+    }
+}
+
+impl Drop for EngineProcess {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn start_engine(config: &Path, state_dir: &Path, cores: usize) -> EngineProcess {
+    EngineProcess(
+        Command::new(engine())
+            .arg("--cores")
+            .arg(cores.to_string())
+            .arg("--config")
+            .arg(config)
+            .arg("--state-dir")
+            .arg(state_dir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start engine"),
+    )
 }
 
 fn terminate(child: &mut Child, timeout: Duration) -> std::process::ExitStatus {
@@ -481,21 +506,23 @@ type = "InsertField"
             input = input.display()
         ),
     );
-    let mut child = Command::new(engine())
-        .args(["--cores", "1", "--config"])
-        .arg(&config)
-        .arg("--state-dir")
-        .arg(dir.path().join("state"))
-        .stderr(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = EngineProcess(
+        Command::new(engine())
+            .args(["--cores", "1", "--config"])
+            .arg(&config)
+            .arg("--state-dir")
+            .arg(dir.path().join("state"))
+            .stderr(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
     // Two failures: the first and its restart after the 1 s backoff.
     std::thread::sleep(Duration::from_millis(2500));
     let status = terminate(&mut child, Duration::from_secs(30));
     assert!(status.success(), "{status:?}");
     let mut stderr = String::new();
-    std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut stderr).unwrap();
+    std::io::Read::read_to_string(child.0.stderr.as_mut().unwrap(), &mut stderr).unwrap();
     assert!(
         stderr.contains("% task strict#0 failed (restart 1"),
         "{stderr}"

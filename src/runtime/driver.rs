@@ -64,6 +64,9 @@ impl<S> Shared<S> {
     }
 }
 
+/// The shortest sleep of a driver round that has a deadline.
+const MIN_WAIT: std::time::Duration = std::time::Duration::from_millis(1);
+
 struct ConnectionHandle {
     sender: mpsc::UnboundedSender<Outbound>,
     generation: u64,
@@ -150,6 +153,17 @@ pub async fn drive<S, B, F>(
         };
         tracing::trace!(in_ms = ?deadline.map(|d| d.saturating_duration_since(now).as_millis()), "driver round done");
         shared.wake_user.notify_waiters();
+        // A deadline the round just handled that is still not in the future would make this loop spin and
+        // never park the thread (with io_uring, submissions happen when the thread parks): wait at least a
+        // moment instead.
+        let deadline = deadline.map(|d| {
+            if d <= now {
+                tracing::trace!("state machine named a deadline already handled; waiting 1 ms");
+                now + MIN_WAIT
+            } else {
+                d
+            }
+        });
         let sleep = async {
             match deadline {
                 Some(deadline) => tokio::time::sleep_until(deadline.into()).await,
