@@ -2,6 +2,7 @@
 
 use std::path::Path;
 
+use crate::client::config::ProducerConfig;
 use crate::connect::config_def::ParsedConfig;
 use crate::connect::connector::{
     ConnectorError, Converters, SinkTask, SourcePoll, SourceTask, TaskId,
@@ -15,7 +16,7 @@ use crate::connect::converters::Converter;
 use crate::connect::record::{ConnectRecord, SourcePosition};
 use crate::connect::transforms::predicates::Predicate;
 use crate::connect::transforms::{Transform, TransformChain};
-use crate::engine::config::{ComponentConfig, PipelineConfig};
+use crate::engine::config::{ComponentConfig, Delivery, PipelineConfig};
 
 /// Every source the engine can run (static dispatch: one match per poll, not per record).
 pub enum AnySource {
@@ -155,16 +156,33 @@ pub async fn build_sink(
             HttpSink::open(&component.config, task).await?,
         )),
         "kafka" => {
+            let topic = component.config.string("topic");
+            if pipeline.delivery == Delivery::ExactlyOnce {
+                // A transactional id stable across restarts: the restarted task fences its zombie.
+                let mut map = pipeline.producer_config_map();
+                if map.get("transactional.id").is_none() {
+                    map.set(
+                        "transactional.id",
+                        format!("pipewright-{}-{}", pipeline.name, task.index),
+                    );
+                }
+                let config = ProducerConfig::from_map(map).map_err(|e| {
+                    ConnectorError::fatal(format!(
+                        "pipeline {:?}: producer settings: {e}",
+                        pipeline.name
+                    ))
+                })?;
+                return Ok(AnySink::Kafka(
+                    KafkaSink::open_transactional(config, topic).await?,
+                ));
+            }
             let config = pipeline.producer_config().map_err(|e| {
                 ConnectorError::fatal(format!(
                     "pipeline {:?}: producer settings: {e}",
                     pipeline.name
                 ))
             })?;
-            Ok(AnySink::Kafka(KafkaSink::open(
-                config,
-                component.config.string("topic"),
-            )))
+            Ok(AnySink::Kafka(KafkaSink::open(config, topic)))
         }
         other => Err(ConnectorError::fatal(format!(
             "pipeline {:?}: no runnable sink `{other}`",
@@ -214,4 +232,37 @@ pub fn build_chain(pipeline: &PipelineConfig) -> Result<TransformChain, Connecto
         transforms.push(transform);
     }
     Ok(TransformChain::new(transforms))
+}
+
+/// Exactly-once: commits the open transaction with the consumed `positions` (next offsets to read).
+pub async fn commit_exactly_once(
+    source: &AnySource,
+    sink: &mut AnySink,
+    group_id: &str,
+    positions: &[SourcePosition],
+) -> Result<(), ConnectorError> {
+    let (AnySource::Kafka(source), AnySink::Kafka(sink)) = (source, sink) else {
+        return Err(ConnectorError::fatal(
+            "exactly-once needs a Kafka source and a Kafka sink",
+        ));
+    };
+    let offsets = positions
+        .iter()
+        .filter_map(|p| match p {
+            SourcePosition::KafkaOffset {
+                topic,
+                partition,
+                offset,
+            } => Some(crate::client::txn::TxnOffset {
+                topic: topic.as_str().to_owned(),
+                partition: *partition,
+                offset: *offset,
+                leader_epoch: None,
+                metadata: None,
+            }),
+            _ => None,
+        })
+        .collect();
+    sink.commit_transaction(offsets, source.group_metadata(group_id))
+        .await
 }

@@ -16,9 +16,10 @@ use std::time::{Duration, Instant};
 use crate::connect::connector::{ConnectorError, SinkTask, SourcePoll, SourceTask, TaskId};
 use crate::connect::record::{ConnectRecord, SourcePosition};
 use crate::engine::build::{
-    build_chain, build_converters, build_sink, build_source, source_keeps_own_positions,
+    build_chain, build_converters, build_sink, build_source, commit_exactly_once,
+    source_keeps_own_positions, AnySink, AnySource,
 };
-use crate::engine::config::{PipelineConfig, Tolerance};
+use crate::engine::config::{Delivery, PipelineConfig, Tolerance};
 use crate::engine::dead_letter::DeadLetterQueue;
 use crate::engine::offsets::OffsetStore;
 
@@ -154,8 +155,8 @@ pub async fn run_task(
 #[allow(clippy::too_many_arguments)]
 async fn pump(
     spec: &TaskSpec,
-    source: &mut impl SourceTask,
-    sink: &mut impl SinkTask,
+    source: &mut AnySource,
+    sink: &mut AnySink,
     converters: &mut crate::connect::connector::Converters,
     chain: &crate::connect::transforms::TransformChain,
     store: Option<&OffsetStore>,
@@ -164,6 +165,16 @@ async fn pump(
 ) -> Result<TaskOutcome, ConnectorError> {
     let pipeline = &spec.pipeline;
     let max_records = pipeline.queue_max_records.max(1);
+    let exactly_once_group: Option<String> = match pipeline.delivery {
+        Delivery::ExactlyOnce => Some(
+            pipeline
+                .consumer_config()
+                .ok()
+                .and_then(|c| c.group_id)
+                .unwrap_or_else(|| format!("connect-{}", pipeline.name)),
+        ),
+        Delivery::AtLeastOnce => None,
+    };
     // Latest position per stream among records handed to the sink since the last commit.
     let mut pending: HashMap<Option<(String, i32)>, SourcePosition> = HashMap::new();
     // What the offsets file holds (file-like sources): positions of every stream, kept across commits.
@@ -235,7 +246,15 @@ async fn pump(
             if let Some(dlq) = dead_letters.as_deref_mut() {
                 dlq.flush().await?;
             }
-            commit(source, sink, store, &mut pending, &mut stored).await?;
+            commit(
+                exactly_once_group.as_deref(),
+                source,
+                sink,
+                store,
+                &mut pending,
+                &mut stored,
+            )
+            .await?;
             last_commit = Instant::now();
             unflushed = 0;
         }
@@ -246,18 +265,34 @@ async fn pump(
     if let Some(dlq) = dead_letters {
         dlq.flush().await?;
     }
-    commit(source, sink, store, &mut pending, &mut stored).await?;
+    commit(
+        exactly_once_group.as_deref(),
+        source,
+        sink,
+        store,
+        &mut pending,
+        &mut stored,
+    )
+    .await?;
     Ok(outcome)
 }
 
 /// Flushes the sink, then commits the positions of everything it now has.
 async fn commit(
-    source: &mut impl SourceTask,
-    sink: &mut impl SinkTask,
+    exactly_once_group: Option<&str>,
+    source: &mut AnySource,
+    sink: &mut AnySink,
     store: Option<&OffsetStore>,
     pending: &mut HashMap<Option<(String, i32)>, SourcePosition>,
     stored: &mut HashMap<Option<(String, i32)>, SourcePosition>,
 ) -> Result<(), ConnectorError> {
+    if let Some(group_id) = exactly_once_group {
+        // Records and consumed offsets in one transaction: visible together or not at all.
+        let positions: Vec<SourcePosition> = pending.values().cloned().collect();
+        commit_exactly_once(source, sink, group_id, &positions).await?;
+        pending.clear();
+        return Ok(());
+    }
     sink.flush().await?;
     if pending.is_empty() {
         return Ok(());

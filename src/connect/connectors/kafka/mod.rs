@@ -10,6 +10,7 @@ use bytes::{Bytes, BytesMut};
 use crate::client::config::{ConsumerConfig, ProducerConfig};
 use crate::client::consumer::TopicPartition;
 use crate::client::producer::RecordRef;
+use crate::client::txn::{ConsumerGroupMetadata, TxnOffset};
 use crate::connect::config_def::{ConfigDef, ConfigKey, ConfigType};
 use crate::connect::connector::{ConnectorError, Converters, SinkTask, SourcePoll, SourceTask};
 use crate::connect::data::{Str, Value};
@@ -88,6 +89,18 @@ impl KafkaSource {
         self.consumer
             .as_ref()
             .ok_or_else(|| ConnectorError::fatal("kafka source is closed"))
+    }
+
+    /// The group's id, generation and member id, for offsets committed inside a transaction (KIP-447: the
+    /// coordinator refuses them from a member of an older generation, so a zombie cannot commit).
+    pub fn group_metadata(&self, group_id: &str) -> Option<ConsumerGroupMetadata> {
+        let consumer = self.consumer.as_ref()?;
+        Some(consumer.with_member(|m| ConsumerGroupMetadata {
+            group_id: group_id.to_owned(),
+            generation_id: m.generation(),
+            member_id: m.member_id().to_owned(),
+            group_instance_id: None,
+        }))
     }
 }
 
@@ -215,6 +228,9 @@ pub struct KafkaSink {
     value_buf: BytesMut,
     /// Failures counted by the producer at the last flush: a new one fails the flush.
     failed_at_last_flush: u64,
+    /// Exactly-once: records go out in transactions that also carry the consumed offsets.
+    transactional: bool,
+    in_transaction: bool,
 }
 
 impl KafkaSink {
@@ -225,9 +241,70 @@ impl KafkaSink {
             key_buf: BytesMut::new(),
             value_buf: BytesMut::new(),
             failed_at_last_flush: 0,
+            transactional: false,
+            in_transaction: false,
         }
     }
 
+    /// A sink whose records go out in transactions (`transactional.id` set in `config`): registers the id,
+    /// fencing any older producer with it.
+    pub async fn open_transactional(
+        config: ProducerConfig,
+        topic: Option<String>,
+    ) -> Result<Self, ConnectorError> {
+        let mut sink = Self::open(config, topic);
+        sink.transactional = true;
+        sink.producer()?
+            .init_transactions()
+            .await
+            .map_err(|e| ConnectorError::fatal(format!("kafka sink: init_transactions: {e}")))?;
+        Ok(sink)
+    }
+
+    async fn begin_if_needed(&mut self) -> Result<(), ConnectorError> {
+        if self.transactional && !self.in_transaction {
+            self.producer()?.begin_transaction().await.map_err(|e| {
+                ConnectorError::fatal(format!("kafka sink: begin_transaction: {e}"))
+            })?;
+            self.in_transaction = true;
+        }
+        Ok(())
+    }
+
+    /// Exactly-once: adds the consumed `offsets` of `group` to the open transaction and commits it, so the
+    /// records and the offsets become visible together or not at all. On failure the transaction is aborted
+    /// and the error fails the task (which restarts from the last committed offsets).
+    pub async fn commit_transaction(
+        &mut self,
+        offsets: Vec<TxnOffset>,
+        group: Option<ConsumerGroupMetadata>,
+    ) -> Result<(), ConnectorError> {
+        self.begin_if_needed().await?;
+        let producer = self
+            .producer
+            .as_ref()
+            .ok_or_else(|| ConnectorError::fatal("kafka sink is closed"))?;
+        let result = async {
+            if let (false, Some(group)) = (offsets.is_empty(), group) {
+                producer.send_offsets_to_transaction(offsets, group).await?;
+            }
+            producer.commit_transaction().await
+        }
+        .await;
+        self.in_transaction = false;
+        if let Err(error) = result {
+            if !error.is_fenced() {
+                let _ = producer.abort_transaction().await;
+            }
+            return Err(ConnectorError::fatal(format!(
+                "kafka sink: transaction failed: {error}"
+            )));
+        }
+        Ok(())
+    }
+}
+
+impl KafkaSink {
     fn producer(&self) -> Result<&Producer, ConnectorError> {
         self.producer
             .as_ref()
@@ -251,6 +328,7 @@ impl SinkTask for KafkaSink {
         records: &mut Vec<ConnectRecord>,
         converters: &mut Converters,
     ) -> Result<(), ConnectorError> {
+        self.begin_if_needed().await?;
         let producer = self
             .producer
             .as_ref()
