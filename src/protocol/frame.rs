@@ -241,6 +241,93 @@ mod tests {
         let _ = ResponseHeader::default();
     }
 
+    /// The lib test binary's allocator: the system one, also noting the largest single allocation each thread
+    /// asks for, so a test can say that decoding a frame allocated about the frame and not what it claimed.
+    mod allocation_probe {
+        use std::alloc::{GlobalAlloc, Layout, System};
+        use std::cell::Cell;
+
+        struct LargestAllocation;
+
+        thread_local! {
+            static LARGEST_BYTES: Cell<usize> = const { Cell::new(0) };
+        }
+
+        fn note(bytes: usize) {
+            let _ = LARGEST_BYTES.try_with(|largest| largest.set(largest.get().max(bytes)));
+        }
+
+        unsafe impl GlobalAlloc for LargestAllocation {
+            unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+                note(layout.size());
+                System.alloc(layout)
+            }
+            unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+                note(layout.size());
+                System.alloc_zeroed(layout)
+            }
+            unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+                note(new_size);
+                System.realloc(ptr, layout, new_size)
+            }
+            unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+                System.dealloc(ptr, layout)
+            }
+        }
+
+        #[global_allocator]
+        static ALLOCATOR: LargestAllocation = LargestAllocation;
+
+        /// Runs `f` and returns the largest single allocation it made on this thread, in bytes.
+        pub fn largest_allocation_bytes(f: impl FnOnce()) -> usize {
+            LARGEST_BYTES.with(|largest| largest.set(0));
+            f();
+            LARGEST_BYTES.with(Cell::get)
+        }
+    }
+
+    use allocation_probe::largest_allocation_bytes;
+
+    /// Decodes `frame` as `api` v`version`, expecting an error, and returns the largest allocation made.
+    fn largest_allocation_decoding(api: ApiKey, version: i16, frame: &'static [u8]) -> usize {
+        largest_allocation_bytes(|| {
+            let result = decode_response(api, version, Bytes::from_static(frame));
+            assert!(result.is_err(), "{api:?} v{version}: {result:?}");
+        })
+    }
+
+    #[test]
+    fn claimed_array_length_in_a_tiny_frame_does_not_allocate_for_it() {
+        // Found by fuzz/fuzz_targets/response_decoders.rs: an 11-byte OffsetCommit v2 frame whose topic array
+        // claims 0x5e002a24 entries made kafka-protocol reserve 151 GB up front and abort the process.
+        let frame = &[0x00, 0x00, 0x2a, 0x24, 0x5e, 0x00, 0x2a, 0x24, 0x7e];
+        assert!(largest_allocation_decoding(ApiKey::OffsetCommit, 2, frame) < 4096);
+    }
+
+    #[test]
+    fn claimed_compact_array_length_in_a_tiny_frame_does_not_allocate_for_it() {
+        // Metadata v12 (flexible): correlation id, no header tags, throttle time, then a brokers array claiming
+        // u32::MAX - 1 entries.
+        let frame = &[0, 0, 0, 1, 0, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0x0f];
+        assert!(largest_allocation_decoding(ApiKey::Metadata, 12, frame) < 4096);
+    }
+
+    #[test]
+    fn claimed_array_length_within_a_large_frame_allocates_about_the_frame() {
+        // A count the frame could almost hold (one byte per entry) reserves at most a bounded number of entries:
+        // each Fetch topic is far larger in memory than one byte, so reserving the count would be ~100x the frame.
+        let mut frame = BytesMut::new();
+        frame.put_i32(1); // correlation id
+        frame.put_i32(0); // throttle time
+        frame.put_i16(0); // error code
+        frame.put_i32(0); // session id
+        frame.put_i32(1 << 20); // topics: claims 1 Mi entries
+        frame.put_bytes(0xff, 1 << 20);
+        let frame: &'static [u8] = frame.to_vec().leak();
+        let frame_bytes = frame.len();
+        assert!(largest_allocation_decoding(ApiKey::Fetch, 7, frame) <= 2 * frame_bytes);
+    }
+
     #[test]
     fn truncated_response_is_an_error_not_a_panic() {
         let mut frame = BytesMut::new();
