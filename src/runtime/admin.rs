@@ -2,42 +2,17 @@
 
 use std::pin::pin;
 use std::rc::Rc;
-use std::time::Instant;
 
 use tokio::task::JoinHandle;
 
 use super::backend::current_backend;
-use super::driver::{drive, SansIoClient, Shared};
+use super::driver::{drive, Shared};
 use super::producer::connection_config;
 use crate::client::admin::{AdminClient, AdminTarget};
 use crate::client::config::CommonConfig;
 use crate::client::metadata::MetadataState;
-use crate::client::{BrokerId, RequestToken, ResponseResult, Transmit};
+use crate::client::{RequestToken, ResponseResult};
 use crate::protocol::Request;
-
-impl SansIoClient for AdminClient {
-    fn poll_transmit(&mut self, now: Instant) -> Option<Transmit> {
-        AdminClient::poll_transmit(self, now)
-    }
-    fn handle_response(
-        &mut self,
-        broker: BrokerId,
-        token: RequestToken,
-        result: ResponseResult,
-        now: Instant,
-    ) {
-        AdminClient::handle_response(self, broker, token, result, now)
-    }
-    fn handle_timeout(&mut self, now: Instant) {
-        AdminClient::handle_timeout(self, now)
-    }
-    fn poll_timeout(&self) -> Option<Instant> {
-        AdminClient::poll_timeout(self)
-    }
-    fn broker_address(&self, broker: BrokerId) -> Option<String> {
-        AdminClient::broker_address(self, broker).map(str::to_owned)
-    }
-}
 
 /// An admin connection bound to the current thread's `LocalSet`.
 pub struct Admin {

@@ -2,40 +2,14 @@
 
 use std::pin::pin;
 use std::rc::Rc;
-use std::time::Instant;
 
 use tokio::task::JoinHandle;
 
 use super::backend::{current_backend, IoBackend};
-use super::driver::{drive, SansIoClient, Shared};
+use super::driver::{drive, Shared};
 use super::producer::connection_config;
 use crate::client::config::ConsumerConfig;
 use crate::client::consumer::{self as sm, ConsumerEvent, StartPosition};
-use crate::client::{BrokerId, RequestToken, ResponseResult, Transmit};
-
-impl SansIoClient for sm::Consumer {
-    fn poll_transmit(&mut self, now: Instant) -> Option<Transmit> {
-        sm::Consumer::poll_transmit(self, now)
-    }
-    fn handle_response(
-        &mut self,
-        broker: BrokerId,
-        token: RequestToken,
-        result: ResponseResult,
-        now: Instant,
-    ) {
-        sm::Consumer::handle_response(self, broker, token, result, now)
-    }
-    fn handle_timeout(&mut self, now: Instant) {
-        sm::Consumer::handle_timeout(self, now)
-    }
-    fn poll_timeout(&self) -> Option<Instant> {
-        sm::Consumer::poll_timeout(self)
-    }
-    fn broker_address(&self, broker: BrokerId) -> Option<String> {
-        sm::Consumer::broker_address(self, broker).map(str::to_owned)
-    }
-}
 
 /// An async consumer bound to the current thread's `LocalSet`.
 pub struct Consumer {

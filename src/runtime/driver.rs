@@ -30,6 +30,56 @@ pub trait SansIoClient {
     fn handle_broker_versions(&mut self, _broker: BrokerId, _versions: ApiVersionTable) {}
 }
 
+/// Implements [`SansIoClient`] for a state machine by calling its inherent methods of the same names (every
+/// `client` state machine has them). With `versions`, ApiVersions tables are passed on too.
+macro_rules! impl_sans_io_client {
+    ($ty:ty) => {
+        impl_sans_io_client!(@impl $ty, {});
+    };
+    ($ty:ty, versions) => {
+        impl_sans_io_client!(@impl $ty, {
+            fn handle_broker_versions(
+                &mut self,
+                broker: $crate::client::BrokerId,
+                versions: $crate::protocol::versions::ApiVersionTable,
+            ) {
+                <$ty>::handle_broker_versions(self, broker, versions)
+            }
+        });
+    };
+    (@impl $ty:ty, { $($extra:tt)* }) => {
+        impl $crate::runtime::driver::SansIoClient for $ty {
+            fn poll_transmit(&mut self, now: std::time::Instant) -> Option<$crate::client::Transmit> {
+                <$ty>::poll_transmit(self, now)
+            }
+            fn handle_response(
+                &mut self,
+                broker: $crate::client::BrokerId,
+                token: $crate::client::RequestToken,
+                result: $crate::client::ResponseResult,
+                now: std::time::Instant,
+            ) {
+                <$ty>::handle_response(self, broker, token, result, now)
+            }
+            fn handle_timeout(&mut self, now: std::time::Instant) {
+                <$ty>::handle_timeout(self, now)
+            }
+            fn poll_timeout(&self) -> Option<std::time::Instant> {
+                <$ty>::poll_timeout(self)
+            }
+            fn broker_address(&self, broker: $crate::client::BrokerId) -> Option<String> {
+                <$ty>::broker_address(self, broker).map(str::to_owned)
+            }
+            $($extra)*
+        }
+    };
+}
+
+impl_sans_io_client!(crate::client::producer::Producer, versions);
+impl_sans_io_client!(crate::client::consumer::Consumer);
+impl_sans_io_client!(crate::client::admin::AdminClient);
+impl_sans_io_client!(crate::client::group::GroupMember, versions);
+
 /// A state machine shared between its driver task and the user-facing handle, on one thread.
 pub struct Shared<S> {
     pub state: RefCell<S>,

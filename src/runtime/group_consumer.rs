@@ -16,43 +16,14 @@ use std::time::{Duration, Instant};
 use tokio::task::JoinHandle;
 
 use super::backend::current_backend;
-use super::driver::{drive, SansIoClient, Shared};
+use super::driver::{drive, Shared};
 use super::producer::connection_config;
 use crate::client::config::ConsumerConfig;
 use crate::client::consumer::{
     self as sm, ConsumerError, ConsumerEvent, StartPosition, TopicPartition,
 };
 use crate::client::group::{CommitId, GroupError, GroupEvent, GroupMember};
-use crate::client::{BrokerId, RequestToken, ResponseResult, Transmit};
 use crate::protocol::record_batch::Record;
-use crate::protocol::versions::ApiVersionTable;
-
-impl SansIoClient for GroupMember {
-    fn poll_transmit(&mut self, now: Instant) -> Option<Transmit> {
-        GroupMember::poll_transmit(self, now)
-    }
-    fn handle_response(
-        &mut self,
-        broker: BrokerId,
-        token: RequestToken,
-        result: ResponseResult,
-        now: Instant,
-    ) {
-        GroupMember::handle_response(self, broker, token, result, now)
-    }
-    fn handle_timeout(&mut self, now: Instant) {
-        GroupMember::handle_timeout(self, now)
-    }
-    fn poll_timeout(&self) -> Option<Instant> {
-        GroupMember::poll_timeout(self)
-    }
-    fn broker_address(&self, broker: BrokerId) -> Option<String> {
-        GroupMember::broker_address(self, broker).map(str::to_owned)
-    }
-    fn handle_broker_versions(&mut self, broker: BrokerId, versions: ApiVersionTable) {
-        GroupMember::handle_broker_versions(self, broker, versions)
-    }
-}
 
 /// What [`GroupConsumer::recv`] hands out.
 #[derive(Debug)]

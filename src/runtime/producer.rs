@@ -19,41 +19,12 @@ use tokio::task::JoinHandle;
 
 use super::backend::{current_backend, IoBackend};
 use super::connection::ConnectionConfig;
-use super::driver::{drive, SansIoClient, Shared};
+use super::driver::{drive, Shared};
 use crate::client::config::{CommonConfig, ProducerConfig};
 use crate::client::producer::{self as sm, ProduceError, ProducerEvent, RecordId, RecordRef};
 use crate::client::txn::{
     ConsumerGroupMetadata, TxnError, TxnEvent, TxnOffset, TxnOperation, TxnState,
 };
-use crate::client::{BrokerId, RequestToken, ResponseResult, Transmit};
-use crate::protocol::versions::ApiVersionTable;
-
-impl SansIoClient for sm::Producer {
-    fn poll_transmit(&mut self, now: Instant) -> Option<Transmit> {
-        sm::Producer::poll_transmit(self, now)
-    }
-    fn handle_response(
-        &mut self,
-        broker: BrokerId,
-        token: RequestToken,
-        result: ResponseResult,
-        now: Instant,
-    ) {
-        sm::Producer::handle_response(self, broker, token, result, now)
-    }
-    fn handle_timeout(&mut self, now: Instant) {
-        sm::Producer::handle_timeout(self, now)
-    }
-    fn poll_timeout(&self) -> Option<Instant> {
-        sm::Producer::poll_timeout(self)
-    }
-    fn broker_address(&self, broker: BrokerId) -> Option<String> {
-        sm::Producer::broker_address(self, broker).map(str::to_owned)
-    }
-    fn handle_broker_versions(&mut self, broker: BrokerId, versions: ApiVersionTable) {
-        sm::Producer::handle_broker_versions(self, broker, versions)
-    }
-}
 
 /// Where a record was written.
 #[derive(Debug, Clone, PartialEq, Eq)]
