@@ -3,6 +3,7 @@
 //! Layers, dependencies pointing down only: `cli` → `runtime` → `client` → `protocol`.
 //! `protocol` and `client` are sans-IO: no sockets, threads or clocks.
 
+pub mod admin;
 pub mod cli;
 pub mod client;
 pub mod connect;

@@ -43,6 +43,9 @@ struct RunArgs {
     /// Where file-like sources' positions are kept
     #[arg(long = "state-dir", default_value = ".pipewright-state")]
     state_dir: std::path::PathBuf,
+    /// Where the REST API (Kafka Connect's GET /connectors, /connectors/NAME/status) listens; "off" for none
+    #[arg(long = "rest-listen", default_value = "127.0.0.1:8083")]
+    rest_listen: String,
     /// How long SIGINT/SIGTERM may take to drain and commit before the process exits anyway (ms)
     #[arg(long = "shutdown-timeout-ms", default_value_t = 30_000)]
     shutdown_timeout_ms: u64,
@@ -211,6 +214,7 @@ fn main() -> ExitCode {
             io: cli.io,
             state_dir: cli.run.state_dir,
             shutdown_timeout: std::time::Duration::from_millis(cli.run.shutdown_timeout_ms),
+            rest_listen: (cli.run.rest_listen != "off").then_some(cli.run.rest_listen),
         };
         return match pipewright::engine::run::run(options) {
             Ok(0) => ExitCode::SUCCESS,

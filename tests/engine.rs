@@ -506,8 +506,11 @@ type = "InsertField"
             input = input.display()
         ),
     );
+    let rest_port = support::free_port();
     let mut child = EngineProcess(
         Command::new(engine())
+            .arg("--rest-listen")
+            .arg(format!("127.0.0.1:{rest_port}"))
             .args(["--cores", "1", "--config"])
             .arg(&config)
             .arg("--state-dir")
@@ -519,6 +522,24 @@ type = "InsertField"
     );
     // Two failures: the first and its restart after the 1 s backoff.
     std::thread::sleep(Duration::from_millis(2500));
+    // The REST API shows the failed task and its last error, as Kafka Connect's status endpoint does.
+    let status_json = {
+        use std::io::{Read, Write};
+        let mut stream =
+            std::net::TcpStream::connect(("127.0.0.1", rest_port)).expect("REST API listening");
+        stream
+            .write_all(b"GET /connectors/strict/status HTTP/1.1\r\nHost: x\r\n\r\n")
+            .unwrap();
+        let mut response = String::new();
+        stream.read_to_string(&mut response).unwrap();
+        response
+    };
+    assert!(status_json.starts_with("HTTP/1.1 200"), "{status_json}");
+    assert!(status_json.contains(r#""state":"FAILED""#), "{status_json}");
+    assert!(
+        status_json.contains("errors.tolerance=none"),
+        "the last error is shown: {status_json}"
+    );
     let status = terminate(&mut child, Duration::from_secs(30));
     assert!(status.success(), "{status:?}");
     let mut stderr = String::new();

@@ -22,6 +22,8 @@ pub struct RunOptions {
     pub state_dir: PathBuf,
     /// How long a stop may take before the process exits anyway.
     pub shutdown_timeout: Duration,
+    /// Where the REST API listens (`None`: no REST API).
+    pub rest_listen: Option<String>,
 }
 
 /// Places tasks round-robin over the cores, pipeline by pipeline, so a pipeline's tasks land on different
@@ -71,6 +73,20 @@ pub fn run(options: RunOptions) -> anyhow::Result<i32> {
         cores.len(),
         cores.backend_name()
     );
+    let status = status_table(&config, options.rest_listen.as_deref().unwrap_or("-"));
+    if let Some(address) = &options.rest_listen {
+        match std::net::TcpListener::bind(address) {
+            Ok(listener) => {
+                let bound = listener
+                    .local_addr()
+                    .map(|a| a.to_string())
+                    .unwrap_or_else(|_| address.clone());
+                crate::admin::serve(listener, status.clone())?;
+                eprintln!("% engine: REST API on http://{bound}/connectors");
+            }
+            Err(e) => eprintln!("% engine: REST API not started, cannot listen on {address}: {e}"),
+        }
+    }
     let placed = place_tasks(&config, cores.len(), &options.state_dir);
     let total = placed.len();
     for (core, spec) in placed {
@@ -89,6 +105,11 @@ pub fn run(options: RunOptions) -> anyhow::Result<i32> {
         match reports_rx.recv_timeout(Duration::from_millis(100)) {
             Ok(report) => {
                 log_report(&report);
+                record_status(
+                    &status,
+                    &report,
+                    options.rest_listen.as_deref().unwrap_or("-"),
+                );
                 match report.state {
                     TaskState::Finished | TaskState::Stopped => done += 1,
                     TaskState::Failed { .. } => failures += 1,
@@ -121,6 +142,70 @@ pub fn run(options: RunOptions) -> anyhow::Result<i32> {
     }
     let _ = failures;
     Ok(0)
+}
+
+/// Every pipeline as a connector with its tasks unassigned, before any report.
+fn status_table(config: &EngineConfig, worker_id: &str) -> crate::admin::StatusTable {
+    let mut table = std::collections::BTreeMap::new();
+    for pipeline in &config.pipelines {
+        let tasks = (0..pipeline.tasks.max(1))
+            .map(|i| {
+                (
+                    i,
+                    crate::admin::TaskStatus {
+                        state: "UNASSIGNED",
+                        worker_id: worker_id.to_owned(),
+                        trace: None,
+                    },
+                )
+            })
+            .collect();
+        let mut summary = std::collections::BTreeMap::new();
+        summary.insert("source".to_owned(), pipeline.source.type_name.clone());
+        summary.insert("sink".to_owned(), pipeline.sink.type_name.clone());
+        summary.insert("tasks.max".to_owned(), pipeline.tasks.max(1).to_string());
+        // A pipeline into Kafka is what Kafka Connect calls a source connector; one out of Kafka, a sink.
+        let kind = if pipeline.sink.name == "kafka" {
+            "source"
+        } else {
+            "sink"
+        };
+        table.insert(
+            pipeline.name.clone(),
+            crate::admin::PipelineStatus {
+                kind,
+                config: summary,
+                tasks,
+            },
+        );
+    }
+    Arc::new(std::sync::Mutex::new(table))
+}
+
+fn record_status(table: &crate::admin::StatusTable, report: &TaskReport, worker_id: &str) {
+    let Some((pipeline, index)) = report.task.rsplit_once('#') else {
+        return;
+    };
+    let Ok(index) = index.parse::<u32>() else {
+        return;
+    };
+    let (state, trace) = match &report.state {
+        TaskState::Running => ("RUNNING", None),
+        TaskState::Failed { error, .. } => ("FAILED", Some(error.clone())),
+        TaskState::Finished | TaskState::Stopped => ("UNASSIGNED", None),
+    };
+    if let Ok(mut table) = table.lock() {
+        if let Some(p) = table.get_mut(pipeline) {
+            p.tasks.insert(
+                index,
+                crate::admin::TaskStatus {
+                    state,
+                    worker_id: worker_id.to_owned(),
+                    trace,
+                },
+            );
+        }
+    }
 }
 
 fn log_report(report: &TaskReport) {
