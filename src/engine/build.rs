@@ -145,6 +145,13 @@ pub async fn build_sink(
     task: TaskId,
 ) -> Result<AnySink, ConnectorError> {
     let component = &pipeline.sink;
+    if pipeline.delivery == Delivery::ExactlyOnce && component.name != "kafka" {
+        return Err(ConnectorError::fatal(format!(
+            "pipeline {:?}: delivery = \"exactly-once\" needs a Kafka sink (records, and consumed offsets or \
+             source positions, commit in one Kafka transaction); for a {} sink use \"at-least-once\"",
+            pipeline.name, component.name
+        )));
+    }
     match component.name {
         "file" => Ok(AnySink::File(
             FileSink::open(&component.config, task).await?,
@@ -234,17 +241,31 @@ pub fn build_chain(pipeline: &PipelineConfig) -> Result<TransformChain, Connecto
     Ok(TransformChain::new(transforms))
 }
 
-/// Exactly-once: commits the open transaction with the consumed `positions` (next offsets to read).
+/// Exactly-once: commits the open transaction with the consumed `positions` — as group offsets for a Kafka
+/// source, as a record in the offsets topic (under `position_key`) for any other source.
 pub async fn commit_exactly_once(
     source: &AnySource,
     sink: &mut AnySink,
     group_id: &str,
+    position_key: &str,
     positions: &[SourcePosition],
 ) -> Result<(), ConnectorError> {
-    let (AnySource::Kafka(source), AnySink::Kafka(sink)) = (source, sink) else {
-        return Err(ConnectorError::fatal(
-            "exactly-once needs a Kafka source and a Kafka sink",
-        ));
+    let AnySink::Kafka(sink) = sink else {
+        return Err(ConnectorError::fatal("exactly-once needs a Kafka sink"));
+    };
+    let AnySource::Kafka(source) = source else {
+        if positions.is_empty() {
+            return sink.commit_transaction(Vec::new(), None).await;
+        }
+        let value = crate::engine::offsets_topic::position_value(positions);
+        let topic = crate::engine::offsets_topic::DEFAULT_OFFSETS_TOPIC;
+        return sink
+            .commit_transaction_with(
+                Vec::new(),
+                None,
+                Some((topic, position_key.as_bytes(), value.as_bytes())),
+            )
+            .await;
     };
     let offsets = positions
         .iter()

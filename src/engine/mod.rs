@@ -8,5 +8,6 @@ pub mod config;
 pub mod cores;
 pub mod dead_letter;
 pub mod offsets;
+pub mod offsets_topic;
 pub mod run;
 pub mod task;

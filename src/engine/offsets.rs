@@ -87,7 +87,7 @@ impl OffsetStore {
     }
 }
 
-fn format_line(position: &SourcePosition) -> String {
+pub fn format_line(position: &SourcePosition) -> String {
     match position {
         SourcePosition::Offset(offset) => format!("offset\t{offset}"),
         SourcePosition::KafkaOffset {
@@ -104,7 +104,7 @@ fn format_line(position: &SourcePosition) -> String {
     }
 }
 
-fn parse_line(line: &str) -> Option<SourcePosition> {
+pub fn parse_line(line: &str) -> Option<SourcePosition> {
     let mut fields = line.splitn(4, '\t');
     match fields.next()? {
         "offset" => fields.next()?.parse().ok().map(SourcePosition::Offset),

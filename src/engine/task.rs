@@ -70,7 +70,8 @@ pub async fn run_task(
 ) -> Result<TaskOutcome, ConnectorError> {
     let pipeline = &spec.pipeline;
     let own_positions = source_keeps_own_positions(pipeline);
-    let store = if own_positions {
+    let exactly_once_positions = pipeline.delivery == Delivery::ExactlyOnce && !own_positions;
+    let store = if own_positions || exactly_once_positions {
         None
     } else {
         Some(
@@ -79,11 +80,26 @@ pub async fn run_task(
             })?,
         )
     };
-    let start = match &store {
-        Some(store) => store
-            .load()
-            .map_err(|e| ConnectorError::fatal(e.to_string()))?,
-        None => Vec::new(),
+    let start = if exactly_once_positions {
+        // The positions committed with the records, in the offsets topic (KIP-618 style).
+        let settings = pipeline.producer_config_map();
+        let topic = crate::engine::offsets_topic::DEFAULT_OFFSETS_TOPIC;
+        crate::engine::offsets_topic::ensure_topic(settings, topic).await?;
+        let key = crate::engine::offsets_topic::position_key(&pipeline.name, spec.task.index);
+        crate::engine::offsets_topic::read_positions(
+            pipeline.consumer_config_map(),
+            topic,
+            &key,
+            Duration::from_secs(60),
+        )
+        .await?
+    } else {
+        match &store {
+            Some(store) => store
+                .load()
+                .map_err(|e| ConnectorError::fatal(e.to_string()))?,
+            None => Vec::new(),
+        }
     };
     let mut dead_letters = match (
         &pipeline.errors.tolerance,
@@ -165,6 +181,7 @@ async fn pump(
 ) -> Result<TaskOutcome, ConnectorError> {
     let pipeline = &spec.pipeline;
     let max_records = pipeline.queue_max_records.max(1);
+    let position_key = crate::engine::offsets_topic::position_key(&pipeline.name, spec.task.index);
     let exactly_once_group: Option<String> = match pipeline.delivery {
         Delivery::ExactlyOnce => Some(
             pipeline
@@ -248,6 +265,7 @@ async fn pump(
             }
             commit(
                 exactly_once_group.as_deref(),
+                &position_key,
                 source,
                 sink,
                 store,
@@ -267,6 +285,7 @@ async fn pump(
     }
     commit(
         exactly_once_group.as_deref(),
+        &position_key,
         source,
         sink,
         store,
@@ -278,8 +297,10 @@ async fn pump(
 }
 
 /// Flushes the sink, then commits the positions of everything it now has.
+#[allow(clippy::too_many_arguments)]
 async fn commit(
     exactly_once_group: Option<&str>,
+    position_key: &str,
     source: &mut AnySource,
     sink: &mut AnySink,
     store: Option<&OffsetStore>,
@@ -289,7 +310,7 @@ async fn commit(
     if let Some(group_id) = exactly_once_group {
         // Records and consumed offsets in one transaction: visible together or not at all.
         let positions: Vec<SourcePosition> = pending.values().cloned().collect();
-        commit_exactly_once(source, sink, group_id, &positions).await?;
+        commit_exactly_once(source, sink, group_id, position_key, &positions).await?;
         pending.clear();
         return Ok(());
     }

@@ -279,11 +279,35 @@ impl KafkaSink {
         offsets: Vec<TxnOffset>,
         group: Option<ConsumerGroupMetadata>,
     ) -> Result<(), ConnectorError> {
+        self.commit_transaction_with(offsets, group, None).await
+    }
+
+    /// Like [`KafkaSink::commit_transaction`], and also writes `position` (topic, key, value) inside the
+    /// transaction: how a non-Kafka source's positions commit atomically with its records (KIP-618).
+    pub async fn commit_transaction_with(
+        &mut self,
+        offsets: Vec<TxnOffset>,
+        group: Option<ConsumerGroupMetadata>,
+        position: Option<(&str, &[u8], &[u8])>,
+    ) -> Result<(), ConnectorError> {
         self.begin_if_needed().await?;
         let producer = self
             .producer
             .as_ref()
             .ok_or_else(|| ConnectorError::fatal("kafka sink is closed"))?;
+        if let Some((topic, key, value)) = position {
+            producer
+                .send_counted(RecordRef {
+                    topic,
+                    partition: None,
+                    key: Some(key),
+                    value: Some(value),
+                    headers: &[],
+                    timestamp_ms: now_ms(),
+                })
+                .await
+                .map_err(|e| ConnectorError::fatal(format!("kafka sink: offsets record: {e}")))?;
+        }
         let result = async {
             if let (false, Some(group)) = (offsets.is_empty(), group) {
                 producer.send_offsets_to_transaction(offsets, group).await?;
