@@ -689,7 +689,7 @@ sink = {{ type = "kafka", topic = "{topic}" }}
         .stdout_str();
         out.lines()
             .filter_map(|l| l.strip_prefix(&format!("{pipeline}/0=offset\t")))
-            .last()
+            .next_back()
             .and_then(|n| n.trim().parse().ok())
     };
 
