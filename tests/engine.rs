@@ -25,7 +25,7 @@ fn write_config(dir: &Path, text: &str) -> std::path::PathBuf {
 }
 
 /// An engine process killed when the test ends, pass or fail, so a failed test leaves nothing running.
-struct EngineProcess(Child);
+struct EngineProcess(Child, u16);
 
 impl std::ops::Deref for EngineProcess {
     type Target = Child;
@@ -47,7 +47,18 @@ impl Drop for EngineProcess {
     }
 }
 
+/// GET `path` from the engine's REST API.
+fn rest_get(port: u16, path: &str) -> String {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).expect("REST API listening");
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    response
+}
+
 fn start_engine(config: &Path, state_dir: &Path, cores: usize) -> EngineProcess {
+    let rest_port = support::free_port();
     EngineProcess(
         Command::new(engine())
             .arg("--cores")
@@ -56,11 +67,14 @@ fn start_engine(config: &Path, state_dir: &Path, cores: usize) -> EngineProcess 
             .arg(config)
             .arg("--state-dir")
             .arg(state_dir)
+            .arg("--rest-listen")
+            .arg(format!("127.0.0.1:{rest_port}"))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
             .spawn()
             .expect("start engine"),
+        rest_port,
     )
 }
 
@@ -442,6 +456,11 @@ type = "InsertField"
         "good records and dead letters",
         || read(&topic).lines().count() >= 80 && read(&dlq).lines().count() >= 20,
     );
+    let metrics = rest_get(child.1, "/metrics");
+    assert!(
+        metrics.contains(r#"pipewright_records_failed_total{pipeline="tolerant",task="0"} 20"#),
+        "/metrics counts the dead-lettered records:\n{metrics}"
+    );
     let status = terminate(&mut child, Duration::from_secs(30));
     assert!(status.success(), "{status:?}");
 
@@ -519,6 +538,7 @@ type = "InsertField"
             .stdout(Stdio::null())
             .spawn()
             .unwrap(),
+        rest_port,
     );
     // Two failures: the first and its restart after the 1 s backoff.
     std::thread::sleep(Duration::from_millis(2500));

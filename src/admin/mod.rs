@@ -1,6 +1,6 @@
 //! The REST API, Kafka Connect compatible where it overlaps: `GET /`, `GET /connectors`,
 //! `GET /connectors/{name}`, `GET /connectors/{name}/status` (each pipeline is a connector; its tasks' states
-//! and last errors as Kafka Connect reports them).
+//! and last errors as Kafka Connect reports them), and `GET /metrics` (Prometheus text).
 //!
 //! Runs on the control side (its own thread), never on a core: it reads a status table the control thread
 //! updates from task reports.
@@ -147,7 +147,14 @@ pub fn respond(table: &BTreeMap<String, PipelineStatus>, path: &str) -> (u16, St
     }
 }
 
-fn handle(mut stream: TcpStream, table: &StatusTable) -> std::io::Result<()> {
+/// Renders `/metrics` on demand.
+pub type MetricsRenderer = Arc<dyn Fn() -> String + Send + Sync>;
+
+fn handle(
+    mut stream: TcpStream,
+    table: &StatusTable,
+    metrics: &MetricsRenderer,
+) -> std::io::Result<()> {
     stream.set_read_timeout(Some(Duration::from_secs(5)))?;
     let mut reader = BufReader::new(stream.try_clone()?);
     let mut request_line = String::new();
@@ -163,7 +170,10 @@ fn handle(mut stream: TcpStream, table: &StatusTable) -> std::io::Result<()> {
     let mut parts = request_line.split_whitespace();
     let method = parts.next().unwrap_or("");
     let path = parts.next().unwrap_or("/");
-    let (status, body) = if method == "GET" {
+    let metrics_path = path.split('?').next() == Some("/metrics");
+    let (status, body) = if method == "GET" && metrics_path {
+        (200, metrics())
+    } else if method == "GET" {
         let table = table
             .lock()
             .map_err(|_| std::io::Error::other("status table poisoned"))?;
@@ -181,19 +191,24 @@ fn handle(mut stream: TcpStream, table: &StatusTable) -> std::io::Result<()> {
     };
     write!(
         stream,
-        "HTTP/1.1 {status} {reason}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        "HTTP/1.1 {status} {reason}\r\nContent-Type: {}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        if metrics_path { "text/plain; version=0.0.4" } else { "application/json" },
         body.len()
     )?;
     stream.flush()
 }
 
 /// Serves the REST API on `listener` on a thread of its own until the process exits.
-pub fn serve(listener: TcpListener, table: StatusTable) -> std::io::Result<()> {
+pub fn serve(
+    listener: TcpListener,
+    table: StatusTable,
+    metrics: MetricsRenderer,
+) -> std::io::Result<()> {
     std::thread::Builder::new()
         .name("rest".into())
         .spawn(move || {
             for stream in listener.incoming().flatten() {
-                if let Err(e) = handle(stream, &table) {
+                if let Err(e) = handle(stream, &table, &metrics) {
                     tracing::debug!(error = %e, "REST request failed");
                 }
             }

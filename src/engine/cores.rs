@@ -213,6 +213,7 @@ async fn supervise(
                 return;
             }
             Err(error) => {
+                crate::engine::metrics::TaskMetrics::add(&spec.metrics.task_failures, 1);
                 let retry_in =
                     Duration::from_secs(1u64 << restarts.min(6)).min(Duration::from_secs(60));
                 restarts += 1;

@@ -7,6 +7,7 @@ pub mod build;
 pub mod config;
 pub mod cores;
 pub mod dead_letter;
+pub mod metrics;
 pub mod offsets;
 pub mod offsets_topic;
 pub mod run;

@@ -45,6 +45,7 @@ pub fn place_tasks(
                     count: pipeline.tasks.max(1),
                 },
                 state_dir: state_dir.to_path_buf(),
+                metrics: Arc::new(super::metrics::TaskMetrics::default()),
             };
             placed.push((next_core % cores.max(1), spec));
             next_core += 1;
@@ -74,6 +75,19 @@ pub fn run(options: RunOptions) -> anyhow::Result<i32> {
         cores.backend_name()
     );
     let status = status_table(&config, options.rest_listen.as_deref().unwrap_or("-"));
+    let placed = place_tasks(&config, cores.len(), &options.state_dir);
+    let metrics: super::metrics::MetricsTable = Arc::new(
+        placed
+            .iter()
+            .map(|(_, spec)| {
+                (
+                    spec.pipeline.name.clone(),
+                    spec.task.index,
+                    spec.metrics.clone(),
+                )
+            })
+            .collect(),
+    );
     if let Some(address) = &options.rest_listen {
         match std::net::TcpListener::bind(address) {
             Ok(listener) => {
@@ -81,13 +95,17 @@ pub fn run(options: RunOptions) -> anyhow::Result<i32> {
                     .local_addr()
                     .map(|a| a.to_string())
                     .unwrap_or_else(|_| address.clone());
-                crate::admin::serve(listener, status.clone())?;
+                let metrics = metrics.clone();
+                crate::admin::serve(
+                    listener,
+                    status.clone(),
+                    Arc::new(move || super::metrics::render(&metrics)),
+                )?;
                 eprintln!("% engine: REST API on http://{bound}/connectors");
             }
             Err(e) => eprintln!("% engine: REST API not started, cannot listen on {address}: {e}"),
         }
     }
-    let placed = place_tasks(&config, cores.len(), &options.state_dir);
     let total = placed.len();
     for (core, spec) in placed {
         tracing::info!(task = %spec.label(), core, "task placed");

@@ -21,6 +21,7 @@ use crate::engine::build::{
 };
 use crate::engine::config::{Delivery, PipelineConfig, Tolerance};
 use crate::engine::dead_letter::DeadLetterQueue;
+use crate::engine::metrics::TaskMetrics;
 use crate::engine::offsets::OffsetStore;
 
 /// How often positions are committed when records keep flowing (Kafka Connect's offset.flush.interval.ms,
@@ -36,6 +37,7 @@ pub struct TaskSpec {
     pub pipeline: Arc<PipelineConfig>,
     pub task: TaskId,
     pub state_dir: PathBuf,
+    pub metrics: Arc<crate::engine::metrics::TaskMetrics>,
 }
 
 impl TaskSpec {
@@ -212,6 +214,7 @@ async fn pump(
         let polled = source.poll(max_records).await?;
         let finished = match polled {
             SourcePoll::Records(records) => {
+                TaskMetrics::add(&spec.metrics.records_polled, records.len() as u64);
                 for mut record in records {
                     if let Some(position) = record.source_offset.take() {
                         pending.insert(stream_key(&position), position);
@@ -228,7 +231,7 @@ async fn pump(
                             }
                             batch.push(record)
                         }
-                        Ok(false) => {}
+                        Ok(false) => TaskMetrics::add(&spec.metrics.records_filtered, 1),
                         Err(e) => match pipeline.errors.tolerance {
                             Tolerance::None => {
                                 return Err(ConnectorError::fatal(format!(
@@ -238,6 +241,7 @@ async fn pump(
                                 )))
                             }
                             Tolerance::All => {
+                                TaskMetrics::add(&spec.metrics.records_failed, 1);
                                 if pipeline.errors.log_enable {
                                     tracing::warn!(pipeline = %pipeline.name, error = %e, "record skipped (errors.tolerance=all)");
                                 }
@@ -249,6 +253,7 @@ async fn pump(
                     }
                 }
                 unflushed += batch.len();
+                TaskMetrics::add(&spec.metrics.records_written, batch.len() as u64);
                 if !batch.is_empty() {
                     sink.put(&mut batch, converters).await?;
                     batch.clear();
@@ -274,6 +279,7 @@ async fn pump(
             )
             .await?;
             last_commit = Instant::now();
+            TaskMetrics::add(&spec.metrics.commits, 1);
             unflushed = 0;
         }
         if finished {
