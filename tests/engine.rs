@@ -198,9 +198,8 @@ fn classic_demo_copies_a_file_through_kafka_line_for_line() {
 
 #[test]
 fn at_least_once_file_source_killed_with_sigkill_loses_nothing_after_restart() {
-    // The file → Kafka leg: the engine's own position store is what a restart resumes from. (Kafka → file
-    // resumes from the group's committed offsets; that path is covered by the consumer group tests, since a
-    // group whose member was SIGKILLed does not settle again on tansu.)
+    // The file → Kafka leg: the engine's own position store is what a restart resumes from. (The Kafka →
+    // file leg resumes from the group's committed offsets: see the Kafka-to-file kill test below.)
     let broker = TestBroker::start();
     let bootstrap = broker.bootstrap();
     let dir = tempfile::tempdir().unwrap();
@@ -768,6 +767,80 @@ sink = {{ type = "kafka", topic = "{topic}" }}
             ids.len(),
             records,
             "a read_committed reader sees each line exactly once"
+        );
+    }
+}
+
+#[test]
+fn at_least_once_kafka_to_file_killed_with_sigkill_resumes_from_committed_offsets_losing_nothing() {
+    let broker = TestBroker::start();
+    let dir = tempfile::tempdir().unwrap();
+    let topic = unique_topic("engine-kill-k2f");
+    create_topic(&broker.bootstrap(), &topic, 2);
+    let input = dir.path().join("orders.jsonl");
+    let output = dir.path().join("orders-out.jsonl");
+    let records = 30_000;
+    std::fs::write(
+        &input,
+        (0..records)
+            .map(|i| order_line(i) + "\n")
+            .collect::<String>(),
+    )
+    .unwrap();
+    let config = write_config(
+        dir.path(),
+        &demo_config(
+            &broker.bootstrap(),
+            &input,
+            &topic,
+            &format!("{topic}-copy"),
+            &output,
+        ),
+    );
+    let state = dir.path().join("state");
+
+    let mut first = start_engine(&config, &state, 2);
+    wait_until(
+        Duration::from_secs(90),
+        "some output before the kill",
+        || !lines(&output).is_empty(),
+    );
+    first.kill().expect("kill -9");
+    let _ = first.wait();
+    let seen_at_kill = lines(&output).len();
+
+    // The new member joins a group whose old member died without leaving: the coordinator drops it after
+    // session.timeout.ms, then the group settles and reading resumes from the committed offsets.
+    let mut second = start_engine(&config, &state, 2);
+    let all_ids = || -> BTreeSet<usize> {
+        lines(&output)
+            .iter()
+            .filter_map(|l| l.strip_prefix(r#"{"id":"#)?.split(',').next()?.parse().ok())
+            .collect()
+    };
+    wait_until(
+        Duration::from_secs(150),
+        "every record after the restart",
+        || all_ids().len() >= records,
+    );
+    let status = terminate(&mut second, Duration::from_secs(30));
+    assert!(status.success(), "{status:?}");
+    let ids = all_ids();
+    let missing: Vec<usize> = (0..records).filter(|i| !ids.contains(i)).take(10).collect();
+    assert!(
+        missing.is_empty(),
+        "lost across kill -9: {missing:?} ({seen_at_kill} lines at the kill)"
+    );
+    for line in lines(&output) {
+        let id: usize = line
+            .strip_prefix(r#"{"id":"#)
+            .and_then(|r| r.split(',').next())
+            .and_then(|n| n.parse().ok())
+            .unwrap();
+        assert_eq!(
+            line,
+            expected_output(id),
+            "each line a faithful copy (duplicates allowed)"
         );
     }
 }
