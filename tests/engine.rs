@@ -930,3 +930,39 @@ sink = {{ type = "kafka", topic = "{output_topic}" }}
         );
     }
 }
+
+#[test]
+fn a_kafka_connect_file_source_properties_file_runs_as_is() {
+    let broker = TestBroker::start();
+    let bootstrap = broker.bootstrap();
+    let dir = tempfile::tempdir().unwrap();
+    let topic = unique_topic("engine-props");
+    create_topic(&bootstrap, &topic, 1);
+    let input = dir.path().join("input.txt");
+    std::fs::write(&input, "first line\nsecond line\nthird line\n").unwrap();
+    let config = dir.path().join("file-source.properties");
+    std::fs::write(
+        &config,
+        format!(
+            "# the FileStreamSource example of the Kafka Connect quickstart\n\
+             name=local-file-source\n\
+             connector.class=org.apache.kafka.connect.file.FileStreamSourceConnector\n\
+             tasks.max=1\n\
+             file={}\n\
+             topic={topic}\n\
+             bootstrap.servers={bootstrap}\n",
+            input.display()
+        ),
+    )
+    .unwrap();
+    let mut child = start_engine(&config, &dir.path().join("state"), 1);
+    let read = || engine_consume(&bootstrap, &topic, &["-o", "beginning", "-e"]).stdout_str();
+    wait_until(
+        Duration::from_secs(60),
+        "the three lines in the topic",
+        || read().lines().count() >= 3,
+    );
+    let status = terminate(&mut child, Duration::from_secs(30));
+    assert!(status.success(), "{status:?}");
+    assert_eq!(read(), "first line\nsecond line\nthird line\n");
+}
