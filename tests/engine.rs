@@ -141,6 +141,15 @@ type = "InsertField"
     )
 }
 
+/// The `id` of an output line written by the demo pipelines (`{"id":N,...}`).
+fn id_of(line: &str) -> Option<usize> {
+    line.strip_prefix(r#"{"id":"#)?
+        .split(',')
+        .next()?
+        .parse()
+        .ok()
+}
+
 fn order_line(i: usize) -> String {
     format!(r#"{{"id":{i},"item":"widget-{}","qty":{}}}"#, i % 13, i % 7)
 }
@@ -250,11 +259,7 @@ sink = {{ type = "kafka", topic = "{topic}" }}
     assert!(status.success(), "{status:?}");
 
     let out = engine_consume(&bootstrap, &topic, &["-o", "beginning", "-e"]);
-    let ids: BTreeSet<usize> = out
-        .stdout_str()
-        .lines()
-        .filter_map(|l| l.strip_prefix(r#"{"id":"#)?.split(',').next()?.parse().ok())
-        .collect();
+    let ids: BTreeSet<usize> = out.stdout_str().lines().filter_map(id_of).collect();
     let missing: Vec<usize> = (0..records).filter(|i| !ids.contains(i)).take(10).collect();
     assert!(
         missing.is_empty(),
@@ -749,10 +754,7 @@ sink = {{ type = "kafka", topic = "{topic}" }}
         ],
     )
     .stdout_str();
-    let ids: Vec<usize> = out
-        .lines()
-        .filter_map(|l| l.strip_prefix(r#"{"id":"#)?.split(',').next()?.parse().ok())
-        .collect();
+    let ids: Vec<usize> = out.lines().filter_map(id_of).collect();
     let unique: BTreeSet<usize> = ids.iter().copied().collect();
     let missing: Vec<usize> = (0..records)
         .filter(|i| !unique.contains(i))
@@ -812,12 +814,8 @@ fn at_least_once_kafka_to_file_killed_with_sigkill_resumes_from_committed_offset
     // The new member joins a group whose old member died without leaving: the coordinator drops it after
     // session.timeout.ms, then the group settles and reading resumes from the committed offsets.
     let mut second = start_engine(&config, &state, 2);
-    let all_ids = || -> BTreeSet<usize> {
-        lines(&output)
-            .iter()
-            .filter_map(|l| l.strip_prefix(r#"{"id":"#)?.split(',').next()?.parse().ok())
-            .collect()
-    };
+    let all_ids =
+        || -> BTreeSet<usize> { lines(&output).iter().filter_map(|l| id_of(l)).collect() };
     wait_until(
         Duration::from_secs(150),
         "every record after the restart",
@@ -832,11 +830,7 @@ fn at_least_once_kafka_to_file_killed_with_sigkill_resumes_from_committed_offset
         "lost across kill -9: {missing:?} ({seen_at_kill} lines at the kill)"
     );
     for line in lines(&output) {
-        let id: usize = line
-            .strip_prefix(r#"{"id":"#)
-            .and_then(|r| r.split(',').next())
-            .and_then(|n| n.parse().ok())
-            .unwrap();
+        let id = id_of(&line).unwrap();
         assert_eq!(
             line,
             expected_output(id),
