@@ -155,22 +155,31 @@ fn assert_exactly_once_in_order(read: &[ConsumedRecord], records: usize) {
 /// Connections cut after a random 6..=30 frames each, every frame delayed 1 ms; 50,000 records in small
 /// batches (4 KiB), so there are hundreds of requests to cut between.
 fn survives_random_connection_drops(producer: Producer) {
-    const RECORDS: usize = 50_000;
+    survives_random_connection_drops_with(
+        producer,
+        50_000,
+        DropPolicy::AfterFrames { min: 6, max: 30 },
+        &["linger.ms=5", "batch.size=4096"],
+    );
+}
+
+fn survives_random_connection_drops_with(
+    producer: Producer,
+    records: usize,
+    drops: DropPolicy,
+    settings: &[&str],
+) {
     let broker = TestBroker::start();
     let topic = unique_topic("drops");
     create_topic(&broker.bootstrap(), &topic, PARTITIONS);
     let proxy = FaultProxy::start(&broker.bootstrap());
-    proxy.set_drop_policy(DropPolicy::AfterFrames { min: 6, max: 30 });
+    proxy.set_drop_policy(drops);
     proxy.set_delay(Duration::from_millis(1));
 
-    let mut running = producer.spawn(
-        &proxy.bootstrap(),
-        &topic,
-        &["linger.ms=5", "batch.size=4096"],
-    );
-    running.feed(&producer.input(0..RECORDS));
+    let mut running = producer.spawn(&proxy.bootstrap(), &topic, settings);
+    running.feed(&producer.input(0..records));
     let output = running.finish(DRAIN_TIMEOUT);
-    assert_producer_succeeded(&output, producer, RECORDS);
+    assert_producer_succeeded(&output, producer, records);
 
     let stats = proxy.stats();
     eprintln!("{producer:?} under random drops: {stats:?}");
@@ -180,7 +189,7 @@ fn survives_random_connection_drops(producer: Producer) {
     );
     // Read straight from the broker, not through the proxy.
     let read = ck_consume(&broker.bootstrap(), &topic, None);
-    assert_exactly_once_in_order(&read, RECORDS);
+    assert_exactly_once_in_order(&read, records);
 }
 
 /// Mid-frame cuts, a truncated frame, a blackhole longer than the request timeout and a drop of every
@@ -345,6 +354,17 @@ fn reference_consumer_reads_every_record_once_in_order_through_connection_drops(
 #[test]
 fn idempotent_producer_survives_random_connection_drops_without_loss_duplicates_or_reordering() {
     survives_random_connection_drops(Producer::Engine);
+}
+
+#[test]
+fn idempotent_producer_sends_a_million_records_through_random_drops_without_loss_duplicates_or_reordering(
+) {
+    survives_random_connection_drops_with(
+        Producer::Engine,
+        1_000_000,
+        DropPolicy::AfterFrames { min: 4, max: 30 },
+        &["linger.ms=5"],
+    );
 }
 
 #[test]
