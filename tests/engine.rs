@@ -960,3 +960,60 @@ fn a_kafka_connect_file_source_properties_file_runs_as_is() {
     assert!(status.success(), "{status:?}");
     assert_eq!(read(), "first line\nsecond line\nthird line\n");
 }
+
+#[test]
+fn the_kafka_sink_writes_each_record_to_the_topic_a_routing_transform_gave_it() {
+    let broker = TestBroker::start();
+    let bootstrap = broker.bootstrap();
+    let dir = tempfile::tempdir().unwrap();
+    let base = unique_topic("engine-route");
+    let (input_topic, default_topic, routed_topic) = (
+        format!("{base}-in"),
+        format!("{base}-default"),
+        format!("{base}-routed"),
+    );
+    for topic in [&input_topic, &default_topic, &routed_topic] {
+        create_topic(&bootstrap, topic, 1);
+    }
+    let input: String = (0..100).map(|i| format!("v{i}\n")).collect();
+    support::assert_delivered(
+        &engine_produce(&bootstrap, &input_topic, &[], input.as_bytes()),
+        100,
+    );
+    let config = write_config(
+        dir.path(),
+        &format!(
+            r#"[kafka]
+"bootstrap.servers" = "{bootstrap}"
+
+[[pipeline]]
+name = "route"
+source = {{ type = "kafka", topics = "{input_topic}", "group.id" = "{base}-g", {FAST_GROUP} }}
+sink = {{ type = "kafka", topic = "{default_topic}" }}
+
+[[pipeline.transforms]]
+type = "RegexRouter"
+regex = "(.*)-in"
+replacement = "$1-routed"
+"#
+        ),
+    );
+    let mut child = start_engine(&config, &dir.path().join("state"), 1);
+    let read =
+        |topic: &str| engine_consume(&bootstrap, topic, &["-o", "beginning", "-e"]).stdout_str();
+    wait_until(Duration::from_secs(60), "the routed records", || {
+        read(&routed_topic).lines().count() >= 100
+    });
+    let status = terminate(&mut child, Duration::from_secs(30));
+    assert!(status.success(), "{status:?}");
+    assert_eq!(
+        read(&routed_topic),
+        input,
+        "every record in the topic RegexRouter named, in order"
+    );
+    assert_eq!(
+        read(&default_topic),
+        "",
+        "nothing went to the sink's configured topic"
+    );
+}
