@@ -18,6 +18,11 @@ use support::{create_topic, engine, engine_consume, engine_produce, unique_topic
 /// Session timeouts short enough that a group forms in seconds on every broker.
 const FAST_GROUP: &str = r#""session.timeout.ms" = "6000", "heartbeat.interval.ms" = "500""#;
 
+/// A pipelines.toml: the `[kafka]` table naming `bootstrap`, then `pipelines`.
+fn with_kafka(bootstrap: &str, pipelines: &str) -> String {
+    format!("[kafka]\n\"bootstrap.servers\" = \"{bootstrap}\"\n\n{pipelines}")
+}
+
 fn write_config(dir: &Path, text: &str) -> std::path::PathBuf {
     let path = dir.join("pipelines.toml");
     std::fs::write(&path, text).expect("write config");
@@ -220,16 +225,16 @@ fn at_least_once_file_source_killed_with_sigkill_loses_nothing_after_restart() {
     std::fs::write(&input, text).unwrap();
     let config = write_config(
         dir.path(),
-        &format!(
-            r#"[kafka]
-"bootstrap.servers" = "{bootstrap}"
-
-[[pipeline]]
+        &with_kafka(
+            &bootstrap,
+            &format!(
+                r#"[[pipeline]]
 name = "orders-to-kafka"
 source = {{ type = "file", file = "{input}", "batch.size" = 500 }}
 sink = {{ type = "kafka", topic = "{topic}" }}
 "#,
-            input = input.display()
+                input = input.display()
+            ),
         ),
     );
     let state = dir.path().join("state");
@@ -309,11 +314,10 @@ fn two_cores_are_pinned_and_a_two_task_pipeline_uses_both() {
     );
     let config = write_config(
         dir.path(),
-        &format!(
-            r#"[kafka]
-"bootstrap.servers" = "{bootstrap}"
-
-[[pipeline]]
+        &with_kafka(
+            &bootstrap,
+            &format!(
+                r#"[[pipeline]]
 name = "mask"
 tasks = 2
 source = {{ type = "kafka", topics = "{input_topic}", "group.id" = "{input_topic}-g", {FAST_GROUP} }}
@@ -331,6 +335,7 @@ type = "InsertField"
 "static.field" = "via"
 "static.value" = "pipewright"
 "#
+            ),
         ),
     );
     let mut child = start_engine(&config, &dir.path().join("state"), 2);
@@ -429,11 +434,10 @@ fn records_a_transform_cannot_handle_go_to_the_dead_letter_topic_with_error_head
     std::fs::write(&input, text).unwrap();
     let config = write_config(
         dir.path(),
-        &format!(
-            r#"[kafka]
-"bootstrap.servers" = "{bootstrap}"
-
-[[pipeline]]
+        &with_kafka(
+            &bootstrap,
+            &format!(
+                r#"[[pipeline]]
 name = "tolerant"
 source = {{ type = "file", file = "{input}" }}
 sink = {{ type = "kafka", topic = "{topic}" }}
@@ -448,7 +452,8 @@ type = "InsertField"
 "static.field" = "source"
 "static.value" = "demo"
 "#,
-            input = input.display()
+                input = input.display()
+            ),
         ),
     );
     let mut child = start_engine(&config, &dir.path().join("state"), 1);
@@ -510,11 +515,10 @@ fn a_failing_pipeline_with_errors_tolerance_none_reports_the_failure_and_restart
     std::fs::write(&input, "not json\n").unwrap();
     let config = write_config(
         dir.path(),
-        &format!(
-            r#"[kafka]
-"bootstrap.servers" = "{bootstrap}"
-
-[[pipeline]]
+        &with_kafka(
+            &bootstrap,
+            &format!(
+                r#"[[pipeline]]
 name = "strict"
 source = {{ type = "file", file = "{input}" }}
 sink = {{ type = "kafka", topic = "{topic}" }}
@@ -526,7 +530,8 @@ type = "InsertField"
 "static.field" = "source"
 "static.value" = "demo"
 "#,
-            input = input.display()
+                input = input.display()
+            ),
         ),
     );
     let rest_port = support::free_port();
@@ -597,17 +602,17 @@ fn exactly_once_kafka_to_kafka_pipeline_commits_records_and_offsets_in_transacti
     let group = format!("{input_topic}-g");
     let config = write_config(
         dir.path(),
-        &format!(
-            r#"[kafka]
-"bootstrap.servers" = "{bootstrap}"
-
-[[pipeline]]
+        &with_kafka(
+            &bootstrap,
+            &format!(
+                r#"[[pipeline]]
 name = "eos"
 delivery = "exactly-once"
 tasks = 2
 source = {{ type = "kafka", topics = "{input_topic}", "group.id" = "{group}", {FAST_GROUP} }}
 sink = {{ type = "kafka", topic = "{output_topic}" }}
 "#
+            ),
         ),
     );
     let mut child = start_engine(&config, &dir.path().join("state"), 2);
@@ -690,17 +695,17 @@ fn exactly_once_file_to_kafka_killed_with_sigkill_loses_nothing_duplicates_check
     let pipeline = format!("eos-file-{topic}");
     let config = write_config(
         dir.path(),
-        &format!(
-            r#"[kafka]
-"bootstrap.servers" = "{bootstrap}"
-
-[[pipeline]]
+        &with_kafka(
+            &bootstrap,
+            &format!(
+                r#"[[pipeline]]
 name = "{pipeline}"
 delivery = "exactly-once"
 source = {{ type = "file", file = "{input}", "batch.size" = 500 }}
 sink = {{ type = "kafka", topic = "{topic}" }}
 "#,
-            input = input.display()
+                input = input.display()
+            ),
         ),
     );
     let state = dir.path().join("state");
@@ -861,16 +866,16 @@ fn exactly_once_kafka_to_kafka_killed_with_sigkill_loses_nothing_duplicates_chec
     );
     let config = write_config(
         dir.path(),
-        &format!(
-            r#"[kafka]
-"bootstrap.servers" = "{bootstrap}"
-
-[[pipeline]]
+        &with_kafka(
+            &bootstrap,
+            &format!(
+                r#"[[pipeline]]
 name = "eos-kill"
 delivery = "exactly-once"
 source = {{ type = "kafka", topics = "{input_topic}", "group.id" = "{input_topic}-g", {FAST_GROUP} }}
 sink = {{ type = "kafka", topic = "{output_topic}" }}
 "#
+            ),
         ),
     );
     let read = || {
@@ -982,11 +987,10 @@ fn the_kafka_sink_writes_each_record_to_the_topic_a_routing_transform_gave_it() 
     );
     let config = write_config(
         dir.path(),
-        &format!(
-            r#"[kafka]
-"bootstrap.servers" = "{bootstrap}"
-
-[[pipeline]]
+        &with_kafka(
+            &bootstrap,
+            &format!(
+                r#"[[pipeline]]
 name = "route"
 source = {{ type = "kafka", topics = "{input_topic}", "group.id" = "{base}-g", {FAST_GROUP} }}
 sink = {{ type = "kafka", topic = "{default_topic}" }}
@@ -996,6 +1000,7 @@ type = "RegexRouter"
 regex = "(.*)-in"
 replacement = "$1-routed"
 "#
+            ),
         ),
     );
     let mut child = start_engine(&config, &dir.path().join("state"), 1);
