@@ -96,38 +96,48 @@ impl PartitionQueue {
         size_bytes: usize,
         now: Instant,
     ) -> Result<(), RecordBatchError> {
-        if let Some(open) = &self.open {
-            let size_after = open.encoder.size_with_record(
+        let appended = match &mut self.open {
+            Some(open) => open
+                .encoder
+                .append_unless_over(
+                    config.batch_size_bytes,
+                    record.timestamp_ms,
+                    record.key,
+                    record.value,
+                    record.headers,
+                )?
+                .is_some(),
+            None => false,
+        };
+        if !appended {
+            // No open batch, or this record would take it past batch.size: the record starts the next one.
+            self.close_open_batch();
+            let open = self.open.insert(OpenBatch {
+                encoder: RecordBatchEncoder::with_capacity(
+                    BatchOptions {
+                        compression: config.compression,
+                        ..BatchOptions::default()
+                    },
+                    config.batch_size_bytes,
+                ),
+                record_ids: Vec::new(),
+                size_bytes: 0,
+                created: now,
+            });
+            open.encoder.append(
                 record.timestamp_ms,
                 record.key,
                 record.value,
                 record.headers,
-            );
-            if size_after > config.batch_size_bytes && !open.record_ids.is_empty() {
-                self.close_open_batch();
-            }
+            )?;
         }
-        let open = self.open.get_or_insert_with(|| OpenBatch {
-            encoder: RecordBatchEncoder::with_capacity(
-                BatchOptions {
-                    compression: config.compression,
-                    ..BatchOptions::default()
-                },
-                config.batch_size_bytes,
-            ),
-            record_ids: Vec::new(),
-            size_bytes: 0,
-            created: now,
-        });
-        open.encoder.append(
-            record.timestamp_ms,
-            record.key,
-            record.value,
-            record.headers,
-        )?;
-        open.record_ids.push(id);
-        open.size_bytes += size_bytes;
-        if open.encoder.size_in_bytes() >= config.batch_size_bytes {
+        let mut full = false;
+        if let Some(open) = &mut self.open {
+            open.record_ids.push(id);
+            open.size_bytes += size_bytes;
+            full = open.encoder.size_in_bytes() >= config.batch_size_bytes;
+        }
+        if full {
             self.close_open_batch();
         }
         Ok(())

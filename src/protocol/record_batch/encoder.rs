@@ -155,10 +155,30 @@ impl RecordBatchEncoder {
         value: Option<&[u8]>,
         headers: &[HeaderRef<'_>],
     ) -> Result<i32, RecordBatchError> {
-        if self.record_count == 0 {
-            self.base_timestamp = timestamp_ms;
-            self.max_timestamp = timestamp_ms;
+        match self.append_unless_over(usize::MAX, timestamp_ms, key, value, headers)? {
+            Some(offset_delta) => Ok(offset_delta),
+            None => unreachable!("no batch size exceeds usize::MAX bytes"),
         }
+    }
+
+    /// Appends one record and returns its offset delta, unless the batch already holds a record and would
+    /// then take more than `limit_bytes` before compression: `Ok(None)` then, and the batch is unchanged (the
+    /// producer closes it and starts the next). The record's size is computed once for both the check and the
+    /// write — this is the producer's per-record path, where `size_with_record` then `append` computed it twice.
+    #[inline]
+    pub fn append_unless_over(
+        &mut self,
+        limit_bytes: usize,
+        timestamp_ms: i64,
+        key: Option<&[u8]>,
+        value: Option<&[u8]>,
+        headers: &[HeaderRef<'_>],
+    ) -> Result<Option<i32>, RecordBatchError> {
+        let base_timestamp = if self.record_count == 0 {
+            timestamp_ms
+        } else {
+            self.base_timestamp
+        };
         let offset_delta = self.record_count;
         let next_count = offset_delta
             .checked_add(1)
@@ -166,9 +186,13 @@ impl RecordBatchEncoder {
                 field: "record count",
                 length: i32::MAX as usize,
             })?;
-        let timestamp_delta = timestamp_ms.wrapping_sub(self.base_timestamp);
+        let timestamp_delta = timestamp_ms.wrapping_sub(base_timestamp);
         let body_len = record_body_size(timestamp_delta, offset_delta, key, value, headers);
         let body_len_i32 = checked_i32_len("record", body_len)?;
+        let record_len = varint_len(body_len_i32) + body_len;
+        if offset_delta > 0 && self.buf.len().saturating_add(record_len) > limit_bytes {
+            return Ok(None);
+        }
         check_nullable_len("key", key)?;
         check_nullable_len("value", value)?;
         let header_count = checked_i32_len("header count", headers.len())?;
@@ -177,7 +201,6 @@ impl RecordBatchEncoder {
             check_nullable_len("header value", header.value)?;
         }
 
-        let record_len = varint_len(body_len_i32) + body_len;
         write_record(
             &mut self.buf,
             record_len,
@@ -190,9 +213,13 @@ impl RecordBatchEncoder {
             headers,
         );
 
+        if offset_delta == 0 {
+            self.base_timestamp = timestamp_ms;
+            self.max_timestamp = timestamp_ms;
+        }
         self.record_count = next_count;
         self.max_timestamp = self.max_timestamp.max(timestamp_ms);
-        Ok(offset_delta)
+        Ok(Some(offset_delta))
     }
 
     /// Fills in the header, compresses the records if the codec says so, and computes the CRC.
