@@ -107,6 +107,11 @@ pub enum ProducerEvent {
     Transaction(TxnEvent),
 }
 
+/// A `RecordRef::timestamp_ms` that asks the async producer (`runtime::producer`) to stamp the record with
+/// the wall-clock time it accepts it, as the Java producer does for a null timestamp. It is Kafka's
+/// NO_TIMESTAMP; this sans-IO producer has no clock and writes it as given.
+pub const TIMESTAMP_ON_SEND: i64 = -1;
+
 /// A record to send, borrowed: its bytes are copied once, into the partition's open batch.
 #[derive(Debug, Clone, Copy)]
 pub struct RecordRef<'a> {
@@ -115,6 +120,7 @@ pub struct RecordRef<'a> {
     pub key: Option<&'a [u8]>,
     pub value: Option<&'a [u8]>,
     pub headers: &'a [HeaderRef<'a>],
+    /// Milliseconds since the Unix epoch (CreateTime), or [`TIMESTAMP_ON_SEND`].
     pub timestamp_ms: i64,
 }
 
@@ -177,7 +183,9 @@ pub struct Producer {
     config: ProducerConfig,
     metadata: MetadataState,
     tokens: TokenSource,
-    topics: HashMap<Arc<str>, TopicState>,
+    /// By name. hashbrown for `entry_ref` (one lookup per record, no `Arc<str>` built unless the topic is new)
+    /// and foldhash: SipHash and the second lookup were ~10 % of a 100 B record's CPU in the perf profile.
+    topics: hashbrown::HashMap<Arc<str>, TopicState>,
     in_flight: HashMap<RequestToken, InFlightProduce>,
     in_flight_per_broker: HashMap<BrokerId, usize>,
     broker_versions: HashMap<BrokerId, ApiVersionTable>,
@@ -243,7 +251,7 @@ impl Producer {
             config,
             metadata,
             tokens: TokenSource::default(),
-            topics: HashMap::new(),
+            topics: hashbrown::HashMap::new(),
             in_flight: HashMap::new(),
             in_flight_per_broker: HashMap::new(),
             broker_versions: HashMap::new(),
@@ -445,24 +453,23 @@ impl Producer {
         let id = self.next_record_id;
         self.next_record_id += 1;
         self.outstanding.add(size_bytes);
-        if !self.topics.contains_key(record.topic) {
-            let name: Arc<str> = Arc::from(record.topic);
-            self.metadata.want_topic(record.topic);
-            let sticky = StickyPartitioner::new(
-                self.config.batch_size_bytes,
-                0x5eed ^ id ^ name.len() as u64,
-            );
-            self.topics.insert(
-                name.clone(),
+        let metadata = &mut self.metadata;
+        let batch_size_bytes = self.config.batch_size_bytes;
+        let topic = self
+            .topics
+            .entry_ref(record.topic)
+            .or_insert_with_key(|name| {
+                metadata.want_topic(name);
+                let name: Arc<str> = Arc::from(name);
+                let sticky =
+                    StickyPartitioner::new(batch_size_bytes, 0x5eed ^ id ^ name.len() as u64);
                 TopicState {
                     name,
                     partitions: Vec::new(),
                     sticky,
                     pending: VecDeque::new(),
-                },
-            );
-        }
-        let topic = self.topics.get_mut(record.topic).expect("inserted above");
+                }
+            });
         if topic.partitions.is_empty() || !topic.pending.is_empty() {
             topic.pending.push_back(PendingRecord {
                 id,
