@@ -8,9 +8,8 @@ use anyhow::Context;
 use hdrhistogram::Histogram;
 use pipewright::client::config::{ConfigMap, ConsumerConfig, ProducerConfig};
 use pipewright::client::consumer::{ConsumerEvent, StartPosition};
-use pipewright::client::producer::RecordRef;
+use pipewright::client::producer::{RecordRef, TIMESTAMP_ON_SEND};
 use pipewright::runtime::backend::{AnyBackend, IoChoice};
-use pipewright::runtime::producer::now_ms;
 use pipewright::runtime::{Consumer, Producer};
 
 use crate::spec::{payload_template, process_cpu_ns, stamp, ChildResult, Kind, Spec};
@@ -65,7 +64,7 @@ async fn warm_up(producer: &Producer, topic: &str) -> anyhow::Result<()> {
             key: None,
             value: Some(b"warm-up"),
             headers: &[],
-            timestamp_ms: now_ms(),
+            timestamp_ms: TIMESTAMP_ON_SEND,
         })
         .await?;
     delivery.await.context("warm-up record")?;
@@ -86,7 +85,7 @@ async fn produce(spec: &Spec) -> anyhow::Result<ChildResult> {
                 key: None,
                 value: Some(&value),
                 headers: &[],
-                timestamp_ms: now_ms(),
+                timestamp_ms: TIMESTAMP_ON_SEND,
             })
             .await?;
     }
@@ -123,7 +122,7 @@ async fn latency(spec: &Spec) -> anyhow::Result<ChildResult> {
                     key: None,
                     value: Some(&value),
                     headers: &[],
-                    timestamp_ms: now_ms(),
+                    timestamp_ms: TIMESTAMP_ON_SEND,
                 })
                 .await?;
             let (histogram, done, failed) = (histogram.clone(), done.clone(), failed.clone());
@@ -198,7 +197,7 @@ async fn fill(spec: Spec) -> anyhow::Result<ChildResult> {
                 key: None,
                 value: Some(&value),
                 headers: &[],
-                timestamp_ms: now_ms(),
+                timestamp_ms: TIMESTAMP_ON_SEND,
             })
             .await?;
     }

@@ -9,10 +9,9 @@ use std::io::Read;
 use tokio::sync::mpsc;
 
 use crate::client::config::{ConfigMap, ProducerConfig};
-use crate::client::producer::{ProduceError, RecordRef};
+use crate::client::producer::{ProduceError, RecordRef, TIMESTAMP_ON_SEND};
 use crate::client::txn::{TxnError, TxnErrorClass};
 use crate::protocol::record_batch::HeaderRef;
-use crate::runtime::producer::now_ms;
 use crate::runtime::Producer;
 
 /// What `engine produce` was asked to do.
@@ -325,7 +324,7 @@ async fn send_line(
             key,
             value: Some(value),
             headers,
-            timestamp_ms: now_ms(),
+            timestamp_ms: TIMESTAMP_ON_SEND,
         })
         .await
 }

@@ -5,11 +5,10 @@
 use bytes::Bytes;
 
 use crate::client::config::ProducerConfig;
-use crate::client::producer::RecordRef;
+use crate::client::producer::{RecordRef, TIMESTAMP_ON_SEND};
 use crate::connect::connector::ConnectorError;
 use crate::connect::record::{ConnectRecord, Data};
 use crate::protocol::record_batch::HeaderRef;
-use crate::runtime::producer::now_ms;
 use crate::runtime::Producer;
 
 /// Writes failed records to the dead-letter topic.
@@ -107,7 +106,7 @@ impl DeadLetterQueue {
                 key: key.as_deref(),
                 value: value.as_deref(),
                 headers: &header_refs,
-                timestamp_ms: original.timestamp.unwrap_or_else(now_ms),
+                timestamp_ms: original.timestamp.unwrap_or(TIMESTAMP_ON_SEND),
             })
             .await
             .map_err(|e| ConnectorError::fatal(format!("dead-letter topic {}: {e}", self.topic)))

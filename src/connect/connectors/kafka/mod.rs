@@ -9,7 +9,7 @@ use bytes::{Bytes, BytesMut};
 
 use crate::client::config::{ConsumerConfig, ProducerConfig};
 use crate::client::consumer::TopicPartition;
-use crate::client::producer::RecordRef;
+use crate::client::producer::{RecordRef, TIMESTAMP_ON_SEND};
 use crate::client::txn::{ConsumerGroupMetadata, TxnOffset};
 use crate::connect::config_def::{ConfigDef, ConfigKey, ConfigType};
 use crate::connect::connector::{ConnectorError, Converters, SinkTask, SourcePoll, SourceTask};
@@ -18,7 +18,6 @@ use crate::connect::record::{ConnectRecord, Data, Header, SourcePosition};
 use crate::connect::registry::{ComponentInfo, ComponentKind};
 use crate::protocol::record_batch::HeaderRef;
 use crate::runtime::group_consumer::{GroupConsumer, GroupConsumerEvent};
-use crate::runtime::producer::now_ms;
 use crate::runtime::Producer;
 
 const SOURCE_KEYS: ConfigDef = ConfigDef::new(&[
@@ -303,7 +302,7 @@ impl KafkaSink {
                     key: Some(key),
                     value: Some(value),
                     headers: &[],
-                    timestamp_ms: now_ms(),
+                    timestamp_ms: TIMESTAMP_ON_SEND,
                 })
                 .await
                 .map_err(|e| ConnectorError::fatal(format!("kafka sink: offsets record: {e}")))?;
@@ -397,7 +396,7 @@ impl SinkTask for KafkaSink {
                     key: has_key.then_some(&self.key_buf[..]),
                     value: has_value.then_some(&self.value_buf[..]),
                     headers: &headers,
-                    timestamp_ms: record.timestamp.unwrap_or_else(now_ms),
+                    timestamp_ms: record.timestamp.unwrap_or(TIMESTAMP_ON_SEND),
                 })
                 .await
                 .map_err(|e| ConnectorError::fatal(format!("kafka sink: {e}")))?;
