@@ -10,3 +10,6 @@ pub mod connect;
 pub mod engine;
 pub mod protocol;
 pub mod runtime;
+
+#[cfg(test)]
+mod allocation_probe;
