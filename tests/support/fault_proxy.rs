@@ -73,6 +73,11 @@ pub struct ProxyStats {
     pub frames_forwarded: u64,
     pub bytes_forwarded: u64,
     pub frames_blackholed: u64,
+    /// Kafka mode: whole requests passed on to a broker, and responses read from one (forwarded or
+    /// blackholed). Equal when the brokers have answered everything they were sent (every request but acks=0
+    /// Produce is answered).
+    pub requests_sent_upstream: u64,
+    pub responses_read_upstream: u64,
     pub responses_rewritten: u64,
     /// Metadata/FindCoordinator responses that could not be decoded or encoded (forwarded unchanged).
     pub rewrite_errors: u64,
@@ -196,6 +201,30 @@ impl FaultProxy {
         });
     }
 
+    /// Kafka mode: waits until the brokers have answered every request the proxy sent them, e.g. after
+    /// `set_blackhole(true)`, so that a broker killed now is killed between requests, not inside one. Panics
+    /// after `timeout`.
+    pub fn wait_until_upstream_idle(&self, timeout: Duration) {
+        assert_eq!(
+            self.shared.mode,
+            ProxyMode::Kafka,
+            "only Kafka mode counts requests"
+        );
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            let stats = self.stats();
+            if stats.responses_read_upstream >= stats.requests_sent_upstream {
+                return;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "brokers still owe {} responses after {timeout:?}: {stats:?}",
+                stats.requests_sent_upstream - stats.responses_read_upstream
+            );
+            thread::sleep(Duration::from_millis(5));
+        }
+    }
+
     pub fn is_blackholed(&self) -> bool {
         self.shared.blackhole.load(Ordering::SeqCst)
     }
@@ -224,7 +253,8 @@ impl Drop for FaultProxy {
     }
 }
 
-fn seed_from_env_or_clock() -> u64 {
+/// `PIPEWRIGHT_FAULT_SEED` if set (to replay a run), else the clock. Callers print it.
+pub fn seed_from_env_or_clock() -> u64 {
     if let Ok(seed) = std::env::var("PIPEWRIGHT_FAULT_SEED") {
         return seed
             .parse()
@@ -243,6 +273,8 @@ struct Counters {
     frames_forwarded: AtomicU64,
     bytes_forwarded: AtomicU64,
     frames_blackholed: AtomicU64,
+    requests_sent_upstream: AtomicU64,
+    responses_read_upstream: AtomicU64,
     responses_rewritten: AtomicU64,
     rewrite_errors: AtomicU64,
 }
@@ -259,6 +291,8 @@ impl Counters {
             frames_forwarded: self.frames_forwarded.load(Ordering::Relaxed),
             bytes_forwarded: self.bytes_forwarded.load(Ordering::Relaxed),
             frames_blackholed: self.frames_blackholed.load(Ordering::Relaxed),
+            requests_sent_upstream: self.requests_sent_upstream.load(Ordering::Relaxed),
+            responses_read_upstream: self.responses_read_upstream.load(Ordering::Relaxed),
             responses_rewritten: self.responses_rewritten.load(Ordering::Relaxed),
             rewrite_errors: self.rewrite_errors.load(Ordering::Relaxed),
         }
@@ -473,6 +507,10 @@ impl Connection<'_> {
                     ProxyMode::Tcp => read_chunk(from).await,
                 };
                 let Ok(Some(frame)) = frame else { break };
+                let kafka = self.shared.mode == ProxyMode::Kafka;
+                if kafka && direction == Direction::Response {
+                    Counters::bump(&self.shared.stats.responses_read_upstream);
+                }
                 if self.shared.blackhole.load(Ordering::SeqCst) {
                     Counters::bump(&self.shared.stats.frames_blackholed);
                     continue;
@@ -480,6 +518,10 @@ impl Connection<'_> {
                 let frame = self.inspect(direction, frame);
                 let forward = self.apply_faults(frame);
                 let last = matches!(forward, Forward::PrefixThenCut(_));
+                // Counted when queued, not when written, so a request about to be written already counts.
+                if kafka && direction == Direction::Request && !last {
+                    Counters::bump(&self.shared.stats.requests_sent_upstream);
+                }
                 let due = Instant::now() + self.shared.delay();
                 if queue_tx.send((due, forward)).await.is_err() || last {
                     break;
