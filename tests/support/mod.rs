@@ -15,6 +15,7 @@
 #![allow(dead_code)] // every test file uses a different part of the harness
 
 pub mod fault_proxy;
+pub mod group_member;
 pub mod raw_kafka;
 pub mod restartable_broker;
 
