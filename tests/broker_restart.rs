@@ -7,15 +7,15 @@
 //! tansu's S3 store is not crash-safe inside a Produce: it saves the producer's sequence, then the partition's
 //! high watermark, then the batch, each a separate S3 write. Killed between them it has counted a batch it
 //! never stored, and the retry of that batch is answered DUPLICATE_SEQUENCE_NUMBER ("already written"), so the
-//! records are acknowledged and lost; confluent-kafka loses records the same way (see tests/README.md). On
-//! tansu the producer test therefore kills the broker between requests: the fault proxy in front of it holds
-//! back new requests and answers, waits until tansu has answered everything it was sent, and then tansu is
-//! killed. For the producer nothing changes: its requests in flight are lost unanswered, some written and
+//! records are acknowledged and lost; confluent-kafka loses records the same way (see tests/README.md). So on
+//! tansu, a kill while a producer is at work falls between requests: the fault proxy in front of the producer
+//! holds back new requests and answers, waits until tansu has answered everything it was sent, and then tansu
+//! is killed. For the producer nothing changes: its requests in flight are lost unanswered, some written and
 //! some not, and it cannot tell which. Against an external broker the kill lands anywhere.
 
 mod support;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread;
@@ -29,9 +29,11 @@ use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 
 use support::fault_proxy::{seed_from_env_or_clock, FaultProxy};
+use support::group_member::{group_offsets, wait_all_printed, wait_settled, Member};
 use support::restartable_broker::RestartableBroker;
 use support::{
-    assert_exactly_once_in_order, ck_consume, create_topic, numbered_record, unique_topic, wait_for,
+    assert_delivered, assert_exactly_once_in_order, ck_consume, create_topic, engine_produce,
+    numbered_record, spawn_engine_produce, unique_topic, wait_for,
 };
 
 const PARTITIONS: u32 = 3;
@@ -268,5 +270,172 @@ fn idempotent_producer_loses_and_duplicates_nothing_through_broker_kill_9_restar
         "{} acknowledgements name the wrong offset, first: {:?}",
         misplaced.len(),
         &misplaced[..misplaced.len().min(5)]
+    );
+}
+
+/// `prefix-<i>` for i in `range`, as `key-prefix-<i>:prefix-<i>` lines for `engine produce -K :`.
+fn prefixed_values(prefix: &str, range: std::ops::Range<u32>) -> (Vec<String>, String) {
+    let values: Vec<String> = range.map(|i| format!("{prefix}-{i}")).collect();
+    let input = values.iter().map(|v| format!("key-{v}:{v}\n")).collect();
+    (values, input)
+}
+
+/// Produces `prefix-<i>` values with `engine produce` (idempotent, its default).
+fn produce_values(
+    bootstrap: &str,
+    topic: &str,
+    prefix: &str,
+    range: std::ops::Range<u32>,
+) -> Vec<String> {
+    let (values, input) = prefixed_values(prefix, range);
+    assert_delivered(
+        &engine_produce(bootstrap, topic, &["-K", ":"], input.as_bytes()),
+        values.len(),
+    );
+    values
+}
+
+/// The group's committed offset per partition (not the end offsets, which tansu's ListOffsets gets wrong).
+fn committed_offsets(bootstrap: &str, group: &str) -> BTreeMap<i32, i64> {
+    group_offsets(bootstrap, group)
+        .into_iter()
+        .map(|(partition, (committed, _))| (partition, committed))
+        .collect()
+}
+
+/// Waits until the group has committed `total` records' worth of offsets, so that everything printed so far is
+/// committed.
+fn wait_committed(bootstrap: &str, group: &str, total: usize) -> BTreeMap<i32, i64> {
+    let mut offsets = BTreeMap::new();
+    wait_for(
+        &format!("group {group} to commit {total} records"),
+        Duration::from_secs(60),
+        || {
+            offsets = committed_offsets(bootstrap, group);
+            offsets.values().sum::<i64>() == total as i64
+        },
+    );
+    offsets
+}
+
+/// Two `engine consume -G` members share 3 partitions. The broker is killed -9 and restarted once while the
+/// group is idle with everything committed, and once while records are being produced, with one member
+/// killed -9 while the broker is down. Committed offsets survive each restart, the survivor takes over the dead
+/// member's partitions from its committed offsets (nothing committed is read again), every record produced is
+/// printed, and a member joining at the end finds nothing left to read.
+#[test]
+fn consumer_group_keeps_committed_offsets_and_skips_no_record_through_broker_kill_9_restarts() {
+    let mut broker = RestartableBroker::start();
+    let bootstrap = broker.bootstrap();
+    let topic = unique_topic("restart-group");
+    let group = format!("{topic}-group");
+    create_topic(&bootstrap, &topic, PARTITIONS);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let commit_often = ["-X", "auto.commit.interval.ms=200"];
+
+    let mut expected: BTreeSet<String> = produce_values(&bootstrap, &topic, "a", 0..3_000)
+        .into_iter()
+        .collect();
+    let mut m0 = Member::engine("m0", &dir, &bootstrap, &topic, &group, &commit_often);
+    let mut m1 = Member::engine("m1", &dir, &bootstrap, &topic, &group, &commit_often);
+    wait_settled(&[&m0, &m1], PARTITIONS as i32);
+    wait_all_printed(&[&m0, &m1], &expected);
+    let committed = wait_committed(&bootstrap, &group, expected.len());
+
+    // 1. The broker dies with the group idle and everything committed.
+    broker.restart();
+    assert_eq!(
+        committed_offsets(&bootstrap, &group),
+        committed,
+        "committed offsets after the restart"
+    );
+    expected.extend(produce_values(&bootstrap, &topic, "b", 0..3_000));
+    wait_all_printed(&[&m0, &m1], &expected);
+    let committed = wait_committed(&bootstrap, &group, expected.len());
+    let committed_before_crash = expected.clone();
+
+    // 2. The broker dies while records are produced (between requests on tansu, see the header), and m1 dies
+    // with it: no commit, no leave.
+    let proxy = FaultProxy::start(&bootstrap);
+    let (c_values, c_input) = prefixed_values("c", 0..6_000);
+    let (c_first, c_rest) = c_input.split_at(c_input.len() / 2);
+    let mut producer = spawn_engine_produce(&proxy.bootstrap(), &topic, &["-K", ":"]);
+    producer.feed(c_first.as_bytes());
+    wait_for(
+        "the producer's first records",
+        Duration::from_secs(30),
+        || proxy.stats().bytes_forwarded > 10_000,
+    );
+    m1.signal("-KILL");
+    m1.wait_exit(Duration::from_secs(10));
+    // The rest goes in right before the kill, so the producer has records in hand and in flight.
+    producer.feed(c_rest.as_bytes());
+    restart_between_requests_on_tansu(&mut broker, &proxy);
+    let after_restart = committed_offsets(&bootstrap, &group);
+    for (partition, before) in &committed {
+        let after = after_restart.get(partition).copied();
+        assert!(
+            after.is_some_and(|after| after >= *before),
+            "partition {partition}: committed {before} before the restart, {after:?} after"
+        );
+    }
+    assert_delivered(&producer.finish(Duration::from_secs(90)), c_values.len());
+    expected.extend(c_values);
+    // The broker has every record, so one never printed was skipped by the consumers.
+    let in_topic: BTreeSet<String> = ck_consume(&bootstrap, &topic, None)
+        .iter()
+        .map(|r| String::from_utf8_lossy(r.value.as_deref().unwrap_or_default()).into_owned())
+        .collect();
+    let not_in_topic: Vec<&String> = expected.difference(&in_topic).collect();
+    assert!(
+        not_in_topic.is_empty(),
+        "{} acknowledged records are not in the topic, e.g. {:?}",
+        not_in_topic.len(),
+        &not_in_topic[..not_in_topic.len().min(5)]
+    );
+    let owned = wait_settled(&[&m0], PARTITIONS as i32);
+    assert_eq!(
+        owned[0].len(),
+        PARTITIONS as usize,
+        "m0 took over everything"
+    );
+    wait_all_printed(&[&m0, &m1], &expected);
+
+    // m0 leaves cleanly, committing what it printed.
+    m0.signal("-INT");
+    assert!(
+        m0.wait_exit(Duration::from_secs(30)).success(),
+        "{}",
+        m0.stderr()
+    );
+    let printed: Vec<String> = [&m0, &m1].iter().flat_map(|m| m.values()).collect();
+    let unique: BTreeSet<String> = printed.iter().cloned().collect();
+    assert_eq!(unique, expected, "every record printed, nothing else");
+    // What was committed before the crash was printed once: the takeover started from committed offsets.
+    let mut copies: BTreeMap<&String, usize> = BTreeMap::new();
+    for value in printed
+        .iter()
+        .filter(|v| committed_before_crash.contains(*v))
+    {
+        *copies.entry(value).or_default() += 1;
+    }
+    let reread: Vec<(&&String, &usize)> = copies.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(
+        reread.is_empty(),
+        "{} committed records read again after the restart, e.g. {:?}",
+        reread.len(),
+        &reread[..reread.len().min(5)]
+    );
+    wait_committed(&bootstrap, &group, expected.len());
+    let mut late = Member::engine("late", &dir, &bootstrap, &topic, &group, &["-e"]);
+    assert!(
+        late.wait_exit(Duration::from_secs(60)).success(),
+        "{}",
+        late.stderr()
+    );
+    assert!(
+        late.values().is_empty(),
+        "a member joining at the end read {} records again",
+        late.values().len()
     );
 }
