@@ -14,6 +14,7 @@
 //! Must not: bind anything but 127.0.0.1, or sleep where a condition can be polled.
 #![allow(dead_code)] // every test file uses a different part of the harness
 
+pub mod engine_process;
 pub mod fault_proxy;
 pub mod group_member;
 pub mod raw_kafka;
