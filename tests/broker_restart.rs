@@ -28,12 +28,13 @@ use pipewright::runtime::Producer;
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 
+use support::engine_process::{start_engine, terminate, with_kafka, write_config};
 use support::fault_proxy::{seed_from_env_or_clock, FaultProxy};
 use support::group_member::{group_offsets, wait_all_printed, wait_settled, Member};
 use support::restartable_broker::RestartableBroker;
 use support::{
-    assert_delivered, assert_exactly_once_in_order, ck_consume, create_topic, engine_produce,
-    numbered_record, spawn_engine_produce, unique_topic, wait_for,
+    assert_delivered, assert_exactly_once_in_order, ck_consume, create_topic, engine_consume,
+    engine_produce, numbered_record, spawn_engine_produce, unique_topic, wait_for,
 };
 
 const PARTITIONS: u32 = 3;
@@ -437,5 +438,112 @@ fn consumer_group_keeps_committed_offsets_and_skips_no_record_through_broker_kil
         late.values().is_empty(),
         "a member joining at the end read {} records again",
         late.values().len()
+    );
+}
+
+/// The byte offset a file-source task has committed, from its position file ("offset\t<bytes>").
+fn committed_position(positions: &std::path::Path) -> Option<u64> {
+    std::fs::read_to_string(positions)
+        .ok()?
+        .trim()
+        .strip_prefix("offset\t")?
+        .parse()
+        .ok()
+}
+
+/// An at-least-once file → Kafka pipeline copies 200,000 lines while the broker is killed -9 and restarted at 3
+/// random points of its committed position (between requests on tansu, see the header): the whole file ends up
+/// committed and every line is in the topic.
+#[test]
+fn at_least_once_file_to_kafka_pipeline_loses_nothing_through_broker_kill_9_restarts() {
+    const LINES: usize = 200_000;
+    const RESTARTS: usize = 3;
+    let seed = seed_from_env_or_clock();
+    eprintln!("restart points seeded with {seed} (PIPEWRIGHT_FAULT_SEED replays them)");
+    let mut rng = StdRng::seed_from_u64(seed);
+    let mut broker = RestartableBroker::start();
+    let bootstrap = broker.bootstrap();
+    let topic = unique_topic("restart-pipeline");
+    create_topic(&bootstrap, &topic, 2);
+    let proxy = FaultProxy::start(&bootstrap);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let input = dir.path().join("lines.txt");
+    let line = |i: usize| format!("line-{i:08}");
+    let text: String = (0..LINES).map(|i| line(i) + "\n").collect();
+    std::fs::write(&input, &text).expect("write input");
+    let file_len = text.len() as u64;
+    let config = write_config(
+        dir.path(),
+        &with_kafka(
+            &proxy.bootstrap(),
+            &format!(
+                r#"[[pipeline]]
+name = "lines-to-kafka"
+delivery = "at-least-once"
+source = {{ type = "file", file = "{input}", "batch.size" = 500 }}
+sink = {{ type = "kafka", topic = "{topic}" }}
+"#,
+                input = input.display()
+            ),
+        ),
+    );
+    let state = dir.path().join("state");
+    let positions = state.join("lines-to-kafka").join("task-0.offsets");
+
+    let started = Instant::now();
+    let mut engine = start_engine(&config, &state, 1);
+    for point in restart_points(&mut rng, file_len as usize, RESTARTS) {
+        wait_for(
+            &format!("the pipeline to commit byte {point} of {file_len}"),
+            CLIENT_TIMEOUT,
+            || {
+                if let Ok(Some(status)) = engine.try_wait() {
+                    panic!("the engine exited ({status}) before byte {point}");
+                }
+                committed_position(&positions).is_some_and(|at| at >= point as u64)
+            },
+        );
+        eprintln!(
+            "killing the broker at byte {:?} committed",
+            committed_position(&positions)
+        );
+        restart_between_requests_on_tansu(&mut broker, &proxy);
+    }
+    wait_for("the whole file committed", CLIENT_TIMEOUT, || {
+        committed_position(&positions) == Some(file_len)
+    });
+    eprintln!(
+        "copied {LINES} lines through {} restarts in {:?}",
+        broker.restarts(),
+        started.elapsed()
+    );
+    let status = terminate(&mut engine, Duration::from_secs(30));
+    assert!(
+        status.success(),
+        "the engine exits 0 on SIGTERM: {status:?}"
+    );
+
+    let read = engine_consume(&bootstrap, &topic, &["-o", "beginning", "-e", "-f", "%s\n"]);
+    read.assert_success("engine consume");
+    let mut copies: BTreeMap<String, usize> = BTreeMap::new();
+    for value in read.stdout_str().lines() {
+        *copies.entry(value.to_string()).or_default() += 1;
+    }
+    let missing: Vec<String> = (0..LINES)
+        .map(line)
+        .filter(|l| !copies.contains_key(l))
+        .collect();
+    let duplicated = copies.values().filter(|&&n| n > 1).count();
+    eprintln!("{duplicated} lines in the topic more than once (allowed at least once)");
+    assert!(
+        missing.is_empty(),
+        "{} lines lost, first: {:?}",
+        missing.len(),
+        &missing[..missing.len().min(10)]
+    );
+    assert_eq!(
+        copies.len(),
+        LINES,
+        "only the file's lines are in the topic"
     );
 }
