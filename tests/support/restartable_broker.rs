@@ -15,7 +15,6 @@
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -171,24 +170,6 @@ impl RestartableBroker {
             self.bootstrap, self.restarts
         );
         downtime
-    }
-
-    /// The broker's log so far (tansu's output across all its runs); empty for an external broker.
-    pub fn log(&self) -> String {
-        match &self.backend {
-            Backend::Local(local) => {
-                std::fs::read_to_string(&local.tansu.log_path).unwrap_or_default()
-            }
-            Backend::External { .. } => String::new(),
-        }
-    }
-
-    /// Where the logs are kept while the broker lives (local broker only).
-    pub fn log_dir(&self) -> Option<PathBuf> {
-        match &self.backend {
-            Backend::Local(local) => Some(local.dir.path().to_path_buf()),
-            Backend::External { .. } => None,
-        }
     }
 }
 
