@@ -34,7 +34,8 @@ use support::group_member::{group_offsets, wait_all_printed, wait_settled, Membe
 use support::restartable_broker::RestartableBroker;
 use support::{
     assert_delivered, assert_exactly_once_in_order, ck_consume, create_topic, engine_consume,
-    engine_produce, numbered_record, spawn_engine_produce, unique_topic, wait_for,
+    engine_produce, numbered_record, peer_command, spawn_engine_produce, unique_topic, wait_for,
+    PeerRecord, RunningProcess,
 };
 
 const PARTITIONS: u32 = 3;
@@ -272,6 +273,63 @@ fn idempotent_producer_loses_and_duplicates_nothing_through_broker_kill_9_restar
         misplaced.len(),
         &misplaced[..misplaced.len().min(5)]
     );
+}
+
+/// The producer scenario with confluent-kafka (librdkafka) as the producer: the reference showing it is
+/// survivable on this broker, so a failure of ours is ours. Its progress is not visible from here, so the
+/// restart points are counted in bytes the proxy forwarded (at most what the records take on the wire).
+#[test]
+fn reference_client_loses_and_duplicates_nothing_through_broker_kill_9_restarts_between_requests_on_tansu(
+) {
+    const RECORDS: usize = 120_000;
+    const RESTARTS: usize = 4;
+    /// Fewer bytes than a record takes on the wire, request and answer together: every point is reached.
+    const BYTES_PER_RECORD: usize = 16;
+    let seed = seed_from_env_or_clock();
+    eprintln!("restart points seeded with {seed} (PIPEWRIGHT_FAULT_SEED replays them)");
+    let mut rng = StdRng::seed_from_u64(seed);
+    let mut broker = RestartableBroker::start();
+    let bootstrap = broker.bootstrap();
+    let topic = unique_topic("restart-produce-reference");
+    create_topic(&bootstrap, &topic, PARTITIONS);
+    let proxy = FaultProxy::start(&bootstrap);
+
+    let mut producer = RunningProcess::spawn(
+        peer_command("ck_produce.py")
+            .args(["--bootstrap", &proxy.bootstrap(), "--topic", &topic])
+            .args(["--partitioner", "murmur2_random"])
+            .args(["-X", "enable.idempotence=true", "-X", "acks=all"]),
+    );
+    let input: String = (0..RECORDS)
+        .map(|i| {
+            let (key, value) = numbered_record(i);
+            PeerRecord::new(Some(key.as_bytes()), Some(value.as_bytes())).to_json_line() + "\n"
+        })
+        .collect();
+    producer.feed(input.as_bytes());
+    for point in restart_points(&mut rng, RECORDS * BYTES_PER_RECORD, RESTARTS) {
+        wait_for(
+            &format!("{point} bytes through the proxy"),
+            CLIENT_TIMEOUT,
+            || {
+                assert!(
+                    !producer.has_exited(),
+                    "confluent-kafka exited before byte {point}"
+                );
+                proxy.stats().bytes_forwarded >= point as u64
+            },
+        );
+        restart_between_requests_on_tansu(&mut broker, &proxy);
+    }
+    let output = producer.finish(CLIENT_TIMEOUT);
+    output.assert_success("confluent-kafka through broker restarts");
+    assert_eq!(
+        output.stdout_str().lines().count(),
+        RECORDS,
+        "delivery reports"
+    );
+    let read = ck_consume(&bootstrap, &topic, None);
+    assert_exactly_once_in_order(&read, RECORDS);
 }
 
 /// `prefix-<i>` for i in `range`, as `key-prefix-<i>:prefix-<i>` lines for `engine produce -K :`.
