@@ -75,7 +75,7 @@ impl BackgroundProducer {
     /// Waits until the first `count` records have an outcome; panics if the producer ends or hangs first.
     fn wait_settled(&self, count: usize) {
         wait_for(
-            &format!("{count} records acknowledged"),
+            &format!("{count} records to have an outcome"),
             CLIENT_TIMEOUT,
             || {
                 assert!(
@@ -210,7 +210,7 @@ fn idempotent_producer_loses_and_duplicates_nothing_through_broker_kill_9_restar
     for point in restart_points(&mut rng, RECORDS, RESTARTS) {
         producer.wait_settled(point);
         eprintln!(
-            "killing the broker at {} acknowledged records",
+            "killing the broker with {} records settled",
             producer.settled()
         );
         restart_between_requests_on_tansu(&mut broker, &proxy);
