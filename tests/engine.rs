@@ -10,47 +10,14 @@ mod support;
 
 use std::collections::BTreeSet;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use support::engine_process::{start_engine, terminate, with_kafka, write_config, EngineProcess};
 use support::{create_topic, engine, engine_consume, engine_produce, unique_topic, TestBroker};
 
 /// Session timeouts short enough that a group forms in seconds on every broker.
 const FAST_GROUP: &str = r#""session.timeout.ms" = "6000", "heartbeat.interval.ms" = "500""#;
-
-/// A pipelines.toml: the `[kafka]` table naming `bootstrap`, then `pipelines`.
-fn with_kafka(bootstrap: &str, pipelines: &str) -> String {
-    format!("[kafka]\n\"bootstrap.servers\" = \"{bootstrap}\"\n\n{pipelines}")
-}
-
-fn write_config(dir: &Path, text: &str) -> std::path::PathBuf {
-    let path = dir.join("pipelines.toml");
-    std::fs::write(&path, text).expect("write config");
-    path
-}
-
-/// An engine process killed when the test ends, pass or fail, so a failed test leaves nothing running.
-struct EngineProcess(Child, u16);
-
-impl std::ops::Deref for EngineProcess {
-    type Target = Child;
-    fn deref(&self) -> &Child {
-        &self.0
-    }
-}
-
-impl std::ops::DerefMut for EngineProcess {
-    fn deref_mut(&mut self) -> &mut Child {
-        &mut self.0
-    }
-}
-
-impl Drop for EngineProcess {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 /// GET `path` from the engine's REST API.
 fn rest_get(port: u16, path: &str) -> String {
@@ -60,43 +27,6 @@ fn rest_get(port: u16, path: &str) -> String {
     let mut response = String::new();
     stream.read_to_string(&mut response).unwrap();
     response
-}
-
-fn start_engine(config: &Path, state_dir: &Path, cores: usize) -> EngineProcess {
-    let rest_port = support::free_port();
-    EngineProcess(
-        Command::new(engine())
-            .arg("--cores")
-            .arg(cores.to_string())
-            .arg("--config")
-            .arg(config)
-            .arg("--state-dir")
-            .arg(state_dir)
-            .arg("--rest-listen")
-            .arg(format!("127.0.0.1:{rest_port}"))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start engine"),
-        rest_port,
-    )
-}
-
-fn terminate(child: &mut Child, timeout: Duration) -> std::process::ExitStatus {
-    // SAFETY: kill(2) on our own child's pid; no memory is involved.
-    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Some(status) = child.try_wait().expect("wait") {
-            return status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("engine did not exit within {timeout:?} of SIGTERM");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }
 
 fn lines(path: &Path) -> Vec<String> {

@@ -329,3 +329,44 @@ fn every_advertised_broker_gets_its_own_listener() {
     assert_eq!(broker_addresses(&response), expected);
     assert_eq!(proxy.stats().responses_rewritten, 1);
 }
+
+/// The idle wait of the broker-restart tests: a request the broker holds (a Fetch on an empty partition, answered
+/// after max_wait_ms) keeps the proxy busy even after its client left, until the broker has answered it.
+#[test]
+fn upstream_idle_waits_for_an_answer_the_broker_owes_a_client_that_left() {
+    use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
+    use kafka_protocol::messages::{FetchRequest, TopicName};
+
+    const MAX_WAIT: Duration = Duration::from_millis(1500);
+    let broker = TestBroker::start();
+    let topic = unique_topic("idle");
+    create_topic(&broker.bootstrap(), &topic, 1);
+    let proxy = FaultProxy::start(&broker.bootstrap());
+    let mut client = RawKafka::connect(&proxy.bootstrap());
+    client.api_versions();
+    proxy.wait_until_upstream_idle(Duration::from_secs(5));
+
+    let request = FetchRequest::default()
+        .with_replica_id((-1).into())
+        .with_max_wait_ms(MAX_WAIT.as_millis() as i32)
+        .with_min_bytes(1)
+        .with_max_bytes(1024 * 1024)
+        .with_topics(vec![FetchTopic::default()
+            .with_topic(TopicName(StrBytes::from_string(topic)))
+            .with_partitions(vec![FetchPartition::default()
+                .with_partition(0)
+                .with_fetch_offset(0)
+                .with_partition_max_bytes(1024 * 1024)])]);
+    let sent = Instant::now();
+    client.send(ApiKey::Fetch, 11, &request);
+    wait_for("the Fetch to be counted", Duration::from_secs(5), || {
+        proxy.stats().requests_awaiting_answer == 1
+    });
+    drop(client);
+    proxy.wait_until_upstream_idle(Duration::from_secs(10));
+    let idle_after = sent.elapsed();
+    assert!(
+        idle_after >= MAX_WAIT - Duration::from_millis(300),
+        "idle {idle_after:?} after the Fetch, before the broker could have answered it ({MAX_WAIT:?})"
+    );
+}

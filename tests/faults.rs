@@ -5,18 +5,17 @@
 
 mod support;
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use support::fault_proxy::{DropPolicy, FaultProxy};
 use support::{
-    assert_delivered, ck_consume, ck_consume_with, ck_produce, create_topic, engine_consume,
-    peer_command, spawn_engine_produce, unique_topic, wait_for, ConsumedRecord, PeerRecord,
-    RunOutput, RunningProcess, TestBroker, TAB_FORMAT,
+    assert_delivered, assert_exactly_once_in_order, ck_consume, ck_consume_with, ck_produce,
+    create_topic, engine_consume, numbered_record, peer_command, spawn_engine_produce,
+    unique_topic, wait_for, ConsumedRecord, PeerRecord, RunOutput, RunningProcess, TestBroker,
+    TAB_FORMAT,
 };
 
 const PARTITIONS: u32 = 3;
-const KEYS: usize = 64;
 /// How long a producer may take to finish once its input has ended, faults and all.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(150);
 
@@ -55,7 +54,7 @@ impl Producer {
     fn input(self, range: std::ops::Range<usize>) -> Vec<u8> {
         let mut input = String::new();
         for i in range {
-            let (key, value) = record(i);
+            let (key, value) = numbered_record(i);
             match self {
                 Producer::Engine => {
                     input.push_str(&key);
@@ -90,11 +89,6 @@ fn wait_while_running(
     });
 }
 
-/// Record `i`: key `k<i % KEYS>`, value the zero-padded record number.
-fn record(i: usize) -> (String, String) {
-    (format!("k{}", i % KEYS), format!("{i:08}"))
-}
-
 fn assert_producer_succeeded(output: &RunOutput, producer: Producer, records: usize) {
     match producer {
         Producer::Engine => assert_delivered(output, records),
@@ -102,54 +96,6 @@ fn assert_producer_succeeded(output: &RunOutput, producer: Producer, records: us
             output.assert_success("confluent-kafka producer under faults");
         }
     }
-}
-
-/// Every record 0..records exactly once; within each partition, record numbers rise with offsets (the
-/// producer sent them in that order); every key stays in one partition.
-fn assert_exactly_once_in_order(read: &[ConsumedRecord], records: usize) {
-    let mut copies = vec![0u32; records];
-    let mut last_in_partition: BTreeMap<i32, (i64, usize)> = BTreeMap::new();
-    let mut partition_of_key: BTreeMap<String, i32> = BTreeMap::new();
-    let mut order_violations = Vec::new();
-    for r in read {
-        let key = String::from_utf8(r.key.clone().expect("key")).unwrap();
-        let value = String::from_utf8(r.value.clone().expect("value")).unwrap();
-        let i: usize = value
-            .parse()
-            .unwrap_or_else(|_| panic!("value {value:?} is not a record number"));
-        assert!(i < records, "record {i} was never sent");
-        assert_eq!(record(i).0, key, "record {i} has the wrong key");
-        copies[i] += 1;
-        let partition = *partition_of_key.entry(key.clone()).or_insert(r.partition);
-        assert_eq!(
-            partition, r.partition,
-            "key {key} in partitions {partition} and {}",
-            r.partition
-        );
-        if let Some((offset, previous)) = last_in_partition.insert(r.partition, (r.offset, i)) {
-            if previous >= i {
-                order_violations.push(format!(
-                    "partition {}: record {i} at offset {} after record {previous} at offset {offset}",
-                    r.partition, r.offset
-                ));
-            }
-        }
-    }
-    let missing: Vec<usize> = (0..records).filter(|&i| copies[i] == 0).collect();
-    let duplicated: Vec<(usize, u32)> = (0..records)
-        .filter(|&i| copies[i] > 1)
-        .map(|i| (i, copies[i]))
-        .collect();
-    assert!(
-        missing.is_empty() && duplicated.is_empty() && order_violations.is_empty(),
-        "{} missing (first: {:?}), {} duplicated (first: {:?}), {} out of order (first: {:?})",
-        missing.len(),
-        &missing[..missing.len().min(10)],
-        duplicated.len(),
-        &duplicated[..duplicated.len().min(10)],
-        order_violations.len(),
-        &order_violations[..order_violations.len().min(5)],
-    );
 }
 
 /// Connections cut after a random 6..=30 frames each, every frame delayed 1 ms; 50,000 records in small
@@ -263,7 +209,7 @@ fn consumer_survives_random_connection_drops(consumer: Consumer) {
     create_topic(&broker.bootstrap(), &topic, PARTITIONS);
     let records: Vec<PeerRecord> = (0..RECORDS)
         .map(|i| {
-            let (key, value) = record(i);
+            let (key, value) = numbered_record(i);
             PeerRecord::new(Some(key.as_bytes()), Some(value.as_bytes()))
         })
         .collect();
@@ -392,8 +338,8 @@ fn exactly_once_check_catches_a_duplicate() {
             topic: "t".into(),
             partition: 0,
             offset: offset as i64,
-            key: Some(record(i).0.into_bytes()),
-            value: Some(record(i).1.into_bytes()),
+            key: Some(numbered_record(i).0.into_bytes()),
+            value: Some(numbered_record(i).1.into_bytes()),
             headers: Vec::new(),
             timestamp: 0,
         })

@@ -38,6 +38,8 @@ const MAX_FRAME_BYTES: usize = 256 * 1024 * 1024;
 const TCP_CHUNK_BYTES: usize = 64 * 1024;
 /// Frames queued per direction before the reader waits for the (possibly delayed) writer.
 const QUEUED_FRAMES: usize = 1024;
+/// How long a connection whose client left keeps waiting for each answer the broker still owes.
+const UNANSWERED_DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ProxyMode {
@@ -73,6 +75,10 @@ pub struct ProxyStats {
     pub frames_forwarded: u64,
     pub bytes_forwarded: u64,
     pub frames_blackholed: u64,
+    /// Kafka mode: requests passed on toward a broker (queued or written) and not answered yet. The proxy keeps
+    /// reading a broker's answers after the client left, so this reaches 0 only once the brokers are done with
+    /// every request they got (every request but acks=0 Produce is answered).
+    pub requests_awaiting_answer: u64,
     pub responses_rewritten: u64,
     /// Metadata/FindCoordinator responses that could not be decoded or encoded (forwarded unchanged).
     pub rewrite_errors: u64,
@@ -196,6 +202,30 @@ impl FaultProxy {
         });
     }
 
+    /// Kafka mode: waits until the brokers have answered every request the proxy sent them, e.g. after
+    /// `set_blackhole(true)`, so that a broker killed now is killed between requests, not inside one. Panics
+    /// after `timeout`.
+    pub fn wait_until_upstream_idle(&self, timeout: Duration) {
+        assert_eq!(
+            self.shared.mode,
+            ProxyMode::Kafka,
+            "only Kafka mode counts requests"
+        );
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            let stats = self.stats();
+            if stats.requests_awaiting_answer == 0 {
+                return;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "brokers still owe {} answers after {timeout:?}: {stats:?}",
+                stats.requests_awaiting_answer
+            );
+            thread::sleep(Duration::from_millis(5));
+        }
+    }
+
     pub fn is_blackholed(&self) -> bool {
         self.shared.blackhole.load(Ordering::SeqCst)
     }
@@ -224,7 +254,8 @@ impl Drop for FaultProxy {
     }
 }
 
-fn seed_from_env_or_clock() -> u64 {
+/// `PIPEWRIGHT_FAULT_SEED` if set (to replay a run), else the clock. Callers print it.
+pub fn seed_from_env_or_clock() -> u64 {
     if let Ok(seed) = std::env::var("PIPEWRIGHT_FAULT_SEED") {
         return seed
             .parse()
@@ -243,6 +274,7 @@ struct Counters {
     frames_forwarded: AtomicU64,
     bytes_forwarded: AtomicU64,
     frames_blackholed: AtomicU64,
+    requests_awaiting_answer: AtomicU64,
     responses_rewritten: AtomicU64,
     rewrite_errors: AtomicU64,
 }
@@ -259,6 +291,7 @@ impl Counters {
             frames_forwarded: self.frames_forwarded.load(Ordering::Relaxed),
             bytes_forwarded: self.bytes_forwarded.load(Ordering::Relaxed),
             frames_blackholed: self.frames_blackholed.load(Ordering::Relaxed),
+            requests_awaiting_answer: self.requests_awaiting_answer.load(Ordering::SeqCst),
             responses_rewritten: self.responses_rewritten.load(Ordering::Relaxed),
             rewrite_errors: self.rewrite_errors.load(Ordering::Relaxed),
         }
@@ -337,6 +370,8 @@ impl Shared {
             shared: &self,
             budget: Budget::new(),
             in_flight: Mutex::new(HashMap::new()),
+            queued_requests: AtomicU64::new(0),
+            unanswered_requests: AtomicU64::new(0),
         };
         let cut_on_purpose = tokio::select! {
             end = connection.pump(Direction::Request, &mut client_read, &mut server_write) => end == PumpEnd::Cut,
@@ -346,7 +381,19 @@ impl Shared {
         if cut_on_purpose {
             Counters::bump(&self.stats.connections_cut);
         }
-        // Dropping the halves closes both sockets.
+        drop((client_read, client_write, server_write));
+        connection.forget_queued_requests();
+        // The broker works on what it got whether or not the client is still there: read its answers (and drop
+        // them), so `requests_awaiting_answer` says when it is done.
+        while connection.unanswered_requests.load(Ordering::SeqCst) > 0 {
+            match tokio::time::timeout(UNANSWERED_DRAIN_TIMEOUT, read_frame(&mut server_read)).await
+            {
+                Ok(Ok(Some(_))) => connection.answered(),
+                _ => break,
+            }
+        }
+        connection.forget_unanswered_requests();
+        // Dropping the last half closes the broker's socket.
     }
 
     /// Rewrites broker addresses in a Metadata or FindCoordinator response to our listeners.
@@ -456,6 +503,55 @@ struct Connection<'a> {
     budget: Budget,
     /// Correlation id → (api key, version) of requests whose responses we rewrite.
     in_flight: Mutex<HashMap<i32, (ApiKey, i16)>>,
+    /// Kafka mode: requests queued for the broker, not written yet.
+    queued_requests: AtomicU64,
+    /// Kafka mode: requests written to the broker, not answered yet.
+    unanswered_requests: AtomicU64,
+}
+
+impl Connection<'_> {
+    fn request_queued(&self) {
+        self.queued_requests.fetch_add(1, Ordering::SeqCst);
+        self.shared
+            .stats
+            .requests_awaiting_answer
+            .fetch_add(1, Ordering::SeqCst);
+    }
+
+    fn request_written(&self) {
+        self.queued_requests.fetch_sub(1, Ordering::SeqCst);
+        self.unanswered_requests.fetch_add(1, Ordering::SeqCst);
+    }
+
+    fn answered(&self) {
+        let owed = self
+            .unanswered_requests
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1));
+        if owed.is_ok() {
+            self.shared
+                .stats
+                .requests_awaiting_answer
+                .fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+
+    /// The connection is gone: requests never written will never be answered.
+    fn forget_queued_requests(&self) {
+        let never_sent = self.queued_requests.swap(0, Ordering::SeqCst);
+        self.shared
+            .stats
+            .requests_awaiting_answer
+            .fetch_sub(never_sent, Ordering::SeqCst);
+    }
+
+    /// The broker closed the connection (or did not answer in time): its answers will not come through us.
+    fn forget_unanswered_requests(&self) {
+        let unanswered = self.unanswered_requests.swap(0, Ordering::SeqCst);
+        self.shared
+            .stats
+            .requests_awaiting_answer
+            .fetch_sub(unanswered, Ordering::SeqCst);
+    }
 }
 
 impl Connection<'_> {
@@ -473,6 +569,10 @@ impl Connection<'_> {
                     ProxyMode::Tcp => read_chunk(from).await,
                 };
                 let Ok(Some(frame)) = frame else { break };
+                let kafka = self.shared.mode == ProxyMode::Kafka;
+                if kafka && direction == Direction::Response {
+                    self.answered();
+                }
                 if self.shared.blackhole.load(Ordering::SeqCst) {
                     Counters::bump(&self.shared.stats.frames_blackholed);
                     continue;
@@ -480,6 +580,11 @@ impl Connection<'_> {
                 let frame = self.inspect(direction, frame);
                 let forward = self.apply_faults(frame);
                 let last = matches!(forward, Forward::PrefixThenCut(_));
+                // Counted when queued, not when written, so a request about to be written already counts. A
+                // request cut half-way is never answered.
+                if kafka && direction == Direction::Request && !last {
+                    self.request_queued();
+                }
                 let due = Instant::now() + self.shared.delay();
                 if queue_tx.send((due, forward)).await.is_err() || last {
                     break;
@@ -496,6 +601,9 @@ impl Connection<'_> {
                     Forward::All(bytes) => {
                         if to.write_all(&bytes).await.is_err() {
                             return PumpEnd::Closed;
+                        }
+                        if self.shared.mode == ProxyMode::Kafka && direction == Direction::Request {
+                            self.request_written();
                         }
                         Counters::bump(&self.shared.stats.frames_forwarded);
                         self.shared

