@@ -502,9 +502,7 @@ impl GroupMember {
             .last_poll
             .filter(|_| in_group && !self.closing)
             .map(|t| t + self.config.max_poll_interval);
-        let heartbeat = self
-            .next_heartbeat
-            .filter(|_| in_group && self.heartbeat_in_flight.is_none());
+        let heartbeat = self.next_heartbeat.filter(|_| self.heartbeat_may_go_out());
         let auto_commit = self.next_auto_commit.filter(|_| in_group);
         let commits = self.commits_queued.iter().filter_map(|c| c.not_before);
         [
@@ -1122,7 +1120,10 @@ impl GroupMember {
 
     // ---- heartbeat ---------------------------------------------------------------------------------------
 
-    fn next_heartbeat(&mut self, now: Instant) -> Option<Transmit> {
+    /// Whether a due heartbeat would be sent now. `poll_timeout` names the heartbeat's time only then: a due
+    /// heartbeat that cannot go out (no coordinator known, one still in flight) would otherwise be a deadline
+    /// in the past, and the driver would wake for it again and again; what unblocks it is a response.
+    fn heartbeat_may_go_out(&self) -> bool {
         // As the Java client: from the JoinGroup answer on, through SyncGroup, so the coordinator keeps the session
         // alive while the leader assigns.
         let heartbeating = self.generation >= 0
@@ -1134,10 +1135,14 @@ impl GroupMember {
                     | Phase::ReadyToSync
                     | Phase::Syncing { .. }
             );
-        if !heartbeating
-            || self.heartbeat_in_flight.is_some()
-            || self.next_heartbeat.is_none_or(|t| now < t)
-        {
+        heartbeating
+            && self.heartbeat_in_flight.is_none()
+            && self.coordinator.is_some()
+            && !self.closing
+    }
+
+    fn next_heartbeat(&mut self, now: Instant) -> Option<Transmit> {
+        if !self.heartbeat_may_go_out() || self.next_heartbeat.is_none_or(|t| now < t) {
             return None;
         }
         let request = HeartbeatRequest::default()

@@ -1252,3 +1252,63 @@ fn simulated_cooperative_group_hands_partitions_over_in_two_rounds() {
     assert_eq!(after.len(), 2);
     assert!(after.iter().all(|tp| before.contains(tp)));
 }
+
+/// Drives `h` by its own deadlines for `steps` rounds, answering each request through `answer` (or leaving
+/// it unanswered), and checks the driver's contract: once everything due at `now` was handled and sent,
+/// `poll_timeout` names only a later instant (a deadline at or before `now` would make a driver spin).
+fn assert_deadlines_move_forward(
+    h: &mut Harness,
+    steps: usize,
+    mut answer: impl FnMut(&Transmit, usize) -> Option<ResponseResult>,
+) {
+    for step in 0..steps {
+        while let Some(tx) = h.transmit() {
+            if let Some(result) = answer(&tx, step) {
+                h.member.handle_response(tx.broker, tx.token, result, h.now);
+            }
+        }
+        h.events();
+        let Some(deadline) = h.member.poll_timeout() else {
+            return;
+        };
+        assert!(
+            deadline > h.now,
+            "step {step}: poll_timeout names an instant {:?} at or before the handled now ({:?})",
+            h.now.saturating_duration_since(deadline),
+            h.member.phase
+        );
+        h.now = deadline;
+        h.member.handle_timeout(h.now);
+    }
+}
+
+#[test]
+fn deadlines_move_forward_while_the_coordinator_never_answers() {
+    let mut h = stable_member(&[("enable.auto.commit", "true")], 3);
+    assert_deadlines_move_forward(&mut h, 500, |_, _| None);
+}
+
+#[test]
+fn deadlines_move_forward_while_every_connection_fails() {
+    let mut h = stable_member(&[("enable.auto.commit", "true")], 3);
+    assert_deadlines_move_forward(&mut h, 500, |tx, _| {
+        Some(Err(TransportError::Disconnected { broker: tx.broker }))
+    });
+}
+
+#[test]
+fn deadlines_move_forward_while_the_coordinator_keeps_moving() {
+    let mut h = stable_member(&[("enable.auto.commit", "true")], 3);
+    assert_deadlines_move_forward(&mut h, 500, |tx, step| match tx.request.api_key() {
+        ApiKey::Metadata => Some(Ok(Response::Metadata(metadata_response(3)))),
+        ApiKey::FindCoordinator if step % 3 == 0 => Some(Ok(find_coordinator_error(
+            ResponseError::CoordinatorNotAvailable,
+        ))),
+        ApiKey::FindCoordinator => Some(Ok(find_coordinator_ok())),
+        ApiKey::Heartbeat | ApiKey::JoinGroup | ApiKey::OffsetCommit if step % 2 == 0 => {
+            Some(Err(TransportError::Disconnected { broker: tx.broker }))
+        }
+        ApiKey::Heartbeat => Some(Ok(heartbeat(Some(ResponseError::NotCoordinator)))),
+        _ => None,
+    });
+}
