@@ -1033,3 +1033,71 @@ fn requests_encode_at_every_version_we_speak() {
         }
     }
 }
+
+/// Drives `h` by its own deadlines for `steps` rounds, answering each request through `answer` (or leaving
+/// it unanswered), and checks the driver's contract: once everything due at `now` was handled and sent,
+/// `poll_timeout` names only a later instant (one at or before `now` would make a driver spin).
+fn assert_deadlines_move_forward(
+    h: &mut Harness,
+    steps: usize,
+    mut answer: impl FnMut(&Transmit, usize) -> Option<ResponseResult>,
+) {
+    for step in 0..steps {
+        while let Some(tx) = h.transmit() {
+            if let Some(result) = answer(&tx, step) {
+                h.reply(&tx, result);
+            }
+        }
+        h.events();
+        let Some(deadline) = h.consumer.poll_timeout() else {
+            return;
+        };
+        assert!(
+            deadline > h.now,
+            "step {step}: poll_timeout names an instant {:?} at or before the handled now",
+            h.now.saturating_duration_since(deadline)
+        );
+        h.now = deadline;
+        h.consumer.handle_timeout(h.now);
+    }
+}
+
+fn fetching_three_partitions() -> Harness {
+    let starts: Vec<(i32, StartPosition)> = (0..3).map(|p| (p, StartPosition::Offset(0))).collect();
+    Harness::started(&[], &starts, &[1, 2, 1])
+}
+
+#[test]
+fn deadlines_move_forward_while_every_connection_fails() {
+    let mut h = fetching_three_partitions();
+    assert_deadlines_move_forward(&mut h, 300, |tx, _| {
+        Some(Err(TransportError::Disconnected { broker: tx.broker }))
+    });
+}
+
+#[test]
+fn deadlines_move_forward_while_leaders_move_and_the_topic_comes_and_goes() {
+    let mut h = fetching_three_partitions();
+    assert_deadlines_move_forward(&mut h, 300, |tx, step| match &tx.request {
+        Request::Metadata(_) if step % 4 == 0 => Some(Ok(Response::Metadata(
+            metadata_topic_error(ResponseError::UnknownTopicOrPartition),
+        ))),
+        Request::Metadata(_) if step % 4 == 1 => {
+            Some(Ok(Response::Metadata(metadata(&[-1, 2, 1]))))
+        }
+        Request::Metadata(_) => Some(Ok(Response::Metadata(metadata(&[2, 1, 2])))),
+        Request::Fetch(request) => Some(Ok(fetch_response(
+            fetch_offsets(request)
+                .into_iter()
+                .map(|(p, _)| data_error(p, ResponseError::NotLeaderOrFollower))
+                .collect(),
+        ))),
+        _ => None,
+    });
+}
+
+#[test]
+fn deadlines_move_forward_while_the_brokers_never_answer() {
+    let mut h = fetching_three_partitions();
+    assert_deadlines_move_forward(&mut h, 300, |_, _| None);
+}
