@@ -404,11 +404,16 @@ type = "InsertField"
     assert!(status.success(), "{status:?}");
 
     let good = read(&topic);
-    assert_eq!(good.lines().count(), 80, "{good}");
-    assert!(
-        good.lines().all(|l| l.contains(r#""source":"demo""#)),
-        "{good}"
-    );
+    // The records around each failing one keep their order (the engine compacts a poll's records in place).
+    let good_values: Vec<&str> = good
+        .lines()
+        .map(|l| l.split_once('|').map_or(l, |(value, _)| value))
+        .collect();
+    let expected: Vec<String> = (0..100)
+        .filter(|i| i % 5 != 0)
+        .map(expected_output)
+        .collect();
+    assert_eq!(good_values, expected, "{good}");
     let dead = read(&dlq);
     let dead_lines: Vec<&str> = dead.lines().collect();
     assert_eq!(dead_lines.len(), 20, "{dead}");

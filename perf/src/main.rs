@@ -7,6 +7,7 @@
 
 mod broker;
 mod memory;
+mod pipeline;
 mod pw;
 mod report;
 mod rk;
@@ -198,6 +199,21 @@ fn read_histogram(path: &Path) -> anyhow::Result<Histogram<u64>> {
         .map_err(|e| anyhow::anyhow!("reading histogram {}: {e:?}", path.display()))
 }
 
+/// The `engine` binary perf runs: `$PIPEWRIGHT_ENGINE`, or the repository's release build.
+pub fn engine_binary() -> anyhow::Result<PathBuf> {
+    let path = std::env::var("PIPEWRIGHT_ENGINE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/release/engine")
+        });
+    anyhow::ensure!(
+        path.exists(),
+        "{} not found: build it with `cargo build --release` in the repository root",
+        path.display()
+    );
+    Ok(path)
+}
+
 fn scaled(options: &Options, records: u64) -> u64 {
     ((records as f64 * options.scale) as u64).max(1000)
 }
@@ -208,14 +224,12 @@ fn base_spec(client: Client, kind: Kind, broker: &str, topic: &str) -> Spec {
         kind,
         broker: broker.to_owned(),
         topic: topic.to_owned(),
-        sink_topic: String::new(),
         partitions: 3,
         records: 0,
         record_bytes: 100,
         linger_ms: 0,
         compression: "none".into(),
         rate_per_s: 0,
-        cores: 1,
         histogram_path: String::new(),
     }
 }
@@ -335,28 +349,35 @@ fn consume(options: &Options, results: &mut report::Results) -> anyhow::Result<(
     Ok(())
 }
 
+/// kafka → JSON converter → InsertField, ReplaceField, MaskField → kafka in `engine --cores N`.
 fn pipeline(options: &Options, results: &mut report::Results) -> anyhow::Result<()> {
+    let engine = engine_binary()?;
     let partitions = 4;
-    let records = scaled(options, 1_000_000) / partitions as u64 * partitions as u64;
+    let records = scaled(options, 1_000_000);
     eprintln!(
-        "pipeline (emulated with the library: consume → 3 transforms → produce, one runtime per core): {records} records"
+        "pipeline (engine --cores N: kafka → json → InsertField, ReplaceField, MaskField → kafka, throughput profile): {records} records"
     );
     let broker = Broker::start(options.broker.as_deref())?;
-    let topic = format!("perf-pipeline-source-{}", run_id());
-    fill(&broker.address, &topic, partitions, records)?;
+    let source = format!("perf-pipeline-source-{}", run_id());
+    create_topic(&broker.address, &source, partitions)?;
+    let spec = Spec {
+        records,
+        partitions,
+        ..base_spec(Client::Pipewright, Kind::FillJson, &broker.address, &source)
+    };
+    eprintln!("  filling {source} with {records} JSON records of ~170 B");
+    run_child_quiet(&spec)?;
     for cores in [1usize, 2] {
         let sink = format!("perf-pipeline-sink-{cores}-{}", run_id());
         create_topic(&broker.address, &sink, partitions)?;
-        let spec = Spec {
-            records,
-            partitions,
-            cores,
-            linger_ms: 5,
-            sink_topic: sink,
-            ..base_spec(Client::Pipewright, Kind::Pipeline, &broker.address, &topic)
-        };
-        let measured = run_child(&spec)?;
-        results.add_pipeline(cores, measured);
+        let run = pipeline::run_engine(&engine, &broker.address, &source, &sink, records, cores)?;
+        eprintln!(
+            "  pipewright {:>9} records {:>10.0} records/s {:>8.0} CPU ns/record",
+            run.measured.result.records,
+            run.measured.records_per_s(),
+            run.measured.cpu_ns_per_record(),
+        );
+        results.add_pipeline(cores, run);
     }
     Ok(())
 }

@@ -3,7 +3,7 @@
 
 use std::fmt::Write as _;
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -12,20 +12,6 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 
 use crate::broker::Broker;
-
-fn engine_binary() -> anyhow::Result<PathBuf> {
-    let path = std::env::var("PIPEWRIGHT_ENGINE")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/release/engine")
-        });
-    anyhow::ensure!(
-        path.exists(),
-        "{} not found: build it with `cargo build --release` in the repository root",
-        path.display()
-    );
-    Ok(path)
-}
 
 /// VmRSS and VmHWM of `pid`, in KiB.
 fn rss_kib(pid: u32) -> (u64, u64) {
@@ -51,7 +37,7 @@ struct Engine {
 
 impl Engine {
     fn spawn(args: &[&str], stdin: Stdio, stdout: Stdio) -> anyhow::Result<Self> {
-        let child = Command::new(engine_binary()?)
+        let child = Command::new(crate::engine_binary()?)
             .args(args)
             .stdin(stdin)
             .stdout(stdout)

@@ -1,6 +1,7 @@
 //! The pipewright side: each role runs in its own child process on pipewright's own runtime.
 
 use std::cell::{Cell, RefCell};
+use std::fmt::Write as _;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
@@ -35,13 +36,9 @@ fn consumer_config(spec: &Spec) -> anyhow::Result<ConsumerConfig> {
 }
 
 pub fn run(spec: &Spec) -> anyhow::Result<ChildResult> {
-    match spec.kind {
-        Kind::Pipeline => return pipeline(spec),
-        Kind::Fill => {
-            let backend = AnyBackend::choose(IoChoice::Auto).map_err(anyhow::Error::msg)?;
-            return backend.block_on(fill(spec.clone()))?;
-        }
-        _ => {}
+    if matches!(spec.kind, Kind::Fill | Kind::FillJson) {
+        let backend = AnyBackend::choose(IoChoice::Auto).map_err(anyhow::Error::msg)?;
+        return backend.block_on(fill(spec.clone()))?;
     }
     let backend = AnyBackend::choose(IoChoice::Auto).map_err(anyhow::Error::msg)?;
     let spec = spec.clone();
@@ -184,17 +181,30 @@ async fn consume(spec: &Spec) -> anyhow::Result<ChildResult> {
     Ok(result)
 }
 
-/// Fills `spec.topic` with `spec.records` records, record n to partition n % partitions.
+/// Fills `spec.topic` with `spec.records` records, record n to partition n % partitions: `Fill` with
+/// `record_bytes` of JSON-ish text and no key, `FillJson` with the pipeline scenario's JSON values keyed by n.
 async fn fill(spec: Spec) -> anyhow::Result<ChildResult> {
     let producer = Producer::new(producer_config(&spec, 5)?);
-    let mut value = payload_template(spec.record_bytes);
+    let json = spec.kind == Kind::FillJson;
+    let mut value = if json {
+        Vec::new()
+    } else {
+        payload_template(spec.record_bytes)
+    };
+    let mut key = String::new();
     for n in 0..spec.records {
-        stamp(&mut value, n);
+        if json {
+            crate::pipeline::write_source_value(n, &mut value);
+            key.clear();
+            let _ = write!(key, "{n}");
+        } else {
+            stamp(&mut value, n);
+        }
         producer
             .send_counted(RecordRef {
                 topic: &spec.topic,
                 partition: Some((n % spec.partitions as u64) as i32),
-                key: None,
+                key: json.then_some(key.as_bytes()),
                 value: Some(&value),
                 headers: &[],
                 timestamp_ms: TIMESTAMP_ON_SEND,
@@ -212,95 +222,4 @@ async fn fill(spec: Spec) -> anyhow::Result<ChildResult> {
         records: stats.delivered,
         ..ChildResult::default()
     })
-}
-
-/// The three transforms of the pipeline scenario, each writing into `out` (no allocation per record):
-/// mask digits (like MaskField), upper-case ASCII (a value rewrite), append a routing suffix (InsertField-ish).
-fn transform(value: &[u8], out: &mut Vec<u8>) {
-    out.clear();
-    out.extend(
-        value
-            .iter()
-            .map(|b| if b.is_ascii_digit() { b'#' } else { *b }),
-    );
-    out.make_ascii_uppercase();
-    out.extend_from_slice(b" |via=pipewright");
-}
-
-/// kafka → 3 transforms → kafka on `spec.cores` threads, each with its own runtime, consumer and producer,
-/// owning partitions p with p % cores == its index — what `engine --cores N` does, emulated with the library.
-fn pipeline(spec: &Spec) -> anyhow::Result<ChildResult> {
-    let cpu_start = process_cpu_ns();
-    let start = Instant::now();
-    let threads: Vec<_> = (0..spec.cores)
-        .map(|core| {
-            let spec = spec.clone();
-            std::thread::spawn(move || -> anyhow::Result<u64> {
-                let backend = AnyBackend::choose(IoChoice::Auto).map_err(anyhow::Error::msg)?;
-                backend.block_on(pipeline_core(spec, core))?
-            })
-        })
-        .collect();
-    let mut records = 0;
-    for thread in threads {
-        records += thread.join().expect("pipeline thread panicked")?;
-    }
-    Ok(ChildResult {
-        records,
-        failed: 0,
-        elapsed_ns: start.elapsed().as_nanos() as u64,
-        cpu_window_ns: process_cpu_ns() - cpu_start,
-    })
-}
-
-async fn pipeline_core(spec: Spec, core: usize) -> anyhow::Result<u64> {
-    let owned: Vec<i32> = (0..spec.partitions)
-        .filter(|p| *p as usize % spec.cores == core)
-        .collect();
-    let per_partition = spec.records / spec.partitions as u64;
-    let target = per_partition * owned.len() as u64;
-    let consumer = Consumer::new(consumer_config(&spec)?);
-    consumer.assign(
-        owned
-            .iter()
-            .map(|p| (spec.topic.clone(), *p, StartPosition::Earliest))
-            .collect(),
-    );
-    let producer = Producer::new(producer_config(&spec, spec.linger_ms)?);
-    let mut out = Vec::with_capacity(spec.record_bytes + 64);
-    let mut records = 0u64;
-    while records < target {
-        match consumer.recv().await {
-            ConsumerEvent::Records {
-                partition,
-                records: batch,
-                ..
-            } => {
-                for record in &batch {
-                    transform(record.value.as_deref().unwrap_or_default(), &mut out);
-                    producer
-                        .send_counted(RecordRef {
-                            topic: &spec.sink_topic,
-                            partition: Some(partition),
-                            key: record.key.as_deref(),
-                            value: Some(&out),
-                            headers: &[],
-                            timestamp_ms: record.timestamp,
-                        })
-                        .await?;
-                }
-                records += batch.len() as u64;
-            }
-            ConsumerEvent::PartitionEof { .. } => {}
-            ConsumerEvent::Error { error, .. } => anyhow::bail!("pipeline consume failed: {error}"),
-        }
-    }
-    let stats = producer.close().await;
-    consumer.close().await;
-    anyhow::ensure!(
-        stats.failed == 0,
-        "pipeline produce failed: {:?}",
-        stats.first_error
-    );
-    Ok(records)
 }

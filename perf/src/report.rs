@@ -6,6 +6,7 @@ use std::path::Path;
 use hdrhistogram::Histogram;
 use plotters::prelude::*;
 
+use crate::pipeline::EngineRun;
 use crate::spec::Client;
 use crate::Measured;
 
@@ -14,7 +15,8 @@ pub struct Results {
     /// (scenario, pipewright, librdkafka)
     pairs: Vec<(String, Option<Measured>, Option<Measured>)>,
     latency: Vec<(Client, Measured, Histogram<u64>)>,
-    pipeline: Vec<(usize, Measured)>,
+    /// (cores, run)
+    pipeline: Vec<(usize, EngineRun)>,
 }
 
 const PERCENTILES: &[(f64, &str)] = &[
@@ -59,8 +61,8 @@ impl Results {
         self.latency.push((client, measured, histogram));
     }
 
-    pub fn add_pipeline(&mut self, cores: usize, measured: Measured) {
-        self.pipeline.push((cores, measured));
+    pub fn add_pipeline(&mut self, cores: usize, run: EngineRun) {
+        self.pipeline.push((cores, run));
     }
 
     /// Writes results.md, results.csv, latency.csv and latency.png into `out`; returns the markdown.
@@ -146,16 +148,19 @@ impl Results {
             plot_latency(&self.latency, &out.join("latency.png"))?;
         }
         if !self.pipeline.is_empty() {
-            md.push_str("### pipewright alone: kafka → 3 transforms → kafka (emulated with the library: one consumer + producer per core, each on its own current-thread runtime; `engine --cores N` is not in this branch yet)\n\n");
-            md.push_str("| cores | records/s | records/s per core | CPU ns/record |\n|---:|---:|---:|---:|\n");
-            for (cores, m) in &self.pipeline {
+            md.push_str("### pipewright alone: `engine --cores N`, kafka → json → InsertField, ReplaceField, MaskField → kafka (throughput profile; records/s from the first record polled until every record is written to the sink, start-up apart; CPU = user+sys of the whole engine process)\n\n");
+            md.push_str("| cores | records/s | records/s per core | CPU ns/record | start-up to first record polled (ms) | peak RSS (MiB) |\n|---:|---:|---:|---:|---:|---:|\n");
+            for (cores, run) in &self.pipeline {
+                let m = &run.measured;
                 csv_row(&format!("pipeline cores={cores}"), "pipewright", m);
                 let _ = writeln!(
                     md,
-                    "| {cores} | {:.0} | {:.0} | {:.0} |",
+                    "| {cores} | {:.0} | {:.0} | {:.0} | {:.0} | {:.1} |",
                     m.records_per_s(),
                     m.records_per_s() / *cores as f64,
-                    m.cpu_ns_per_record()
+                    m.cpu_ns_per_record(),
+                    run.first_record.as_secs_f64() * 1e3,
+                    m.max_rss_kib as f64 / 1024.0
                 );
             }
             md.push('\n');

@@ -104,7 +104,7 @@ pub fn run(spec: &Spec) -> anyhow::Result<ChildResult> {
         Kind::Produce => produce(spec),
         Kind::Latency => latency(spec),
         Kind::Consume => consume(spec),
-        Kind::Pipeline | Kind::Fill => anyhow::bail!("librdkafka does not run this role"),
+        Kind::Fill | Kind::FillJson => anyhow::bail!("librdkafka does not run this role"),
     }
 }
 

@@ -24,10 +24,10 @@ pub enum Kind {
     /// At a fixed rate: send → acknowledgement latency.
     Latency,
     Consume,
-    /// consume → 3 transforms → produce, one thread per core (pipewright only).
-    Pipeline,
-    /// Untimed: fills a topic for the consume and pipeline scenarios.
+    /// Untimed: fills a topic for the consume scenario.
     Fill,
+    /// Untimed: fills the pipeline scenario's source topic with JSON records keyed by their number.
+    FillJson,
 }
 
 #[derive(Debug, Clone)]
@@ -36,14 +36,12 @@ pub struct Spec {
     pub kind: Kind,
     pub broker: String,
     pub topic: String,
-    pub sink_topic: String,
     pub partitions: i32,
     pub records: u64,
     pub record_bytes: usize,
     pub linger_ms: u64,
     pub compression: String,
     pub rate_per_s: u64,
-    pub cores: usize,
     /// Where a latency child writes its histogram (V2 serialised).
     pub histogram_path: String,
 }
@@ -58,20 +56,18 @@ impl Spec {
                     Kind::Produce => "produce",
                     Kind::Latency => "latency",
                     Kind::Consume => "consume",
-                    Kind::Pipeline => "pipeline",
                     Kind::Fill => "fill",
+                    Kind::FillJson => "fill-json",
                 }
             ),
             format!("broker={}", self.broker),
             format!("topic={}", self.topic),
-            format!("sink_topic={}", self.sink_topic),
             format!("partitions={}", self.partitions),
             format!("records={}", self.records),
             format!("record_bytes={}", self.record_bytes),
             format!("linger_ms={}", self.linger_ms),
             format!("compression={}", self.compression),
             format!("rate_per_s={}", self.rate_per_s),
-            format!("cores={}", self.cores),
         ];
         words.push(format!("histogram_path={}", self.histogram_path));
         words
@@ -94,20 +90,18 @@ impl Spec {
                 "produce" => Kind::Produce,
                 "latency" => Kind::Latency,
                 "consume" => Kind::Consume,
-                "pipeline" => Kind::Pipeline,
                 "fill" => Kind::Fill,
+                "fill-json" => Kind::FillJson,
                 other => anyhow::bail!("unknown kind {other}"),
             },
             broker: get("broker")?.to_owned(),
             topic: get("topic")?.to_owned(),
-            sink_topic: get("sink_topic")?.to_owned(),
             partitions: get("partitions")?.parse()?,
             records: get("records")?.parse()?,
             record_bytes: get("record_bytes")?.parse()?,
             linger_ms: get("linger_ms")?.parse()?,
             compression: get("compression")?.to_owned(),
             rate_per_s: get("rate_per_s")?.parse()?,
-            cores: get("cores")?.parse()?,
             histogram_path: get("histogram_path")?.to_owned(),
         })
     }

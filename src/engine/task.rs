@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::connect::connector::{ConnectorError, SinkTask, SourcePoll, SourceTask, TaskId};
-use crate::connect::record::{ConnectRecord, SourcePosition};
+use crate::connect::record::SourcePosition;
 use crate::engine::build::{
     build_chain, build_converters, build_sink, build_source, commit_exactly_once,
     source_keeps_own_positions, AnySink, AnySource,
@@ -62,6 +62,26 @@ fn stream_key(position: &SourcePosition) -> Option<(String, i32)> {
             topic, partition, ..
         } => Some((topic.as_str().to_owned(), *partition)),
         SourcePosition::Offset(_) | SourcePosition::Opaque(_) => None,
+    }
+}
+
+/// Whether two positions are of the same stream: what [`stream_key`] tells, without building the keys.
+fn same_stream(a: &SourcePosition, b: &SourcePosition) -> bool {
+    match (a, b) {
+        (
+            SourcePosition::KafkaOffset {
+                topic: topic_a,
+                partition: partition_a,
+                ..
+            },
+            SourcePosition::KafkaOffset {
+                topic: topic_b,
+                partition: partition_b,
+                ..
+            },
+        ) => partition_a == partition_b && topic_a == topic_b,
+        (SourcePosition::KafkaOffset { .. }, _) | (_, SourcePosition::KafkaOffset { .. }) => false,
+        _ => true,
     }
 }
 
@@ -200,7 +220,6 @@ async fn pump(
     let mut stored: HashMap<Option<(String, i32)>, SourcePosition> = HashMap::new();
     let mut last_commit = Instant::now();
     let mut unflushed = 0usize;
-    let mut batch: Vec<ConnectRecord> = Vec::with_capacity(max_records);
     // The sink's configured topic, for records no routing transform renamed (a Kafka source's records arrive
     // named after the topic they were read from).
     let sink_topic = (pipeline.sink.name == "kafka")
@@ -213,23 +232,40 @@ async fn pump(
         }
         let polled = source.poll(max_records).await?;
         let finished = match polled {
-            SourcePoll::Records(records) => {
+            SourcePoll::Records(mut records) => {
                 TaskMetrics::add(&spec.metrics.records_polled, records.len() as u64);
-                for mut record in records {
+                // Records are transformed where they lie and the ones kept are moved to the front, so the
+                // polled vector itself goes to the sink: no record is copied between the stages.
+                let mut kept = 0usize;
+                // The latest position of the stream the records are from; it goes into `pending` when the
+                // stream changes and after the loop, not once per record (a source hands out runs of one stream).
+                let mut latest: Option<SourcePosition> = None;
+                for index in 0..records.len() {
+                    let record = &mut records[index];
                     if let Some(position) = record.source_offset.take() {
-                        pending.insert(stream_key(&position), position);
+                        match &mut latest {
+                            Some(current) if same_stream(current, &position) => *current = position,
+                            _ => {
+                                if let Some(previous) = latest.replace(position) {
+                                    pending.insert(stream_key(&previous), previous);
+                                }
+                            }
+                        }
                     }
                     let original_topic = sink_topic.as_ref().map(|_| record.topic.clone());
                     // The record as it arrived, for the dead-letter topic (cheap: Bytes are shared).
                     let original = dead_letters.is_some().then(|| record.clone());
-                    match chain.apply(&mut record, &mut converters.key, &mut converters.value) {
+                    match chain.apply(record, &mut converters.key, &mut converters.value) {
                         Ok(true) => {
                             if let (Some(topic), Some(original)) = (&sink_topic, original_topic) {
                                 if record.topic == original {
                                     record.topic = topic.clone();
                                 }
                             }
-                            batch.push(record)
+                            if kept != index {
+                                records.swap(kept, index);
+                            }
+                            kept += 1;
                         }
                         Ok(false) => TaskMetrics::add(&spec.metrics.records_filtered, 1),
                         Err(e) => match pipeline.errors.tolerance {
@@ -252,11 +288,14 @@ async fn pump(
                         },
                     }
                 }
-                unflushed += batch.len();
-                TaskMetrics::add(&spec.metrics.records_written, batch.len() as u64);
-                if !batch.is_empty() {
-                    sink.put(&mut batch, converters).await?;
-                    batch.clear();
+                if let Some(position) = latest {
+                    pending.insert(stream_key(&position), position);
+                }
+                records.truncate(kept);
+                unflushed += records.len();
+                TaskMetrics::add(&spec.metrics.records_written, records.len() as u64);
+                if !records.is_empty() {
+                    sink.put(&mut records, converters).await?;
                 }
                 false
             }
@@ -336,4 +375,40 @@ async fn commit(
     }
     pending.clear();
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::connect::data::Str;
+
+    fn kafka(topic: &str, partition: i32, offset: i64) -> SourcePosition {
+        SourcePosition::KafkaOffset {
+            topic: Str::from(topic),
+            partition,
+            offset,
+        }
+    }
+
+    #[test]
+    fn same_stream_agrees_with_stream_key() {
+        let positions = [
+            kafka("orders", 0, 5),
+            kafka("orders", 0, 9),
+            kafka("orders", 1, 5),
+            kafka("payments", 0, 5),
+            SourcePosition::Offset(3),
+            SourcePosition::Offset(7),
+            SourcePosition::Opaque(bytes::Bytes::from_static(b"x")),
+        ];
+        for a in &positions {
+            for b in &positions {
+                assert_eq!(
+                    same_stream(a, b),
+                    stream_key(a) == stream_key(b),
+                    "{a:?} and {b:?}"
+                );
+            }
+        }
+    }
 }
