@@ -156,6 +156,29 @@ mod tests {
     }
 
     #[test]
+    fn every_list_of_registered_names_gets_suggestions() {
+        use super::super::catalog::{Catalog, Registry};
+        use crate::connect::registry::ComponentKind;
+        for kind in [
+            ComponentKind::Source,
+            ComponentKind::Sink,
+            ComponentKind::Transform,
+            ComponentKind::Predicate,
+            ComponentKind::Converter,
+        ] {
+            let components = Registry.components(kind);
+            let names: usize = components.iter().map(|c| 1 + c.aliases.len()).sum();
+            assert!(
+                names > 0 && names <= MAX_NAMES_CONSIDERED,
+                "{kind:?}: {names} names"
+            );
+            for component in components {
+                assert!(component.config.keys.len() <= MAX_NAMES_CONSIDERED);
+            }
+        }
+    }
+
+    #[test]
     fn problem_prints_file_line_pipeline_key_message() {
         let file: Arc<str> = Arc::from("pipelines.toml");
         let problem = Problem {
