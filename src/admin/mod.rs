@@ -6,10 +6,10 @@
 //! updates from task reports.
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// One task's state as the REST API shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -150,33 +150,94 @@ pub fn respond(table: &BTreeMap<String, PipelineStatus>, path: &str) -> (u16, St
 /// Renders `/metrics` on demand.
 pub type MetricsRenderer = Arc<dyn Fn() -> String + Send + Sync>;
 
-fn handle(
-    mut stream: TcpStream,
-    table: &StatusTable,
-    metrics: &MetricsRenderer,
-) -> std::io::Result<()> {
-    stream.set_read_timeout(Some(Duration::from_secs(5)))?;
-    let mut reader = BufReader::new(stream.try_clone()?);
+/// The most bytes of a request line and headers the server reads: the API is for operators and their tools, not
+/// a data path, and no endpoint takes a body.
+pub const MAX_REQUEST_HEAD_BYTES: usize = 32 * 1024;
+
+/// How long a client has to send its whole request, and the server to send the answer. The server has one thread:
+/// a per-read timeout alone would let a client sending a byte every few seconds hold it for hours.
+const REQUEST_DEADLINE: Duration = Duration::from_secs(5);
+
+/// What the server takes from a request: its method and target. Headers are read past and ignored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestHead {
+    pub method: String,
+    /// The request target as sent (`/connectors/orders/status?expand=info`); `/` when the line has none.
+    pub path: String,
+}
+
+/// Reads a request line and its headers, up to the blank line that ends them, never more than
+/// [`MAX_REQUEST_HEAD_BYTES`] of `reader`.
+///
+/// Fails on a request line that is not UTF-8, and on a head that does not end within the bound. A head cut short
+/// by the end of the stream is taken as it is, as the server always did.
+pub fn read_request_head(reader: impl BufRead) -> io::Result<RequestHead> {
+    let mut head = reader.take(MAX_REQUEST_HEAD_BYTES as u64);
     let mut request_line = String::new();
-    // Bound what one request line may take: the API is for operators, not a data path.
-    reader.by_ref().take(8192).read_line(&mut request_line)?;
+    head.read_line(&mut request_line)?;
+    let mut header = Vec::new();
     loop {
-        let mut header = String::new();
-        let n = reader.by_ref().take(8192).read_line(&mut header)?;
-        if n == 0 || header == "\r\n" || header == "\n" {
+        header.clear();
+        let n = head.read_until(b'\n', &mut header)?;
+        if header == b"\r\n" || header == b"\n" {
+            break;
+        }
+        if n == 0 {
+            if head.limit() == 0 {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!("request line and headers exceed {MAX_REQUEST_HEAD_BYTES} bytes"),
+                ));
+            }
             break;
         }
     }
     let mut parts = request_line.split_whitespace();
-    let method = parts.next().unwrap_or("");
-    let path = parts.next().unwrap_or("/");
+    Ok(RequestHead {
+        method: parts.next().unwrap_or("").to_owned(),
+        path: parts.next().unwrap_or("/").to_owned(),
+    })
+}
+
+/// A connection's reads, all before one deadline.
+struct ReadsBefore {
+    stream: TcpStream,
+    deadline: Instant,
+}
+
+impl Read for ReadsBefore {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let left = self.deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "the request did not arrive in time",
+            ));
+        }
+        self.stream.set_read_timeout(Some(left))?;
+        self.stream.read(buf)
+    }
+}
+
+fn handle(
+    mut stream: TcpStream,
+    table: &StatusTable,
+    metrics: &MetricsRenderer,
+    deadline: Duration,
+) -> io::Result<()> {
+    stream.set_write_timeout(Some(deadline))?;
+    let head = read_request_head(BufReader::new(ReadsBefore {
+        stream: stream.try_clone()?,
+        deadline: Instant::now() + deadline,
+    }))?;
+    let path = head.path.as_str();
     let metrics_path = path.split('?').next() == Some("/metrics");
-    let (status, body) = if method == "GET" && metrics_path {
+    let (status, body) = if head.method == "GET" && metrics_path {
         (200, metrics())
-    } else if method == "GET" {
+    } else if head.method == "GET" {
         let table = table
             .lock()
-            .map_err(|_| std::io::Error::other("status table poisoned"))?;
+            .map_err(|_| io::Error::other("status table poisoned"))?;
         respond(&table, path)
     } else {
         (
@@ -203,12 +264,12 @@ pub fn serve(
     listener: TcpListener,
     table: StatusTable,
     metrics: MetricsRenderer,
-) -> std::io::Result<()> {
+) -> io::Result<()> {
     std::thread::Builder::new()
         .name("rest".into())
         .spawn(move || {
             for stream in listener.incoming().flatten() {
-                if let Err(e) = handle(stream, &table, &metrics) {
+                if let Err(e) = handle(stream, &table, &metrics, REQUEST_DEADLINE) {
                     tracing::debug!(error = %e, "REST request failed");
                 }
             }
@@ -258,6 +319,64 @@ mod tests {
             body,
             r#"{"name":"orders","connector":{"state":"RUNNING","worker_id":"host:8083"},"tasks":[{"id":0,"state":"RUNNING","worker_id":"host:8083"},{"id":1,"state":"FAILED","worker_id":"host:8083","trace":"boom \"x\""}],"type":"source"}"#
         );
+    }
+
+    #[test]
+    fn a_request_head_gives_its_method_and_target_whatever_its_headers() {
+        let mut request: &[u8] =
+            b"GET /connectors/orders/status?x=1 HTTP/1.1\r\nHost: a\r\nX-Bytes: \xff\xfe\r\n\r\nbody";
+        let head = read_request_head(&mut request).unwrap();
+        assert_eq!(head.method, "GET");
+        assert_eq!(head.path, "/connectors/orders/status?x=1");
+        assert_eq!(request, b"body", "the head ends at the blank line");
+        let head = read_request_head(&b"DELETE"[..]).unwrap();
+        assert_eq!((head.method.as_str(), head.path.as_str()), ("DELETE", "/"));
+        assert!(read_request_head(&b"GET /\xff HTTP/1.1\r\n\r\n"[..]).is_err());
+    }
+
+    #[test]
+    fn endless_headers_are_read_no_further_than_the_bound() {
+        let mut request = b"GET / HTTP/1.1\r\n".to_vec();
+        while request.len() < 4 * MAX_REQUEST_HEAD_BYTES {
+            request.extend_from_slice(b"X-Padding: 0123456789\r\n");
+        }
+        let mut rest = &request[..];
+        let error = read_request_head(&mut rest).unwrap_err();
+        assert_eq!(error.kind(), io::ErrorKind::InvalidData);
+        assert_eq!(request.len() - rest.len(), MAX_REQUEST_HEAD_BYTES);
+        // One line as long as the bound, with no end.
+        let line = vec![b'a'; 2 * MAX_REQUEST_HEAD_BYTES];
+        assert!(read_request_head(&line[..]).is_err());
+    }
+
+    #[test]
+    fn a_client_trickling_headers_is_cut_off_at_the_deadline() {
+        // Each header arrives well within any per-read timeout; only a deadline for the whole request ends it.
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let address = listener.local_addr().unwrap();
+        let client = std::thread::spawn(move || {
+            let mut stream = TcpStream::connect(address).unwrap();
+            let _ = stream.write_all(b"GET / HTTP/1.1\r\n");
+            for _ in 0..1_000 {
+                if stream.write_all(b"X-Slow: 1\r\n").is_err() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        });
+        let (stream, _) = listener.accept().unwrap();
+        let table: StatusTable = Arc::new(Mutex::new(table()));
+        let metrics: MetricsRenderer = Arc::new(String::new);
+        let result = handle(stream, &table, &metrics, Duration::from_millis(200));
+        let error = result.expect_err("a request still arriving at the deadline is refused");
+        assert!(
+            matches!(
+                error.kind(),
+                io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock
+            ),
+            "{error}"
+        );
+        client.join().unwrap();
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! Turns a [`RawDocument`] into an [`EngineConfig`], collecting every problem on the way.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::Duration;
 
 use crate::connect::registry::ComponentKind;
@@ -8,7 +8,7 @@ use crate::connect::registry::ComponentKind;
 use super::catalog::{kind_name, Catalog};
 use super::clients::{client_accepts, presets, ClientRole, ClientSetting, ClientSettings, Origin};
 use super::connect_form::KAFKA_COMPONENT;
-use super::problem::{did_you_mean, ConfigErrors, Location, Problem};
+use super::problem::{did_you_mean, list_names, ConfigErrors, Location, Problem};
 use super::raw::{Entry, RawComponent, RawDocument, RawPipeline, RawValue};
 use super::{
     ComponentConfig, Delivery, EngineConfig, ErrorHandling, PipelineConfig, PredicateConfig,
@@ -342,19 +342,16 @@ impl Checker<'_> {
             if entry.key == "type" || structural.contains(&entry.key.as_str()) {
                 continue;
             }
-            let client_suggestion = match client.as_mut() {
+            let (client_took, client_suggestion) = match client.as_mut() {
                 Some((role, client_keys)) => match client_accepts(*role, &entry.key) {
                     Ok(()) => {
                         client_keys.push(entry.clone());
-                        None
+                        (true, None)
                     }
-                    Err(suggestion) => suggestion,
+                    Err(suggestion) => (false, suggestion),
                 },
-                None => None,
+                None => (false, None),
             };
-            let client_took = client
-                .as_ref()
-                .is_some_and(|(role, _)| client_accepts(*role, &entry.key).is_ok());
             if def.key(&entry.key).is_none() {
                 if !client_took {
                     let suggestion = did_you_mean(&entry.key, &declared)
@@ -572,18 +569,39 @@ fn build_converter(
     checker.component(ComponentKind::Converter, &component, &[], None)
 }
 
-fn unique_alias(alias: String, taken: &[String]) -> String {
-    if !taken.contains(&alias) {
-        return alias;
+/// The transform aliases given so far, to make each new one unique (`mask`, `mask-2`, `mask-3`, …).
+#[derive(Default)]
+struct Aliases {
+    taken: HashSet<String>,
+    /// For each alias taken more than once, the suffix to try next: n transforms of one type cost n tries, not
+    /// n² (each starting again from `-2`).
+    next_suffix: HashMap<String, u64>,
+}
+
+impl Aliases {
+    fn contains(&self, alias: &str) -> bool {
+        self.taken.contains(alias)
     }
-    (2..)
-        .map(|n| format!("{alias}-{n}"))
-        .find(|a| !taken.contains(a))
-        .unwrap_or(alias)
+
+    /// Takes `alias`, or `alias-N` with the lowest N ≥ 2 not taken yet.
+    fn take_unique(&mut self, alias: String) -> String {
+        if self.taken.insert(alias.clone()) {
+            return alias;
+        }
+        let suffix = self.next_suffix.entry(alias.clone()).or_insert(2);
+        loop {
+            let candidate = format!("{alias}-{suffix}");
+            *suffix += 1;
+            if self.taken.insert(candidate.clone()) {
+                return candidate;
+            }
+        }
+    }
 }
 
 fn build_predicates(checker: &mut Checker<'_>, raw: &RawPipeline) -> Vec<PredicateConfig> {
     let mut predicates: Vec<PredicateConfig> = Vec::new();
+    let mut seen: HashSet<String> = HashSet::new();
     for component in &raw.predicates {
         let alias = match (&component.alias, component.get("name")) {
             (Some(alias), _) => Some(alias.clone()),
@@ -599,7 +617,7 @@ fn build_predicates(checker: &mut Checker<'_>, raw: &RawPipeline) -> Vec<Predica
             }
         };
         if let Some(alias) = &alias {
-            if predicates.iter().any(|p| &p.alias == alias) {
+            if !seen.insert(alias.clone()) {
                 checker.report(
                     &component.location,
                     Some(&format!("{}name", component.path_prefix)),
@@ -621,7 +639,9 @@ fn build_transforms(
     predicate_names: &[String],
 ) -> Vec<TransformConfig> {
     let mut transforms: Vec<TransformConfig> = Vec::new();
-    let mut taken: Vec<String> = Vec::new();
+    let mut aliases = Aliases::default();
+    let known: Vec<&str> = predicate_names.iter().map(String::as_str).collect();
+    let defined: HashSet<&str> = known.iter().copied().collect();
     for component in &raw.transforms {
         let named = match (&component.alias, component.get("name")) {
             (Some(alias), _) => Some(alias.clone()),
@@ -629,7 +649,7 @@ fn build_transforms(
             (None, None) => None,
         };
         if let Some(name) = &named {
-            if taken.contains(name) {
+            if aliases.contains(name) {
                 checker.report(
                     &component.location,
                     Some(&format!("{}name", component.path_prefix)),
@@ -639,14 +659,13 @@ fn build_transforms(
         }
         let predicate = component.get("predicate").and_then(|entry| {
             let name = checker.string(entry)?;
-            if predicate_names.contains(&name) {
+            if defined.contains(name.as_str()) {
                 return Some(name);
             }
-            let known: Vec<&str> = predicate_names.iter().map(String::as_str).collect();
             let suffix = match did_you_mean(&name, &known) {
                 Some(s) => format!(" (did you mean \"{s}\"?)"),
                 None if known.is_empty() => " (the pipeline defines no predicates)".into(),
-                None => format!(" (defined: {})", known.join(", ")),
+                None => format!(" (defined: {})", list_names(&known)),
             };
             checker.report_at(entry, format!("unknown predicate \"{name}\"{suffix}"));
             None
@@ -670,8 +689,7 @@ fn build_transforms(
         let Some(built) = built else {
             continue;
         };
-        let alias = unique_alias(named.unwrap_or_else(|| built.type_name.clone()), &taken);
-        taken.push(alias.clone());
+        let alias = aliases.take_unique(named.unwrap_or_else(|| built.type_name.clone()));
         transforms.push(TransformConfig {
             alias,
             component: built,
@@ -967,7 +985,7 @@ pub(crate) fn build(
         kafka.push((entry.clone(), producer.is_ok(), consumer.is_ok()));
     }
     let mut pipelines = Vec::new();
-    let mut names: Vec<(String, Location)> = Vec::new();
+    let mut names: HashMap<String, Location> = HashMap::new();
     for raw in &document.pipelines {
         let name = match raw.get("name") {
             None => {
@@ -981,7 +999,7 @@ pub(crate) fn build(
             }
             Some(entry) => match &entry.value {
                 RawValue::String(s) if !s.trim().is_empty() => {
-                    if let Some((_, first)) = names.iter().find(|(n, _)| n == s) {
+                    if let Some(first) = names.get(s) {
                         problems.push(Problem {
                             location: entry.location.clone(),
                             pipeline: None,
@@ -992,7 +1010,9 @@ pub(crate) fn build(
                             ),
                         });
                     }
-                    names.push((s.clone(), entry.location.clone()));
+                    names
+                        .entry(s.clone())
+                        .or_insert_with(|| entry.location.clone());
                     Some(s.clone())
                 }
                 other => {
@@ -1019,9 +1039,10 @@ pub(crate) fn build(
         });
     }
     // Problems of the [kafka] table show up once per pipeline: keep the first.
+    let mut seen: HashSet<Problem> = HashSet::with_capacity(problems.len());
     let mut unique: Vec<Problem> = Vec::with_capacity(problems.len());
     for problem in problems {
-        if !unique.contains(&problem) {
+        if seen.insert(problem.clone()) {
             unique.push(problem);
         }
     }

@@ -2,7 +2,7 @@
 //! `producer.override.*` / `consumer.override.*`, resolved in that order (later wins), each remembering where it
 //! came from, and checked with the clients' own parsers (`ProducerConfig::from_map`, `ConsumerConfig::from_map`).
 
-use crate::client::config::{ConfigError, ConfigMap, ConsumerConfig, ProducerConfig};
+use crate::client::config::{java_name, ConfigError, ConfigMap, ConsumerConfig, ProducerConfig};
 
 use super::problem::Location;
 use super::Profile;
@@ -46,9 +46,7 @@ pub(crate) fn client_accepts(role: ClientRole, key: &str) -> Result<(), Option<S
 
 /// Whether `a` and `b` name the same client setting (equal, or one a librdkafka alias of the other).
 pub(crate) fn same_key(a: &str, b: &str) -> bool {
-    a == b
-        || ConfigMap::from_pairs([(a, "")]).get(b).is_some()
-        || ConfigMap::from_pairs([(b, "")]).get(a).is_some()
+    java_name(a) == java_name(b)
 }
 
 fn error_key(error: &ConfigError) -> &str {

@@ -5,6 +5,7 @@
 //! `kafka source (topics, group connect-<name>) → sink`, as a Kafka Connect worker would run them. Worker-level
 //! client keys found beside the connector keys (`bootstrap.servers`, …) go to the `[kafka]` settings.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use crate::connect::registry::ComponentKind;
@@ -47,9 +48,12 @@ fn is_pipeline_key(key: &str) -> bool {
 }
 
 /// Parses Java `.properties` text into `(key, value, line)` triples: `#`/`!` comments, `=`, `:` or whitespace
-/// separators, backslash line continuations and escapes (`\t`, `\n`, `\uXXXX`, …). Later keys win, as in Java.
+/// separators, backslash line continuations and escapes (`\t`, `\n`, `\uXXXX`, …). Later keys win, as in Java
+/// (and take the later place).
 pub(crate) fn parse_properties(text: &str) -> Vec<(String, String, u32)> {
-    let mut out: Vec<(String, String, u32)> = Vec::new();
+    // A key set again leaves a hole where it was, so each line costs the same however many keys came before.
+    let mut out: Vec<Option<(String, String, u32)>> = Vec::new();
+    let mut position_of: HashMap<String, usize> = HashMap::new();
     let mut lines = text.lines().enumerate();
     while let Some((index, line)) = lines.next() {
         let first_line = u32::try_from(index + 1).unwrap_or(u32::MAX);
@@ -58,18 +62,26 @@ pub(crate) fn parse_properties(text: &str) -> Vec<(String, String, u32)> {
             continue;
         }
         let mut logical = String::from(trimmed);
-        while ends_with_continuation(&logical) {
+        // The backslashes a continued line ends with are an even run once the last is dropped, so whether the
+        // next line continues too depends only on its own trailing backslashes, not on the whole logical line.
+        let mut piece = trimmed;
+        while ends_with_continuation(piece) {
             logical.pop();
             match lines.next() {
-                Some((_, next)) => logical.push_str(next.trim_start()),
+                Some((_, next)) => {
+                    piece = next.trim_start();
+                    logical.push_str(piece);
+                }
                 None => break,
             }
         }
         let (key, value) = split_key_value(&logical);
-        out.retain(|(k, _, _)| *k != key);
-        out.push((key, value, first_line));
+        if let Some(earlier) = position_of.insert(key.clone(), out.len()) {
+            out[earlier] = None;
+        }
+        out.push(Some((key, value, first_line)));
     }
-    out
+    out.into_iter().flatten().collect()
 }
 
 fn ends_with_continuation(line: &str) -> bool {
@@ -163,6 +175,7 @@ pub(crate) fn read_json(text: &str, file: Arc<str>, catalog: &dyn Catalog) -> Ra
         }
     };
     let lines = LineIndex::new(text);
+    let keys = object_keys(text);
     let (objects, ranges): (Vec<&serde_json::Value>, Vec<std::ops::Range<usize>>) = match &value {
         serde_json::Value::Array(items) => {
             let ranges = top_level_element_ranges(text);
@@ -185,14 +198,17 @@ pub(crate) fn read_json(text: &str, file: Arc<str>, catalog: &dyn Catalog) -> Ra
             });
             continue;
         };
+        // The first place each key is written in this connector's text (looking each key up by scanning the
+        // text was quadratic in a config of many keys).
+        let mut first_offset: HashMap<&str, usize> = HashMap::new();
+        let in_range = keys.partition_point(|(offset, _)| *offset < range.start)
+            ..keys.partition_point(|(offset, _)| *offset < range.end);
+        for &(offset, key) in &keys[in_range] {
+            first_offset.entry(key).or_insert(offset);
+        }
         let line_of_key = |key: &str| -> Location {
-            let needle = format!("\"{key}\"");
-            let slice = text.get(range.clone()).unwrap_or("");
-            let found = slice
-                .match_indices(&needle)
-                .find(|(i, _)| slice[i + needle.len()..].trim_start().starts_with(':'));
-            match found {
-                Some((i, _)) => Location::new(&file, lines.line_of(range.start + i)),
+            match first_offset.get(key) {
+                Some(offset) => Location::new(&file, lines.line_of(*offset)),
                 None => start.clone(),
             }
         };
@@ -272,6 +288,41 @@ fn json_entry(key: &str, value: &serde_json::Value, location: Location) -> Entry
         value,
         location,
     }
+}
+
+/// Every object key of a JSON text as written between its quotes, with the offset of its opening quote, in text
+/// order; one pass (valid JSON assumed: serde_json parsed it already).
+fn object_keys(text: &str) -> Vec<(usize, &str)> {
+    let mut keys = Vec::new();
+    let mut string_start = None;
+    let mut escaped = false;
+    // A string just closed: a key if the next character that is not whitespace is a colon.
+    let mut after_string = None;
+    for (i, c) in text.char_indices() {
+        if let Some(open) = string_start {
+            match (escaped, c) {
+                (true, _) => escaped = false,
+                (false, '\\') => escaped = true,
+                (false, '"') => {
+                    string_start = None;
+                    after_string = Some((open, &text[open + 1..i]));
+                }
+                _ => {}
+            }
+            continue;
+        }
+        if c.is_whitespace() {
+            continue;
+        }
+        if let (':', Some(key)) = (c, after_string) {
+            keys.push(key);
+        }
+        after_string = None;
+        if c == '"' {
+            string_start = Some(i);
+        }
+    }
+    keys
 }
 
 /// Byte ranges of the elements of a top-level JSON array (valid JSON assumed: serde_json parsed it already).
@@ -456,6 +507,43 @@ mod tests {
         assert_eq!(find("long"), Some(("long".into(), "x,y".into(), 6)));
         assert_eq!(find("esc=key"), Some(("esc=key".into(), "A\t".into(), 8)));
         assert_eq!(find("empty"), Some(("empty".into(), String::new(), 9)));
+    }
+
+    #[test]
+    fn a_key_set_again_wins_and_takes_the_later_place() {
+        let parsed = parse_properties("a=1\nb=2\na=3\nc=4\nb=5\n");
+        let keys: Vec<(&str, &str, u32)> = parsed
+            .iter()
+            .map(|(k, v, line)| (k.as_str(), v.as_str(), *line))
+            .collect();
+        assert_eq!(keys, [("a", "3", 3), ("c", "4", 4), ("b", "5", 5)]);
+    }
+
+    #[test]
+    fn continuation_follows_the_parity_of_the_whole_backslash_run() {
+        // Three backslashes: an escaped one and a continuation; the next line's run of three joins the two
+        // left over into an odd run of five, so it continues again.
+        let parsed = parse_properties("k=v\\\\\\\n\\\\\\\nend\nnext=1");
+        assert_eq!(parsed[0], ("k".into(), "v\\\\end".into(), 1));
+        assert_eq!(parsed[1], ("next".into(), "1".into(), 4));
+        // A line of two after a continuation makes an even run: it ends the logical line.
+        let parsed = parse_properties("k=\\\n\\\\\nnext=1");
+        assert_eq!(parsed[0], ("k".into(), "\\".into(), 1));
+        assert_eq!(parsed[1], ("next".into(), "1".into(), 3));
+        // Thousands of continued lines of backslashes: the value is every run's escaped half.
+        let text = format!("k=\\\n{}end", "\\\\\\\n".repeat(5_000));
+        let parsed = parse_properties(&text);
+        assert_eq!(parsed.len(), 1);
+        assert_eq!(parsed[0].1, format!("{}end", "\\".repeat(5_000)));
+    }
+
+    #[test]
+    fn object_keys_are_found_in_one_pass() {
+        let text = "{\"a\": \"b:\", \"c\" :\n {\"d\\\"\": [\"e\", \"f\"]}, \"g\": \"\\\\\"}";
+        let keys: Vec<&str> = object_keys(text).into_iter().map(|(_, key)| key).collect();
+        assert_eq!(keys, ["a", "c", "d\\\"", "g"]);
+        let (offset, _) = object_keys(text)[1];
+        assert_eq!(&text[offset..offset + 3], "\"c\"");
     }
 
     #[test]

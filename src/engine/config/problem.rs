@@ -93,9 +93,35 @@ impl LineIndex {
     }
 }
 
-/// `(did you mean "x"?)` when a known name is close to `name`.
+/// The most names one "did you mean" compares with, and one message lists: more than any list a person writes
+/// (the registry's component names, a component's keys), so a hostile config's list of thousands of aliases
+/// costs each of its problems no more than a real one.
+pub(crate) const MAX_NAMES_CONSIDERED: usize = 256;
+
+/// The most names one message lists before eliding the rest.
+const MAX_NAMES_LISTED: usize = 16;
+
+/// The known name closest to `name`, when one is close enough to be what was meant; none when there are more
+/// than [`MAX_NAMES_CONSIDERED`] names to compare with.
 pub(crate) fn did_you_mean(name: &str, known: &[&str]) -> Option<String> {
+    if known.len() > MAX_NAMES_CONSIDERED {
+        return None;
+    }
     crate::client::config::closest(name, known)
+}
+
+/// `names` for a message (`a, b, c`), the first [`MAX_NAMES_LISTED`] of them when there are more.
+pub(crate) fn list_names(names: &[&str]) -> String {
+    let mut listed = names
+        .iter()
+        .take(MAX_NAMES_LISTED)
+        .copied()
+        .collect::<Vec<_>>()
+        .join(", ");
+    if names.len() > MAX_NAMES_LISTED {
+        listed.push_str(&format!(" and {} more", names.len() - MAX_NAMES_LISTED));
+    }
+    listed
 }
 
 #[cfg(test)]
@@ -110,6 +136,46 @@ mod tests {
         assert_eq!(index.line_of(5), 3);
         assert_eq!(index.line_of(6), 4);
         assert_eq!(index.line_of(100), 4);
+    }
+
+    #[test]
+    fn long_name_lists_are_neither_compared_nor_listed_whole() {
+        let names: Vec<String> = (0..MAX_NAMES_CONSIDERED + 1)
+            .map(|n| format!("alias{n}"))
+            .collect();
+        let names: Vec<&str> = names.iter().map(String::as_str).collect();
+        assert_eq!(
+            did_you_mean("alias7x", &names[..MAX_NAMES_CONSIDERED]),
+            Some("alias7".into())
+        );
+        assert_eq!(did_you_mean("alias7x", &names), None);
+        assert_eq!(list_names(&names[..3]), "alias0, alias1, alias2");
+        let listed = list_names(&names);
+        assert!(listed.starts_with("alias0, alias1, "), "{listed}");
+        assert!(listed.ends_with(", alias15 and 241 more"), "{listed}");
+    }
+
+    #[test]
+    fn every_list_of_registered_names_gets_suggestions() {
+        use super::super::catalog::{Catalog, Registry};
+        use crate::connect::registry::ComponentKind;
+        for kind in [
+            ComponentKind::Source,
+            ComponentKind::Sink,
+            ComponentKind::Transform,
+            ComponentKind::Predicate,
+            ComponentKind::Converter,
+        ] {
+            let components = Registry.components(kind);
+            let names: usize = components.iter().map(|c| 1 + c.aliases.len()).sum();
+            assert!(
+                names > 0 && names <= MAX_NAMES_CONSIDERED,
+                "{kind:?}: {names} names"
+            );
+            for component in components {
+                assert!(component.config.keys.len() <= MAX_NAMES_CONSIDERED);
+            }
+        }
     }
 
     #[test]

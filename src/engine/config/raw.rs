@@ -6,7 +6,7 @@
 
 use std::sync::Arc;
 
-use super::problem::{did_you_mean, Location, Problem};
+use super::problem::{did_you_mean, list_names, Location, Problem};
 
 /// A value as written.
 #[derive(Debug, Clone, PartialEq)]
@@ -177,31 +177,26 @@ pub(crate) fn take_flat_chains(pipeline: &mut RawPipeline) {
                 entries: Vec::new(),
             })
             .collect();
+        let listed: Vec<&str> = aliases.iter().map(String::as_str).collect();
+        let index = AliasIndex::new(&listed);
         let mut kept = Vec::with_capacity(pipeline.entries.len());
         for entry in std::mem::take(&mut pipeline.entries) {
             let Some(rest) = entry.key.strip_prefix(&prefix) else {
                 kept.push(entry);
                 continue;
             };
-            let target = components.iter_mut().find(|c| {
-                c.alias
-                    .as_deref()
-                    .and_then(|alias| rest.strip_prefix(alias))
-                    .is_some_and(|r| r.starts_with('.') && r.len() > 1)
-            });
-            match target {
-                Some(component) => {
-                    let alias_len = component.alias.as_deref().map_or(0, str::len);
-                    let key = rest[alias_len + 1..].to_owned();
+            match index.first_alias_of(rest) {
+                Some(position) => {
+                    let component = &mut components[position];
+                    let key = rest[listed[position].len() + 1..].to_owned();
                     component.entries.push(Entry { key, ..entry });
                 }
                 None => {
                     let alias = rest.split('.').next().unwrap_or(rest);
-                    let listed: Vec<&str> = aliases.iter().map(String::as_str).collect();
                     let hint = match did_you_mean(alias, &listed) {
                         Some(s) => format!(" (did you mean \"{s}\"?)"),
                         None if listed.is_empty() => format!(" (set \"{list_key}\" to list it)"),
-                        None => format!(" (listed: {})", listed.join(", ")),
+                        None => format!(" (listed: {})", list_names(&listed)),
                     };
                     pipeline.problems.push(Problem {
                         location: entry.location.clone(),
@@ -218,5 +213,88 @@ pub(crate) fn take_flat_chains(pipeline: &mut RawPipeline) {
         } else {
             pipeline.predicates.append(&mut components);
         }
+    }
+}
+
+/// The aliases a `transforms=` or `predicates=` list names, to find which one a key `<alias>.<key>` (after the
+/// list's prefix) belongs to. An alias may itself hold dots, so any dot of the key may end it; when several
+/// listed aliases fit, the first listed wins.
+///
+/// A trie of the aliases' bytes: finding a key's alias walks the key once, however many aliases are listed
+/// (comparing each key with each alias was quadratic in a hostile config's size).
+struct AliasIndex {
+    nodes: Vec<AliasNode>,
+}
+
+#[derive(Default)]
+struct AliasNode {
+    /// The next byte of some alias, and the node after it.
+    next: Vec<(u8, usize)>,
+    /// The position in the list of the first alias ending here.
+    alias: Option<usize>,
+}
+
+impl AliasIndex {
+    fn new(aliases: &[&str]) -> Self {
+        let mut nodes = vec![AliasNode::default()];
+        for (position, alias) in aliases.iter().enumerate() {
+            let mut node = 0;
+            for &byte in alias.as_bytes() {
+                node = match nodes[node].next.iter().find(|(b, _)| *b == byte) {
+                    Some(&(_, next)) => next,
+                    None => {
+                        nodes.push(AliasNode::default());
+                        let next = nodes.len() - 1;
+                        nodes[node].next.push((byte, next));
+                        next
+                    }
+                };
+            }
+            nodes[node].alias.get_or_insert(position);
+        }
+        Self { nodes }
+    }
+
+    /// The list position of the first listed alias that `key` starts with, followed by a dot and a non-empty
+    /// rest.
+    fn first_alias_of(&self, key: &str) -> Option<usize> {
+        let bytes = key.as_bytes();
+        let mut node = 0;
+        let mut first = None;
+        for (at, &byte) in bytes.iter().enumerate() {
+            if byte == b'.' && at + 1 < bytes.len() {
+                if let Some(position) = self.nodes[node].alias {
+                    first = Some(first.map_or(position, |f: usize| f.min(position)));
+                }
+            }
+            match self.nodes[node].next.iter().find(|(b, _)| *b == byte) {
+                Some(&(_, next)) => node = next,
+                None => break,
+            }
+        }
+        first
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_key_belongs_to_the_first_listed_alias_it_starts_with() {
+        let index = AliasIndex::new(&["mask", "a.b", "a", "mask", "ab"]);
+        assert_eq!(index.first_alias_of("mask.field"), Some(0));
+        assert_eq!(index.first_alias_of("a.b.type"), Some(1));
+        assert_eq!(index.first_alias_of("a.type"), Some(2));
+        assert_eq!(index.first_alias_of("ab.type"), Some(4));
+        // The alias must be followed by a dot and a key.
+        assert_eq!(index.first_alias_of("mask."), None);
+        assert_eq!(index.first_alias_of("mask"), None);
+        assert_eq!(index.first_alias_of("masks.type"), None);
+        assert_eq!(index.first_alias_of("b.type"), None);
+        assert_eq!(AliasIndex::new(&[]).first_alias_of("a.type"), None);
+        // "a" is listed after "a.b" but matches too: the first listed of those that fit wins.
+        let index = AliasIndex::new(&["a", "a.b"]);
+        assert_eq!(index.first_alias_of("a.b.type"), Some(0));
     }
 }

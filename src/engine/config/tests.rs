@@ -749,3 +749,40 @@ fn truncated_and_mangled_inputs_never_panic() {
         }
     }
 }
+
+#[test]
+fn unnamed_transforms_of_one_type_get_numbered_aliases() {
+    let transform =
+        "\n[[pipeline.transforms]]\ntype = \"InsertField\"\n\"static.field\" = \"source\"\n";
+    let text = format!("{ISSUE_EXAMPLE}{transform}{transform}");
+    let config = toml(&text).unwrap();
+    let aliases: Vec<&str> = config.pipelines[1]
+        .transforms
+        .iter()
+        .map(|t| t.alias.as_str())
+        .collect();
+    assert_eq!(aliases, ["InsertField", "InsertField-2", "InsertField-3"]);
+}
+
+#[test]
+fn a_problem_lists_a_bounded_number_of_aliases() {
+    // A fuzzed .properties file listing hundreds of transforms and as many keys for aliases it did not list got
+    // one problem per key, each listing every alias (and a did-you-mean against each): output and time grew
+    // with the square of the file.
+    let listed: Vec<String> = (0..2_000).map(|n| format!("t{n}")).collect();
+    let mut text = format!(
+        "name=many\nconnector.class=FileStreamSource\nfile=in.txt\ntopic=t\ntransforms={}\n",
+        listed.join(",")
+    );
+    for n in 0..2_000 {
+        text.push_str(&format!("transforms.u{n}.type=InsertField\n"));
+    }
+    let found = problems(properties(&text));
+    assert_eq!(found.len(), 4_000, "{:?}", &found[..3]);
+    for problem in &found {
+        assert!(problem.len() < 400, "{problem}");
+    }
+    assert!(found
+        .iter()
+        .any(|p| p.contains("(listed: t0, t1, t2, ") && p.ends_with(" and 1984 more)")));
+}
