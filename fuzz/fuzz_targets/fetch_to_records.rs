@@ -27,14 +27,22 @@ fuzz_target!(|data: &[u8]| {
     };
     for topic in &response.responses {
         for partition in &topic.partitions {
-            let mut filter =
-                AbortedTxnFilter::new(partition.aborted_transactions.as_deref().unwrap_or_default());
+            let mut filter = AbortedTxnFilter::new(
+                partition
+                    .aborted_transactions
+                    .as_deref()
+                    .unwrap_or_default(),
+            );
             let records = partition.records.clone().unwrap_or_default();
             let mut batches = RecordBatchIter::new(records)
                 .with_max_decompressed_batch_bytes(MAX_DECOMPRESSED_BATCH_BYTES);
             for batch in &mut batches {
                 let Ok(batch) = batch else { break };
-                let _ = (batch.next_offset(), batch.last_offset(), batch.record_count());
+                let _ = (
+                    batch.next_offset(),
+                    batch.last_offset(),
+                    batch.record_count(),
+                );
                 let skipped = filter.skip_batch(&batch);
                 let Ok(records) = batch.records() else {
                     continue;

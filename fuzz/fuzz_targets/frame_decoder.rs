@@ -24,7 +24,10 @@ fuzz_target!(|data: &[u8]| {
             match decoder.decode(&mut buf) {
                 Ok(Some(frame)) => {
                     assert!(frame.len() <= max_frame_bytes);
-                    assert_eq!(&frame[..], &stream[consumed + 4..consumed + 4 + frame.len()]);
+                    assert_eq!(
+                        &frame[..],
+                        &stream[consumed + 4..consumed + 4 + frame.len()]
+                    );
                     consumed += 4 + frame.len();
                 }
                 Ok(None) => {
