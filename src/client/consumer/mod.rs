@@ -966,6 +966,7 @@ impl Consumer {
         }
         let read_committed = self.config.isolation_level == IsolationLevel::ReadCommitted;
         let max_partition_fetch_bytes = self.config.max_partition_fetch_bytes;
+        let check_crcs = self.config.check_crcs;
         let Some(state) = self.partitions.get_mut(tp) else {
             return;
         };
@@ -989,7 +990,7 @@ impl Consumer {
         let mut records = Vec::new();
         let mut whole_batches = 0usize;
         let mut failure = None;
-        let mut batches = RecordBatchIter::new(records_bytes);
+        let mut batches = RecordBatchIter::new(records_bytes).with_crc_check(check_crcs);
         'batches: for batch in &mut batches {
             let batch = match batch {
                 Ok(batch) => batch,

@@ -606,6 +606,43 @@ fn corrupt_batch_is_an_error_event_after_the_good_records() {
     ));
 }
 
+/// A batch whose stored CRC32C is wrong but whose bytes are intact, after a good one.
+fn records_with_a_wrong_crc_field() -> Bytes {
+    let mut bad = BytesMut::from(&batch(1, &["b"])[..]);
+    // The CRC field follows base offset (8), batch length (4), leader epoch (4) and magic (1).
+    bad[17] ^= 0xff;
+    concat(&[batch(0, &["a"]), bad.freeze()])
+}
+
+#[test]
+fn check_crcs_false_delivers_a_batch_whose_crc_is_wrong_as_the_java_setting_does() {
+    let mut h = Harness::started(
+        &[("check.crcs", "false")],
+        &[(0, StartPosition::Offset(0))],
+        &[1],
+    );
+    let (tx, _) = h.expect_fetch();
+    let records = records_with_a_wrong_crc_field();
+    h.reply(&tx, Ok(fetch_response(vec![data(0, 10, records)])));
+    let events = h.events();
+    assert_eq!(values(&events), vec!["a", "b"]);
+    assert!(errors(&events).is_empty());
+}
+
+#[test]
+fn by_default_a_batch_whose_crc_is_wrong_is_corrupt() {
+    let mut h = Harness::started(&[], &[(0, StartPosition::Offset(0))], &[1]);
+    let (tx, _) = h.expect_fetch();
+    let records = records_with_a_wrong_crc_field();
+    h.reply(&tx, Ok(fetch_response(vec![data(0, 10, records)])));
+    let events = h.events();
+    assert_eq!(values(&events), vec!["a"]);
+    assert!(matches!(
+        errors(&events)[..],
+        [(Some(0), ConsumerError::Corrupt { offset: 1, .. })]
+    ));
+}
+
 // ---- end of partition ---------------------------------------------------------------------------------
 
 #[test]

@@ -31,6 +31,7 @@ pub struct RecordBatchIter {
     data: Bytes,
     position: usize,
     max_decompressed_batch_bytes: usize,
+    verify_crc: bool,
     stopped: bool,
 }
 
@@ -40,8 +41,17 @@ impl RecordBatchIter {
             data: records,
             position: 0,
             max_decompressed_batch_bytes: DEFAULT_MAX_DECOMPRESSED_BATCH_BYTES,
+            verify_crc: true,
             stopped: false,
         }
+    }
+
+    /// Whether each batch's CRC32C is checked (the consumer's `check.crcs`, true by default as in the Java
+    /// client; librdkafka's default is false). Off, a corrupted batch is caught only where its structure
+    /// no longer parses.
+    pub fn with_crc_check(mut self, verify_crc: bool) -> Self {
+        self.verify_crc = verify_crc;
+        self
     }
 
     /// Bounds how large one batch's records may decompress to; larger ones are an error.
@@ -89,7 +99,11 @@ impl RecordBatchIter {
         }
         let batch = self.data.slice(self.position..self.position + batch_len);
         self.position += batch_len;
-        Some(RecordBatch::parse(batch, self.max_decompressed_batch_bytes))
+        Some(RecordBatch::parse_with(
+            batch,
+            self.max_decompressed_batch_bytes,
+            self.verify_crc,
+        ))
     }
 }
 
@@ -134,6 +148,15 @@ pub struct RecordBatch {
 impl RecordBatch {
     /// Checks and parses one whole batch (exactly `batchLength + 12` bytes).
     pub fn parse(batch: Bytes, max_decompressed_bytes: usize) -> Result<Self, RecordBatchError> {
+        Self::parse_with(batch, max_decompressed_bytes, true)
+    }
+
+    /// As [`RecordBatch::parse`], checking the CRC only with `verify_crc`.
+    pub fn parse_with(
+        batch: Bytes,
+        max_decompressed_bytes: usize,
+        verify_crc: bool,
+    ) -> Result<Self, RecordBatchError> {
         if batch.len() < layout::RECORDS {
             return Err(RecordBatchError::NotARecordBatch {
                 batch_len: batch.len(),
@@ -153,13 +176,15 @@ impl RecordBatch {
             });
         }
         let stored_crc = read_u32(&batch, layout::CRC);
-        let computed_crc = crc32c::crc32c(&batch[layout::CRC_START..]);
-        if stored_crc != computed_crc {
-            return Err(RecordBatchError::CrcMismatch {
-                base_offset,
-                stored_crc,
-                computed_crc,
-            });
+        if verify_crc {
+            let computed_crc = crc32c::crc32c(&batch[layout::CRC_START..]);
+            if stored_crc != computed_crc {
+                return Err(RecordBatchError::CrcMismatch {
+                    base_offset,
+                    stored_crc,
+                    computed_crc,
+                });
+            }
         }
         let raw_attributes = read_i16(&batch, layout::ATTRIBUTES);
         let compression_code = (raw_attributes & attributes::COMPRESSION_MASK) as u8;
