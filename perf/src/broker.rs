@@ -62,6 +62,13 @@ impl Broker {
     pub fn pid(&self) -> Option<u32> {
         self.child.as_ref().map(Child::id)
     }
+
+    /// user+sys CPU the broker process has used so far (every thread), from /proc; `None` for an external
+    /// broker or when /proc cannot be read.
+    pub fn cpu_ns(&self) -> Option<u64> {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid()?)).ok()?;
+        process_cpu_ns_from_stat(&stat)
+    }
 }
 
 impl Drop for Broker {
@@ -96,4 +103,40 @@ fn tansu_binary() -> anyhow::Result<PathBuf> {
         .into_iter()
         .find(|p| p.exists())
         .context("no tansu binary: run ./scripts/setup, set TANSU=/path/to/tansu, or pass --broker host:port")
+}
+
+/// utime + stime of a /proc/PID/stat line, in ns. The command name (field 2) may hold spaces and parentheses,
+/// so fields are counted after its closing parenthesis: utime and stime are fields 14 and 15.
+fn process_cpu_ns_from_stat(stat: &str) -> Option<u64> {
+    let after_name = &stat[stat.rfind(')')? + 1..];
+    let mut fields = after_name.split_whitespace().skip(11);
+    let utime: u64 = fields.next()?.parse().ok()?;
+    let stime: u64 = fields.next()?.parse().ok()?;
+    // SAFETY: sysconf only reads a configuration value.
+    let ticks_per_s = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    let ticks_per_s = u64::try_from(ticks_per_s).ok().filter(|t| *t > 0)?;
+    Some((utime + stime) * 1_000_000_000 / ticks_per_s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::process_cpu_ns_from_stat;
+
+    #[test]
+    fn cpu_time_is_read_after_a_command_name_with_spaces_and_parentheses() {
+        // pid (comm) state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt utime stime …
+        let stat = "4242 (tansu (x) y) S 1 4242 4242 0 -1 4194560 100 0 0 0 250 50 0 0 20 0 9 0";
+        let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as u64;
+        assert_eq!(
+            process_cpu_ns_from_stat(stat),
+            Some(300 * 1_000_000_000 / ticks)
+        );
+        assert_eq!(process_cpu_ns_from_stat("garbage"), None);
+    }
+
+    #[test]
+    fn this_process_stat_line_parses() {
+        let stat = std::fs::read_to_string("/proc/self/stat").expect("/proc/self/stat");
+        assert!(process_cpu_ns_from_stat(&stat).is_some());
+    }
 }

@@ -16,6 +16,7 @@ mod spec;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::time::Instant;
 
 use anyhow::Context;
 use hdrhistogram::serialization::{Deserializer, Serializer, V2Serializer};
@@ -123,6 +124,10 @@ pub struct Measured {
     pub result: ChildResult,
     pub cpu_process_ns: u64,
     pub max_rss_kib: u64,
+    /// CPU (user+sys) the broker process used while the child ran, when the harness started the broker.
+    pub broker_cpu_ns: Option<u64>,
+    /// Wall time from starting the child to its exit.
+    pub child_wall_ns: u64,
 }
 
 impl Measured {
@@ -132,10 +137,19 @@ impl Measured {
     pub fn cpu_ns_per_record(&self) -> f64 {
         self.result.cpu_window_ns as f64 / self.result.records.max(1) as f64
     }
+    /// How many cores the broker kept busy on average while the child ran: near the cores it can use, the
+    /// broker, not the client, set the records/s.
+    pub fn broker_cores(&self) -> Option<f64> {
+        self.broker_cpu_ns
+            .map(|cpu| cpu as f64 / self.child_wall_ns.max(1) as f64)
+    }
 }
 
-/// Runs `spec` in a child process and reads its CPU time and peak RSS with wait4.
-pub fn run_child(spec: &Spec) -> anyhow::Result<Measured> {
+/// Runs `spec` in a child process and reads its CPU time and peak RSS with wait4, and what CPU `broker` (when
+/// the harness started it) used meanwhile.
+pub fn run_child(spec: &Spec, broker: &Broker) -> anyhow::Result<Measured> {
+    let broker_cpu_before = broker.cpu_ns();
+    let started = Instant::now();
     let mut child = Command::new(std::env::current_exe()?)
         .arg("child")
         .args(spec.to_args())
@@ -156,6 +170,10 @@ pub fn run_child(spec: &Spec) -> anyhow::Result<Measured> {
     let waited = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
     anyhow::ensure!(waited == pid, "wait4: {}", std::io::Error::last_os_error());
     std::mem::forget(child);
+    let child_wall_ns = started.elapsed().as_nanos() as u64;
+    let broker_cpu_ns = broker_cpu_before
+        .zip(broker.cpu_ns())
+        .map(|(before, after)| after.saturating_sub(before));
     anyhow::ensure!(
         libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
         "{} {:?} child failed (status {status})",
@@ -166,14 +184,21 @@ pub fn run_child(spec: &Spec) -> anyhow::Result<Measured> {
     let measured = Measured {
         cpu_process_ns: spec::timeval_ns(usage.ru_utime) + spec::timeval_ns(usage.ru_stime),
         max_rss_kib: usage.ru_maxrss as u64,
+        broker_cpu_ns,
+        child_wall_ns,
         result,
     };
     eprintln!(
-        "  {:<10} {:>9} records {:>10.0} records/s {:>8.0} CPU ns/record{}",
+        "  {:<10} {:>9} records {:>10.0} records/s {:>8.0} CPU ns/record{}{}",
         spec.client.name(),
         measured.result.records,
         measured.records_per_s(),
         measured.cpu_ns_per_record(),
+        measured
+            .broker_cores()
+            .map_or(String::new(), |cores| format!(
+                "  (broker {cores:.2} cores)"
+            )),
         if measured.result.failed > 0 {
             format!("  ({} FAILED)", measured.result.failed)
         } else {
@@ -279,7 +304,7 @@ fn produce_matrix(options: &Options, results: &mut report::Results) -> anyhow::R
                         compression: compression.into(),
                         ..base_spec(client, Kind::Produce, &broker.address, &topic)
                     };
-                    results.add(&name, client, run_child(&spec)?);
+                    results.add(&name, client, run_child(&spec, &broker)?);
                 }
             }
         }
@@ -304,7 +329,7 @@ fn latency(options: &Options, results: &mut report::Results) -> anyhow::Result<(
             histogram_path: path.display().to_string(),
             ..base_spec(client, Kind::Latency, &broker.address, &topic)
         };
-        let measured = run_child(&spec)?;
+        let measured = run_child(&spec, &broker)?;
         let histogram = read_histogram(&path)?;
         std::fs::remove_file(&path)?;
         results.add_latency(client, measured, histogram);
@@ -344,7 +369,7 @@ fn consume(options: &Options, results: &mut report::Results) -> anyhow::Result<(
             records,
             ..base_spec(client, Kind::Consume, &broker.address, &topic)
         };
-        results.add("consume 100 B", client, run_child(&spec)?);
+        results.add("consume 100 B", client, run_child(&spec, &broker)?);
     }
     Ok(())
 }

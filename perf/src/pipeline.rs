@@ -249,6 +249,9 @@ fn measure(
             },
             cpu_process_ns,
             max_rss_kib: usage.ru_maxrss as u64,
+            // Not reported for the pipeline: the engine's records/s is not compared with anyone's.
+            broker_cpu_ns: None,
+            child_wall_ns: stopped.as_nanos() as u64,
         },
         first_record,
     })
