@@ -227,7 +227,7 @@ pub fn run(out: &Path, external: Option<&str>) -> anyhow::Result<()> {
             "producer with a stopped broker, RSS per second (MiB): {}",
             trace.join(" ")
         );
-        let _ = writeln!(md, "| RSS of `engine produce` fed without end while the broker is stopped (SIGSTOP), each second for 6 s | {} MiB (peak {}) | bounded by buffer.memory (32 MiB) |", trace.join(" → "), mib(peak));
+        let _ = writeln!(md, "| RSS of `engine produce` fed without end while the broker is stopped (SIGSTOP), each second for 6 s | {} MiB (peak {}) | bounded: flat once buffer.memory (32 MiB of record bytes) is full |", trace.join(" → "), mib(peak));
     }
 
     // Start-up: process start → one line delivered (acknowledged) and the process exited.
