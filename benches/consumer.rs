@@ -7,16 +7,15 @@
 //! from the socket) with the batches' base offsets moved to the consumer's position.
 //! Throughput is in records (elements) per second.
 
+mod support;
+
 use std::hint::black_box;
 use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
-use kafka_protocol::messages::metadata_response::{
-    MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
-};
-use kafka_protocol::messages::{ApiKey, BrokerId, FetchResponse, MetadataResponse, TopicName};
+use kafka_protocol::messages::{ApiKey, FetchResponse, TopicName};
 use kafka_protocol::protocol::{Encodable, StrBytes};
 use pipewright::client::config::{ConfigMap, ConsumerConfig};
 use pipewright::client::consumer::{Consumer, ConsumerEvent, StartPosition};
@@ -31,21 +30,6 @@ const RECORDS_PER_FETCH: usize = RECORDS_PER_BATCH * BATCHES_PER_FETCH;
 const VALUE_BYTES: usize = 100;
 /// The newest Fetch version the client speaks (flexible encoding, topics by name).
 const FETCH_VERSION: i16 = 12;
-
-fn metadata() -> Response {
-    Response::Metadata(
-        MetadataResponse::default()
-            .with_brokers(vec![MetadataResponseBroker::default()
-                .with_node_id(BrokerId(1))
-                .with_host(StrBytes::from_static_str("bench"))
-                .with_port(9092)])
-            .with_topics(vec![MetadataResponseTopic::default()
-                .with_name(Some(TopicName(StrBytes::from_static_str(TOPIC))))
-                .with_partitions(vec![MetadataResponsePartition::default()
-                    .with_partition_index(0)
-                    .with_leader_id(BrokerId(1))])]),
-    )
-}
 
 /// A Fetch response body holding `RECORDS_PER_FETCH` records at offsets 0.., and where in it each batch's
 /// base offset sits (the CRC does not cover it, so moving the offsets keeps the batches valid).
@@ -98,9 +82,12 @@ fn consumer(check_crcs: bool) -> (Consumer, Transmit) {
     let now = Instant::now();
     while let Some(transmit) = consumer.poll_transmit(now) {
         match transmit.request {
-            Request::Metadata(_) => {
-                consumer.handle_response(transmit.broker, transmit.token, Ok(metadata()), now)
-            }
+            Request::Metadata(_) => consumer.handle_response(
+                transmit.broker,
+                transmit.token,
+                Ok(support::metadata(TOPIC, 1)),
+                now,
+            ),
             Request::Fetch(_) => return (consumer, transmit),
             other => panic!("the bench consumer asked for {other:?} before fetching"),
         }

@@ -5,18 +5,14 @@
 //! copying into the open batch, sealing batches (CRC32C, compression) and settling acknowledgements.
 //! Throughput is in records (elements) per second.
 
+mod support;
+
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use kafka_protocol::messages::metadata_response::{
-    MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
-};
 use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
-use kafka_protocol::messages::{
-    BrokerId, InitProducerIdResponse, MetadataResponse, ProduceResponse, ProducerId, TopicName,
-};
-use kafka_protocol::protocol::StrBytes;
+use kafka_protocol::messages::{InitProducerIdResponse, ProduceResponse, ProducerId};
 use pipewright::client::config::{ConfigMap, ProducerConfig};
 use pipewright::client::producer::{Producer, RecordRef};
 use pipewright::protocol::messages::{Request, Response};
@@ -26,30 +22,10 @@ const PARTITIONS: i32 = 3;
 const RECORDS_PER_ROUND: usize = 1000;
 const VALUE_BYTES: usize = 100;
 
-fn metadata() -> Response {
-    let partitions = (0..PARTITIONS)
-        .map(|index| {
-            MetadataResponsePartition::default()
-                .with_partition_index(index)
-                .with_leader_id(BrokerId(1))
-        })
-        .collect();
-    Response::Metadata(
-        MetadataResponse::default()
-            .with_brokers(vec![MetadataResponseBroker::default()
-                .with_node_id(BrokerId(1))
-                .with_host(StrBytes::from_static_str("bench"))
-                .with_port(9092)])
-            .with_topics(vec![MetadataResponseTopic::default()
-                .with_name(Some(TopicName(StrBytes::from_static_str(TOPIC))))
-                .with_partitions(partitions)]),
-    )
-}
-
 /// The broker's answer to a request: success for every batch of a Produce.
 fn answer(request: &Request) -> Response {
     match request {
-        Request::Metadata(_) => metadata(),
+        Request::Metadata(_) => support::metadata(TOPIC, PARTITIONS),
         Request::InitProducerId(_) => Response::InitProducerId(
             InitProducerIdResponse::default()
                 .with_producer_id(ProducerId(7))
