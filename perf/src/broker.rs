@@ -126,6 +126,7 @@ mod tests {
     fn cpu_time_is_read_after_a_command_name_with_spaces_and_parentheses() {
         // pid (comm) state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt utime stime …
         let stat = "4242 (tansu (x) y) S 1 4242 4242 0 -1 4194560 100 0 0 0 250 50 0 0 20 0 9 0";
+        // SAFETY: sysconf only reads a configuration value.
         let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as u64;
         assert_eq!(
             process_cpu_ns_from_stat(stat),

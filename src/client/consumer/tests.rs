@@ -232,6 +232,16 @@ impl Harness {
         std::iter::from_fn(|| self.consumer.poll_event()).collect()
     }
 
+    /// A consumer with `config` reading partition 0 (leader 1) from offset 0, whose first Fetch is answered
+    /// with `records` (high watermark 10); returns it and the events that answer produced.
+    fn after_one_fetch(config: &[(&str, &str)], records: Bytes) -> (Self, Vec<ConsumerEvent>) {
+        let mut h = Harness::started(config, &[(0, StartPosition::Offset(0))], &[1]);
+        let (tx, _) = h.expect_fetch();
+        h.reply(&tx, Ok(fetch_response(vec![data(0, 10, records)])));
+        let events = h.events();
+        (h, events)
+    }
+
     /// Answers a metadata refresh, which must be the next request.
     fn refresh_metadata(&mut self, leaders: &[i32]) {
         let tx = self.expect_transmit();
@@ -435,11 +445,8 @@ fn fetch_request_carries_the_fetch_settings_and_leader_epoch() {
 
 #[test]
 fn fetch_delivers_records_in_order_and_advances_the_position() {
-    let mut h = Harness::started(&[], &[(0, StartPosition::Offset(0))], &[1]);
-    let (tx, _) = h.expect_fetch();
     let records = concat(&[batch(0, &["a", "b"]), batch(2, &["c"])]);
-    h.reply(&tx, Ok(fetch_response(vec![data(0, 10, records)])));
-    let events = h.events();
+    let (mut h, events) = Harness::after_one_fetch(&[], records);
     assert_eq!(
         delivered(&events),
         vec![(0, "a".into()), (1, "b".into()), (2, "c".into())]
@@ -591,14 +598,11 @@ fn batch_larger_than_max_partition_fetch_bytes_is_a_clear_error_not_a_loop() {
 
 #[test]
 fn corrupt_batch_is_an_error_event_after_the_good_records() {
-    let mut h = Harness::started(&[], &[(0, StartPosition::Offset(0))], &[1]);
-    let (tx, _) = h.expect_fetch();
     let mut bad = BytesMut::from(&batch(1, &["b"])[..]);
     let last = bad.len() - 1;
     bad[last] ^= 0xff;
     let records = concat(&[batch(0, &["a"]), bad.freeze()]);
-    h.reply(&tx, Ok(fetch_response(vec![data(0, 10, records)])));
-    let events = h.events();
+    let (_, events) = Harness::after_one_fetch(&[], records);
     assert_eq!(values(&events), vec!["a"]);
     assert!(matches!(
         errors(&events)[..],
@@ -616,26 +620,15 @@ fn records_with_a_wrong_crc_field() -> Bytes {
 
 #[test]
 fn check_crcs_false_delivers_a_batch_whose_crc_is_wrong_as_the_java_setting_does() {
-    let mut h = Harness::started(
-        &[("check.crcs", "false")],
-        &[(0, StartPosition::Offset(0))],
-        &[1],
-    );
-    let (tx, _) = h.expect_fetch();
-    let records = records_with_a_wrong_crc_field();
-    h.reply(&tx, Ok(fetch_response(vec![data(0, 10, records)])));
-    let events = h.events();
+    let (_, events) =
+        Harness::after_one_fetch(&[("check.crcs", "false")], records_with_a_wrong_crc_field());
     assert_eq!(values(&events), vec!["a", "b"]);
     assert!(errors(&events).is_empty());
 }
 
 #[test]
 fn by_default_a_batch_whose_crc_is_wrong_is_corrupt() {
-    let mut h = Harness::started(&[], &[(0, StartPosition::Offset(0))], &[1]);
-    let (tx, _) = h.expect_fetch();
-    let records = records_with_a_wrong_crc_field();
-    h.reply(&tx, Ok(fetch_response(vec![data(0, 10, records)])));
-    let events = h.events();
+    let (_, events) = Harness::after_one_fetch(&[], records_with_a_wrong_crc_field());
     assert_eq!(values(&events), vec!["a"]);
     assert!(matches!(
         errors(&events)[..],
