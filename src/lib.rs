@@ -6,6 +6,7 @@
 pub mod admin;
 pub mod cli;
 pub mod client;
+pub mod config;
 pub mod connect;
 pub mod engine;
 pub mod protocol;

@@ -227,7 +227,7 @@ fn main() -> ExitCode {
     };
     if let Command::Validate { config } = &command {
         // Reading a file needs no runtime.
-        let report = cli::validate::run(config, &pipewright::engine::config::Registry);
+        let report = cli::validate::run(config, &pipewright::config::Registry);
         if report.ok {
             print!("{}", report.text);
             return ExitCode::SUCCESS;

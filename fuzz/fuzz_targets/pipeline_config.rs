@@ -2,7 +2,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use pipewright::engine::config::{parse, Format, Registry};
+use pipewright::config::{parse, Format, Registry};
 
 fuzz_target!(|data: &[u8]| {
     let text = String::from_utf8_lossy(data);

@@ -3,7 +3,7 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
-use crate::engine::config::{self, Catalog, ComponentConfig, EngineConfig};
+use crate::config::{self, Catalog, ComponentConfig, EngineConfig};
 
 /// What `engine validate` prints and how it exits.
 pub struct ValidateReport {

@@ -3,6 +3,7 @@
 use std::path::Path;
 
 use crate::client::config::ProducerConfig;
+use crate::config::{ComponentConfig, Delivery, PipelineConfig};
 use crate::connect::config_def::ParsedConfig;
 use crate::connect::connector::{
     ConnectorError, Converters, SinkTask, SourcePoll, SourceTask, TaskId,
@@ -16,7 +17,6 @@ use crate::connect::converters::Converter;
 use crate::connect::record::{ConnectRecord, SourcePosition};
 use crate::connect::transforms::predicates::Predicate;
 use crate::connect::transforms::{Transform, TransformChain};
-use crate::engine::config::{ComponentConfig, Delivery, PipelineConfig};
 
 /// Every source the engine can run (static dispatch: one match per poll, not per record).
 pub enum AnySource {

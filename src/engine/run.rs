@@ -6,9 +6,9 @@ use std::sync::mpsc as std_mpsc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::config::{self, EngineConfig};
 use super::cores::{CoreCommand, CoreSet, TaskReport, TaskState};
 use super::task::TaskSpec;
+use crate::config::{self, EngineConfig};
 use crate::connect::connector::TaskId;
 use crate::runtime::backend::IoChoice;
 

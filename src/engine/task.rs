@@ -13,13 +13,13 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::config::{Delivery, PipelineConfig, Tolerance};
 use crate::connect::connector::{ConnectorError, SinkTask, SourcePoll, SourceTask, TaskId};
 use crate::connect::record::SourcePosition;
 use crate::engine::build::{
     build_chain, build_converters, build_sink, build_source, commit_exactly_once,
     source_keeps_own_positions, AnySink, AnySource,
 };
-use crate::engine::config::{Delivery, PipelineConfig, Tolerance};
 use crate::engine::dead_letter::DeadLetterQueue;
 use crate::engine::metrics::TaskMetrics;
 use crate::engine::offsets::OffsetStore;

@@ -700,7 +700,7 @@ fn formats_follow_the_extension() {
 
 #[test]
 fn docs_describe_every_pipeline_key() {
-    let docs = include_str!("../../../docs/pipelines.md");
+    let docs = include_str!("../../docs/pipelines.md");
     for key in PIPELINE_KEYS {
         assert!(
             docs.contains(&format!("`{}`", key.name)),

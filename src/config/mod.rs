@@ -1,4 +1,4 @@
-//! The engine's configuration: `pipelines.toml`, Kafka Connect `.properties` and REST JSON connector configs,
+//! Configuration: `pipelines.toml`, Kafka Connect `.properties` and REST JSON connector configs,
 //! read into one validated model ([`EngineConfig`]).
 //!
 //! Owns reading and checking config text; it must not start anything (no sockets, threads or clients). Every
