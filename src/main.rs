@@ -205,7 +205,7 @@ fn main() -> ExitCode {
             );
             return ExitCode::from(2);
         };
-        let options = pipewright::engine::run::RunOptions {
+        let options = cli::run::RunOptions {
             config,
             cores: cli
                 .run
@@ -216,7 +216,7 @@ fn main() -> ExitCode {
             shutdown_timeout: std::time::Duration::from_millis(cli.run.shutdown_timeout_ms),
             rest_listen: (cli.run.rest_listen != "off").then_some(cli.run.rest_listen),
         };
-        return match pipewright::engine::run::run(options) {
+        return match cli::run::run(options) {
             Ok(0) => ExitCode::SUCCESS,
             Ok(code) => ExitCode::from(code.clamp(1, 255) as u8),
             Err(e) => {

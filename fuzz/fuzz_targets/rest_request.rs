@@ -7,9 +7,8 @@
 use std::collections::BTreeMap;
 
 use libfuzzer_sys::fuzz_target;
-use pipewright::admin::{
-    read_request_head, respond, PipelineStatus, TaskStatus, MAX_REQUEST_HEAD_BYTES,
-};
+use pipewright::admin::{read_request_head, respond, MAX_REQUEST_HEAD_BYTES};
+use pipewright::worker::status::{ConnectorStatus, TargetState, TaskStatus};
 
 fuzz_target!(|data: &[u8]| {
     let [name_len, rest @ ..] = data else {
@@ -36,7 +35,7 @@ fuzz_target!(|data: &[u8]| {
     }
 });
 
-fn table(name: &str, trace: &str) -> BTreeMap<String, PipelineStatus> {
+fn table(name: &str, trace: &str) -> BTreeMap<String, ConnectorStatus> {
     let mut tasks = BTreeMap::new();
     tasks.insert(
         0,
@@ -60,9 +59,10 @@ fn table(name: &str, trace: &str) -> BTreeMap<String, PipelineStatus> {
     let mut table = BTreeMap::new();
     table.insert(
         name.to_owned(),
-        PipelineStatus {
+        ConnectorStatus {
             kind: "source",
             config,
+            target: TargetState::Running,
             tasks,
         },
     );

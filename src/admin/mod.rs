@@ -2,35 +2,16 @@
 //! `GET /connectors/{name}`, `GET /connectors/{name}/status` (each pipeline is a connector; its tasks' states
 //! and last errors as Kafka Connect reports them), and `GET /metrics` (Prometheus text).
 //!
-//! Runs on the control side (its own thread), never on a core: it reads a status table the control thread
-//! updates from task reports.
+//! Runs on the control side (its own thread), never on a core, and talks to the worker only: each request
+//! asks the worker for its connectors' statuses or metrics through a [`WorkerHandle`].
 
 use std::collections::BTreeMap;
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-/// One task's state as the REST API shows it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TaskStatus {
-    /// `RUNNING`, `FAILED`, `UNASSIGNED` (finished or stopped), as Kafka Connect names them.
-    pub state: &'static str,
-    pub worker_id: String,
-    /// The last error, for a failed task.
-    pub trace: Option<String>,
-}
-
-/// One pipeline ("connector") and its tasks.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PipelineStatus {
-    pub kind: &'static str,
-    pub config: BTreeMap<String, String>,
-    pub tasks: BTreeMap<u32, TaskStatus>,
-}
-
-/// The table the control thread keeps current and the REST thread reads.
-pub type StatusTable = Arc<Mutex<BTreeMap<String, PipelineStatus>>>;
+use crate::worker::status::ConnectorStatus;
+use crate::worker::WorkerHandle;
 
 fn json_string(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 2);
@@ -51,7 +32,7 @@ fn json_string(s: &str) -> String {
 }
 
 /// The body and status code for `GET path`.
-pub fn respond(table: &BTreeMap<String, PipelineStatus>, path: &str) -> (u16, String) {
+pub fn respond(table: &BTreeMap<String, ConnectorStatus>, path: &str) -> (u16, String) {
     let path = path.split('?').next().unwrap_or(path).trim_end_matches('/');
     let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
     let not_found = |what: &str| {
@@ -106,14 +87,7 @@ pub fn respond(table: &BTreeMap<String, PipelineStatus>, path: &str) -> (u16, St
                     .next()
                     .map(|t| t.worker_id.clone())
                     .unwrap_or_default();
-                let connector_state =
-                    if p.tasks.values().all(|t| t.state == "FAILED") && !p.tasks.is_empty() {
-                        "FAILED"
-                    } else if p.tasks.values().any(|t| t.state == "RUNNING") {
-                        "RUNNING"
-                    } else {
-                        "UNASSIGNED"
-                    };
+                let connector_state = p.state();
                 let tasks: Vec<String> = p
                     .tasks
                     .iter()
@@ -146,9 +120,6 @@ pub fn respond(table: &BTreeMap<String, PipelineStatus>, path: &str) -> (u16, St
         _ => not_found(&format!("no such resource: {path}")),
     }
 }
-
-/// Renders `/metrics` on demand.
-pub type MetricsRenderer = Arc<dyn Fn() -> String + Send + Sync>;
 
 /// The most bytes of a request line and headers the server reads: the API is for operators and their tools, not
 /// a data path, and no endpoint takes a body.
@@ -219,12 +190,7 @@ impl Read for ReadsBefore {
     }
 }
 
-fn handle(
-    mut stream: TcpStream,
-    table: &StatusTable,
-    metrics: &MetricsRenderer,
-    deadline: Duration,
-) -> io::Result<()> {
+fn handle(mut stream: TcpStream, worker: &WorkerHandle, deadline: Duration) -> io::Result<()> {
     stream.set_write_timeout(Some(deadline))?;
     let head = read_request_head(BufReader::new(ReadsBefore {
         stream: stream.try_clone()?,
@@ -232,12 +198,14 @@ fn handle(
     }))?;
     let path = head.path.as_str();
     let metrics_path = path.split('?').next() == Some("/metrics");
+    let gone = |e: crate::worker::handle::WorkerGone| io::Error::other(e.to_string());
     let (status, body) = if head.method == "GET" && metrics_path {
-        (200, metrics())
+        (
+            200,
+            worker.blocking_call(|w| w.metrics_text()).map_err(gone)?,
+        )
     } else if head.method == "GET" {
-        let table = table
-            .lock()
-            .map_err(|_| io::Error::other("status table poisoned"))?;
+        let table = worker.blocking_call(|w| w.statuses()).map_err(gone)?;
         respond(&table, path)
     } else {
         (
@@ -260,16 +228,12 @@ fn handle(
 }
 
 /// Serves the REST API on `listener` on a thread of its own until the process exits.
-pub fn serve(
-    listener: TcpListener,
-    table: StatusTable,
-    metrics: MetricsRenderer,
-) -> io::Result<()> {
+pub fn serve(listener: TcpListener, worker: WorkerHandle) -> io::Result<()> {
     std::thread::Builder::new()
         .name("rest".into())
         .spawn(move || {
             for stream in listener.incoming().flatten() {
-                if let Err(e) = handle(stream, &table, &metrics, REQUEST_DEADLINE) {
+                if let Err(e) = handle(stream, &worker, REQUEST_DEADLINE) {
                     tracing::debug!(error = %e, "REST request failed");
                 }
             }
@@ -281,7 +245,9 @@ pub fn serve(
 mod tests {
     use super::*;
 
-    fn table() -> BTreeMap<String, PipelineStatus> {
+    use crate::worker::status::{TargetState, TaskStatus};
+
+    fn table() -> BTreeMap<String, ConnectorStatus> {
         let mut tasks = BTreeMap::new();
         tasks.insert(
             0,
@@ -302,9 +268,10 @@ mod tests {
         let mut t = BTreeMap::new();
         t.insert(
             "orders".to_owned(),
-            PipelineStatus {
+            ConnectorStatus {
                 kind: "source",
                 config: BTreeMap::new(),
+                target: TargetState::Running,
                 tasks,
             },
         );
@@ -365,9 +332,9 @@ mod tests {
             }
         });
         let (stream, _) = listener.accept().unwrap();
-        let table: StatusTable = Arc::new(Mutex::new(table()));
-        let metrics: MetricsRenderer = Arc::new(String::new);
-        let result = handle(stream, &table, &metrics, Duration::from_millis(200));
+        // No worker answers: the request must be refused before anything would ask one.
+        let (worker, _calls) = WorkerHandle::channel();
+        let result = handle(stream, &worker, Duration::from_millis(200));
         let error = result.expect_err("a request still arriving at the deadline is refused");
         assert!(
             matches!(

@@ -1,4 +1,5 @@
-//! The `engine` command line: kcat-style `produce` / `consume`, `metadata`, `topic create`, `validate`.
+//! The `engine` command line: `--config` (run pipelines), kcat-style `produce` / `consume`, `metadata`,
+//! `topic create`, `group`, `validate`.
 //!
 //! Errors reach the user as one line and a non-zero exit; `--help` exists on every command.
 
@@ -8,4 +9,5 @@ pub mod consume;
 pub mod format;
 pub mod group;
 pub mod produce;
+pub mod run;
 pub mod validate;

@@ -1,7 +1,5 @@
 //! Turns a validated pipeline config into running parts: source, sink, converters, transform chain.
 
-use std::path::Path;
-
 use crate::client::config::ProducerConfig;
 use crate::config::{ComponentConfig, Delivery, PipelineConfig};
 use crate::connect::config_def::ParsedConfig;
@@ -102,7 +100,6 @@ pub async fn build_source(
     pipeline: &PipelineConfig,
     task: TaskId,
     start: &[SourcePosition],
-    _state_dir: &Path,
 ) -> Result<AnySource, ConnectorError> {
     let component = &pipeline.source;
     // File-like sources keep one stream: their single stored position.

@@ -1,30 +1,39 @@
 //! Thread per core: one OS thread per core, pinned, each with its own single-threaded executor, I/O backend
 //! and broker connections. A task is placed on one core and never migrates; nothing on the hot path is shared
-//! between cores. The control thread talks to cores only through channels.
+//! between cores. The control thread talks to cores only through channels: commands in, [`TaskReport`]s out.
 
 use std::cell::Cell;
+use std::collections::HashMap;
 use std::rc::Rc;
-use std::sync::mpsc as std_mpsc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, Notify};
 
+use super::positions::TaskKey;
 use super::task::{run_task, TaskOutcome, TaskSpec};
 use crate::runtime::backend::{AnyBackend, IoBackend, IoChoice};
 
 /// What the control thread asks a core to do.
 #[derive(Debug)]
 pub enum CoreCommand {
+    /// Run a task (after the one of the same key, if still running, has stopped).
     Start(TaskSpec),
-    /// Stop every task: stop polling sources, flush sinks, commit, close.
-    Stop,
+    /// Stop one task: stop polling its source, flush its sink, commit, close.
+    Stop(TaskKey),
+    /// Commit what the task's sink has and poll its source no more until resumed.
+    Pause(TaskKey),
+    Resume(TaskKey),
+    /// Stop every task of the core, then end the core's thread.
+    StopAll,
 }
 
 /// What a task's state is, as the control thread sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TaskState {
     Running,
+    /// Paused on request: its positions are committed and its source is not polled.
+    Paused,
     /// Failed; restarting after `retry_in`.
     Failed {
         error: String,
@@ -39,9 +48,12 @@ pub enum TaskState {
 #[derive(Debug, Clone)]
 pub struct TaskReport {
     pub core: usize,
-    pub task: String,
+    pub task: TaskKey,
     pub state: TaskState,
 }
+
+/// Where cores send their reports (any thread may send; the control thread receives).
+pub type ReportSender = mpsc::UnboundedSender<TaskReport>;
 
 /// The running cores.
 pub struct CoreSet {
@@ -91,11 +103,7 @@ fn pin_current_thread(cpu: usize) -> std::io::Result<()> {
 
 impl CoreSet {
     /// Starts `cores` pinned threads (core i on the i-th allowed CPU, wrapping), each on `io`.
-    pub fn start(
-        cores: usize,
-        io: IoChoice,
-        reports: std_mpsc::Sender<TaskReport>,
-    ) -> Result<Self, String> {
+    pub fn start(cores: usize, io: IoChoice, reports: ReportSender) -> Result<Self, String> {
         let backend = AnyBackend::choose(io)?;
         let backend_name = backend.name();
         let cpus = allowed_cpus();
@@ -149,7 +157,7 @@ impl CoreSet {
     /// Asks every core to stop and waits for the threads (each drains, commits and closes its tasks).
     pub fn stop_and_join(self) {
         for tx in &self.commands {
-            let _ = tx.send(CoreCommand::Stop);
+            let _ = tx.send(CoreCommand::StopAll);
         }
         drop(self.commands);
         for thread in self.threads {
@@ -158,58 +166,145 @@ impl CoreSet {
     }
 }
 
-/// A core's executor: starts tasks as asked, stops them all on `Stop`.
+/// What a core and one of its tasks share: the task's stop and pause requests, and its report channel.
+pub(crate) struct TaskControl {
+    core: usize,
+    key: TaskKey,
+    stop: Cell<bool>,
+    paused: Cell<bool>,
+    /// Woken on every stop, pause or resume request.
+    changed: Notify,
+    reports: ReportSender,
+}
+
+impl TaskControl {
+    fn new(core: usize, key: TaskKey, reports: ReportSender) -> Self {
+        Self {
+            core,
+            key,
+            stop: Cell::new(false),
+            paused: Cell::new(false),
+            changed: Notify::new(),
+            reports,
+        }
+    }
+
+    pub(crate) fn stop_requested(&self) -> bool {
+        self.stop.get()
+    }
+
+    pub(crate) fn pause_requested(&self) -> bool {
+        self.paused.get() && !self.stop.get()
+    }
+
+    pub(crate) fn report(&self, state: TaskState) {
+        let _ = self.reports.send(TaskReport {
+            core: self.core,
+            task: self.key.clone(),
+            state,
+        });
+    }
+
+    fn request_stop(&self) {
+        self.stop.set(true);
+        self.changed.notify_waiters();
+    }
+
+    fn set_paused(&self, paused: bool) {
+        self.paused.set(paused);
+        self.changed.notify_waiters();
+    }
+
+    /// Waits until a stop, pause or resume request arrives, or `timeout` passes.
+    pub(crate) async fn wait_for_request(&self, timeout: Duration) {
+        let _ = tokio::time::timeout(timeout, self.changed.notified()).await;
+    }
+
+    /// Waits while paused; returns at once when not paused, and as soon as a resume or stop arrives.
+    pub(crate) async fn wait_while_paused(&self) {
+        while self.pause_requested() {
+            let notified = self.changed.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if !self.pause_requested() {
+                break;
+            }
+            notified.await;
+        }
+    }
+}
+
+/// A core's executor: starts, pauses and stops tasks as asked; stops them all on `StopAll`.
 async fn core_main(
     core: usize,
     mut commands: mpsc::UnboundedReceiver<CoreCommand>,
-    reports: std_mpsc::Sender<TaskReport>,
+    reports: ReportSender,
 ) {
-    let stop = Rc::new(Cell::new(false));
-    let mut tasks = Vec::new();
+    let mut tasks: HashMap<TaskKey, (Rc<TaskControl>, tokio::task::JoinHandle<()>)> =
+        HashMap::new();
     while let Some(command) = commands.recv().await {
         match command {
             CoreCommand::Start(spec) => {
-                tasks.push(tokio::task::spawn_local(supervise(
-                    core,
-                    spec,
-                    stop.clone(),
-                    reports.clone(),
-                )));
+                let key = spec.key();
+                let control = Rc::new(TaskControl::new(core, key.clone(), reports.clone()));
+                let previous = tasks.remove(&key);
+                let handle = tokio::task::spawn_local({
+                    let control = control.clone();
+                    async move {
+                        // A restart: the old run commits its positions before the new one reads them.
+                        if let Some((old, handle)) = previous {
+                            old.request_stop();
+                            let _ = handle.await;
+                        }
+                        supervise(spec, control).await;
+                    }
+                });
+                tasks.insert(key, (control, handle));
             }
-            CoreCommand::Stop => break,
+            CoreCommand::Stop(key) => {
+                if let Some((control, _)) = tasks.get(&key) {
+                    control.request_stop();
+                }
+            }
+            CoreCommand::Pause(key) => {
+                if let Some((control, _)) = tasks.get(&key) {
+                    control.set_paused(true);
+                }
+            }
+            CoreCommand::Resume(key) => {
+                if let Some((control, _)) = tasks.get(&key) {
+                    control.set_paused(false);
+                }
+            }
+            CoreCommand::StopAll => break,
         }
+        tasks.retain(|_, (_, handle)| !handle.is_finished());
     }
-    stop.set(true);
-    for task in tasks {
-        let _ = task.await;
+    for (control, _) in tasks.values() {
+        control.request_stop();
+    }
+    for (_, (_, handle)) in tasks {
+        let _ = handle.await;
     }
 }
 
 /// Runs a task, restarting it with exponential backoff (1 s doubling to 60 s) when it fails.
-async fn supervise(
-    core: usize,
-    spec: TaskSpec,
-    stop: Rc<Cell<bool>>,
-    reports: std_mpsc::Sender<TaskReport>,
-) {
+async fn supervise(spec: TaskSpec, control: Rc<TaskControl>) {
     let label = spec.label();
-    let report = |state: TaskState| {
-        let _ = reports.send(TaskReport {
-            core,
-            task: label.clone(),
-            state,
-        });
-    };
     let mut restarts = 0u32;
     loop {
-        report(TaskState::Running);
-        match run_task(&spec, stop.clone()).await {
+        if control.stop_requested() {
+            control.report(TaskState::Stopped);
+            return;
+        }
+        control.report(TaskState::Running);
+        match run_task(&spec, &control).await {
             Ok(TaskOutcome::Finished) => {
-                report(TaskState::Finished);
+                control.report(TaskState::Finished);
                 return;
             }
             Ok(TaskOutcome::Stopped) => {
-                report(TaskState::Stopped);
+                control.report(TaskState::Stopped);
                 return;
             }
             Err(error) => {
@@ -218,18 +313,18 @@ async fn supervise(
                     Duration::from_secs(1u64 << restarts.min(6)).min(Duration::from_secs(60));
                 restarts += 1;
                 tracing::error!(task = %label, %error, restarts, ?retry_in, "task failed; restarting");
-                report(TaskState::Failed {
+                control.report(TaskState::Failed {
                     error: error.to_string(),
                     restarts,
                     retry_in,
                 });
                 let deadline = tokio::time::Instant::now() + retry_in;
-                while tokio::time::Instant::now() < deadline {
-                    if stop.get() {
-                        report(TaskState::Stopped);
-                        return;
+                while !control.stop_requested() {
+                    let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+                    if left.is_zero() {
+                        break;
                     }
-                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    control.wait_for_request(left).await;
                 }
             }
         }

@@ -25,11 +25,11 @@ impl TaskMetrics {
 /// A counter's Prometheus name, help text, and where it lives in [`TaskMetrics`].
 type CounterDef = (&'static str, &'static str, fn(&TaskMetrics) -> &AtomicU64);
 
-/// Every task's counters, labelled by pipeline and task index.
-pub type MetricsTable = Arc<Vec<(String, u32, Arc<TaskMetrics>)>>;
+/// One task's counters, labelled by its connector (pipeline) and task index.
+pub type TaskMetricsRow = (String, u32, Arc<TaskMetrics>);
 
-/// Renders the table in the Prometheus text exposition format.
-pub fn render(table: &MetricsTable) -> String {
+/// Renders every task's counters in the Prometheus text exposition format.
+pub fn render(table: &[TaskMetricsRow]) -> String {
     let mut out = String::new();
     let counters: [CounterDef; 6] = [
         (
@@ -85,7 +85,7 @@ mod tests {
     fn counters_render_in_prometheus_text_format() {
         let metrics = Arc::new(TaskMetrics::default());
         TaskMetrics::add(&metrics.records_polled, 5);
-        let table: MetricsTable = Arc::new(vec![("orders".to_owned(), 1, metrics)]);
+        let table = vec![("orders".to_owned(), 1, metrics)];
         let text = render(&table);
         assert!(text.contains("# TYPE pipewright_records_polled_total counter"));
         assert!(

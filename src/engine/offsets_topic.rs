@@ -12,7 +12,7 @@ use crate::client::config::{ConfigMap, ConsumerConfig, IsolationLevel};
 use crate::client::consumer::{ConsumerEvent, StartPosition};
 use crate::connect::connector::ConnectorError;
 use crate::connect::record::SourcePosition;
-use crate::engine::offsets::{format_line, parse_line};
+use crate::engine::positions::{format_line, parse_line};
 use crate::runtime::Consumer;
 
 /// The offsets topic's default name, like Kafka Connect's `offset.storage.topic`.

@@ -3,13 +3,10 @@
 //! The loop is the backpressure: a slow sink makes `put`/`flush` take longer, so the source is polled less;
 //! at most `queue.max.records` records are between source and sink at any time. Positions: after a sink
 //! `flush` succeeds, the latest position of each stream (a file, a Kafka partition) among the records handed
-//! to the sink is committed — to the task's offsets file, and to the source (the Kafka source commits to its
-//! group). A crash between flush and commit re-sends records (at-least-once), never loses them.
+//! to the sink is committed — to the task's [`PositionStore`], and to the source (the Kafka source commits to
+//! its group). A crash between flush and commit re-sends records (at-least-once), never loses them.
 
-use std::cell::Cell;
 use std::collections::HashMap;
-use std::path::PathBuf;
-use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -20,9 +17,10 @@ use crate::engine::build::{
     build_chain, build_converters, build_sink, build_source, commit_exactly_once,
     source_keeps_own_positions, AnySink, AnySource,
 };
+use crate::engine::cores::{TaskControl, TaskState};
 use crate::engine::dead_letter::DeadLetterQueue;
 use crate::engine::metrics::TaskMetrics;
-use crate::engine::offsets::OffsetStore;
+use crate::engine::positions::{PositionStore, TaskKey};
 
 /// How often positions are committed when records keep flowing (Kafka Connect's offset.flush.interval.ms,
 /// shorter: a restart re-sends at most this much).
@@ -36,13 +34,18 @@ const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
 pub struct TaskSpec {
     pub pipeline: Arc<PipelineConfig>,
     pub task: TaskId,
-    pub state_dir: PathBuf,
-    pub metrics: Arc<crate::engine::metrics::TaskMetrics>,
+    /// Where the task's source positions are kept (unless its source keeps its own).
+    pub positions: Arc<dyn PositionStore>,
+    pub metrics: Arc<TaskMetrics>,
 }
 
 impl TaskSpec {
+    pub fn key(&self) -> TaskKey {
+        TaskKey::new(self.pipeline.name.clone(), self.task.index)
+    }
+
     pub fn label(&self) -> String {
-        format!("{}#{}", self.pipeline.name, self.task.index)
+        self.key().to_string()
     }
 }
 
@@ -86,22 +89,17 @@ fn same_stream(a: &SourcePosition, b: &SourcePosition) -> bool {
 }
 
 /// Runs the task until its source finishes, `stop` is set, or an error fails it.
-pub async fn run_task(
+pub(crate) async fn run_task(
     spec: &TaskSpec,
-    stop: Rc<Cell<bool>>,
+    control: &TaskControl,
 ) -> Result<TaskOutcome, ConnectorError> {
     let pipeline = &spec.pipeline;
     let own_positions = source_keeps_own_positions(pipeline);
     let exactly_once_positions = pipeline.delivery == Delivery::ExactlyOnce && !own_positions;
-    let store = if own_positions || exactly_once_positions {
-        None
-    } else {
-        Some(
-            OffsetStore::open(&spec.state_dir, &pipeline.name, spec.task.index).map_err(|e| {
-                ConnectorError::fatal(format!("state directory {}: {e}", spec.state_dir.display()))
-            })?,
-        )
-    };
+    let store = (!own_positions && !exactly_once_positions).then(|| TaskPositions {
+        store: spec.positions.as_ref(),
+        key: spec.key(),
+    });
     let start = if exactly_once_positions {
         // The positions committed with the records, in the offsets topic (KIP-618 style).
         let settings = pipeline.producer_config_map();
@@ -118,7 +116,8 @@ pub async fn run_task(
     } else {
         match &store {
             Some(store) => store
-                .load()
+                .store
+                .load(&store.key)
                 .map_err(|e| ConnectorError::fatal(e.to_string()))?,
             None => Vec::new(),
         }
@@ -147,7 +146,7 @@ pub async fn run_task(
     let mut converters = build_converters(pipeline)?;
     let chain = build_chain(pipeline)?;
     let mut sink = build_sink(pipeline, spec.task).await?;
-    let mut source = match build_source(pipeline, spec.task, &start, &spec.state_dir).await {
+    let mut source = match build_source(pipeline, spec.task, &start).await {
         Ok(source) => source,
         Err(e) => {
             sink.close().await;
@@ -162,7 +161,7 @@ pub async fn run_task(
         &chain,
         store.as_ref(),
         dead_letters.as_mut(),
-        &stop,
+        control,
     )
     .await;
     if let Some(dlq) = dead_letters {
@@ -197,9 +196,9 @@ async fn pump(
     sink: &mut AnySink,
     converters: &mut crate::connect::connector::Converters,
     chain: &crate::connect::transforms::TransformChain,
-    store: Option<&OffsetStore>,
+    store: Option<&TaskPositions<'_>>,
     mut dead_letters: Option<&mut DeadLetterQueue>,
-    stop: &Cell<bool>,
+    control: &TaskControl,
 ) -> Result<TaskOutcome, ConnectorError> {
     let pipeline = &spec.pipeline;
     let max_records = pipeline.queue_max_records.max(1);
@@ -227,8 +226,32 @@ async fn pump(
         .flatten()
         .map(|t| crate::connect::data::Str::from(t.as_str()));
     let outcome = loop {
-        if stop.get() {
+        if control.stop_requested() {
             break TaskOutcome::Stopped;
+        }
+        if control.pause_requested() {
+            // Everything polled so far reaches the sink and its positions commit before the pause takes hold.
+            if let Some(dlq) = dead_letters.as_deref_mut() {
+                dlq.flush().await?;
+            }
+            commit(
+                exactly_once_group.as_deref(),
+                &position_key,
+                source,
+                sink,
+                store,
+                &mut pending,
+                &mut stored,
+            )
+            .await?;
+            last_commit = Instant::now();
+            unflushed = 0;
+            control.report(TaskState::Paused);
+            control.wait_while_paused().await;
+            if !control.stop_requested() {
+                control.report(TaskState::Running);
+            }
+            continue;
         }
         let polled = source.poll(max_records).await?;
         let finished = match polled {
@@ -341,6 +364,12 @@ async fn pump(
     Ok(outcome)
 }
 
+/// A task's slot in its position store.
+struct TaskPositions<'a> {
+    store: &'a dyn PositionStore,
+    key: TaskKey,
+}
+
 /// Flushes the sink, then commits the positions of everything it now has.
 #[allow(clippy::too_many_arguments)]
 async fn commit(
@@ -348,7 +377,7 @@ async fn commit(
     position_key: &str,
     source: &mut AnySource,
     sink: &mut AnySink,
-    store: Option<&OffsetStore>,
+    store: Option<&TaskPositions<'_>>,
     pending: &mut HashMap<Option<(String, i32)>, SourcePosition>,
     stored: &mut HashMap<Option<(String, i32)>, SourcePosition>,
 ) -> Result<(), ConnectorError> {
@@ -366,9 +395,10 @@ async fn commit(
     if let Some(store) = store {
         stored.extend(pending.iter().map(|(k, v)| (k.clone(), v.clone())));
         let positions: Vec<SourcePosition> = stored.values().cloned().collect();
-        store.store(&positions).map_err(|e| {
-            ConnectorError::fatal(format!("writing {}: {e}", store.path().display()))
-        })?;
+        store
+            .store
+            .store(&store.key, &positions)
+            .map_err(|e| ConnectorError::fatal(e.to_string()))?;
     }
     for position in pending.values() {
         source.commit(position).await?;

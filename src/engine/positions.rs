@@ -1,0 +1,123 @@
+//! Where a task's source positions are kept between runs, as the engine sees it: a trait the worker implements
+//! (a file per task in standalone mode; a topic in distributed mode), and the one text form a position is
+//! written in.
+//!
+//! The engine calls [`PositionStore::store`] only after the sink acknowledged every record before the
+//! positions (at-least-once). It must not know where the positions go.
+
+use std::fmt;
+
+use bytes::Bytes;
+
+use crate::connect::data::Str;
+use crate::connect::record::SourcePosition;
+
+/// One task of one connector, as the engine, the worker and their stores name it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TaskKey {
+    pub connector: String,
+    pub index: u32,
+}
+
+impl TaskKey {
+    pub fn new(connector: impl Into<String>, index: u32) -> Self {
+        Self {
+            connector: connector.into(),
+            index,
+        }
+    }
+}
+
+impl fmt::Display for TaskKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}#{}", self.connector, self.index)
+    }
+}
+
+/// A store could not read or write positions; the message names the store's file or topic.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct PositionStoreError(pub String);
+
+/// Keeps the latest acknowledged positions of each task.
+pub trait PositionStore: Send + Sync + fmt::Debug {
+    /// The positions stored for `task`; none when nothing was ever stored. A damaged store is an error naming
+    /// where (starting over silently would re-send or skip data).
+    fn load(&self, task: &TaskKey) -> Result<Vec<SourcePosition>, PositionStoreError>;
+
+    /// Replaces the positions stored for `task`; durable when it returns.
+    fn store(&self, task: &TaskKey, positions: &[SourcePosition])
+        -> Result<(), PositionStoreError>;
+}
+
+/// A position as one line of text (tab-separated fields; no newline).
+pub fn format_line(position: &SourcePosition) -> String {
+    match position {
+        SourcePosition::Offset(offset) => format!("offset\t{offset}"),
+        SourcePosition::KafkaOffset {
+            topic,
+            partition,
+            offset,
+        } => format!("kafka\t{partition}\t{offset}\t{}", topic.as_str()),
+        SourcePosition::Opaque(bytes) => {
+            format!(
+                "opaque\t{}",
+                bytes.iter().map(|b| format!("{b:02x}")).collect::<String>()
+            )
+        }
+    }
+}
+
+/// The position [`format_line`] wrote; `None` for a line it could not have written.
+pub fn parse_line(line: &str) -> Option<SourcePosition> {
+    let mut fields = line.splitn(4, '\t');
+    match fields.next()? {
+        "offset" => fields.next()?.parse().ok().map(SourcePosition::Offset),
+        "kafka" => {
+            let partition = fields.next()?.parse().ok()?;
+            let offset = fields.next()?.parse().ok()?;
+            let topic = fields.next()?;
+            Some(SourcePosition::KafkaOffset {
+                topic: Str::from(topic),
+                partition,
+                offset,
+            })
+        }
+        "opaque" => {
+            let hex = fields.next()?;
+            if hex.len() % 2 != 0 {
+                return None;
+            }
+            let bytes: Option<Vec<u8>> = (0..hex.len())
+                .step_by(2)
+                .map(|i| u8::from_str_radix(hex.get(i..i + 2)?, 16).ok())
+                .collect();
+            bytes.map(|b| SourcePosition::Opaque(Bytes::from(b)))
+        }
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_position_survives_its_line() {
+        let positions = [
+            SourcePosition::Offset(4096),
+            SourcePosition::KafkaOffset {
+                topic: Str::from("a\tb"),
+                partition: 3,
+                offset: 17,
+            },
+            SourcePosition::Opaque(Bytes::from_static(&[0, 255, 16])),
+        ];
+        for position in positions {
+            assert_eq!(parse_line(&format_line(&position)), Some(position));
+        }
+        assert_eq!(parse_line("nonsense"), None);
+        assert_eq!(parse_line("opaque\tabc"), None);
+        assert_eq!(TaskKey::new("orders", 2).to_string(), "orders#2");
+    }
+}

@@ -1,0 +1,337 @@
+//! The worker: owns connectors — their specs and target states (running, paused, stopped) — turns them into
+//! tasks that the engine places on cores, and keeps their statuses (Kafka Connect's Herder over its Worker).
+//!
+//! It runs on the control thread. The REST API and the command line talk to it through a [`WorkerHandle`];
+//! it talks to the engine through [`TaskRunner`]. Its stores sit behind traits ([`store`]): files for one
+//! process; Kafka topics come with distributed mode. It never touches a record.
+
+pub mod handle;
+pub mod standalone;
+pub mod status;
+pub mod store;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use crate::config::PipelineConfig;
+use crate::connect::connector::TaskId;
+use crate::engine::cores::{TaskReport, TaskState};
+use crate::engine::metrics::{TaskMetrics, TaskMetricsRow};
+use crate::engine::positions::{PositionStore, TaskKey};
+use crate::engine::task::TaskSpec;
+use crate::engine::Engine;
+
+pub use handle::WorkerHandle;
+use status::{ConnectorStatus, StatusStore, TargetState, TaskStatus};
+use store::{ConfigStore, StoreError};
+
+/// What runs the worker's tasks: the engine, or a recording double in tests.
+pub trait TaskRunner: Send {
+    fn start_task(&mut self, spec: TaskSpec);
+    fn stop_task(&mut self, key: &TaskKey);
+    fn pause_task(&mut self, key: &TaskKey);
+    fn resume_task(&mut self, key: &TaskKey);
+    /// Stops every task (sinks drain, positions commit) and waits until they have stopped.
+    fn shutdown(self: Box<Self>);
+}
+
+impl TaskRunner for Engine {
+    fn start_task(&mut self, spec: TaskSpec) {
+        let label = spec.label();
+        let core = Engine::start_task(self, spec);
+        tracing::info!(task = %label, core, "task placed");
+    }
+
+    fn stop_task(&mut self, key: &TaskKey) {
+        Engine::stop_task(self, key);
+    }
+
+    fn pause_task(&mut self, key: &TaskKey) {
+        Engine::pause_task(self, key);
+    }
+
+    fn resume_task(&mut self, key: &TaskKey) {
+        Engine::resume_task(self, key);
+    }
+
+    fn shutdown(self: Box<Self>) {
+        self.stop_and_join();
+    }
+}
+
+/// One connector the worker runs.
+struct Connector {
+    spec: Arc<PipelineConfig>,
+    target: TargetState,
+    /// Each task's counters, by index; a new config gets new counters.
+    metrics: Vec<Arc<TaskMetrics>>,
+}
+
+impl Connector {
+    fn task_count(&self) -> u32 {
+        self.spec.tasks.max(1)
+    }
+
+    fn task_keys(&self) -> impl Iterator<Item = TaskKey> + '_ {
+        (0..self.task_count()).map(|index| TaskKey::new(self.spec.name.clone(), index))
+    }
+}
+
+/// A request the worker could not carry out.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum WorkerError {
+    #[error("Connector {0} not found")]
+    UnknownConnector(String),
+    #[error("{0}")]
+    Store(#[from] StoreError),
+}
+
+/// The connectors of one worker and their tasks.
+pub struct Worker {
+    /// How REST names this worker in statuses (its advertised REST address, as Kafka Connect's worker_id).
+    worker_id: String,
+    runner: Box<dyn TaskRunner>,
+    positions: Arc<dyn PositionStore>,
+    configs: Box<dyn ConfigStore>,
+    statuses: Box<dyn StatusStore>,
+    connectors: BTreeMap<String, Connector>,
+    finished: BTreeSet<TaskKey>,
+}
+
+impl Worker {
+    pub fn new(
+        worker_id: impl Into<String>,
+        runner: Box<dyn TaskRunner>,
+        positions: Arc<dyn PositionStore>,
+        configs: Box<dyn ConfigStore>,
+        statuses: Box<dyn StatusStore>,
+    ) -> Self {
+        Self {
+            worker_id: worker_id.into(),
+            runner,
+            positions,
+            configs,
+            statuses,
+            connectors: BTreeMap::new(),
+            finished: BTreeSet::new(),
+        }
+    }
+
+    pub fn worker_id(&self) -> &str {
+        &self.worker_id
+    }
+
+    /// The target state stored for `name`, if any (a connector paused or stopped before a restart stays so).
+    pub fn stored_target_state(&self, name: &str) -> Result<Option<TargetState>, WorkerError> {
+        Ok(self.configs.load()?.get(name).map(|c| c.target))
+    }
+
+    /// Runs `spec` as connector `spec.name` in `target` state; a connector of that name is replaced (its tasks
+    /// stop, committing their positions, and the new ones start from them).
+    pub fn put_connector(&mut self, spec: PipelineConfig, target: TargetState) {
+        let name = spec.name.clone();
+        if let Some(old) = self.connectors.remove(&name) {
+            self.stop_tasks(&old);
+        }
+        let connector = Connector {
+            metrics: (0..spec.tasks.max(1))
+                .map(|_| Arc::new(TaskMetrics::default()))
+                .collect(),
+            spec: Arc::new(spec),
+            target,
+        };
+        for key in connector.task_keys() {
+            self.statuses
+                .put(&key, TaskStatus::unassigned(&self.worker_id));
+            self.finished.remove(&key);
+        }
+        if target != TargetState::Stopped {
+            self.start_tasks(&connector);
+        }
+        self.connectors.insert(name, connector);
+    }
+
+    /// Moves a connector to `target`: pausing keeps its tasks but stops their polling, stopping ends them,
+    /// running starts or resumes them. The target state is stored, so it survives a restart.
+    pub fn set_target_state(&mut self, name: &str, target: TargetState) -> Result<(), WorkerError> {
+        let mut stored = self.configs.load()?.remove(name).unwrap_or_default();
+        let connector = self
+            .connectors
+            .remove(name)
+            .ok_or_else(|| WorkerError::UnknownConnector(name.to_owned()))?;
+        let mut connector = connector;
+        match (connector.target, target) {
+            (from, to) if from == to => {}
+            (TargetState::Stopped, _) => {
+                connector.target = target;
+                self.start_tasks(&connector);
+            }
+            (_, TargetState::Stopped) => {
+                self.stop_tasks(&connector);
+                for key in connector.task_keys() {
+                    self.statuses
+                        .put(&key, TaskStatus::unassigned(&self.worker_id));
+                }
+            }
+            (_, TargetState::Paused) => {
+                for key in connector.task_keys() {
+                    self.runner.pause_task(&key);
+                }
+            }
+            (_, TargetState::Running) => {
+                for key in connector.task_keys() {
+                    self.runner.resume_task(&key);
+                }
+            }
+        }
+        connector.target = target;
+        self.connectors.insert(name.to_owned(), connector);
+        stored.target = target;
+        self.configs.put(name, &stored)?;
+        Ok(())
+    }
+
+    /// Stops a connector's tasks and forgets it.
+    pub fn remove_connector(&mut self, name: &str) -> Result<(), WorkerError> {
+        let connector = self
+            .connectors
+            .remove(name)
+            .ok_or_else(|| WorkerError::UnknownConnector(name.to_owned()))?;
+        self.stop_tasks(&connector);
+        self.statuses.remove_connector(name);
+        self.finished.retain(|key| key.connector != name);
+        self.configs.remove(name)?;
+        Ok(())
+    }
+
+    fn start_tasks(&mut self, connector: &Connector) {
+        let count = connector.task_count();
+        for (index, metrics) in (0..count).zip(&connector.metrics) {
+            let spec = TaskSpec {
+                pipeline: connector.spec.clone(),
+                task: TaskId { index, count },
+                positions: self.positions.clone(),
+                metrics: metrics.clone(),
+            };
+            self.runner.start_task(spec);
+            if connector.target == TargetState::Paused {
+                self.runner
+                    .pause_task(&TaskKey::new(connector.spec.name.clone(), index));
+            }
+        }
+    }
+
+    fn stop_tasks(&mut self, connector: &Connector) {
+        for key in connector.task_keys() {
+            self.runner.stop_task(&key);
+        }
+    }
+
+    /// Records a task's state change (reports of tasks no longer the worker's are dropped).
+    pub fn handle_report(&mut self, report: &TaskReport) {
+        let Some(connector) = self.connectors.get(&report.task.connector) else {
+            return;
+        };
+        if report.task.index >= connector.task_count() {
+            return;
+        }
+        match report.state {
+            TaskState::Finished => {
+                self.finished.insert(report.task.clone());
+            }
+            TaskState::Running => {
+                self.finished.remove(&report.task);
+            }
+            _ => {}
+        }
+        self.statuses.put(
+            &report.task,
+            TaskStatus::from_report(&report.state, &self.worker_id),
+        );
+    }
+
+    /// Whether there is nothing left to run: every task of every running connector finished on its own (its
+    /// input ended). False while there are no connectors.
+    pub fn all_finished(&self) -> bool {
+        let mut running = self
+            .connectors
+            .values()
+            .filter(|c| c.target == TargetState::Running)
+            .peekable();
+        running.peek().is_some()
+            && running.all(|c| c.task_keys().all(|key| self.finished.contains(&key)))
+    }
+
+    /// The connectors' names, in order.
+    pub fn connector_names(&self) -> Vec<String> {
+        self.connectors.keys().cloned().collect()
+    }
+
+    /// The spec a connector runs.
+    pub fn connector_spec(&self, name: &str) -> Option<Arc<PipelineConfig>> {
+        self.connectors.get(name).map(|c| c.spec.clone())
+    }
+
+    /// Every connector with its tasks' statuses, as the REST API shows them.
+    pub fn statuses(&self) -> BTreeMap<String, ConnectorStatus> {
+        self.connectors
+            .iter()
+            .map(|(name, connector)| {
+                let spec = &connector.spec;
+                let mut config = BTreeMap::new();
+                config.insert("source".to_owned(), spec.source.type_name.clone());
+                config.insert("sink".to_owned(), spec.sink.type_name.clone());
+                config.insert("tasks.max".to_owned(), connector.task_count().to_string());
+                let tasks = connector
+                    .task_keys()
+                    .map(|key| {
+                        let status = self
+                            .statuses
+                            .get(&key)
+                            .unwrap_or_else(|| TaskStatus::unassigned(&self.worker_id));
+                        (key.index, status)
+                    })
+                    .collect();
+                let status = ConnectorStatus {
+                    kind: connector_type(spec),
+                    config,
+                    target: connector.target,
+                    tasks,
+                };
+                (name.clone(), status)
+            })
+            .collect()
+    }
+
+    /// Every task's counters in the Prometheus text format.
+    pub fn metrics_text(&self) -> String {
+        let rows: Vec<TaskMetricsRow> = self
+            .connectors
+            .values()
+            .flat_map(|c| {
+                c.metrics
+                    .iter()
+                    .enumerate()
+                    .map(|(index, m)| (c.spec.name.clone(), index as u32, m.clone()))
+            })
+            .collect();
+        crate::engine::metrics::render(&rows)
+    }
+
+    /// Stops every task and waits until they have stopped (see [`TaskRunner::shutdown`]).
+    pub fn shutdown(self) {
+        self.runner.shutdown();
+    }
+}
+
+/// Kafka Connect's connector type: a pipeline into Kafka is a `source` connector, one out of Kafka a `sink`.
+fn connector_type(spec: &PipelineConfig) -> &'static str {
+    if spec.sink.name == "kafka" {
+        "source"
+    } else {
+        "sink"
+    }
+}
+
+#[cfg(test)]
+mod tests;

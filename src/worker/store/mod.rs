@@ -1,0 +1,59 @@
+//! The worker's stores, behind small traits so one process keeps them in files and a cluster in Kafka topics:
+//! connector configs and target states ([`ConfigStore`]), source positions
+//! ([`crate::engine::positions::PositionStore`], which the engine calls), task statuses
+//! ([`super::status::StatusStore`]).
+
+mod config_file;
+mod position_files;
+
+use std::collections::BTreeMap;
+
+pub use config_file::ConfigFile;
+pub use position_files::PositionFiles;
+
+use super::status::TargetState;
+
+/// A store could not be read or written; the message names the file or topic and the cause.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct StoreError(pub String);
+
+/// What the config store holds for one connector.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct StoredConnector {
+    /// The connector's config in Kafka Connect's flat form, as submitted; `None` for a connector whose config
+    /// lives elsewhere (the config file the worker was started with), of which only the target state is kept.
+    pub config: Option<BTreeMap<String, String>>,
+    pub target: TargetState,
+}
+
+/// Connector configs and target states (Kafka Connect's ConfigBackingStore).
+pub trait ConfigStore: Send {
+    /// Every stored connector by name.
+    fn load(&self) -> Result<BTreeMap<String, StoredConnector>, StoreError>;
+    /// Creates or replaces a connector's entry.
+    fn put(&mut self, name: &str, connector: &StoredConnector) -> Result<(), StoreError>;
+    fn remove(&mut self, name: &str) -> Result<(), StoreError>;
+}
+
+/// A config store that keeps nothing between runs.
+#[derive(Debug, Default)]
+pub struct MemoryConfigStore {
+    connectors: BTreeMap<String, StoredConnector>,
+}
+
+impl ConfigStore for MemoryConfigStore {
+    fn load(&self) -> Result<BTreeMap<String, StoredConnector>, StoreError> {
+        Ok(self.connectors.clone())
+    }
+
+    fn put(&mut self, name: &str, connector: &StoredConnector) -> Result<(), StoreError> {
+        self.connectors.insert(name.to_owned(), connector.clone());
+        Ok(())
+    }
+
+    fn remove(&mut self, name: &str) -> Result<(), StoreError> {
+        self.connectors.remove(name);
+        Ok(())
+    }
+}
