@@ -1,6 +1,6 @@
 //! Turns a [`RawDocument`] into an [`EngineConfig`], collecting every problem on the way.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::time::Duration;
 
 use crate::connect::registry::ComponentKind;
@@ -194,6 +194,8 @@ struct Checker<'a> {
     catalog: &'a dyn Catalog,
     pipeline: Option<String>,
     problems: Vec<Problem>,
+    /// The paths of password-type keys met so far.
+    secrets: BTreeSet<String>,
 }
 
 impl Checker<'_> {
@@ -369,6 +371,12 @@ impl Checker<'_> {
                 );
                 continue;
             };
+            if def
+                .key(&entry.key)
+                .is_some_and(|k| k.ty == crate::connect::config_def::ConfigType::Password)
+            {
+                self.secrets.insert(entry.path.clone());
+            }
             settings.0.insert(
                 entry.key.clone(),
                 Setting {
@@ -842,6 +850,21 @@ fn check_client(
     }
 }
 
+/// The client key a flat connector key sets: `producer.override.X`, `consumer.override.X`, `producer.X`,
+/// `consumer.X` and `admin.X` set `X`; any other key may be a client key itself.
+pub(crate) fn client_key_of(key: &str) -> &str {
+    [
+        "producer.override.",
+        "consumer.override.",
+        "producer.",
+        "consumer.",
+        "admin.",
+    ]
+    .iter()
+    .find_map(|prefix| key.strip_prefix(prefix))
+    .unwrap_or(key)
+}
+
 fn build_pipeline(
     catalog: &dyn Catalog,
     raw: &RawPipeline,
@@ -852,6 +875,7 @@ fn build_pipeline(
         catalog,
         pipeline: name.clone(),
         problems: Vec::new(),
+        secrets: BTreeSet::new(),
     };
     for problem in &raw.problems {
         checker.problems.push(Problem {
@@ -946,6 +970,16 @@ fn build_pipeline(
         producer,
         consumer,
         keys: keys.keys,
+        connector_config: raw.flat_form(),
+        secret_keys: {
+            let mut secrets = checker.secrets;
+            secrets.extend(
+                raw.flat_form()
+                    .into_keys()
+                    .filter(|key| super::clients::is_secret_key(client_key_of(key))),
+            );
+            secrets
+        },
     };
     (Some(pipeline), problems)
 }

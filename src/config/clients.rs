@@ -44,6 +44,17 @@ pub(crate) fn client_accepts(role: ClientRole, key: &str) -> Result<(), Option<S
     }
 }
 
+/// Whether a client key's value is a secret, never to be shown: passwords, JAAS configs (which hold them),
+/// inline private keys, credentials of the form `user:password`.
+pub(crate) fn is_secret_key(key: &str) -> bool {
+    key.ends_with("password")
+        || key.ends_with(".jaas.config")
+        || key.ends_with("user.info")
+        || key == "ssl.key.pem"
+        || key == "ssl.keystore.key"
+        || key == "sasl.oauthbearer.config"
+}
+
 /// Whether `a` and `b` name the same client setting (equal, or one a librdkafka alias of the other).
 pub(crate) fn same_key(a: &str, b: &str) -> bool {
     java_name(a) == java_name(b)

@@ -396,6 +396,12 @@ fn add_connector(
     catalog: &dyn Catalog,
 ) {
     let mut pipeline = RawPipeline::new(start.clone());
+    pipeline.submitted = Some(
+        entries
+            .iter()
+            .filter_map(|e| Some((e.key.clone(), e.value.as_config_string()?)))
+            .collect(),
+    );
     let class_entry = entries.iter().find(|e| e.key == "connector.class").cloned();
     let class = class_entry
         .as_ref()
@@ -490,6 +496,82 @@ fn add_connector(
     }
     take_flat_chains(&mut pipeline);
     document.pipelines.push(pipeline);
+}
+
+/// Reads one connector given as a map (a REST request's config): Kafka Connect's form when it names a
+/// `connector.class`, else pipewright's flat form ([`RawPipeline::flat_form`]: `source.type`, `sink.type`, …).
+/// `file` names where the map came from in messages; `worker` holds the worker's client settings.
+pub(crate) fn read_map(
+    name: &str,
+    config: &std::collections::BTreeMap<String, String>,
+    file: Arc<str>,
+    worker: Vec<Entry>,
+    catalog: &dyn Catalog,
+) -> RawDocument {
+    let mut document = RawDocument::new(Arc::clone(&file));
+    document.kafka = worker;
+    let start = Location::new(&file, 0);
+    let mut entries = vec![Entry {
+        key: "name".into(),
+        path: "name".into(),
+        value: RawValue::String(name.to_owned()),
+        location: start.clone(),
+    }];
+    entries.extend(
+        config
+            .iter()
+            .filter(|(key, _)| key.as_str() != "name")
+            .map(|(key, value)| Entry {
+                key: key.clone(),
+                path: key.clone(),
+                value: RawValue::String(value.clone()),
+                location: start.clone(),
+            }),
+    );
+    if config.contains_key("connector.class") {
+        add_connector(&mut document, entries, start, catalog);
+        return document;
+    }
+    let mut pipeline = RawPipeline::new(start.clone());
+    pipeline.submitted = Some(
+        entries
+            .iter()
+            .filter_map(|e| Some((e.key.clone(), e.value.as_config_string()?)))
+            .collect(),
+    );
+    for (prefix, slot) in [("source.", 0), ("sink.", 1)] {
+        let component_entries: Vec<Entry> = entries
+            .iter()
+            .filter_map(|e| {
+                let key = e.key.strip_prefix(prefix)?;
+                Some(Entry {
+                    key: key.to_owned(),
+                    ..e.clone()
+                })
+            })
+            .collect();
+        if component_entries.is_empty() {
+            continue;
+        }
+        let component = RawComponent {
+            location: start.clone(),
+            path_prefix: prefix.to_owned(),
+            alias: None,
+            entries: component_entries,
+        };
+        if slot == 0 {
+            pipeline.source = Some(component);
+        } else {
+            pipeline.sink = Some(component);
+        }
+    }
+    pipeline.entries = entries
+        .into_iter()
+        .filter(|e| !e.key.starts_with("source.") && !e.key.starts_with("sink."))
+        .collect();
+    take_flat_chains(&mut pipeline);
+    document.pipelines.push(pipeline);
+    document
 }
 
 #[cfg(test)]

@@ -17,6 +17,7 @@ mod toml_form;
 #[cfg(test)]
 mod tests;
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -253,7 +254,15 @@ pub struct PipelineConfig {
     pub consumer: ClientSettings,
     /// Every scalar key of the pipeline as written, with its location.
     pub keys: Settings,
+    /// The whole connector config as one flat map, as submitted (Kafka Connect's form) or flattened from
+    /// pipelines.toml: what the REST API shows and takes back. Values are as written (secrets included).
+    pub connector_config: BTreeMap<String, String>,
+    /// The keys of [`PipelineConfig::connector_config`] whose values are secrets (password-type keys).
+    pub secret_keys: BTreeSet<String>,
 }
+
+/// What a secret's value is shown as, as Kafka Connect shows password-type values.
+pub const HIDDEN: &str = "[hidden]";
 
 impl PipelineConfig {
     pub fn producer_config_map(&self) -> ConfigMap {
@@ -272,6 +281,21 @@ impl PipelineConfig {
     /// The consumer config (already checked during validation).
     pub fn consumer_config(&self) -> Result<ConsumerConfig, ConfigError> {
         ConsumerConfig::from_map(self.consumer_config_map())
+    }
+
+    /// [`PipelineConfig::connector_config`] with every secret shown as [`HIDDEN`].
+    pub fn masked_connector_config(&self) -> BTreeMap<String, String> {
+        self.connector_config
+            .iter()
+            .map(|(key, value)| {
+                let value = if self.secret_keys.contains(key) {
+                    HIDDEN.to_owned()
+                } else {
+                    value.clone()
+                };
+                (key.clone(), value)
+            })
+            .collect()
     }
 }
 
@@ -320,4 +344,29 @@ pub fn parse(
         Format::Json => connect_form::read_json(text, file, catalog),
     };
     build::build(document, catalog)
+}
+
+/// Validates one connector given as a map (a REST request's config, in Kafka Connect's form or pipewright's
+/// flat form) named `name`, with the worker's client settings `worker` as the `[kafka]` table. `source` names the
+/// request in messages.
+pub fn parse_connector(
+    name: &str,
+    config: &BTreeMap<String, String>,
+    worker: &Settings,
+    source: &str,
+    catalog: &dyn Catalog,
+) -> Result<PipelineConfig, ConfigErrors> {
+    let worker_entries = worker
+        .0
+        .iter()
+        .map(|(key, setting)| raw::Entry {
+            key: key.clone(),
+            path: key.clone(),
+            value: raw::RawValue::String(setting.value.clone()),
+            location: setting.location.clone(),
+        })
+        .collect();
+    let document = connect_form::read_map(name, config, Arc::from(source), worker_entries, catalog);
+    let mut parsed = build::build(document, catalog)?;
+    Ok(parsed.pipelines.remove(0))
 }

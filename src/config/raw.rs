@@ -4,6 +4,7 @@
 //! The TOML reader and the Kafka Connect readers (`.properties`, REST JSON) both produce a [`RawDocument`]; one
 //! validator turns it into the model, so every form gets the same checks and the same messages.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use super::problem::{did_you_mean, list_names, Location, Problem};
@@ -90,6 +91,9 @@ pub(crate) struct RawPipeline {
     pub(crate) predicates: Vec<RawComponent>,
     /// Problems found while reading (keys that belong nowhere); reported with the pipeline's name.
     pub(crate) problems: Vec<Problem>,
+    /// The connector's keys as submitted, for a Kafka Connect form (.properties, REST JSON); `None` for a
+    /// pipelines.toml pipeline, whose flat form is [`RawPipeline::flat_form`].
+    pub(crate) submitted: Option<BTreeMap<String, String>>,
 }
 
 impl RawPipeline {
@@ -102,7 +106,60 @@ impl RawPipeline {
             transforms: Vec::new(),
             predicates: Vec::new(),
             problems: Vec::new(),
+            submitted: None,
         }
+    }
+
+    /// The pipeline as one flat map of Kafka Connect-style keys (`name`, `source.type`, `source.file`,
+    /// `transforms=a,b`, `transforms.a.type`, …): what the REST API shows as its config and takes back.
+    /// Transforms and predicates are listed under their names, so references between them survive.
+    pub(crate) fn flat_form(&self) -> BTreeMap<String, String> {
+        if let Some(submitted) = &self.submitted {
+            return submitted.clone();
+        }
+        let mut flat = BTreeMap::new();
+        let put = |flat: &mut BTreeMap<String, String>, key: String, value: &RawValue| {
+            if let Some(value) = value.as_config_string() {
+                flat.insert(key, value);
+            }
+        };
+        for entry in &self.entries {
+            put(&mut flat, entry.path.clone(), &entry.value);
+        }
+        for (prefix, component) in [("source", &self.source), ("sink", &self.sink)] {
+            for entry in component.iter().flat_map(|c| &c.entries) {
+                put(&mut flat, format!("{prefix}.{}", entry.key), &entry.value);
+            }
+        }
+        for (list_key, components) in [
+            ("transforms", &self.transforms),
+            ("predicates", &self.predicates),
+        ] {
+            let mut labels = Vec::new();
+            for (n, component) in components.iter().enumerate() {
+                let label = component
+                    .alias
+                    .clone()
+                    .or_else(|| {
+                        component
+                            .get("name")
+                            .and_then(|e| e.value.as_config_string())
+                    })
+                    .unwrap_or_else(|| (n + 1).to_string());
+                for entry in component.entries.iter().filter(|e| e.key != "name") {
+                    put(
+                        &mut flat,
+                        format!("{list_key}.{label}.{}", entry.key),
+                        &entry.value,
+                    );
+                }
+                labels.push(label);
+            }
+            if !labels.is_empty() {
+                flat.insert(list_key.to_owned(), labels.join(","));
+            }
+        }
+        flat
     }
 
     pub(crate) fn get(&self, key: &str) -> Option<&Entry> {

@@ -786,3 +786,110 @@ fn a_problem_lists_a_bounded_number_of_aliases() {
         .iter()
         .any(|p| p.contains("(listed: t0, t1, t2, ") && p.ends_with(" and 1984 more)")));
 }
+
+mod flat_form {
+    use super::super::{parse, parse_connector, Format, Registry, Settings, HIDDEN};
+
+    const TOML: &str = r#"
+[kafka]
+"bootstrap.servers" = "127.0.0.1:9092"
+
+[[pipeline]]
+name = "orders"
+tasks = 2
+"value.converter" = "json"
+"value.converter.schemas.enable" = false
+source = { type = "kafka", topics = "in", "group.id" = "g" }
+sink = { type = "http", url = "http://127.0.0.1:1/x" }
+
+[[pipeline.predicates]]
+name = "is-orders"
+type = "TopicNameMatches"
+pattern = "orders.*"
+
+[[pipeline.transforms]]
+name = "stamp"
+type = "InsertField$Value"
+"static.field" = "source"
+"static.value" = "demo"
+predicate = "is-orders"
+
+[[pipeline.transforms]]
+type = "MaskField$Value"
+fields = "secret"
+"#;
+
+    #[test]
+    fn a_toml_pipeline_flattens_to_a_config_that_parses_back_the_same() {
+        let config = parse(TOML, "pipelines.toml", Format::Toml, &Registry).unwrap();
+        let pipeline = &config.pipelines[0];
+        let flat = &pipeline.connector_config;
+        assert_eq!(flat["source.type"], "kafka");
+        assert_eq!(flat["sink.url"], "http://127.0.0.1:1/x");
+        assert_eq!(flat["transforms"], "stamp,2");
+        assert_eq!(flat["transforms.stamp.predicate"], "is-orders");
+        assert_eq!(flat["predicates"], "is-orders");
+        let again =
+            parse_connector("orders", flat, &config.kafka, "REST request", &Registry).unwrap();
+        assert_eq!(again.tasks, 2);
+        assert_eq!(again.source.name, "kafka");
+        assert_eq!(again.sink.name, "http");
+        let aliases: Vec<&str> = again.transforms.iter().map(|t| t.alias.as_str()).collect();
+        assert_eq!(aliases, ["stamp", "2"]);
+        assert_eq!(again.transforms[0].predicate.as_deref(), Some("is-orders"));
+        assert_eq!(
+            again.consumer.get("bootstrap.servers"),
+            Some("127.0.0.1:9092"),
+            "the worker's client settings apply"
+        );
+        assert_eq!(again.connector_config, *flat);
+    }
+
+    #[test]
+    fn a_kafka_connect_config_keeps_its_keys_and_hides_its_secrets() {
+        let config: std::collections::BTreeMap<String, String> = [
+            ("connector.class", "FileStreamSource"),
+            ("file", "/tmp/in"),
+            ("topic", "t"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+        let mut pipeline =
+            parse_connector("src", &config, &Settings::default(), "REST", &Registry).unwrap();
+        assert_eq!(pipeline.connector_config["name"], "src");
+        assert_eq!(pipeline.connector_config["file"], "/tmp/in");
+        assert_eq!(pipeline.source.name, "file");
+        assert_eq!(pipeline.sink.name, "kafka");
+        assert!(pipeline.secret_keys.is_empty());
+        pipeline.secret_keys.insert("file".into());
+        let masked = pipeline.masked_connector_config();
+        assert_eq!(masked["file"], HIDDEN);
+        assert_eq!(masked["connector.class"], "FileStreamSource");
+        for secret in [
+            "sasl.password",
+            "ssl.key.password",
+            "producer.override.sasl.jaas.config",
+            "basic.auth.user.info",
+        ] {
+            assert!(
+                super::super::clients::is_secret_key(super::super::build::client_key_of(secret)),
+                "{secret}"
+            );
+        }
+        assert!(!super::super::clients::is_secret_key("bootstrap.servers"));
+        let errors = parse_connector(
+            "bad",
+            &[("connector.class".to_owned(), "FileStreamSourc".to_owned())].into(),
+            &Settings::default(),
+            "REST request",
+            &Registry,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            errors.contains("REST request") && errors.contains("did you mean"),
+            "{errors}"
+        );
+    }
+}
