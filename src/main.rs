@@ -189,14 +189,29 @@ enum TopicCommand {
     },
 }
 
-fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
-        )
-        .with_writer(std::io::stderr)
+/// Logs to stderr at `RUST_LOG`'s levels (default `warn`); the levels can be changed while the process runs
+/// (`/admin/loggers`).
+fn init_logging() -> std::sync::Arc<pipewright::admin::LogLevels> {
+    use tracing_subscriber::prelude::*;
+    let spec = std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into());
+    let filter = tracing_subscriber::EnvFilter::try_new(&spec)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let (filter, reload) = tracing_subscriber::reload::Layer::new(filter);
+    tracing_subscriber::registry()
+        .with(filter)
+        .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr))
         .init();
+    pipewright::admin::LogLevels::new(
+        &spec,
+        Box::new(move |spec: &str| {
+            let filter = tracing_subscriber::EnvFilter::try_new(spec).map_err(|e| e.to_string())?;
+            reload.reload(filter).map_err(|e| e.to_string())
+        }),
+    )
+}
+
+fn main() -> ExitCode {
+    let log_levels = init_logging();
     let cli = Cli::parse();
     let Some(command) = cli.command else {
         let Some(config) = cli.run.config else {
@@ -215,6 +230,7 @@ fn main() -> ExitCode {
             state_dir: cli.run.state_dir,
             shutdown_timeout: std::time::Duration::from_millis(cli.run.shutdown_timeout_ms),
             rest_listen: (cli.run.rest_listen != "off").then_some(cli.run.rest_listen),
+            log_levels: Some(log_levels),
         };
         return match cli::run::run(options) {
             Ok(0) => ExitCode::SUCCESS,

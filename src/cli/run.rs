@@ -2,8 +2,10 @@
 //! every task finished or SIGINT / SIGTERM.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
+use crate::admin::{LogLevels, RestServer, RestState};
 use crate::config;
 use crate::runtime::backend::IoChoice;
 use crate::worker::standalone::{Standalone, StandaloneOptions};
@@ -20,6 +22,8 @@ pub struct RunOptions {
     pub shutdown_timeout: Duration,
     /// Where the REST API listens (`None`: no REST API).
     pub rest_listen: Option<String>,
+    /// The process's log levels, for `/admin/loggers`.
+    pub log_levels: Option<Arc<LogLevels>>,
 }
 
 /// Runs the pipelines until every task finished or a signal arrives. Returns the process exit code.
@@ -48,18 +52,23 @@ pub fn run(options: RunOptions) -> anyhow::Result<i32> {
         standalone.backend_name()
     );
     if let Some(address) = &options.rest_listen {
-        match std::net::TcpListener::bind(address) {
-            Ok(listener) => {
-                let bound = listener
+        let runtime = standalone.runtime();
+        match runtime.block_on(RestServer::bind(address)) {
+            Ok(server) => {
+                let bound = server
                     .local_addr()
                     .map(|a| a.to_string())
                     .unwrap_or_else(|_| address.clone());
-                crate::admin::serve(listener, standalone.handle())?;
+                let state = RestState {
+                    worker: standalone.handle(),
+                    log_levels: options.log_levels.clone(),
+                };
+                runtime.spawn(server.serve(state));
                 eprintln!("% engine: REST API on http://{bound}/connectors");
             }
             Err(e) => eprintln!("% engine: REST API not started, cannot listen on {address}: {e}"),
         }
     }
-    standalone.run_connectors(config.pipelines)?;
+    standalone.run_connectors(config.pipelines, config.kafka)?;
     Ok(standalone.run())
 }

@@ -6,6 +6,7 @@
 //! process; Kafka topics come with distributed mode. It never touches a record.
 
 pub mod handle;
+pub mod requests;
 pub mod standalone;
 pub mod status;
 pub mod store;
@@ -77,11 +78,20 @@ impl Connector {
     }
 }
 
-/// A request the worker could not carry out.
+/// A request the worker could not carry out; each says what to do instead where there is something to do.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum WorkerError {
     #[error("Connector {0} not found")]
     UnknownConnector(String),
+    #[error("Task {1} of connector {0} not found")]
+    UnknownTask(String, u32),
+    #[error("Connector {0} already exists")]
+    AlreadyExists(String),
+    /// The config has problems (each with its key); Kafka Connect answers 400 with all of them.
+    #[error("Connector configuration is invalid and contains the following {count} error(s):\n{problems}", count = .0.problems.len(), problems = .0)]
+    InvalidConfig(crate::config::ConfigErrors),
+    #[error("{0}")]
+    BadRequest(String),
     #[error("{0}")]
     Store(#[from] StoreError),
 }
@@ -96,6 +106,8 @@ pub struct Worker {
     statuses: Box<dyn StatusStore>,
     connectors: BTreeMap<String, Connector>,
     finished: BTreeSet<TaskKey>,
+    /// The worker's client settings (`[kafka]`, a worker file's client keys): every connector's defaults.
+    client_settings: crate::config::Settings,
 }
 
 impl Worker {
@@ -114,7 +126,13 @@ impl Worker {
             statuses,
             connectors: BTreeMap::new(),
             finished: BTreeSet::new(),
+            client_settings: crate::config::Settings::default(),
         }
+    }
+
+    /// Sets the client settings every connector created through the API starts from.
+    pub fn set_client_settings(&mut self, settings: crate::config::Settings) {
+        self.client_settings = settings;
     }
 
     pub fn worker_id(&self) -> &str {
@@ -149,6 +167,41 @@ impl Worker {
             self.start_tasks(&connector);
         }
         self.connectors.insert(name, connector);
+    }
+
+    /// Runs every connector the config store holds a config for that `file_connectors` does not name (those
+    /// created through the API before a restart), in its stored target state. A stored config that no longer
+    /// validates is skipped with an error in the log; the others still run.
+    pub fn restore_stored_connectors(
+        &mut self,
+        file_connectors: &BTreeSet<String>,
+    ) -> Result<(), WorkerError> {
+        for (name, stored) in self.configs.load()? {
+            let Some(config) = stored.config else {
+                continue;
+            };
+            if file_connectors.contains(&name) {
+                tracing::warn!(
+                    connector = %name,
+                    "the config file names this connector too: its config there replaces the one set through the REST API"
+                );
+                continue;
+            }
+            let source = format!("stored connector {name:?}");
+            match crate::config::parse_connector(
+                &name,
+                &config,
+                &self.client_settings,
+                &source,
+                &crate::config::Registry,
+            ) {
+                Ok(spec) => self.put_connector(spec, stored.target),
+                Err(errors) => {
+                    tracing::error!(connector = %name, %errors, "stored connector config no longer validates; not started")
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Moves a connector to `target`: pausing keeps its tasks but stops their polling, stopping ends them,
@@ -204,15 +257,30 @@ impl Worker {
         Ok(())
     }
 
+    fn new_task_spec(&self, connector: &Connector, index: u32) -> TaskSpec {
+        TaskSpec {
+            pipeline: connector.spec.clone(),
+            task: TaskId {
+                index,
+                count: connector.task_count(),
+            },
+            positions: self.positions.clone(),
+            metrics: connector.metrics[index as usize].clone(),
+        }
+    }
+
+    /// The spec of one task of a connector the worker has.
+    fn task_spec(&self, name: &str, index: u32) -> Result<TaskSpec, WorkerError> {
+        let connector = self
+            .connectors
+            .get(name)
+            .ok_or_else(|| WorkerError::UnknownConnector(name.to_owned()))?;
+        Ok(self.new_task_spec(connector, index))
+    }
+
     fn start_tasks(&mut self, connector: &Connector) {
-        let count = connector.task_count();
-        for (index, metrics) in (0..count).zip(&connector.metrics) {
-            let spec = TaskSpec {
-                pipeline: connector.spec.clone(),
-                task: TaskId { index, count },
-                positions: self.positions.clone(),
-                metrics: metrics.clone(),
-            };
+        for index in 0..connector.task_count() {
+            let spec = self.new_task_spec(connector, index);
             self.runner.start_task(spec);
             if connector.target == TargetState::Paused {
                 self.runner

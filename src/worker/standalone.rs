@@ -81,6 +81,12 @@ impl Standalone {
         self.handle.clone()
     }
 
+    /// The control thread's runtime, for what runs beside the worker (the REST API): futures spawned on it run
+    /// while [`Standalone::run`] does.
+    pub fn runtime(&self) -> tokio::runtime::Handle {
+        self.runtime.handle().clone()
+    }
+
     pub fn backend_name(&self) -> &'static str {
         self.backend_name
     }
@@ -89,8 +95,15 @@ impl Standalone {
         self.core_count
     }
 
-    /// Runs the connectors of the config file, each in the target state stored for it (running if none).
-    pub fn run_connectors(&mut self, pipelines: Vec<PipelineConfig>) -> Result<(), WorkerError> {
+    /// Runs the connectors of the config file, each in the target state stored for it (running if none), and
+    /// the connectors created through the REST API before a restart. `client_settings` are the worker's.
+    pub fn run_connectors(
+        &mut self,
+        pipelines: Vec<PipelineConfig>,
+        client_settings: crate::config::Settings,
+    ) -> Result<(), WorkerError> {
+        self.worker.set_client_settings(client_settings);
+        let names = pipelines.iter().map(|p| p.name.clone()).collect();
         for pipeline in pipelines {
             let target = self
                 .worker
@@ -98,7 +111,7 @@ impl Standalone {
                 .unwrap_or(TargetState::Running);
             self.worker.put_connector(pipeline, target);
         }
-        Ok(())
+        self.worker.restore_stored_connectors(&names)
     }
 
     /// Runs until every task finished or SIGINT / SIGTERM, then stops the cores. Returns the exit code: 0, or 1

@@ -1,0 +1,395 @@
+//! `/connectors…`: Kafka Connect's connector resources, each a few lines over the worker.
+
+use std::collections::BTreeMap;
+
+use axum::body::Bytes;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::{json, Map, Value};
+
+use super::error::RestError;
+use super::RestState;
+use crate::worker::requests::ConnectorInfo;
+use crate::worker::status::{ConnectorStatus, TargetState, TaskStatus};
+
+type Reply = Result<Response, RestError>;
+
+fn ok(value: Value) -> Reply {
+    Ok(Json(value).into_response())
+}
+
+fn info_json(info: &ConnectorInfo) -> Value {
+    json!({
+        "name": info.name,
+        "config": info.config,
+        "tasks": info.tasks.iter().map(|t| json!({"connector": info.name, "task": t})).collect::<Vec<_>>(),
+        "type": info.kind,
+    })
+}
+
+fn task_status_json(id: u32, task: &TaskStatus) -> Value {
+    let mut object = json!({"id": id, "state": task.state, "worker_id": task.worker_id});
+    if let Some(trace) = &task.trace {
+        object["trace"] = Value::String(trace.clone());
+    }
+    object
+}
+
+fn status_json(name: &str, status: &ConnectorStatus) -> Value {
+    let worker = status
+        .tasks
+        .values()
+        .next()
+        .map(|t| t.worker_id.clone())
+        .unwrap_or_default();
+    json!({
+        "name": name,
+        "connector": {"state": status.state(), "worker_id": worker},
+        "tasks": status.tasks.iter().map(|(id, t)| task_status_json(*id, t)).collect::<Vec<_>>(),
+        "type": status.kind,
+    })
+}
+
+/// The values of query parameter `name`, percent-decoded (repeatable, as `expand=status&expand=info`).
+pub(super) fn query_values(query: &Option<String>, name: &str) -> Vec<String> {
+    let Some(query) = query else {
+        return Vec::new();
+    };
+    query
+        .split('&')
+        .filter(|pair| !pair.is_empty())
+        .filter_map(|pair| {
+            let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+            (percent_decode(key) == name).then(|| percent_decode(value))
+        })
+        .collect()
+}
+
+/// A boolean query parameter (`true`/`false`, any case); absent is `false`.
+fn query_flag(query: &Option<String>, name: &str) -> Result<bool, RestError> {
+    match query_values(query, name)
+        .last()
+        .map(|v| v.to_ascii_lowercase())
+    {
+        None => Ok(false),
+        Some(v) if v == "true" => Ok(true),
+        Some(v) if v == "false" => Ok(false),
+        Some(v) => Err(RestError::bad_request(format!(
+            "query parameter {name} must be true or false, not {v:?}"
+        ))),
+    }
+}
+
+/// `+` and `%XX` of a query component decoded; a `%` not followed by two hex digits stays as it is.
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .filter(|h| h.iter().all(u8::is_ascii_hexdigit))
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match (bytes[i], hex) {
+            (b'%', Some(byte)) => {
+                out.push(byte);
+                i += 3;
+            }
+            (b'+', _) => {
+                out.push(b' ');
+                i += 1;
+            }
+            (byte, _) => {
+                out.push(byte);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// A JSON body; malformed JSON is a 400 naming the problem.
+pub(super) fn json_body(body: &Bytes) -> Result<Value, RestError> {
+    serde_json::from_slice(body)
+        .map_err(|e| RestError::bad_request(format!("Request body is not valid JSON: {e}")))
+}
+
+/// A connector config object: every value a string (numbers and booleans are taken as their text, as Kafka
+/// Connect's JSON mapper does).
+pub(super) fn config_map(value: &Value) -> Result<BTreeMap<String, String>, RestError> {
+    let Value::Object(object) = value else {
+        return Err(RestError::bad_request(
+            "Connector config must be a JSON object of string values",
+        ));
+    };
+    object
+        .iter()
+        .map(|(key, value)| {
+            let text = match value {
+                Value::String(s) => s.clone(),
+                Value::Number(n) => n.to_string(),
+                Value::Bool(b) => b.to_string(),
+                Value::Null => {
+                    return Err(RestError::bad_request(format!(
+                        "Connector config value of {key:?} is null"
+                    )))
+                }
+                _ => {
+                    return Err(RestError::bad_request(format!(
+                        "Connector config value of {key:?} must be a string"
+                    )))
+                }
+            };
+            Ok((key.clone(), text))
+        })
+        .collect()
+}
+
+/// `GET /connectors` (`?expand=status`, `?expand=info`, both).
+pub(super) async fn list(State(state): State<RestState>, RawQuery(query): RawQuery) -> Reply {
+    let expand = query_values(&query, "expand");
+    let want_status = expand.iter().any(|e| e == "status");
+    let want_info = expand.iter().any(|e| e == "info");
+    if !want_status && !want_info {
+        let names = state.worker.call(|w| w.connector_names()).await?;
+        return ok(json!(names));
+    }
+    let views = state
+        .worker
+        .call(move |w| {
+            let statuses = w.statuses();
+            w.connector_names()
+                .into_iter()
+                .filter_map(|name| {
+                    let info = w.connector_info(&name).ok()?;
+                    let status = statuses.get(&name)?.clone();
+                    Some((name, info, status))
+                })
+                .collect::<Vec<_>>()
+        })
+        .await?;
+    let mut out = Map::new();
+    for (name, info, status) in views {
+        let mut entry = Map::new();
+        if want_status {
+            entry.insert("status".into(), status_json(&name, &status));
+        }
+        if want_info {
+            entry.insert("info".into(), info_json(&info));
+        }
+        out.insert(name, Value::Object(entry));
+    }
+    ok(Value::Object(out))
+}
+
+/// `POST /connectors` with `{"name": …, "config": {…}, "initial_state": …}` (KIP-980).
+pub(super) async fn create(State(state): State<RestState>, body: Bytes) -> Reply {
+    let body = json_body(&body)?;
+    let name = match body.get("name") {
+        Some(Value::String(name)) => name.clone(),
+        Some(Value::Null) | None => match body.get("config").and_then(|c| c.get("name")) {
+            Some(Value::String(name)) => name.clone(),
+            _ => return Err(RestError::bad_request("Connector name should not be null")),
+        },
+        Some(_) => return Err(RestError::bad_request("Connector name must be a string")),
+    };
+    let config = match body.get("config") {
+        Some(config) => config_map(config)?,
+        None => {
+            return Err(RestError::bad_request(
+                "Connector config should not be null",
+            ))
+        }
+    };
+    let initial = match body.get("initial_state") {
+        None | Some(Value::Null) => TargetState::Running,
+        Some(Value::String(state)) => TargetState::parse(state).ok_or_else(|| {
+            RestError::bad_request(format!(
+                "initial_state must be RUNNING, PAUSED or STOPPED, not {state:?}"
+            ))
+        })?,
+        Some(_) => return Err(RestError::bad_request("initial_state must be a string")),
+    };
+    let info = state
+        .worker
+        .call(move |w| w.create_connector(&name, &config, initial))
+        .await??;
+    Ok((StatusCode::CREATED, Json(info_json(&info))).into_response())
+}
+
+pub(super) async fn get(State(state): State<RestState>, Path(name): Path<String>) -> Reply {
+    let info = state
+        .worker
+        .call(move |w| w.connector_info(&name))
+        .await??;
+    ok(info_json(&info))
+}
+
+pub(super) async fn get_config(State(state): State<RestState>, Path(name): Path<String>) -> Reply {
+    let config = state
+        .worker
+        .call(move |w| w.connector_config(&name))
+        .await??;
+    ok(json!(config))
+}
+
+/// `PUT /connectors/{name}/config`: 201 when it created the connector, 200 when it changed one.
+pub(super) async fn put_config(
+    State(state): State<RestState>,
+    Path(name): Path<String>,
+    body: Bytes,
+) -> Reply {
+    let config = config_map(&json_body(&body)?)?;
+    let (created, info) = state
+        .worker
+        .call(move |w| w.put_connector_config(&name, &config))
+        .await??;
+    let status = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, Json(info_json(&info))).into_response())
+}
+
+/// `PATCH /connectors/{name}/config` (KIP-477): a null value removes the key.
+pub(super) async fn patch_config(
+    State(state): State<RestState>,
+    Path(name): Path<String>,
+    body: Bytes,
+) -> Reply {
+    let Value::Object(object) = json_body(&body)? else {
+        return Err(RestError::bad_request(
+            "A config patch must be a JSON object",
+        ));
+    };
+    let mut patch = BTreeMap::new();
+    for (key, value) in object {
+        let value = match value {
+            Value::Null => None,
+            other => Some(
+                config_map(&json!({ key.clone(): other }))?
+                    .remove(&key)
+                    .unwrap_or_default(),
+            ),
+        };
+        patch.insert(key, value);
+    }
+    let info = state
+        .worker
+        .call(move |w| w.patch_connector_config(&name, &patch))
+        .await??;
+    ok(info_json(&info))
+}
+
+pub(super) async fn status(State(state): State<RestState>, Path(name): Path<String>) -> Reply {
+    let lookup = name.clone();
+    let status = state
+        .worker
+        .call(move |w| w.connector_status(&lookup))
+        .await?
+        .map_err(|_| RestError::not_found(format!("No status found for connector {name}")))?;
+    ok(status_json(&name, &status))
+}
+
+pub(super) async fn tasks(State(state): State<RestState>, Path(name): Path<String>) -> Reply {
+    let lookup = name.clone();
+    let tasks = state
+        .worker
+        .call(move |w| w.task_configs(&lookup))
+        .await??;
+    ok(Value::Array(
+        tasks
+            .into_iter()
+            .map(
+                |(task, config)| json!({"id": {"connector": name, "task": task}, "config": config}),
+            )
+            .collect(),
+    ))
+}
+
+fn task_id(text: &str) -> Result<u32, RestError> {
+    text.parse()
+        .map_err(|_| RestError::not_found(format!("Task {text} not found")))
+}
+
+pub(super) async fn task_status(
+    State(state): State<RestState>,
+    Path((name, task)): Path<(String, String)>,
+) -> Reply {
+    let task = task_id(&task)?;
+    let status = state
+        .worker
+        .call(move |w| w.task_status(&name, task))
+        .await??;
+    ok(task_status_json(task, &status))
+}
+
+/// `POST /connectors/{name}/restart` (KIP-745): 204 for the connector alone, 202 with the status otherwise.
+pub(super) async fn restart(
+    State(state): State<RestState>,
+    Path(name): Path<String>,
+    RawQuery(query): RawQuery,
+) -> Reply {
+    let include_tasks = query_flag(&query, "includeTasks")?;
+    let only_failed = query_flag(&query, "onlyFailed")?;
+    let lookup = name.clone();
+    let status = state
+        .worker
+        .call(move |w| w.restart_connector(&lookup, include_tasks, only_failed))
+        .await??;
+    if !include_tasks && !only_failed {
+        return Ok(StatusCode::NO_CONTENT.into_response());
+    }
+    Ok((StatusCode::ACCEPTED, Json(status_json(&name, &status))).into_response())
+}
+
+pub(super) async fn restart_task(
+    State(state): State<RestState>,
+    Path((name, task)): Path<(String, String)>,
+) -> Reply {
+    let task = task_id(&task)?;
+    state
+        .worker
+        .call(move |w| w.restart_task(&name, task))
+        .await??;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+async fn change_state(
+    state: RestState,
+    name: String,
+    target: TargetState,
+) -> Result<(), RestError> {
+    state
+        .worker
+        .call(move |w| w.change_target_state(&name, target))
+        .await??;
+    Ok(())
+}
+
+pub(super) async fn pause(State(state): State<RestState>, Path(name): Path<String>) -> Reply {
+    change_state(state, name, TargetState::Paused).await?;
+    Ok(StatusCode::ACCEPTED.into_response())
+}
+
+pub(super) async fn resume(State(state): State<RestState>, Path(name): Path<String>) -> Reply {
+    change_state(state, name, TargetState::Running).await?;
+    Ok(StatusCode::ACCEPTED.into_response())
+}
+
+pub(super) async fn stop(State(state): State<RestState>, Path(name): Path<String>) -> Reply {
+    change_state(state, name, TargetState::Stopped).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+pub(super) async fn delete(State(state): State<RestState>, Path(name): Path<String>) -> Reply {
+    state
+        .worker
+        .call(move |w| w.delete_connector(&name))
+        .await??;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
