@@ -9,6 +9,8 @@ mod connectors;
 pub mod error;
 pub mod loggers;
 mod plugins;
+#[cfg(test)]
+mod tests;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -145,6 +147,11 @@ impl RestServer {
 
     /// Serves until the runtime ends, each connection on its own task.
     pub async fn serve(self, state: RestState) {
+        self.serve_with(state, HEADER_READ_TIMEOUT).await
+    }
+
+    /// [`RestServer::serve`] with another header read timeout (tests).
+    pub async fn serve_with(self, state: RestState, header_read_timeout: Duration) {
         let router = router(state);
         let permits = Arc::new(Semaphore::new(MAX_CONNECTIONS));
         loop {
@@ -164,7 +171,7 @@ impl RestServer {
             tokio::spawn(async move {
                 let connection = hyper::server::conn::http1::Builder::new()
                     .timer(TokioTimer::new())
-                    .header_read_timeout(HEADER_READ_TIMEOUT)
+                    .header_read_timeout(header_read_timeout)
                     .max_buf_size(MAX_REQUEST_HEAD_BYTES)
                     .keep_alive(true)
                     .serve_connection(TokioIo::new(stream), service);

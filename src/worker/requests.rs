@@ -23,6 +23,9 @@ pub struct ConnectorInfo {
     pub kind: &'static str,
 }
 
+/// A connector config as a flat map of keys to values.
+pub type ConfigMap = BTreeMap<String, String>;
+
 /// Kafka Connect's rule for connector names: not empty, no surrounding whitespace, no control characters.
 fn check_name(name: &str) -> Result<(), WorkerError> {
     if name.trim().is_empty() {
@@ -74,10 +77,7 @@ impl Worker {
     }
 
     /// Each task's config: the connector's, with the task's id (tasks of one connector differ only in it).
-    pub fn task_configs(
-        &self,
-        name: &str,
-    ) -> Result<Vec<(u32, BTreeMap<String, String>)>, WorkerError> {
+    pub fn task_configs(&self, name: &str) -> Result<Vec<(u32, ConfigMap)>, WorkerError> {
         let connector = self.connector(name)?;
         let config = connector.spec.masked_connector_config();
         Ok((0..connector.task_count())

@@ -1,0 +1,493 @@
+//! The REST API over a real worker (memory stores, a task runner that runs nothing), request by request.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::http::{Method, Request, StatusCode};
+use serde_json::{json, Value};
+use tower::ServiceExt;
+
+use super::*;
+use crate::engine::cores::{TaskReport, TaskState};
+use crate::engine::positions::TaskKey;
+use crate::engine::task::TaskSpec;
+use crate::worker::status::MemoryStatusStore;
+use crate::worker::store::{MemoryConfigStore, PositionFiles};
+use crate::worker::{TaskRunner, Worker};
+
+struct NoTasks;
+
+impl TaskRunner for NoTasks {
+    fn start_task(&mut self, _: TaskSpec) {}
+    fn stop_task(&mut self, _: &TaskKey) {}
+    fn pause_task(&mut self, _: &TaskKey) {}
+    fn resume_task(&mut self, _: &TaskKey) {}
+    fn shutdown(self: Box<Self>) {}
+}
+
+/// A worker served on a task of the test's runtime, as the control thread serves it.
+fn state(dir: &tempfile::TempDir) -> RestState {
+    let (worker_handle, mut calls) = WorkerHandle::channel();
+    let mut worker = Worker::new(
+        "host:8083",
+        Box::new(NoTasks),
+        Arc::new(PositionFiles::new(dir.path())),
+        Box::new(MemoryConfigStore::default()),
+        Box::new(MemoryStatusStore::default()),
+    );
+    tokio::spawn(async move {
+        while let Some(call) = calls.recv().await {
+            call(&mut worker);
+        }
+    });
+    RestState {
+        worker: worker_handle,
+        log_levels: None,
+    }
+}
+
+async fn send(
+    state: &RestState,
+    method: Method,
+    path: &str,
+    body: Option<Value>,
+) -> (StatusCode, Value) {
+    let request = Request::builder()
+        .method(method)
+        .uri(path)
+        .header("content-type", "application/json")
+        .body(body.map_or_else(Body::empty, |b| Body::from(b.to_string())))
+        .unwrap();
+    let response = router(state.clone()).oneshot(request).await.unwrap();
+    let status = response.status();
+    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+        .await
+        .unwrap();
+    let value = if bytes.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_slice(&bytes)
+            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into()))
+    };
+    (status, value)
+}
+
+fn file_source(file: &str) -> Value {
+    json!({"connector.class": "FileStreamSource", "file": file, "topic": "lines", "tasks.max": "1"})
+}
+
+#[tokio::test]
+async fn a_connector_is_created_read_changed_and_deleted_as_kafka_connect_answers() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = state(&dir);
+    let (status, body) = send(
+        &state,
+        Method::POST,
+        "/connectors",
+        Some(json!({"name": "src", "config": file_source("/tmp/a")})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(body["name"], "src");
+    assert_eq!(body["type"], "source");
+    assert_eq!(body["tasks"], json!([{"connector": "src", "task": 0}]));
+    assert_eq!(body["config"]["file"], "/tmp/a");
+
+    let (status, body) = send(
+        &state,
+        Method::POST,
+        "/connectors",
+        Some(json!({"name": "src", "config": file_source("/tmp/b")})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert_eq!(
+        body,
+        json!({"error_code": 409, "message": "Connector src already exists"})
+    );
+
+    assert_eq!(
+        send(&state, Method::GET, "/connectors", None).await.1,
+        json!(["src"])
+    );
+    let (_, config) = send(&state, Method::GET, "/connectors/src/config", None).await;
+    assert_eq!(config["connector.class"], "FileStreamSource");
+
+    let (status, _) = send(
+        &state,
+        Method::PUT,
+        "/connectors/src/config",
+        Some(file_source("/tmp/c")),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "an existing connector is changed");
+    let (status, _) = send(
+        &state,
+        Method::PUT,
+        "/connectors/new/config",
+        Some(file_source("/tmp/d")),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "an unknown one is created");
+    let (status, body) = send(
+        &state,
+        Method::PATCH,
+        "/connectors/src/config",
+        Some(json!({"file": "/tmp/e", "tasks.max": null})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["config"]["file"], "/tmp/e");
+    assert!(body["config"].get("tasks.max").is_none());
+
+    let (status, body) = send(&state, Method::GET, "/connectors/src/tasks", None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body[0]["id"], json!({"connector": "src", "task": 0}));
+    assert_eq!(body[0]["config"]["file"], "/tmp/e");
+
+    assert_eq!(
+        send(&state, Method::DELETE, "/connectors/src", None)
+            .await
+            .0,
+        StatusCode::NO_CONTENT
+    );
+    let (status, body) = send(&state, Method::GET, "/connectors/src", None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(body["message"], "Connector src not found");
+    assert_eq!(
+        send(&state, Method::DELETE, "/connectors/src", None)
+            .await
+            .0,
+        StatusCode::NOT_FOUND
+    );
+}
+
+#[tokio::test]
+async fn bad_requests_are_400s_that_say_what_is_wrong() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = state(&dir);
+    let (status, body) = send(
+        &state,
+        Method::POST,
+        "/connectors",
+        Some(json!({"name": "x", "config": {"connector.class": "FileStreamSourc"}})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let message = body["message"].as_str().unwrap();
+    assert!(
+        message.starts_with(
+            "Connector configuration is invalid and contains the following 1 error(s)"
+        ),
+        "{message}"
+    );
+    assert!(
+        message.contains("did you mean \"FileStreamSource\""),
+        "{message}"
+    );
+    let (status, body) = send(
+        &state,
+        Method::POST,
+        "/connectors",
+        Some(json!({"config": {}})),
+    )
+    .await;
+    assert_eq!(
+        (status, body["message"].as_str()),
+        (
+            StatusCode::BAD_REQUEST,
+            Some("Connector name should not be null")
+        )
+    );
+    let (status, _) = send(
+        &state,
+        Method::PUT,
+        "/connectors/x/config",
+        Some(json!({"name": "y", "connector.class": "FileStreamSource"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let request = Request::builder()
+        .method(Method::POST)
+        .uri("/connectors")
+        .body(Body::from("{not json"))
+        .unwrap();
+    let response = router(state.clone()).oneshot(request).await.unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    let (status, body) = send(&state, Method::GET, "/nope", None).await;
+    assert_eq!(
+        (status, body["error_code"].as_u64()),
+        (StatusCode::NOT_FOUND, Some(404))
+    );
+    let (status, _) = send(&state, Method::GET, "/connectors/x/tasks/zero/status", None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn status_shows_each_task_with_its_last_error_and_the_target_state() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = state(&dir);
+    let mut config = file_source("/tmp/a");
+    config["tasks.max"] = json!("2");
+    send(
+        &state,
+        Method::POST,
+        "/connectors",
+        Some(json!({"name": "orders", "config": config})),
+    )
+    .await;
+    state
+        .worker
+        .call(|w| {
+            w.handle_report(&TaskReport {
+                core: 0,
+                task: TaskKey::new("orders", 0),
+                state: TaskState::Running,
+            });
+            w.handle_report(&TaskReport {
+                core: 1,
+                task: TaskKey::new("orders", 1),
+                state: TaskState::Failed {
+                    error: "boom \"x\"".into(),
+                    restarts: 1,
+                    retry_in: std::time::Duration::from_secs(1),
+                },
+            });
+        })
+        .await
+        .unwrap();
+    let (status, body) = send(&state, Method::GET, "/connectors/orders/status", None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        body,
+        json!({"name": "orders", "connector": {"state": "RUNNING", "worker_id": "host:8083"},
+               "tasks": [{"id": 0, "state": "RUNNING", "worker_id": "host:8083"},
+                         {"id": 1, "state": "FAILED", "worker_id": "host:8083", "trace": "boom \"x\""}],
+               "type": "source"})
+    );
+    let (_, task) = send(
+        &state,
+        Method::GET,
+        "/connectors/orders/tasks/1/status",
+        None,
+    )
+    .await;
+    assert_eq!(task["trace"], "boom \"x\"");
+    let (status, body) = send(&state, Method::GET, "/connectors/nope/status", None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(body["message"]
+        .as_str()
+        .unwrap()
+        .contains("No status found for connector nope"));
+
+    let (status, body) = send(
+        &state,
+        Method::POST,
+        "/connectors/orders/restart?includeTasks=true&onlyFailed=true",
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    assert_eq!(body["tasks"][0]["state"], "RUNNING");
+    assert_eq!(body["tasks"][1]["state"], "RESTARTING");
+    assert_eq!(
+        send(&state, Method::POST, "/connectors/orders/restart", None)
+            .await
+            .0,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        send(
+            &state,
+            Method::POST,
+            "/connectors/orders/tasks/1/restart",
+            None
+        )
+        .await
+        .0,
+        StatusCode::NO_CONTENT
+    );
+
+    assert_eq!(
+        send(&state, Method::PUT, "/connectors/orders/pause", None)
+            .await
+            .0,
+        StatusCode::ACCEPTED
+    );
+    assert_eq!(
+        send(&state, Method::GET, "/connectors/orders/status", None)
+            .await
+            .1["connector"]["state"],
+        "PAUSED"
+    );
+    assert_eq!(
+        send(&state, Method::PUT, "/connectors/orders/stop", None)
+            .await
+            .0,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        send(&state, Method::GET, "/connectors/orders/status", None)
+            .await
+            .1["connector"]["state"],
+        "STOPPED"
+    );
+    assert_eq!(
+        send(&state, Method::PUT, "/connectors/orders/resume", None)
+            .await
+            .0,
+        StatusCode::ACCEPTED
+    );
+    assert_eq!(
+        send(&state, Method::GET, "/connectors/orders/status", None)
+            .await
+            .1["connector"]["state"],
+        "UNASSIGNED"
+    );
+
+    let (_, expanded) = send(
+        &state,
+        Method::GET,
+        "/connectors?expand=status&expand=info",
+        None,
+    )
+    .await;
+    assert_eq!(expanded["orders"]["status"]["name"], "orders");
+    assert_eq!(expanded["orders"]["info"]["config"]["file"], "/tmp/a");
+    let (_, only_info) = send(&state, Method::GET, "/connectors?expand=info", None).await;
+    assert!(only_info["orders"].get("status").is_none());
+}
+
+#[tokio::test]
+async fn plugins_are_listed_described_and_validate_configs() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = state(&dir);
+    let (_, plugins) = send(&state, Method::GET, "/connector-plugins", None).await;
+    let classes: Vec<&str> = plugins
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|p| p["class"].as_str())
+        .collect();
+    assert!(
+        classes.contains(&"org.apache.kafka.connect.file.FileStreamSourceConnector"),
+        "{classes:?}"
+    );
+    assert!(plugins
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|p| p["type"] == "source" || p["type"] == "sink"));
+    let (_, all) = send(
+        &state,
+        Method::GET,
+        "/connector-plugins?connectorsOnly=false",
+        None,
+    )
+    .await;
+    let types: std::collections::BTreeSet<&str> = all
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|p| p["type"].as_str())
+        .collect();
+    assert!(
+        types.contains("transformation")
+            && types.contains("converter")
+            && types.contains("predicate"),
+        "{types:?}"
+    );
+
+    let (status, keys) = send(
+        &state,
+        Method::GET,
+        "/connector-plugins/FileStreamSource/config",
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(keys
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|k| k["name"] == "file" && k["type"] == "STRING"));
+
+    let (status, report) = send(
+        &state,
+        Method::PUT,
+        "/connector-plugins/FileStreamSourceConnector/config/validate",
+        Some(json!({"connector.class": "FileStreamSource", "topic": "t", "batch.size": "many"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{report}");
+    assert!(report["error_count"].as_u64().unwrap() >= 1, "{report}");
+    let configs = report["configs"].as_array().unwrap();
+    let batch = configs
+        .iter()
+        .find(|c| c["definition"]["name"] == "batch.size")
+        .unwrap();
+    assert_eq!(batch["value"]["value"], "many");
+    assert!(
+        !batch["value"]["errors"].as_array().unwrap().is_empty(),
+        "{batch}"
+    );
+    let (_, clean) = send(
+        &state,
+        Method::PUT,
+        "/connector-plugins/FileStreamSource/config/validate",
+        Some(json!({"connector.class": "FileStreamSource", "file": "/tmp/x", "topic": "t"})),
+    )
+    .await;
+    assert_eq!(clean["error_count"], 0, "{clean}");
+    let (status, _) = send(
+        &state,
+        Method::PUT,
+        "/connector-plugins/FileStreamSink/config/validate",
+        Some(json!({"connector.class": "FileStreamSource"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        send(&state, Method::GET, "/connector-plugins/Nope/config", None)
+            .await
+            .0,
+        StatusCode::NOT_FOUND
+    );
+}
+
+#[tokio::test]
+async fn a_client_trickling_its_headers_is_cut_off_while_others_are_answered() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let dir = tempfile::tempdir().unwrap();
+    let state = state(&dir);
+    let server = RestServer::bind("127.0.0.1:0").await.unwrap();
+    let address = server.local_addr().unwrap();
+    tokio::spawn(server.serve_with(state, std::time::Duration::from_millis(300)));
+    let mut slow = tokio::net::TcpStream::connect(address).await.unwrap();
+    slow.write_all(b"GET / HTTP/1.1\r\nHost: a\r\n")
+        .await
+        .unwrap();
+    // Others are answered while it holds its half-sent request.
+    for _ in 0..5 {
+        let mut fast = tokio::net::TcpStream::connect(address).await.unwrap();
+        fast.write_all(b"GET /connectors HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+            .await
+            .unwrap();
+        let mut answer = String::new();
+        fast.read_to_string(&mut answer).await.unwrap();
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+        assert!(answer.ends_with("[]"), "{answer}");
+    }
+    let started = std::time::Instant::now();
+    let mut rest = Vec::new();
+    let read = tokio::time::timeout(
+        std::time::Duration::from_secs(5),
+        slow.read_to_end(&mut rest),
+    )
+    .await;
+    assert!(
+        read.is_ok(),
+        "the half-sent request is cut off, not held open"
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+}
