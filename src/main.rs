@@ -43,12 +43,14 @@ struct RunArgs {
     /// Where file-like sources' positions are kept
     #[arg(long = "state-dir", default_value = ".pipewright-state")]
     state_dir: std::path::PathBuf,
-    /// Where the REST API (Kafka Connect's GET /connectors, /connectors/NAME/status) listens; "off" for none
-    #[arg(long = "rest-listen", default_value = "127.0.0.1:8083")]
-    rest_listen: String,
-    /// How long SIGINT/SIGTERM may take to drain and commit before the process exits anyway (ms)
-    #[arg(long = "shutdown-timeout-ms", default_value_t = 30_000)]
-    shutdown_timeout_ms: u64,
+    /// Where the REST API (Kafka Connect's) listens, host:port, or "off" [default: the worker's listeners,
+    /// else 127.0.0.1:8083]
+    #[arg(long = "rest-listen")]
+    rest_listen: Option<String>,
+    /// How long SIGINT/SIGTERM may take to drain and commit before the process exits anyway, ms [default: the
+    /// worker's task.shutdown.graceful.timeout.ms, else 30000]
+    #[arg(long = "shutdown-timeout-ms")]
+    shutdown_timeout_ms: Option<u64>,
 }
 
 #[derive(Args, Clone)]
@@ -63,6 +65,16 @@ struct Connection {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run connectors as Kafka Connect's connect-standalone.sh does: a worker .properties file, then connector
+    /// .properties or REST .json files (pipelines.toml files too)
+    Standalone {
+        /// The worker config (connect-standalone.properties)
+        worker: std::path::PathBuf,
+        /// Connector configs
+        connectors: Vec<std::path::PathBuf>,
+        #[command(flatten)]
+        run: RunArgs,
+    },
     /// Produce one record per stdin line to a topic (like kcat -P)
     Produce {
         #[command(flatten)]
@@ -213,34 +225,48 @@ fn init_logging() -> std::sync::Arc<pipewright::admin::LogLevels> {
 fn main() -> ExitCode {
     let log_levels = init_logging();
     let cli = Cli::parse();
-    let Some(command) = cli.command else {
-        let Some(config) = cli.run.config else {
-            eprintln!(
-                "error: give --config FILE to run pipelines, or a subcommand (see engine --help)"
-            );
-            return ExitCode::from(2);
-        };
-        let options = cli::run::RunOptions {
-            config,
-            cores: cli
-                .run
-                .cores
-                .unwrap_or_else(|| pipewright::engine::cores::allowed_cpus().len()),
-            io: cli.io,
-            state_dir: cli.run.state_dir,
-            shutdown_timeout: std::time::Duration::from_millis(cli.run.shutdown_timeout_ms),
-            rest_listen: (cli.run.rest_listen != "off").then_some(cli.run.rest_listen),
-            log_levels: Some(log_levels),
-        };
-        return match cli::run::run(options) {
-            Ok(0) => ExitCode::SUCCESS,
-            Ok(code) => ExitCode::from(code.clamp(1, 255) as u8),
-            Err(e) => {
-                eprintln!("error: {e:#}");
-                ExitCode::FAILURE
+    let (configs, run) = match cli.command {
+        None => match cli.run.config.clone() {
+            Some(config) => (cli::run::Configs::File(config), cli.run),
+            None => {
+                eprintln!(
+                    "error: give --config FILE to run pipelines, or a subcommand (see engine --help)"
+                );
+                return ExitCode::from(2);
             }
-        };
+        },
+        Some(Command::Standalone {
+            worker,
+            connectors,
+            run,
+        }) => (cli::run::Configs::Standalone { worker, connectors }, run),
+        Some(command) => return run_command(cli.io, command),
     };
+    let options = cli::run::RunOptions {
+        configs,
+        cores: run
+            .cores
+            .unwrap_or_else(|| pipewright::engine::cores::allowed_cpus().len()),
+        io: cli.io,
+        state_dir: run.state_dir,
+        shutdown_timeout: run
+            .shutdown_timeout_ms
+            .map(std::time::Duration::from_millis),
+        rest_listen: run.rest_listen,
+        log_levels: Some(log_levels),
+    };
+    match cli::run::run(options) {
+        Ok(0) => ExitCode::SUCCESS,
+        Ok(code) => ExitCode::from(code.clamp(1, 255) as u8),
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The subcommands that are not a worker: produce, consume, metadata, topic, group, validate.
+fn run_command(io: IoChoice, command: Command) -> ExitCode {
     if let Command::Validate { config } = &command {
         // Reading a file needs no runtime.
         let report = cli::validate::run(config, &pipewright::config::Registry);
@@ -251,7 +277,7 @@ fn main() -> ExitCode {
         eprint!("{}", report.text);
         return ExitCode::FAILURE;
     }
-    let backend = match AnyBackend::choose(cli.io) {
+    let backend = match AnyBackend::choose(io) {
         Ok(backend) => backend,
         Err(e) => {
             eprintln!("error: {e}");
@@ -442,7 +468,7 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
             eprintln!("{message}");
             Ok(ExitCode::SUCCESS)
         }
-        Command::Validate { .. } => Ok(ExitCode::SUCCESS),
+        Command::Validate { .. } | Command::Standalone { .. } => Ok(ExitCode::SUCCESS),
         Command::Group { command } => {
             let output = match command {
                 GroupCommand::List { connection } => {

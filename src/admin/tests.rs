@@ -12,7 +12,7 @@ use crate::engine::cores::{TaskReport, TaskState};
 use crate::engine::positions::TaskKey;
 use crate::engine::task::TaskSpec;
 use crate::worker::status::MemoryStatusStore;
-use crate::worker::store::{MemoryConfigStore, PositionFiles};
+use crate::worker::store::{MemoryConfigStore, PositionFile};
 use crate::worker::{TaskRunner, Worker};
 
 struct NoTasks;
@@ -31,7 +31,7 @@ fn state(dir: &tempfile::TempDir) -> RestState {
     let mut worker = Worker::new(
         "host:8083",
         Box::new(NoTasks),
-        Arc::new(PositionFiles::new(dir.path())),
+        Arc::new(PositionFile::open(dir.path().join("offsets.json")).unwrap()),
         Box::new(MemoryConfigStore::default()),
         Box::new(MemoryStatusStore::default()),
     );

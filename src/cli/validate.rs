@@ -3,7 +3,7 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
-use crate::config::{self, Catalog, ComponentConfig, EngineConfig};
+use crate::config::{self, Catalog, ComponentConfig, EngineConfig, PipelineConfig};
 
 /// What `engine validate` prints and how it exits.
 pub struct ValidateReport {
@@ -33,10 +33,26 @@ pub fn run(path: &Path, catalog: &dyn Catalog) -> ValidateReport {
     }
 }
 
-fn component(c: &ComponentConfig) -> String {
+/// `name key=value` for the component's main key; a secret or a value from a config provider is shown as
+/// `[hidden]`.
+fn component(pipeline: &PipelineConfig, c: &ComponentConfig, prefix: &str) -> String {
+    let hidden = |key: &str| {
+        let flat = format!("{prefix}.{key}");
+        [key, flat.as_str()]
+            .iter()
+            .any(|k| pipeline.secret_keys.contains(*k) || pipeline.resolved_keys.contains(*k))
+    };
     let main_key = ["file", "topic", "topics", "topics.regex"]
         .iter()
-        .find_map(|k| c.config.get(k).map(|v| format!(" {k}={v}")))
+        .find_map(|k| {
+            let value = c.config.get(k)?;
+            let value = if hidden(k) {
+                crate::config::HIDDEN
+            } else {
+                value
+            };
+            Some(format!(" {k}={value}"))
+        })
         .unwrap_or_default();
     format!("{}{main_key}", c.name)
 }
@@ -52,7 +68,7 @@ pub fn summary(config: &EngineConfig) -> String {
         if count == 1 { "" } else { "s" }
     );
     for p in &config.pipelines {
-        let mut stages = vec![component(&p.source)];
+        let mut stages = vec![component(p, &p.source, "source")];
         stages.extend(p.transforms.iter().map(|t| {
             let predicate = t
                 .predicate
@@ -61,7 +77,7 @@ pub fn summary(config: &EngineConfig) -> String {
                 .unwrap_or_default();
             format!("{}{predicate}", t.alias)
         }));
-        stages.push(component(&p.sink));
+        stages.push(component(p, &p.sink, "sink"));
         let _ = writeln!(
             out,
             "  {}: {} ({}, {} task{}{})",

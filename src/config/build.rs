@@ -10,6 +10,7 @@ use super::clients::{client_accepts, presets, ClientRole, ClientSetting, ClientS
 use super::connect_form::KAFKA_COMPONENT;
 use super::problem::{did_you_mean, list_names, ConfigErrors, Location, Problem};
 use super::raw::{Entry, RawComponent, RawDocument, RawPipeline, RawValue};
+use super::worker::WorkerConfig;
 use super::{
     ComponentConfig, Delivery, EngineConfig, ErrorHandling, PipelineConfig, PredicateConfig,
     Profile, Setting, Settings, Tolerance, TransformConfig, DEFAULT_QUEUE_MAX_RECORDS,
@@ -870,6 +871,7 @@ fn build_pipeline(
     raw: &RawPipeline,
     kafka: &[(Entry, bool, bool)],
     name: Option<String>,
+    worker: &WorkerConfig,
 ) -> (Option<PipelineConfig>, Vec<Problem>) {
     let mut checker = Checker {
         catalog,
@@ -884,6 +886,22 @@ fn build_pipeline(
         });
     }
     let keys = read_pipeline_keys(&mut checker, raw);
+    for (role, entry) in &keys.overrides {
+        if !worker.override_policy.allows(&entry.key) {
+            checker.report_at(
+                entry,
+                format!(
+                    "the worker's connector.client.config.override.policy={:?} does not let a connector override {} settings' {}",
+                    worker.override_policy,
+                    match role {
+                        ClientRole::Producer => "producer",
+                        ClientRole::Consumer => "consumer",
+                    },
+                    entry.key
+                ),
+            );
+        }
+    }
     let mut consumer_keys = Vec::new();
     let mut producer_keys = Vec::new();
     let required = |checker: &mut Checker<'_>,
@@ -970,6 +988,11 @@ fn build_pipeline(
         producer,
         consumer,
         keys: keys.keys,
+        offset_flush_interval: worker
+            .offset_flush_interval
+            .unwrap_or(super::DEFAULT_OFFSET_FLUSH_INTERVAL),
+        admin_overrides: worker.admin.clone(),
+        resolved_keys: BTreeSet::new(),
         connector_config: raw.flat_form(),
         secret_keys: {
             let mut secrets = checker.secrets;
@@ -984,14 +1007,115 @@ fn build_pipeline(
     (Some(pipeline), problems)
 }
 
+/// Resolves config provider references in every entry of `pipeline`; returns the entries that held one by
+/// path (and by flat key), with what they resolved to.
+fn resolve_pipeline(
+    providers: &super::providers::ConfigProviders,
+    pipeline: &mut RawPipeline,
+    problems: &mut Vec<Problem>,
+) -> BTreeMap<String, String> {
+    let mut resolved = providers.resolve(&mut pipeline.entries, problems);
+    for (prefix, component) in [
+        ("source", &mut pipeline.source),
+        ("sink", &mut pipeline.sink),
+    ] {
+        if let Some(component) = component {
+            let found = providers.resolve(&mut component.entries, problems);
+            for entry in &component.entries {
+                if let Some(value) = found.get(&entry.path) {
+                    // The flat key too (a connector's `file` is its pipeline's `source.file`).
+                    resolved.insert(format!("{prefix}.{}", entry.key), value.clone());
+                }
+            }
+            resolved.extend(found);
+        }
+    }
+    for component in pipeline
+        .transforms
+        .iter_mut()
+        .chain(pipeline.predicates.iter_mut())
+    {
+        resolved.extend(providers.resolve(&mut component.entries, problems));
+    }
+    resolved
+}
+
+/// Problems never repeat what a config provider reference resolved to.
+fn redact(problems: &mut [Problem], resolved: &BTreeMap<String, String>) {
+    for value in resolved.values().filter(|v| v.len() >= 3) {
+        for problem in problems.iter_mut() {
+            if problem.message.contains(value.as_str()) {
+                problem.message = problem.message.replace(value.as_str(), super::HIDDEN);
+            }
+        }
+    }
+}
+
+/// Gives a pipeline that sets no converter of a slot the worker's converter of that slot (with its sub-keys).
+fn apply_worker_converters(worker: &WorkerConfig, pipeline: &mut RawPipeline) {
+    for slot in CONVERTER_SLOTS {
+        if pipeline.entries.iter().any(|e| e.key == *slot) {
+            continue;
+        }
+        let below = format!("{slot}.");
+        pipeline.entries.extend(
+            worker
+                .converters
+                .iter()
+                .filter(|e| e.key == *slot || e.key.starts_with(&below))
+                .cloned(),
+        );
+    }
+}
+
 /// Validates a whole document.
 pub(crate) fn build(
-    document: RawDocument,
+    mut document: RawDocument,
     catalog: &dyn Catalog,
 ) -> Result<EngineConfig, ConfigErrors> {
     let mut problems = document.problems.clone();
-    // [kafka]: a key must be known to the producer or the consumer (or both).
+    // The worker first: its config providers resolve references everywhere, its keys are every pipeline's
+    // defaults.
+    let providers = super::providers::read(&document.worker, &mut problems);
+    let worker_entries: Vec<Entry> = document
+        .worker
+        .iter()
+        .filter(|e| !e.key.starts_with("config.providers"))
+        .cloned()
+        .collect();
+    let mut worker_entries = worker_entries;
+    let mut every_resolved = providers.resolve(&mut worker_entries, &mut problems);
+    let (worker, worker_problems) = super::worker::build(&worker_entries, providers);
+    problems.extend(worker_problems);
+    let mut pipeline_resolved = Vec::with_capacity(document.pipelines.len());
+    for pipeline in &mut document.pipelines {
+        // As written, before references resolve and worker defaults join in.
+        pipeline.submitted = Some(pipeline.flat_form());
+        let resolved = resolve_pipeline(&worker.providers, pipeline, &mut problems);
+        every_resolved.extend(resolved.clone());
+        pipeline_resolved.push(resolved);
+        apply_worker_converters(&worker, pipeline);
+    }
+    every_resolved.extend(worker.providers.resolve(&mut document.kafka, &mut problems));
+    // [kafka]: a key must be known to the producer or the consumer (or both). The worker's client keys come
+    // first (the [kafka] table wins over them), each for the clients it names.
     let mut kafka = Vec::new();
+    let worker_clients = [
+        (&worker.client, true, true),
+        (&worker.producer, true, false),
+        (&worker.consumer, false, true),
+    ];
+    for (settings, producer, consumer) in worker_clients {
+        for (key, setting) in &settings.0 {
+            let entry = Entry {
+                key: key.clone(),
+                path: key.clone(),
+                value: RawValue::String(setting.value.clone()),
+                location: setting.location.clone(),
+            };
+            kafka.push((entry, producer, consumer));
+        }
+    }
     for entry in &document.kafka {
         let producer = client_accepts(ClientRole::Producer, &entry.key);
         let consumer = client_accepts(ClientRole::Consumer, &entry.key);
@@ -1020,7 +1144,7 @@ pub(crate) fn build(
     }
     let mut pipelines = Vec::new();
     let mut names: HashMap<String, Location> = HashMap::new();
-    for raw in &document.pipelines {
+    for (index, raw) in document.pipelines.iter().enumerate() {
         let name = match raw.get("name") {
             None => {
                 problems.push(Problem {
@@ -1060,11 +1184,14 @@ pub(crate) fn build(
                 }
             },
         };
-        let (pipeline, found) = build_pipeline(catalog, raw, &kafka, name);
+        let (pipeline, found) = build_pipeline(catalog, raw, &kafka, name, &worker);
         problems.extend(found);
-        pipelines.extend(pipeline);
+        pipelines.extend(pipeline.map(|mut p| {
+            p.resolved_keys = pipeline_resolved[index].keys().cloned().collect();
+            p
+        }));
     }
-    if document.pipelines.is_empty() && problems.is_empty() {
+    if document.pipelines.is_empty() && problems.is_empty() && !document.worker_only {
         problems.push(Problem {
             location: Location::new(&document.file, 0),
             pipeline: None,
@@ -1080,13 +1207,15 @@ pub(crate) fn build(
             unique.push(problem);
         }
     }
-    unique.sort_by_key(|p| p.location.line);
+    unique.sort_by(|a, b| a.location.cmp(&b.location));
+    redact(&mut unique, &every_resolved);
     if !unique.is_empty() {
         return Err(ConfigErrors { problems: unique });
     }
     Ok(EngineConfig {
         file: document.file,
         kafka: to_settings(&kafka.into_iter().map(|(e, _, _)| e).collect::<Vec<_>>()),
+        worker,
         pipelines,
     })
 }

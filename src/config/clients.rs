@@ -55,6 +55,16 @@ pub(crate) fn is_secret_key(key: &str) -> bool {
         || key == "sasl.oauthbearer.config"
 }
 
+/// Whether the admin client knows `key`; if not, the closest key it knows, if any.
+pub(crate) fn admin_accepts(key: &str) -> Result<(), Option<String>> {
+    let mut map = ConfigMap::from_pairs([("bootstrap.servers", PROBE_BOOTSTRAP)]);
+    map.set(key, "");
+    match crate::client::config::admin_config(map) {
+        Err(ConfigError::UnknownKey { suggestion, .. }) => Err(suggestion),
+        _ => Ok(()),
+    }
+}
+
 /// Whether `a` and `b` name the same client setting (equal, or one a librdkafka alias of the other).
 pub(crate) fn same_key(a: &str, b: &str) -> bool {
     java_name(a) == java_name(b)

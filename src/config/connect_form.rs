@@ -158,6 +158,21 @@ pub(crate) fn read_properties(text: &str, file: Arc<str>, catalog: &dyn Catalog)
     document
 }
 
+/// Reads a Kafka Connect worker `.properties` file (`connect-standalone.properties`): worker keys only.
+pub(crate) fn read_worker_properties(text: &str, file: Arc<str>) -> RawDocument {
+    let mut document = RawDocument::new(Arc::clone(&file));
+    document.worker = parse_properties(text)
+        .into_iter()
+        .map(|(key, value, line)| Entry {
+            path: key.clone(),
+            key,
+            value: RawValue::String(value),
+            location: Location::new(&file, line),
+        })
+        .collect();
+    document
+}
+
 /// Reads the REST JSON form: `{"name": …, "config": {…}}`, a bare config object with `name` inside, or an array
 /// of either.
 pub(crate) fn read_json(text: &str, file: Arc<str>, catalog: &dyn Catalog) -> RawDocument {

@@ -11,8 +11,10 @@ mod catalog;
 mod clients;
 mod connect_form;
 mod problem;
+mod providers;
 mod raw;
 mod toml_form;
+mod worker;
 
 #[cfg(test)]
 mod tests;
@@ -32,6 +34,8 @@ pub use build::PIPELINE_KEYS;
 pub use catalog::{Catalog, Registry, StaticCatalog};
 pub use clients::{ClientRole, ClientSetting, ClientSettings, Origin};
 pub use problem::{ConfigErrors, Location, Problem};
+pub use providers::ConfigProviders;
+pub use worker::{OverridePolicy, WorkerConfig, WORKER_KEYS};
 
 /// Which reader a config file needs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -95,7 +99,26 @@ pub struct EngineConfig {
     pub file: Arc<str>,
     /// Client settings shared by every pipeline, under their Java names (`[kafka]`).
     pub kafka: Settings,
+    /// The worker's own keys (`[engine]`, or a worker .properties file).
+    pub worker: WorkerConfig,
     pub pipelines: Vec<PipelineConfig>,
+}
+
+/// What every connector of a worker starts from: the `[kafka]` client settings and the worker's keys.
+#[derive(Debug, Clone, Default)]
+pub struct ConnectorDefaults {
+    pub kafka: Settings,
+    pub worker: WorkerConfig,
+}
+
+impl EngineConfig {
+    /// What connectors created later (through REST) start from.
+    pub fn defaults(&self) -> ConnectorDefaults {
+        ConnectorDefaults {
+            kafka: self.kafka.clone(),
+            worker: self.worker.clone(),
+        }
+    }
 }
 
 /// `delivery`.
@@ -145,6 +168,10 @@ impl Profile {
         }
     }
 }
+
+/// How often positions are committed while records flow, when the worker's `offset.flush.interval.ms` does not
+/// say: shorter than Kafka Connect's 60 s, so a restart re-sends at most this much.
+pub const DEFAULT_OFFSET_FLUSH_INTERVAL: Duration = Duration::from_millis(1000);
 
 /// Queue depth between stages when neither `queue.max.records` nor a profile sets it.
 pub const DEFAULT_QUEUE_MAX_RECORDS: usize = 1024;
@@ -254,11 +281,17 @@ pub struct PipelineConfig {
     pub consumer: ClientSettings,
     /// Every scalar key of the pipeline as written, with its location.
     pub keys: Settings,
+    /// How often positions are committed while records flow (the worker's `offset.flush.interval.ms`).
+    pub offset_flush_interval: Duration,
+    /// The worker's `admin.*` settings, for the admin clients the pipeline's tasks use.
+    pub admin_overrides: Settings,
     /// The whole connector config as one flat map, as submitted (Kafka Connect's form) or flattened from
     /// pipelines.toml: what the REST API shows and takes back. Values are as written (secrets included).
     pub connector_config: BTreeMap<String, String>,
     /// The keys of [`PipelineConfig::connector_config`] whose values are secrets (password-type keys).
     pub secret_keys: BTreeSet<String>,
+    /// The keys whose values came from config provider references (shown as written, never resolved).
+    pub resolved_keys: BTreeSet<String>,
 }
 
 /// What a secret's value is shown as, as Kafka Connect shows password-type values.
@@ -352,11 +385,12 @@ pub fn parse(
 pub fn parse_connector(
     name: &str,
     config: &BTreeMap<String, String>,
-    worker: &Settings,
+    defaults: &ConnectorDefaults,
     source: &str,
     catalog: &dyn Catalog,
 ) -> Result<PipelineConfig, ConfigErrors> {
-    let worker_entries = worker
+    let kafka = defaults
+        .kafka
         .0
         .iter()
         .map(|(key, setting)| raw::Entry {
@@ -366,7 +400,57 @@ pub fn parse_connector(
             location: setting.location.clone(),
         })
         .collect();
-    let document = connect_form::read_map(name, config, Arc::from(source), worker_entries, catalog);
+    let mut document = connect_form::read_map(name, config, Arc::from(source), kafka, catalog);
+    document.worker = defaults.worker.entries.clone();
     let mut parsed = build::build(document, catalog)?;
     Ok(parsed.pipelines.remove(0))
+}
+
+/// Reads a worker's config and its connectors as `connect-standalone.sh WORKER CONNECTOR…` takes them: the
+/// worker `.properties` file and connector `.properties` or REST `.json` files (pipelines.toml files too).
+pub fn load_standalone(
+    worker: &Path,
+    connectors: &[std::path::PathBuf],
+) -> Result<EngineConfig, ConfigErrors> {
+    let mut document = read_document(worker, |text, file| {
+        let mut document = connect_form::read_worker_properties(text, file);
+        document.worker_only = true;
+        document
+    })?;
+    for path in connectors {
+        let connector = read_document(path, |text, file| match Format::from_path(path) {
+            Some(Format::Toml) => toml_form::read(text, file),
+            Some(Format::Json) => connect_form::read_json(text, file, &Registry),
+            _ => connect_form::read_properties(text, file, &Registry),
+        })?;
+        document.kafka.extend(connector.kafka);
+        document.worker.extend(connector.worker);
+        document.pipelines.extend(connector.pipelines);
+        document.problems.extend(connector.problems);
+    }
+    build::build(document, &Registry)
+}
+
+/// Reads `path` as UTF-8 and hands it to `read`; an unreadable file is a problem naming it.
+fn read_document(
+    path: &Path,
+    read: impl FnOnce(&str, Arc<str>) -> raw::RawDocument,
+) -> Result<raw::RawDocument, ConfigErrors> {
+    let file: Arc<str> = Arc::from(path.display().to_string());
+    let whole_file = |message: String| ConfigErrors {
+        problems: vec![Problem {
+            location: Location::new(&file, 0),
+            pipeline: None,
+            key: None,
+            message,
+        }],
+    };
+    let bytes = std::fs::read(path).map_err(|e| whole_file(format!("cannot read: {e}")))?;
+    let text = String::from_utf8(bytes).map_err(|e| {
+        whole_file(format!(
+            "not UTF-8 text (byte {})",
+            e.utf8_error().valid_up_to()
+        ))
+    })?;
+    Ok(read(&text, file))
 }

@@ -173,9 +173,13 @@ pub(crate) struct RawDocument {
     pub(crate) file: Arc<str>,
     /// The `[kafka]` table (or the client keys of a Kafka Connect config).
     pub(crate) kafka: Vec<Entry>,
+    /// The worker's keys: the `[engine]` table, or a worker `.properties` file.
+    pub(crate) worker: Vec<Entry>,
     pub(crate) pipelines: Vec<RawPipeline>,
     /// Problems that belong to no pipeline (syntax errors, unknown top-level keys).
     pub(crate) problems: Vec<Problem>,
+    /// A worker file on its own: no pipelines is no problem (connectors come later, through REST).
+    pub(crate) worker_only: bool,
 }
 
 impl RawDocument {
@@ -183,8 +187,10 @@ impl RawDocument {
         Self {
             file,
             kafka: Vec::new(),
+            worker: Vec::new(),
             pipelines: Vec::new(),
             problems: Vec::new(),
+            worker_only: false,
         }
     }
 }

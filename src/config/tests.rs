@@ -788,7 +788,7 @@ fn a_problem_lists_a_bounded_number_of_aliases() {
 }
 
 mod flat_form {
-    use super::super::{parse, parse_connector, Format, Registry, Settings, HIDDEN};
+    use super::super::{parse, parse_connector, ConnectorDefaults, Format, Registry, HIDDEN};
 
     const TOML: &str = r#"
 [kafka]
@@ -829,8 +829,14 @@ fields = "secret"
         assert_eq!(flat["transforms"], "stamp,2");
         assert_eq!(flat["transforms.stamp.predicate"], "is-orders");
         assert_eq!(flat["predicates"], "is-orders");
-        let again =
-            parse_connector("orders", flat, &config.kafka, "REST request", &Registry).unwrap();
+        let again = parse_connector(
+            "orders",
+            flat,
+            &config.defaults(),
+            "REST request",
+            &Registry,
+        )
+        .unwrap();
         assert_eq!(again.tasks, 2);
         assert_eq!(again.source.name, "kafka");
         assert_eq!(again.sink.name, "http");
@@ -855,8 +861,14 @@ fields = "secret"
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v.to_owned()))
         .collect();
-        let mut pipeline =
-            parse_connector("src", &config, &Settings::default(), "REST", &Registry).unwrap();
+        let mut pipeline = parse_connector(
+            "src",
+            &config,
+            &ConnectorDefaults::default(),
+            "REST",
+            &Registry,
+        )
+        .unwrap();
         assert_eq!(pipeline.connector_config["name"], "src");
         assert_eq!(pipeline.connector_config["file"], "/tmp/in");
         assert_eq!(pipeline.source.name, "file");
@@ -881,7 +893,7 @@ fields = "secret"
         let errors = parse_connector(
             "bad",
             &[("connector.class".to_owned(), "FileStreamSourc".to_owned())].into(),
-            &Settings::default(),
+            &ConnectorDefaults::default(),
             "REST request",
             &Registry,
         )
@@ -889,6 +901,203 @@ fields = "secret"
         .to_string();
         assert!(
             errors.contains("REST request") && errors.contains("did you mean"),
+            "{errors}"
+        );
+    }
+}
+
+mod worker_keys {
+    use std::time::Duration;
+
+    use super::super::{parse, Format, OverridePolicy, Registry};
+
+    fn toml(engine: &str, pipeline_extra: &str) -> String {
+        format!(
+            "[engine]\n{engine}\n[[pipeline]]\nname = \"p\"\nsource = {{ type = \"datagen\" }}\nsink = {{ type = \"kafka\", topic = \"t\" }}\n{pipeline_extra}\n"
+        )
+    }
+
+    #[test]
+    fn worker_keys_set_what_they_name() {
+        let text = toml(
+            r#""bootstrap.servers" = "10.0.0.1:9092"
+"producer.linger.ms" = 7
+"consumer.fetch.min.bytes" = 3
+"admin.request.timeout.ms" = 1234
+"value.converter" = "string"
+"offset.storage.file.filename" = "/var/lib/connect.offsets"
+"offset.flush.interval.ms" = 250
+listeners = "http://:9999"
+"rest.advertised.host.name" = "worker-1"
+"task.shutdown.graceful.timeout.ms" = 4000
+"plugin.path" = "/usr/share/java"
+"connector.client.config.override.policy" = "None""#,
+            "",
+        );
+        let config = parse(&text, "pipelines.toml", Format::Toml, &Registry).unwrap();
+        let worker = &config.worker;
+        assert_eq!(
+            worker.offset_file.as_deref(),
+            Some(std::path::Path::new("/var/lib/connect.offsets"))
+        );
+        assert_eq!(worker.rest_listener.as_deref(), Some("0.0.0.0:9999"));
+        assert_eq!(worker.rest_advertised.as_deref(), Some("worker-1:9999"));
+        assert_eq!(
+            worker.task_shutdown_timeout,
+            Some(Duration::from_millis(4000))
+        );
+        assert_eq!(worker.plugin_path.as_deref(), Some("/usr/share/java"));
+        assert_eq!(worker.override_policy, OverridePolicy::None);
+        let pipeline = &config.pipelines[0];
+        assert_eq!(pipeline.offset_flush_interval, Duration::from_millis(250));
+        assert_eq!(
+            pipeline.producer.get("bootstrap.servers"),
+            Some("10.0.0.1:9092")
+        );
+        assert_eq!(pipeline.producer.get("linger.ms"), Some("7"));
+        assert_eq!(pipeline.consumer.get("fetch.min.bytes"), Some("3"));
+        assert_eq!(pipeline.producer.get("fetch.min.bytes"), None);
+        assert_eq!(
+            pipeline.admin_overrides.get("request.timeout.ms"),
+            Some("1234")
+        );
+        assert_eq!(
+            pipeline.value_converter.as_ref().map(|c| c.name),
+            Some("string")
+        );
+    }
+
+    #[test]
+    fn a_pipelines_own_keys_win_over_the_workers() {
+        let text = toml(
+            "\"producer.linger.ms\" = 7\n\"value.converter\" = \"string\"",
+            "\"value.converter\" = \"bytearray\"\n\"producer.override.linger.ms\" = 9",
+        );
+        let config = parse(&text, "pipelines.toml", Format::Toml, &Registry).unwrap();
+        let pipeline = &config.pipelines[0];
+        assert_eq!(pipeline.producer.get("linger.ms"), Some("9"));
+        assert_eq!(
+            pipeline.value_converter.as_ref().map(|c| c.name),
+            Some("bytearray")
+        );
+    }
+
+    #[test]
+    fn unknown_or_bad_worker_keys_are_errors_naming_file_line_and_key() {
+        let text = toml(
+            "\"offset.flush.interval.mss\" = 1\n\"producer.lingr.ms\" = 1\nlisteners = \"https://:8443\"\n\"rest.port\" = \"port\"",
+            "",
+        );
+        let errors = parse(&text, "pipelines.toml", Format::Toml, &Registry)
+            .unwrap_err()
+            .to_string();
+        assert!(errors.contains("pipelines.toml:2: key \"offset.flush.interval.mss\": unknown key (did you mean \"offset.flush.interval.ms\"?)"), "{errors}");
+        assert!(
+            errors.contains(
+                "key \"producer.lingr.ms\": unknown key (did you mean \"producer.linger.ms\"?)"
+            ),
+            "{errors}"
+        );
+        assert!(errors.contains("only http:// listeners"), "{errors}");
+        assert!(errors.contains("expected a port number"), "{errors}");
+    }
+
+    #[test]
+    fn the_override_policy_decides_what_a_connector_may_override() {
+        for (policy, allowed) in [("None", false), ("Principal", false), ("All", true)] {
+            let text = toml(
+                &format!("\"connector.client.config.override.policy\" = \"{policy}\""),
+                "\"producer.override.linger.ms\" = 9",
+            );
+            let result = parse(&text, "pipelines.toml", Format::Toml, &Registry);
+            assert_eq!(result.is_ok(), allowed, "{policy}: {:?}", result.err());
+            if let Err(errors) = result {
+                assert!(errors.to_string().contains("override.policy"), "{errors}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_worker_properties_file_and_connector_files_load_together() {
+        let dir = tempfile::tempdir().unwrap();
+        let worker = dir.path().join("connect-standalone.properties");
+        std::fs::write(
+            &worker,
+            "bootstrap.servers=127.0.0.1:1\nkey.converter=org.apache.kafka.connect.json.JsonConverter\nvalue.converter=org.apache.kafka.connect.json.JsonConverter\nkey.converter.schemas.enable=true\nvalue.converter.schemas.enable=true\noffset.storage.file.filename=/tmp/connect.offsets\noffset.flush.interval.ms=10000\n",
+        )
+        .unwrap();
+        let source = dir.path().join("connect-file-source.properties");
+        std::fs::write(&source, "name=local-file-source\nconnector.class=FileStreamSource\ntasks.max=1\nfile=test.txt\ntopic=connect-test\n").unwrap();
+        let sink = dir.path().join("connect-file-sink.json");
+        std::fs::write(&sink, r#"{"name": "local-file-sink", "config": {"connector.class": "FileStreamSink", "tasks.max": "1", "file": "test.sink.txt", "topics": "connect-test"}}"#).unwrap();
+        let config = super::super::load_standalone(&worker, &[source, sink]).unwrap();
+        let names: Vec<&str> = config.pipelines.iter().map(|p| p.name.as_str()).collect();
+        assert_eq!(names, ["local-file-source", "local-file-sink"]);
+        for pipeline in &config.pipelines {
+            assert_eq!(
+                pipeline.value_converter.as_ref().map(|c| c.name),
+                Some("json")
+            );
+            assert_eq!(
+                pipeline
+                    .value_converter
+                    .as_ref()
+                    .and_then(|c| c.config.boolean("schemas.enable")),
+                Some(true)
+            );
+            assert_eq!(
+                pipeline.offset_flush_interval,
+                Duration::from_millis(10_000)
+            );
+            assert_eq!(
+                pipeline.producer.get("bootstrap.servers"),
+                Some("127.0.0.1:1")
+            );
+        }
+        // A worker file alone is a worker with no connectors yet.
+        assert!(super::super::load_standalone(&worker, &[])
+            .unwrap()
+            .pipelines
+            .is_empty());
+        std::fs::write(&worker, "bootstrap.servers=x\nofset.flush.interval.ms=1\n").unwrap();
+        let errors = super::super::load_standalone(&worker, &[])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            errors.contains("connect-standalone.properties:2: key \"ofset.flush.interval.ms\""),
+            "{errors}"
+        );
+    }
+
+    #[test]
+    fn provider_references_resolve_and_their_keys_are_secrets() {
+        let dir = tempfile::tempdir().unwrap();
+        let secrets = dir.path().join("s.properties");
+        std::fs::write(&secrets, "topic=from-provider\n").unwrap();
+        let text = format!(
+            "[engine]\n\"config.providers\" = \"file\"\n\"config.providers.file.class\" = \"org.apache.kafka.common.config.provider.FileConfigProvider\"\n[[pipeline]]\nname = \"p\"\nsource = {{ type = \"datagen\" }}\nsink = {{ type = \"kafka\", topic = \"${{file:{}:topic}}\" }}\n",
+            secrets.display()
+        );
+        let config = parse(&text, "pipelines.toml", Format::Toml, &Registry).unwrap();
+        let pipeline = &config.pipelines[0];
+        assert_eq!(pipeline.sink.config.get("topic"), Some("from-provider"));
+        assert!(
+            pipeline.connector_config["sink.topic"].starts_with("${file:"),
+            "shown as written"
+        );
+        assert!(pipeline.resolved_keys.contains("sink.topic"));
+        assert!(pipeline.masked_connector_config()["sink.topic"].starts_with("${file:"));
+        // A message about the value does not repeat it.
+        let line = format!(
+            "[[pipeline]]\n\"queue.max.records\" = \"${{file:{}:topic}}\"",
+            secrets.display()
+        );
+        let bad = text.replace("[[pipeline]]", &line);
+        let errors = parse(&bad, "pipelines.toml", Format::Toml, &Registry)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            errors.contains("queue.max.records") && !errors.contains("from-provider"),
             "{errors}"
         );
     }

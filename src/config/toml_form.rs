@@ -1,4 +1,4 @@
-//! Reads `pipelines.toml` into a [`RawDocument`]: the `[kafka]` table and the `[[pipeline]]` array, with the line
+//! Reads `pipelines.toml` into a [`RawDocument`]: the `[kafka]` and `[engine]` tables and the `[[pipeline]]` array, with the line
 //! of every key. Checks only the shape (what is a table, what is a list); the validator checks the rest.
 
 use std::sync::Arc;
@@ -9,7 +9,7 @@ use toml::Spanned;
 use super::problem::{did_you_mean, LineIndex, Location, Problem};
 use super::raw::{take_flat_chains, Entry, RawComponent, RawDocument, RawPipeline, RawValue};
 
-const TOP_LEVEL_KEYS: &[&str] = &["kafka", "pipeline"];
+const TOP_LEVEL_KEYS: &[&str] = &["kafka", "engine", "pipeline"];
 
 struct Reader {
     file: Arc<str>,
@@ -204,6 +204,9 @@ pub(crate) fn read(text: &str, file: Arc<str>) -> RawDocument {
             ("kafka", DeValue::Table(table)) => {
                 reader.flatten(table, "", "", &mut document.kafka);
             }
+            ("engine", DeValue::Table(table)) => {
+                reader.flatten(table, "", "", &mut document.worker);
+            }
             ("pipeline", DeValue::Array(items)) => {
                 for item in items.iter() {
                     match reader.pipeline(item) {
@@ -216,7 +219,7 @@ pub(crate) fn read(text: &str, file: Arc<str>) -> RawDocument {
                 Ok(pipeline) => document.pipelines.push(pipeline),
                 Err(problem) => document.problems.push(problem),
             },
-            ("kafka" | "pipeline", other) => document.problems.push(reader.problem(
+            ("kafka" | "engine" | "pipeline", other) => document.problems.push(reader.problem(
                 key.span(),
                 name,
                 format!(
@@ -227,7 +230,7 @@ pub(crate) fn read(text: &str, file: Arc<str>) -> RawDocument {
             _ => {
                 let hint = did_you_mean(name, TOP_LEVEL_KEYS)
                     .map(|s| format!(" (did you mean \"{s}\"?)"))
-                    .unwrap_or_else(|| " (expected [kafka] or [[pipeline]])".into());
+                    .unwrap_or_else(|| " (expected [kafka], [engine] or [[pipeline]])".into());
                 document.problems.push(reader.problem(
                     key.span(),
                     name,

@@ -34,12 +34,21 @@ pub fn position_value(positions: &[SourcePosition]) -> String {
 
 /// Creates the offsets topic (one partition, the broker's replication factor) unless it exists, so the first
 /// read finds an empty topic instead of waiting for one to appear.
-pub async fn ensure_topic(settings: ConfigMap, topic: &str) -> Result<(), ConnectorError> {
+/// `admin_overrides` (the worker's `admin.*` keys) win over what the admin client takes from `settings`.
+pub async fn ensure_topic(
+    settings: ConfigMap,
+    admin_overrides: &crate::config::Settings,
+    topic: &str,
+) -> Result<(), ConnectorError> {
     use kafka_protocol::messages::create_topics_request::CreatableTopic;
     use kafka_protocol::messages::{CreateTopicsRequest, TopicName};
     use kafka_protocol::protocol::StrBytes;
 
-    let common = crate::client::config::admin_config(admin_settings(settings))
+    let mut admin_map = admin_settings(settings);
+    for (key, value) in admin_overrides.iter() {
+        admin_map.set(key, value);
+    }
+    let common = crate::client::config::admin_config(admin_map)
         .map_err(|e| ConnectorError::fatal(format!("offsets topic: {e}")))?;
     let admin = crate::runtime::Admin::new(common);
     let request = crate::protocol::Request::CreateTopics(

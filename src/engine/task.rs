@@ -22,10 +22,6 @@ use crate::engine::dead_letter::DeadLetterQueue;
 use crate::engine::metrics::TaskMetrics;
 use crate::engine::positions::{PositionStore, TaskKey};
 
-/// How often positions are committed when records keep flowing (Kafka Connect's offset.flush.interval.ms,
-/// shorter: a restart re-sends at most this much).
-const COMMIT_INTERVAL: Duration = Duration::from_millis(1000);
-
 /// How long closing a source or sink may take once everything is committed.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -104,7 +100,8 @@ pub(crate) async fn run_task(
         // The positions committed with the records, in the offsets topic (KIP-618 style).
         let settings = pipeline.producer_config_map();
         let topic = crate::engine::offsets_topic::DEFAULT_OFFSETS_TOPIC;
-        crate::engine::offsets_topic::ensure_topic(settings, topic).await?;
+        crate::engine::offsets_topic::ensure_topic(settings, &pipeline.admin_overrides, topic)
+            .await?;
         let key = crate::engine::offsets_topic::position_key(&pipeline.name, spec.task.index);
         crate::engine::offsets_topic::read_positions(
             pipeline.consumer_config_map(),
@@ -325,7 +322,8 @@ async fn pump(
             SourcePoll::Idle => false,
             SourcePoll::Finished => true,
         };
-        let due = last_commit.elapsed() >= COMMIT_INTERVAL || unflushed >= max_records * 16;
+        let due = last_commit.elapsed() >= pipeline.offset_flush_interval
+            || unflushed >= max_records * 16;
         if finished || (due && (!pending.is_empty() || unflushed > 0)) {
             if let Some(dlq) = dead_letters.as_deref_mut() {
                 dlq.flush().await?;

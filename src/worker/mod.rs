@@ -106,8 +106,8 @@ pub struct Worker {
     statuses: Box<dyn StatusStore>,
     connectors: BTreeMap<String, Connector>,
     finished: BTreeSet<TaskKey>,
-    /// The worker's client settings (`[kafka]`, a worker file's client keys): every connector's defaults.
-    client_settings: crate::config::Settings,
+    /// The `[kafka]` settings and worker keys every connector starts from.
+    defaults: crate::config::ConnectorDefaults,
 }
 
 impl Worker {
@@ -126,13 +126,13 @@ impl Worker {
             statuses,
             connectors: BTreeMap::new(),
             finished: BTreeSet::new(),
-            client_settings: crate::config::Settings::default(),
+            defaults: crate::config::ConnectorDefaults::default(),
         }
     }
 
-    /// Sets the client settings every connector created through the API starts from.
-    pub fn set_client_settings(&mut self, settings: crate::config::Settings) {
-        self.client_settings = settings;
+    /// Sets what every connector created through the API starts from.
+    pub fn set_defaults(&mut self, defaults: crate::config::ConnectorDefaults) {
+        self.defaults = defaults;
     }
 
     pub fn worker_id(&self) -> &str {
@@ -191,7 +191,7 @@ impl Worker {
             match crate::config::parse_connector(
                 &name,
                 &config,
-                &self.client_settings,
+                &self.defaults,
                 &source,
                 &crate::config::Registry,
             ) {

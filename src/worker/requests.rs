@@ -101,7 +101,7 @@ impl Worker {
             )));
         }
         let source = "REST request";
-        parse_connector(name, config, &self.client_settings, source, &Registry)
+        parse_connector(name, config, &self.defaults, source, &Registry)
             .map_err(WorkerError::InvalidConfig)
     }
 

@@ -11,14 +11,17 @@ use tokio::sync::mpsc;
 
 use super::handle::{WorkerCall, WorkerHandle};
 use super::status::{MemoryStatusStore, TargetState};
-use super::store::{ConfigFile, PositionFiles};
+use super::store::{migrate_task_files, ConfigFile, PositionFile};
 use super::{Worker, WorkerError};
 use crate::config::PipelineConfig;
 use crate::engine::cores::{TaskReport, TaskState};
 use crate::engine::Engine;
 use crate::runtime::backend::IoChoice;
 
-/// The file beside the positions that keeps connectors' target states (and, later, REST-created configs).
+/// The positions file in the state directory, when the worker names none (`offset.storage.file.filename`).
+pub const POSITIONS_FILE: &str = "offsets.json";
+/// The file beside the positions that keeps connectors' configs set through the REST API and their target
+/// states.
 pub const CONNECTORS_FILE: &str = "connectors.json";
 
 /// How a standalone worker runs.
@@ -28,6 +31,9 @@ pub struct StandaloneOptions {
     pub io: IoChoice,
     /// Where positions and connector states are kept.
     pub state_dir: PathBuf,
+    /// The positions file (`offset.storage.file.filename`); `None`: [`POSITIONS_FILE`] in the state directory.
+    /// Connector configs and states are kept beside it.
+    pub offset_file: Option<PathBuf>,
     /// How long a stop may take before the process exits anyway.
     pub shutdown_timeout: Duration,
     /// How statuses name this worker (its REST address).
@@ -38,6 +44,8 @@ pub struct StandaloneOptions {
 pub struct Standalone {
     runtime: tokio::runtime::Runtime,
     worker: Worker,
+    positions: Arc<PositionFile>,
+    state_dir: PathBuf,
     handle: WorkerHandle,
     calls: mpsc::UnboundedReceiver<WorkerCall>,
     reports: mpsc::UnboundedReceiver<TaskReport>,
@@ -58,16 +66,30 @@ impl Standalone {
         let backend_name = engine.backend_name();
         let core_count = engine.core_count();
         let (handle, calls) = WorkerHandle::channel();
+        let (positions_path, connectors_path) = match &options.offset_file {
+            Some(file) => {
+                let mut connectors = file.clone().into_os_string();
+                connectors.push(".connectors.json");
+                (file.clone(), PathBuf::from(connectors))
+            }
+            None => (
+                options.state_dir.join(POSITIONS_FILE),
+                options.state_dir.join(CONNECTORS_FILE),
+            ),
+        };
+        let positions = Arc::new(PositionFile::open(positions_path).map_err(|e| e.to_string())?);
         let worker = Worker::new(
             options.worker_id,
             Box::new(engine),
-            Arc::new(PositionFiles::new(&options.state_dir)),
-            Box::new(ConfigFile::new(options.state_dir.join(CONNECTORS_FILE))),
+            positions.clone(),
+            Box::new(ConfigFile::new(connectors_path)),
             Box::new(MemoryStatusStore::default()),
         );
         Ok(Self {
             runtime,
             worker,
+            positions,
+            state_dir: options.state_dir,
             handle,
             calls,
             reports,
@@ -96,14 +118,17 @@ impl Standalone {
     }
 
     /// Runs the connectors of the config file, each in the target state stored for it (running if none), and
-    /// the connectors created through the REST API before a restart. `client_settings` are the worker's.
+    /// the connectors created through the REST API before a restart, which start from `defaults`.
     pub fn run_connectors(
         &mut self,
         pipelines: Vec<PipelineConfig>,
-        client_settings: crate::config::Settings,
+        defaults: crate::config::ConnectorDefaults,
     ) -> Result<(), WorkerError> {
-        self.worker.set_client_settings(client_settings);
-        let names = pipelines.iter().map(|p| p.name.clone()).collect();
+        self.worker.set_defaults(defaults);
+        let names: std::collections::BTreeSet<String> =
+            pipelines.iter().map(|p| p.name.clone()).collect();
+        migrate_task_files(&self.state_dir, &names, &self.positions)
+            .map_err(|e| WorkerError::Store(super::store::StoreError(e.to_string())))?;
         for pipeline in pipelines {
             let target = self
                 .worker

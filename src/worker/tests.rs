@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex};
 use super::*;
 use crate::config::{parse, Format, Registry};
 use crate::worker::status::MemoryStatusStore;
-use crate::worker::store::{MemoryConfigStore, PositionFiles};
+use crate::worker::store::{MemoryConfigStore, PositionFile};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Asked {
@@ -58,7 +58,7 @@ fn worker(runner: &RecordingRunner) -> (Worker, tempfile::TempDir) {
     let worker = Worker::new(
         "host:8083",
         Box::new(runner.clone()),
-        Arc::new(PositionFiles::new(dir.path())),
+        Arc::new(PositionFile::open(dir.path().join("offsets.json")).unwrap()),
         Box::new(MemoryConfigStore::default()),
         Box::new(MemoryStatusStore::default()),
     );

@@ -4,12 +4,14 @@
 //! ([`super::status::StatusStore`]).
 
 mod config_file;
+mod position_file;
 mod position_files;
 
 use std::collections::BTreeMap;
 
 pub use config_file::ConfigFile;
-pub use position_files::PositionFiles;
+pub use position_file::PositionFile;
+pub use position_files::migrate_task_files;
 
 use super::status::TargetState;
 

@@ -1,145 +1,134 @@
-//! Source positions on local disk, one file per connector task (standalone mode): what the task's source handed
-//! out and the sink acknowledged. Written atomically (temporary file, fsync, rename, fsync of the directory), so
-//! a crash leaves the old or the new positions, never a torn file.
+//! The positions layout of earlier versions — one file per task under `<state-dir>/<name with [A-Za-z0-9_-]
+//! only>/task-N.offsets` — taken over into the one positions file ([`PositionFile`]) at start.
+//!
+//! That layout let two connectors whose names differ only in other characters (`orders.v1`, `orders_v1`) share
+//! files; such files are ambiguous and are left where they are, with a warning, rather than given to either.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
-use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
-use crate::connect::record::SourcePosition;
-use crate::engine::positions::{
-    format_line, parse_line, PositionStore, PositionStoreError, TaskKey,
-};
+use super::position_file::PositionFile;
+use crate::engine::positions::{parse_line, PositionStore, PositionStoreError, TaskKey};
 
-/// Every task's positions file under one state directory.
-#[derive(Debug, Clone)]
-pub struct PositionFiles {
-    state_dir: PathBuf,
-}
-
-impl PositionFiles {
-    pub fn new(state_dir: impl Into<PathBuf>) -> Self {
-        Self {
-            state_dir: state_dir.into(),
-        }
-    }
-
-    /// `<state_dir>/<connector>/task-<index>.offsets`.
-    pub fn path(&self, task: &TaskKey) -> PathBuf {
-        let safe: String = task
-            .connector
-            .chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
-                    c
-                } else {
-                    '_'
-                }
-            })
-            .collect();
-        self.state_dir
-            .join(safe)
-            .join(format!("task-{}.offsets", task.index))
-    }
-
-    fn create_dir(&self, path: &Path) -> Result<(), PositionStoreError> {
-        let dir = path.parent().unwrap_or(&self.state_dir);
-        fs::create_dir_all(dir).map_err(|e| {
-            PositionStoreError(format!("state directory {}: {e}", self.state_dir.display()))
+/// The directory the old layout used for `connector`.
+fn legacy_dir(state_dir: &Path, connector: &str) -> PathBuf {
+    let safe: String = connector
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
         })
-    }
+        .collect();
+    state_dir.join(safe)
 }
 
-impl PositionStore for PositionFiles {
-    fn load(&self, task: &TaskKey) -> Result<Vec<SourcePosition>, PositionStoreError> {
-        let path = self.path(task);
-        self.create_dir(&path)?;
-        let text = match fs::read_to_string(&path) {
-            Ok(text) => text,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(e) => return Err(PositionStoreError(format!("{}: {e}", path.display()))),
+/// Moves the old per-task files of each of `connectors` into `into` (unless `into` already holds positions of
+/// that connector), then renames the old directory to `<dir>.migrated`. Returns the connectors taken over.
+pub fn migrate_task_files(
+    state_dir: &Path,
+    connectors: &BTreeSet<String>,
+    into: &PositionFile,
+) -> Result<Vec<String>, PositionStoreError> {
+    let mut by_dir: BTreeMap<PathBuf, Vec<&str>> = BTreeMap::new();
+    for connector in connectors {
+        by_dir
+            .entry(legacy_dir(state_dir, connector))
+            .or_default()
+            .push(connector);
+    }
+    let mut migrated = Vec::new();
+    for (dir, names) in by_dir {
+        if !dir.is_dir() {
+            continue;
+        }
+        let [connector] = names.as_slice() else {
+            tracing::warn!(
+                dir = %dir.display(),
+                connectors = ?names,
+                "old positions directory is shared by several connectors' names: not taken over; rename the connectors or remove it"
+            );
+            continue;
         };
-        text.lines()
-            .enumerate()
-            .filter(|(_, line)| !line.trim().is_empty())
-            .map(|(i, line)| {
-                parse_line(line).ok_or_else(|| {
-                    PositionStoreError(format!(
-                        "{}:{}: not a source position: {line:?}",
-                        path.display(),
-                        i + 1
-                    ))
+        if into.has_connector(connector) {
+            continue;
+        }
+        let entries = fs::read_dir(&dir)
+            .map_err(|e| PositionStoreError(format!("{}: {e}", dir.display())))?;
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            let Some(index) = name
+                .to_str()
+                .and_then(|n| n.strip_prefix("task-"))
+                .and_then(|n| n.strip_suffix(".offsets"))
+                .and_then(|n| n.parse::<u32>().ok())
+            else {
+                continue;
+            };
+            let path = entry.path();
+            let text = fs::read_to_string(&path)
+                .map_err(|e| PositionStoreError(format!("{}: {e}", path.display())))?;
+            let positions = text
+                .lines()
+                .enumerate()
+                .filter(|(_, line)| !line.trim().is_empty())
+                .map(|(i, line)| {
+                    parse_line(line).ok_or_else(|| {
+                        PositionStoreError(format!(
+                            "{}:{}: not a source position: {line:?}",
+                            path.display(),
+                            i + 1
+                        ))
+                    })
                 })
-            })
-            .collect()
+                .collect::<Result<Vec<_>, _>>()?;
+            into.store(&TaskKey::new(*connector, index), &positions)?;
+        }
+        let mut done = dir.clone().into_os_string();
+        done.push(".migrated");
+        fs::rename(&dir, &done)
+            .map_err(|e| PositionStoreError(format!("{}: {e}", dir.display())))?;
+        tracing::warn!(
+            connector,
+            from = %dir.display(),
+            into = %into.path().display(),
+            "positions taken over from the old per-task files"
+        );
+        migrated.push((*connector).to_owned());
     }
-
-    fn store(
-        &self,
-        task: &TaskKey,
-        positions: &[SourcePosition],
-    ) -> Result<(), PositionStoreError> {
-        let path = self.path(task);
-        self.create_dir(&path)?;
-        write_atomically(&path, positions)
-            .map_err(|e| PositionStoreError(format!("writing {}: {e}", path.display())))
-    }
-}
-
-fn write_atomically(path: &Path, positions: &[SourcePosition]) -> io::Result<()> {
-    let mut text = String::new();
-    for position in positions {
-        text.push_str(&format_line(position));
-        text.push('\n');
-    }
-    let tmp = path.with_extension("offsets.tmp");
-    let mut file = fs::File::create(&tmp)?;
-    file.write_all(text.as_bytes())?;
-    file.sync_all()?;
-    fs::rename(&tmp, path)?;
-    if let Some(dir) = path.parent() {
-        // The rename itself must survive a crash too.
-        fs::File::open(dir)?.sync_all()?;
-    }
-    Ok(())
+    Ok(migrated)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::connect::data::Str;
-    use bytes::Bytes;
+    use crate::connect::record::SourcePosition;
 
     #[test]
-    fn positions_survive_a_round_trip_through_the_file() {
+    fn old_task_files_are_taken_over_unless_two_names_shared_them() {
         let dir = tempfile::tempdir().unwrap();
-        let store = PositionFiles::new(dir.path());
-        let task = TaskKey::new("orders to kafka", 1);
-        assert_eq!(store.load(&task).unwrap(), vec![]);
-        let positions = vec![
-            SourcePosition::Offset(4096),
-            SourcePosition::KafkaOffset {
-                topic: Str::from("a\tb"),
-                partition: 3,
-                offset: 17,
-            },
-            SourcePosition::Opaque(Bytes::from_static(&[0, 255, 16])),
-        ];
-        store.store(&task, &positions).unwrap();
-        assert_eq!(store.load(&task).unwrap(), positions);
-        assert!(store
-            .path(&task)
-            .ends_with("orders_to_kafka/task-1.offsets"));
-    }
-
-    #[test]
-    fn a_damaged_file_is_an_error_naming_file_and_line() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = PositionFiles::new(dir.path());
-        let task = TaskKey::new("p", 0);
-        store.store(&task, &[]).unwrap();
-        fs::write(store.path(&task), "offset\t12\nnonsense\n").unwrap();
-        let err = store.load(&task).unwrap_err().to_string();
-        assert!(err.contains("task-0.offsets:2"), "{err}");
+        fs::create_dir_all(dir.path().join("orders")).unwrap();
+        fs::write(dir.path().join("orders/task-0.offsets"), "offset\t12\n").unwrap();
+        fs::write(dir.path().join("orders/task-1.offsets"), "offset\t34\n").unwrap();
+        fs::create_dir_all(dir.path().join("a_b")).unwrap();
+        fs::write(dir.path().join("a_b/task-0.offsets"), "offset\t56\n").unwrap();
+        let store = PositionFile::open(dir.path().join("offsets.json")).unwrap();
+        let names: BTreeSet<String> = ["orders", "a.b", "a_b"].map(String::from).into();
+        let migrated = migrate_task_files(dir.path(), &names, &store).unwrap();
+        assert_eq!(migrated, ["orders"]);
+        assert_eq!(
+            store.load(&TaskKey::new("orders", 1)).unwrap(),
+            [SourcePosition::Offset(34)]
+        );
+        assert!(dir.path().join("orders.migrated").is_dir());
+        assert!(store.load(&TaskKey::new("a.b", 0)).unwrap().is_empty());
+        assert!(store.load(&TaskKey::new("a_b", 0)).unwrap().is_empty());
+        assert!(
+            dir.path().join("a_b").is_dir(),
+            "the shared directory is left alone"
+        );
     }
 }

@@ -1,0 +1,370 @@
+//! The worker's own config: Kafka Connect's worker keys, from a `connect-standalone.properties` file or the
+//! `[engine]` table of pipelines.toml, into a typed [`WorkerConfig`].
+//!
+//! Worker keys are the defaults of every connector the worker runs: its client settings (`bootstrap.servers`,
+//! `producer.*`, `consumer.*`, `admin.*`), its converters (`key.converter`, `value.converter`,
+//! `header.converter` and their sub-keys), and how the worker itself runs (offsets file, flush interval, REST
+//! listener, shutdown timeout, config providers). Unknown keys are errors with a "did you mean".
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use super::clients::{admin_accepts, client_accepts, ClientRole};
+use super::problem::{did_you_mean, Problem};
+use super::providers::ConfigProviders;
+use super::raw::Entry;
+use super::{Setting, Settings};
+
+/// `connector.client.config.override.policy`: which client keys a connector may override
+/// (`producer.override.*`, `consumer.override.*`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OverridePolicy {
+    /// None at all.
+    None,
+    /// Only the keys that name who connects (`sasl.jaas.config`, `sasl.mechanism`, `security.protocol`).
+    Principal,
+    /// Any (Kafka's default since 3.0).
+    #[default]
+    All,
+}
+
+impl OverridePolicy {
+    /// Whether a connector may override client key `key` under this policy.
+    pub fn allows(self, key: &str) -> bool {
+        match self {
+            OverridePolicy::None => false,
+            OverridePolicy::Principal => {
+                matches!(
+                    key,
+                    "sasl.jaas.config" | "sasl.mechanism" | "security.protocol"
+                )
+            }
+            OverridePolicy::All => true,
+        }
+    }
+}
+
+/// The worker's config, typed.
+#[derive(Debug, Clone, Default)]
+pub struct WorkerConfig {
+    /// Client settings every connector's clients start from (`bootstrap.servers`, and any other client key
+    /// given at the top level).
+    pub client: Settings,
+    /// `producer.*`, `consumer.*`, `admin.*`, without the prefix: for those clients only.
+    pub producer: Settings,
+    pub consumer: Settings,
+    pub admin: Settings,
+    /// `key.converter`, `value.converter`, `header.converter` and their sub-keys, as written: the converters of
+    /// a connector that sets none of its own.
+    pub(crate) converters: Vec<Entry>,
+    /// `offset.storage.file.filename`: where source positions are kept (standalone).
+    pub offset_file: Option<PathBuf>,
+    /// `offset.flush.interval.ms`: how often positions are committed while records flow.
+    pub offset_flush_interval: Option<Duration>,
+    /// The REST API's `host:port`, from `listeners` (`http://host:port`) or `rest.host.name` / `rest.port`.
+    pub rest_listener: Option<String>,
+    /// `rest.advertised.host.name` / `rest.advertised.port`: how statuses name this worker.
+    pub rest_advertised: Option<String>,
+    /// `plugin.path`, as written (connectors are built in; nothing is loaded from it).
+    pub plugin_path: Option<String>,
+    /// `task.shutdown.graceful.timeout.ms`.
+    pub task_shutdown_timeout: Option<Duration>,
+    pub override_policy: OverridePolicy,
+    pub providers: ConfigProviders,
+    /// The keys as written (references resolved), to apply to connectors created later (REST).
+    pub(crate) entries: Vec<Entry>,
+}
+
+/// The worker keys besides client keys and converter keys: name and meaning (docs/pipelines.md lists them).
+pub const WORKER_KEYS: &[(&str, &str)] = &[
+    (
+        "offset.storage.file.filename",
+        "File the source positions are kept in",
+    ),
+    (
+        "offset.flush.interval.ms",
+        "How often positions are committed, ms",
+    ),
+    ("listeners", "REST listener, http://host:port"),
+    ("rest.host.name", "REST host (when listeners is not set)"),
+    ("rest.port", "REST port (when listeners is not set)"),
+    ("rest.advertised.host.name", "Host the worker is named by"),
+    ("rest.advertised.port", "Port the worker is named by"),
+    (
+        "plugin.path",
+        "Accepted; pipewright's connectors are built in",
+    ),
+    (
+        "task.shutdown.graceful.timeout.ms",
+        "How long stopping may take, ms",
+    ),
+    (
+        "connector.client.config.override.policy",
+        "None, Principal or All",
+    ),
+    ("config.providers", "Config providers: file, env, dir"),
+];
+
+/// Keys Kafka removed or that name what pipewright has built in: accepted, with a warning that they do
+/// nothing (old quickstart files carry them).
+const OBSOLETE_PREFIXES: &[(&str, &str)] = &[
+    (
+        "internal.key.converter",
+        "removed in Kafka 3.0: internal data is always JSON",
+    ),
+    (
+        "internal.value.converter",
+        "removed in Kafka 3.0: internal data is always JSON",
+    ),
+];
+
+const CONVERTER_SLOTS: &[&str] = &["key.converter", "value.converter", "header.converter"];
+
+fn problem(entry: &Entry, message: impl Into<String>) -> Problem {
+    Problem {
+        location: entry.location.clone(),
+        pipeline: None,
+        key: Some(entry.path.clone()),
+        message: message.into(),
+    }
+}
+
+fn setting(entry: &Entry, key: &str, value: String) -> (String, Setting) {
+    (
+        key.to_owned(),
+        Setting {
+            value,
+            location: entry.location.clone(),
+        },
+    )
+}
+
+fn millis(entry: &Entry, value: &str, problems: &mut Vec<Problem>) -> Option<Duration> {
+    match value.trim().parse::<u64>() {
+        Ok(ms) => Some(Duration::from_millis(ms)),
+        Err(_) => {
+            problems.push(problem(
+                entry,
+                format!("expected a whole number of milliseconds, found {value:?}"),
+            ));
+            None
+        }
+    }
+}
+
+/// `http://host:port` → `host:port`; an empty host means every address (`0.0.0.0`).
+fn listener_address(entry: &Entry, value: &str, problems: &mut Vec<Problem>) -> Option<String> {
+    let first = value.split(',').map(str::trim).find(|l| !l.is_empty())?;
+    if value.split(',').filter(|l| !l.trim().is_empty()).count() > 1 {
+        problems.push(problem(
+            entry,
+            "more than one listener: pipewright serves its REST API on one; give one http://host:port",
+        ));
+        return None;
+    }
+    let Some(rest) = first.strip_prefix("http://") else {
+        let scheme = first.split("://").next().unwrap_or(first);
+        problems.push(problem(
+            entry,
+            format!("listener {first:?}: only http:// listeners are served (found {scheme:?})"),
+        ));
+        return None;
+    };
+    let (host, port) = rest.rsplit_once(':').unwrap_or((rest, "8083"));
+    if port.parse::<u16>().is_err() {
+        problems.push(problem(
+            entry,
+            format!("listener {first:?}: bad port {port:?}"),
+        ));
+        return None;
+    }
+    let host = if host.is_empty() { "0.0.0.0" } else { host };
+    Some(format!("{host}:{port}"))
+}
+
+/// Reads the worker's keys. `entries` are the keys as written (after config providers resolved them).
+pub(crate) fn build(entries: &[Entry], providers: ConfigProviders) -> (WorkerConfig, Vec<Problem>) {
+    let mut config = WorkerConfig {
+        entries: entries.to_vec(),
+        ..WorkerConfig::default()
+    };
+    let mut problems = Vec::new();
+    let (mut rest_host, mut rest_port, mut advertised_host, mut advertised_port) =
+        (None, None, None, None);
+    for entry in entries {
+        let key = entry.key.as_str();
+        if key.starts_with("config.providers") {
+            continue;
+        }
+        let Some(value) = entry.value.as_config_string() else {
+            problems.push(problem(
+                entry,
+                format!(
+                    "expected a string, number or boolean, found {}",
+                    entry.value.describe()
+                ),
+            ));
+            continue;
+        };
+        if CONVERTER_SLOTS
+            .iter()
+            .any(|slot| key == *slot || key.strip_prefix(slot).is_some_and(|r| r.starts_with('.')))
+        {
+            config.converters.push(entry.clone());
+            continue;
+        }
+        if let Some((_, why)) = OBSOLETE_PREFIXES.iter().find(|(p, _)| key.starts_with(p)) {
+            tracing::warn!(key, "worker key has no effect: {why}");
+            continue;
+        }
+        let prefixed = [
+            ("producer.", Some(ClientRole::Producer)),
+            ("consumer.", Some(ClientRole::Consumer)),
+            ("admin.", None),
+        ]
+        .into_iter()
+        .find_map(|(prefix, role)| Some((prefix, role, key.strip_prefix(prefix)?)));
+        if let Some((prefix, role, client_key)) = prefixed {
+            let accepted = match role {
+                Some(role) => client_accepts(role, client_key),
+                None => admin_accepts(client_key),
+            };
+            match accepted {
+                Ok(()) => {
+                    let target = match role {
+                        Some(ClientRole::Producer) => &mut config.producer,
+                        Some(ClientRole::Consumer) => &mut config.consumer,
+                        None => &mut config.admin,
+                    };
+                    let (k, s) = setting(entry, client_key, value);
+                    target.0.insert(k, s);
+                }
+                Err(suggestion) => problems.push(problem(
+                    entry,
+                    format!(
+                        "unknown key{}",
+                        suggestion
+                            .map(|s| format!(" (did you mean \"{prefix}{s}\"?)"))
+                            .unwrap_or_default()
+                    ),
+                )),
+            }
+            continue;
+        }
+        match key {
+            "offset.storage.file.filename" => {
+                if value.trim().is_empty() {
+                    problems.push(problem(entry, "must name a file"));
+                } else {
+                    config.offset_file = Some(PathBuf::from(value));
+                }
+            }
+            "offset.flush.interval.ms" => {
+                config.offset_flush_interval = millis(entry, &value, &mut problems)
+                    .filter(|d| !d.is_zero())
+                    .or_else(|| {
+                        if value.trim() == "0" {
+                            problems.push(problem(entry, "must be at least 1"));
+                        }
+                        None
+                    });
+            }
+            "task.shutdown.graceful.timeout.ms" => {
+                config.task_shutdown_timeout = millis(entry, &value, &mut problems)
+            }
+            "listeners" => config.rest_listener = listener_address(entry, &value, &mut problems),
+            "rest.host.name" => rest_host = Some(value),
+            "rest.port" => rest_port = Some((entry.clone(), value)),
+            "rest.advertised.host.name" => advertised_host = Some(value),
+            "rest.advertised.port" => advertised_port = Some((entry.clone(), value)),
+            "plugin.path" => config.plugin_path = Some(value),
+            "connector.client.config.override.policy" => {
+                config.override_policy = match value.trim().to_ascii_lowercase().as_str() {
+                    "none" => OverridePolicy::None,
+                    "principal" => OverridePolicy::Principal,
+                    "all" => OverridePolicy::All,
+                    _ => {
+                        problems.push(problem(
+                            entry,
+                            format!("expected None, Principal or All, found {value:?}"),
+                        ));
+                        OverridePolicy::All
+                    }
+                }
+            }
+            _ => {
+                let producer = client_accepts(ClientRole::Producer, key);
+                let consumer = client_accepts(ClientRole::Consumer, key);
+                if producer.is_ok() || consumer.is_ok() {
+                    let (k, s) = setting(entry, key, value);
+                    config.client.0.insert(k, s);
+                    continue;
+                }
+                let known: Vec<&str> = WORKER_KEYS
+                    .iter()
+                    .map(|(k, _)| *k)
+                    .chain(CONVERTER_SLOTS.iter().copied())
+                    .collect();
+                let suggestion = did_you_mean(key, &known)
+                    .or(producer.err().flatten())
+                    .or(consumer.err().flatten());
+                problems.push(problem(
+                    entry,
+                    format!(
+                        "unknown key{}",
+                        suggestion
+                            .map(|s| format!(" (did you mean \"{s}\"?)"))
+                            .unwrap_or_default()
+                    ),
+                ));
+            }
+        }
+    }
+    let port_of = |port: Option<(Entry, String)>, problems: &mut Vec<Problem>| -> Option<u16> {
+        let (entry, value) = port?;
+        match value.trim().parse::<u16>() {
+            Ok(port) => Some(port),
+            Err(_) => {
+                problems.push(problem(
+                    &entry,
+                    format!("expected a port number, found {value:?}"),
+                ));
+                None
+            }
+        }
+    };
+    let rest_port = port_of(rest_port, &mut problems);
+    if config.rest_listener.is_none() && (rest_host.is_some() || rest_port.is_some()) {
+        config.rest_listener = Some(format!(
+            "{}:{}",
+            rest_host
+                .as_deref()
+                .filter(|h| !h.is_empty())
+                .unwrap_or("0.0.0.0"),
+            rest_port.unwrap_or(8083)
+        ));
+    }
+    let advertised_port = port_of(advertised_port, &mut problems);
+    if advertised_host.is_some() || advertised_port.is_some() {
+        let listener_port = config
+            .rest_listener
+            .as_deref()
+            .and_then(|l| l.rsplit_once(':'))
+            .map(|(_, p)| p.to_owned())
+            .unwrap_or_else(|| "8083".into());
+        let host = advertised_host.unwrap_or_else(|| {
+            config
+                .rest_listener
+                .as_deref()
+                .and_then(|l| l.rsplit_once(':'))
+                .map(|(h, _)| h.to_owned())
+                .unwrap_or_else(|| "localhost".into())
+        });
+        config.rest_advertised = Some(format!(
+            "{host}:{}",
+            advertised_port.map_or(listener_port, |p| p.to_string())
+        ));
+    }
+    config.providers = providers;
+    (config, problems)
+}
