@@ -1102,3 +1102,14 @@ listeners = "http://:9999"
         );
     }
 }
+
+#[test]
+fn every_worker_key_is_documented() {
+    let docs = include_str!("../../docs/pipelines.md");
+    for (key, _) in super::WORKER_KEYS {
+        assert!(
+            docs.contains(&format!("`{key}`")),
+            "worker key `{key}` is not in docs/pipelines.md"
+        );
+    }
+}
