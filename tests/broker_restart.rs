@@ -28,15 +28,16 @@ use pipewright::runtime::Producer;
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 
+use support::broker::{create_topic, unique_topic};
+use support::engine_cli::{assert_delivered, engine_consume, engine_produce, spawn_engine_produce};
 use support::engine_process::{start_engine, terminate, with_kafka, write_config};
 use support::fault_proxy::{seed_from_env_or_clock, FaultProxy};
 use support::group_member::{group_offsets, wait_all_printed, wait_settled, Member};
+use support::numbered::{assert_exactly_once_in_order, numbered_record};
+use support::peers::{ck_consume, peer_command, PeerRecord};
+use support::process::RunningProcess;
 use support::restartable_broker::RestartableBroker;
-use support::{
-    assert_delivered, assert_exactly_once_in_order, ck_consume, create_topic, engine_consume,
-    engine_produce, numbered_record, peer_command, spawn_engine_produce, unique_topic, wait_for,
-    PeerRecord, RunningProcess,
-};
+use support::waiting::wait_for;
 
 const PARTITIONS: u32 = 3;
 /// How long a background client may run, restarts and all, before the test fails.

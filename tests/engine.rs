@@ -13,8 +13,10 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use support::broker::{create_topic, unique_topic, TestBroker};
+use support::engine_cli::{engine_consume, engine_produce};
 use support::engine_process::{start_engine, terminate, with_kafka, write_config, EngineProcess};
-use support::{create_topic, engine, engine_consume, engine_produce, unique_topic, TestBroker};
+use support::tools::engine;
 
 /// Session timeouts short enough that a group forms in seconds on every broker.
 const FAST_GROUP: &str = r#""session.timeout.ms" = "6000", "heartbeat.interval.ms" = "500""#;
@@ -238,7 +240,7 @@ fn two_cores_are_pinned_and_a_two_task_pipeline_uses_both() {
     let input: String = (0..records)
         .map(|i| format!("k{i}:{{\"id\":{i},\"secret\":\"s{i}\"}}\n"))
         .collect();
-    support::assert_delivered(
+    support::engine_cli::assert_delivered(
         &engine_produce(&bootstrap, &input_topic, &["-K", ":"], input.as_bytes()),
         records,
     );
@@ -469,7 +471,7 @@ type = "InsertField"
             ),
         ),
     );
-    let rest_port = support::free_port();
+    let rest_port = support::broker::free_port();
     let mut child = EngineProcess(
         Command::new(engine())
             .arg("--rest-listen")
@@ -530,7 +532,7 @@ fn exactly_once_kafka_to_kafka_pipeline_commits_records_and_offsets_in_transacti
     create_topic(&bootstrap, &output_topic, 2);
     let records = 3_000;
     let input: String = (0..records).map(|i| format!("k{i}:v{i}\n")).collect();
-    support::assert_delivered(
+    support::engine_cli::assert_delivered(
         &engine_produce(&bootstrap, &input_topic, &["-K", ":"], input.as_bytes()),
         records,
     );
@@ -582,7 +584,8 @@ sink = {{ type = "kafka", topic = "{output_topic}" }}
     assert_eq!(unique.len(), records, "every record");
     assert_eq!(got.len(), records, "no record twice");
     // The consumed offsets went into the transactions: the group's committed offsets cover the input.
-    let offsets = support::run_engine(&["group", "offsets", &group, "-b", &bootstrap]).stdout_str();
+    let offsets = support::engine_cli::run_engine(&["group", "offsets", &group, "-b", &bootstrap])
+        .stdout_str();
     let committed: i64 = offsets
         .lines()
         .filter(|l| l.contains(&input_topic))
@@ -795,7 +798,7 @@ fn exactly_once_kafka_to_kafka_killed_with_sigkill_loses_nothing_duplicates_chec
     create_topic(&bootstrap, &output_topic, 2);
     let records = 60_000;
     let input: String = (0..records).map(|i| format!("k{i}:v{i}\n")).collect();
-    support::assert_delivered(
+    support::engine_cli::assert_delivered(
         &engine_produce(&bootstrap, &input_topic, &["-K", ":"], input.as_bytes()),
         records,
     );
@@ -916,7 +919,7 @@ fn the_kafka_sink_writes_each_record_to_the_topic_a_routing_transform_gave_it() 
         create_topic(&bootstrap, topic, 1);
     }
     let input: String = (0..100).map(|i| format!("v{i}\n")).collect();
-    support::assert_delivered(
+    support::engine_cli::assert_delivered(
         &engine_produce(&bootstrap, &input_topic, &[], input.as_bytes()),
         100,
     );

@@ -7,13 +7,16 @@ mod support;
 
 use std::time::Duration;
 
+use support::broker::{create_topic, unique_topic, TestBroker};
+use support::engine_cli::{assert_delivered, engine_consume, spawn_engine_produce};
 use support::fault_proxy::{DropPolicy, FaultProxy};
-use support::{
-    assert_delivered, assert_exactly_once_in_order, ck_consume, ck_consume_with, ck_produce,
-    create_topic, engine_consume, numbered_record, peer_command, spawn_engine_produce,
-    unique_topic, wait_for, ConsumedRecord, PeerRecord, RunOutput, RunningProcess, TestBroker,
-    TAB_FORMAT,
+use support::numbered::{assert_exactly_once_in_order, numbered_record};
+use support::peers::{
+    ck_consume, ck_consume_with, ck_produce, peer_command, ConsumedRecord, PeerRecord,
 };
+use support::process::{RunOutput, RunningProcess};
+use support::tab_format::TAB_FORMAT;
+use support::waiting::wait_for;
 
 const PARTITIONS: u32 = 3;
 /// How long a producer may take to finish once its input has ended, faults and all.

@@ -10,10 +10,12 @@ use std::collections::BTreeSet;
 use std::process::Command;
 use std::time::Duration;
 
+use support::broker::{unique_topic, TestBroker};
+use support::engine_cli::engine_produce;
 use support::group_member::{
     group_offsets, wait_all_printed, wait_settled, Member, SETTLE_TIMEOUT,
 };
-use support::{engine, engine_produce, unique_topic, TestBroker};
+use support::tools::engine;
 
 fn create_topic(bootstrap: &str, topic: &str, partitions: i32) {
     let output = Command::new(engine())

@@ -5,12 +5,13 @@ mod support;
 
 use std::collections::{BTreeSet, HashMap};
 
-use support::raw_kafka::{BatchCompression, RawKafka};
-use support::{
-    assert_delivered, ck_consume, ck_produce, create_topic, engine_consume, engine_produce, kcat,
-    kp_produce, parse_tab_format, unique_topic, ConsumedRecord, Delivery, FormattedRecord,
-    PeerRecord, TestBroker, TAB_FORMAT,
+use support::broker::{create_topic, unique_topic, TestBroker};
+use support::engine_cli::{assert_delivered, engine_consume, engine_produce};
+use support::peers::{
+    ck_consume, ck_produce, kcat, kp_produce, ConsumedRecord, Delivery, PeerRecord,
 };
+use support::raw_kafka::{BatchCompression, RawKafka};
+use support::tab_format::{parse_tab_format, FormattedRecord, TAB_FORMAT};
 
 const CODECS: [&str; 5] = ["none", "gzip", "snappy", "lz4", "zstd"];
 

@@ -5,10 +5,10 @@ mod support;
 use std::collections::{HashMap, HashSet};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use support::{
-    assert_delivered, ck_consume, create_topic, engine_consume, engine_produce, parse_tab_format,
-    unique_topic, FormattedRecord, TestBroker, TAB_FORMAT,
-};
+use support::broker::{create_topic, unique_topic, TestBroker};
+use support::engine_cli::{assert_delivered, engine_consume, engine_produce};
+use support::peers::ck_consume;
+use support::tab_format::{parse_tab_format, FormattedRecord, TAB_FORMAT};
 
 const RECORDS: usize = 100_000;
 const KEYS: usize = 1_000;

@@ -17,10 +17,11 @@ use pipewright::client::config::{ConfigMap, ProducerConfig};
 use pipewright::client::producer::RecordRef;
 use pipewright::runtime::Producer;
 use serde_json::Value;
-use support::{
-    create_topic, engine, engine_consume, engine_produce, peer_command, run, unique_topic,
-    RunningProcess, TestBroker, PROCESS_TIMEOUT,
-};
+use support::broker::{create_topic, unique_topic, TestBroker};
+use support::engine_cli::{engine_consume, engine_produce};
+use support::peers::peer_command;
+use support::process::{run, RunningProcess, PROCESS_TIMEOUT};
+use support::tools::engine;
 
 /// Whether checks tansu is known to fail must be skipped: only when the harness runs tansu itself.
 fn tansu_incomplete(broker: &TestBroker, what: &str) -> bool {

@@ -5,7 +5,8 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use super::{engine, free_port};
+use super::broker::free_port;
+use super::tools::engine;
 
 /// A pipelines.toml: the `[kafka]` table naming `bootstrap`, then `pipelines`.
 pub fn with_kafka(bootstrap: &str, pipelines: &str) -> String {

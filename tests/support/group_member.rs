@@ -9,7 +9,8 @@ use std::process::{Child, Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use super::{engine, peer_command};
+use super::peers::peer_command;
+use super::tools::engine;
 
 /// How long a group may take to settle, or its members to print what was produced.
 pub const SETTLE_TIMEOUT: Duration = Duration::from_secs(60);

@@ -1,0 +1,22 @@
+//! Waiting for what other processes do: polling a condition until it holds, and reading the lines a process
+//! has written to a file so far.
+//!
+//! Must not: sleep a fixed time where a condition can be polled.
+
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// How often conditions are polled.
+pub const POLL_INTERVAL: Duration = Duration::from_millis(20);
+
+/// Polls `condition` every few milliseconds until it holds or `timeout` passes.
+pub fn wait_for(what: &str, timeout: Duration, mut condition: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !condition() {
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {timeout:?} waiting for {what}"
+        );
+        thread::sleep(POLL_INTERVAL);
+    }
+}
