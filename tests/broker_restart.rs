@@ -350,6 +350,7 @@ fn produce_values(
     let (values, input) = prefixed_values(prefix, range);
     assert_delivered(
         &engine_produce(bootstrap, topic, &["-K", ":"], input.as_bytes()),
+        topic,
         values.len(),
     );
     values
@@ -439,7 +440,11 @@ fn consumer_group_keeps_committed_offsets_and_skips_no_record_through_broker_kil
             "partition {partition}: committed {before} before the restart, {after:?} after"
         );
     }
-    assert_delivered(&producer.finish(Duration::from_secs(90)), c_values.len());
+    assert_delivered(
+        &producer.finish(Duration::from_secs(90)),
+        &topic,
+        c_values.len(),
+    );
     expected.extend(c_values);
     // The broker has every record, so one never printed was skipped by the consumers.
     let in_topic: BTreeSet<String> = ck_consume(&bootstrap, &topic, None)

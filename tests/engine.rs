@@ -14,7 +14,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use support::broker::{create_topic, unique_topic, TestBroker};
-use support::engine_cli::{engine_consume, engine_produce};
+use support::engine_cli::{assert_delivered, engine_consume, engine_produce};
 use support::engine_process::{start_engine, terminate, with_kafka, write_config, EngineProcess};
 use support::tools::engine;
 
@@ -240,8 +240,9 @@ fn two_cores_are_pinned_and_a_two_task_pipeline_uses_both() {
     let input: String = (0..records)
         .map(|i| format!("k{i}:{{\"id\":{i},\"secret\":\"s{i}\"}}\n"))
         .collect();
-    support::engine_cli::assert_delivered(
+    assert_delivered(
         &engine_produce(&bootstrap, &input_topic, &["-K", ":"], input.as_bytes()),
+        &input_topic,
         records,
     );
     let config = write_config(
@@ -532,8 +533,9 @@ fn exactly_once_kafka_to_kafka_pipeline_commits_records_and_offsets_in_transacti
     create_topic(&bootstrap, &output_topic, 2);
     let records = 3_000;
     let input: String = (0..records).map(|i| format!("k{i}:v{i}\n")).collect();
-    support::engine_cli::assert_delivered(
+    assert_delivered(
         &engine_produce(&bootstrap, &input_topic, &["-K", ":"], input.as_bytes()),
+        &input_topic,
         records,
     );
     let group = format!("{input_topic}-g");
@@ -798,8 +800,9 @@ fn exactly_once_kafka_to_kafka_killed_with_sigkill_loses_nothing_duplicates_chec
     create_topic(&bootstrap, &output_topic, 2);
     let records = 60_000;
     let input: String = (0..records).map(|i| format!("k{i}:v{i}\n")).collect();
-    support::engine_cli::assert_delivered(
+    assert_delivered(
         &engine_produce(&bootstrap, &input_topic, &["-K", ":"], input.as_bytes()),
+        &input_topic,
         records,
     );
     let config = write_config(
@@ -919,8 +922,9 @@ fn the_kafka_sink_writes_each_record_to_the_topic_a_routing_transform_gave_it() 
         create_topic(&bootstrap, topic, 1);
     }
     let input: String = (0..100).map(|i| format!("v{i}\n")).collect();
-    support::engine_cli::assert_delivered(
+    assert_delivered(
         &engine_produce(&bootstrap, &input_topic, &[], input.as_bytes()),
+        &input_topic,
         100,
     );
     let config = write_config(

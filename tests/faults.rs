@@ -92,9 +92,9 @@ fn wait_while_running(
     });
 }
 
-fn assert_producer_succeeded(output: &RunOutput, producer: Producer, records: usize) {
+fn assert_producer_succeeded(output: &RunOutput, producer: Producer, topic: &str, records: usize) {
     match producer {
-        Producer::Engine => assert_delivered(output, records),
+        Producer::Engine => assert_delivered(output, topic, records),
         Producer::Reference => {
             output.assert_success("confluent-kafka producer under faults");
         }
@@ -128,7 +128,7 @@ fn survives_random_connection_drops_with(
     let mut running = producer.spawn(&proxy.bootstrap(), &topic, settings);
     running.feed(&producer.input(0..records));
     let output = running.finish(DRAIN_TIMEOUT);
-    assert_producer_succeeded(&output, producer, records);
+    assert_producer_succeeded(&output, producer, &topic, records);
 
     let stats = proxy.stats();
     eprintln!("{producer:?} under random drops: {stats:?}");
@@ -183,7 +183,7 @@ fn survives_truncation_blackhole_and_drop_all(producer: Producer) {
     proxy.drop_all_connections();
     running.feed(&producer.input(15_000..RECORDS));
     let output = running.finish(DRAIN_TIMEOUT);
-    assert_producer_succeeded(&output, producer, RECORDS);
+    assert_producer_succeeded(&output, producer, &topic, RECORDS);
     eprintln!(
         "{producer:?} under truncation/blackhole/drop-all: {:?}",
         proxy.stats()

@@ -158,7 +158,7 @@ fn confluent_kafka_and_kcat_read_our_keys_values_headers_and_murmur2_partitions(
         &["-K", ":", "-H", "source=pipewright", "-H", "schema=v1"],
         input.as_bytes(),
     );
-    assert_delivered(&produced, RECORDS);
+    assert_delivered(&produced, &topic, RECORDS);
 
     let peer_view = ck_consume(&bootstrap, &topic, Some(RECORDS));
     let mut read: Vec<(String, String)> = peer_view
@@ -242,7 +242,7 @@ fn peers_read_what_we_write_with_every_compression_codec() {
             &["-K", ":", "-z", codec],
             input.as_bytes(),
         );
-        assert_delivered(&produced, lines.len());
+        assert_delivered(&produced, &topic, lines.len());
 
         let peer_view = ck_consume(&bootstrap, &topic, Some(lines.len()));
         let read: Vec<String> = peer_view

@@ -31,16 +31,14 @@ pub fn engine_produce(bootstrap: &str, topic: &str, args: &[&str], input: &[u8])
     )
 }
 
-/// Asserts `engine produce` exited 0 and reported `records` delivered on stderr (the number as a word).
-pub fn assert_delivered(output: &RunOutput, records: usize) {
+/// Asserts `engine produce` exited 0 and reported on stderr, in the sentence it ends with
+/// (`% delivered N records to TOPIC`), that it delivered all `records` to `topic` with none failed.
+pub fn assert_delivered(output: &RunOutput, topic: &str, records: usize) {
     output.assert_success("engine produce");
-    let reported = output
-        .stderr
-        .split(|c: char| !c.is_ascii_digit())
-        .any(|number| number == records.to_string());
+    let expected = format!("% delivered {records} records to {topic}");
     assert!(
-        reported,
-        "engine produce should report {records} records delivered on stderr; it said:\n{}",
+        output.stderr.lines().any(|line| line == expected),
+        "engine produce should report `{expected}` on stderr; it said:\n{}",
         output.stderr
     );
 }
