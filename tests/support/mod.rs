@@ -11,7 +11,8 @@
 //! - `peers`: the clients no one here wrote (confluent-kafka and kafka-python scripts in `tests/peers/`,
 //!   kcat via `scripts/kcat`); `group_member`: consumer-group member processes;
 //! - `tab_format`: reading `-f` output; `numbered`: records the fault tests can check one by one;
-//! - `waiting`: polling a condition, reading what a process wrote to a file;
+//! - `waiting`: polling a condition, reading what a process wrote to a file; `local_runtime`: our library's
+//!   async API run from a plain `#[test]`;
 //! - `fault_proxy`: a proxy between a client and the cluster that injects faults; `raw_kafka`: a
 //!   one-request-at-a-time client for looking at the wire.
 //!
@@ -23,6 +24,7 @@ pub mod engine_cli;
 pub mod engine_process;
 pub mod fault_proxy;
 pub mod group_member;
+pub mod local_runtime;
 pub mod numbered;
 pub mod peers;
 pub mod process;

@@ -1,8 +1,9 @@
 //! Numbered records: what the fault tests send, so that what comes back can be checked record by record.
 
 use std::collections::BTreeMap;
+use std::ops::Range;
 
-use super::peers::ConsumedRecord;
+use super::peers::{ConsumedRecord, PeerRecord};
 
 /// How many distinct keys numbered records cycle through.
 pub const NUMBERED_KEYS: usize = 64;
@@ -10,6 +11,32 @@ pub const NUMBERED_KEYS: usize = 64;
 /// Record `i`: key `k<i % NUMBERED_KEYS>`, value the zero-padded record number.
 pub fn numbered_record(i: usize) -> (String, String) {
     (format!("k{}", i % NUMBERED_KEYS), format!("{i:08}"))
+}
+
+/// Records `range` as `engine produce -K :` reads them: `key:value` lines.
+pub fn numbered_key_value_lines(range: Range<usize>) -> String {
+    let mut lines = String::new();
+    for i in range {
+        let (key, value) = numbered_record(i);
+        lines.push_str(&key);
+        lines.push(':');
+        lines.push_str(&value);
+        lines.push('\n');
+    }
+    lines
+}
+
+/// Records `range` as a peer producer (`spawn_ck_produce`) reads them: `PeerRecord` JSON lines.
+pub fn numbered_json_lines(range: Range<usize>) -> String {
+    let mut lines = String::new();
+    for i in range {
+        let (key, value) = numbered_record(i);
+        lines.push_str(
+            &PeerRecord::new(Some(key.as_bytes()), Some(value.as_bytes())).to_json_line(),
+        );
+        lines.push('\n');
+    }
+    lines
 }
 
 /// Every record 0..records exactly once; within each partition, record numbers rise with offsets (the

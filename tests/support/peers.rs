@@ -5,7 +5,7 @@ use std::process::Command;
 
 use serde_json::{json, Value};
 
-use super::process::{run, RunOutput, PROCESS_TIMEOUT};
+use super::process::{run, RunOutput, RunningProcess, PROCESS_TIMEOUT};
 use super::tools::{python, repo_root};
 
 /// `scripts/kcat <args>` (kcat on the confluent-kafka wheel's librdkafka).
@@ -85,6 +85,13 @@ pub struct ConsumedRecord {
     pub timestamp: i64,
 }
 
+impl ConsumedRecord {
+    /// The value as text (the tests write UTF-8); a null value reads as empty.
+    pub fn value_text(&self) -> String {
+        String::from_utf8_lossy(self.value.as_deref().unwrap_or_default()).into_owned()
+    }
+}
+
 /// Produces `records` with confluent-kafka. `extra` are more ck_produce.py arguments, e.g.
 /// `["--partitioner", "murmur2_random"]` or `["-X", "enable.idempotence=true"]`. Panics unless all delivered.
 pub fn ck_produce(
@@ -110,6 +117,16 @@ pub fn ck_produce(
     );
     output.assert_success("confluent-kafka produce");
     parse_deliveries(&output, records.len())
+}
+
+/// confluent-kafka producing what the test feeds it (`PeerRecord` JSON lines) to `topic`, stdin left open.
+/// `extra` are more ck_produce.py arguments, as for `ck_produce`.
+pub fn spawn_ck_produce(bootstrap: &str, topic: &str, extra: &[&str]) -> RunningProcess {
+    RunningProcess::spawn(
+        peer_command("ck_produce.py")
+            .args(["--bootstrap", bootstrap, "--topic", topic])
+            .args(extra),
+    )
 }
 
 /// Produces `records` with kafka-python (needs key or value on every record; header values not null).

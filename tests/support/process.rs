@@ -8,7 +8,7 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use super::waiting::POLL_INTERVAL;
+use super::waiting::{wait_for, POLL_INTERVAL};
 
 /// How long any single helper process may run before the test fails.
 pub const PROCESS_TIMEOUT: Duration = Duration::from_secs(180);
@@ -159,6 +159,26 @@ impl RunningProcess {
 
     pub fn has_exited(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(Some(_)))
+    }
+
+    /// Polls `condition` (up to `timeout`) while the process runs: one waiting for more input cannot exit
+    /// unless it failed, and then this panics with its stderr rather than waiting out the timeout.
+    pub fn wait_while_running(
+        &mut self,
+        what: &str,
+        timeout: Duration,
+        mut condition: impl FnMut() -> bool,
+    ) {
+        wait_for(what, timeout, || {
+            if self.has_exited() {
+                let output = self.finish(Duration::from_secs(5));
+                panic!(
+                    "`{}` exited ({}) while waiting for {what}; stderr:\n{}",
+                    output.what, output.status, output.stderr
+                );
+            }
+            condition()
+        });
     }
 
     /// Closes stdin and waits up to `timeout` for the exit; kills the process and panics after that.

@@ -3,6 +3,7 @@
 //!
 //! Must not: sleep a fixed time where a condition can be polled.
 
+use std::path::Path;
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -19,4 +20,11 @@ pub fn wait_for(what: &str, timeout: Duration, mut condition: impl FnMut() -> bo
         );
         thread::sleep(POLL_INTERVAL);
     }
+}
+
+/// The lines a process has written to `path` so far; none while the file does not exist yet.
+pub fn file_lines(path: &Path) -> Vec<String> {
+    std::fs::read_to_string(path)
+        .map(|text| text.lines().map(str::to_owned).collect())
+        .unwrap_or_default()
 }
