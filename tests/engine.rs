@@ -15,9 +15,11 @@ use std::time::Duration;
 use support::broker::{create_topic, unique_topic, TestBroker};
 use support::engine_cli::{assert_delivered, engine_consume, engine_produce};
 use support::engine_process::{
-    rest_get, start_engine, start_engine_capturing_stderr, terminate, write_pipelines,
+    committed_file_position, positions_file, rest_get, start_engine, start_engine_capturing_stderr,
+    terminate, write_pipelines,
 };
 use support::group_member::committed_offsets;
+use support::kill_restart::{append_paced, kill_mid_run_and_restart, produce_paced, Work};
 use support::waiting::{file_lines, wait_for};
 
 /// Session timeouts short enough that a group forms in seconds on every broker.
@@ -80,6 +82,18 @@ fn expected_output(i: usize) -> String {
     )
 }
 
+/// `order_line`s 0..records, `per_chunk` lines a chunk.
+fn order_chunks(records: usize, per_chunk: usize) -> Vec<String> {
+    (0..records)
+        .step_by(per_chunk)
+        .map(|first| {
+            (first..records.min(first + per_chunk))
+                .map(|i| order_line(i) + "\n")
+                .collect()
+        })
+        .collect()
+}
+
 #[test]
 fn classic_demo_copies_a_file_through_kafka_line_for_line() {
     let broker = TestBroker::start();
@@ -140,37 +154,25 @@ sink = {{ type = "kafka", topic = "{topic}" }}
         ),
     );
     let state = dir.path().join("state");
-    let positions = state.join("orders-to-kafka").join("task-0.offsets");
-
-    let mut first = start_engine(&config, &state, 2);
-    wait_for(
-        "a committed position before the kill",
-        Duration::from_secs(60),
-        || std::fs::read_to_string(&positions).is_ok_and(|p| p.starts_with("offset")),
-    );
-    first.kill().expect("kill -9");
-    let _ = first.wait();
-    let committed_at_kill = std::fs::read_to_string(&positions).unwrap();
-
-    let mut second = start_engine(&config, &state, 2);
-    let file_len = std::fs::metadata(&input).unwrap().len();
-    wait_for(
-        "the whole file committed after the restart",
-        Duration::from_secs(120),
-        || {
-            std::fs::read_to_string(&positions)
-                .is_ok_and(|p| p.trim() == format!("offset\t{file_len}"))
+    let positions = positions_file(&state, "orders-to-kafka", 0);
+    let runs = kill_mid_run_and_restart(
+        &config,
+        &state,
+        2,
+        &Work {
+            counted: "bytes of the file committed",
+            total: std::fs::metadata(&input).unwrap().len(),
+            count: &|| committed_file_position(&positions).unwrap_or(0),
         },
     );
-    let status = terminate(&mut second, Duration::from_secs(30));
-    assert!(status.success(), "{status:?}");
 
     let out = engine_consume(&bootstrap, &topic, &["-o", "beginning", "-e"]);
     let ids: BTreeSet<usize> = out.stdout_str().lines().filter_map(id_of).collect();
     let missing: Vec<usize> = (0..records).filter(|i| !ids.contains(i)).take(10).collect();
     assert!(
         missing.is_empty(),
-        "records lost across kill -9 (first missing: {missing:?}); position at the kill: {committed_at_kill:?}"
+        "records lost across kill -9 (first missing: {missing:?}); position at the kill: {}",
+        runs.at_kill
     );
 }
 
@@ -545,25 +547,10 @@ fn exactly_once_file_to_kafka_killed_with_sigkill_loses_nothing_duplicates_check
     create_topic(&bootstrap, &topic, 1);
     let input = dir.path().join("orders.jsonl");
     let records = 100_000;
-    // The file grows while the engine runs, so the kill lands in the middle of the stream.
-    std::fs::write(&input, "").unwrap();
-    let writer = {
-        let input = input.clone();
-        std::thread::spawn(move || {
-            use std::io::Write;
-            let mut file = std::fs::OpenOptions::new()
-                .append(true)
-                .open(&input)
-                .unwrap();
-            for chunk in 0..100 {
-                let lines: String = (chunk * 1000..(chunk + 1) * 1000)
-                    .map(|i| order_line(i) + "\n")
-                    .collect();
-                file.write_all(lines.as_bytes()).unwrap();
-                std::thread::sleep(Duration::from_millis(30));
-            }
-        })
-    };
+    // The file grows while the engine runs (for about 5 s), so the kill lands in the middle of the stream.
+    let chunks = order_chunks(records, 1000);
+    let file_len: usize = chunks.iter().map(String::len).sum();
+    let writer = append_paced(&input, chunks, Duration::from_millis(50));
     let pipeline = format!("eos-file-{topic}");
     let config = write_pipelines(
         dir.path(),
@@ -592,30 +579,17 @@ sink = {{ type = "kafka", topic = "{topic}" }}
             .and_then(|n| n.trim().parse().ok())
     };
 
-    let mut first = start_engine(&config, &state, 1);
-    wait_for(
-        "a first committed transaction",
-        Duration::from_secs(60),
-        || last_position().is_some(),
+    kill_mid_run_and_restart(
+        &config,
+        &state,
+        1,
+        &Work {
+            counted: "bytes of the file committed in transactions",
+            total: file_len as u64,
+            count: &|| last_position().unwrap_or(0),
+        },
     );
-    first.kill().expect("kill -9");
-    let _ = first.wait();
-    let at_kill = last_position();
     writer.join().unwrap();
-    let file_len = std::fs::metadata(&input).unwrap().len();
-    assert!(
-        at_kill.is_some_and(|p| p < file_len),
-        "the kill came before the end: {at_kill:?} of {file_len}"
-    );
-
-    let mut second = start_engine(&config, &state, 1);
-    wait_for(
-        "the whole file committed after the restart",
-        Duration::from_secs(120),
-        || last_position() == Some(file_len),
-    );
-    let status = terminate(&mut second, Duration::from_secs(30));
-    assert!(status.success(), "{status:?}");
 
     let out = engine_consume(
         &bootstrap,
@@ -657,47 +631,41 @@ fn at_least_once_kafka_to_file_killed_with_sigkill_resumes_from_committed_offset
     let input = dir.path().join("orders.jsonl");
     let output = dir.path().join("orders-out.jsonl");
     let records = 30_000;
-    std::fs::write(
+    // The file grows for about 7.5 s, longer than the group takes to form: the kill lands mid-stream. The
+    // restarted engine waits out the dead member's session meanwhile, so the pace costs no time.
+    let writer = append_paced(
         &input,
-        (0..records)
-            .map(|i| order_line(i) + "\n")
-            .collect::<String>(),
-    )
-    .unwrap();
+        order_chunks(records, 1000),
+        Duration::from_millis(250),
+    );
     let config = write_demo_config(dir.path(), &broker.bootstrap(), &input, &topic, &output);
     let state = dir.path().join("state");
 
-    let mut first = start_engine(&config, &state, 2);
-    wait_for(
-        "some output before the kill",
-        Duration::from_secs(90),
-        || !file_lines(&output).is_empty(),
-    );
-    first.kill().expect("kill -9");
-    let _ = first.wait();
-    let seen_at_kill = file_lines(&output).len();
-
-    // The new member joins a group whose old member died without leaving: the coordinator drops it after
-    // session.timeout.ms, then the group settles and reading resumes from the committed offsets.
-    let mut second = start_engine(&config, &state, 2);
     let all_ids = || -> BTreeSet<usize> {
         file_lines(&output)
             .iter()
             .filter_map(|l| id_of(l))
             .collect()
     };
-    wait_for(
-        "every record after the restart",
-        Duration::from_secs(150),
-        || all_ids().len() >= records,
+    // The restarted engine's member joins a group whose old member died without leaving: the coordinator
+    // drops it after session.timeout.ms, then the group settles and reading resumes from the committed offsets.
+    let runs = kill_mid_run_and_restart(
+        &config,
+        &state,
+        2,
+        &Work {
+            counted: "records in the output file",
+            total: records as u64,
+            count: &|| all_ids().len() as u64,
+        },
     );
-    let status = terminate(&mut second, Duration::from_secs(30));
-    assert!(status.success(), "{status:?}");
+    writer.join().unwrap();
     let ids = all_ids();
     let missing: Vec<usize> = (0..records).filter(|i| !ids.contains(i)).take(10).collect();
     assert!(
         missing.is_empty(),
-        "lost across kill -9: {missing:?} ({seen_at_kill} lines at the kill)"
+        "lost across kill -9: {missing:?} ({} records at the kill)",
+        runs.at_kill
     );
     for line in file_lines(&output) {
         let id = id_of(&line).unwrap();
@@ -724,11 +692,21 @@ fn exactly_once_kafka_to_kafka_killed_with_sigkill_loses_nothing_duplicates_chec
     create_topic(&bootstrap, &input_topic, 2);
     create_topic(&bootstrap, &output_topic, 2);
     let records = 60_000;
-    let input: String = (0..records).map(|i| format!("k{i}:v{i}\n")).collect();
-    assert_delivered(
-        &engine_produce(&bootstrap, &input_topic, &["-K", ":"], input.as_bytes()),
+    // The input topic fills for about 7.5 s, longer than the group takes to form: the kill lands mid-stream.
+    // The restarted engine waits out the dead member's session meanwhile, so the pace costs no time.
+    let chunks: Vec<String> = (0..records / 1000)
+        .map(|chunk| {
+            (chunk * 1000..(chunk + 1) * 1000)
+                .map(|i| format!("k{i}:v{i}\n"))
+                .collect()
+        })
+        .collect();
+    let producer = produce_paced(
+        &bootstrap,
         &input_topic,
-        records,
+        &["-K", ":"],
+        chunks,
+        Duration::from_millis(125),
     );
     let config = write_pipelines(
         dir.path(),
@@ -759,24 +737,18 @@ sink = {{ type = "kafka", topic = "{output_topic}" }}
         .stdout_str()
     };
     let state = dir.path().join("state");
-    let mut first = start_engine(&config, &state, 1);
-    wait_for(
-        "some committed output before the kill",
-        Duration::from_secs(90),
-        || read().lines().count() > 0,
-    );
-    first.kill().expect("kill -9");
-    let _ = first.wait();
-
-    let mut second = start_engine(&config, &state, 1);
     let keys = || -> BTreeSet<String> { read().lines().map(str::to_owned).collect() };
-    wait_for(
-        "every record after the restart",
-        Duration::from_secs(150),
-        || keys().len() >= records,
+    kill_mid_run_and_restart(
+        &config,
+        &state,
+        1,
+        &Work {
+            counted: "records committed to the output topic",
+            total: records as u64,
+            count: &|| keys().len() as u64,
+        },
     );
-    let status = terminate(&mut second, Duration::from_secs(30));
-    assert!(status.success(), "{status:?}");
+    assert_delivered(&producer.join().unwrap(), &input_topic, records);
     let out = read();
     let all: Vec<&str> = out.lines().collect();
     let unique: BTreeSet<&str> = all.iter().copied().collect();

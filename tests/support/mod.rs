@@ -7,7 +7,7 @@
 //!   with its data (tansu on a moto S3 store);
 //! - `process`: running helper processes with timeouts, so a hung process fails its test instead of hanging CI;
 //! - `engine_cli`: our `engine produce` / `consume` / `topic` / `group` commands; `engine_process`: pipelines
-//!   (`engine --config`);
+//!   (`engine --config`); `kill_restart`: a pipeline killed -9 mid-run and started again;
 //! - `peers`: the clients no one here wrote (confluent-kafka and kafka-python scripts in `tests/peers/`,
 //!   kcat via `scripts/kcat`); `group_member`: consumer-group member processes;
 //! - `tab_format`: reading `-f` output; `numbered`: records the fault tests can check one by one;
@@ -24,6 +24,7 @@ pub mod engine_cli;
 pub mod engine_process;
 pub mod fault_proxy;
 pub mod group_member;
+pub mod kill_restart;
 pub mod local_runtime;
 pub mod numbered;
 pub mod peers;
