@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use super::broker::free_port;
 use super::tools::engine;
-use super::waiting::wait_for;
+use super::waiting::wait_for_while_running;
 
 /// A pipelines.toml: the `[kafka]` table naming `bootstrap`, then `pipelines`.
 pub fn with_kafka(bootstrap: &str, pipelines: &str) -> String {
@@ -60,14 +60,13 @@ impl EngineProcess {
         &mut self,
         what: &str,
         timeout: Duration,
-        mut condition: impl FnMut() -> bool,
+        condition: impl FnMut() -> bool,
     ) {
-        wait_for(what, timeout, || {
-            if let Ok(Some(status)) = self.0.try_wait() {
-                panic!("the engine exited ({status}) while waiting for {what}");
-            }
-            condition()
-        });
+        let gone = || {
+            let status = self.0.try_wait().ok().flatten()?;
+            Some(format!("the engine exited ({status})"))
+        };
+        wait_for_while_running(what, timeout, gone, condition);
     }
 
     /// What the engine wrote to stderr, once it has exited (only with `start_engine_capturing_stderr`).

@@ -8,7 +8,7 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use super::waiting::{wait_for, POLL_INTERVAL};
+use super::waiting::{wait_for_while_running, POLL_INTERVAL};
 
 /// How long any single helper process may run before the test fails.
 pub const PROCESS_TIMEOUT: Duration = Duration::from_secs(180);
@@ -167,18 +167,18 @@ impl RunningProcess {
         &mut self,
         what: &str,
         timeout: Duration,
-        mut condition: impl FnMut() -> bool,
+        condition: impl FnMut() -> bool,
     ) {
-        wait_for(what, timeout, || {
-            if self.has_exited() {
+        let gone = || {
+            self.has_exited().then(|| {
                 let output = self.finish(Duration::from_secs(5));
-                panic!(
-                    "`{}` exited ({}) while waiting for {what}; stderr:\n{}",
+                format!(
+                    "`{}` exited ({}); stderr:\n{}\n",
                     output.what, output.status, output.stderr
-                );
-            }
-            condition()
-        });
+                )
+            })
+        };
+        wait_for_while_running(what, timeout, gone, condition);
     }
 
     /// Closes stdin and waits up to `timeout` for the exit; kills the process and panics after that.

@@ -22,6 +22,22 @@ pub fn wait_for(what: &str, timeout: Duration, mut condition: impl FnMut() -> bo
     }
 }
 
+/// `wait_for`, panicking at once (not after `timeout`) when `gone` says the process the wait is for ended
+/// (it returns why, e.g. the exit status and stderr).
+pub fn wait_for_while_running(
+    what: &str,
+    timeout: Duration,
+    mut gone: impl FnMut() -> Option<String>,
+    mut condition: impl FnMut() -> bool,
+) {
+    wait_for(what, timeout, || {
+        if let Some(why) = gone() {
+            panic!("{why} while waiting for {what}");
+        }
+        condition()
+    });
+}
+
 /// The lines a process has written to `path` so far; none while the file does not exist yet.
 pub fn file_lines(path: &Path) -> Vec<String> {
     std::fs::read_to_string(path)
