@@ -2,18 +2,23 @@
 //! InsertField (static) → ReplaceField (rename) → MaskField → JSON converter → in-memory sink.
 //! Throughput is in records (elements) per second.
 //!
-//! Two parsers on the same chain: `simd_json` (the product's converter: in-place parse, strings sharing the
-//! record buffer) and `serde_json_value` (serde_json::Value, converted to Connect values and back — the usual
-//! way), for the ≥ 2× comparison.
+//! The chain is the engine's own `TransformChain`, applied as a task applies it (`TransformChain::apply`
+//! with the pipeline's converters, the value converted when the first transform needs it), and the value is
+//! written as a sink writes it (`Data::write_to`). Any error, or a record filtered out, panics: the bench
+//! measures only the path the engine runs on every record.
+//!
+//! Two parsers on the same chain and records: `simd_json` (the product's converter: in-place parse, strings
+//! sharing the record buffer) and `serde_json_value` (serde_json::Value, converted to Connect values and back
+//! — the usual way), for the ≥ 2× comparison.
 
 use std::hint::black_box;
 
 use bytes::{Bytes, BytesMut};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use pipewright::connect::converters::JsonConverter;
+use pipewright::connect::converters::{Converter, JsonConverter};
 use pipewright::connect::data::{Str, Value};
 use pipewright::connect::record::{ConnectRecord, Data};
-use pipewright::connect::transforms::Transform;
+use pipewright::connect::transforms::{Transform, TransformChain};
 
 const RECORDS: usize = 1000;
 /// The sink keeps this much before it "flushes" (clears), like a batch buffer.
@@ -48,8 +53,8 @@ fn datagen_records() -> Vec<Bytes> {
         .collect()
 }
 
-fn chain() -> Vec<Transform> {
-    vec![
+fn chain() -> TransformChain {
+    TransformChain::new(vec![
         Transform::from_pairs(
             "InsertField$Value",
             &[("static.field", "source"), ("static.value", "datagen")],
@@ -57,11 +62,79 @@ fn chain() -> Vec<Transform> {
         .unwrap(),
         Transform::from_pairs("ReplaceField$Value", &[("renames", "userid:user_id")]).unwrap(),
         Transform::from_pairs("MaskField$Value", &[("fields", "address")]).unwrap(),
-    ]
+    ])
 }
 
-fn run_chain(transforms: &[Transform], record: &mut ConnectRecord) -> bool {
-    transforms.iter().all(|t| t.apply(record).unwrap_or(false))
+/// The chain and a pipeline's converters (schemaless JSON, as `value.converter.schemas.enable = false`),
+/// taking one record at a time through the engine's path.
+struct DataPath {
+    chain: TransformChain,
+    key_converter: Converter,
+    value_converter: Converter,
+}
+
+impl DataPath {
+    fn new() -> DataPath {
+        DataPath {
+            chain: chain(),
+            key_converter: Converter::Json(JsonConverter::schemaless()),
+            value_converter: Converter::Json(JsonConverter::schemaless()),
+        }
+    }
+
+    /// `chain` on `record` as a task runs it; panics on an error or a record filtered out (this chain keeps
+    /// every record).
+    fn transform(&mut self, record: &mut ConnectRecord) {
+        let kept = self
+            .chain
+            .apply(record, &mut self.key_converter, &mut self.value_converter)
+            .unwrap_or_else(|e| panic!("the chain failed on a benchmark record: {e}"));
+        assert!(kept, "the chain filtered a benchmark record out");
+    }
+
+    /// The product's way: the record as a source hands it over (raw bytes, converted by the chain when a
+    /// transform first needs the value), its value then written as a sink writes it.
+    fn through_simd_json(&mut self, input: &Bytes, sink: &mut BytesMut) {
+        let mut record = ConnectRecord::raw("users", None, Some(input.clone()));
+        self.transform(&mut record);
+        let written = record
+            .value
+            .write_to(&mut self.value_converter, &record.topic, sink)
+            .unwrap_or_else(|e| panic!("writing a benchmark record: {e}"));
+        assert!(written, "a benchmark record's value came out null");
+    }
+
+    /// The usual way: parsed to serde_json::Value and converted to Connect values before the chain (whose
+    /// converters then have nothing to do), and back after it.
+    fn through_serde_json(&mut self, input: &Bytes, sink: &mut Vec<u8>) {
+        let parsed: serde_json::Value = serde_json::from_slice(input).unwrap();
+        let mut record = ConnectRecord::new(
+            "users",
+            Data::Raw(None),
+            Data::new(None, from_serde(parsed)),
+        );
+        self.transform(&mut record);
+        let sv = record
+            .value
+            .converted()
+            .expect("the chain leaves the value converted");
+        serde_json::to_writer(&mut *sink, &to_serde(&sv.value)).unwrap();
+    }
+}
+
+/// Both ways give the same JSON for every record, so the comparison is of the same work.
+fn assert_same_output(inputs: &[Bytes]) {
+    let mut path = DataPath::new();
+    for input in inputs {
+        let mut ours = BytesMut::new();
+        path.through_simd_json(input, &mut ours);
+        let mut theirs = Vec::new();
+        path.through_serde_json(input, &mut theirs);
+        let ours: serde_json::Value = serde_json::from_slice(&ours).expect("our output is JSON");
+        let theirs: serde_json::Value =
+            serde_json::from_slice(&theirs).expect("serde's output is JSON");
+        assert_eq!(ours, theirs, "the two ways disagree on {input:?}");
+    }
 }
 
 /// serde_json::Value → Connect value (allocating owned strings, as a serde-based converter would).
@@ -108,25 +181,17 @@ fn bench(c: &mut Criterion) {
     let inputs = datagen_records();
     let avg_bytes = inputs.iter().map(Bytes::len).sum::<usize>() / inputs.len();
     eprintln!("records: {RECORDS}, average value size: {avg_bytes} bytes");
-    let transforms = chain();
+    assert_same_output(&inputs);
 
     let mut group = c.benchmark_group(format!("json_3_transforms_{avg_bytes}B"));
     group.throughput(Throughput::Elements(RECORDS as u64));
 
     group.bench_function("simd_json", |b| {
-        let mut converter = JsonConverter::schemaless();
+        let mut path = DataPath::new();
         let mut sink = BytesMut::with_capacity(SINK_FLUSH_BYTES + 4096);
         b.iter(|| {
             for input in &inputs {
-                let sv = converter.to_connect(Some(input)).unwrap();
-                let mut out = ConnectRecord::new("users", Data::Raw(None), Data::Converted(sv));
-                if !run_chain(&transforms, &mut out) {
-                    continue;
-                }
-                let sv = out.value.converted().unwrap();
-                converter
-                    .write_connect(sv.schema.as_ref(), &sv.value, &mut sink)
-                    .unwrap();
+                path.through_simd_json(input, &mut sink);
                 if sink.len() > SINK_FLUSH_BYTES {
                     sink.clear();
                 }
@@ -136,17 +201,11 @@ fn bench(c: &mut Criterion) {
     });
 
     group.bench_function("serde_json_value", |b| {
+        let mut path = DataPath::new();
         let mut sink: Vec<u8> = Vec::with_capacity(SINK_FLUSH_BYTES + 4096);
         b.iter(|| {
             for input in &inputs {
-                let parsed: serde_json::Value = serde_json::from_slice(input).unwrap();
-                let value = from_serde(parsed);
-                let mut out = ConnectRecord::new("users", Data::Raw(None), Data::new(None, value));
-                if !run_chain(&transforms, &mut out) {
-                    continue;
-                }
-                let sv = out.value.converted().unwrap();
-                serde_json::to_writer(&mut sink, &to_serde(&sv.value)).unwrap();
+                path.through_serde_json(input, &mut sink);
                 if sink.len() > SINK_FLUSH_BYTES {
                     sink.clear();
                 }

@@ -2,8 +2,10 @@
 
 mod support;
 
+use support::broker::{create_topic, unique_topic, TestBroker};
+use support::engine_cli::run_engine;
 use support::raw_kafka::RawKafka;
-use support::{create_topic, run_engine, unique_topic, wait_for, TestBroker};
+use support::waiting::wait_for;
 
 use std::time::Duration;
 

@@ -28,15 +28,20 @@ use pipewright::runtime::Producer;
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 
-use support::engine_process::{start_engine, terminate, with_kafka, write_config};
-use support::fault_proxy::{seed_from_env_or_clock, FaultProxy};
-use support::group_member::{group_offsets, wait_all_printed, wait_settled, Member};
-use support::restartable_broker::RestartableBroker;
-use support::{
-    assert_delivered, assert_exactly_once_in_order, ck_consume, create_topic, engine_consume,
-    engine_produce, numbered_record, peer_command, spawn_engine_produce, unique_topic, wait_for,
-    PeerRecord, RunningProcess,
+use support::broker::{create_topic, unique_topic};
+use support::engine_cli::{assert_delivered, engine_consume, spawn_engine_produce};
+use support::engine_process::{
+    committed_file_position, positions_file, start_engine, terminate, write_pipelines,
 };
+use support::fault_proxy::{seed_from_env_or_clock, FaultProxy};
+use support::group_member::{
+    committed_offsets, prefixed_values, produce_prefixed, wait_all_printed, wait_settled, Member,
+};
+use support::local_runtime::block_on_local;
+use support::numbered::{assert_exactly_once_in_order, numbered_json_lines, numbered_record};
+use support::peers::{ck_consume, spawn_ck_produce, ConsumedRecord};
+use support::restartable_broker::RestartableBroker;
+use support::waiting::wait_for;
 
 const PARTITIONS: u32 = 3;
 /// How long a background client may run, restarts and all, before the test fails.
@@ -104,12 +109,7 @@ fn produce_numbered(
     records: usize,
     settled: &AtomicUsize,
 ) -> Vec<Result<Delivery, String>> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    let local = tokio::task::LocalSet::new();
-    local.block_on(&runtime, async {
+    block_on_local(async {
         let producer = Producer::new(config);
         let (pending_tx, mut pending_rx) =
             tokio::sync::mpsc::unbounded_channel::<Result<DeliveryFuture, String>>();
@@ -240,12 +240,7 @@ fn idempotent_producer_loses_and_duplicates_nothing_through_broker_kill_9_restar
     assert_exactly_once_in_order(&read, RECORDS);
     let at: BTreeMap<(i32, i64), String> = read
         .iter()
-        .map(|r| {
-            (
-                (r.partition, r.offset),
-                String::from_utf8_lossy(r.value.as_deref().unwrap_or_default()).into_owned(),
-            )
-        })
+        .map(|r| ((r.partition, r.offset), r.value_text()))
         .collect();
     // A batch answered DUPLICATE_SEQUENCE_NUMBER (written before, answer lost) may come back without its offset.
     let unnamed = outcomes
@@ -294,30 +289,24 @@ fn reference_client_loses_and_duplicates_nothing_through_broker_kill_9_restarts_
     create_topic(&bootstrap, &topic, PARTITIONS);
     let proxy = FaultProxy::start(&bootstrap);
 
-    let mut producer = RunningProcess::spawn(
-        peer_command("ck_produce.py")
-            .args(["--bootstrap", &proxy.bootstrap(), "--topic", &topic])
-            .args(["--partitioner", "murmur2_random"])
-            .args(["-X", "enable.idempotence=true", "-X", "acks=all"]),
+    let mut producer = spawn_ck_produce(
+        &proxy.bootstrap(),
+        &topic,
+        &[
+            "--partitioner",
+            "murmur2_random",
+            "-X",
+            "enable.idempotence=true",
+            "-X",
+            "acks=all",
+        ],
     );
-    let input: String = (0..RECORDS)
-        .map(|i| {
-            let (key, value) = numbered_record(i);
-            PeerRecord::new(Some(key.as_bytes()), Some(value.as_bytes())).to_json_line() + "\n"
-        })
-        .collect();
-    producer.feed(input.as_bytes());
+    producer.feed(numbered_json_lines(0..RECORDS).as_bytes());
     for point in restart_points(&mut rng, RECORDS * BYTES_PER_RECORD, RESTARTS) {
-        wait_for(
+        producer.wait_while_running(
             &format!("{point} bytes through the proxy"),
             CLIENT_TIMEOUT,
-            || {
-                assert!(
-                    !producer.has_exited(),
-                    "confluent-kafka exited before byte {point}"
-                );
-                proxy.stats().bytes_forwarded >= point as u64
-            },
+            || proxy.stats().bytes_forwarded >= point as u64,
         );
         restart_between_requests_on_tansu(&mut broker, &proxy);
     }
@@ -330,36 +319,6 @@ fn reference_client_loses_and_duplicates_nothing_through_broker_kill_9_restarts_
     );
     let read = ck_consume(&bootstrap, &topic, None);
     assert_exactly_once_in_order(&read, RECORDS);
-}
-
-/// `prefix-<i>` for i in `range`, as `key-prefix-<i>:prefix-<i>` lines for `engine produce -K :`.
-fn prefixed_values(prefix: &str, range: std::ops::Range<u32>) -> (Vec<String>, String) {
-    let values: Vec<String> = range.map(|i| format!("{prefix}-{i}")).collect();
-    let input = values.iter().map(|v| format!("key-{v}:{v}\n")).collect();
-    (values, input)
-}
-
-/// Produces `prefix-<i>` values with `engine produce` (idempotent, its default).
-fn produce_values(
-    bootstrap: &str,
-    topic: &str,
-    prefix: &str,
-    range: std::ops::Range<u32>,
-) -> Vec<String> {
-    let (values, input) = prefixed_values(prefix, range);
-    assert_delivered(
-        &engine_produce(bootstrap, topic, &["-K", ":"], input.as_bytes()),
-        values.len(),
-    );
-    values
-}
-
-/// The group's committed offset per partition (not the end offsets, which tansu's ListOffsets gets wrong).
-fn committed_offsets(bootstrap: &str, group: &str) -> BTreeMap<i32, i64> {
-    group_offsets(bootstrap, group)
-        .into_iter()
-        .map(|(partition, (committed, _))| (partition, committed))
-        .collect()
 }
 
 /// Waits until the group has committed `total` records' worth of offsets, so that everything printed so far is
@@ -392,9 +351,7 @@ fn consumer_group_keeps_committed_offsets_and_skips_no_record_through_broker_kil
     let dir = tempfile::tempdir().expect("tempdir");
     let commit_often = ["-X", "auto.commit.interval.ms=200"];
 
-    let mut expected: BTreeSet<String> = produce_values(&bootstrap, &topic, "a", 0..3_000)
-        .into_iter()
-        .collect();
+    let mut expected: BTreeSet<String> = produce_prefixed(&bootstrap, &topic, "a", 0..3_000, &[]);
     let mut m0 = Member::engine("m0", &dir, &bootstrap, &topic, &group, &commit_often);
     let mut m1 = Member::engine("m1", &dir, &bootstrap, &topic, &group, &commit_often);
     wait_settled(&[&m0, &m1], PARTITIONS as i32);
@@ -408,7 +365,7 @@ fn consumer_group_keeps_committed_offsets_and_skips_no_record_through_broker_kil
         committed,
         "committed offsets after the restart"
     );
-    expected.extend(produce_values(&bootstrap, &topic, "b", 0..3_000));
+    expected.extend(produce_prefixed(&bootstrap, &topic, "b", 0..3_000, &[]));
     wait_all_printed(&[&m0, &m1], &expected);
     let committed = wait_committed(&bootstrap, &group, expected.len());
     let committed_before_crash = expected.clone();
@@ -438,12 +395,16 @@ fn consumer_group_keeps_committed_offsets_and_skips_no_record_through_broker_kil
             "partition {partition}: committed {before} before the restart, {after:?} after"
         );
     }
-    assert_delivered(&producer.finish(Duration::from_secs(90)), c_values.len());
+    assert_delivered(
+        &producer.finish(Duration::from_secs(90)),
+        &topic,
+        c_values.len(),
+    );
     expected.extend(c_values);
     // The broker has every record, so one never printed was skipped by the consumers.
     let in_topic: BTreeSet<String> = ck_consume(&bootstrap, &topic, None)
         .iter()
-        .map(|r| String::from_utf8_lossy(r.value.as_deref().unwrap_or_default()).into_owned())
+        .map(ConsumedRecord::value_text)
         .collect();
     let not_in_topic: Vec<&String> = expected.difference(&in_topic).collect();
     assert!(
@@ -499,16 +460,6 @@ fn consumer_group_keeps_committed_offsets_and_skips_no_record_through_broker_kil
     );
 }
 
-/// The byte offset a file-source task has committed, from its position file ("offset\t<bytes>").
-fn committed_position(positions: &std::path::Path) -> Option<u64> {
-    std::fs::read_to_string(positions)
-        .ok()?
-        .trim()
-        .strip_prefix("offset\t")?
-        .parse()
-        .ok()
-}
-
 /// An at-least-once file → Kafka pipeline copies 200,000 lines while the broker is killed -9 and restarted at 3
 /// random points of its committed position (between requests on tansu, see the header): the whole file ends up
 /// committed and every line is in the topic.
@@ -530,45 +481,38 @@ fn at_least_once_file_to_kafka_pipeline_loses_nothing_through_broker_kill_9_rest
     let text: String = (0..LINES).map(|i| line(i) + "\n").collect();
     std::fs::write(&input, &text).expect("write input");
     let file_len = text.len() as u64;
-    let config = write_config(
+    let config = write_pipelines(
         dir.path(),
-        &with_kafka(
-            &proxy.bootstrap(),
-            &format!(
-                r#"[[pipeline]]
+        &proxy.bootstrap(),
+        &format!(
+            r#"[[pipeline]]
 name = "lines-to-kafka"
 delivery = "at-least-once"
 source = {{ type = "file", file = "{input}", "batch.size" = 500 }}
 sink = {{ type = "kafka", topic = "{topic}" }}
 "#,
-                input = input.display()
-            ),
+            input = input.display()
         ),
     );
     let state = dir.path().join("state");
-    let positions = state.join("lines-to-kafka").join("task-0.offsets");
+    let positions = positions_file(&state, "lines-to-kafka", 0);
 
     let started = Instant::now();
     let mut engine = start_engine(&config, &state, 1);
     for point in restart_points(&mut rng, file_len as usize, RESTARTS) {
-        wait_for(
+        engine.wait_while_running(
             &format!("the pipeline to commit byte {point} of {file_len}"),
             CLIENT_TIMEOUT,
-            || {
-                if let Ok(Some(status)) = engine.try_wait() {
-                    panic!("the engine exited ({status}) before byte {point}");
-                }
-                committed_position(&positions).is_some_and(|at| at >= point as u64)
-            },
+            || committed_file_position(&positions).is_some_and(|at| at >= point as u64),
         );
         eprintln!(
             "killing the broker at byte {:?} committed",
-            committed_position(&positions)
+            committed_file_position(&positions)
         );
         restart_between_requests_on_tansu(&mut broker, &proxy);
     }
     wait_for("the whole file committed", CLIENT_TIMEOUT, || {
-        committed_position(&positions) == Some(file_len)
+        committed_file_position(&positions) == Some(file_len)
     });
     eprintln!(
         "copied {LINES} lines through {} restarts in {:?}",

@@ -9,50 +9,34 @@
 mod support;
 
 use std::collections::BTreeSet;
-use std::path::Path;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
 
-use support::engine_process::{start_engine, terminate, with_kafka, write_config, EngineProcess};
-use support::{create_topic, engine, engine_consume, engine_produce, unique_topic, TestBroker};
+use support::broker::{create_topic, unique_topic, TestBroker};
+use support::engine_cli::{assert_delivered, engine_consume, engine_produce};
+use support::engine_process::{
+    committed_file_position, positions_file, rest_get, start_engine, start_engine_capturing_stderr,
+    terminate, write_pipelines,
+};
+use support::group_member::committed_offsets;
+use support::kill_restart::{append_paced, kill_mid_run_and_restart, produce_paced, Work};
+use support::waiting::{file_lines, wait_for};
 
 /// Session timeouts short enough that a group forms in seconds on every broker.
 const FAST_GROUP: &str = r#""session.timeout.ms" = "6000", "heartbeat.interval.ms" = "500""#;
 
-/// GET `path` from the engine's REST API.
-fn rest_get(port: u16, path: &str) -> String {
-    use std::io::{Read, Write};
-    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).expect("REST API listening");
-    write!(stream, "GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).unwrap();
-    response
-}
-
-fn lines(path: &Path) -> Vec<String> {
-    std::fs::read_to_string(path)
-        .map(|t| t.lines().map(str::to_owned).collect())
-        .unwrap_or_default()
-}
-
-/// Waits until `done` holds, or panics with `what` after `timeout`.
-fn wait_until(timeout: Duration, what: &str, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + timeout;
-    while !done() {
-        assert!(
-            Instant::now() < deadline,
-            "timed out after {timeout:?} waiting for {what}"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
-fn demo_config(bootstrap: &str, input: &Path, topic: &str, group: &str, output: &Path) -> String {
-    format!(
-        r#"[kafka]
-"bootstrap.servers" = "{bootstrap}"
-
-[[pipeline]]
+/// Writes the issue's demo to `dir`/pipelines.toml: `input` → `topic` (at least once), then `topic` → `output`
+/// (group `<topic>-copy`) with InsertField.
+fn write_demo_config(
+    dir: &Path,
+    bootstrap: &str,
+    input: &Path,
+    topic: &str,
+    output: &Path,
+) -> PathBuf {
+    let group = format!("{topic}-copy");
+    let pipelines = format!(
+        r#"[[pipeline]]
 name = "orders-to-kafka"
 delivery = "at-least-once"
 tasks = 1
@@ -73,7 +57,8 @@ type = "InsertField"
 "#,
         input = input.display(),
         output = output.display(),
-    )
+    );
+    write_pipelines(dir, bootstrap, &pipelines)
 }
 
 /// The `id` of an output line written by the demo pipelines (`{"id":N,...}`).
@@ -97,6 +82,18 @@ fn expected_output(i: usize) -> String {
     )
 }
 
+/// `order_line`s 0..records, `per_chunk` lines a chunk.
+fn order_chunks(records: usize, per_chunk: usize) -> Vec<String> {
+    (0..records)
+        .step_by(per_chunk)
+        .map(|first| {
+            (first..records.min(first + per_chunk))
+                .map(|i| order_line(i) + "\n")
+                .collect()
+        })
+        .collect()
+}
+
 #[test]
 fn classic_demo_copies_a_file_through_kafka_line_for_line() {
     let broker = TestBroker::start();
@@ -109,22 +106,13 @@ fn classic_demo_copies_a_file_through_kafka_line_for_line() {
     let records = 2_000;
     let text: String = (0..records).map(|i| order_line(i) + "\n").collect();
     std::fs::write(&input, text).unwrap();
-    let config = write_config(
-        dir.path(),
-        &demo_config(
-            &broker.bootstrap(),
-            &input,
-            &topic,
-            &format!("{topic}-copy"),
-            &output,
-        ),
-    );
+    let config = write_demo_config(dir.path(), &broker.bootstrap(), &input, &topic, &output);
 
     let mut child = start_engine(&config, &dir.path().join("state"), 2);
-    wait_until(
-        Duration::from_secs(90),
+    wait_for(
         "the output file to have every line",
-        || lines(&output).len() >= records,
+        Duration::from_secs(90),
+        || file_lines(&output).len() >= records,
     );
     let status = terminate(&mut child, Duration::from_secs(30));
     assert!(
@@ -134,7 +122,7 @@ fn classic_demo_copies_a_file_through_kafka_line_for_line() {
 
     let expected: Vec<String> = (0..records).map(expected_output).collect();
     assert_eq!(
-        lines(&output),
+        file_lines(&output),
         expected,
         "every line, once, in order, with the inserted field"
     );
@@ -153,52 +141,38 @@ fn at_least_once_file_source_killed_with_sigkill_loses_nothing_after_restart() {
     let records = 200_000;
     let text: String = (0..records).map(|i| order_line(i) + "\n").collect();
     std::fs::write(&input, text).unwrap();
-    let config = write_config(
+    let config = write_pipelines(
         dir.path(),
-        &with_kafka(
-            &bootstrap,
-            &format!(
-                r#"[[pipeline]]
+        &bootstrap,
+        &format!(
+            r#"[[pipeline]]
 name = "orders-to-kafka"
 source = {{ type = "file", file = "{input}", "batch.size" = 500 }}
 sink = {{ type = "kafka", topic = "{topic}" }}
 "#,
-                input = input.display()
-            ),
+            input = input.display()
         ),
     );
     let state = dir.path().join("state");
-    let positions = state.join("orders-to-kafka").join("task-0.offsets");
-
-    let mut first = start_engine(&config, &state, 2);
-    wait_until(
-        Duration::from_secs(60),
-        "a committed position before the kill",
-        || std::fs::read_to_string(&positions).is_ok_and(|p| p.starts_with("offset")),
-    );
-    first.kill().expect("kill -9");
-    let _ = first.wait();
-    let committed_at_kill = std::fs::read_to_string(&positions).unwrap();
-
-    let mut second = start_engine(&config, &state, 2);
-    let file_len = std::fs::metadata(&input).unwrap().len();
-    wait_until(
-        Duration::from_secs(120),
-        "the whole file committed after the restart",
-        || {
-            std::fs::read_to_string(&positions)
-                .is_ok_and(|p| p.trim() == format!("offset\t{file_len}"))
+    let positions = positions_file(&state, "orders-to-kafka", 0);
+    let runs = kill_mid_run_and_restart(
+        &config,
+        &state,
+        2,
+        &Work {
+            counted: "bytes of the file committed",
+            total: std::fs::metadata(&input).unwrap().len(),
+            count: &|| committed_file_position(&positions).unwrap_or(0),
         },
     );
-    let status = terminate(&mut second, Duration::from_secs(30));
-    assert!(status.success(), "{status:?}");
 
     let out = engine_consume(&bootstrap, &topic, &["-o", "beginning", "-e"]);
     let ids: BTreeSet<usize> = out.stdout_str().lines().filter_map(id_of).collect();
     let missing: Vec<usize> = (0..records).filter(|i| !ids.contains(i)).take(10).collect();
     assert!(
         missing.is_empty(),
-        "records lost across kill -9 (first missing: {missing:?}); position at the kill: {committed_at_kill:?}"
+        "records lost across kill -9 (first missing: {missing:?}); position at the kill: {}",
+        runs.at_kill
     );
 }
 
@@ -238,16 +212,16 @@ fn two_cores_are_pinned_and_a_two_task_pipeline_uses_both() {
     let input: String = (0..records)
         .map(|i| format!("k{i}:{{\"id\":{i},\"secret\":\"s{i}\"}}\n"))
         .collect();
-    support::assert_delivered(
+    assert_delivered(
         &engine_produce(&bootstrap, &input_topic, &["-K", ":"], input.as_bytes()),
+        &input_topic,
         records,
     );
-    let config = write_config(
+    let config = write_pipelines(
         dir.path(),
-        &with_kafka(
-            &bootstrap,
-            &format!(
-                r#"[[pipeline]]
+        &bootstrap,
+        &format!(
+            r#"[[pipeline]]
 name = "mask"
 tasks = 2
 source = {{ type = "kafka", topics = "{input_topic}", "group.id" = "{input_topic}-g", {FAST_GROUP} }}
@@ -265,12 +239,11 @@ type = "InsertField"
 "static.field" = "via"
 "static.value" = "pipewright"
 "#
-            ),
         ),
     );
     let mut child = start_engine(&config, &dir.path().join("state"), 2);
     let pid = child.id();
-    wait_until(Duration::from_secs(10), "two core threads", || {
+    wait_for("two core threads", Duration::from_secs(10), || {
         thread_affinities(pid)
             .iter()
             .filter(|(name, _)| name.starts_with("core-"))
@@ -303,9 +276,9 @@ type = "InsertField"
             &["-o", "beginning", "-e", "-f", "%k %s\n"],
         )
     };
-    wait_until(
-        Duration::from_secs(90),
+    wait_for(
         "every record in the output topic",
+        Duration::from_secs(90),
         || consumed().stdout_str().lines().count() >= records,
     );
     // Both core threads did work: each spent CPU time (utime + stime in /proc/<pid>/task/<tid>/stat).
@@ -362,12 +335,11 @@ fn records_a_transform_cannot_handle_go_to_the_dead_letter_topic_with_error_head
         })
         .collect();
     std::fs::write(&input, text).unwrap();
-    let config = write_config(
+    let config = write_pipelines(
         dir.path(),
-        &with_kafka(
-            &bootstrap,
-            &format!(
-                r#"[[pipeline]]
+        &bootstrap,
+        &format!(
+            r#"[[pipeline]]
 name = "tolerant"
 source = {{ type = "file", file = "{input}" }}
 sink = {{ type = "kafka", topic = "{topic}" }}
@@ -382,17 +354,16 @@ type = "InsertField"
 "static.field" = "source"
 "static.value" = "demo"
 "#,
-                input = input.display()
-            ),
+            input = input.display()
         ),
     );
     let mut child = start_engine(&config, &dir.path().join("state"), 1);
     let read = |t: &str| {
         engine_consume(&bootstrap, t, &["-o", "beginning", "-e", "-f", "%s|%h\n"]).stdout_str()
     };
-    wait_until(
-        Duration::from_secs(60),
+    wait_for(
         "good records and dead letters",
+        Duration::from_secs(60),
         || read(&topic).lines().count() >= 80 && read(&dlq).lines().count() >= 20,
     );
     let metrics = rest_get(child.1, "/metrics");
@@ -448,12 +419,11 @@ fn a_failing_pipeline_with_errors_tolerance_none_reports_the_failure_and_restart
     create_topic(&bootstrap, &topic, 1);
     let input = dir.path().join("bad.jsonl");
     std::fs::write(&input, "not json\n").unwrap();
-    let config = write_config(
+    let config = write_pipelines(
         dir.path(),
-        &with_kafka(
-            &bootstrap,
-            &format!(
-                r#"[[pipeline]]
+        &bootstrap,
+        &format!(
+            r#"[[pipeline]]
 name = "strict"
 source = {{ type = "file", file = "{input}" }}
 sink = {{ type = "kafka", topic = "{topic}" }}
@@ -465,39 +435,14 @@ type = "InsertField"
 "static.field" = "source"
 "static.value" = "demo"
 "#,
-                input = input.display()
-            ),
+            input = input.display()
         ),
     );
-    let rest_port = support::free_port();
-    let mut child = EngineProcess(
-        Command::new(engine())
-            .arg("--rest-listen")
-            .arg(format!("127.0.0.1:{rest_port}"))
-            .args(["--cores", "1", "--config"])
-            .arg(&config)
-            .arg("--state-dir")
-            .arg(dir.path().join("state"))
-            .stderr(Stdio::piped())
-            .stdout(Stdio::null())
-            .spawn()
-            .unwrap(),
-        rest_port,
-    );
+    let mut child = start_engine_capturing_stderr(&config, &dir.path().join("state"), 1);
     // Two failures: the first and its restart after the 1 s backoff.
     std::thread::sleep(Duration::from_millis(2500));
     // The REST API shows the failed task and its last error, as Kafka Connect's status endpoint does.
-    let status_json = {
-        use std::io::{Read, Write};
-        let mut stream =
-            std::net::TcpStream::connect(("127.0.0.1", rest_port)).expect("REST API listening");
-        stream
-            .write_all(b"GET /connectors/strict/status HTTP/1.1\r\nHost: x\r\n\r\n")
-            .unwrap();
-        let mut response = String::new();
-        stream.read_to_string(&mut response).unwrap();
-        response
-    };
+    let status_json = rest_get(child.1, "/connectors/strict/status");
     assert!(status_json.starts_with("HTTP/1.1 200"), "{status_json}");
     assert!(status_json.contains(r#""state":"FAILED""#), "{status_json}");
     assert!(
@@ -506,8 +451,7 @@ type = "InsertField"
     );
     let status = terminate(&mut child, Duration::from_secs(30));
     assert!(status.success(), "{status:?}");
-    let mut stderr = String::new();
-    std::io::Read::read_to_string(child.0.stderr.as_mut().unwrap(), &mut stderr).unwrap();
+    let stderr = child.stderr_after_exit();
     assert!(
         stderr.contains("% task strict#0 failed (restart 1"),
         "{stderr}"
@@ -530,24 +474,23 @@ fn exactly_once_kafka_to_kafka_pipeline_commits_records_and_offsets_in_transacti
     create_topic(&bootstrap, &output_topic, 2);
     let records = 3_000;
     let input: String = (0..records).map(|i| format!("k{i}:v{i}\n")).collect();
-    support::assert_delivered(
+    assert_delivered(
         &engine_produce(&bootstrap, &input_topic, &["-K", ":"], input.as_bytes()),
+        &input_topic,
         records,
     );
     let group = format!("{input_topic}-g");
-    let config = write_config(
+    let config = write_pipelines(
         dir.path(),
-        &with_kafka(
-            &bootstrap,
-            &format!(
-                r#"[[pipeline]]
+        &bootstrap,
+        &format!(
+            r#"[[pipeline]]
 name = "eos"
 delivery = "exactly-once"
 tasks = 2
 source = {{ type = "kafka", topics = "{input_topic}", "group.id" = "{group}", {FAST_GROUP} }}
 sink = {{ type = "kafka", topic = "{output_topic}" }}
 "#
-            ),
         ),
     );
     let mut child = start_engine(&config, &dir.path().join("state"), 2);
@@ -569,9 +512,9 @@ sink = {{ type = "kafka", topic = "{output_topic}" }}
         )
         .stdout_str()
     };
-    wait_until(
-        Duration::from_secs(90),
+    wait_for(
         "every record in the output topic",
+        Duration::from_secs(90),
         || read().lines().count() >= records,
     );
     let status = terminate(&mut child, Duration::from_secs(30));
@@ -582,15 +525,11 @@ sink = {{ type = "kafka", topic = "{output_topic}" }}
     assert_eq!(unique.len(), records, "every record");
     assert_eq!(got.len(), records, "no record twice");
     // The consumed offsets went into the transactions: the group's committed offsets cover the input.
-    let offsets = support::run_engine(&["group", "offsets", &group, "-b", &bootstrap]).stdout_str();
-    let committed: i64 = offsets
-        .lines()
-        .filter(|l| l.contains(&input_topic))
-        .filter_map(|l| l.split_whitespace().nth(2)?.parse::<i64>().ok())
-        .sum();
+    let offsets = committed_offsets(&bootstrap, &group);
+    let committed: i64 = offsets.values().sum();
     assert!(
         committed >= records as i64,
-        "offsets committed in the transactions cover the input:\n{offsets}"
+        "offsets committed in the transactions cover the input: {offsets:?}"
     );
 }
 
@@ -608,39 +547,22 @@ fn exactly_once_file_to_kafka_killed_with_sigkill_loses_nothing_duplicates_check
     create_topic(&bootstrap, &topic, 1);
     let input = dir.path().join("orders.jsonl");
     let records = 100_000;
-    // The file grows while the engine runs, so the kill lands in the middle of the stream.
-    std::fs::write(&input, "").unwrap();
-    let writer = {
-        let input = input.clone();
-        std::thread::spawn(move || {
-            use std::io::Write;
-            let mut file = std::fs::OpenOptions::new()
-                .append(true)
-                .open(&input)
-                .unwrap();
-            for chunk in 0..100 {
-                let lines: String = (chunk * 1000..(chunk + 1) * 1000)
-                    .map(|i| order_line(i) + "\n")
-                    .collect();
-                file.write_all(lines.as_bytes()).unwrap();
-                std::thread::sleep(Duration::from_millis(30));
-            }
-        })
-    };
+    // The file grows while the engine runs (for about 5 s), so the kill lands in the middle of the stream.
+    let chunks = order_chunks(records, 1000);
+    let file_len: usize = chunks.iter().map(String::len).sum();
+    let writer = append_paced(&input, chunks, Duration::from_millis(50));
     let pipeline = format!("eos-file-{topic}");
-    let config = write_config(
+    let config = write_pipelines(
         dir.path(),
-        &with_kafka(
-            &bootstrap,
-            &format!(
-                r#"[[pipeline]]
+        &bootstrap,
+        &format!(
+            r#"[[pipeline]]
 name = "{pipeline}"
 delivery = "exactly-once"
 source = {{ type = "file", file = "{input}", "batch.size" = 500 }}
 sink = {{ type = "kafka", topic = "{topic}" }}
 "#,
-                input = input.display()
-            ),
+            input = input.display()
         ),
     );
     let state = dir.path().join("state");
@@ -657,30 +579,17 @@ sink = {{ type = "kafka", topic = "{topic}" }}
             .and_then(|n| n.trim().parse().ok())
     };
 
-    let mut first = start_engine(&config, &state, 1);
-    wait_until(
-        Duration::from_secs(60),
-        "a first committed transaction",
-        || last_position().is_some(),
+    kill_mid_run_and_restart(
+        &config,
+        &state,
+        1,
+        &Work {
+            counted: "bytes of the file committed in transactions",
+            total: file_len as u64,
+            count: &|| last_position().unwrap_or(0),
+        },
     );
-    first.kill().expect("kill -9");
-    let _ = first.wait();
-    let at_kill = last_position();
     writer.join().unwrap();
-    let file_len = std::fs::metadata(&input).unwrap().len();
-    assert!(
-        at_kill.is_some_and(|p| p < file_len),
-        "the kill came before the end: {at_kill:?} of {file_len}"
-    );
-
-    let mut second = start_engine(&config, &state, 1);
-    wait_until(
-        Duration::from_secs(120),
-        "the whole file committed after the restart",
-        || last_position() == Some(file_len),
-    );
-    let status = terminate(&mut second, Duration::from_secs(30));
-    assert!(status.success(), "{status:?}");
 
     let out = engine_consume(
         &bootstrap,
@@ -722,54 +631,43 @@ fn at_least_once_kafka_to_file_killed_with_sigkill_resumes_from_committed_offset
     let input = dir.path().join("orders.jsonl");
     let output = dir.path().join("orders-out.jsonl");
     let records = 30_000;
-    std::fs::write(
+    // The file grows for about 7.5 s, longer than the group takes to form: the kill lands mid-stream. The
+    // restarted engine waits out the dead member's session meanwhile, so the pace costs no time.
+    let writer = append_paced(
         &input,
-        (0..records)
-            .map(|i| order_line(i) + "\n")
-            .collect::<String>(),
-    )
-    .unwrap();
-    let config = write_config(
-        dir.path(),
-        &demo_config(
-            &broker.bootstrap(),
-            &input,
-            &topic,
-            &format!("{topic}-copy"),
-            &output,
-        ),
+        order_chunks(records, 1000),
+        Duration::from_millis(250),
     );
+    let config = write_demo_config(dir.path(), &broker.bootstrap(), &input, &topic, &output);
     let state = dir.path().join("state");
 
-    let mut first = start_engine(&config, &state, 2);
-    wait_until(
-        Duration::from_secs(90),
-        "some output before the kill",
-        || !lines(&output).is_empty(),
+    let all_ids = || -> BTreeSet<usize> {
+        file_lines(&output)
+            .iter()
+            .filter_map(|l| id_of(l))
+            .collect()
+    };
+    // The restarted engine's member joins a group whose old member died without leaving: the coordinator
+    // drops it after session.timeout.ms, then the group settles and reading resumes from the committed offsets.
+    let runs = kill_mid_run_and_restart(
+        &config,
+        &state,
+        2,
+        &Work {
+            counted: "records in the output file",
+            total: records as u64,
+            count: &|| all_ids().len() as u64,
+        },
     );
-    first.kill().expect("kill -9");
-    let _ = first.wait();
-    let seen_at_kill = lines(&output).len();
-
-    // The new member joins a group whose old member died without leaving: the coordinator drops it after
-    // session.timeout.ms, then the group settles and reading resumes from the committed offsets.
-    let mut second = start_engine(&config, &state, 2);
-    let all_ids =
-        || -> BTreeSet<usize> { lines(&output).iter().filter_map(|l| id_of(l)).collect() };
-    wait_until(
-        Duration::from_secs(150),
-        "every record after the restart",
-        || all_ids().len() >= records,
-    );
-    let status = terminate(&mut second, Duration::from_secs(30));
-    assert!(status.success(), "{status:?}");
+    writer.join().unwrap();
     let ids = all_ids();
     let missing: Vec<usize> = (0..records).filter(|i| !ids.contains(i)).take(10).collect();
     assert!(
         missing.is_empty(),
-        "lost across kill -9: {missing:?} ({seen_at_kill} lines at the kill)"
+        "lost across kill -9: {missing:?} ({} records at the kill)",
+        runs.at_kill
     );
-    for line in lines(&output) {
+    for line in file_lines(&output) {
         let id = id_of(&line).unwrap();
         assert_eq!(
             line,
@@ -794,23 +692,32 @@ fn exactly_once_kafka_to_kafka_killed_with_sigkill_loses_nothing_duplicates_chec
     create_topic(&bootstrap, &input_topic, 2);
     create_topic(&bootstrap, &output_topic, 2);
     let records = 60_000;
-    let input: String = (0..records).map(|i| format!("k{i}:v{i}\n")).collect();
-    support::assert_delivered(
-        &engine_produce(&bootstrap, &input_topic, &["-K", ":"], input.as_bytes()),
-        records,
+    // The input topic fills for about 7.5 s, longer than the group takes to form: the kill lands mid-stream.
+    // The restarted engine waits out the dead member's session meanwhile, so the pace costs no time.
+    let chunks: Vec<String> = (0..records / 1000)
+        .map(|chunk| {
+            (chunk * 1000..(chunk + 1) * 1000)
+                .map(|i| format!("k{i}:v{i}\n"))
+                .collect()
+        })
+        .collect();
+    let producer = produce_paced(
+        &bootstrap,
+        &input_topic,
+        &["-K", ":"],
+        chunks,
+        Duration::from_millis(125),
     );
-    let config = write_config(
+    let config = write_pipelines(
         dir.path(),
-        &with_kafka(
-            &bootstrap,
-            &format!(
-                r#"[[pipeline]]
+        &bootstrap,
+        &format!(
+            r#"[[pipeline]]
 name = "eos-kill"
 delivery = "exactly-once"
 source = {{ type = "kafka", topics = "{input_topic}", "group.id" = "{input_topic}-g", {FAST_GROUP} }}
 sink = {{ type = "kafka", topic = "{output_topic}" }}
 "#
-            ),
         ),
     );
     let read = || {
@@ -830,24 +737,18 @@ sink = {{ type = "kafka", topic = "{output_topic}" }}
         .stdout_str()
     };
     let state = dir.path().join("state");
-    let mut first = start_engine(&config, &state, 1);
-    wait_until(
-        Duration::from_secs(90),
-        "some committed output before the kill",
-        || read().lines().count() > 0,
-    );
-    first.kill().expect("kill -9");
-    let _ = first.wait();
-
-    let mut second = start_engine(&config, &state, 1);
     let keys = || -> BTreeSet<String> { read().lines().map(str::to_owned).collect() };
-    wait_until(
-        Duration::from_secs(150),
-        "every record after the restart",
-        || keys().len() >= records,
+    kill_mid_run_and_restart(
+        &config,
+        &state,
+        1,
+        &Work {
+            counted: "records committed to the output topic",
+            total: records as u64,
+            count: &|| keys().len() as u64,
+        },
     );
-    let status = terminate(&mut second, Duration::from_secs(30));
-    assert!(status.success(), "{status:?}");
+    assert_delivered(&producer.join().unwrap(), &input_topic, records);
     let out = read();
     let all: Vec<&str> = out.lines().collect();
     let unique: BTreeSet<&str> = all.iter().copied().collect();
@@ -891,9 +792,9 @@ fn a_kafka_connect_file_source_properties_file_runs_as_is() {
     .unwrap();
     let mut child = start_engine(&config, &dir.path().join("state"), 1);
     let read = || engine_consume(&bootstrap, &topic, &["-o", "beginning", "-e"]).stdout_str();
-    wait_until(
-        Duration::from_secs(60),
+    wait_for(
         "the three lines in the topic",
+        Duration::from_secs(60),
         || read().lines().count() >= 3,
     );
     let status = terminate(&mut child, Duration::from_secs(30));
@@ -916,16 +817,16 @@ fn the_kafka_sink_writes_each_record_to_the_topic_a_routing_transform_gave_it() 
         create_topic(&bootstrap, topic, 1);
     }
     let input: String = (0..100).map(|i| format!("v{i}\n")).collect();
-    support::assert_delivered(
+    assert_delivered(
         &engine_produce(&bootstrap, &input_topic, &[], input.as_bytes()),
+        &input_topic,
         100,
     );
-    let config = write_config(
+    let config = write_pipelines(
         dir.path(),
-        &with_kafka(
-            &bootstrap,
-            &format!(
-                r#"[[pipeline]]
+        &bootstrap,
+        &format!(
+            r#"[[pipeline]]
 name = "route"
 source = {{ type = "kafka", topics = "{input_topic}", "group.id" = "{base}-g", {FAST_GROUP} }}
 sink = {{ type = "kafka", topic = "{default_topic}" }}
@@ -935,13 +836,12 @@ type = "RegexRouter"
 regex = "(.*)-in"
 replacement = "$1-routed"
 "#
-            ),
         ),
     );
     let mut child = start_engine(&config, &dir.path().join("state"), 1);
     let read =
         |topic: &str| engine_consume(&bootstrap, topic, &["-o", "beginning", "-e"]).stdout_str();
-    wait_until(Duration::from_secs(60), "the routed records", || {
+    wait_for("the routed records", Duration::from_secs(60), || {
         read(&routed_topic).lines().count() >= 100
     });
     let status = terminate(&mut child, Duration::from_secs(30));

@@ -14,11 +14,11 @@ use kafka_protocol::messages::{
 };
 use kafka_protocol::protocol::{Encodable, StrBytes};
 
+use support::broker::{create_topic, unique_topic, TestBroker};
 use support::fault_proxy::{DropPolicy, FaultProxy};
+use support::peers::{ck_consume, ck_produce, PeerRecord};
 use support::raw_kafka::{RawKafka, READ_TIMEOUT};
-use support::{
-    ck_consume, ck_produce, create_topic, unique_topic, wait_for, PeerRecord, TestBroker,
-};
+use support::waiting::wait_for;
 
 const COORDINATOR_NOT_AVAILABLE: i16 = 15;
 

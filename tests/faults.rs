@@ -7,17 +7,24 @@ mod support;
 
 use std::time::Duration;
 
+use support::broker::{create_topic, unique_topic, TestBroker};
+use support::engine_cli::{assert_delivered, engine_consume, spawn_engine_produce};
 use support::fault_proxy::{DropPolicy, FaultProxy};
-use support::{
-    assert_delivered, assert_exactly_once_in_order, ck_consume, ck_consume_with, ck_produce,
-    create_topic, engine_consume, numbered_record, peer_command, spawn_engine_produce,
-    unique_topic, wait_for, ConsumedRecord, PeerRecord, RunOutput, RunningProcess, TestBroker,
-    TAB_FORMAT,
+use support::numbered::{
+    assert_exactly_once_in_order, numbered_json_lines, numbered_key_value_lines, numbered_record,
 };
+use support::peers::{
+    ck_consume, ck_consume_with, ck_produce, spawn_ck_produce, ConsumedRecord, PeerRecord,
+};
+use support::process::{RunOutput, RunningProcess};
+use support::tab_format::TAB_FORMAT;
 
 const PARTITIONS: u32 = 3;
 /// How long a producer may take to finish once its input has ended, faults and all.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(150);
+/// How long a producer may take to reach each point of a scenario (it cannot exit before its stdin closes,
+/// unless it failed: then the wait ends at once).
+const STEP_TIMEOUT: Duration = Duration::from_secs(60);
 
 #[derive(Clone, Copy, Debug)]
 enum Producer {
@@ -40,58 +47,28 @@ impl Producer {
                 args.extend_from_slice(&x_args);
                 spawn_engine_produce(bootstrap, topic, &args)
             }
-            Producer::Reference => RunningProcess::spawn(
-                peer_command("ck_produce.py")
-                    .args(["--bootstrap", bootstrap, "--topic", topic])
-                    // Keyed records land where the Java client (and we) would put them.
-                    .args(["--partitioner", "murmur2_random"])
-                    .args(&x_args),
-            ),
+            Producer::Reference => {
+                // Keyed records land where the Java client (and we) would put them.
+                let mut args = vec!["--partitioner", "murmur2_random"];
+                args.extend_from_slice(&x_args);
+                spawn_ck_produce(bootstrap, topic, &args)
+            }
         }
     }
 
     /// Stdin for records `range`: `key:value` lines for the engine, JSON lines for the peer.
     fn input(self, range: std::ops::Range<usize>) -> Vec<u8> {
-        let mut input = String::new();
-        for i in range {
-            let (key, value) = numbered_record(i);
-            match self {
-                Producer::Engine => {
-                    input.push_str(&key);
-                    input.push(':');
-                    input.push_str(&value);
-                }
-                Producer::Reference => input.push_str(
-                    &PeerRecord::new(Some(key.as_bytes()), Some(value.as_bytes())).to_json_line(),
-                ),
-            }
-            input.push('\n');
+        match self {
+            Producer::Engine => numbered_key_value_lines(range),
+            Producer::Reference => numbered_json_lines(range),
         }
-        input.into_bytes()
+        .into_bytes()
     }
 }
 
-/// Polls `condition` while the producer runs (it cannot exit before its stdin closes, unless it failed).
-fn wait_while_running(
-    running: &mut RunningProcess,
-    what: &str,
-    mut condition: impl FnMut() -> bool,
-) {
-    wait_for(what, Duration::from_secs(60), || {
-        if running.has_exited() {
-            let output = running.finish(Duration::from_secs(5));
-            panic!(
-                "producer exited ({}) while waiting for {what}; stderr:\n{}",
-                output.status, output.stderr
-            );
-        }
-        condition()
-    });
-}
-
-fn assert_producer_succeeded(output: &RunOutput, producer: Producer, records: usize) {
+fn assert_producer_succeeded(output: &RunOutput, producer: Producer, topic: &str, records: usize) {
     match producer {
-        Producer::Engine => assert_delivered(output, records),
+        Producer::Engine => assert_delivered(output, topic, records),
         Producer::Reference => {
             output.assert_success("confluent-kafka producer under faults");
         }
@@ -125,7 +102,7 @@ fn survives_random_connection_drops_with(
     let mut running = producer.spawn(&proxy.bootstrap(), &topic, settings);
     running.feed(&producer.input(0..records));
     let output = running.finish(DRAIN_TIMEOUT);
-    assert_producer_succeeded(&output, producer, records);
+    assert_producer_succeeded(&output, producer, &topic, records);
 
     let stats = proxy.stats();
     eprintln!("{producer:?} under random drops: {stats:?}");
@@ -158,29 +135,29 @@ fn survives_truncation_blackhole_and_drop_all(producer: Producer) {
     );
 
     running.feed(&producer.input(0..5_000));
-    wait_while_running(&mut running, "records to flow through the proxy", || {
+    running.wait_while_running("records to flow through the proxy", STEP_TIMEOUT, || {
         proxy.stats().bytes_forwarded > 50_000
     });
     let cut_before = proxy.stats().connections_cut;
     proxy.truncate_next_frames(1);
     running.feed(&producer.input(5_000..10_000));
-    wait_while_running(&mut running, "the truncated frame", || {
+    running.wait_while_running("the truncated frame", STEP_TIMEOUT, || {
         proxy.stats().connections_cut > cut_before
     });
 
     proxy.blackhole_for(Duration::from_millis(3_000));
     running.feed(&producer.input(10_000..15_000));
-    wait_while_running(&mut running, "frames to be swallowed", || {
+    running.wait_while_running("frames to be swallowed", STEP_TIMEOUT, || {
         proxy.stats().frames_blackholed > 0
     });
-    wait_while_running(&mut running, "the blackhole to lift", || {
+    running.wait_while_running("the blackhole to lift", STEP_TIMEOUT, || {
         !proxy.is_blackholed()
     });
 
     proxy.drop_all_connections();
     running.feed(&producer.input(15_000..RECORDS));
     let output = running.finish(DRAIN_TIMEOUT);
-    assert_producer_succeeded(&output, producer, RECORDS);
+    assert_producer_succeeded(&output, producer, &topic, RECORDS);
     eprintln!(
         "{producer:?} under truncation/blackhole/drop-all: {:?}",
         proxy.stats()

@@ -7,54 +7,20 @@
 mod support;
 
 use std::collections::BTreeSet;
-use std::process::Command;
 use std::time::Duration;
 
+use support::broker::{create_topic, unique_topic, TestBroker};
+use support::engine_cli::run_engine;
 use support::group_member::{
-    group_offsets, wait_all_printed, wait_settled, Member, SETTLE_TIMEOUT,
+    group_offsets, produce_prefixed, wait_all_printed, wait_settled, Member, SETTLE_TIMEOUT,
 };
-use support::{engine, engine_produce, unique_topic, TestBroker};
+use support::local_runtime::block_on_local;
+use support::process::RunOutput;
 
-fn create_topic(bootstrap: &str, topic: &str, partitions: i32) {
-    let output = Command::new(engine())
-        .args([
-            "topic",
-            "create",
-            topic,
-            "-b",
-            bootstrap,
-            "--partitions",
-            &partitions.to_string(),
-        ])
-        .output()
-        .expect("engine topic create");
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-}
-
-/// Produces values `prefix-<from>..prefix-<to>` (keyed, so they spread over partitions).
-fn produce(
-    bootstrap: &str,
-    topic: &str,
-    prefix: &str,
-    range: std::ops::Range<u32>,
-) -> BTreeSet<String> {
-    let values: Vec<String> = range.map(|i| format!("{prefix}-{i}")).collect();
-    let input: String = values.iter().map(|v| format!("key-{v}:{v}\n")).collect();
-    // Without idempotence: tansu answers concurrent InitProducerId requests (parallel tests) with
-    // UNKNOWN_SERVER_ERROR now and then, and these tests are about groups, not the producer.
-    engine_produce(
-        bootstrap,
-        topic,
-        &["-K", ":", "-X", "enable.idempotence=false"],
-        input.as_bytes(),
-    )
-    .assert_success("produce");
-    values.into_iter().collect()
-}
+/// `engine produce` settings for the tests' input: without idempotence, because tansu answers concurrent
+/// InitProducerId requests (parallel tests) with UNKNOWN_SERVER_ERROR now and then, and these tests are about
+/// groups, not the producer.
+const WITHOUT_IDEMPOTENCE: &[&str] = &["-X", "enable.idempotence=false"];
 
 #[test]
 fn three_members_share_partitions_through_join_leave_and_crash_and_nothing_is_lost() {
@@ -79,7 +45,7 @@ fn three_members(strategy: &str) {
     let group = format!("{topic}-group");
     create_topic(&bootstrap, &topic, 6);
     let dir = tempfile::tempdir().expect("tempdir");
-    let mut expected = produce(&bootstrap, &topic, "a", 0..60);
+    let mut expected = produce_prefixed(&bootstrap, &topic, "a", 0..60, WITHOUT_IDEMPOTENCE);
     let late_join =
         !(strategy == "cooperative-sticky" && cluster_id(&bootstrap) == "tansu_cluster");
 
@@ -87,7 +53,13 @@ fn three_members(strategy: &str) {
     let mut m1 = Member::engine("m1", &dir, &bootstrap, &topic, &group, &extra);
     let mut m2 = if late_join {
         wait_settled(&[&m0, &m1], 6);
-        expected.extend(produce(&bootstrap, &topic, "early", 0..30));
+        expected.extend(produce_prefixed(
+            &bootstrap,
+            &topic,
+            "early",
+            0..30,
+            WITHOUT_IDEMPOTENCE,
+        ));
         wait_all_printed(&[&m0, &m1], &expected);
         // A third member joins a running group: partitions move to it, none owned twice on the way.
         Member::engine("m2", &dir, &bootstrap, &topic, &group, &extra)
@@ -99,7 +71,13 @@ fn three_members(strategy: &str) {
         owned.iter().all(|o| !o.is_empty()),
         "every member got partitions: {owned:?}"
     );
-    expected.extend(produce(&bootstrap, &topic, "b", 0..60));
+    expected.extend(produce_prefixed(
+        &bootstrap,
+        &topic,
+        "b",
+        0..60,
+        WITHOUT_IDEMPOTENCE,
+    ));
     wait_all_printed(&[&m0, &m1, &m2], &expected);
 
     // A clean leave (Ctrl-C): commits, leaves, and the other two take over its partitions.
@@ -110,7 +88,13 @@ fn three_members(strategy: &str) {
         m0.stderr()
     );
     wait_settled(&[&m1, &m2], 6);
-    expected.extend(produce(&bootstrap, &topic, "c", 0..60));
+    expected.extend(produce_prefixed(
+        &bootstrap,
+        &topic,
+        "c",
+        0..60,
+        WITHOUT_IDEMPOTENCE,
+    ));
     wait_all_printed(&[&m0, &m1, &m2], &expected);
 
     // A crash: no commit, no leave; after session.timeout.ms the survivor owns everything and goes on from the
@@ -119,7 +103,13 @@ fn three_members(strategy: &str) {
     m1.wait_exit(Duration::from_secs(10));
     let owned = wait_settled(&[&m2], 6);
     assert_eq!(owned[0].len(), 6);
-    expected.extend(produce(&bootstrap, &topic, "d", 0..60));
+    expected.extend(produce_prefixed(
+        &bootstrap,
+        &topic,
+        "d",
+        0..60,
+        WITHOUT_IDEMPOTENCE,
+    ));
     wait_all_printed(&[&m0, &m1, &m2], &expected);
     m2.signal("-INT");
     assert!(
@@ -162,7 +152,7 @@ fn a_member_with_a_count_commits_only_what_it_printed() {
     let group = format!("{topic}-group");
     create_topic(&bootstrap, &topic, 1);
     let dir = tempfile::tempdir().expect("tempdir");
-    let expected = produce(&bootstrap, &topic, "v", 0..20);
+    let expected = produce_prefixed(&bootstrap, &topic, "v", 0..20, WITHOUT_IDEMPOTENCE);
     let mut first = Member::engine("first", &dir, &bootstrap, &topic, &group, &["-c", "7"]);
     assert!(
         first.wait_exit(Duration::from_secs(60)).success(),
@@ -201,7 +191,7 @@ fn mixed_group(strategy: &str) {
     let owned = wait_settled(&[&ours, &theirs], 4);
     assert_eq!(owned[0].len(), 2, "{owned:?}");
     assert_eq!(owned[1].len(), 2, "{owned:?}");
-    let expected = produce(&bootstrap, &topic, "m", 0..80);
+    let expected = produce_prefixed(&bootstrap, &topic, "m", 0..80, WITHOUT_IDEMPOTENCE);
     wait_all_printed(&[&ours, &theirs], &expected);
     // While the group is stable, each record went to the one member owning its partition.
     let ours_values: BTreeSet<String> = ours.values().into_iter().collect();
@@ -235,19 +225,17 @@ fn mixed_group_with_confluent_kafka_cooperative_sticky() {
     mixed_group("cooperative-sticky");
 }
 
+/// The cluster id the broker reports (`engine metadata`): "tansu_cluster" on tansu.
 fn cluster_id(bootstrap: &str) -> String {
-    let output = Command::new(engine())
-        .args([
-            "metadata",
-            "-b",
-            bootstrap,
-            "-t",
-            "cluster-id-probe-no-such-topic",
-        ])
-        .output()
-        .expect("engine metadata");
-    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-    stdout
+    let output = run_engine(&[
+        "metadata",
+        "-b",
+        bootstrap,
+        "-t",
+        "cluster-id-probe-no-such-topic",
+    ]);
+    output
+        .stdout_str()
         .lines()
         .next()
         .and_then(|l| l.rsplit_once("cluster id "))
@@ -309,13 +297,9 @@ fn static_members_split_partitions_and_restart_skips_rebalance_except_on_tansu()
     );
 }
 
-fn engine_group(args: &[&str], bootstrap: &str) -> std::process::Output {
-    Command::new(engine())
-        .arg("group")
-        .args(args)
-        .args(["-b", bootstrap])
-        .output()
-        .expect("engine group")
+/// `engine group <args> -b BOOTSTRAP`. Does not check the exit status.
+fn engine_group(args: &[&str], bootstrap: &str) -> RunOutput {
+    run_engine(&[&["group"], args, &["-b", bootstrap]].concat())
 }
 
 /// `engine group list | describe | offsets | delete` around a live and then finished group. tansu's ListOffsets
@@ -329,27 +313,23 @@ fn group_commands_list_describe_offsets_delete_end_offsets_unchecked_on_tansu() 
     let group = format!("{topic}-group");
     create_topic(&bootstrap, &topic, 3);
     let dir = tempfile::tempdir().expect("tempdir");
-    let expected = produce(&bootstrap, &topic, "x", 0..45);
+    let expected = produce_prefixed(&bootstrap, &topic, "x", 0..45, WITHOUT_IDEMPOTENCE);
     let mut member = Member::engine("member", &dir, &bootstrap, &topic, &group, &[]);
     wait_settled(&[&member], 3);
     wait_all_printed(&[&member], &expected);
 
     let described = engine_group(&["describe", &group], &bootstrap);
+    assert!(described.status.success(), "{}", described.stderr);
     assert!(
-        described.status.success(),
+        described.stdout_str().contains("1 members"),
         "{}",
-        String::from_utf8_lossy(&described.stderr)
-    );
-    assert!(
-        String::from_utf8_lossy(&described.stdout).contains("1 members"),
-        "{}",
-        String::from_utf8_lossy(&described.stdout)
+        described.stdout_str()
     );
     // Deleting a group with members is refused with a clear error (tansu deletes it anyway).
     if cluster_id(&bootstrap) != "tansu_cluster" {
         let refused = engine_group(&["delete", &group], &bootstrap);
         assert!(!refused.status.success());
-        assert!(String::from_utf8_lossy(&refused.stderr).contains("still has members"));
+        assert!(refused.stderr.contains("still has members"));
     }
 
     member.signal("-INT");
@@ -360,12 +340,8 @@ fn group_commands_list_describe_offsets_delete_end_offsets_unchecked_on_tansu() 
     );
     // tansu lists a group only once it has stored offsets, so the listing is checked after the commits.
     let listed = engine_group(&["list"], &bootstrap);
-    assert!(
-        listed.status.success(),
-        "{}",
-        String::from_utf8_lossy(&listed.stderr)
-    );
-    assert!(String::from_utf8_lossy(&listed.stdout).contains(&group));
+    assert!(listed.status.success(), "{}", listed.stderr);
+    assert!(listed.stdout_str().contains(&group));
     let offsets = group_offsets(&bootstrap, &group);
     let committed: i64 = offsets.values().map(|(committed, _)| committed).sum();
     assert_eq!(committed, 45, "{offsets:?}");
@@ -376,11 +352,7 @@ fn group_commands_list_describe_offsets_delete_end_offsets_unchecked_on_tansu() 
         );
     }
     let deleted = engine_group(&["delete", &group], &bootstrap);
-    assert!(
-        deleted.status.success(),
-        "{}",
-        String::from_utf8_lossy(&deleted.stderr)
-    );
+    assert!(deleted.status.success(), "{}", deleted.stderr);
     assert!(group_offsets(&bootstrap, &group).is_empty());
 }
 
@@ -396,7 +368,7 @@ fn library_group_consumer_commits_async_and_sync_without_auto_commit() {
     let topic = unique_topic("group-lib");
     let group = format!("{topic}-group");
     create_topic(&bootstrap, &topic, 2);
-    produce(&bootstrap, &topic, "l", 0..30);
+    produce_prefixed(&bootstrap, &topic, "l", 0..30, WITHOUT_IDEMPOTENCE);
     let config = |bootstrap: &str| {
         ConsumerConfig::from_map(ConfigMap::from_pairs([
             ("bootstrap.servers", bootstrap),
@@ -409,12 +381,7 @@ fn library_group_consumer_commits_async_and_sync_without_auto_commit() {
         .expect("config")
     };
     let consume = |count: usize| -> Vec<String> {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("runtime");
-        let local = tokio::task::LocalSet::new();
-        local.block_on(&runtime, async {
+        block_on_local(async {
             let consumer =
                 GroupConsumer::new(config(&bootstrap), vec![topic.clone()]).expect("consumer");
             let mut values = Vec::new();
@@ -457,7 +424,7 @@ fn library_group_consumer_commits_async_and_sync_without_auto_commit() {
         "{offsets:?}"
     );
     // Everything was committed: a later member of the group has nothing to read until new records come.
-    produce(&bootstrap, &topic, "later", 0..5);
+    produce_prefixed(&bootstrap, &topic, "later", 0..5, WITHOUT_IDEMPOTENCE);
     let second = consume(5);
     assert!(second.iter().all(|v| v.starts_with("later-")), "{second:?}");
 }

@@ -5,12 +5,13 @@ mod support;
 
 use std::collections::{BTreeSet, HashMap};
 
-use support::raw_kafka::{BatchCompression, RawKafka};
-use support::{
-    assert_delivered, ck_consume, ck_produce, create_topic, engine_consume, engine_produce, kcat,
-    kp_produce, parse_tab_format, unique_topic, ConsumedRecord, Delivery, FormattedRecord,
-    PeerRecord, TestBroker, TAB_FORMAT,
+use support::broker::{create_topic, unique_topic, TestBroker};
+use support::engine_cli::{assert_delivered, engine_consume, engine_produce};
+use support::peers::{
+    ck_consume, ck_produce, kcat, kp_produce, ConsumedRecord, Delivery, PeerRecord,
 };
+use support::raw_kafka::{BatchCompression, RawKafka};
+use support::tab_format::{parse_tab_format, FormattedRecord, TAB_FORMAT};
 
 const CODECS: [&str; 5] = ["none", "gzip", "snappy", "lz4", "zstd"];
 
@@ -157,7 +158,7 @@ fn confluent_kafka_and_kcat_read_our_keys_values_headers_and_murmur2_partitions(
         &["-K", ":", "-H", "source=pipewright", "-H", "schema=v1"],
         input.as_bytes(),
     );
-    assert_delivered(&produced, RECORDS);
+    assert_delivered(&produced, &topic, RECORDS);
 
     let peer_view = ck_consume(&bootstrap, &topic, Some(RECORDS));
     let mut read: Vec<(String, String)> = peer_view
@@ -241,7 +242,7 @@ fn peers_read_what_we_write_with_every_compression_codec() {
             &["-K", ":", "-z", codec],
             input.as_bytes(),
         );
-        assert_delivered(&produced, lines.len());
+        assert_delivered(&produced, &topic, lines.len());
 
         let peer_view = ck_consume(&bootstrap, &topic, Some(lines.len()));
         let read: Vec<String> = peer_view

@@ -10,17 +10,15 @@
 
 mod support;
 
-use std::process::Command;
 use std::time::Duration;
 
 use pipewright::client::config::{ConfigMap, ProducerConfig};
 use pipewright::client::producer::RecordRef;
 use pipewright::runtime::Producer;
-use serde_json::Value;
-use support::{
-    create_topic, engine, engine_consume, engine_produce, peer_command, run, unique_topic,
-    RunningProcess, TestBroker, PROCESS_TIMEOUT,
-};
+use support::broker::{create_topic, unique_topic, TestBroker};
+use support::engine_cli::{engine_consume, engine_produce, spawn_engine_produce};
+use support::local_runtime::block_on_local;
+use support::peers::{ck_consume_with, ConsumedRecord};
 
 /// Whether checks tansu is known to fail must be skipped: only when the harness runs tansu itself.
 fn tansu_incomplete(broker: &TestBroker, what: &str) -> bool {
@@ -53,33 +51,10 @@ fn values_by_engine(bootstrap: &str, topic: &str, isolation: &str) -> Vec<String
 }
 
 fn values_by_confluent_kafka(bootstrap: &str, topic: &str, isolation: &str) -> Vec<String> {
-    let output = run(
-        peer_command("ck_consume.py").args([
-            "--bootstrap",
-            bootstrap,
-            "--topic",
-            topic,
-            "--timeout",
-            "60",
-            "-X",
-            &format!("isolation.level={isolation}"),
-        ]),
-        None,
-        PROCESS_TIMEOUT,
-    );
-    output.assert_success("confluent-kafka consume");
-    let mut values: Vec<String> = output
-        .stdout_str()
-        .lines()
-        .map(|line| {
-            let v: Value = serde_json::from_str(line).expect("JSON line");
-            let hex = v["value"].as_str().expect("value");
-            let bytes: Vec<u8> = (0..hex.len())
-                .step_by(2)
-                .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).expect("hex"))
-                .collect();
-            String::from_utf8(bytes).expect("utf8")
-        })
+    let isolation = format!("isolation.level={isolation}");
+    let mut values: Vec<String> = ck_consume_with(bootstrap, topic, None, &["-X", &isolation])
+        .iter()
+        .map(ConsumedRecord::value_text)
         .collect();
     values.sort();
     values
@@ -97,12 +72,7 @@ where
     F: FnOnce(Producer) -> Fut,
     Fut: std::future::Future<Output = ()>,
 {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    let local = tokio::task::LocalSet::new();
-    local.block_on(&runtime, async {
+    block_on_local(async {
         let config = ProducerConfig::from_map(ConfigMap::from_pairs([
             ("bootstrap.servers", bootstrap),
             ("transactional.id", transactional_id),
@@ -264,10 +234,10 @@ fn cli_exits_non_zero_saying_so_when_a_second_producer_fences_it_tansu_incomplet
     let topic = unique_topic("txn-fenced");
     create_topic(&bootstrap, &topic, 1);
     let transactional_id = format!("{topic}-tx");
-    let mut first: RunningProcess = RunningProcess::spawn(
-        Command::new(engine())
-            .args(["produce", "-b", &bootstrap, "-t", &topic])
-            .args(["-X", &format!("transactional.id={transactional_id}")]),
+    let mut first = spawn_engine_produce(
+        &bootstrap,
+        &topic,
+        &["-X", &format!("transactional.id={transactional_id}")],
     );
     first.feed(b"from-the-first\n");
     // Give the first producer time to register its transactional id and open its transaction.

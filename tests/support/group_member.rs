@@ -4,12 +4,15 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::File;
+use std::ops::Range;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use super::{engine, peer_command};
+use super::engine_cli::{assert_delivered, engine_produce, run_engine};
+use super::peers::peer_command;
+use super::tools::engine;
 
 /// How long a group may take to settle, or its members to print what was produced.
 pub const SETTLE_TIMEOUT: Duration = Duration::from_secs(60);
@@ -253,25 +256,66 @@ pub fn wait_all_printed(members: &[&Member], expected: &BTreeSet<String>) {
     }
 }
 
+/// The group's committed offset and the end offset per partition (`engine group offsets`); a partition whose
+/// end offset is not known is left out. The group reads one topic.
 pub fn group_offsets(bootstrap: &str, group: &str) -> BTreeMap<i32, (i64, i64)> {
-    let output = Command::new(engine())
-        .args(["group", "offsets", group, "-b", bootstrap])
-        .output()
-        .expect("engine group offsets");
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8_lossy(&output.stdout)
+    offset_rows(bootstrap, group)
+        .into_iter()
+        .filter_map(|(partition, committed, end)| Some((partition, (committed, end?))))
+        .collect()
+}
+
+/// The group's committed offset per partition (not the end offsets, which tansu's ListOffsets gets wrong).
+/// The group reads one topic.
+pub fn committed_offsets(bootstrap: &str, group: &str) -> BTreeMap<i32, i64> {
+    offset_rows(bootstrap, group)
+        .into_iter()
+        .map(|(partition, committed, _)| (partition, committed))
+        .collect()
+}
+
+/// `engine group offsets` rows: (partition, committed, end if known).
+fn offset_rows(bootstrap: &str, group: &str) -> Vec<(i32, i64, Option<i64>)> {
+    let output = run_engine(&["group", "offsets", group, "-b", bootstrap]);
+    output.assert_success("engine group offsets");
+    output
+        .stdout_str()
         .lines()
         .skip(2)
         .filter_map(|line| {
             let fields: Vec<&str> = line.split_whitespace().collect();
             Some((
                 fields.get(1)?.parse().ok()?,
-                (fields.get(2)?.parse().ok()?, fields.get(3)?.parse().ok()?),
+                fields.get(2)?.parse().ok()?,
+                fields.get(3).and_then(|end| end.parse().ok()),
             ))
         })
         .collect()
+}
+
+/// Values `prefix-<i>` for i in `range`, and `engine produce -K :` input for them: `key-<value>:<value>`
+/// lines (keyed, so they spread over partitions).
+pub fn prefixed_values(prefix: &str, range: Range<u32>) -> (Vec<String>, String) {
+    let values: Vec<String> = range.map(|i| format!("{prefix}-{i}")).collect();
+    let input = values.iter().map(|v| format!("key-{v}:{v}\n")).collect();
+    (values, input)
+}
+
+/// Produces `prefixed_values` with `engine produce -K : <args>`, checks every one was delivered, and returns
+/// them: what the members should print between them.
+pub fn produce_prefixed(
+    bootstrap: &str,
+    topic: &str,
+    prefix: &str,
+    range: Range<u32>,
+    args: &[&str],
+) -> BTreeSet<String> {
+    let (values, input) = prefixed_values(prefix, range);
+    let args = [&["-K", ":"], args].concat();
+    assert_delivered(
+        &engine_produce(bootstrap, topic, &args, input.as_bytes()),
+        topic,
+        values.len(),
+    );
+    values.into_iter().collect()
 }

@@ -19,10 +19,13 @@ use std::process::{Child, Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use super::{
-    free_port, python, run, unique_topic, wait_until_broker_answers, Tansu, BROKER_START_ATTEMPTS,
-    BROKER_START_TIMEOUT, POLL_INTERVAL, PROCESS_TIMEOUT,
+use super::broker::{
+    free_port, unique_topic, wait_until_broker_answers, Tansu, BROKER_START_ATTEMPTS,
+    BROKER_START_TIMEOUT,
 };
+use super::process::{run, PROCESS_TIMEOUT};
+use super::tools::python;
+use super::waiting::POLL_INTERVAL;
 
 /// How long moto may take to answer its first request (it imports most of boto on start).
 const MOTO_START_TIMEOUT: Duration = Duration::from_secs(30);
