@@ -146,19 +146,29 @@ pub fn rest_get(port: u16, path: &str) -> String {
     response
 }
 
-/// Where a file-source task keeps its committed position: `STATE_DIR/PIPELINE/task-N.offsets`.
-pub fn positions_file(state_dir: &Path, pipeline: &str, task: usize) -> PathBuf {
-    state_dir
-        .join(pipeline)
-        .join(format!("task-{task}.offsets"))
+/// One task's slot in the engine's positions file (`<state-dir>/offsets.json`).
+pub struct TaskPositions {
+    pub file: PathBuf,
+    pub pipeline: String,
+    pub task: usize,
 }
 
-/// The byte offset a file-source task has committed, from its position file ("offset\t<bytes>").
-pub fn committed_file_position(positions: &Path) -> Option<u64> {
-    std::fs::read_to_string(positions)
-        .ok()?
-        .trim()
-        .strip_prefix("offset\t")?
-        .parse()
-        .ok()
+/// Where a pipeline task's positions are kept under `state_dir`.
+pub fn positions_file(state_dir: &Path, pipeline: &str, task: usize) -> TaskPositions {
+    TaskPositions {
+        file: state_dir.join("offsets.json"),
+        pipeline: pipeline.to_owned(),
+        task,
+    }
+}
+
+/// The byte offset a file-source task has committed, from the positions file
+/// (`{"connectors": {NAME: {TASK: ["offset\t<bytes>"]}}}`).
+pub fn committed_file_position(positions: &TaskPositions) -> Option<u64> {
+    let text = std::fs::read_to_string(&positions.file).ok()?;
+    let document: serde_json::Value = serde_json::from_str(&text).ok()?;
+    document["connectors"][&positions.pipeline][positions.task.to_string()]
+        .as_array()?
+        .iter()
+        .find_map(|line| line.as_str()?.strip_prefix("offset\t")?.parse().ok())
 }
