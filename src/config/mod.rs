@@ -297,6 +297,17 @@ pub struct PipelineConfig {
 /// What a secret's value is shown as, as Kafka Connect shows password-type values.
 pub const HIDDEN: &str = "[hidden]";
 
+/// `text` with the password of every `scheme://user:password@host` in it shown as [`HIDDEN`]: for messages
+/// that may quote a URL (a task's error, a log line).
+pub fn redact_url_credentials(text: &str) -> std::borrow::Cow<'_, str> {
+    static URL_CREDENTIALS: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
+    let pattern = URL_CREDENTIALS.get_or_init(|| {
+        regex::Regex::new(r"([A-Za-z][A-Za-z0-9+.-]*://[^/@\s:]*):[^/@\s]*@")
+            .expect("a constant pattern")
+    });
+    pattern.replace_all(text, format!("${{1}}:{HIDDEN}@").as_str())
+}
+
 impl PipelineConfig {
     pub fn producer_config_map(&self) -> ConfigMap {
         self.producer.config_map()

@@ -1113,3 +1113,17 @@ fn every_worker_key_is_documented() {
         );
     }
 }
+
+#[test]
+fn passwords_in_urls_are_hidden_in_messages() {
+    use super::redact_url_credentials as redact;
+    assert_eq!(
+        redact("connect to postgres://app:s3cret@db:5432/x failed"),
+        "connect to postgres://app:[hidden]@db:5432/x failed"
+    );
+    assert_eq!(
+        redact("http://user@host/ and https://a:b@c/d"),
+        "http://user@host/ and https://a:[hidden]@c/d"
+    );
+    assert_eq!(redact("no url: a:b@c"), "no url: a:b@c");
+}

@@ -312,7 +312,8 @@ async fn supervise(spec: TaskSpec, control: Rc<TaskControl>) {
                 let retry_in =
                     Duration::from_secs(1u64 << restarts.min(6)).min(Duration::from_secs(60));
                 restarts += 1;
-                tracing::error!(task = %label, %error, restarts, ?retry_in, "task failed; restarting");
+                // Reported once, by whoever receives the report (the worker logs it and shows it in REST).
+                tracing::debug!(task = %label, %error, restarts, ?retry_in, "task failed; restarting");
                 control.report(TaskState::Failed {
                     error: error.to_string(),
                     restarts,

@@ -247,8 +247,9 @@ fn log_report(report: &TaskReport) {
             retry_in,
         } => {
             eprintln!(
-                "% task {} failed (restart {restarts} in {retry_in:?}): {error}",
-                report.task
+                "% task {} failed (restart {restarts} in {retry_in:?}): {}",
+                report.task,
+                crate::config::redact_url_credentials(error)
             )
         }
         TaskState::Finished => eprintln!("% task {} finished", report.task),

@@ -65,7 +65,10 @@ impl TaskStatus {
         let (state, trace) = match state {
             TaskState::Running => ("RUNNING", None),
             TaskState::Paused => ("PAUSED", None),
-            TaskState::Failed { error, .. } => ("FAILED", Some(error.clone())),
+            TaskState::Failed { error, .. } => (
+                "FAILED",
+                Some(crate::config::redact_url_credentials(error).into_owned()),
+            ),
             TaskState::Finished | TaskState::Stopped => ("UNASSIGNED", None),
         };
         Self {

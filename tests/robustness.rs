@@ -1,0 +1,183 @@
+//! Data-loss and silent-hang defects found by running the engine as a user would (issue 12): each test failed
+//! on the engine before its fix.
+
+mod support;
+
+use std::io::Write;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use support::engine_process::{
+    start_engine, start_engine_capturing_stderr, terminate, write_config,
+};
+use support::waiting::{file_lines, wait_for};
+
+fn append(path: &Path, lines: std::ops::Range<usize>, tag: &str) {
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .unwrap();
+    for i in lines {
+        writeln!(file, "{tag}-{i}").unwrap();
+    }
+}
+
+/// Two pipelines whose names differ only in punctuation (`orders.v1`, `orders_v1`) once shared one positions
+/// file: after a restart one resumed at the other's offset and skipped or repeated lines.
+#[test]
+fn pipelines_named_alike_keep_their_own_positions_across_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a_in, b_in) = (dir.path().join("a.txt"), dir.path().join("b.txt"));
+    let (a_out, b_out) = (dir.path().join("a.out"), dir.path().join("b.out"));
+    // Different line counts, so each file's committed byte position differs from the other's.
+    append(&a_in, 0..50, "alpha");
+    append(&b_in, 0..5, "b");
+    let config = write_config(
+        dir.path(),
+        &format!(
+            r#"[[pipeline]]
+name = "orders.v1"
+source = {{ type = "file", file = "{}" }}
+sink = {{ type = "file", file = "{}" }}
+"value.converter" = "string"
+
+[[pipeline]]
+name = "orders_v1"
+source = {{ type = "file", file = "{}" }}
+sink = {{ type = "file", file = "{}" }}
+"value.converter" = "string"
+"#,
+            a_in.display(),
+            a_out.display(),
+            b_in.display(),
+            b_out.display()
+        ),
+    );
+    let state = dir.path().join("state");
+    for round in 0..2 {
+        let mut engine = start_engine(&config, &state, 1);
+        let (a_total, b_total) = (50 + round * 10, 5 + round * 10);
+        wait_for("both copies complete", Duration::from_secs(30), || {
+            file_lines(&a_out).len() >= a_total && file_lines(&b_out).len() >= b_total
+        });
+        // Give the positions a commit after the last line.
+        std::thread::sleep(Duration::from_millis(1500));
+        assert!(terminate(&mut engine, Duration::from_secs(20)).success());
+        append(&a_in, 50 + round * 10..60 + round * 10, "alpha");
+        append(&b_in, 5 + round * 10..15 + round * 10, "b");
+    }
+    let mut engine = start_engine(&config, &state, 1);
+    wait_for("the last lines copied", Duration::from_secs(30), || {
+        file_lines(&a_out).len() >= 70 && file_lines(&b_out).len() >= 25
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    terminate(&mut engine, Duration::from_secs(20));
+    let expected =
+        |tag: &str, n: usize| -> Vec<String> { (0..n).map(|i| format!("{tag}-{i}")).collect() };
+    assert_eq!(
+        file_lines(&a_out),
+        expected("alpha", 70),
+        "orders.v1: each line once, in order"
+    );
+    assert_eq!(
+        file_lines(&b_out),
+        expected("b", 25),
+        "orders_v1: each line once, in order"
+    );
+}
+
+/// A pipeline whose sink cannot reach its broker drains forever on SIGTERM; a second signal must end the
+/// process at once.
+#[test]
+fn a_second_signal_ends_the_engine_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.txt");
+    append(&input, 0..100, "line");
+    let config = write_config(
+        dir.path(),
+        &format!(
+            r#"[kafka]
+"bootstrap.servers" = "127.0.0.1:1"
+
+[[pipeline]]
+name = "nowhere"
+source = {{ type = "file", file = "{}" }}
+sink = {{ type = "kafka", topic = "t" }}
+"#,
+            input.display()
+        ),
+    );
+    let mut engine = start_engine(&config, &dir.path().join("state"), 1);
+    std::thread::sleep(Duration::from_secs(2));
+    // SAFETY: kill(2) on our own child.
+    unsafe { libc::kill(engine.id() as i32, libc::SIGTERM) };
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(
+        engine.try_wait().unwrap().is_none(),
+        "the first signal drains, which cannot finish here"
+    );
+    let second = Instant::now();
+    // SAFETY: as above.
+    unsafe { libc::kill(engine.id() as i32, libc::SIGTERM) };
+    let status = loop {
+        if let Some(status) = engine.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            second.elapsed() < Duration::from_secs(3),
+            "still running 3 s after the second signal"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(!status.success(), "an interrupted stop exits non-zero");
+    eprintln!("exited {:?} after the second signal", second.elapsed());
+}
+
+/// A failing task's error was printed twice (once coloured): once, and no colour codes in a pipe or file.
+#[test]
+fn a_task_failure_is_logged_once_without_colour_codes() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("bad.jsonl");
+    std::fs::write(&input, "not json\n").unwrap();
+    let config = write_config(
+        dir.path(),
+        &format!(
+            r#"[[pipeline]]
+name = "strict"
+source = {{ type = "file", file = "{}" }}
+sink = {{ type = "stdout" }}
+"value.converter" = "json"
+"value.converter.schemas.enable" = false
+
+[[pipeline.transforms]]
+type = "InsertField"
+"static.field" = "source"
+"static.value" = "demo"
+"#,
+            input.display()
+        ),
+    );
+    let mut engine = start_engine_capturing_stderr(&config, &dir.path().join("state"), 1);
+    // The first failure and its restart after the 1 s backoff.
+    std::thread::sleep(Duration::from_millis(2500));
+    terminate(&mut engine, Duration::from_secs(20));
+    let stderr = engine.stderr_after_exit();
+    assert!(
+        !stderr.contains('\u{1b}'),
+        "no ANSI escape codes when stderr is not a terminal:\n{stderr}"
+    );
+    let failures = stderr
+        .lines()
+        .filter(|l| l.contains("strict#0") && l.contains("fail"))
+        .count();
+    let restarts = stderr
+        .lines()
+        .filter(|l| l.starts_with("% task strict#0 failed (restart "))
+        .count();
+    assert!(restarts >= 1, "the failure is reported:\n{stderr}");
+    assert_eq!(
+        failures, restarts,
+        "each failure is printed once:\n{stderr}"
+    );
+}
