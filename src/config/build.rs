@@ -7,7 +7,6 @@ use crate::connect::registry::ComponentKind;
 
 use super::catalog::{kind_name, Catalog};
 use super::clients::{client_accepts, presets, ClientRole, ClientSetting, ClientSettings, Origin};
-use super::connect_form::KAFKA_COMPONENT;
 use super::problem::{did_you_mean, list_names, ConfigErrors, Location, Problem};
 use super::raw::{Entry, RawComponent, RawDocument, RawPipeline, RawValue};
 use super::worker::WorkerConfig;
@@ -335,8 +334,7 @@ impl Checker<'_> {
             );
             return None;
         };
-        let is_kafka = info.name == KAFKA_COMPONENT;
-        let mut client = client.filter(|_| is_kafka);
+        let mut client = client.filter(|_| info.capabilities.kafka_client.is_some());
         let def = info.config;
         let declared: Vec<&str> = def.keys.iter().map(|k| k.name).collect();
         let mut values = BTreeMap::new();

@@ -8,15 +8,12 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use crate::connect::registry::ComponentKind;
+use crate::connect::registry::{ComponentKind, KafkaClientRole};
 
 use super::catalog::Catalog;
 use super::clients::{client_accepts, ClientRole};
 use super::problem::{LineIndex, Location, Problem};
 use super::raw::{take_flat_chains, Entry, RawComponent, RawDocument, RawPipeline, RawValue};
-
-/// The engine's Kafka source and sink, as named in the registry.
-pub(crate) const KAFKA_COMPONENT: &str = "kafka";
 
 /// Keys of a connector config that belong to the pipeline rather than the connector.
 const PIPELINE_EXACT: &[&str] = &[
@@ -403,6 +400,21 @@ fn worker_key(key: &str, declared: Option<crate::connect::config_def::ConfigDef>
     }
 }
 
+/// The registered connector that runs the Kafka side of a connector of `role`: for a source connector the sink
+/// that produces to Kafka, for a sink connector the source that consumes from it.
+fn kafka_side(catalog: &dyn Catalog, role: ComponentKind) -> Result<&'static str, String> {
+    let (kind, client, what) = match role {
+        ComponentKind::Sink => (ComponentKind::Source, KafkaClientRole::Consumer, "source"),
+        _ => (ComponentKind::Sink, KafkaClientRole::Producer, "sink"),
+    };
+    catalog
+        .components(kind)
+        .into_iter()
+        .find(|c| c.capabilities.kafka_client == Some(client))
+        .map(|c| c.name)
+        .ok_or_else(|| format!("no Kafka {what} is registered to run this connector's Kafka side"))
+}
+
 /// Turns one connector's flat keys into a pipeline (and worker-level client keys into `[kafka]` settings).
 fn add_connector(
     document: &mut RawDocument,
@@ -445,13 +457,22 @@ fn add_connector(
         location: connector.location.clone(),
         path_prefix: String::new(),
         alias: None,
-        entries: vec![Entry {
+        entries: Vec::new(),
+    };
+    match kafka_side(catalog, role) {
+        Ok(name) => kafka.entries.push(Entry {
             key: "type".into(),
             path: "connector.class".into(),
-            value: RawValue::String(KAFKA_COMPONENT.into()),
+            value: RawValue::String(name.into()),
             location: connector.location.clone(),
-        }],
-    };
+        }),
+        Err(message) => pipeline.problems.push(Problem {
+            location: connector.location.clone(),
+            pipeline: None,
+            key: Some("connector.class".into()),
+            message,
+        }),
+    }
     // The connector's topic(s) belong to the Kafka side; a connector that declares them keeps a copy.
     let moved_keys: &[&str] = if role == ComponentKind::Source {
         &["topic"]

@@ -1,7 +1,7 @@
 //! The config layer against a small fixed catalog (the real registry is filled by the connector modules).
 
 use crate::connect::config_def::{ConfigDef, ConfigKey, ConfigType};
-use crate::connect::registry::{ComponentInfo, ComponentKind};
+use crate::connect::registry::{Capabilities, ComponentInfo, ComponentKind, KafkaClientRole};
 
 use super::*;
 
@@ -16,8 +16,15 @@ const fn info(
         name,
         aliases,
         config: ConfigDef::new(keys),
+        capabilities: Capabilities::NONE,
         doc: "",
     }
+}
+
+/// A connector that is a Kafka client of `role`: keys it does not declare may be its client's.
+const fn kafka_client(mut info: ComponentInfo, role: KafkaClientRole) -> ComponentInfo {
+    info.capabilities.kafka_client = Some(role);
+    info
 }
 
 static COMPONENTS: &[ComponentInfo] = &[
@@ -38,14 +45,17 @@ static COMPONENTS: &[ComponentInfo] = &[
             ),
         ],
     ),
-    info(
-        ComponentKind::Source,
-        "kafka",
-        &[],
-        &[
-            ConfigKey::optional("topics", ConfigType::List, None, "Topics to read"),
-            ConfigKey::optional("topics.regex", ConfigType::String, None, "Topic pattern"),
-        ],
+    kafka_client(
+        info(
+            ComponentKind::Source,
+            "kafka",
+            &[],
+            &[
+                ConfigKey::optional("topics", ConfigType::List, None, "Topics to read"),
+                ConfigKey::optional("topics.regex", ConfigType::String, None, "Topic pattern"),
+            ],
+        ),
+        KafkaClientRole::Consumer,
     ),
     info(
         ComponentKind::Sink,
@@ -60,15 +70,18 @@ static COMPONENTS: &[ComponentInfo] = &[
             "The file to write",
         )],
     ),
-    info(
-        ComponentKind::Sink,
-        "kafka",
-        &[],
-        &[ConfigKey::required(
-            "topic",
-            ConfigType::String,
-            "The topic to write",
-        )],
+    kafka_client(
+        info(
+            ComponentKind::Sink,
+            "kafka",
+            &[],
+            &[ConfigKey::required(
+                "topic",
+                ConfigType::String,
+                "The topic to write",
+            )],
+        ),
+        KafkaClientRole::Producer,
     ),
     info(
         ComponentKind::Transform,

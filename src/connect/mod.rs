@@ -3,6 +3,7 @@
 //! Knows nothing of the Kafka wire format: the Kafka connectors reach Kafka through `client` + `runtime`
 //! like any user would.
 
+pub mod component;
 pub mod config_def;
 pub mod connector;
 pub mod connectors;

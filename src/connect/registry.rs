@@ -1,30 +1,10 @@
 //! Every component a pipeline can name, with its config keys: the one list that validation, docs and the
 //! engine's builders consult.
+//!
+//! Gathers the lists the component modules declare; nothing a list defines may import this module (the
+//! types a list needs are in `component`).
 
-use super::config_def::ConfigDef;
-
-/// What role a component plays in a pipeline.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum ComponentKind {
-    Source,
-    Sink,
-    Transform,
-    Predicate,
-    Converter,
-}
-
-/// A component's name, the other names users know it by (Kafka Connect class names), and its keys.
-#[derive(Debug, Clone, Copy)]
-pub struct ComponentInfo {
-    pub kind: ComponentKind,
-    /// The short name used in pipelines.toml (`file`, `InsertField`, `json`).
-    pub name: &'static str,
-    /// Kafka Connect names accepted too (`FileStreamSource`, `org.apache.kafka.connect.file.FileStreamSourceConnector`,
-    /// `org.apache.kafka.connect.transforms.InsertField$Value`, …).
-    pub aliases: &'static [&'static str],
-    pub config: ConfigDef,
-    pub doc: &'static str,
-}
+pub use super::component::{Capabilities, ComponentInfo, ComponentKind, KafkaClientRole};
 
 /// Components registered by each module; a module adds itself by adding its list here.
 fn all_lists() -> [&'static [ComponentInfo]; 5] {

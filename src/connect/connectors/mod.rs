@@ -7,7 +7,7 @@ pub mod http;
 pub mod kafka;
 pub mod stdio;
 
-use super::registry::{ComponentInfo, ComponentKind};
+use super::component::{Capabilities, ComponentInfo, ComponentKind};
 
 /// The non-Kafka sources and sinks, for the registry.
 pub const COMPONENTS: &[ComponentInfo] = &[
@@ -19,6 +19,7 @@ pub const COMPONENTS: &[ComponentInfo] = &[
             "org.apache.kafka.connect.file.FileStreamSourceConnector",
         ],
         config: file::SOURCE_CONFIG,
+        capabilities: Capabilities::NONE,
         doc: "Tails a file line by line; remembers its byte position; follows truncation and rotation",
     },
     ComponentInfo {
@@ -29,6 +30,7 @@ pub const COMPONENTS: &[ComponentInfo] = &[
             "org.apache.kafka.connect.file.FileStreamSinkConnector",
         ],
         config: file::SINK_CONFIG,
+        capabilities: Capabilities::NONE,
         doc: "Appends one line per record value (written with the value converter); flush fsyncs",
     },
     ComponentInfo {
@@ -36,6 +38,7 @@ pub const COMPONENTS: &[ComponentInfo] = &[
         name: "stdin",
         aliases: &[],
         config: stdio::SOURCE_CONFIG,
+        capabilities: Capabilities::NONE,
         doc: "One record per line of standard input; finishes at the end of the input",
     },
     ComponentInfo {
@@ -43,6 +46,7 @@ pub const COMPONENTS: &[ComponentInfo] = &[
         name: "stdout",
         aliases: &[],
         config: stdio::SINK_CONFIG,
+        capabilities: Capabilities::NONE,
         doc: "One line per record value on standard output, like the file sink",
     },
     ComponentInfo {
@@ -50,6 +54,7 @@ pub const COMPONENTS: &[ComponentInfo] = &[
         name: "datagen",
         aliases: &[],
         config: datagen::CONFIG,
+        capabilities: Capabilities::NONE,
         doc: "Synthetic JSON records (orders, users, pageviews) at a given rate; deterministic for a seed",
     },
     ComponentInfo {
@@ -57,6 +62,7 @@ pub const COMPONENTS: &[ComponentInfo] = &[
         name: "http",
         aliases: &[],
         config: http::CONFIG,
+        capabilities: Capabilities::NONE,
         doc: "Batched JSON POST (an array of record values) with retries and capped exponential backoff",
     },
 ];

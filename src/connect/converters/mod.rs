@@ -10,9 +10,9 @@ pub mod bytearray;
 pub mod json;
 pub mod string;
 
+use super::component::{Capabilities, ComponentInfo, ComponentKind};
 use super::config_def::ParsedConfig;
 use super::data::{SchemaAndValue, SchemaRef, Value};
-use super::registry::{ComponentInfo, ComponentKind};
 use bytes::{Bytes, BytesMut};
 
 pub use bytearray::ByteArrayConverter;
@@ -146,6 +146,7 @@ pub static COMPONENTS: &[ComponentInfo] = &[
         name: "json",
         aliases: &["org.apache.kafka.connect.json.JsonConverter", "JsonConverter"],
         config: json::CONFIG,
+        capabilities: Capabilities::NONE,
         doc: "JSON, with Kafka Connect's {\"schema\":…,\"payload\":…} envelope when schemas.enable is true",
     },
     ComponentInfo {
@@ -156,6 +157,7 @@ pub static COMPONENTS: &[ComponentInfo] = &[
             "StringConverter",
         ],
         config: string::CONFIG,
+        capabilities: Capabilities::NONE,
         doc: "Text in the configured encoding, as an optional string",
     },
     ComponentInfo {
@@ -166,6 +168,7 @@ pub static COMPONENTS: &[ComponentInfo] = &[
             "ByteArrayConverter",
         ],
         config: bytearray::CONFIG,
+        capabilities: Capabilities::NONE,
         doc: "Bytes passed through unchanged, as optional bytes",
     },
 ];

@@ -1,9 +1,9 @@
 //! `Cast$Key` / `Cast$Value`: `spec` is either one type (cast the whole key/value) or `field:type,…`; types
 //! are int8, int16, int32, int64, float32, float64, boolean, string.
 
+use super::shared::{TransformBuildError, TransformError, Which, NEGATE_KEY, PREDICATE_KEY};
 use super::timefmt::DateFormat;
 use super::util::{config_error, invalid, operating, require_map, take_struct, SchemaCache};
-use super::{TransformBuildError, TransformError, Which, NEGATE_KEY, PREDICATE_KEY};
 use crate::connect::config_def::{ConfigDef, ConfigKey, ConfigType, ParsedConfig};
 use crate::connect::converters::base64;
 use crate::connect::data::{logical, Schema, SchemaRef, Str, Struct, Type, Value};

@@ -1,6 +1,6 @@
 //! `DropHeaders`: remove every header whose name is in `headers`.
 
-use super::{TransformBuildError, NEGATE_KEY, PREDICATE_KEY};
+use super::shared::{TransformBuildError, NEGATE_KEY, PREDICATE_KEY};
 use crate::connect::config_def::{ConfigDef, ConfigKey, ConfigType, ParsedConfig};
 use crate::connect::record::ConnectRecord;
 

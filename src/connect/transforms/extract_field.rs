@@ -1,7 +1,7 @@
 //! `ExtractField$Key` / `ExtractField$Value`: replace the key or value with one of its fields.
 
+use super::shared::{TransformBuildError, TransformError, Which, NEGATE_KEY, PREDICATE_KEY};
 use super::util::{invalid, operating, take_map, take_struct};
-use super::{TransformBuildError, TransformError, Which, NEGATE_KEY, PREDICATE_KEY};
 use crate::connect::config_def::{ConfigDef, ConfigKey, ConfigType, ParsedConfig};
 use crate::connect::record::ConnectRecord;
 

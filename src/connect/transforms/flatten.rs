@@ -1,8 +1,8 @@
 //! `Flatten$Key` / `Flatten$Value`: nested structs (with schema) or maps (schemaless) become one level, their
 //! field names joined with `delimiter`. Fields under an optional struct become optional.
 
+use super::shared::{TransformBuildError, TransformError, Which, NEGATE_KEY, PREDICATE_KEY};
 use super::util::{invalid, operating, take_map, take_struct, SchemaCache};
-use super::{TransformBuildError, TransformError, Which, NEGATE_KEY, PREDICATE_KEY};
 use crate::connect::config_def::{ConfigDef, ConfigKey, ConfigType, ParsedConfig};
 use crate::connect::data::{Schema, SchemaRef, Str, Struct, Type, Value};
 use crate::connect::record::ConnectRecord;

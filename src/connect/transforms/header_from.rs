@@ -1,10 +1,10 @@
 //! `HeaderFrom$Key` / `HeaderFrom$Value`: copy or move `fields` of the key or value into headers named by
 //! the matching entries of `headers`.
 
+use super::shared::{TransformBuildError, TransformError, Which, NEGATE_KEY, PREDICATE_KEY};
 use super::util::{
     config_error, invalid, map_remove, operating, require_map, take_struct, SchemaCache,
 };
-use super::{TransformBuildError, TransformError, Which, NEGATE_KEY, PREDICATE_KEY};
 use crate::connect::config_def::{ConfigDef, ConfigKey, ConfigType, ParsedConfig};
 use crate::connect::data::{map_get, SchemaRef, Str, Struct, Value};
 use crate::connect::record::{ConnectRecord, Header};

@@ -1,8 +1,8 @@
 //! `HoistField$Key` / `HoistField$Value`: wrap the key or value in a struct (with schema) or a map
 //! (schemaless) with the single field `field`.
 
+use super::shared::{TransformBuildError, TransformError, Which, NEGATE_KEY, PREDICATE_KEY};
 use super::util::{invalid, operating, SchemaCache};
-use super::{TransformBuildError, TransformError, Which, NEGATE_KEY, PREDICATE_KEY};
 use crate::connect::config_def::{ConfigDef, ConfigKey, ConfigType, ParsedConfig};
 use crate::connect::data::{Schema, SchemaRef, Str, Struct, Value};
 use crate::connect::record::ConnectRecord;

@@ -1,8 +1,8 @@
 //! `InsertField$Key` / `InsertField$Value`: add the record's topic, partition, Kafka offset, timestamp or a
 //! static string as fields. A field name ending in `!` is required, `?` (or nothing) optional.
 
+use super::shared::{TransformBuildError, TransformError, Which, NEGATE_KEY, PREDICATE_KEY};
 use super::util::{invalid, map_put, operating, require_map, take_struct, SchemaCache};
-use super::{TransformBuildError, TransformError, Which, NEGATE_KEY, PREDICATE_KEY};
 use crate::connect::config_def::{ConfigDef, ConfigKey, ConfigType, ParsedConfig};
 use crate::connect::data::{Schema, SchemaRef, Str, Struct, Type, Value};
 use crate::connect::record::ConnectRecord;

@@ -1,7 +1,7 @@
 //! `InsertHeader`: add header `header` with `value.literal`, typed as Kafka Connect's `Values.parseString`
 //! would (boolean, the smallest integer type, float64, or string).
 
-use super::{TransformBuildError, NEGATE_KEY, PREDICATE_KEY};
+use super::shared::{TransformBuildError, NEGATE_KEY, PREDICATE_KEY};
 use crate::connect::config_def::{ConfigDef, ConfigKey, ConfigType, ParsedConfig};
 use crate::connect::data::{Schema, SchemaRef, Str, Type, Value};
 use crate::connect::record::{ConnectRecord, Header};

@@ -1,8 +1,8 @@
 //! `MaskField$Key` / `MaskField$Value`: replace `fields` with their type's empty value (0, false, "", empty
 //! bytes/array/map, zero decimal, epoch date) or with `replacement` parsed to the field's type.
 
+use super::shared::{TransformBuildError, TransformError, Which, NEGATE_KEY, PREDICATE_KEY};
 use super::util::{invalid, operating, require_map, require_struct};
-use super::{TransformBuildError, TransformError, Which, NEGATE_KEY, PREDICATE_KEY};
 use crate::connect::config_def::{ConfigDef, ConfigKey, ConfigType, ParsedConfig};
 use crate::connect::data::{logical, Str, Value};
 use crate::connect::record::ConnectRecord;

@@ -2,11 +2,11 @@
 //! `RecordIsTombstone`.
 
 use super::regex_router::full_match_regex;
+use super::shared::TransformBuildError;
 use super::util::config_error;
-use super::TransformBuildError;
+use crate::connect::component::{Capabilities, ComponentInfo, ComponentKind};
 use crate::connect::config_def::{ConfigDef, ConfigKey, ConfigType, ParsedConfig};
 use crate::connect::record::ConnectRecord;
-use crate::connect::registry::{ComponentInfo, ComponentKind};
 use regex::Regex;
 
 pub const TOPIC_NAME_MATCHES_CONFIG: ConfigDef = ConfigDef::new(&[ConfigKey::required(
@@ -79,6 +79,7 @@ pub static COMPONENTS: &[ComponentInfo] = &[
         name: "TopicNameMatches",
         aliases: &["org.apache.kafka.connect.transforms.predicates.TopicNameMatches"],
         config: TOPIC_NAME_MATCHES_CONFIG,
+        capabilities: Capabilities::NONE,
         doc: "True for records whose topic name matches `pattern`",
     },
     ComponentInfo {
@@ -86,6 +87,7 @@ pub static COMPONENTS: &[ComponentInfo] = &[
         name: "HasHeaderKey",
         aliases: &["org.apache.kafka.connect.transforms.predicates.HasHeaderKey"],
         config: HAS_HEADER_KEY_CONFIG,
+        capabilities: Capabilities::NONE,
         doc: "True for records with at least one header named `name`",
     },
     ComponentInfo {
@@ -93,6 +95,7 @@ pub static COMPONENTS: &[ComponentInfo] = &[
         name: "RecordIsTombstone",
         aliases: &["org.apache.kafka.connect.transforms.predicates.RecordIsTombstone"],
         config: RECORD_IS_TOMBSTONE_CONFIG,
+        capabilities: Capabilities::NONE,
         doc: "True for tombstones (records with a null value)",
     },
 ];

@@ -1,8 +1,8 @@
 //! `RegexRouter`: when the whole topic matches `regex`, replace it with `replacement` (Java syntax: `$1`
 //! refers to a group, `\$` is a literal dollar).
 
+use super::shared::{TransformBuildError, NEGATE_KEY, PREDICATE_KEY};
 use super::util::config_error;
-use super::{TransformBuildError, NEGATE_KEY, PREDICATE_KEY};
 use crate::connect::config_def::{ConfigDef, ConfigKey, ConfigType, ParsedConfig};
 use crate::connect::data::Str;
 use crate::connect::record::ConnectRecord;

@@ -1,8 +1,8 @@
 //! `ReplaceField$Key` / `ReplaceField$Value`: keep only `include`d fields, drop `exclude`d ones, and rename
 //! (`renames` = `old:new,…`). `whitelist` / `blacklist` are the old names of `include` / `exclude`.
 
+use super::shared::{TransformBuildError, TransformError, Which, NEGATE_KEY, PREDICATE_KEY};
 use super::util::{config_error, operating, require_map, take_struct, SchemaCache};
-use super::{TransformBuildError, TransformError, Which, NEGATE_KEY, PREDICATE_KEY};
 use crate::connect::config_def::{ConfigDef, ConfigKey, ConfigType, ParsedConfig};
 use crate::connect::data::{Schema, SchemaRef, Str, Struct, Value};
 use crate::connect::record::ConnectRecord;

@@ -1,8 +1,8 @@
 //! `SetSchemaMetadata$Key` / `$Value`: set the schema's `schema.name` and/or `schema.version`; a struct value
 //! is re-pointed at the new schema.
 
+use super::shared::{TransformBuildError, TransformError, Which, NEGATE_KEY, PREDICATE_KEY};
 use super::util::{invalid, operating, SchemaCache};
-use super::{TransformBuildError, TransformError, Which, NEGATE_KEY, PREDICATE_KEY};
 use crate::connect::config_def::{ConfigDef, ConfigKey, ConfigType, ParsedConfig};
 use crate::connect::data::{SchemaRef, Value};
 use crate::connect::record::ConnectRecord;

@@ -2,9 +2,9 @@
 //! `string` (with `format`), `unix` (in `unix.precision`), `Date`, `Time` and `Timestamp`. All in UTC.
 //! Schemaless inputs: a string is parsed with `format`, an integer is unix time.
 
+use super::shared::{TransformBuildError, TransformError, Which, NEGATE_KEY, PREDICATE_KEY};
 use super::timefmt::DateFormat;
 use super::util::{config_error, invalid, operating, require_map, take_struct, SchemaCache};
-use super::{TransformBuildError, TransformError, Which, NEGATE_KEY, PREDICATE_KEY};
 use crate::connect::config_def::{ConfigDef, ConfigKey, ConfigType, ParsedConfig};
 use crate::connect::data::{logical, Schema, SchemaRef, Str, Struct, Type, Value};
 use crate::connect::record::ConnectRecord;

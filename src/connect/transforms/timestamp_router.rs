@@ -1,9 +1,9 @@
 //! `TimestampRouter`: rename the topic from `topic.format`, where `${topic}` is the topic and `${timestamp}`
 //! the record timestamp formatted with `timestamp.format` (UTC).
 
+use super::shared::{TransformBuildError, TransformError, NEGATE_KEY, PREDICATE_KEY};
 use super::timefmt::DateFormat;
 use super::util::{config_error, invalid};
-use super::{TransformBuildError, TransformError, NEGATE_KEY, PREDICATE_KEY};
 use crate::connect::config_def::{ConfigDef, ConfigKey, ConfigType, ParsedConfig};
 use crate::connect::data::Str;
 use crate::connect::record::ConnectRecord;

@@ -1,7 +1,7 @@
 //! Shared pieces of the transforms: reaching the key or value, type checks with Kafka Connect's messages,
 //! a small per-transform schema cache, and config helpers.
 
-use super::{TransformBuildError, TransformError, Which};
+use super::shared::{TransformBuildError, TransformError, Which};
 use crate::connect::config_def::ParsedConfig;
 use crate::connect::data::{SchemaAndValue, SchemaRef, Struct, Value};
 use crate::connect::record::ConnectRecord;

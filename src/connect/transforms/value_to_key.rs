@@ -1,8 +1,8 @@
 //! `ValueToKey`: replace the key with a struct (with schema) or map (schemaless) of `fields` taken from the
 //! value.
 
+use super::shared::{TransformBuildError, TransformError, Which, NEGATE_KEY, PREDICATE_KEY};
 use super::util::{invalid, operating, require_map, require_struct, SchemaCache};
-use super::{TransformBuildError, TransformError, Which, NEGATE_KEY, PREDICATE_KEY};
 use crate::connect::config_def::{ConfigDef, ConfigKey, ConfigType, ParsedConfig};
 use crate::connect::data::{Schema, SchemaAndValue, SchemaRef, Str, Struct, Value};
 use crate::connect::record::{ConnectRecord, Data};

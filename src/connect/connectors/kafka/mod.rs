@@ -11,11 +11,11 @@ use crate::client::config::{ConsumerConfig, ProducerConfig};
 use crate::client::consumer::TopicPartition;
 use crate::client::producer::{RecordRef, TIMESTAMP_ON_SEND};
 use crate::client::txn::{ConsumerGroupMetadata, TxnOffset};
+use crate::connect::component::{Capabilities, ComponentInfo, ComponentKind};
 use crate::connect::config_def::{ConfigDef, ConfigKey, ConfigType};
 use crate::connect::connector::{ConnectorError, Converters, SinkTask, SourcePoll, SourceTask};
 use crate::connect::data::{Str, Value};
 use crate::connect::record::{ConnectRecord, Data, Header, SourcePosition};
-use crate::connect::registry::{ComponentInfo, ComponentKind};
 use crate::protocol::record_batch::HeaderRef;
 use crate::runtime::group_consumer::{GroupConsumer, GroupConsumerEvent};
 use crate::runtime::Producer;
@@ -49,6 +49,7 @@ pub const COMPONENTS: &[ComponentInfo] = &[
         name: "kafka",
         aliases: &[],
         config: SOURCE_KEYS,
+        capabilities: Capabilities::NONE,
         doc: "Reads topics as a consumer group member; offsets are committed after the sink has the records",
     },
     ComponentInfo {
@@ -56,6 +57,7 @@ pub const COMPONENTS: &[ComponentInfo] = &[
         name: "kafka",
         aliases: &[],
         config: SINK_KEYS,
+        capabilities: Capabilities::NONE,
         doc: "Writes records with an idempotent producer; each record goes to its (possibly routed) topic",
     },
 ];

@@ -1,0 +1,62 @@
+//! Transforms applied in order, converting a record's key or value lazily, the first time a transform needs
+//! it, so a record nothing reads stays raw bytes.
+
+use super::shared::{TransformError, Which};
+use super::transform::Transform;
+use crate::connect::converters::{ConvertError, Converter};
+use crate::connect::record::ConnectRecord;
+
+/// Why a record failed in a chain.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ChainError {
+    #[error("converting the record's {which}: {source}")]
+    Convert { which: Which, source: ConvertError },
+    #[error(transparent)]
+    Transform(#[from] TransformError),
+}
+
+/// Transforms applied in order, converting key and value only when a transform first needs them.
+#[derive(Debug, Default)]
+pub struct TransformChain {
+    pub transforms: Vec<Transform>,
+}
+
+impl TransformChain {
+    pub fn new(transforms: Vec<Transform>) -> Self {
+        TransformChain { transforms }
+    }
+
+    /// Applies every transform in place; `Ok(false)` means a transform filtered the record out.
+    pub fn apply(
+        &self,
+        record: &mut ConnectRecord,
+        key_converter: &mut Converter,
+        value_converter: &mut Converter,
+    ) -> Result<bool, ChainError> {
+        for t in &self.transforms {
+            let needs = t.needs();
+            if needs.key {
+                record
+                    .key
+                    .convert(key_converter, &record.topic)
+                    .map_err(|source| ChainError::Convert {
+                        which: Which::Key,
+                        source,
+                    })?;
+            }
+            if needs.value {
+                record
+                    .value
+                    .convert(value_converter, &record.topic)
+                    .map_err(|source| ChainError::Convert {
+                        which: Which::Value,
+                        source,
+                    })?;
+            }
+            if !t.apply(record)? {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+}
