@@ -5,7 +5,6 @@
 //! it can avoid. Dispatch is a `match` on the `Converter` enum, not a `dyn` call. Must not know about topics'
 //! storage or the Kafka wire format beyond the bytes of one key or value.
 
-pub mod base64;
 pub mod bytearray;
 pub mod json;
 pub mod string;

@@ -6,13 +6,16 @@
 //! millis of day, `Int64` epoch millis, `Bytes` unscaled big-endian) and are recognised by schema name, as
 //! Kafka Connect does on the wire. Must not know any wire format.
 
+pub mod base64;
+mod model;
 mod schema;
 mod str;
 mod value;
 
-pub use schema::{logical, Field, Schema, SchemaRef, Type};
+pub use model::{Field, Schema, SchemaRef, Struct, Type, Value};
+pub use schema::logical;
 pub use str::{Str, INLINE_CAPACITY as STR_INLINE_CAPACITY};
-pub use value::{map_get, write_java_double, write_java_float, Struct, StructError, Value};
+pub use value::{map_get, write_java_double, write_java_float, StructError};
 
 /// A schema (absent when schemaless) and the value it describes.
 #[derive(Debug, Clone, PartialEq, Default)]

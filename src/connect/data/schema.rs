@@ -1,69 +1,8 @@
-//! Kafka Connect's `Schema`: a type, optionality, default, name/version/doc/parameters, and children.
+//! Kafka Connect's `Schema`: building one (type, optionality, default, name/version/doc/parameters,
+//! children), reading it, and the names of the logical types.
 
-use super::value::Value;
+use super::model::{Field, Schema, SchemaRef, Type, Value};
 use std::sync::Arc;
-
-/// Schemas are shared between records (and cached by transforms), so they travel behind an `Arc`.
-pub type SchemaRef = Arc<Schema>;
-
-/// Kafka Connect's schema types.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Type {
-    Int8,
-    Int16,
-    Int32,
-    Int64,
-    Float32,
-    Float64,
-    Boolean,
-    String,
-    Bytes,
-    Array,
-    Map,
-    Struct,
-}
-
-impl Type {
-    /// The lower-case name used in schema JSON and in `Cast` specs.
-    pub fn name(self) -> &'static str {
-        match self {
-            Type::Int8 => "int8",
-            Type::Int16 => "int16",
-            Type::Int32 => "int32",
-            Type::Int64 => "int64",
-            Type::Float32 => "float32",
-            Type::Float64 => "float64",
-            Type::Boolean => "boolean",
-            Type::String => "string",
-            Type::Bytes => "bytes",
-            Type::Array => "array",
-            Type::Map => "map",
-            Type::Struct => "struct",
-        }
-    }
-
-    pub fn from_name(name: &str) -> Option<Type> {
-        Some(match name {
-            "int8" => Type::Int8,
-            "int16" => Type::Int16,
-            "int32" => Type::Int32,
-            "int64" => Type::Int64,
-            "float32" => Type::Float32,
-            "float64" => Type::Float64,
-            "boolean" => Type::Boolean,
-            "string" => Type::String,
-            "bytes" => Type::Bytes,
-            "array" => Type::Array,
-            "map" => Type::Map,
-            "struct" => Type::Struct,
-            _ => return None,
-        })
-    }
-
-    pub fn is_primitive(self) -> bool {
-        !matches!(self, Type::Array | Type::Map | Type::Struct)
-    }
-}
 
 /// Names of Kafka Connect's logical types.
 pub mod logical {
@@ -73,33 +12,6 @@ pub mod logical {
     pub const DECIMAL: &str = "org.apache.kafka.connect.data.Decimal";
     /// The `Decimal` schema parameter holding the scale.
     pub const DECIMAL_SCALE: &str = "scale";
-}
-
-/// A field of a struct schema.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Field {
-    pub name: String,
-    pub index: usize,
-    pub schema: SchemaRef,
-}
-
-/// Kafka Connect's `Schema` (built immutable; the builder methods consume and return `self`).
-#[derive(Debug, Clone, PartialEq)]
-pub struct Schema {
-    pub ty: Type,
-    pub optional: bool,
-    pub default: Option<Value>,
-    pub name: Option<String>,
-    pub version: Option<i32>,
-    pub doc: Option<String>,
-    /// In insertion order, as Kafka Connect keeps them.
-    pub parameters: Option<Vec<(String, String)>>,
-    /// Struct fields, in order.
-    pub fields: Vec<Field>,
-    /// Map key schema.
-    pub key_schema: Option<SchemaRef>,
-    /// Array item or map value schema.
-    pub value_schema: Option<SchemaRef>,
 }
 
 impl Schema {

@@ -1,30 +1,10 @@
-//! Kafka Connect values and structs.
+//! Kafka Connect values and structs: reading and building them, and their Java `toString` text.
 
-use super::schema::{SchemaRef, Type};
+use super::base64;
+use super::model::{SchemaRef, Struct, Type, Value};
 use super::str::Str;
-use bytes::Bytes;
 use std::fmt;
 use std::fmt::Write as _;
-
-/// A Kafka Connect value. Schemaless JSON objects become `Map`s with `String` keys, in document order.
-#[derive(Debug, Clone, PartialEq, Default)]
-pub enum Value {
-    #[default]
-    Null,
-    Boolean(bool),
-    Int8(i8),
-    Int16(i16),
-    Int32(i32),
-    Int64(i64),
-    Float32(f32),
-    Float64(f64),
-    String(Str),
-    Bytes(Bytes),
-    Array(Vec<Value>),
-    /// Entries in insertion order; keys are usually strings but Kafka Connect allows any type.
-    Map(Vec<(Value, Value)>),
-    Struct(Struct),
-}
 
 impl Value {
     pub fn string(s: &str) -> Value {
@@ -96,13 +76,6 @@ pub fn map_get<'a>(entries: &'a [(Value, Value)], key: &str) -> Option<&'a Value
         .iter()
         .find(|(k, _)| k.as_str() == Some(key))
         .map(|(_, v)| v)
-}
-
-/// A struct value: one slot per field of its schema (`Value::Null` when unset).
-#[derive(Debug, Clone, PartialEq)]
-pub struct Struct {
-    schema: SchemaRef,
-    values: Vec<Value>,
 }
 
 /// What went wrong putting a value into a struct.
@@ -257,7 +230,7 @@ impl fmt::Display for Value {
             Value::Float32(v) => write_java_float(*v, f),
             Value::Float64(v) => write_java_double(*v, f),
             Value::String(s) => f.write_str(s),
-            Value::Bytes(b) => f.write_str(&crate::connect::converters::base64::encode(b)),
+            Value::Bytes(b) => f.write_str(&base64::encode(b)),
             Value::Array(items) => {
                 f.write_str("[")?;
                 for (i, item) in items.iter().enumerate() {

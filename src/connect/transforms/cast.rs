@@ -5,7 +5,7 @@ use super::shared::{TransformBuildError, TransformError, Which, NEGATE_KEY, PRED
 use super::timefmt::DateFormat;
 use super::util::{config_error, invalid, operating, require_map, take_struct, SchemaCache};
 use crate::connect::config_def::{ConfigDef, ConfigKey, ConfigType, ParsedConfig};
-use crate::connect::converters::base64;
+use crate::connect::data::base64;
 use crate::connect::data::{logical, Schema, SchemaRef, Str, Struct, Type, Value};
 use crate::connect::record::ConnectRecord;
 

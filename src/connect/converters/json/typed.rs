@@ -2,7 +2,8 @@
 //! tree, so shared input slices stay shared.
 
 use super::path::Path;
-use crate::connect::converters::{base64, ConvertError};
+use crate::connect::converters::ConvertError;
+use crate::connect::data::base64;
 use crate::connect::data::{logical, Schema, SchemaRef, Struct, Type, Value};
 use bytes::Bytes;
 

@@ -4,7 +4,8 @@
 use super::path::Path;
 use super::typed::{bytes_to_unscaled, decimal_scale};
 use super::JsonOptions;
-use crate::connect::converters::{base64, ConvertError};
+use crate::connect::converters::ConvertError;
+use crate::connect::data::base64;
 use crate::connect::data::{
     logical, write_java_double, write_java_float, Schema, SchemaRef, Type, Value,
 };
