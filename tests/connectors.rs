@@ -64,11 +64,16 @@ async fn a_file_is_copied_line_for_line_across_a_restart() {
         .collect();
     std::fs::write(&input, lines[..600].join("\n") + "\n").unwrap();
 
-    let source_cfg = config(
+    let source_cfg = file::FileSourceConfig::new(&config(
         file::SOURCE_CONFIG,
         &[("file", input.to_str().unwrap()), ("batch.size", "64")],
-    );
-    let sink_cfg = config(file::SINK_CONFIG, &[("file", output.to_str().unwrap())]);
+    ))
+    .unwrap();
+    let sink_cfg = file::FileSinkConfig::new(&config(
+        file::SINK_CONFIG,
+        &[("file", output.to_str().unwrap())],
+    ))
+    .unwrap();
 
     let mut source = file::FileSource::open(&source_cfg, TASK, None)
         .await
@@ -145,17 +150,22 @@ async fn datagen_orders_are_posted_as_json_arrays() {
     });
 
     let mut source = datagen::DatagenSource::open(
-        &config(
+        &datagen::DatagenConfig::new(&config(
             datagen::CONFIG,
             &[("rate", "0"), ("count", "250"), ("seed", "1")],
-        ),
+        ))
+        .unwrap(),
         TASK,
         None,
     )
     .await
     .unwrap();
     let mut sink = http::HttpSink::open(
-        &config(http::CONFIG, &[("url", &url), ("batch.max.records", "100")]),
+        &http::HttpSinkConfig::new(&config(
+            http::CONFIG,
+            &[("url", &url), ("batch.max.records", "100")],
+        ))
+        .unwrap(),
         TASK,
     )
     .await

@@ -13,6 +13,7 @@ pub mod group;
 pub mod metadata;
 pub mod partitioner;
 pub mod producer;
+pub mod records;
 pub mod txn;
 
 use crate::protocol::{ProtocolError, Request, Response};

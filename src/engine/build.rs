@@ -1,98 +1,73 @@
 //! Turns a validated pipeline config into running parts: source, sink, converters, transform chain.
 
-use crate::client::config::ProducerConfig;
 use crate::config::{ComponentConfig, Delivery, PipelineConfig};
-use crate::connect::config_def::ParsedConfig;
-use crate::connect::connector::{
-    ConnectorError, Converters, SinkTask, SourcePoll, SourceTask, TaskId,
-};
-use crate::connect::connectors::datagen::DatagenSource;
-use crate::connect::connectors::file::{FileSink, FileSource};
-use crate::connect::connectors::http::HttpSink;
-use crate::connect::connectors::kafka::{KafkaSink, KafkaSource};
-use crate::connect::connectors::stdio::{StdinSource, StdoutSink};
+use crate::connect::config_def::{ConfigProblem, ParsedConfig};
+use crate::connect::connector::{ConnectorError, Converters, TaskId};
+use crate::connect::connectors::kafka::SinkProducer;
+use crate::connect::connectors::{AnySink, AnySource, SinkConfig, SourceConfig};
 use crate::connect::converters::Converter;
-use crate::connect::record::{ConnectRecord, SourcePosition};
+use crate::connect::record::SourcePosition;
 use crate::connect::transforms::predicates::Predicate;
 use crate::connect::transforms::{Transform, TransformChain};
 
-/// Every source the engine can run (static dispatch: one match per poll, not per record).
-pub enum AnySource {
-    Kafka(KafkaSource),
-    File(FileSource),
-    Stdin(StdinSource),
-    Datagen(DatagenSource),
-}
-
-/// Every sink the engine can run.
-pub enum AnySink {
-    Kafka(KafkaSink),
-    File(FileSink),
-    Stdout(StdoutSink),
-    Http(HttpSink),
-}
-
-impl SourceTask for AnySource {
-    async fn poll(&mut self, max_records: usize) -> Result<SourcePoll, ConnectorError> {
-        match self {
-            AnySource::Kafka(s) => s.poll(max_records).await,
-            AnySource::File(s) => s.poll(max_records).await,
-            AnySource::Stdin(s) => s.poll(max_records).await,
-            AnySource::Datagen(s) => s.poll(max_records).await,
-        }
-    }
-    async fn commit(&mut self, position: &SourcePosition) -> Result<(), ConnectorError> {
-        match self {
-            AnySource::Kafka(s) => s.commit(position).await,
-            AnySource::File(s) => s.commit(position).await,
-            AnySource::Stdin(s) => s.commit(position).await,
-            AnySource::Datagen(s) => s.commit(position).await,
-        }
-    }
-    async fn close(&mut self) {
-        match self {
-            AnySource::Kafka(s) => s.close().await,
-            AnySource::File(s) => s.close().await,
-            AnySource::Stdin(s) => s.close().await,
-            AnySource::Datagen(s) => s.close().await,
-        }
-    }
-}
-
-impl SinkTask for AnySink {
-    async fn put(
-        &mut self,
-        records: &mut Vec<ConnectRecord>,
-        converters: &mut Converters,
-    ) -> Result<(), ConnectorError> {
-        match self {
-            AnySink::Kafka(s) => s.put(records, converters).await,
-            AnySink::File(s) => s.put(records, converters).await,
-            AnySink::Stdout(s) => s.put(records, converters).await,
-            AnySink::Http(s) => s.put(records, converters).await,
-        }
-    }
-    async fn flush(&mut self) -> Result<(), ConnectorError> {
-        match self {
-            AnySink::Kafka(s) => s.flush().await,
-            AnySink::File(s) => s.flush().await,
-            AnySink::Stdout(s) => s.flush().await,
-            AnySink::Http(s) => s.flush().await,
-        }
-    }
-    async fn close(&mut self) {
-        match self {
-            AnySink::Kafka(s) => s.close().await,
-            AnySink::File(s) => s.close().await,
-            AnySink::Stdout(s) => s.close().await,
-            AnySink::Http(s) => s.close().await,
-        }
-    }
-}
-
-/// Whether the engine keeps this source's positions on disk (the Kafka source keeps them in its group).
+/// Whether the engine keeps this source's positions on disk (a source that keeps its own does not need it).
 pub fn source_keeps_own_positions(pipeline: &PipelineConfig) -> bool {
-    pipeline.source.name == "kafka"
+    pipeline.source.info.capabilities.keeps_own_positions
+}
+
+/// The `problems` of the pipeline's `what` (source or sink) `component`, as the error that fails the task.
+fn config_error(
+    pipeline: &PipelineConfig,
+    what: &str,
+    component: &ComponentConfig,
+    problems: &[ConfigProblem],
+) -> ConnectorError {
+    let problems: Vec<String> = problems.iter().map(ToString::to_string).collect();
+    ConnectorError::fatal(format!(
+        "pipeline {:?}: {what} {}: {}",
+        pipeline.name,
+        component.name,
+        problems.join("; ")
+    ))
+}
+
+/// The typed config of the pipeline's source (to move into config's validation).
+fn source_config(pipeline: &PipelineConfig) -> Result<SourceConfig, ConnectorError> {
+    let component = &pipeline.source;
+    let consumer = match component.info.capabilities.kafka_client {
+        Some(_) => Some(pipeline.consumer_config().map_err(|e| {
+            ConnectorError::fatal(format!(
+                "pipeline {:?}: consumer settings: {e}",
+                pipeline.name
+            ))
+        })?),
+        None => None,
+    };
+    SourceConfig::new(component.name, &component.config, consumer)
+        .map_err(|problems| config_error(pipeline, "source", component, &problems))
+}
+
+/// The typed config of the pipeline's sink (to move into config's validation).
+fn sink_config(pipeline: &PipelineConfig) -> Result<SinkConfig, ConnectorError> {
+    let component = &pipeline.sink;
+    let producer = match component.info.capabilities.kafka_client {
+        Some(_) => Some(
+            SinkProducer::from_settings(
+                pipeline.producer_config_map(),
+                pipeline.delivery == Delivery::ExactlyOnce,
+                &pipeline.name,
+            )
+            .map_err(|e| {
+                ConnectorError::fatal(format!(
+                    "pipeline {:?}: producer settings: {e}",
+                    pipeline.name
+                ))
+            })?,
+        ),
+        None => None,
+    };
+    SinkConfig::new(component.name, &component.config, producer)
+        .map_err(|problems| config_error(pipeline, "sink", component, &problems))
 }
 
 /// Opens the pipeline's source for task `task`, resuming at `start`.
@@ -101,39 +76,7 @@ pub async fn build_source(
     task: TaskId,
     start: &[SourcePosition],
 ) -> Result<AnySource, ConnectorError> {
-    let component = &pipeline.source;
-    // File-like sources keep one stream: their single stored position.
-    let start = start
-        .iter()
-        .find(|p| matches!(p, SourcePosition::Offset(_)))
-        .cloned();
-    match component.name {
-        "file" => Ok(AnySource::File(
-            FileSource::open(&component.config, task, start).await?,
-        )),
-        "stdin" => Ok(AnySource::Stdin(
-            StdinSource::open(&component.config, task, start).await?,
-        )),
-        "datagen" => Ok(AnySource::Datagen(
-            DatagenSource::open(&component.config, task, start).await?,
-        )),
-        "kafka" => {
-            let config = pipeline.consumer_config().map_err(|e| {
-                ConnectorError::fatal(format!(
-                    "pipeline {:?}: consumer settings: {e}",
-                    pipeline.name
-                ))
-            })?;
-            Ok(AnySource::Kafka(KafkaSource::open(
-                config,
-                component.config.list("topics"),
-            )?))
-        }
-        other => Err(ConnectorError::fatal(format!(
-            "pipeline {:?}: no runnable source `{other}`",
-            pipeline.name
-        ))),
-    }
+    AnySource::open(&source_config(pipeline)?, task, start).await
 }
 
 /// Opens the pipeline's sink for task `task`.
@@ -142,57 +85,16 @@ pub async fn build_sink(
     task: TaskId,
 ) -> Result<AnySink, ConnectorError> {
     let component = &pipeline.sink;
-    if pipeline.delivery == Delivery::ExactlyOnce && component.name != "kafka" {
+    if pipeline.delivery == Delivery::ExactlyOnce
+        && !component.info.capabilities.joins_kafka_transaction
+    {
         return Err(ConnectorError::fatal(format!(
             "pipeline {:?}: delivery = \"exactly-once\" needs a Kafka sink (records, and consumed offsets or \
              source positions, commit in one Kafka transaction); for a {} sink use \"at-least-once\"",
             pipeline.name, component.name
         )));
     }
-    match component.name {
-        "file" => Ok(AnySink::File(
-            FileSink::open(&component.config, task).await?,
-        )),
-        "stdout" => Ok(AnySink::Stdout(
-            StdoutSink::open(&component.config, task).await?,
-        )),
-        "http" => Ok(AnySink::Http(
-            HttpSink::open(&component.config, task).await?,
-        )),
-        "kafka" => {
-            let topic = component.config.string("topic");
-            if pipeline.delivery == Delivery::ExactlyOnce {
-                // A transactional id stable across restarts: the restarted task fences its zombie.
-                let mut map = pipeline.producer_config_map();
-                if map.get("transactional.id").is_none() {
-                    map.set(
-                        "transactional.id",
-                        format!("pipewright-{}-{}", pipeline.name, task.index),
-                    );
-                }
-                let config = ProducerConfig::from_map(map).map_err(|e| {
-                    ConnectorError::fatal(format!(
-                        "pipeline {:?}: producer settings: {e}",
-                        pipeline.name
-                    ))
-                })?;
-                return Ok(AnySink::Kafka(
-                    KafkaSink::open_transactional(config, topic).await?,
-                ));
-            }
-            let config = pipeline.producer_config().map_err(|e| {
-                ConnectorError::fatal(format!(
-                    "pipeline {:?}: producer settings: {e}",
-                    pipeline.name
-                ))
-            })?;
-            Ok(AnySink::Kafka(KafkaSink::open(config, topic)))
-        }
-        other => Err(ConnectorError::fatal(format!(
-            "pipeline {:?}: no runnable sink `{other}`",
-            pipeline.name
-        ))),
-    }
+    AnySink::open(&sink_config(pipeline)?, task).await
 }
 
 fn build_converter(component: Option<&ComponentConfig>, is_key: bool) -> Result<Converter, String> {
@@ -238,8 +140,9 @@ pub fn build_chain(pipeline: &PipelineConfig) -> Result<TransformChain, Connecto
     Ok(TransformChain::new(transforms))
 }
 
-/// Exactly-once: commits the open transaction with the consumed `positions` — as group offsets for a Kafka
-/// source, as a record in the offsets topic (under `position_key`) for any other source.
+/// Exactly-once: commits the open transaction with the consumed `positions` — as group offsets for a source
+/// that keeps its positions in its consumer group, as a record in the offsets topic (under `position_key`) for
+/// any other source.
 pub async fn commit_exactly_once(
     source: &AnySource,
     sink: &mut AnySink,
@@ -247,10 +150,10 @@ pub async fn commit_exactly_once(
     position_key: &str,
     positions: &[SourcePosition],
 ) -> Result<(), ConnectorError> {
-    let AnySink::Kafka(sink) = sink else {
+    let Some(sink) = sink.transactional() else {
         return Err(ConnectorError::fatal("exactly-once needs a Kafka sink"));
     };
-    let AnySource::Kafka(source) = source else {
+    if !source.capabilities().keeps_own_positions {
         if positions.is_empty() {
             return sink.commit_transaction(Vec::new(), None).await;
         }
@@ -263,7 +166,7 @@ pub async fn commit_exactly_once(
                 Some((topic, position_key.as_bytes(), value.as_bytes())),
             )
             .await;
-    };
+    }
     let offsets = positions
         .iter()
         .filter_map(|p| match p {

@@ -12,10 +12,11 @@ use std::time::{Duration, Instant};
 
 use crate::config::{Delivery, PipelineConfig, Tolerance};
 use crate::connect::connector::{ConnectorError, SinkTask, SourcePoll, SourceTask, TaskId};
+use crate::connect::connectors::{AnySink, AnySource};
 use crate::connect::record::SourcePosition;
 use crate::engine::build::{
     build_chain, build_converters, build_sink, build_source, commit_exactly_once,
-    source_keeps_own_positions, AnySink, AnySource,
+    source_keeps_own_positions,
 };
 use crate::engine::cores::{TaskControl, TaskState};
 use crate::engine::dead_letter::DeadLetterQueue;
@@ -216,12 +217,9 @@ async fn pump(
     let mut stored: HashMap<Option<(String, i32)>, SourcePosition> = HashMap::new();
     let mut last_commit = Instant::now();
     let mut unflushed = 0usize;
-    // The sink's configured topic, for records no routing transform renamed (a Kafka source's records arrive
-    // named after the topic they were read from).
-    let sink_topic = (pipeline.sink.name == "kafka")
-        .then(|| pipeline.sink.config.string("topic"))
-        .flatten()
-        .map(|t| crate::connect::data::Str::from(t.as_str()));
+    // What the sink does to a record's topic after the transforms (the Kafka sink's configured topic goes to
+    // the records no routing transform renamed): only here is a record seen both before and after them.
+    let sink_topic = sink.configured_topic().cloned();
     let outcome = loop {
         if control.stop_requested() {
             break TaskOutcome::Stopped;
@@ -278,9 +276,7 @@ async fn pump(
                     match chain.apply(record, &mut converters.key, &mut converters.value) {
                         Ok(true) => {
                             if let (Some(topic), Some(original)) = (&sink_topic, original_topic) {
-                                if record.topic == original {
-                                    record.topic = topic.clone();
-                                }
+                                topic.route(record, &original);
                             }
                             if kept != index {
                                 records.swap(kept, index);

@@ -394,7 +394,7 @@ impl Worker {
 
 /// Kafka Connect's connector type: a pipeline into Kafka is a `source` connector, one out of Kafka a `sink`.
 fn connector_type(spec: &PipelineConfig) -> &'static str {
-    if spec.sink.name == "kafka" {
+    if spec.sink.info.capabilities.writes_to_kafka() {
         "source"
     } else {
         "sink"

@@ -1,6 +1,9 @@
-//! The `datagen` source's keys.
+//! The `datagen` source's keys, its registry entry, and its typed config.
 
-use crate::connect::config_def::{ConfigDef, ConfigKey, ConfigType};
+use super::schemas::DatagenSchema;
+use crate::connect::component::{Capabilities, ComponentInfo, ComponentKind};
+use crate::connect::config_def::{ConfigDef, ConfigKey, ConfigProblem, ConfigType, ParsedConfig};
+use crate::connect::data::Str;
 
 pub const CONFIG: ConfigDef = ConfigDef::new(&[
     ConfigKey::optional(
@@ -35,3 +38,72 @@ pub const CONFIG: ConfigDef = ConfigDef::new(&[
         "Topic the records are given; a Kafka sink writes to its own `topic` unless this is routed on",
     ),
 ]);
+
+/// The datagen source: each task generates its own sequence, so any number of tasks do useful work.
+pub const SOURCE: ComponentInfo = ComponentInfo {
+    kind: ComponentKind::Source,
+    name: "datagen",
+    aliases: &[],
+    config: CONFIG,
+    capabilities: Capabilities::NONE,
+    doc: "Synthetic JSON records (orders, users, pageviews) at a given rate; deterministic for a seed",
+};
+
+/// What a datagen task generates, and how fast.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DatagenConfig {
+    pub schema: DatagenSchema,
+    /// The configured seed; task `i` of a pipeline derives its own from it.
+    pub seed: u64,
+    /// The topic the records are given.
+    pub topic: Str,
+    /// Records per second; `None`: as fast as the pipeline takes them.
+    pub rate: Option<f64>,
+    /// How many records to generate before finishing; `None`: forever.
+    pub count: Option<u64>,
+}
+
+impl DatagenConfig {
+    pub fn new(config: &ParsedConfig) -> Result<Self, Vec<ConfigProblem>> {
+        let mut problems = Vec::new();
+        let schema_name = config.get("schema").unwrap_or("orders");
+        let schema = DatagenSchema::from_name(schema_name);
+        if schema.is_none() {
+            problems.push(ConfigProblem {
+                key: "schema".into(),
+                message: format!(
+                    "datagen: unknown schema `{schema_name}`; use orders, users or pageviews"
+                ),
+            });
+        }
+        let rate = config.double("rate").unwrap_or(100.0);
+        if !rate.is_finite() || rate < 0.0 {
+            problems.push(ConfigProblem {
+                key: "rate".into(),
+                message: format!(
+                    "datagen: `rate` must be 0 (as fast as possible) or a positive number of records per \
+                     second, not {rate}"
+                ),
+            });
+        }
+        let count = config.int("count").unwrap_or(0);
+        if count < 0 {
+            problems.push(ConfigProblem {
+                key: "count".into(),
+                message: format!(
+                    "datagen: `count` must be 0 (forever) or a positive number of records, not {count}"
+                ),
+            });
+        }
+        match schema {
+            Some(schema) if problems.is_empty() => Ok(Self {
+                schema,
+                seed: config.int("seed").unwrap_or(0) as u64,
+                topic: Str::from(config.get("topic").unwrap_or("")),
+                rate: (rate > 0.0).then_some(rate),
+                count: u64::try_from(count).ok().filter(|n| *n > 0),
+            }),
+            _ => Err(problems),
+        }
+    }
+}

@@ -5,6 +5,6 @@ mod config;
 mod schemas;
 mod task;
 
-pub use config::CONFIG;
+pub use config::{DatagenConfig, CONFIG, SOURCE};
 pub use schemas::DatagenSchema;
 pub use task::DatagenSource;

@@ -5,8 +5,8 @@ use std::time::Duration;
 use bytes::BytesMut;
 use tokio::time::Instant;
 
+use super::config::DatagenConfig;
 use super::schemas::DatagenSchema;
-use crate::connect::config_def::ParsedConfig;
 use crate::connect::connector::{ConnectorError, SourcePoll, SourceTask, TaskId};
 use crate::connect::data::Str;
 use crate::connect::record::{ConnectRecord, SourcePosition};
@@ -36,28 +36,10 @@ impl DatagenSource {
     /// Generates records `start + 1 ..` (`start`: a `SourcePosition::Offset` committed earlier, the number of
     /// records already delivered). Task `index` of `count` seeds its own sequence.
     pub async fn open(
-        config: &ParsedConfig,
+        config: &DatagenConfig,
         task: TaskId,
         start: Option<SourcePosition>,
     ) -> Result<Self, ConnectorError> {
-        let schema_name = config.get("schema").unwrap_or("orders");
-        let schema = DatagenSchema::from_name(schema_name).ok_or_else(|| {
-            ConnectorError::fatal(format!(
-                "datagen: unknown schema `{schema_name}`; use orders, users or pageviews"
-            ))
-        })?;
-        let rate = config.double("rate").unwrap_or(100.0);
-        if !rate.is_finite() || rate < 0.0 {
-            return Err(ConnectorError::fatal(format!(
-                "datagen: `rate` must be 0 (as fast as possible) or a positive number of records per second, not {rate}"
-            )));
-        }
-        let count = config.int("count").unwrap_or(0);
-        if count < 0 {
-            return Err(ConnectorError::fatal(format!(
-                "datagen: `count` must be 0 (forever) or a positive number of records, not {count}"
-            )));
-        }
         let generated = match start {
             None => 0,
             Some(SourcePosition::Offset(n)) => u64::try_from(n).unwrap_or(0),
@@ -68,14 +50,15 @@ impl DatagenSource {
             }
         };
         // Each task of a multi-task pipeline gets its own sequence; task 0 keeps the configured seed's.
-        let seed = (config.int("seed").unwrap_or(0) as u64)
+        let seed = config
+            .seed
             .wrapping_add(u64::from(task.index).wrapping_mul(0x9E37_79B9_7F4A_7C15));
         Ok(DatagenSource {
-            schema,
+            schema: config.schema,
             seed,
-            topic: Str::from(config.get("topic").unwrap_or("")),
-            rate: (rate > 0.0).then_some(rate),
-            last_id: (count > 0).then_some(count as u64),
+            topic: config.topic.clone(),
+            rate: config.rate,
+            last_id: config.count,
             generated,
             started: Instant::now(),
             generated_at_start: generated,
@@ -160,12 +143,12 @@ mod tests {
 
     const TASK: TaskId = TaskId { index: 0, count: 1 };
 
-    fn config(pairs: &[(&str, &str)]) -> ParsedConfig {
+    fn config(pairs: &[(&str, &str)]) -> DatagenConfig {
         let map: BTreeMap<String, String> = pairs
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
-        CONFIG.parse(&map, &[]).expect("valid config")
+        DatagenConfig::new(&CONFIG.parse(&map, &[]).expect("valid keys")).expect("valid config")
     }
 
     async fn take(source: &mut DatagenSource, n: usize) -> Vec<ConnectRecord> {

@@ -6,7 +6,8 @@ mod config;
 mod sink;
 mod source;
 
-pub use config::{SINK_CONFIG, SOURCE_CONFIG};
+pub(crate) use config::batch_size;
+pub use config::{FileSinkConfig, FileSourceConfig, SINK, SINK_CONFIG, SOURCE, SOURCE_CONFIG};
 pub(crate) use sink::append_value_line;
 pub use sink::FileSink;
 pub use source::FileSource;

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use bytes::BytesMut;
 use tokio::io::AsyncWriteExt;
 
-use crate::connect::config_def::ParsedConfig;
+use super::config::FileSinkConfig;
 use crate::connect::connector::{ConnectorError, Converters, SinkTask, TaskId};
 use crate::connect::record::ConnectRecord;
 
@@ -43,15 +43,10 @@ pub struct FileSink {
 }
 
 impl FileSink {
-    /// Opens (creating if needed) the file named by `file` for appending.
-    pub async fn open(config: &ParsedConfig, task: TaskId) -> Result<Self, ConnectorError> {
+    /// Opens (creating if needed) `config.file` for appending.
+    pub async fn open(config: &FileSinkConfig, task: TaskId) -> Result<Self, ConnectorError> {
         let _ = task;
-        let Some(path) = config.get("file").filter(|p| !p.trim().is_empty()) else {
-            return Err(ConnectorError::fatal(
-                "the file sink needs `file` (the path to append to); to write standard output use the `stdout` sink",
-            ));
-        };
-        let path = PathBuf::from(path);
+        let path = config.file.clone();
         let file = tokio::fs::OpenOptions::new()
             .create(true)
             .append(true)

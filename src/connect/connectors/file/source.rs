@@ -20,7 +20,7 @@ use std::time::Duration;
 use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
-use crate::connect::config_def::ParsedConfig;
+use super::config::FileSourceConfig;
 use crate::connect::connector::{ConnectorError, SourcePoll, SourceTask, TaskId};
 use crate::connect::data::Str;
 use crate::connect::record::{ConnectRecord, SourcePosition};
@@ -84,19 +84,14 @@ pub struct FileSource {
 }
 
 impl FileSource {
-    /// Tails the file named by `file`, from byte `start` (a `SourcePosition::Offset` committed earlier) or
-    /// from the beginning. A missing file is waited for.
+    /// Tails `config.file`, from byte `start` (a `SourcePosition::Offset` committed earlier) or from the
+    /// beginning. A missing file is waited for.
     pub async fn open(
-        config: &ParsedConfig,
+        config: &FileSourceConfig,
         task: TaskId,
         start: Option<SourcePosition>,
     ) -> Result<Self, ConnectorError> {
         let _ = task;
-        let Some(path) = config.get("file").filter(|p| !p.trim().is_empty()) else {
-            return Err(ConnectorError::fatal(
-                "the file source needs `file` (the path to tail); to read standard input use the `stdin` source",
-            ));
-        };
         let position = match start {
             None => 0,
             Some(SourcePosition::Offset(offset)) => u64::try_from(offset).map_err(|_| {
@@ -111,15 +106,10 @@ impl FileSource {
                 )))
             }
         };
-        let batch_size = config
-            .int("batch.size")
-            .and_then(|n| usize::try_from(n).ok())
-            .filter(|n| *n > 0)
-            .unwrap_or(2000);
         let mut source = FileSource {
-            path: PathBuf::from(path),
-            topic: Str::from(config.get("topic").unwrap_or("")),
-            batch_size,
+            path: config.file.clone(),
+            topic: config.topic.clone(),
+            batch_size: config.batch_size,
             idle_wait: IDLE_WAIT,
             file: None,
             position,

@@ -20,6 +20,10 @@ fn config(def: crate::connect::config_def::ConfigDef, pairs: &[(&str, &str)]) ->
     def.parse(&map, &[]).expect("valid config")
 }
 
+fn sink_config(path: &std::path::Path) -> FileSinkConfig {
+    FileSinkConfig::new(&config(SINK_CONFIG, &[("file", path.to_str().unwrap())])).unwrap()
+}
+
 fn append(path: &std::path::Path, text: &str) {
     let mut file = std::fs::OpenOptions::new()
         .create(true)
@@ -34,6 +38,7 @@ async fn source_at(path: &std::path::Path, start: Option<i64>) -> FileSource {
         SOURCE_CONFIG,
         &[("file", path.to_str().unwrap()), ("topic", "lines")],
     );
+    let cfg = FileSourceConfig::new(&cfg).unwrap();
     FileSource::open(&cfg, TASK, start.map(SourcePosition::Offset))
         .await
         .unwrap()
@@ -120,6 +125,7 @@ async fn batch_size_bounds_a_poll() {
         SOURCE_CONFIG,
         &[("file", path.to_str().unwrap()), ("batch.size", "2")],
     );
+    let cfg = FileSourceConfig::new(&cfg).unwrap();
     let mut source = FileSource::open(&cfg, TASK, None).await.unwrap();
     let SourcePoll::Records(records) = source.poll(100).await.unwrap() else {
         panic!("records expected")
@@ -210,11 +216,12 @@ async fn a_missing_file_is_waited_for() {
 #[tokio::test]
 async fn the_source_needs_a_file() {
     assert!(SOURCE_CONFIG.parse(&BTreeMap::new(), &[]).is_err());
-    let err = match FileSource::open(&ParsedConfig::default(), TASK, None).await {
-        Err(e) => e,
+    let problems = match FileSourceConfig::new(&ParsedConfig::default()) {
+        Err(problems) => problems,
         Ok(_) => panic!("a file source without `file` must not open"),
     };
-    assert!(err.message.contains("stdin"), "{}", err.message);
+    assert_eq!(problems[0].key, "file");
+    assert!(problems[0].message.contains("stdin"), "{problems:?}");
 }
 
 fn string_converters() -> Converters {
@@ -229,7 +236,7 @@ async fn the_sink_appends_one_line_per_record_and_null_as_null() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("out.txt");
     append(&path, "existing\n");
-    let cfg = config(SINK_CONFIG, &[("file", path.to_str().unwrap())]);
+    let cfg = sink_config(&path);
     let mut sink = FileSink::open(&cfg, TASK).await.unwrap();
     let mut converters = string_converters();
     let mut records = vec![
@@ -257,7 +264,7 @@ async fn the_sink_appends_one_line_per_record_and_null_as_null() {
 async fn the_sink_writes_values_with_the_value_converter() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("out.jsonl");
-    let cfg = config(SINK_CONFIG, &[("file", path.to_str().unwrap())]);
+    let cfg = sink_config(&path);
     let mut sink = FileSink::open(&cfg, TASK).await.unwrap();
     let mut converters = Converters {
         key: Converter::Json(JsonConverter::schemaless()),
@@ -275,11 +282,12 @@ async fn the_sink_writes_values_with_the_value_converter() {
 
 #[tokio::test]
 async fn the_sink_needs_a_writable_file() {
-    let err = match FileSink::open(&ParsedConfig::default(), TASK).await {
-        Err(e) => e,
+    let problems = match FileSinkConfig::new(&ParsedConfig::default()) {
+        Err(problems) => problems,
         Ok(_) => panic!("a file sink without `file` must not open"),
     };
-    assert!(err.message.contains("stdout"), "{}", err.message);
-    let cfg = config(SINK_CONFIG, &[("file", "/nonexistent-dir/x/out.txt")]);
+    assert_eq!(problems[0].key, "file");
+    assert!(problems[0].message.contains("stdout"), "{problems:?}");
+    let cfg = sink_config(std::path::Path::new("/nonexistent-dir/x/out.txt"));
     assert!(FileSink::open(&cfg, TASK).await.is_err());
 }

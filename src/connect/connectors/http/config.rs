@@ -1,6 +1,10 @@
-//! The `http` sink's keys.
+//! The `http` sink's keys, its registry entry, and its typed config.
 
-use crate::connect::config_def::{ConfigDef, ConfigKey, ConfigType};
+use std::time::Duration;
+
+use super::client::Endpoint;
+use crate::connect::component::{Capabilities, ComponentInfo, ComponentKind};
+use crate::connect::config_def::{ConfigDef, ConfigKey, ConfigProblem, ConfigType, ParsedConfig};
 
 pub const CONFIG: ConfigDef = ConfigDef::new(&[
     ConfigKey::required(
@@ -52,3 +56,126 @@ pub const CONFIG: ConfigDef = ConfigDef::new(&[
         "Time allowed for one request: connect, send and read the response",
     ),
 ]);
+
+pub const SINK: ComponentInfo = ComponentInfo {
+    kind: ComponentKind::Sink,
+    name: "http",
+    aliases: &[],
+    config: CONFIG,
+    capabilities: Capabilities::NONE,
+    doc:
+        "Batched JSON POST (an array of record values) with retries and capped exponential backoff",
+};
+
+/// Where an HTTP sink task posts, in what batches, and how it retries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpSinkConfig {
+    pub endpoint: Endpoint,
+    /// Extra request headers, in order.
+    pub headers: Vec<(String, String)>,
+    /// Most records in one request (at least 1).
+    pub max_records: usize,
+    /// Most bytes in one request body (at least 2, for `[]`).
+    pub max_bytes: usize,
+    pub retry_max: u32,
+    /// Wait before the first retry.
+    pub backoff: Duration,
+    /// Longest wait between retries (never below `backoff`).
+    pub backoff_max: Duration,
+    /// Time allowed for one request.
+    pub request_timeout: Duration,
+}
+
+/// Headers the sink sets itself.
+const RESERVED_HEADERS: &[&str] = &["host", "content-length", "connection", "transfer-encoding"];
+
+/// Checks one `Name:Value` entry of `headers`.
+fn header(entry: &str) -> Result<(String, String), String> {
+    let Some((name, value)) = entry.split_once(':') else {
+        return Err(format!("http sink: header `{entry}` is not `Name:Value`"));
+    };
+    let (name, value) = (name.trim(), value.trim());
+    let name_ok = !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
+    if !name_ok || value.bytes().any(|b| b == b'\r' || b == b'\n') {
+        return Err(format!(
+            "http sink: header `{entry}` has an invalid name or value"
+        ));
+    }
+    if RESERVED_HEADERS
+        .iter()
+        .any(|h| name.eq_ignore_ascii_case(h))
+    {
+        return Err(format!(
+            "http sink: header `{name}` is set by the sink itself; remove it from `headers`"
+        ));
+    }
+    Ok((name.to_owned(), value.to_owned()))
+}
+
+impl HttpSinkConfig {
+    /// Checks the URL and headers; the sink connects only when its first batch is sent.
+    pub fn new(config: &ParsedConfig) -> Result<Self, Vec<ConfigProblem>> {
+        let mut problems = Vec::new();
+        let mut problem = |key: &str, message: String| {
+            problems.push(ConfigProblem {
+                key: key.to_owned(),
+                message,
+            })
+        };
+        let endpoint = match config.get("url") {
+            None => {
+                problem(
+                    "url",
+                    "http sink: `url` is required (http://host:port/path)".into(),
+                );
+                None
+            }
+            Some(url) => Endpoint::parse(url)
+                .map_err(|e| problem("url", format!("http sink: `url` {e}")))
+                .ok(),
+        };
+        let mut headers = Vec::new();
+        for entry in config.list("headers") {
+            match header(&entry) {
+                Ok(header) => headers.push(header),
+                Err(message) => problem("headers", message),
+            }
+        }
+        // Not negative; a key that is not a number was refused by validation and takes its default here.
+        let mut not_negative = |key: &str, default: i64| {
+            let value = config.int(key).unwrap_or(default);
+            if value < 0 {
+                problem(
+                    key,
+                    format!("http sink: `{key}` must not be negative, not {value}"),
+                );
+                return default;
+            }
+            value
+        };
+        let max_records = not_negative("batch.max.records", 500).max(1) as usize;
+        let max_bytes = not_negative("batch.max.bytes", 1 << 20).max(2) as usize;
+        let retry_max = u32::try_from(not_negative("retry.max", 10)).unwrap_or(u32::MAX);
+        let backoff = Duration::from_millis(not_negative("retry.backoff.ms", 100) as u64);
+        let backoff_max =
+            Duration::from_millis(not_negative("retry.backoff.max.ms", 10_000) as u64);
+        let request_timeout =
+            Duration::from_millis(not_negative("request.timeout.ms", 30_000).max(1) as u64);
+        match endpoint {
+            Some(endpoint) if problems.is_empty() => Ok(Self {
+                endpoint,
+                headers,
+                max_records,
+                max_bytes,
+                retry_max,
+                backoff,
+                backoff_max: backoff_max.max(backoff),
+                request_timeout,
+            }),
+            _ => Err(problems),
+        }
+    }
+}

@@ -7,7 +7,7 @@ mod config;
 mod sink;
 
 pub use client::Endpoint;
-pub use config::CONFIG;
+pub use config::{HttpSinkConfig, CONFIG, SINK};
 pub use sink::HttpSink;
 
 #[cfg(test)]

@@ -6,7 +6,7 @@ use std::time::Duration;
 use bytes::{BufMut, Bytes, BytesMut};
 
 use super::client::{post, Endpoint};
-use crate::connect::config_def::ParsedConfig;
+use super::config::HttpSinkConfig;
 use crate::connect::connector::{ConnectorError, Converters, SinkTask, TaskId};
 use crate::connect::converters::Converter;
 use crate::connect::record::{ConnectRecord, Data};
@@ -31,69 +31,19 @@ pub struct HttpSink {
     scratch: BytesMut,
 }
 
-fn positive(config: &ParsedConfig, key: &str, default: i64) -> Result<i64, ConnectorError> {
-    let value = config.int(key).unwrap_or(default);
-    if value < 0 {
-        return Err(ConnectorError::fatal(format!(
-            "http sink: `{key}` must not be negative, not {value}"
-        )));
-    }
-    Ok(value)
-}
-
 impl HttpSink {
-    /// Checks the URL and headers; connects only when the first batch is sent.
-    pub async fn open(config: &ParsedConfig, task: TaskId) -> Result<Self, ConnectorError> {
+    /// Takes the checked URL and headers of `config`; connects only when the first batch is sent.
+    pub async fn open(config: &HttpSinkConfig, task: TaskId) -> Result<Self, ConnectorError> {
         let _ = task;
-        let url = config.get("url").ok_or_else(|| {
-            ConnectorError::fatal("http sink: `url` is required (http://host:port/path)")
-        })?;
-        let endpoint = Endpoint::parse(url)
-            .map_err(|e| ConnectorError::fatal(format!("http sink: `url` {e}")))?;
-        let mut headers = Vec::new();
-        for entry in config.list("headers") {
-            let Some((name, value)) = entry.split_once(':') else {
-                return Err(ConnectorError::fatal(format!(
-                    "http sink: header `{entry}` is not `Name:Value`"
-                )));
-            };
-            let (name, value) = (name.trim(), value.trim());
-            let name_ok = !name.is_empty()
-                && name
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
-            if !name_ok || value.bytes().any(|b| b == b'\r' || b == b'\n') {
-                return Err(ConnectorError::fatal(format!(
-                    "http sink: header `{entry}` has an invalid name or value"
-                )));
-            }
-            if ["host", "content-length", "connection", "transfer-encoding"]
-                .iter()
-                .any(|h| name.eq_ignore_ascii_case(h))
-            {
-                return Err(ConnectorError::fatal(format!(
-                    "http sink: header `{name}` is set by the sink itself; remove it from `headers`"
-                )));
-            }
-            headers.push((name.to_owned(), value.to_owned()));
-        }
-        let max_records = positive(config, "batch.max.records", 500)?.max(1) as usize;
-        let max_bytes = positive(config, "batch.max.bytes", 1 << 20)?.max(2) as usize;
-        let retry_max = u32::try_from(positive(config, "retry.max", 10)?).unwrap_or(u32::MAX);
-        let backoff = Duration::from_millis(positive(config, "retry.backoff.ms", 100)? as u64);
-        let backoff_max =
-            Duration::from_millis(positive(config, "retry.backoff.max.ms", 10_000)? as u64);
-        let request_timeout =
-            Duration::from_millis(positive(config, "request.timeout.ms", 30_000)?.max(1) as u64);
         Ok(HttpSink {
-            endpoint,
-            headers,
-            max_records,
-            max_bytes,
-            retry_max,
-            backoff,
-            backoff_max: backoff_max.max(backoff),
-            request_timeout,
+            endpoint: config.endpoint.clone(),
+            headers: config.headers.clone(),
+            max_records: config.max_records,
+            max_bytes: config.max_bytes,
+            retry_max: config.retry_max,
+            backoff: config.backoff,
+            backoff_max: config.backoff_max,
+            request_timeout: config.request_timeout,
             open: BytesMut::new(),
             open_records: 0,
             sealed: VecDeque::new(),

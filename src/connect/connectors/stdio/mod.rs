@@ -6,6 +6,6 @@ mod config;
 mod sink;
 mod source;
 
-pub use config::{SINK_CONFIG, SOURCE_CONFIG};
+pub use config::{StdinSourceConfig, StdoutSinkConfig, SINK, SINK_CONFIG, SOURCE, SOURCE_CONFIG};
 pub use sink::StdoutSink;
 pub use source::StdinSource;

@@ -3,7 +3,7 @@
 use bytes::BytesMut;
 use tokio::io::{AsyncWrite, AsyncWriteExt, Stdout};
 
-use crate::connect::config_def::ParsedConfig;
+use super::config::StdoutSinkConfig;
 use crate::connect::connector::{ConnectorError, Converters, SinkTask, TaskId};
 use crate::connect::connectors::file::append_value_line;
 use crate::connect::record::ConnectRecord;
@@ -17,7 +17,7 @@ pub struct StdoutSink<W = Stdout> {
 }
 
 impl StdoutSink {
-    pub async fn open(config: &ParsedConfig, task: TaskId) -> Result<Self, ConnectorError> {
+    pub async fn open(config: &StdoutSinkConfig, task: TaskId) -> Result<Self, ConnectorError> {
         let _ = (config, task);
         Ok(Self::to_writer(tokio::io::stdout()))
     }

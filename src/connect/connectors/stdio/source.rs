@@ -6,7 +6,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader, Stdin};
 
-use crate::connect::config_def::ParsedConfig;
+use super::config::StdinSourceConfig;
 use crate::connect::connector::{ConnectorError, SourcePoll, SourceTask, TaskId};
 use crate::connect::data::Str;
 use crate::connect::record::{ConnectRecord, SourcePosition};
@@ -29,7 +29,7 @@ impl StdinSource {
     /// Reads standard input. Standard input cannot be rewound: `start` (a line count) only makes positions
     /// continue from where the previous run stopped.
     pub async fn open(
-        config: &ParsedConfig,
+        config: &StdinSourceConfig,
         task: TaskId,
         start: Option<SourcePosition>,
     ) -> Result<Self, ConnectorError> {
@@ -42,7 +42,7 @@ impl<R: AsyncRead + Unpin> StdinSource<R> {
     /// Reads lines from `reader` instead of standard input.
     pub fn from_reader(
         reader: R,
-        config: &ParsedConfig,
+        config: &StdinSourceConfig,
         start: Option<SourcePosition>,
     ) -> Result<Self, ConnectorError> {
         let lines = match start {
@@ -55,15 +55,10 @@ impl<R: AsyncRead + Unpin> StdinSource<R> {
                 )))
             }
         };
-        let batch_size = config
-            .int("batch.size")
-            .and_then(|n| usize::try_from(n).ok())
-            .filter(|n| *n > 0)
-            .unwrap_or(2000);
         Ok(StdinSource {
             reader: BufReader::new(reader),
-            topic: Str::from(config.get("topic").unwrap_or("")),
-            batch_size,
+            topic: config.topic.clone(),
+            batch_size: config.batch_size,
             lines,
             line: Vec::new(),
             at_end: false,
@@ -156,7 +151,8 @@ mod tests {
     #[tokio::test]
     async fn lines_then_finished_at_the_end_positions_count_lines() {
         let input: &[u8] = b"a\nb\r\nlast without newline";
-        let mut source = StdinSource::from_reader(input, &ParsedConfig::default(), None).unwrap();
+        let mut source =
+            StdinSource::from_reader(input, &StdinSourceConfig::default(), None).unwrap();
         let mut all = Vec::new();
         loop {
             match source.poll(10).await.unwrap() {
@@ -184,7 +180,7 @@ mod tests {
         let input: &[u8] = b"x\n";
         let mut source = StdinSource::from_reader(
             input,
-            &ParsedConfig::default(),
+            &StdinSourceConfig::default(),
             Some(SourcePosition::Offset(41)),
         )
         .unwrap();
@@ -197,7 +193,8 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_quiet_input_gives_idle_and_keeps_the_partial_line() {
         let (reader, mut writer) = tokio::io::duplex(64);
-        let mut source = StdinSource::from_reader(reader, &ParsedConfig::default(), None).unwrap();
+        let mut source =
+            StdinSource::from_reader(reader, &StdinSourceConfig::default(), None).unwrap();
         use tokio::io::AsyncWriteExt;
         writer.write_all(b"hel").await.unwrap();
         assert!(matches!(source.poll(10).await.unwrap(), SourcePoll::Idle));

@@ -1,0 +1,260 @@
+//! The Kafka sink: an idempotent (by default) producer; exactly-once, a transactional one whose transactions
+//! also carry the consumed offsets or the source's positions.
+//!
+//! Records stay raw bytes end to end unless a transform needed their content: a Kafka → Kafka pipeline
+//! without value transforms never parses a value. Reaches Kafka through `client` + `runtime` only.
+
+use bytes::{Bytes, BytesMut};
+
+use super::config::KafkaSinkConfig;
+use crate::client::config::ProducerConfig;
+use crate::client::producer::{RecordRef, TIMESTAMP_ON_SEND};
+use crate::client::records::HeaderRef;
+use crate::client::txn::{ConsumerGroupMetadata, TxnOffset};
+use crate::connect::connector::{ConnectorError, Converters, SinkTask, TaskId};
+use crate::connect::data::{Str, Value};
+use crate::connect::record::ConnectRecord;
+use crate::runtime::Producer;
+
+/// The Kafka sink's configured `topic`: it replaces the topic of every record no routing transform
+/// (RegexRouter, TimestampRouter) renamed. A Kafka source's records arrive named after the topic they were read
+/// from; a pipeline that copies them elsewhere names the target here.
+///
+/// Only the engine sees a record both before and after the transforms, so it asks the sink for this rule once
+/// and applies it to each record.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConfiguredTopic(Str);
+
+impl ConfiguredTopic {
+    /// After the transforms: a record still under the topic it `arrived` with goes to the configured topic.
+    pub fn route(&self, record: &mut ConnectRecord, arrived: &Str) {
+        if record.topic == *arrived {
+            record.topic = self.0.clone();
+        }
+    }
+}
+
+/// Writes records with the (idempotent by default) producer.
+pub struct KafkaSink {
+    producer: Option<Producer>,
+    /// The configured `topic`, for records that name none.
+    topic: Option<String>,
+    /// The configured `topic` as the rule the engine applies after the transforms.
+    configured_topic: Option<ConfiguredTopic>,
+    key_buf: BytesMut,
+    value_buf: BytesMut,
+    /// Failures counted by the producer at the last flush: a new one fails the flush.
+    failed_at_last_flush: u64,
+    /// Exactly-once: records go out in transactions that also carry the consumed offsets.
+    transactional: bool,
+    in_transaction: bool,
+}
+
+impl KafkaSink {
+    /// Opens the producer of task `task`; exactly-once (`config.producer.transactions`): a transactional one,
+    /// registered under the task's transactional id, which fences any older producer with that id.
+    pub async fn open(config: &KafkaSinkConfig, task: TaskId) -> Result<Self, ConnectorError> {
+        let producer = config.producer.for_task(task.index);
+        let topic = config.topic.clone();
+        match config.producer.transactions {
+            None => Ok(Self::new(producer, topic)),
+            Some(_) => Self::open_transactional(producer, topic).await,
+        }
+    }
+
+    fn new(config: ProducerConfig, topic: Option<String>) -> Self {
+        Self {
+            producer: Some(Producer::new(config)),
+            configured_topic: topic.as_deref().map(|t| ConfiguredTopic(Str::from(t))),
+            topic,
+            key_buf: BytesMut::new(),
+            value_buf: BytesMut::new(),
+            failed_at_last_flush: 0,
+            transactional: false,
+            in_transaction: false,
+        }
+    }
+
+    /// A sink whose records go out in transactions (`transactional.id` set in `config`): registers the id,
+    /// fencing any older producer with it.
+    async fn open_transactional(
+        config: ProducerConfig,
+        topic: Option<String>,
+    ) -> Result<Self, ConnectorError> {
+        let mut sink = Self::new(config, topic);
+        sink.transactional = true;
+        sink.producer()?
+            .init_transactions()
+            .await
+            .map_err(|e| ConnectorError::fatal(format!("kafka sink: init_transactions: {e}")))?;
+        Ok(sink)
+    }
+
+    async fn begin_if_needed(&mut self) -> Result<(), ConnectorError> {
+        if self.transactional && !self.in_transaction {
+            self.producer()?.begin_transaction().await.map_err(|e| {
+                ConnectorError::fatal(format!("kafka sink: begin_transaction: {e}"))
+            })?;
+            self.in_transaction = true;
+        }
+        Ok(())
+    }
+
+    /// Exactly-once: adds the consumed `offsets` of `group` to the open transaction and commits it, so the
+    /// records and the offsets become visible together or not at all. On failure the transaction is aborted
+    /// and the error fails the task (which restarts from the last committed offsets).
+    pub async fn commit_transaction(
+        &mut self,
+        offsets: Vec<TxnOffset>,
+        group: Option<ConsumerGroupMetadata>,
+    ) -> Result<(), ConnectorError> {
+        self.commit_transaction_with(offsets, group, None).await
+    }
+
+    /// Like [`KafkaSink::commit_transaction`], and also writes `position` (topic, key, value) inside the
+    /// transaction: how a non-Kafka source's positions commit atomically with its records (KIP-618).
+    pub async fn commit_transaction_with(
+        &mut self,
+        offsets: Vec<TxnOffset>,
+        group: Option<ConsumerGroupMetadata>,
+        position: Option<(&str, &[u8], &[u8])>,
+    ) -> Result<(), ConnectorError> {
+        self.begin_if_needed().await?;
+        let producer = self
+            .producer
+            .as_ref()
+            .ok_or_else(|| ConnectorError::fatal("kafka sink is closed"))?;
+        if let Some((topic, key, value)) = position {
+            producer
+                .send_counted(RecordRef {
+                    topic,
+                    partition: None,
+                    key: Some(key),
+                    value: Some(value),
+                    headers: &[],
+                    timestamp_ms: TIMESTAMP_ON_SEND,
+                })
+                .await
+                .map_err(|e| ConnectorError::fatal(format!("kafka sink: offsets record: {e}")))?;
+        }
+        let result = async {
+            if let (false, Some(group)) = (offsets.is_empty(), group) {
+                producer.send_offsets_to_transaction(offsets, group).await?;
+            }
+            producer.commit_transaction().await
+        }
+        .await;
+        self.in_transaction = false;
+        if let Err(error) = result {
+            if !error.is_fenced() {
+                let _ = producer.abort_transaction().await;
+            }
+            return Err(ConnectorError::fatal(format!(
+                "kafka sink: transaction failed: {error}"
+            )));
+        }
+        Ok(())
+    }
+}
+
+impl KafkaSink {
+    /// The configured `topic` rule, when a `topic` is configured.
+    pub fn configured_topic(&self) -> Option<&ConfiguredTopic> {
+        self.configured_topic.as_ref()
+    }
+
+    fn producer(&self) -> Result<&Producer, ConnectorError> {
+        self.producer
+            .as_ref()
+            .ok_or_else(|| ConnectorError::fatal("kafka sink is closed"))
+    }
+}
+
+/// Header values go out as bytes: raw bytes as they came, strings as UTF-8, other values as text.
+fn header_bytes(value: &Value) -> Option<Bytes> {
+    match value {
+        Value::Null => None,
+        Value::Bytes(b) => Some(b.clone()),
+        Value::String(s) => Some(Bytes::copy_from_slice(s.as_bytes())),
+        other => Some(Bytes::from(other.to_string())),
+    }
+}
+
+impl SinkTask for KafkaSink {
+    async fn put(
+        &mut self,
+        records: &mut Vec<ConnectRecord>,
+        converters: &mut Converters,
+    ) -> Result<(), ConnectorError> {
+        self.begin_if_needed().await?;
+        let producer = self
+            .producer
+            .as_ref()
+            .ok_or_else(|| ConnectorError::fatal("kafka sink is closed"))?;
+        for record in records.drain(..) {
+            self.key_buf.clear();
+            self.value_buf.clear();
+            let topic: &str = if record.topic.as_str().is_empty() {
+                self.topic.as_deref().unwrap_or_default()
+            } else {
+                record.topic.as_str()
+            };
+            if topic.is_empty() {
+                return Err(ConnectorError::fatal(
+                    "kafka sink: no `topic` configured and the record names none",
+                ));
+            }
+            let has_key = record
+                .key
+                .write_to(&mut converters.key, topic, &mut self.key_buf)
+                .map_err(|e| ConnectorError::fatal(format!("kafka sink: key conversion: {e}")))?;
+            let has_value = record
+                .value
+                .write_to(&mut converters.value, topic, &mut self.value_buf)
+                .map_err(|e| ConnectorError::fatal(format!("kafka sink: value conversion: {e}")))?;
+            let header_values: Vec<(Str, Option<Bytes>)> = record
+                .headers
+                .iter()
+                .map(|h| (h.key.clone(), header_bytes(&h.value)))
+                .collect();
+            let headers: Vec<HeaderRef<'_>> = header_values
+                .iter()
+                .map(|(k, v)| HeaderRef {
+                    key: k.as_bytes(),
+                    value: v.as_deref(),
+                })
+                .collect();
+            producer
+                .send_counted(RecordRef {
+                    topic,
+                    partition: None,
+                    key: has_key.then_some(&self.key_buf[..]),
+                    value: has_value.then_some(&self.value_buf[..]),
+                    headers: &headers,
+                    timestamp_ms: record.timestamp.unwrap_or(TIMESTAMP_ON_SEND),
+                })
+                .await
+                .map_err(|e| ConnectorError::fatal(format!("kafka sink: {e}")))?;
+        }
+        Ok(())
+    }
+
+    async fn flush(&mut self) -> Result<(), ConnectorError> {
+        let stats = self.producer()?.flush().await;
+        if stats.failed > self.failed_at_last_flush {
+            self.failed_at_last_flush = stats.failed;
+            let error = stats
+                .first_error
+                .map(|e| e.to_string())
+                .unwrap_or_else(|| "records were not delivered".into());
+            return Err(ConnectorError::fatal(format!("kafka sink: {error}")));
+        }
+        Ok(())
+    }
+
+    async fn close(&mut self) {
+        if let Some(producer) = self.producer.take() {
+            producer.close().await;
+        }
+    }
+}

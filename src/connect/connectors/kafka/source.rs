@@ -1,0 +1,164 @@
+//! The Kafka source: a consumer group member whose records stay raw bytes.
+//!
+//! Positions: the source commits offsets to its group only when the engine says the sink has everything before
+//! them (at-least-once); auto-commit is off. Reaches Kafka through `client` + `runtime` only.
+
+use super::config::KafkaSourceConfig;
+use crate::client::consumer::TopicPartition;
+use crate::client::records::Record;
+use crate::client::txn::ConsumerGroupMetadata;
+use crate::connect::connector::{ConnectorError, SourcePoll, SourceTask, TaskId};
+use crate::connect::data::{Str, Value};
+use crate::connect::record::{ConnectRecord, Data, Header, SourcePosition};
+use crate::runtime::group_consumer::{GroupConsumer, GroupConsumerEvent};
+
+/// Reads topics as a group member.
+pub struct KafkaSource {
+    consumer: Option<GroupConsumer>,
+    /// Records of the last event not yet handed out (an event may carry more than `max_records`).
+    leftover: Vec<ConnectRecord>,
+}
+
+impl KafkaSource {
+    /// Joins the group of `config.consumer` for `config.topics`, with auto-commit off: the engine commits.
+    pub fn open(config: &KafkaSourceConfig, task: TaskId) -> Result<Self, ConnectorError> {
+        let _ = task;
+        let mut consumer = config.consumer.clone();
+        consumer.enable_auto_commit = false;
+        let consumer = GroupConsumer::new(consumer, config.topics.clone())
+            .map_err(|e| ConnectorError::fatal(format!("kafka source: {e}")))?;
+        Ok(Self {
+            consumer: Some(consumer),
+            leftover: Vec::new(),
+        })
+    }
+
+    fn consumer(&self) -> Result<&GroupConsumer, ConnectorError> {
+        self.consumer
+            .as_ref()
+            .ok_or_else(|| ConnectorError::fatal("kafka source is closed"))
+    }
+
+    /// The group's id, generation and member id, for offsets committed inside a transaction (KIP-447: the
+    /// coordinator refuses them from a member of an older generation, so a zombie cannot commit).
+    pub fn group_metadata(&self, group_id: &str) -> Option<ConsumerGroupMetadata> {
+        let consumer = self.consumer.as_ref()?;
+        Some(consumer.with_member(|m| ConsumerGroupMetadata {
+            group_id: group_id.to_owned(),
+            generation_id: m.generation(),
+            member_id: m.member_id().to_owned(),
+            group_instance_id: None,
+        }))
+    }
+}
+
+fn record_from_kafka(topic: &Str, partition: i32, record: Record) -> ConnectRecord {
+    let headers = record
+        .headers
+        .iter()
+        .filter_map(Result::ok)
+        .map(|h| {
+            let key = Str::from_utf8(h.key.clone())
+                .unwrap_or_else(|_| Str::from(String::from_utf8_lossy(&h.key).as_ref()));
+            let value = h.value.map_or(Value::Null, Value::Bytes);
+            Header::new(key, value, None)
+        })
+        .collect();
+    ConnectRecord {
+        topic: topic.clone(),
+        partition: Some(partition),
+        key: Data::Raw(record.key),
+        value: Data::Raw(record.value),
+        timestamp: Some(record.timestamp),
+        headers,
+        kafka_offset: Some(record.offset),
+        source_offset: Some(SourcePosition::KafkaOffset {
+            topic: topic.clone(),
+            partition,
+            offset: record.offset + 1,
+        }),
+    }
+}
+
+impl SourceTask for KafkaSource {
+    async fn poll(&mut self, max_records: usize) -> Result<SourcePoll, ConnectorError> {
+        if !self.leftover.is_empty() {
+            let take = self.leftover.len().min(max_records.max(1));
+            let rest = self.leftover.split_off(take);
+            return Ok(SourcePoll::Records(std::mem::replace(
+                &mut self.leftover,
+                rest,
+            )));
+        }
+        let consumer = self.consumer()?;
+        let event = tokio::select! {
+            event = consumer.recv() => event,
+            // Come back to the engine now and then so it can flush, commit and notice a stop.
+            _ = tokio::time::sleep(std::time::Duration::from_millis(100)) => return Ok(SourcePoll::Idle),
+        };
+        match event {
+            GroupConsumerEvent::Records {
+                topic,
+                partition,
+                records,
+            } => {
+                let topic = Str::from(topic.as_str());
+                let mut converted: Vec<ConnectRecord> = records
+                    .into_iter()
+                    .map(|r| record_from_kafka(&topic, partition, r))
+                    .collect();
+                if converted.len() > max_records.max(1) {
+                    self.leftover = converted.split_off(max_records.max(1));
+                }
+                Ok(SourcePoll::Records(converted))
+            }
+            GroupConsumerEvent::Fatal(error) => {
+                Err(ConnectorError::fatal(format!("kafka source: {error}")))
+            }
+            GroupConsumerEvent::PartitionError {
+                topic,
+                partition,
+                error,
+            } => Err(ConnectorError::fatal(format!(
+                "kafka source: {topic}{}: {error}",
+                partition.map(|p| format!("-{p}")).unwrap_or_default()
+            ))),
+            GroupConsumerEvent::Revoked(partitions) => {
+                // The records of these partitions already handed out are still committed by the engine after
+                // the sink flushes; a commit for a partition we no longer own is refused and they are read
+                // again by the new owner (at-least-once).
+                tracing::info!(?partitions, "kafka source: partitions revoked");
+                Ok(SourcePoll::Idle)
+            }
+            other => {
+                tracing::debug!(?other, "kafka source: group event");
+                Ok(SourcePoll::Idle)
+            }
+        }
+    }
+
+    async fn commit(&mut self, position: &SourcePosition) -> Result<(), ConnectorError> {
+        let SourcePosition::KafkaOffset {
+            topic,
+            partition,
+            offset,
+        } = position
+        else {
+            return Ok(());
+        };
+        let consumer = self.consumer()?;
+        consumer
+            .commit_offsets(vec![(
+                TopicPartition::new(topic.as_str(), *partition),
+                *offset,
+            )])
+            .await
+            .map_err(|e| ConnectorError::retriable(format!("kafka source: commit failed: {e}")))
+    }
+
+    async fn close(&mut self) {
+        if let Some(consumer) = self.consumer.take() {
+            consumer.close().await;
+        }
+    }
+}
