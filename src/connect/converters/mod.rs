@@ -62,7 +62,7 @@ pub enum ConverterBuildError {
 }
 
 /// Every converter, statically dispatched.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub enum Converter {
     Json(JsonConverter),
     String(StringConverter),

@@ -39,7 +39,7 @@ const TARGETS: [Type; 8] = [
     Type::String,
 ];
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Cast {
     pub which: Which,
     /// `None` field = the whole key/value.

@@ -16,7 +16,7 @@ pub enum ChainError {
 }
 
 /// Transforms applied in order, converting key and value only when a transform first needs them.
-#[derive(Debug, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct TransformChain {
     pub transforms: Vec<Transform>,
 }

@@ -14,7 +14,7 @@ pub const CONFIG: ConfigDef = ConfigDef::new(&[
     NEGATE_KEY,
 ]);
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct ExtractField {
     pub which: Which,
     field: String,

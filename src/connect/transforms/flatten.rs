@@ -21,7 +21,7 @@ pub const CONFIG: ConfigDef = ConfigDef::new(&[
     NEGATE_KEY,
 ]);
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Flatten {
     pub which: Which,
     delimiter: String,

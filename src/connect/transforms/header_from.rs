@@ -35,7 +35,7 @@ pub const CONFIG: ConfigDef = ConfigDef::new(&[
     NEGATE_KEY,
 ]);
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct HeaderFrom {
     pub which: Which,
     fields: Vec<String>,

@@ -77,7 +77,7 @@ impl FieldSpec {
     }
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct InsertField {
     pub which: Which,
     topic: Option<FieldSpec>,

@@ -23,7 +23,7 @@ pub const CONFIG: ConfigDef = ConfigDef::new(&[
     NEGATE_KEY,
 ]);
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct MaskField {
     pub which: Which,
     fields: Vec<String>,

@@ -25,7 +25,7 @@ pub const CONFIG: ConfigDef = ConfigDef::new(&[
     NEGATE_KEY,
 ]);
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct RegexRouter {
     regex: Regex,
     replacement: String,

@@ -52,7 +52,7 @@ pub const CONFIG: ConfigDef = ConfigDef::new(&[
     NEGATE_KEY,
 ]);
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct ReplaceField {
     pub which: Which,
     exclude: Vec<String>,

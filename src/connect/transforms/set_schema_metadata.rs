@@ -32,7 +32,7 @@ pub const CONFIG: ConfigDef = ConfigDef::new(&[
     NEGATE_KEY,
 ]);
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct SetSchemaMetadata {
     pub which: Which,
     name: Option<String>,

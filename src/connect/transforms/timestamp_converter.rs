@@ -66,7 +66,7 @@ pub enum UnixPrecision {
     Nanoseconds,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct TimestampConverter {
     pub which: Which,
     field: Option<String>,

@@ -27,7 +27,7 @@ pub const CONFIG: ConfigDef = ConfigDef::new(&[
     NEGATE_KEY,
 ]);
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct TimestampRouter {
     topic_format: String,
     timestamp_format: DateFormat,

@@ -14,7 +14,7 @@ use crate::connect::record::ConnectRecord;
 use std::collections::BTreeMap;
 
 /// The transform kinds, statically dispatched.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub enum TransformKind {
     InsertField(insert_field::InsertField),
     ReplaceField(replace_field::ReplaceField),
@@ -42,7 +42,7 @@ pub struct Needs {
 }
 
 /// One configured transform with its optional predicate.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Transform {
     pub kind: TransformKind,
     predicate: Option<Predicate>,

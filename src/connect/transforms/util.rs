@@ -87,6 +87,15 @@ pub struct SchemaCache<T> {
     entries: RefCell<Vec<(SchemaRef, T)>>,
 }
 
+/// A clone starts empty: the cache is what one task derived from the schemas it saw, and each task fills its
+/// own (a transform cloned from the one built during validation has seen no records). Its entries are cheap to
+/// derive again and a shared one would need a lock.
+impl<T> Clone for SchemaCache<T> {
+    fn clone(&self) -> Self {
+        SchemaCache::default()
+    }
+}
+
 impl<T> Default for SchemaCache<T> {
     fn default() -> Self {
         SchemaCache {

@@ -27,7 +27,7 @@ pub const CONFIG: ConfigDef = ConfigDef::new(&[
     NEGATE_KEY,
 ]);
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct ValueToKey {
     fields: Vec<Str>,
     /// Key schema and, per key field, the value field index.

@@ -89,6 +89,20 @@ pub struct JsonConverter {
     schema_cache_size: usize,
 }
 
+/// A clone has the same options and starts with empty parse buffers and schema cache: both are one task's
+/// scratch, filled again by its first records (a converter cloned from the one built during validation has
+/// converted nothing).
+impl Clone for JsonConverter {
+    fn clone(&self) -> Self {
+        JsonConverter {
+            options: self.options,
+            parser: parse::Parser::default(),
+            schema_cache: Vec::new(),
+            schema_cache_size: self.schema_cache_size,
+        }
+    }
+}
+
 impl std::fmt::Debug for JsonConverter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("JsonConverter")

@@ -2,6 +2,7 @@
 //! and the documentation's examples verbatim.
 
 use super::*;
+use crate::connect::converters::Converter;
 
 #[test]
 fn unknown_names_and_keys_are_reported() {
@@ -162,4 +163,39 @@ fn documented_examples_verbatim() {
         apply(&tr, r).value.converted().unwrap().value,
         Value::string("2023-10-05")
     );
+}
+
+#[test]
+fn a_cloned_chain_and_converters_work_like_the_originals() {
+    // Built once (as during validation) and cloned per task: a clone transforms and converts like the
+    // original, whose schema caches are already filled, and fills its own.
+    let chain = TransformChain::new(vec![
+        t(
+            "InsertField$Value",
+            &[("static.field", "source"), ("static.value", "db")],
+        ),
+        t("MaskField$Value", &[("fields", "secret")]),
+    ]);
+    let mut key_conv = Converter::Json(JsonConverter::schemaless());
+    let mut value_conv = Converter::Json(JsonConverter::with_schemas());
+    let run = |chain: &TransformChain, key_conv: &mut Converter, value_conv: &mut Converter| {
+        let envelope = br#"{"schema":{"type":"struct","fields":[{"field":"secret","type":"string"}]},"payload":{"secret":"x"}}"#;
+        let mut record = ConnectRecord::raw("t", None, Some(Bytes::from_static(envelope)));
+        assert!(chain.apply(&mut record, key_conv, value_conv).unwrap());
+        let sv = record.value.converted().unwrap();
+        let mut out = BytesMut::new();
+        value_conv
+            .write_connect("t", sv.schema.as_ref(), &sv.value, &mut out)
+            .unwrap();
+        String::from_utf8(out.to_vec()).unwrap()
+    };
+    let original = run(&chain, &mut key_conv, &mut value_conv);
+    assert!(
+        original.contains(r#""payload":{"secret":"","source":"db"}"#),
+        "{original}"
+    );
+    assert_eq!(run(&chain, &mut key_conv, &mut value_conv), original);
+    let (chain, mut key_conv, mut value_conv) =
+        (chain.clone(), key_conv.clone(), value_conv.clone());
+    assert_eq!(run(&chain, &mut key_conv, &mut value_conv), original);
 }
