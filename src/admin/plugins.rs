@@ -28,8 +28,8 @@ fn class_name(info: &ComponentInfo) -> &'static str {
 /// Kafka Connect's plugin type; `None` for what is no plugin of its own (the Kafka side of a pipeline).
 fn plugin_type(info: &ComponentInfo) -> Option<&'static str> {
     match info.kind {
-        ComponentKind::Source if info.name != "kafka" => Some("source"),
-        ComponentKind::Sink if info.name != "kafka" => Some("sink"),
+        ComponentKind::Source if info.capabilities.kafka_client.is_none() => Some("source"),
+        ComponentKind::Sink if info.capabilities.kafka_client.is_none() => Some("sink"),
         ComponentKind::Source | ComponentKind::Sink => None,
         ComponentKind::Converter => Some("converter"),
         ComponentKind::Transform => Some("transformation"),
