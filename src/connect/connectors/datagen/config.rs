@@ -71,9 +71,7 @@ impl DatagenConfig {
         if schema.is_none() {
             problems.push(ConfigProblem {
                 key: "schema".into(),
-                message: format!(
-                    "datagen: unknown schema `{schema_name}`; use orders, users or pageviews"
-                ),
+                message: format!("unknown schema `{schema_name}`; use orders, users or pageviews"),
             });
         }
         let rate = config.double("rate").unwrap_or(100.0);
@@ -81,8 +79,7 @@ impl DatagenConfig {
             problems.push(ConfigProblem {
                 key: "rate".into(),
                 message: format!(
-                    "datagen: `rate` must be 0 (as fast as possible) or a positive number of records per \
-                     second, not {rate}"
+                    "must be 0 (as fast as possible) or a positive number of records per second, not {rate}"
                 ),
             });
         }
@@ -91,7 +88,7 @@ impl DatagenConfig {
             problems.push(ConfigProblem {
                 key: "count".into(),
                 message: format!(
-                    "datagen: `count` must be 0 (forever) or a positive number of records, not {count}"
+                    "must be 0 (forever) or a positive number of records, not {count}"
                 ),
             });
         }

@@ -92,7 +92,7 @@ const RESERVED_HEADERS: &[&str] = &["host", "content-length", "connection", "tra
 /// Checks one `Name:Value` entry of `headers`.
 fn header(entry: &str) -> Result<(String, String), String> {
     let Some((name, value)) = entry.split_once(':') else {
-        return Err(format!("http sink: header `{entry}` is not `Name:Value`"));
+        return Err(format!("header `{entry}` is not `Name:Value`"));
     };
     let (name, value) = (name.trim(), value.trim());
     let name_ok = !name.is_empty()
@@ -100,16 +100,14 @@ fn header(entry: &str) -> Result<(String, String), String> {
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
     if !name_ok || value.bytes().any(|b| b == b'\r' || b == b'\n') {
-        return Err(format!(
-            "http sink: header `{entry}` has an invalid name or value"
-        ));
+        return Err(format!("header `{entry}` has an invalid name or value"));
     }
     if RESERVED_HEADERS
         .iter()
         .any(|h| name.eq_ignore_ascii_case(h))
     {
         return Err(format!(
-            "http sink: header `{name}` is set by the sink itself; remove it from `headers`"
+            "header `{name}` is set by the sink itself; remove it"
         ));
     }
     Ok((name.to_owned(), value.to_owned()))
@@ -127,15 +125,10 @@ impl HttpSinkConfig {
         };
         let endpoint = match config.get("url") {
             None => {
-                problem(
-                    "url",
-                    "http sink: `url` is required (http://host:port/path)".into(),
-                );
+                problem("url", "required (http://host:port/path)".into());
                 None
             }
-            Some(url) => Endpoint::parse(url)
-                .map_err(|e| problem("url", format!("http sink: `url` {e}")))
-                .ok(),
+            Some(url) => Endpoint::parse(url).map_err(|e| problem("url", e)).ok(),
         };
         let mut headers = Vec::new();
         for entry in config.list("headers") {
@@ -148,10 +141,7 @@ impl HttpSinkConfig {
         let mut not_negative = |key: &str, default: i64| {
             let value = config.int(key).unwrap_or(default);
             if value < 0 {
-                problem(
-                    key,
-                    format!("http sink: `{key}` must not be negative, not {value}"),
-                );
+                problem(key, format!("must not be negative, not {value}"));
                 return default;
             }
             value

@@ -77,7 +77,7 @@ impl KafkaSourceConfig {
         if topics.is_empty() {
             return Err(vec![ConfigProblem {
                 key: "topics".into(),
-                message: "kafka source: `topics` names no topic".into(),
+                message: "names no topic; list the topics to read, comma-separated".into(),
             }]);
         }
         Ok(Self { topics, consumer })
