@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 use tower::ServiceExt;
 
 use super::*;
-use crate::engine::cores::{TaskReport, TaskState};
+use crate::engine::control::{TaskReport, TaskState};
 use crate::engine::positions::TaskKey;
 use crate::engine::task::TaskSpec;
 use crate::worker::status::MemoryStatusStore;

@@ -2,14 +2,15 @@
 //! and broker connections. A task is placed on one core and never migrates; nothing on the hot path is shared
 //! between cores. The control thread talks to cores only through channels: commands in, [`TaskReport`]s out.
 
-use std::cell::Cell;
 use std::collections::HashMap;
 use std::rc::Rc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use tokio::sync::{mpsc, Notify};
+use tokio::sync::mpsc;
 
+use super::control::TaskControl;
+use super::control::{ReportSender, TaskState};
 use super::positions::TaskKey;
 use super::task::{run_task, TaskOutcome, TaskSpec};
 use crate::runtime::backend::{AnyBackend, IoBackend, IoChoice};
@@ -27,33 +28,6 @@ pub enum CoreCommand {
     /// Stop every task of the core, then end the core's thread.
     StopAll,
 }
-
-/// What a task's state is, as the control thread sees it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum TaskState {
-    Running,
-    /// Paused on request: its positions are committed and its source is not polled.
-    Paused,
-    /// Failed; restarting after `retry_in`.
-    Failed {
-        error: String,
-        restarts: u32,
-        retry_in: Duration,
-    },
-    Finished,
-    Stopped,
-}
-
-/// A task's state change, sent by a core.
-#[derive(Debug, Clone)]
-pub struct TaskReport {
-    pub core: usize,
-    pub task: TaskKey,
-    pub state: TaskState,
-}
-
-/// Where cores send their reports (any thread may send; the control thread receives).
-pub type ReportSender = mpsc::UnboundedSender<TaskReport>;
 
 /// The running cores.
 pub struct CoreSet {
@@ -162,74 +136,6 @@ impl CoreSet {
         drop(self.commands);
         for thread in self.threads {
             let _ = thread.join();
-        }
-    }
-}
-
-/// What a core and one of its tasks share: the task's stop and pause requests, and its report channel.
-pub(crate) struct TaskControl {
-    core: usize,
-    key: TaskKey,
-    stop: Cell<bool>,
-    paused: Cell<bool>,
-    /// Woken on every stop, pause or resume request.
-    changed: Notify,
-    reports: ReportSender,
-}
-
-impl TaskControl {
-    fn new(core: usize, key: TaskKey, reports: ReportSender) -> Self {
-        Self {
-            core,
-            key,
-            stop: Cell::new(false),
-            paused: Cell::new(false),
-            changed: Notify::new(),
-            reports,
-        }
-    }
-
-    pub(crate) fn stop_requested(&self) -> bool {
-        self.stop.get()
-    }
-
-    pub(crate) fn pause_requested(&self) -> bool {
-        self.paused.get() && !self.stop.get()
-    }
-
-    pub(crate) fn report(&self, state: TaskState) {
-        let _ = self.reports.send(TaskReport {
-            core: self.core,
-            task: self.key.clone(),
-            state,
-        });
-    }
-
-    fn request_stop(&self) {
-        self.stop.set(true);
-        self.changed.notify_waiters();
-    }
-
-    fn set_paused(&self, paused: bool) {
-        self.paused.set(paused);
-        self.changed.notify_waiters();
-    }
-
-    /// Waits until a stop, pause or resume request arrives, or `timeout` passes.
-    pub(crate) async fn wait_for_request(&self, timeout: Duration) {
-        let _ = tokio::time::timeout(timeout, self.changed.notified()).await;
-    }
-
-    /// Waits while paused; returns at once when not paused, and as soon as a resume or stop arrives.
-    pub(crate) async fn wait_while_paused(&self) {
-        while self.pause_requested() {
-            let notified = self.changed.notified();
-            tokio::pin!(notified);
-            notified.as_mut().enable();
-            if !self.pause_requested() {
-                break;
-            }
-            notified.await;
         }
     }
 }

@@ -5,6 +5,7 @@
 //! and knows nothing of where a task's config came from, of REST, or of connectors as a whole.
 
 pub mod build;
+pub mod control;
 pub mod cores;
 pub mod dead_letter;
 pub mod metrics;
@@ -15,7 +16,8 @@ pub mod task;
 use std::collections::HashMap;
 
 use crate::runtime::backend::IoChoice;
-use cores::{CoreCommand, CoreSet, ReportSender};
+use control::ReportSender;
+use cores::{CoreCommand, CoreSet};
 use positions::TaskKey;
 use task::TaskSpec;
 

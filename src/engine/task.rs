@@ -18,7 +18,7 @@ use crate::engine::build::{
     build_chain, build_converters, build_sink, build_source, commit_exactly_once,
     source_keeps_own_positions,
 };
-use crate::engine::cores::{TaskControl, TaskState};
+use crate::engine::control::{TaskControl, TaskState};
 use crate::engine::dead_letter::DeadLetterQueue;
 use crate::engine::metrics::TaskMetrics;
 use crate::engine::positions::{PositionStore, TaskKey};

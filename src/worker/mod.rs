@@ -16,7 +16,7 @@ use std::sync::Arc;
 
 use crate::config::PipelineConfig;
 use crate::connect::connector::TaskId;
-use crate::engine::cores::{TaskReport, TaskState};
+use crate::engine::control::{TaskReport, TaskState};
 use crate::engine::metrics::{TaskMetrics, TaskMetricsRow};
 use crate::engine::positions::{PositionStore, TaskKey};
 use crate::engine::task::TaskSpec;

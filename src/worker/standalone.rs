@@ -14,7 +14,7 @@ use super::status::{MemoryStatusStore, TargetState};
 use super::store::{migrate_task_files, ConfigFile, PositionFile};
 use super::{Worker, WorkerError};
 use crate::config::PipelineConfig;
-use crate::engine::cores::{TaskReport, TaskState};
+use crate::engine::control::{TaskReport, TaskState};
 use crate::engine::Engine;
 use crate::runtime::backend::IoChoice;
 

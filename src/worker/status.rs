@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::engine::cores::TaskState;
+use crate::engine::control::TaskState;
 use crate::engine::positions::TaskKey;
 
 /// What a connector should be doing, as set by its config or by an operator.
