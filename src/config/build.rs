@@ -411,6 +411,7 @@ impl Checker<'_> {
             config: parsed?,
             settings,
             location: raw.location.clone(),
+            path_prefix: raw.path_prefix.clone(),
         })
     }
 }
@@ -958,10 +959,32 @@ fn build_pipeline(
             .collect();
         to_settings(&entries)
     };
-    let problems = std::mem::take(&mut checker.problems);
+    let mut problems = std::mem::take(&mut checker.problems);
     let (Some(name), Some(source), Some(sink), true) = (name, source, sink, problems.is_empty())
     else {
         return (None, problems);
+    };
+    let admin_overrides = worker.admin.clone();
+    let run = super::run_spec::build(&super::run_spec::Parts {
+        name: &name,
+        location: &raw.location,
+        delivery: keys.delivery,
+        source: &source,
+        sink: &sink,
+        key_converter: key_converter.as_ref(),
+        value_converter: value_converter.as_ref(),
+        transforms: &transforms,
+        predicates: &predicates,
+        producer: &producer,
+        consumer: &consumer,
+        admin_overrides: &admin_overrides,
+    });
+    let run = match run {
+        Ok(run) => run,
+        Err(found) => {
+            problems.extend(found);
+            return (None, problems);
+        }
     };
     let pipeline = PipelineConfig {
         name,
@@ -989,8 +1012,9 @@ fn build_pipeline(
         offset_flush_interval: worker
             .offset_flush_interval
             .unwrap_or(super::DEFAULT_OFFSET_FLUSH_INTERVAL),
-        admin_overrides: worker.admin.clone(),
+        admin_overrides,
         resolved_keys: BTreeSet::new(),
+        run,
         connector_config: raw.flat_form(),
         secret_keys: {
             let mut secrets = checker.secrets;

@@ -13,6 +13,7 @@ mod connect_form;
 mod problem;
 mod providers;
 mod raw;
+mod run_spec;
 mod toml_form;
 mod worker;
 
@@ -26,7 +27,6 @@ use std::time::Duration;
 
 use indexmap::IndexMap;
 
-use crate::client::config::{ConfigError, ConfigMap, ConsumerConfig, ProducerConfig};
 use crate::connect::config_def::ParsedConfig;
 use crate::connect::registry::{ComponentInfo, ComponentKind};
 
@@ -35,6 +35,7 @@ pub use catalog::{Catalog, Registry, StaticCatalog};
 pub use clients::{ClientRole, ClientSetting, ClientSettings, Origin};
 pub use problem::{ConfigErrors, Location, Problem};
 pub use providers::ConfigProviders;
+pub use run_spec::RunSpec;
 pub use worker::{OverridePolicy, WorkerConfig, WORKER_KEYS};
 
 /// Which reader a config file needs.
@@ -191,6 +192,9 @@ pub struct ComponentConfig {
     pub settings: Settings,
     /// Where the component is declared.
     pub location: Location,
+    /// What its keys' paths start with in the file (`source.`, `transforms.mask.`; empty for a Kafka Connect
+    /// connector's own keys).
+    pub path_prefix: String,
 }
 
 /// One transform of the chain, in order.
@@ -292,6 +296,8 @@ pub struct PipelineConfig {
     pub secret_keys: BTreeSet<String>,
     /// The keys whose values came from config provider references (shown as written, never resolved).
     pub resolved_keys: BTreeSet<String>,
+    /// What the engine runs: every part built and checked during validation, no text left to parse.
+    pub run: RunSpec,
 }
 
 /// What a secret's value is shown as, as Kafka Connect shows password-type values.
@@ -309,24 +315,6 @@ pub fn redact_url_credentials(text: &str) -> std::borrow::Cow<'_, str> {
 }
 
 impl PipelineConfig {
-    pub fn producer_config_map(&self) -> ConfigMap {
-        self.producer.config_map()
-    }
-
-    pub fn consumer_config_map(&self) -> ConfigMap {
-        self.consumer.config_map()
-    }
-
-    /// The producer config (already checked during validation).
-    pub fn producer_config(&self) -> Result<ProducerConfig, ConfigError> {
-        ProducerConfig::from_map(self.producer_config_map())
-    }
-
-    /// The consumer config (already checked during validation).
-    pub fn consumer_config(&self) -> Result<ConsumerConfig, ConfigError> {
-        ConsumerConfig::from_map(self.consumer_config_map())
-    }
-
     /// [`PipelineConfig::connector_config`] with every secret shown as [`HIDDEN`].
     pub fn masked_connector_config(&self) -> BTreeMap<String, String> {
         self.connector_config

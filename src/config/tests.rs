@@ -21,9 +21,13 @@ const fn info(
     }
 }
 
-/// A connector that is a Kafka client of `role`: keys it does not declare may be its client's.
+/// A connector that is a Kafka client of `role`: keys it does not declare may be its client's; a producer
+/// writes in transactions, like the real Kafka sink.
 const fn kafka_client(mut info: ComponentInfo, role: KafkaClientRole) -> ComponentInfo {
     info.capabilities.kafka_client = Some(role);
+    if matches!(role, KafkaClientRole::Producer) {
+        info.capabilities.joins_kafka_transaction = true;
+    }
     info
 }
 
@@ -201,7 +205,10 @@ fn issue_example_parses_to_the_expected_model() {
         first.producer.get("bootstrap.servers"),
         Some("127.0.0.1:9092")
     );
-    first.producer_config().unwrap();
+    assert_eq!(
+        first.run.producer.common.bootstrap_servers,
+        vec!["127.0.0.1:9092".to_owned()]
+    );
 
     let second = &config.pipelines[1];
     assert_eq!(second.name, "orders-to-file");
@@ -212,7 +219,7 @@ fn issue_example_parses_to_the_expected_model() {
         second.consumer.setting("group.id").map(|s| &s.origin),
         Some(Origin::Component(l)) if l.line == 13
     ));
-    let consumer = second.consumer_config().unwrap();
+    let consumer = &second.run.consumer;
     assert_eq!(consumer.group_id.as_deref(), Some("copy"));
     assert_eq!(
         consumer.common.bootstrap_servers,
@@ -612,8 +619,7 @@ fn profiles_set_presets_and_explicit_keys_win() {
     assert_eq!(p.consumer.get("fetch.min.bytes"), Some("1"));
     assert_eq!(p.consumer.get("fetch.max.wait.ms"), Some("10"));
     assert_eq!(p.queue_max_records, 128);
-    let producer = p.producer_config().unwrap();
-    assert_eq!(producer.linger, Duration::ZERO);
+    assert_eq!(p.run.producer.linger, Duration::ZERO);
 
     let text = example_with(
         "\"bootstrap.servers\" = \"127.0.0.1:9092\"",
@@ -645,8 +651,8 @@ fn profiles_set_presets_and_explicit_keys_win() {
         p.producer.setting("batch.size").map(|s| &s.origin),
         Some(Origin::Profile(Profile::Throughput, l)) if l.line == 9
     ));
-    p.producer_config().unwrap();
-    p.consumer_config().unwrap();
+    assert_eq!(p.run.producer.linger, Duration::from_millis(7));
+    assert_eq!(p.run.consumer.fetch_max_wait, Duration::from_millis(50));
     // The second pipeline has no profile: client defaults.
     assert_eq!(throughput.pipelines[1].producer.get("batch.size"), None);
 }
@@ -765,8 +771,7 @@ fn truncated_and_mangled_inputs_never_panic() {
 
 #[test]
 fn unnamed_transforms_of_one_type_get_numbered_aliases() {
-    let transform =
-        "\n[[pipeline.transforms]]\ntype = \"InsertField\"\n\"static.field\" = \"source\"\n";
+    let transform = "\n[[pipeline.transforms]]\ntype = \"InsertField\"\n\"static.field\" = \"source\"\n\"static.value\" = \"x\"\n";
     let text = format!("{ISSUE_EXAMPLE}{transform}{transform}");
     let config = toml(&text).unwrap();
     let aliases: Vec<&str> = config.pipelines[1]

@@ -55,6 +55,7 @@ pub struct TaskId {
 
 /// The key and value converters of a pipeline, for sinks that write bytes (file, stdout, HTTP) and sources
 /// that must produce bytes in the pipeline's format.
+#[derive(Debug, Clone)]
 pub struct Converters {
     pub key: Converter,
     pub value: Converter,

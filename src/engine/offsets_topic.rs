@@ -8,7 +8,7 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use crate::client::config::{ConfigMap, ConsumerConfig, IsolationLevel};
+use crate::client::config::{AutoOffsetReset, CommonConfig, ConsumerConfig, IsolationLevel};
 use crate::client::consumer::{ConsumerEvent, StartPosition};
 use crate::connect::connector::ConnectorError;
 use crate::connect::record::SourcePosition;
@@ -34,22 +34,11 @@ pub fn position_value(positions: &[SourcePosition]) -> String {
 
 /// Creates the offsets topic (one partition, the broker's replication factor) unless it exists, so the first
 /// read finds an empty topic instead of waiting for one to appear.
-/// `admin_overrides` (the worker's `admin.*` keys) win over what the admin client takes from `settings`.
-pub async fn ensure_topic(
-    settings: ConfigMap,
-    admin_overrides: &crate::config::Settings,
-    topic: &str,
-) -> Result<(), ConnectorError> {
+pub async fn ensure_topic(common: CommonConfig, topic: &str) -> Result<(), ConnectorError> {
     use kafka_protocol::messages::create_topics_request::CreatableTopic;
     use kafka_protocol::messages::{CreateTopicsRequest, TopicName};
     use kafka_protocol::protocol::StrBytes;
 
-    let mut admin_map = admin_settings(settings);
-    for (key, value) in admin_overrides.iter() {
-        admin_map.set(key, value);
-    }
-    let common = crate::client::config::admin_config(admin_map)
-        .map_err(|e| ConnectorError::fatal(format!("offsets topic: {e}")))?;
     let admin = crate::runtime::Admin::new(common);
     let request = crate::protocol::Request::CreateTopics(
         CreateTopicsRequest::default()
@@ -84,37 +73,17 @@ pub async fn ensure_topic(
     }
 }
 
-/// Only the keys every client role accepts (an admin client takes no producer or consumer keys).
-fn admin_settings(settings: ConfigMap) -> ConfigMap {
-    let mut admin = ConfigMap::new();
-    for key in [
-        "bootstrap.servers",
-        "client.id",
-        "request.timeout.ms",
-        "retry.backoff.ms",
-        "message.max.bytes",
-    ] {
-        if let Some(value) = settings.get(key) {
-            admin.set(key, value);
-        }
-    }
-    admin
-}
-
 /// Reads the topic to its end and returns the last committed positions stored under `key`; none if the
 /// topic does not exist yet or holds nothing for the key.
 pub async fn read_positions(
-    mut consumer_settings: ConfigMap,
+    mut config: ConsumerConfig,
     topic: &str,
     key: &str,
     timeout: Duration,
 ) -> Result<Vec<SourcePosition>, ConnectorError> {
-    consumer_settings.set("isolation.level", "read_committed");
-    consumer_settings.set("auto.offset.reset", "earliest");
-    let mut config = ConsumerConfig::from_map(consumer_settings)
-        .map_err(|e| ConnectorError::fatal(format!("offsets topic consumer: {e}")))?;
     config.group_id = None;
     config.isolation_level = IsolationLevel::ReadCommitted;
+    config.auto_offset_reset = AutoOffsetReset::Earliest;
     let consumer = Consumer::new(config);
     consumer.assign_topic_all_partitions(topic, StartPosition::Earliest);
     let mut latest: Option<String> = None;

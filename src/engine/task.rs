@@ -14,10 +14,7 @@ use crate::config::{Delivery, PipelineConfig, Tolerance};
 use crate::connect::connector::{ConnectorError, SinkTask, SourcePoll, SourceTask, TaskId};
 use crate::connect::connectors::{AnySink, AnySource};
 use crate::connect::record::SourcePosition;
-use crate::engine::build::{
-    build_chain, build_converters, build_sink, build_source, commit_exactly_once,
-    source_keeps_own_positions,
-};
+use crate::engine::build::commit_exactly_once;
 use crate::engine::control::{TaskControl, TaskState};
 use crate::engine::dead_letter::DeadLetterQueue;
 use crate::engine::metrics::TaskMetrics;
@@ -91,7 +88,7 @@ pub(crate) async fn run_task(
     control: &TaskControl,
 ) -> Result<TaskOutcome, ConnectorError> {
     let pipeline = &spec.pipeline;
-    let own_positions = source_keeps_own_positions(pipeline);
+    let own_positions = pipeline.run.source.capabilities().keeps_own_positions;
     let exactly_once_positions = pipeline.delivery == Delivery::ExactlyOnce && !own_positions;
     let store = (!own_positions && !exactly_once_positions).then(|| TaskPositions {
         store: spec.positions.as_ref(),
@@ -99,13 +96,11 @@ pub(crate) async fn run_task(
     });
     let start = if exactly_once_positions {
         // The positions committed with the records, in the offsets topic (KIP-618 style).
-        let settings = pipeline.producer_config_map();
         let topic = crate::engine::offsets_topic::DEFAULT_OFFSETS_TOPIC;
-        crate::engine::offsets_topic::ensure_topic(settings, &pipeline.admin_overrides, topic)
-            .await?;
+        crate::engine::offsets_topic::ensure_topic(pipeline.run.admin.clone(), topic).await?;
         let key = crate::engine::offsets_topic::position_key(&pipeline.name, spec.task.index);
         crate::engine::offsets_topic::read_positions(
-            pipeline.consumer_config_map(),
+            pipeline.run.consumer.clone(),
             topic,
             &key,
             Duration::from_secs(60),
@@ -124,27 +119,19 @@ pub(crate) async fn run_task(
         &pipeline.errors.tolerance,
         &pipeline.errors.dead_letter_topic,
     ) {
-        (Tolerance::All, Some(topic)) => {
-            let config = pipeline.producer_config().map_err(|e| {
-                ConnectorError::fatal(format!(
-                    "pipeline {:?}: dead-letter producer: {e}",
-                    pipeline.name
-                ))
-            })?;
-            Some(DeadLetterQueue::open(
-                config,
+        (Tolerance::All, Some(topic)) => Some(DeadLetterQueue::open(
+                pipeline.run.producer.clone(),
                 topic.clone(),
                 pipeline.errors.context_headers_enable,
                 &pipeline.name,
                 spec.task.index,
-            ))
-        }
+            )),
         _ => None,
     };
-    let mut converters = build_converters(pipeline)?;
-    let chain = build_chain(pipeline)?;
-    let mut sink = build_sink(pipeline, spec.task).await?;
-    let mut source = match build_source(pipeline, spec.task, &start).await {
+    let mut converters = pipeline.run.converters.instance();
+    let chain = pipeline.run.chain.instance();
+    let mut sink = AnySink::open(&pipeline.run.sink, spec.task).await?;
+    let mut source = match AnySource::open(&pipeline.run.source, spec.task, &start).await {
         Ok(source) => source,
         Err(e) => {
             sink.close().await;
@@ -204,9 +191,10 @@ async fn pump(
     let exactly_once_group: Option<String> = match pipeline.delivery {
         Delivery::ExactlyOnce => Some(
             pipeline
-                .consumer_config()
-                .ok()
-                .and_then(|c| c.group_id)
+                .run
+                .consumer
+                .group_id
+                .clone()
                 .unwrap_or_else(|| format!("connect-{}", pipeline.name)),
         ),
         Delivery::AtLeastOnce => None,

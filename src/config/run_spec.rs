@@ -1,0 +1,243 @@
+//! The typed parts the engine runs, built from a validated pipeline once, during validation: the source's and
+//! sink's configs, the converters, the transform chain and the clients' configs. Whatever cannot be built is a
+//! problem at its file, line and key, like any other — so `engine validate` catches it and the engine never
+//! parses a string.
+
+use crate::client::config::{CommonConfig, ConsumerConfig, ProducerConfig};
+use crate::connect::config_def::{ConfigProblem, ParsedConfig};
+use crate::connect::connector::Converters;
+use crate::connect::connectors::kafka::SinkProducer;
+use crate::connect::connectors::{SinkConfig, SourceConfig};
+use crate::connect::converters::Converter;
+use crate::connect::transforms::predicates::Predicate;
+use crate::connect::transforms::{Transform, TransformChain};
+
+use super::clients::ClientSettings;
+use super::problem::{Location, Problem};
+use super::{ComponentConfig, Delivery, PredicateConfig, Settings, TransformConfig};
+
+/// A part built once that each task takes its own copy of: converters and transforms keep per-task scratch
+/// (caches in `RefCell`s), so the original is never used, only cloned, behind a lock that makes the spec
+/// shareable with the cores.
+#[derive(Debug)]
+pub struct Prototype<T>(std::sync::Mutex<T>);
+
+impl<T: Clone> Prototype<T> {
+    pub fn new(part: T) -> Self {
+        Self(std::sync::Mutex::new(part))
+    }
+
+    /// A copy for one task.
+    pub fn instance(&self) -> T {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+}
+
+impl<T: Clone> Clone for Prototype<T> {
+    fn clone(&self) -> Self {
+        Self::new(self.instance())
+    }
+}
+
+/// What the engine runs for one pipeline.
+#[derive(Debug, Clone)]
+pub struct RunSpec {
+    pub source: SourceConfig,
+    pub sink: SinkConfig,
+    /// The key and value converters.
+    pub converters: Prototype<Converters>,
+    /// The transforms in order, each with its predicate.
+    pub chain: Prototype<TransformChain>,
+    /// The producer settings (the dead-letter producer; the Kafka sink has its own in `sink`).
+    pub producer: ProducerConfig,
+    /// The consumer settings (reading the offsets topic back; the Kafka source has its own in `source`).
+    pub consumer: ConsumerConfig,
+    /// The admin client settings (creating the offsets topic): the producer's common keys, then `admin.*`.
+    pub admin: CommonConfig,
+}
+
+/// What a pipeline's parts are, for [`build`].
+pub(crate) struct Parts<'a> {
+    pub name: &'a str,
+    pub location: &'a Location,
+    pub delivery: Delivery,
+    pub source: &'a ComponentConfig,
+    pub sink: &'a ComponentConfig,
+    pub key_converter: Option<&'a ComponentConfig>,
+    pub value_converter: Option<&'a ComponentConfig>,
+    pub transforms: &'a [TransformConfig],
+    pub predicates: &'a [PredicateConfig],
+    pub producer: &'a ClientSettings,
+    pub consumer: &'a ClientSettings,
+    pub admin_overrides: &'a Settings,
+}
+
+/// Problems of component `component`, each at the line of its key.
+fn component_problems(
+    parts: &Parts<'_>,
+    component: &ComponentConfig,
+    problems: Vec<ConfigProblem>,
+) -> Vec<Problem> {
+    problems
+        .into_iter()
+        .map(|p| Problem {
+            location: component
+                .settings
+                .location(&p.key)
+                .cloned()
+                .unwrap_or_else(|| component.location.clone()),
+            pipeline: Some(parts.name.to_owned()),
+            key: Some(format!("{}{}", component.path_prefix, p.key)),
+            message: p.message,
+        })
+        .collect()
+}
+
+fn problem(parts: &Parts<'_>, location: &Location, key: &str, message: String) -> Problem {
+    Problem {
+        location: location.clone(),
+        pipeline: Some(parts.name.to_owned()),
+        key: Some(key.to_owned()),
+        message,
+    }
+}
+
+fn converter(
+    parts: &Parts<'_>,
+    component: Option<&ComponentConfig>,
+    slot: &str,
+    is_key: bool,
+    problems: &mut Vec<Problem>,
+) -> Option<Converter> {
+    let default_config = ParsedConfig::default();
+    let (name, config, location) = match component {
+        Some(c) => (c.name, &c.config, &c.location),
+        // Kafka Connect's worker default.
+        None => ("json", &default_config, parts.location),
+    };
+    match Converter::build(name, config, is_key) {
+        Ok(converter) => Some(converter),
+        Err(e) => {
+            problems.push(problem(parts, location, slot, e.to_string()));
+            None
+        }
+    }
+}
+
+fn chain(parts: &Parts<'_>, problems: &mut Vec<Problem>) -> Option<TransformChain> {
+    let mut transforms = Vec::with_capacity(parts.transforms.len());
+    let mut ok = true;
+    for t in parts.transforms {
+        let key = format!("{}type", t.component.path_prefix);
+        let mut transform = match Transform::build(&t.component.type_name, &t.component.config) {
+            Ok(transform) => transform,
+            Err(e) => {
+                problems.push(problem(parts, &t.component.location, &key, e.to_string()));
+                ok = false;
+                continue;
+            }
+        };
+        if let Some(name) = &t.predicate {
+            let Some(p) = parts.predicates.iter().find(|p| &p.alias == name) else {
+                problems.push(problem(
+                    parts,
+                    &t.component.location,
+                    &format!("{}predicate", t.component.path_prefix),
+                    format!("unknown predicate `{name}`"),
+                ));
+                ok = false;
+                continue;
+            };
+            match Predicate::build(&p.component.type_name, &p.component.config) {
+                Ok(predicate) => transform = transform.with_predicate(predicate, t.negate),
+                Err(e) => {
+                    let key = format!("{}type", p.component.path_prefix);
+                    problems.push(problem(parts, &p.component.location, &key, e.to_string()));
+                    ok = false;
+                    continue;
+                }
+            }
+        }
+        transforms.push(transform);
+    }
+    ok.then(|| TransformChain::new(transforms))
+}
+
+/// Builds everything the engine runs, or says at which key it cannot be built.
+pub(crate) fn build(parts: &Parts<'_>) -> Result<RunSpec, Vec<Problem>> {
+    let mut problems = Vec::new();
+    // The client settings were checked key by key during validation; this only types them.
+    let producer_map = parts.producer.config_map();
+    let producer = ProducerConfig::from_map(producer_map.clone())
+        .map_err(|e| problems.push(problem(parts, parts.location, "producer", e.to_string())))
+        .ok();
+    let consumer = ConsumerConfig::from_map(parts.consumer.config_map())
+        .map_err(|e| problems.push(problem(parts, parts.location, "consumer", e.to_string())))
+        .ok();
+    let mut admin_map = crate::client::config::ConfigMap::new();
+    for key in ["bootstrap.servers", "client.id", "request.timeout.ms", "retry.backoff.ms", "message.max.bytes"] {
+        if let Some(value) = producer_map.get(key) {
+            admin_map.set(key, value);
+        }
+    }
+    for (key, value) in parts.admin_overrides.iter() {
+        admin_map.set(key, value);
+    }
+    let admin = crate::client::config::admin_config(admin_map)
+        .map_err(|e| problems.push(problem(parts, parts.location, "admin", e.to_string())))
+        .ok();
+    let capabilities = parts.source.info.capabilities;
+    let source = SourceConfig::new(
+        parts.source.name,
+        &parts.source.config,
+        capabilities.kafka_client.and(consumer.clone()),
+    )
+    .map_err(|p| problems.extend(component_problems(parts, parts.source, p)))
+    .ok();
+    let exactly_once = parts.delivery == Delivery::ExactlyOnce;
+    let sink_capabilities = parts.sink.info.capabilities;
+    if exactly_once && !sink_capabilities.joins_kafka_transaction {
+        problems.push(problem(
+            parts,
+            parts.location,
+            "delivery",
+            format!(
+                "\"exactly-once\" needs a Kafka sink (records, and consumed offsets or source positions, commit in one \
+                 Kafka transaction); for a {} sink use \"at-least-once\"",
+                parts.sink.name
+            ),
+        ));
+    }
+    let sink_producer = match sink_capabilities.kafka_client {
+        Some(_) => SinkProducer::from_settings(producer_map, exactly_once, parts.name)
+            .map_err(|e| problems.push(problem(parts, parts.location, "producer", e.to_string())))
+            .ok(),
+        None => None,
+    };
+    let sink = if sink_capabilities.kafka_client.is_some() && sink_producer.is_none() {
+        None
+    } else {
+        SinkConfig::new(parts.sink.name, &parts.sink.config, sink_producer)
+            .map_err(|p| problems.extend(component_problems(parts, parts.sink, p)))
+            .ok()
+    };
+    let key = converter(parts, parts.key_converter, "key.converter", true, &mut problems);
+    let value = converter(parts, parts.value_converter, "value.converter", false, &mut problems);
+    let chain = chain(parts, &mut problems);
+    match (source, sink, key, value, chain, producer, consumer, admin) {
+        (Some(source), Some(sink), Some(key), Some(value), Some(chain), Some(producer), Some(consumer), Some(admin))
+            if problems.is_empty() =>
+        {
+            Ok(RunSpec {
+                source,
+                sink,
+                converters: Prototype::new(Converters { key, value }),
+                chain: Prototype::new(chain),
+                producer,
+                consumer,
+                admin,
+            })
+        }
+        _ => Err(problems),
+    }
+}
