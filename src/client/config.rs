@@ -87,118 +87,166 @@ impl ConfigMap {
     pub fn get(&self, key: &str) -> Option<&str> {
         self.entries.get(key).map(String::as_str)
     }
+}
+
+/// Reads a [`ConfigMap`] key by key. A bad value is noted and its default used, so one pass over the map finds
+/// every problem (validation reports them all at once) and the typed config is still built.
+struct KeyReader {
+    entries: BTreeMap<String, String>,
+    problems: Vec<ConfigError>,
+}
+
+impl KeyReader {
+    fn new(map: ConfigMap) -> Self {
+        Self {
+            entries: map.entries,
+            problems: Vec::new(),
+        }
+    }
 
     fn take(&mut self, key: &str) -> Option<String> {
         self.entries.remove(key)
     }
 
-    fn invalid(key: &str, value: &str, reason: impl Into<String>) -> ConfigError {
-        ConfigError::InvalidValue {
+    fn invalid(&mut self, key: &str, value: &str, reason: impl Into<String>) {
+        self.problems.push(ConfigError::InvalidValue {
             key: key.into(),
             value: value.into(),
             reason: reason.into(),
-        }
+        });
     }
 
-    fn take_parsed<T: std::str::FromStr>(
+    /// `key` read with `parse`, or `default` when it is absent or `parse` rejects it (noting why).
+    fn read<T>(
         &mut self,
         key: &str,
         default: T,
-        what: &str,
-    ) -> Result<T, ConfigError> {
+        reason: &str,
+        parse: impl FnOnce(&str) -> Option<T>,
+    ) -> T {
         match self.take(key) {
-            None => Ok(default),
-            Some(v) => v
-                .trim()
-                .parse()
-                .map_err(|_| Self::invalid(key, &v, format!("expected {what}"))),
+            None => default,
+            Some(v) => parse(v.trim()).unwrap_or_else(|| {
+                self.invalid(key, &v, reason);
+                default
+            }),
         }
     }
 
-    fn take_ms(&mut self, key: &str, default_ms: u64) -> Result<Duration, ConfigError> {
-        self.take_parsed(key, default_ms, "a whole number of milliseconds")
-            .map(Duration::from_millis)
+    /// Like [`Self::read`], for a key whose absence the caller tells from its presence.
+    fn read_given<T>(
+        &mut self,
+        key: &str,
+        reason: &str,
+        parse: impl FnOnce(&str) -> Option<T>,
+    ) -> Option<T> {
+        let v = self.take(key)?;
+        let parsed = parse(v.trim());
+        if parsed.is_none() {
+            self.invalid(key, &v, reason);
+        }
+        parsed
     }
 
-    fn take_bytes(&mut self, key: &str, default: usize, min: usize) -> Result<usize, ConfigError> {
-        let value: usize = self.take_parsed(key, default, "a whole number of bytes")?;
+    fn ms(&mut self, key: &str, default_ms: u64) -> Duration {
+        Duration::from_millis(self.read(
+            key,
+            default_ms,
+            "expected a whole number of milliseconds",
+            |v| v.parse().ok(),
+        ))
+    }
+
+    fn bytes(&mut self, key: &str, default: usize, min: usize) -> usize {
+        let value = self.read(key, default, "expected a whole number of bytes", |v| {
+            v.parse().ok()
+        });
         if value < min {
-            return Err(Self::invalid(
-                key,
-                &value.to_string(),
-                format!("must be at least {min}"),
-            ));
+            self.invalid(key, &value.to_string(), format!("must be at least {min}"));
+            return default;
         }
-        Ok(value)
+        value
     }
 
-    fn take_bool(&mut self, key: &str) -> Result<Option<bool>, ConfigError> {
-        match self.take(key) {
-            None => Ok(None),
-            Some(v) => match v.trim().to_ascii_lowercase().as_str() {
-                "true" | "1" | "yes" => Ok(Some(true)),
-                "false" | "0" | "no" => Ok(Some(false)),
-                _ => Err(Self::invalid(key, &v, "expected true or false")),
-            },
-        }
-    }
-
-    fn take_common(&mut self) -> Result<CommonConfig, ConfigError> {
-        let bootstrap = self.take("bootstrap.servers").ok_or(ConfigError::Missing {
-            key: "bootstrap.servers".into(),
-        })?;
-        let bootstrap_servers: Vec<String> = bootstrap
-            .split(',')
-            .map(|s| s.trim().to_owned())
-            .filter(|s| !s.is_empty())
-            .collect();
-        if bootstrap_servers.is_empty() {
-            return Err(Self::invalid(
-                "bootstrap.servers",
-                &bootstrap,
-                "expected host:port[,host:port…]",
-            ));
-        }
-        for server in &bootstrap_servers {
-            let port_ok = server
-                .rsplit_once(':')
-                .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok());
-            if !port_ok {
-                return Err(Self::invalid(
-                    "bootstrap.servers",
-                    server,
-                    "expected host:port",
-                ));
+    fn flag(&mut self, key: &str) -> Option<bool> {
+        self.read_given(key, "expected true or false", |v| {
+            match v.to_ascii_lowercase().as_str() {
+                "true" | "1" | "yes" => Some(true),
+                "false" | "0" | "no" => Some(false),
+                _ => None,
             }
-        }
-        Ok(CommonConfig {
+        })
+    }
+
+    fn common(&mut self) -> CommonConfig {
+        let bootstrap_servers = match self.take("bootstrap.servers") {
+            None => {
+                self.problems.push(ConfigError::Missing {
+                    key: "bootstrap.servers".into(),
+                });
+                Vec::new()
+            }
+            Some(bootstrap) => self.bootstrap_servers(&bootstrap),
+        };
+        CommonConfig {
             bootstrap_servers,
             client_id: self
                 .take("client.id")
                 .unwrap_or_else(|| "pipewright".into()),
-            request_timeout: self.take_ms("request.timeout.ms", 30_000)?,
-            metadata_max_age: self.take_ms("metadata.max.age.ms", 300_000)?,
-            retry_backoff: self.take_ms("retry.backoff.ms", 100)?,
-            retry_backoff_max: self.take_ms("retry.backoff.max.ms", 1_000)?,
-            max_frame_bytes: self.take_bytes(
+            request_timeout: self.ms("request.timeout.ms", 30_000),
+            metadata_max_age: self.ms("metadata.max.age.ms", 300_000),
+            retry_backoff: self.ms("retry.backoff.ms", 100),
+            retry_backoff_max: self.ms("retry.backoff.max.ms", 1_000),
+            max_frame_bytes: self.bytes(
                 "message.max.bytes",
                 crate::protocol::frame::DEFAULT_MAX_FRAME_BYTES,
                 1024,
-            )?,
-            socket_connection_setup_timeout: self
-                .take_ms("socket.connection.setup.timeout.ms", 10_000)?,
-        })
+            ),
+            socket_connection_setup_timeout: self.ms("socket.connection.setup.timeout.ms", 10_000),
+        }
     }
 
-    /// Fails on the first key nobody took, suggesting the closest known key.
-    fn finish(self, known: &[&str]) -> Result<(), ConfigError> {
-        if let Some(key) = self.entries.keys().next() {
-            return Err(ConfigError::UnknownKey {
-                key: key.clone(),
-                suggestion: closest(key, known),
-            });
+    fn bootstrap_servers(&mut self, bootstrap: &str) -> Vec<String> {
+        let servers: Vec<String> = bootstrap
+            .split(',')
+            .map(|s| s.trim().to_owned())
+            .filter(|s| !s.is_empty())
+            .collect();
+        if servers.is_empty() {
+            self.invalid(
+                "bootstrap.servers",
+                bootstrap,
+                "expected host:port[,host:port…]",
+            );
         }
-        Ok(())
+        let bad = servers.iter().find(|server| {
+            !server
+                .rsplit_once(':')
+                .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok())
+        });
+        if let Some(server) = bad.cloned() {
+            self.invalid("bootstrap.servers", &server, "expected host:port");
+        }
+        servers
+    }
+
+    /// Every problem found, the keys nobody took last (each with the closest known key).
+    fn finish(mut self, known: &[&str]) -> Vec<ConfigError> {
+        let unknown = std::mem::take(&mut self.entries);
+        self.problems
+            .extend(unknown.into_keys().map(|key| ConfigError::UnknownKey {
+                suggestion: closest(&key, known),
+                key,
+            }));
+        self.problems
+    }
+}
+
+/// The config, or the first of its problems (in the order the keys are read).
+fn first_problem<T>(config: T, problems: Vec<ConfigError>) -> Result<T, ConfigError> {
+    match problems.into_iter().next() {
+        Some(problem) => Err(problem),
+        None => Ok(config),
     }
 }
 
@@ -285,44 +333,51 @@ const PRODUCER_KEYS: &[&str] = &[
 ];
 
 impl ProducerConfig {
-    pub fn from_map(mut map: ConfigMap) -> Result<Self, ConfigError> {
-        let common = map.take_common()?;
-        let acks = match map.take("acks") {
-            None => None,
-            Some(v) => Some(match v.trim().to_ascii_lowercase().as_str() {
-                "all" | "-1" => Acks::All,
-                "1" => Acks::Leader,
-                "0" => Acks::None,
-                _ => return Err(ConfigMap::invalid("acks", &v, "expected all, -1, 1 or 0")),
-            }),
-        };
-        let max_in_flight: Option<usize> = match map.take("max.in.flight.requests.per.connection") {
-            None => None,
-            Some(v) => Some(v.trim().parse().ok().filter(|n| *n >= 1).ok_or_else(|| {
-                ConfigMap::invalid(
-                    "max.in.flight.requests.per.connection",
-                    &v,
-                    "expected a whole number ≥ 1",
-                )
-            })?),
-        };
-        let retries: Option<u32> =
-            match map.take("retries") {
-                None => None,
-                Some(v) => Some(v.trim().parse().map_err(|_| {
-                    ConfigMap::invalid("retries", &v, "expected a whole number ≥ 0")
-                })?),
-            };
-        let transactional_id = map.take("transactional.id").filter(|id| !id.is_empty());
-        let explicit_idempotence = match (map.take_bool("enable.idempotence")?, &transactional_id) {
+    pub fn from_map(map: ConfigMap) -> Result<Self, ConfigError> {
+        let (config, problems) = Self::read(map);
+        first_problem(config, problems)
+    }
+
+    /// Every problem of `map`, found in one pass.
+    pub fn problems(map: ConfigMap) -> Vec<ConfigError> {
+        Self::read(map).1
+    }
+
+    /// The keys a producer takes (besides librdkafka's aliases of them).
+    pub fn known_keys() -> Vec<&'static str> {
+        [COMMON_KEYS, PRODUCER_KEYS].concat()
+    }
+
+    fn read(map: ConfigMap) -> (Self, Vec<ConfigError>) {
+        let mut r = KeyReader::new(map);
+        let common = r.common();
+        let acks = r.read_given("acks", "expected all, -1, 1 or 0", |v| {
+            match v.to_ascii_lowercase().as_str() {
+                "all" | "-1" => Some(Acks::All),
+                "1" => Some(Acks::Leader),
+                "0" => Some(Acks::None),
+                _ => None,
+            }
+        });
+        let max_in_flight: Option<usize> = r.read_given(
+            "max.in.flight.requests.per.connection",
+            "expected a whole number ≥ 1",
+            |v| v.parse().ok().filter(|n| *n >= 1),
+        );
+        let retries: Option<u32> = r.read_given("retries", "expected a whole number ≥ 0", |v| {
+            v.parse().ok()
+        });
+        let transactional_id = r.take("transactional.id").filter(|id| !id.is_empty());
+        let explicit_idempotence = match (r.flag("enable.idempotence"), &transactional_id) {
             (Some(false), Some(id)) => {
-                return Err(ConfigError::InvalidValue {
-                    key: "enable.idempotence".into(),
-                    value: "false".into(),
-                    reason: format!(
+                r.invalid(
+                    "enable.idempotence",
+                    "false",
+                    format!(
                         "transactional.id={id} needs idempotence: remove enable.idempotence=false"
                     ),
-                })
+                );
+                Some(true)
             }
             // A transactional producer is idempotent as if the user had asked for it: conflicts are errors.
             (None, Some(_)) => Some(true),
@@ -356,51 +411,55 @@ impl ProducerConfig {
         .collect();
         let enable_idempotence = match explicit_idempotence {
             Some(true) => {
-                if let Some((key, value, reason)) = conflicts.into_iter().next() {
-                    return Err(ConfigError::IdempotenceConflict {
-                        key: key.into(),
-                        value,
-                        reason: reason.into(),
-                    });
-                }
+                r.problems
+                    .extend(conflicts.into_iter().map(|(key, value, reason)| {
+                        ConfigError::IdempotenceConflict {
+                            key: key.into(),
+                            value,
+                            reason: reason.into(),
+                        }
+                    }));
                 true
             }
             Some(false) => false,
             None => conflicts.is_empty(),
         };
-        let compression = match map.take("compression.type") {
+        let compression = match r.take("compression.type") {
             None => Compression::None,
-            Some(v) => Compression::from_name(&v)
-                .map_err(|e| ConfigMap::invalid("compression.type", &v, e.to_string()))?,
+            Some(v) => Compression::from_name(&v).unwrap_or_else(|e| {
+                r.invalid("compression.type", &v, e.to_string());
+                Compression::None
+            }),
         };
+        let transaction_timeout = r.read(
+            "transaction.timeout.ms",
+            60_000,
+            "expected 1 ..= 2147483647 milliseconds",
+            |v| {
+                v.parse()
+                    .ok()
+                    .filter(|ms| (1..=i32::MAX as u64).contains(ms))
+            },
+        );
         let config = Self {
             common,
             acks: acks.unwrap_or(Acks::All),
-            linger: map.take_ms("linger.ms", 5)?,
-            batch_size_bytes: map.take_bytes("batch.size", 16_384, 1)?,
+            linger: r.ms("linger.ms", 5),
+            batch_size_bytes: r.bytes("batch.size", 16_384, 1),
             max_in_flight_per_connection: max_in_flight.unwrap_or(5),
-            delivery_timeout: map.take_ms("delivery.timeout.ms", 120_000)?,
+            delivery_timeout: r.ms("delivery.timeout.ms", 120_000),
             retries: retries.unwrap_or(i32::MAX as u32),
             compression,
             enable_idempotence,
-            max_request_size_bytes: map.take_bytes("max.request.size", 1_048_576, 1024)?,
-            buffer_memory_bytes: map.take_bytes("buffer.memory", 33_554_432, 1024)?,
-            partitioner_ignore_keys: map.take_bool("partitioner.ignore.keys")?.unwrap_or(false),
-            allow_auto_create_topics: map.take_bool("allow.auto.create.topics")?.unwrap_or(true),
+            max_request_size_bytes: r.bytes("max.request.size", 1_048_576, 1024),
+            buffer_memory_bytes: r.bytes("buffer.memory", 33_554_432, 1024),
+            partitioner_ignore_keys: r.flag("partitioner.ignore.keys").unwrap_or(false),
+            allow_auto_create_topics: r.flag("allow.auto.create.topics").unwrap_or(true),
             transactional_id,
-            transaction_timeout: map.take_ms("transaction.timeout.ms", 60_000)?,
+            transaction_timeout: Duration::from_millis(transaction_timeout),
         };
-        if config.transaction_timeout.as_millis() > i32::MAX as u128
-            || config.transaction_timeout.is_zero()
-        {
-            return Err(ConfigMap::invalid(
-                "transaction.timeout.ms",
-                &config.transaction_timeout.as_millis().to_string(),
-                "expected 1 ..= 2147483647 milliseconds",
-            ));
-        }
-        map.finish(&[COMMON_KEYS, PRODUCER_KEYS].concat())?;
-        Ok(config)
+        let problems = r.finish(&Self::known_keys());
+        (config, problems)
     }
 }
 
@@ -513,108 +572,119 @@ const CONSUMER_KEYS: &[&str] = &[
 ];
 
 impl ConsumerConfig {
-    pub fn from_map(mut map: ConfigMap) -> Result<Self, ConfigError> {
-        let common = map.take_common()?;
-        let auto_offset_reset = match map.take("auto.offset.reset") {
-            None => AutoOffsetReset::Latest,
-            Some(v) => match v.trim().to_ascii_lowercase().as_str() {
-                "earliest" | "smallest" | "beginning" => AutoOffsetReset::Earliest,
-                "latest" | "largest" | "end" => AutoOffsetReset::Latest,
-                "none" | "error" => AutoOffsetReset::None,
-                _ => {
-                    return Err(ConfigMap::invalid(
-                        "auto.offset.reset",
-                        &v,
-                        "expected earliest, latest or none",
-                    ))
-                }
+    pub fn from_map(map: ConfigMap) -> Result<Self, ConfigError> {
+        let (config, problems) = Self::read(map);
+        first_problem(config, problems)
+    }
+
+    /// Every problem of `map`, found in one pass.
+    pub fn problems(map: ConfigMap) -> Vec<ConfigError> {
+        Self::read(map).1
+    }
+
+    /// The keys a consumer takes (besides librdkafka's aliases of them).
+    pub fn known_keys() -> Vec<&'static str> {
+        [COMMON_KEYS, CONSUMER_KEYS].concat()
+    }
+
+    fn read(map: ConfigMap) -> (Self, Vec<ConfigError>) {
+        let mut r = KeyReader::new(map);
+        let common = r.common();
+        let auto_offset_reset = r.read(
+            "auto.offset.reset",
+            AutoOffsetReset::Latest,
+            "expected earliest, latest or none",
+            |v| match v.to_ascii_lowercase().as_str() {
+                "earliest" | "smallest" | "beginning" => Some(AutoOffsetReset::Earliest),
+                "latest" | "largest" | "end" => Some(AutoOffsetReset::Latest),
+                "none" | "error" => Some(AutoOffsetReset::None),
+                _ => None,
             },
-        };
-        let isolation_level = match map.take("isolation.level") {
-            None => IsolationLevel::ReadUncommitted,
-            Some(v) => match v.trim().to_ascii_lowercase().as_str() {
-                "read_uncommitted" => IsolationLevel::ReadUncommitted,
-                "read_committed" => IsolationLevel::ReadCommitted,
-                _ => {
-                    return Err(ConfigMap::invalid(
-                        "isolation.level",
-                        &v,
-                        "expected read_uncommitted or read_committed",
-                    ))
-                }
+        );
+        let isolation_level = r.read(
+            "isolation.level",
+            IsolationLevel::ReadUncommitted,
+            "expected read_uncommitted or read_committed",
+            |v| match v.to_ascii_lowercase().as_str() {
+                "read_uncommitted" => Some(IsolationLevel::ReadUncommitted),
+                "read_committed" => Some(IsolationLevel::ReadCommitted),
+                _ => None,
             },
-        };
-        let to_i32 = |key: &str, v: usize| -> Result<i32, ConfigError> {
-            i32::try_from(v).map_err(|_| {
-                ConfigMap::invalid(key, &v.to_string(), "must fit in a signed 32-bit number")
+        );
+        // Sizes go on the wire as INT32.
+        let int32_bytes = |r: &mut KeyReader, key: &str, default: i32, min: usize| -> i32 {
+            let value = r.bytes(key, default as usize, min);
+            i32::try_from(value).unwrap_or_else(|_| {
+                r.invalid(
+                    key,
+                    &value.to_string(),
+                    "must fit in a signed 32-bit number",
+                );
+                default
             })
         };
-        let fetch_min_bytes = map.take_bytes("fetch.min.bytes", 1, 0)?;
-        let fetch_max_bytes = map.take_bytes("fetch.max.bytes", 52_428_800, 1)?;
+        let fetch_min_bytes = int32_bytes(&mut r, "fetch.min.bytes", 1, 0);
+        let fetch_max_bytes = int32_bytes(&mut r, "fetch.max.bytes", 52_428_800, 1);
         let max_partition_fetch_bytes =
-            map.take_bytes("max.partition.fetch.bytes", 1_048_576, 1)?;
-        let partition_assignment_strategy = match map.take("partition.assignment.strategy") {
-            None => vec![
+            int32_bytes(&mut r, "max.partition.fetch.bytes", 1_048_576, 1);
+        let partition_assignment_strategy = r.read(
+            "partition.assignment.strategy",
+            vec![
                 AssignmentStrategy::Range,
                 AssignmentStrategy::CooperativeSticky,
             ],
-            Some(v) => {
-                let parsed: Option<Vec<_>> = v
-                    .split(',')
+            "expected a comma-separated list of range, roundrobin, cooperative-sticky",
+            |v| {
+                v.split(',')
                     .filter(|s| !s.trim().is_empty())
                     .map(AssignmentStrategy::from_name)
-                    .collect();
-                match parsed {
-                    Some(list) if !list.is_empty() => list,
-                    _ => return Err(ConfigMap::invalid(
-                        "partition.assignment.strategy",
-                        &v,
-                        "expected a comma-separated list of range, roundrobin, cooperative-sticky",
-                    )),
-                }
-            }
-        };
-        let session_timeout = map.take_ms("session.timeout.ms", 45_000)?;
-        let heartbeat_interval = map.take_ms("heartbeat.interval.ms", 3_000)?;
+                    .collect::<Option<Vec<_>>>()
+                    .filter(|list| !list.is_empty())
+            },
+        );
+        let session_timeout = r.ms("session.timeout.ms", 45_000);
+        let heartbeat_interval = r.ms("heartbeat.interval.ms", 3_000);
         if heartbeat_interval >= session_timeout {
-            return Err(ConfigMap::invalid(
+            r.invalid(
                 "heartbeat.interval.ms",
                 &heartbeat_interval.as_millis().to_string(),
                 "must be lower than session.timeout.ms (a third of it is usual)",
-            ));
+            );
         }
         let config = Self {
             session_timeout,
             heartbeat_interval,
-            max_poll_interval: map.take_ms("max.poll.interval.ms", 300_000)?,
-            group_instance_id: map.take("group.instance.id").filter(|s| !s.is_empty()),
+            max_poll_interval: r.ms("max.poll.interval.ms", 300_000),
+            group_instance_id: r.take("group.instance.id").filter(|s| !s.is_empty()),
             partition_assignment_strategy,
-            enable_auto_commit: map.take_bool("enable.auto.commit")?.unwrap_or(true),
-            auto_commit_interval: map.take_ms("auto.commit.interval.ms", 5_000)?,
+            enable_auto_commit: r.flag("enable.auto.commit").unwrap_or(true),
+            auto_commit_interval: r.ms("auto.commit.interval.ms", 5_000),
             auto_offset_reset,
-            fetch_min_bytes: to_i32("fetch.min.bytes", fetch_min_bytes)?,
-            fetch_max_bytes: to_i32("fetch.max.bytes", fetch_max_bytes)?,
-            fetch_max_wait: map.take_ms("fetch.max.wait.ms", 500)?,
-            max_partition_fetch_bytes: to_i32(
-                "max.partition.fetch.bytes",
-                max_partition_fetch_bytes,
-            )?,
+            fetch_min_bytes,
+            fetch_max_bytes,
+            fetch_max_wait: r.ms("fetch.max.wait.ms", 500),
+            max_partition_fetch_bytes,
             isolation_level,
-            check_crcs: map.take_bool("check.crcs")?.unwrap_or(true),
-            allow_auto_create_topics: map.take_bool("allow.auto.create.topics")?.unwrap_or(false),
-            group_id: map.take("group.id"),
+            check_crcs: r.flag("check.crcs").unwrap_or(true),
+            allow_auto_create_topics: r.flag("allow.auto.create.topics").unwrap_or(false),
+            group_id: r.take("group.id"),
             common,
         };
-        map.finish(&[COMMON_KEYS, CONSUMER_KEYS].concat())?;
-        Ok(config)
+        let problems = r.finish(&Self::known_keys());
+        (config, problems)
     }
 }
 
 /// Settings for one-off cluster requests (`engine metadata`, `engine topic create`).
-pub fn admin_config(mut map: ConfigMap) -> Result<CommonConfig, ConfigError> {
-    let common = map.take_common()?;
-    map.finish(COMMON_KEYS)?;
-    Ok(common)
+pub fn admin_config(map: ConfigMap) -> Result<CommonConfig, ConfigError> {
+    let mut r = KeyReader::new(map);
+    let common = r.common();
+    first_problem(common, r.finish(COMMON_KEYS))
+}
+
+/// The keys an admin client takes (besides librdkafka's aliases of them).
+pub fn admin_keys() -> &'static [&'static str] {
+    COMMON_KEYS
 }
 
 /// The most edits a suggestion may be from the name it corrects: a cap on the usual third of the known key's
@@ -898,5 +968,45 @@ mod tests {
         ]))
         .unwrap_err();
         assert!(err.to_string().contains("auto.offset.reset"));
+    }
+
+    #[test]
+    fn one_pass_finds_every_problem() {
+        let problems = ProducerConfig::problems(ConfigMap::from_pairs([
+            ("bootstrap.servers", "a:1"),
+            ("linger.ms", "soon"),
+            ("acks", "several"),
+            ("enable.idempotence", "true"),
+            ("max.in.flight", "9"),
+            ("lingr.ms", "5"),
+            ("colour", "blue"),
+        ]));
+        let keys: Vec<String> = problems
+            .iter()
+            .map(|p| match p {
+                ConfigError::UnknownKey { key, .. }
+                | ConfigError::InvalidValue { key, .. }
+                | ConfigError::Missing { key }
+                | ConfigError::IdempotenceConflict { key, .. } => key.clone(),
+            })
+            .collect();
+        assert_eq!(
+            keys,
+            [
+                "acks",
+                "max.in.flight.requests.per.connection",
+                "linger.ms",
+                "colour",
+                "lingr.ms"
+            ],
+            "{problems:?}"
+        );
+        let consumer = ConsumerConfig::problems(ConfigMap::from_pairs([
+            ("fetch.max.bytes", "4294967296"),
+            ("session.timeout.ms", "1000"),
+            ("heartbeat.interval.ms", "3000"),
+        ]));
+        assert_eq!(consumer.len(), 3, "{consumer:?}");
+        assert!(matches!(&consumer[0], ConfigError::Missing { key } if key == "bootstrap.servers"));
     }
 }

@@ -1,8 +1,10 @@
 //! The Kafka client settings of a pipeline: `[kafka]` + profile presets + the Kafka source/sink's client keys +
 //! `producer.override.*` / `consumer.override.*`, resolved in that order (later wins), each remembering where it
-//! came from, and checked with the clients' own parsers (`ProducerConfig::from_map`, `ConsumerConfig::from_map`).
+//! came from, and checked by the clients' own readers (`ProducerConfig::problems`, `ConsumerConfig::problems`) in one pass.
 
-use crate::client::config::{java_name, ConfigError, ConfigMap, ConsumerConfig, ProducerConfig};
+use crate::client::config::{
+    admin_keys, closest, java_name, ConfigError, ConfigMap, ConsumerConfig, ProducerConfig,
+};
 
 use super::problem::Location;
 use super::Profile;
@@ -22,26 +24,38 @@ impl ClientRole {
         }
     }
 
-    fn check(self, map: ConfigMap) -> Result<(), ConfigError> {
+    /// Every problem the `role` client finds in `map`, in one pass.
+    fn problems(self, map: ConfigMap) -> Vec<ConfigError> {
         match self {
-            ClientRole::Producer => ProducerConfig::from_map(map).map(drop),
-            ClientRole::Consumer => ConsumerConfig::from_map(map).map(drop),
+            ClientRole::Producer => ProducerConfig::problems(map),
+            ClientRole::Consumer => ConsumerConfig::problems(map),
+        }
+    }
+
+    fn known_keys(self) -> Vec<&'static str> {
+        match self {
+            ClientRole::Producer => ProducerConfig::known_keys(),
+            ClientRole::Consumer => ConsumerConfig::known_keys(),
         }
     }
 }
 
-/// A placeholder broker list for probing and for checking maps whose own list is missing.
+/// A placeholder broker list for checking maps whose own list is missing (the engine's default applies).
 const PROBE_BOOTSTRAP: &str = "localhost:9092";
+
+/// Whether `key` (its Java name or a librdkafka alias) is one of `known`; if not, the closest known key, if any.
+fn accepts(known: &[&str], key: &str) -> Result<(), Option<String>> {
+    if known.contains(&java_name(key)) {
+        Ok(())
+    } else {
+        Err(closest(key, known))
+    }
+}
 
 /// Whether the `role` client knows `key` (under its Java name or a librdkafka alias); if not, the closest key
 /// it knows, if any.
 pub(crate) fn client_accepts(role: ClientRole, key: &str) -> Result<(), Option<String>> {
-    let mut map = ConfigMap::from_pairs([("bootstrap.servers", PROBE_BOOTSTRAP)]);
-    map.set(key, "");
-    match role.check(map) {
-        Err(ConfigError::UnknownKey { suggestion, .. }) => Err(suggestion),
-        _ => Ok(()),
-    }
+    accepts(&role.known_keys(), key)
 }
 
 /// Whether a client key's value is a secret, never to be shown: passwords, JAAS configs (which hold them),
@@ -57,12 +71,7 @@ pub(crate) fn is_secret_key(key: &str) -> bool {
 
 /// Whether the admin client knows `key`; if not, the closest key it knows, if any.
 pub(crate) fn admin_accepts(key: &str) -> Result<(), Option<String>> {
-    let mut map = ConfigMap::from_pairs([("bootstrap.servers", PROBE_BOOTSTRAP)]);
-    map.set(key, "");
-    match crate::client::config::admin_config(map) {
-        Err(ConfigError::UnknownKey { suggestion, .. }) => Err(suggestion),
-        _ => Ok(()),
-    }
+    accepts(admin_keys(), key)
 }
 
 /// Whether `a` and `b` name the same client setting (equal, or one a librdkafka alias of the other).
@@ -156,30 +165,24 @@ impl ClientSettings {
     }
 
     /// Every problem the `role` client finds, each with the setting it blames (`None` when no setting is to
-    /// blame, e.g. a missing key). The client stops at its first problem, so the blamed key is set aside and
-    /// the check runs again until it passes.
+    /// blame, e.g. a missing key): the client reads the map once, key by key, noting each problem.
     pub(crate) fn problems(&self, role: ClientRole) -> Vec<(ConfigError, Option<ClientSetting>)> {
-        let mut remaining = self.settings.clone();
-        let mut found = Vec::new();
-        for _ in 0..=self.settings.len() + 1 {
-            let mut map =
-                ConfigMap::from_pairs(remaining.iter().map(|s| (s.key.clone(), s.value.clone())));
-            if map.get("bootstrap.servers").is_none() {
-                map.set("bootstrap.servers", PROBE_BOOTSTRAP);
-            }
-            let Err(error) = role.check(map) else {
-                break;
-            };
-            let key = error_key(&error).to_owned();
-            let blamed = remaining.iter().rposition(|s| same_key(&s.key, &key));
-            let setting = blamed.map(|i| remaining.remove(i));
-            let stuck = setting.is_none();
-            found.push((error, setting));
-            if stuck {
-                break;
-            }
+        let mut map = self.config_map();
+        if map.get("bootstrap.servers").is_none() {
+            map.set("bootstrap.servers", PROBE_BOOTSTRAP);
         }
-        found
+        role.problems(map)
+            .into_iter()
+            .map(|error| {
+                let key = error_key(&error);
+                let blamed = self
+                    .settings
+                    .iter()
+                    .rfind(|s| same_key(&s.key, key))
+                    .cloned();
+                (error, blamed)
+            })
+            .collect()
     }
 }
 
