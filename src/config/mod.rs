@@ -8,8 +8,13 @@
 
 mod build;
 mod catalog;
+mod checker;
+mod client_resolution;
 mod clients;
+mod components;
 mod connect_form;
+mod pipeline_keys;
+mod pipeline_settings;
 mod problem;
 mod providers;
 mod raw;
@@ -30,9 +35,9 @@ use indexmap::IndexMap;
 use crate::connect::config_def::ParsedConfig;
 use crate::connect::registry::{ComponentInfo, ComponentKind};
 
-pub use build::PIPELINE_KEYS;
 pub use catalog::{Catalog, Registry, StaticCatalog};
 pub use clients::{ClientRole, ClientSetting, ClientSettings, Origin};
+pub use pipeline_keys::PIPELINE_KEYS;
 pub use problem::{ConfigErrors, Location, Problem};
 pub use providers::ConfigProviders;
 pub use run_spec::RunSpec;

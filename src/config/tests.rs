@@ -903,7 +903,9 @@ fields = "secret"
             "basic.auth.user.info",
         ] {
             assert!(
-                super::super::clients::is_secret_key(super::super::build::client_key_of(secret)),
+                super::super::clients::is_secret_key(
+                    super::super::client_resolution::client_key_of(secret)
+                ),
                 "{secret}"
             );
         }
