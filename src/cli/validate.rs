@@ -80,12 +80,20 @@ pub fn summary(config: &EngineConfig) -> String {
         stages.push(component(p, &p.sink, "sink"));
         let _ = writeln!(
             out,
-            "  {}: {} ({}, {} task{}{})",
+            "  {}: {} ({}, {} task{}{}{})",
             p.name,
             stages.join(" → "),
             p.delivery.as_str(),
             p.tasks,
             if p.tasks == 1 { "" } else { "s" },
+            if p.requested_tasks > p.tasks {
+                format!(
+                    " of the {} asked: its connectors use no more",
+                    p.requested_tasks
+                )
+            } else {
+                String::new()
+            },
             p.profile
                 .map(|pr| format!(", profile {}", pr.as_str()))
                 .unwrap_or_default()

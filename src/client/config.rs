@@ -227,6 +227,19 @@ impl KeyReader {
         if let Some(server) = bad.cloned() {
             self.invalid("bootstrap.servers", &server, "expected host:port");
         }
+        // `user:password@host:port` would pass as a host; a scheme would make the host `PLAINTEXT://host`.
+        if let Some(server) = servers.iter().find(|s| s.contains('@') || s.contains('/')) {
+            let shown = if server.contains('@') {
+                "(credentials hidden)".to_owned()
+            } else {
+                server.clone()
+            };
+            self.invalid(
+                "bootstrap.servers",
+                &shown,
+                "expected host:port, without a scheme or credentials; credentials go in the SASL settings",
+            );
+        }
         servers
     }
 

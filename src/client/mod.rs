@@ -14,6 +14,7 @@ pub mod metadata;
 pub mod partitioner;
 pub mod producer;
 pub mod records;
+pub mod topic_name;
 pub mod txn;
 
 use crate::protocol::{ProtocolError, Request, Response};

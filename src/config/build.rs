@@ -159,7 +159,16 @@ fn build_pipeline(
         name,
         location: raw.location.clone(),
         delivery: keys.delivery,
-        tasks: keys.tasks,
+        // As Kafka Connect's connectors do with `tasks.max`: no more tasks than the connector can use (a
+        // second file-source task would read the same file again).
+        tasks: [
+            source.info.capabilities.max_tasks,
+            sink.info.capabilities.max_tasks,
+        ]
+        .into_iter()
+        .flatten()
+        .fold(keys.tasks, u32::min),
+        requested_tasks: keys.tasks,
         profile: keys.profile.as_ref().map(|(p, _)| *p),
         source,
         sink,

@@ -268,7 +268,10 @@ pub struct PipelineConfig {
     /// Where the pipeline starts (`[[pipeline]]`, or the connector file).
     pub location: Location,
     pub delivery: Delivery,
+    /// The tasks the pipeline runs: `tasks` (`tasks.max`), or fewer when the connectors can use no more.
     pub tasks: u32,
+    /// `tasks` (`tasks.max`) as given.
+    pub requested_tasks: u32,
     pub profile: Option<Profile>,
     pub source: ComponentConfig,
     pub sink: ComponentConfig,

@@ -4,12 +4,18 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use crate::client::topic_name::topic_name_problem;
+
 use super::checker::Checker;
 use super::clients::{client_accepts, ClientRole};
 use super::pipeline_keys::{hint, pipeline_key, CONVERTER_SLOTS, PIPELINE_KEYS};
 use super::problem::{did_you_mean, Location};
 use super::raw::{Entry, RawPipeline};
 use super::{Delivery, ErrorHandling, Profile, Setting, Settings, Tolerance};
+
+/// The most tasks one pipeline may ask for: far more than useful on any machine, few enough that a typo
+/// (`tasks = 1000000`) is refused instead of exhausting memory and file descriptors.
+pub(super) const MAX_TASKS: u32 = 1024;
 
 /// What the pipeline-level keys said.
 #[derive(Default)]
@@ -103,8 +109,15 @@ pub(super) fn read_pipeline_keys(checker: &mut Checker<'_>, raw: &RawPipeline) -
                 }
             }
             "tasks" => match u32::try_from(number()) {
-                Ok(n) => out.tasks = n,
-                Err(_) => checker.report_at(entry, format!("{value} tasks is too many")),
+                Ok(n) if n <= MAX_TASKS => out.tasks = n,
+                _ => checker.report_at(
+                    entry,
+                    format!(
+                        "{value} tasks is too many: at most {MAX_TASKS} per pipeline (each task has its own \
+                         queue, clients and connections); about as many as the cores, partitions or files \
+                         the pipeline reads is enough"
+                    ),
+                ),
             },
             "profile" => {
                 let profile = if value == "latency" {
@@ -123,7 +136,11 @@ pub(super) fn read_pipeline_keys(checker: &mut Checker<'_>, raw: &RawPipeline) -
                 }
             }
             "errors.deadletterqueue.topic.name" => {
-                errors.dead_letter_topic = Some(value).filter(|t| !t.trim().is_empty())
+                let topic = Some(value).filter(|t| !t.trim().is_empty());
+                match topic.as_deref().and_then(topic_name_problem) {
+                    Some(problem) => checker.report_at(entry, problem),
+                    None => errors.dead_letter_topic = topic,
+                }
             }
             "errors.deadletterqueue.topic.replication.factor" => match i16::try_from(number()) {
                 Ok(n) => errors.dead_letter_replication_factor = n,

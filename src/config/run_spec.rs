@@ -4,6 +4,7 @@
 //! parses a string.
 
 use crate::client::config::{CommonConfig, ConsumerConfig, ProducerConfig};
+use crate::client::topic_name::topic_name_problem;
 use crate::connect::config_def::{ConfigProblem, ParsedConfig};
 use crate::connect::connector::Converters;
 use crate::connect::connectors::kafka::SinkProducer;
@@ -163,6 +164,52 @@ fn chain(parts: &Parts<'_>, problems: &mut Vec<Problem>) -> Option<TransformChai
     ok.then(|| TransformChain::new(transforms))
 }
 
+/// The topics records will be written to can exist: a source's `topic` is a valid name, and a sink that
+/// writes to Kafka knows where each record goes (its own `topic`, a routing transform, or the source's topic).
+fn check_topics(
+    parts: &Parts<'_>,
+    source: &SourceConfig,
+    sink: &SinkConfig,
+    chain: &TransformChain,
+    problems: &mut Vec<Problem>,
+) {
+    if let Some(message) = source.records_topic().and_then(topic_name_problem) {
+        let topic = ConfigProblem {
+            key: "topic".into(),
+            message,
+        };
+        problems.extend(component_problems(parts, parts.source, vec![topic]));
+    }
+    if !sink.capabilities().writes_to_kafka()
+        || sink.fixed_topic().is_some()
+        || chain.renames_topics()
+    {
+        return;
+    }
+    let source_name = parts.source.name;
+    let message = if source.capabilities().kafka_client.is_some() {
+        Some(
+            "names no topic, so every record would be written back to the topic it was read from; set `topic`, \
+             or rename records with a RegexRouter or TimestampRouter transform"
+                .to_owned(),
+        )
+    } else if source.records_topic().is_none() {
+        Some(format!(
+            "names no topic, and the {source_name} source gives its records none; set `topic` here (or the \
+             source's `topic`), or name records with a RegexRouter or TimestampRouter transform"
+        ))
+    } else {
+        None
+    };
+    if let Some(message) = message {
+        let topic = ConfigProblem {
+            key: "topic".into(),
+            message,
+        };
+        problems.extend(component_problems(parts, parts.sink, vec![topic]));
+    }
+}
+
 /// Builds everything the engine runs, or says at which key it cannot be built.
 pub(crate) fn build(parts: &Parts<'_>) -> Result<RunSpec, Vec<Problem>> {
     let mut problems = Vec::new();
@@ -242,6 +289,9 @@ pub(crate) fn build(parts: &Parts<'_>) -> Result<RunSpec, Vec<Problem>> {
         &mut problems,
     );
     let chain = chain(parts, &mut problems);
+    if let (Some(source), Some(sink), Some(chain)) = (&source, &sink, &chain) {
+        check_topics(parts, source, sink, chain, &mut problems);
+    }
     match (source, sink, key, value, chain, producer, consumer, admin) {
         (
             Some(source),

@@ -86,6 +86,18 @@ impl SourceConfig {
     pub fn capabilities(&self) -> Capabilities {
         self.info().capabilities
     }
+
+    /// The topic the source's records are given (its `topic` key), if one is set. A Kafka source has none of
+    /// its own: its records keep the topic they were read from.
+    pub fn records_topic(&self) -> Option<&str> {
+        let topic = match self {
+            SourceConfig::Kafka(_) => return None,
+            SourceConfig::File(c) => c.topic.as_str(),
+            SourceConfig::Stdin(c) => c.topic.as_str(),
+            SourceConfig::Datagen(c) => c.topic.as_str(),
+        };
+        Some(topic).filter(|t| !t.is_empty())
+    }
 }
 
 impl SinkConfig {
@@ -124,6 +136,15 @@ impl SinkConfig {
 
     pub fn capabilities(&self) -> Capabilities {
         self.info().capabilities
+    }
+
+    /// The topic a sink that writes to Kafka sends records to when no routing transform renamed them (the
+    /// Kafka sink's `topic`), if one is set.
+    pub fn fixed_topic(&self) -> Option<&str> {
+        match self {
+            SinkConfig::Kafka(c) => c.topic.as_deref(),
+            SinkConfig::File(_) | SinkConfig::Stdout(_) | SinkConfig::Http(_) => None,
+        }
     }
 }
 

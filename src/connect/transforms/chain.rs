@@ -26,6 +26,11 @@ impl TransformChain {
         TransformChain { transforms }
     }
 
+    /// Whether some transform may give a record another topic.
+    pub fn renames_topics(&self) -> bool {
+        self.transforms.iter().any(Transform::renames_topic)
+    }
+
     /// Applies every transform in place; `Ok(false)` means a transform filtered the record out.
     pub fn apply(
         &self,

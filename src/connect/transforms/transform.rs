@@ -182,6 +182,14 @@ impl Transform {
     }
 
     /// What this transform reads.
+    /// Whether the transform may give a record another topic (RegexRouter, TimestampRouter).
+    pub fn renames_topic(&self) -> bool {
+        matches!(
+            self.kind,
+            TransformKind::RegexRouter(_) | TransformKind::TimestampRouter(_)
+        )
+    }
+
     pub fn needs(&self) -> Needs {
         let which = |w: Which| Needs {
             key: w == Which::Key,

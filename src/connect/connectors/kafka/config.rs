@@ -5,6 +5,7 @@
 //! else, so config validation can call it.
 
 use crate::client::config::{ConfigError, ConfigMap, ConsumerConfig, ProducerConfig};
+use crate::client::topic_name::topic_name_problem;
 use crate::connect::component::{Capabilities, ComponentInfo, ComponentKind, KafkaClientRole};
 use crate::connect::config_def::{ConfigDef, ConfigKey, ConfigProblem, ConfigType, ParsedConfig};
 
@@ -79,6 +80,17 @@ impl KafkaSourceConfig {
                 key: "topics".into(),
                 message: "names no topic; list the topics to read, comma-separated".into(),
             }]);
+        }
+        let problems: Vec<ConfigProblem> = topics
+            .iter()
+            .filter_map(|topic| topic_name_problem(topic))
+            .map(|message| ConfigProblem {
+                key: "topics".into(),
+                message,
+            })
+            .collect();
+        if !problems.is_empty() {
+            return Err(problems);
         }
         Ok(Self { topics, consumer })
     }
@@ -162,10 +174,14 @@ pub struct KafkaSinkConfig {
 impl KafkaSinkConfig {
     /// From the sink's validated keys and its producer.
     pub fn new(config: &ParsedConfig, producer: SinkProducer) -> Result<Self, Vec<ConfigProblem>> {
-        Ok(Self {
-            topic: config.string("topic"),
-            producer,
-        })
+        let topic = config.string("topic").filter(|t| !t.is_empty());
+        if let Some(message) = topic.as_deref().and_then(topic_name_problem) {
+            return Err(vec![ConfigProblem {
+                key: "topic".into(),
+                message,
+            }]);
+        }
+        Ok(Self { topic, producer })
     }
 }
 

@@ -5,6 +5,8 @@ use crate::connect::registry::{Capabilities, ComponentInfo, ComponentKind, Kafka
 
 use super::*;
 
+mod rejections;
+
 const fn info(
     kind: ComponentKind,
     name: &'static str,
@@ -719,7 +721,7 @@ fn formats_follow_the_extension() {
 
 #[test]
 fn docs_describe_every_pipeline_key() {
-    let docs = include_str!("../../docs/pipelines.md");
+    let docs = include_str!("../../../docs/pipelines.md");
     for key in PIPELINE_KEYS {
         assert!(
             docs.contains(&format!("`{}`", key.name)),
@@ -1125,7 +1127,7 @@ listeners = "http://:9999"
 
 #[test]
 fn every_worker_key_is_documented() {
-    let docs = include_str!("../../docs/pipelines.md");
+    let docs = include_str!("../../../docs/pipelines.md");
     for (key, _) in super::WORKER_KEYS {
         assert!(
             docs.contains(&format!("`{key}`")),
