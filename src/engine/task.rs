@@ -58,7 +58,9 @@ fn stream_key(position: &SourcePosition) -> Option<(String, i32)> {
         SourcePosition::KafkaOffset {
             topic, partition, ..
         } => Some((topic.as_str().to_owned(), *partition)),
-        SourcePosition::Offset(_) | SourcePosition::Opaque(_) => None,
+        SourcePosition::Offset(_)
+        | SourcePosition::FileOffset { .. }
+        | SourcePosition::Opaque(_) => None,
     }
 }
 
@@ -120,12 +122,12 @@ pub(crate) async fn run_task(
         &pipeline.errors.dead_letter_topic,
     ) {
         (Tolerance::All, Some(topic)) => Some(DeadLetterQueue::open(
-                pipeline.run.producer.clone(),
-                topic.clone(),
-                pipeline.errors.context_headers_enable,
-                &pipeline.name,
-                spec.task.index,
-            )),
+            pipeline.run.producer.clone(),
+            topic.clone(),
+            pipeline.errors.context_headers_enable,
+            &pipeline.name,
+            spec.task.index,
+        )),
         _ => None,
     };
     let mut converters = pipeline.run.converters.instance();
