@@ -15,8 +15,8 @@ use std::time::Duration;
 use support::broker::{create_topic, unique_topic, TestBroker};
 use support::engine_cli::{assert_delivered, engine_consume, engine_produce};
 use support::engine_process::{
-    committed_file_position, positions_file, rest_get, start_engine, start_engine_capturing_stderr,
-    terminate, write_pipelines,
+    committed_file_position, file_offset, positions_file, rest_get, start_engine,
+    start_engine_capturing_stderr, terminate, write_pipelines,
 };
 use support::group_member::committed_offsets;
 use support::kill_restart::{append_paced, kill_mid_run_and_restart, produce_paced, Work};
@@ -574,9 +574,9 @@ sink = {{ type = "kafka", topic = "{topic}" }}
         )
         .stdout_str();
         out.lines()
-            .filter_map(|l| l.strip_prefix(&format!("{pipeline}/0=offset\t")))
+            .filter_map(|l| l.strip_prefix(&format!("{pipeline}/0=")))
+            .filter_map(file_offset)
             .next_back()
-            .and_then(|n| n.trim().parse().ok())
     };
 
     kill_mid_run_and_restart(

@@ -8,7 +8,8 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use support::engine_process::{
-    start_engine, start_engine_capturing_stderr, terminate, write_config,
+    committed_file_position, positions_file, start_engine, start_engine_capturing_stderr,
+    terminate, write_config,
 };
 use support::waiting::{file_lines, wait_for};
 
@@ -179,5 +180,108 @@ type = "InsertField"
     assert_eq!(
         failures, restarts,
         "each failure is printed once:\n{stderr}"
+    );
+}
+
+/// Copies `input` (holding `old` lines `old-N`) to a file with a file → file pipeline, stops the engine once
+/// the last position is committed, lets `change` do to the input what happens while the engine is down (it
+/// leaves more bytes at the path than were read), starts the engine again, and returns what was copied and
+/// what the second run logged.
+fn copy_across_a_stop(old: usize, change: impl FnOnce(&Path)) -> (Vec<String>, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let (input, output) = (dir.path().join("app.log"), dir.path().join("copy.out"));
+    append(&input, 0..old, "old");
+    let config = write_config(
+        dir.path(),
+        &format!(
+            r#"[[pipeline]]
+name = "copy"
+source = {{ type = "file", file = "{}" }}
+sink = {{ type = "file", file = "{}" }}
+"value.converter" = "string"
+"#,
+            input.display(),
+            output.display()
+        ),
+    );
+    let state = dir.path().join("state");
+    let positions = positions_file(&state, "copy", 0);
+    let read = std::fs::metadata(&input).unwrap().len();
+    let mut engine = start_engine(&config, &state, 1);
+    engine.wait_while_running(
+        "the old lines copied and their position committed",
+        Duration::from_secs(30),
+        || file_lines(&output).len() >= old && committed_file_position(&positions) == Some(read),
+    );
+    assert!(terminate(&mut engine, Duration::from_secs(20)).success());
+
+    change(&input);
+    assert!(
+        std::fs::metadata(&input).unwrap().len() > read,
+        "the new file is longer than the stored position"
+    );
+
+    let mut engine = start_engine_capturing_stderr(&config, &state, 1);
+    let written = std::fs::metadata(&input).unwrap().len();
+    engine.wait_while_running(
+        "the new lines copied and their position committed",
+        Duration::from_secs(30),
+        || committed_file_position(&positions) == Some(written),
+    );
+    assert!(terminate(&mut engine, Duration::from_secs(20)).success());
+    (file_lines(&output), engine.stderr_after_exit())
+}
+
+fn tagged(tag: &str, n: usize) -> Vec<String> {
+    (0..n).map(|i| format!("{tag}-{i}")).collect()
+}
+
+#[cfg(unix)]
+fn inode(path: &Path) -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(path).unwrap().ino()
+}
+
+/// A file truncated in place and refilled past the stored position while the engine was down was resumed at
+/// that position: the refill's first lines were lost.
+#[cfg(unix)]
+#[test]
+fn a_file_truncated_and_refilled_while_the_engine_is_stopped_is_copied_from_its_first_line() {
+    let (copied, log) = copy_across_a_stop(40, |input| {
+        let before = inode(input);
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .truncate(true)
+            .open(input)
+            .unwrap();
+        for i in 0..60 {
+            writeln!(file, "new-{i}").unwrap();
+        }
+        assert_eq!(inode(input), before, "truncated in place");
+    });
+    assert_eq!(copied, [tagged("old", 40), tagged("new", 60)].concat());
+    assert!(
+        log.contains("truncated and written again while the engine was stopped")
+            && log.contains("app.log"),
+        "the restart says why it reads the file from the start:\n{log}"
+    );
+}
+
+/// A file replaced (a new file renamed over it) while the engine was down was resumed at the old file's
+/// position: the new file's first lines were lost.
+#[cfg(unix)]
+#[test]
+fn a_file_replaced_while_the_engine_is_stopped_is_copied_from_its_first_line() {
+    let (copied, log) = copy_across_a_stop(40, |input| {
+        let before = inode(input);
+        let written = input.with_extension("tmp");
+        append(&written, 0..60, "new");
+        std::fs::rename(&written, input).unwrap();
+        assert_ne!(inode(input), before, "another file at the path");
+    });
+    assert_eq!(copied, [tagged("old", 40), tagged("new", 60)].concat());
+    assert!(
+        log.contains("replaced while the engine was stopped") && log.contains("app.log"),
+        "the restart says why it reads the file from the start:\n{log}"
     );
 }

@@ -14,6 +14,13 @@ use bytes::Bytes;
 pub enum SourcePosition {
     /// A byte or record offset.
     Offset(i64),
+    /// A byte offset in one file, with what tells that file from another one later found at its path (replaced,
+    /// rotated, or truncated and written again).
+    FileOffset {
+        offset: u64,
+        file: FileId,
+        head: FileHead,
+    },
     /// A Kafka partition offset.
     KafkaOffset {
         topic: Str,
@@ -22,6 +29,23 @@ pub enum SourcePosition {
     },
     /// Anything else a source wants back, serialised by the source.
     Opaque(Bytes),
+}
+
+/// Where a file lives: its device and inode (both 0 where the platform has none).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FileId {
+    pub device: u64,
+    pub inode: u64,
+}
+
+/// A checksum of a file's first bytes, as log shippers fingerprint files: a file truncated in place, or a new
+/// one given a freed inode, keeps its inode but not its first bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct FileHead {
+    /// How many of the file's first bytes `crc32c` covers.
+    pub bytes: u32,
+    /// CRC-32C (Castagnoli) of those bytes.
+    pub crc32c: u32,
 }
 
 /// A record header. `schema` is absent when the header came off the wire as raw bytes.

@@ -10,7 +10,7 @@ use std::fmt;
 use bytes::Bytes;
 
 use crate::connect::data::Str;
-use crate::connect::record::SourcePosition;
+use crate::connect::record::{FileHead, FileId, SourcePosition};
 
 /// One task of one connector, as the engine, the worker and their stores name it.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -54,6 +54,10 @@ pub trait PositionStore: Send + Sync + fmt::Debug {
 pub fn format_line(position: &SourcePosition) -> String {
     match position {
         SourcePosition::Offset(offset) => format!("offset\t{offset}"),
+        SourcePosition::FileOffset { offset, file, head } => format!(
+            "file\t{offset}\t{}\t{}\t{}\t{:08x}",
+            file.device, file.inode, head.bytes, head.crc32c
+        ),
         SourcePosition::KafkaOffset {
             topic,
             partition,
@@ -73,6 +77,23 @@ pub fn parse_line(line: &str) -> Option<SourcePosition> {
     let mut fields = line.splitn(4, '\t');
     match fields.next()? {
         "offset" => fields.next()?.parse().ok().map(SourcePosition::Offset),
+        "file" => {
+            // Numbers only, so every field is split (the kafka form keeps tabs in its last field, a topic).
+            let mut fields = line.split('\t').skip(1);
+            let offset = fields.next()?.parse().ok()?;
+            let file = FileId {
+                device: fields.next()?.parse().ok()?,
+                inode: fields.next()?.parse().ok()?,
+            };
+            let head = FileHead {
+                bytes: fields.next()?.parse().ok()?,
+                crc32c: u32::from_str_radix(fields.next()?, 16).ok()?,
+            };
+            fields
+                .next()
+                .is_none()
+                .then_some(SourcePosition::FileOffset { offset, file, head })
+        }
         "kafka" => {
             let partition = fields.next()?.parse().ok()?;
             let offset = fields.next()?.parse().ok()?;
@@ -112,12 +133,34 @@ mod tests {
                 offset: 17,
             },
             SourcePosition::Opaque(Bytes::from_static(&[0, 255, 16])),
+            SourcePosition::FileOffset {
+                offset: 5_000_000_000,
+                file: FileId {
+                    device: 2049,
+                    inode: u64::MAX,
+                },
+                head: FileHead {
+                    bytes: 1024,
+                    crc32c: 0x0000_beef,
+                },
+            },
         ];
         for position in positions {
             assert_eq!(parse_line(&format_line(&position)), Some(position));
         }
         assert_eq!(parse_line("nonsense"), None);
         assert_eq!(parse_line("opaque\tabc"), None);
+        assert_eq!(parse_line("file\t10\t1\t2\t3"), None, "a field missing");
+        assert_eq!(
+            parse_line("file\t10\t1\t2\t3\tff\t9"),
+            None,
+            "a field too many"
+        );
+        assert_eq!(
+            parse_line("file\t-1\t1\t2\t3\tff"),
+            None,
+            "a negative offset"
+        );
         assert_eq!(TaskKey::new("orders", 2).to_string(), "orders#2");
     }
 }

@@ -58,7 +58,9 @@ fn stream_key(position: &SourcePosition) -> Option<(String, i32)> {
         SourcePosition::KafkaOffset {
             topic, partition, ..
         } => Some((topic.as_str().to_owned(), *partition)),
-        SourcePosition::Offset(_) | SourcePosition::Opaque(_) => None,
+        SourcePosition::Offset(_)
+        | SourcePosition::FileOffset { .. }
+        | SourcePosition::Opaque(_) => None,
     }
 }
 

@@ -163,12 +163,21 @@ pub fn positions_file(state_dir: &Path, pipeline: &str, task: usize) -> TaskPosi
 }
 
 /// The byte offset a file-source task has committed, from the positions file
-/// (`{"connectors": {NAME: {TASK: ["offset\t<bytes>"]}}}`).
+/// (`{"connectors": {NAME: {TASK: ["file\t<bytes>\t<device>\t…"]}}}`).
 pub fn committed_file_position(positions: &TaskPositions) -> Option<u64> {
     let text = std::fs::read_to_string(&positions.file).ok()?;
     let document: serde_json::Value = serde_json::from_str(&text).ok()?;
     document["connectors"][&positions.pipeline][positions.task.to_string()]
         .as_array()?
         .iter()
-        .find_map(|line| line.as_str()?.strip_prefix("offset\t")?.parse().ok())
+        .find_map(|line| file_offset(line.as_str()?))
+}
+
+/// The byte offset in a file source's position line: `file\t<bytes>\t<device>\t<inode>\t…`, or the bare
+/// `offset\t<bytes>` of older versions.
+pub fn file_offset(line: &str) -> Option<u64> {
+    let rest = line
+        .strip_prefix("file\t")
+        .or_else(|| line.strip_prefix("offset\t"))?;
+    rest.split('\t').next()?.trim().parse().ok()
 }

@@ -167,7 +167,12 @@ impl AnySource {
         // File-like sources read one stream: their single stored position.
         let start = start
             .iter()
-            .find(|p| matches!(p, SourcePosition::Offset(_)))
+            .find(|p| {
+                matches!(
+                    p,
+                    SourcePosition::Offset(_) | SourcePosition::FileOffset { .. }
+                )
+            })
             .cloned();
         Ok(match config {
             SourceConfig::Kafka(c) => AnySource::Kafka(KafkaSource::open(c, task)?),

@@ -44,7 +44,8 @@ pub const SOURCE: ComponentInfo = ComponentInfo {
     ],
     config: SOURCE_CONFIG,
     capabilities: Capabilities::NONE.with_max_tasks(1),
-    doc: "Tails a file line by line; remembers its byte position; follows truncation and rotation",
+    doc: "Tails a file line by line; remembers its byte position and which file it is in; follows truncation \
+          and rotation, also while the engine is stopped",
 };
 
 pub const SINK: ComponentInfo = ComponentInfo {

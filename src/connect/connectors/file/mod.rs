@@ -3,6 +3,7 @@
 //! the `stdin` / `stdout` connectors' job.
 
 mod config;
+mod identity;
 mod sink;
 mod source;
 

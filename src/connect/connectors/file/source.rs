@@ -8,10 +8,13 @@
 //! the new file from byte 0.
 //!
 //! A truncation the source does not see before the file grows past the position again (copytruncate racing
-//! a fast writer) cannot be told from appends, as for any tailer.
+//! a fast writer) cannot be told from appends while it runs, as for any tailer.
 //!
-//! Positions are offsets in whichever file is at the path: a restart at a position committed before a
-//! rotation the source did not see resumes the new file at that offset (or from 0 if it is shorter).
+//! A position also names its file ([`identity`](super::identity): device, inode, checksum of the first bytes
+//! handed out), so a restart tells whether the file at the path is still the one the position is in: if it was
+//! replaced, rotated, truncated, or truncated and written again past the position while the engine was
+//! stopped, the file is read from byte 0 (logged). An offset stored without a file (older versions) resumes
+//! whichever file is at the path at that offset, or from 0 if it is shorter.
 
 use std::io::{ErrorKind, SeekFrom};
 use std::path::PathBuf;
@@ -21,45 +24,14 @@ use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
 use super::config::FileSourceConfig;
+use super::identity::{self, file_id, HEAD_BYTES};
 use crate::connect::connector::{ConnectorError, SourcePoll, SourceTask, TaskId};
 use crate::connect::data::Str;
-use crate::connect::record::{ConnectRecord, SourcePosition};
+use crate::connect::record::{ConnectRecord, FileHead, FileId, SourcePosition};
 
 /// How long a poll that found nothing new waits before returning `Idle`.
 pub(crate) const IDLE_WAIT: Duration = Duration::from_millis(50);
 const READ_CHUNK_BYTES: usize = 64 * 1024;
-
-/// Which file a handle or path refers to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct FileIdentity {
-    device: u64,
-    inode: u64,
-}
-
-impl FileIdentity {
-    #[cfg(unix)]
-    fn of(meta: &std::fs::Metadata) -> Self {
-        use std::os::unix::fs::MetadataExt;
-        FileIdentity {
-            device: meta.dev(),
-            inode: meta.ino(),
-        }
-    }
-
-    #[cfg(not(unix))]
-    fn of(_meta: &std::fs::Metadata) -> Self {
-        // No inode to compare: rotation is not detected, truncation still is.
-        FileIdentity {
-            device: 0,
-            inode: 0,
-        }
-    }
-}
-
-struct OpenFile {
-    file: tokio::fs::File,
-    identity: FileIdentity,
-}
 
 /// What the source found at the end of the open file.
 enum AtEnd {
@@ -73,9 +45,16 @@ pub struct FileSource {
     topic: Str,
     batch_size: usize,
     idle_wait: Duration,
-    file: Option<OpenFile>,
-    /// Byte offset, in the open file, just after the last line handed out.
+    file: Option<tokio::fs::File>,
+    /// The file `position` is an offset in: the open one, or the last one opened.
+    file_id: FileId,
+    /// Byte offset, in that file, just after the last line handed out.
     position: u64,
+    /// Checksum of that file's first `min(position, HEAD_BYTES)` bytes: the ones handed out.
+    head: FileHead,
+    /// The file the start position was stored in, checked against the file found at the path when it is
+    /// first opened; `None` once checked, or for an offset stored without its file.
+    stored_file: Option<(FileId, FileHead)>,
     /// Bytes read past `position` that do not end a line yet.
     pending: BytesMut,
     /// The path names another file; the open one is read to its end, then left.
@@ -84,7 +63,8 @@ pub struct FileSource {
 }
 
 impl FileSource {
-    /// Tails `config.file`, from byte `start` (a `SourcePosition::Offset` committed earlier) or from the
+    /// Tails `config.file`, from the position `start` committed earlier (a `SourcePosition::FileOffset`, or
+    /// the `Offset` of older versions) if the file at the path is still the one it is in, else from the
     /// beginning. A missing file is waited for.
     pub async fn open(
         config: &FileSourceConfig,
@@ -92,13 +72,16 @@ impl FileSource {
         start: Option<SourcePosition>,
     ) -> Result<Self, ConnectorError> {
         let _ = task;
-        let position = match start {
-            None => 0,
-            Some(SourcePosition::Offset(offset)) => u64::try_from(offset).map_err(|_| {
+        let (position, stored_file) = match start {
+            None => (0, None),
+            Some(SourcePosition::FileOffset { offset, file, head }) => (offset, Some((file, head))),
+            Some(SourcePosition::Offset(offset)) => u64::try_from(offset)
+                .map(|offset| (offset, None))
+                .map_err(|_| {
                 ConnectorError::fatal(format!(
                     "file source: stored position {offset} is negative; delete the pipeline's stored offsets"
                 ))
-            })?,
+                })?,
             Some(other) => {
                 return Err(ConnectorError::fatal(format!(
                     "file source: stored position {other:?} is not a byte offset; delete the pipeline's stored \
@@ -112,7 +95,13 @@ impl FileSource {
             batch_size: config.batch_size,
             idle_wait: IDLE_WAIT,
             file: None,
+            file_id: FileId {
+                device: 0,
+                inode: 0,
+            },
             position,
+            head: FileHead::default(),
+            stored_file,
             pending: BytesMut::new(),
             replaced: false,
             waiting_logged: false,
@@ -126,9 +115,10 @@ impl FileSource {
         self.position
     }
 
-    /// Opens the file at the path and seeks to `position` (or 0 if the file is shorter). `false`: no file yet.
+    /// Opens the file at the path and seeks to `position` (or 0 if the file is shorter, or not the one the
+    /// stored position is in). `false`: no file yet.
     async fn open_file(&mut self) -> Result<bool, ConnectorError> {
-        let file = match tokio::fs::File::open(&self.path).await {
+        let mut file = match tokio::fs::File::open(&self.path).await {
             Ok(file) => file,
             Err(e) if e.kind() == ErrorKind::NotFound => {
                 if !self.waiting_logged {
@@ -143,6 +133,27 @@ impl FileSource {
             .metadata()
             .await
             .map_err(|e| self.io_error("stat", &e))?;
+        if let Some((stored_id, stored_head)) = self.stored_file {
+            let changed =
+                identity::changed_since(&mut file, &meta, self.position, stored_id, stored_head)
+                    .await
+                    .map_err(|e| self.io_error("read", &e))?;
+            if let Some(changed) = changed {
+                let now = file_id(&meta);
+                tracing::warn!(
+                    file = %self.path.display(),
+                    position = self.position,
+                    length = meta.len(),
+                    stored_inode = stored_id.inode,
+                    inode = now.inode,
+                    "{}",
+                    changed.while_stopped()
+                );
+                self.position = 0;
+            }
+            // Checked once: later openings follow the file as it changes while the source runs.
+            self.stored_file = None;
+        }
         if meta.len() < self.position {
             tracing::warn!(
                 file = %self.path.display(),
@@ -152,16 +163,28 @@ impl FileSource {
             );
             self.position = 0;
         }
-        let mut open = OpenFile {
-            file,
-            identity: FileIdentity::of(&meta),
-        };
-        open.file
-            .seek(SeekFrom::Start(self.position))
+        let head_bytes = self.position.min(u64::from(HEAD_BYTES)) as u32;
+        let head = identity::read_head(&mut file, head_bytes)
+            .await
+            .map_err(|e| self.io_error("read", &e))?;
+        if head.bytes < head_bytes {
+            // Shrank since the metadata was read: truncated just now.
+            tracing::warn!(
+                file = %self.path.display(),
+                position = self.position,
+                "file source: file was truncated; reading from the start"
+            );
+            self.position = 0;
+            self.head = FileHead::default();
+        } else {
+            self.head = head;
+        }
+        file.seek(SeekFrom::Start(self.position))
             .await
             .map_err(|e| self.io_error("seek", &e))?;
         self.pending.clear();
-        self.file = Some(open);
+        self.file = Some(file);
+        self.file_id = file_id(&meta);
         self.waiting_logged = false;
         Ok(true)
     }
@@ -175,8 +198,21 @@ impl FileSource {
 
     fn record(&self, line: Bytes) -> ConnectRecord {
         let mut record = ConnectRecord::raw(self.topic.clone(), None, Some(line));
-        record.source_offset = Some(SourcePosition::Offset(self.position as i64));
+        record.source_offset = Some(SourcePosition::FileOffset {
+            offset: self.position,
+            file: self.file_id,
+            head: self.head,
+        });
         record
+    }
+
+    /// Hands out the next `bytes` of the file (a line with its newline): the position moves past them and
+    /// the first of them join the checksum of the file's first bytes.
+    fn advance(&mut self, bytes: &[u8]) {
+        if self.position < u64::from(HEAD_BYTES) {
+            identity::extend(&mut self.head, bytes);
+        }
+        self.position += bytes.len() as u64;
     }
 
     /// Moves up to `max` complete lines from `pending` into `out`.
@@ -187,7 +223,7 @@ impl FileSource {
             };
             let end = newline + 1;
             let mut line = self.pending.split_to(end).freeze();
-            self.position += end as u64;
+            self.advance(&line);
             line.truncate(end - 1);
             if line.last() == Some(&b'\r') {
                 line.truncate(end - 2);
@@ -202,7 +238,7 @@ impl FileSource {
             return Ok(0);
         };
         self.pending.reserve(READ_CHUNK_BYTES);
-        match open.file.read_buf(&mut self.pending).await {
+        match open.read_buf(&mut self.pending).await {
             Ok(n) => Ok(n),
             Err(e) => Err(self.io_error("read", &e)),
         }
@@ -213,8 +249,7 @@ impl FileSource {
         let Some(open) = self.file.as_mut() else {
             return Ok(AtEnd::Unchanged);
         };
-        let identity = open.identity;
-        let length = match open.file.metadata().await {
+        let length = match open.metadata().await {
             Ok(meta) => meta.len(),
             Err(e) => return Err(self.io_error("stat", &e)),
         };
@@ -229,12 +264,13 @@ impl FileSource {
             // Reopened (and so sought) by the next read: nothing here is left half-done if the poll is
             // cancelled.
             self.position = 0;
+            self.head = FileHead::default();
             self.pending.clear();
             self.file = None;
             return Ok(AtEnd::Truncated);
         }
         match tokio::fs::metadata(&self.path).await {
-            Ok(meta) if FileIdentity::of(&meta) != identity => Ok(AtEnd::Replaced),
+            Ok(meta) if file_id(&meta) != self.file_id => Ok(AtEnd::Replaced),
             // Same file, or moved away and not recreated yet: keep following the open one.
             Ok(_) => Ok(AtEnd::Unchanged),
             Err(e) if e.kind() == ErrorKind::NotFound => Ok(AtEnd::Unchanged),
@@ -264,7 +300,7 @@ impl SourceTask for FileSource {
                 self.replaced = false;
                 if !self.pending.is_empty() {
                     let mut tail = self.pending.split().freeze();
-                    self.position += tail.len() as u64;
+                    self.advance(&tail);
                     if tail.last() == Some(&b'\r') {
                         tail.truncate(tail.len() - 1);
                     }
@@ -273,6 +309,7 @@ impl SourceTask for FileSource {
                 tracing::info!(file = %self.path.display(), "file source: file was rotated; reading the new one");
                 self.file = None;
                 self.position = 0;
+                self.head = FileHead::default();
                 if !records.is_empty() {
                     return Ok(SourcePoll::Records(records));
                 }

@@ -33,19 +33,22 @@ fn append(path: &std::path::Path, text: &str) {
     file.write_all(text.as_bytes()).unwrap();
 }
 
+/// A source resuming at a byte offset stored without its file, as older versions stored it.
 async fn source_at(path: &std::path::Path, start: Option<i64>) -> FileSource {
+    source_from(path, start.map(SourcePosition::Offset)).await
+}
+
+async fn source_from(path: &std::path::Path, start: Option<SourcePosition>) -> FileSource {
     let cfg = config(
         SOURCE_CONFIG,
         &[("file", path.to_str().unwrap()), ("topic", "lines")],
     );
     let cfg = FileSourceConfig::new(&cfg).unwrap();
-    FileSource::open(&cfg, TASK, start.map(SourcePosition::Offset))
-        .await
-        .unwrap()
+    FileSource::open(&cfg, TASK, start).await.unwrap()
 }
 
-/// (line, position after it) of every record of one poll; empty when idle.
-async fn poll_lines(source: &mut FileSource, max: usize) -> Vec<(String, i64)> {
+/// (line, the position handed out with it) of every record of one poll; empty when idle.
+async fn poll_positions(source: &mut FileSource, max: usize) -> Vec<(String, SourcePosition)> {
     match source.poll(max).await.unwrap() {
         SourcePoll::Records(records) => records
             .into_iter()
@@ -55,15 +58,44 @@ async fn poll_lines(source: &mut FileSource, max: usize) -> Vec<(String, i64)> {
                 let Data::Raw(Some(value)) = r.value else {
                     panic!("raw value expected")
                 };
-                let Some(SourcePosition::Offset(pos)) = r.source_offset else {
-                    panic!("offset expected")
-                };
-                (String::from_utf8(value.to_vec()).unwrap(), pos)
+                let position = r.source_offset.expect("every line carries its position");
+                (String::from_utf8(value.to_vec()).unwrap(), position)
             })
             .collect(),
         SourcePoll::Idle => Vec::new(),
         SourcePoll::Finished => panic!("a file source never finishes"),
     }
+}
+
+/// The byte offset of a position the file source handed out.
+fn offset_of(position: &SourcePosition) -> i64 {
+    let SourcePosition::FileOffset { offset, .. } = position else {
+        panic!("a file offset expected, got {position:?}")
+    };
+    *offset as i64
+}
+
+/// (line, byte position after it) of every record of one poll; empty when idle.
+async fn poll_lines(source: &mut FileSource, max: usize) -> Vec<(String, i64)> {
+    poll_positions(source, max)
+        .await
+        .into_iter()
+        .map(|(line, position)| (line, offset_of(&position)))
+        .collect()
+}
+
+/// Polls until `n` lines came or a few idle polls passed; with their positions.
+async fn read_positions(source: &mut FileSource, n: usize) -> Vec<(String, SourcePosition)> {
+    let mut lines = Vec::new();
+    let mut idle = 0;
+    while lines.len() < n && idle < 5 {
+        let got = poll_positions(source, 100).await;
+        if got.is_empty() {
+            idle += 1;
+        }
+        lines.extend(got);
+    }
+    lines
 }
 
 /// Polls until `n` lines came or a few idle polls passed.
@@ -211,6 +243,172 @@ async fn a_missing_file_is_waited_for() {
     assert!(poll_lines(&mut source, 10).await.is_empty());
     append(&path, "here\n");
     assert_eq!(texts(&read_lines(&mut source, 1).await), ["here"]);
+}
+
+#[cfg(unix)]
+fn inode(path: &std::path::Path) -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(path).unwrap().ino()
+}
+
+/// `count` lines `tag-0`, `tag-1`, …
+fn numbered(tag: &str, count: usize) -> String {
+    (0..count).map(|i| format!("{tag}-{i}\n")).collect()
+}
+
+/// Reads all of `path`'s `lines` lines and stops: the position the engine would have stored.
+async fn run_until_stopped(path: &std::path::Path, lines: usize) -> SourcePosition {
+    let mut source = source_from(path, None).await;
+    let got = read_positions(&mut source, lines).await;
+    assert_eq!(got.len(), lines);
+    source.close().await;
+    got[lines - 1].1.clone()
+}
+
+#[tokio::test]
+async fn a_position_names_its_file_and_the_first_bytes_handed_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("in.txt");
+    // Past 1 KiB, so later positions' checksums stop growing.
+    let text = numbered("line", 200);
+    append(&path, &text);
+    let mut source = source_from(&path, None).await;
+    let got = read_positions(&mut source, 200).await;
+    assert_eq!(got.len(), 200);
+    for (line, position) in &got {
+        let SourcePosition::FileOffset { offset, file, head } = position else {
+            panic!("{line}: a file offset expected, got {position:?}")
+        };
+        let covered = (*offset as usize).min(1024);
+        assert_eq!(head.bytes as usize, covered, "{line}");
+        assert_eq!(
+            head.crc32c,
+            crc32c::crc32c(&text.as_bytes()[..covered]),
+            "{line}"
+        );
+        #[cfg(unix)]
+        assert_eq!(file.inode, inode(&path), "{line}");
+        let _ = file;
+    }
+}
+
+#[tokio::test]
+async fn a_restart_in_the_same_file_resumes_at_its_position() {
+    // Shorter than the checksummed first KiB, and longer.
+    for lines in [3, 200] {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("in.txt");
+        append(&path, &numbered("old", lines));
+        let stored = run_until_stopped(&path, lines).await;
+        append(&path, "appended while stopped\n");
+        let mut source = source_from(&path, Some(stored)).await;
+        assert_eq!(
+            texts(&read_lines(&mut source, 2).await),
+            ["appended while stopped"],
+            "{lines} lines before the stop"
+        );
+    }
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn a_file_truncated_and_refilled_past_the_position_while_stopped_is_read_from_the_start() {
+    // Shorter than the checksummed first KiB, and longer.
+    for lines in [3, 200] {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("in.txt");
+        append(&path, &numbered("old", lines));
+        let before = inode(&path);
+        let stored = run_until_stopped(&path, lines).await;
+        // Truncated in place (the inode stays) and written again beyond the stored position.
+        let refill = numbered("new", lines + 5);
+        std::fs::write(&path, &refill).unwrap();
+        assert_eq!(inode(&path), before, "truncated in place, not replaced");
+        assert!(refill.len() as i64 > offset_of(&stored));
+        let mut source = source_from(&path, Some(stored)).await;
+        let got = read_lines(&mut source, lines + 5).await;
+        let expected: Vec<String> = (0..lines + 5).map(|i| format!("new-{i}")).collect();
+        assert_eq!(texts(&got), expected, "{lines} lines before the stop");
+    }
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn a_file_truncated_below_the_position_while_stopped_is_read_from_the_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("in.txt");
+    append(&path, &numbered("old", 10));
+    let stored = run_until_stopped(&path, 10).await;
+    std::fs::write(&path, "short\n").unwrap();
+    let mut source = source_from(&path, Some(stored)).await;
+    assert_eq!(read_lines(&mut source, 1).await, vec![("short".into(), 6)]);
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn a_file_replaced_or_rotated_while_stopped_is_read_from_the_start() {
+    for rotated in [false, true] {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("app.log");
+        append(&path, &numbered("old", 3));
+        let before = inode(&path);
+        let stored = run_until_stopped(&path, 3).await;
+        // The new file begins with the old one's bytes: only its inode tells it is another file.
+        let replacement = format!("{}{}", numbered("old", 3), numbered("new", 3));
+        if rotated {
+            std::fs::rename(&path, dir.path().join("app.log.1")).unwrap();
+            append(&path, &replacement);
+        } else {
+            let written = dir.path().join("app.log.tmp");
+            append(&written, &replacement);
+            std::fs::rename(&written, &path).unwrap();
+        }
+        assert_ne!(inode(&path), before, "another file at the path");
+        let mut source = source_from(&path, Some(stored)).await;
+        let got = read_lines(&mut source, 6).await;
+        assert_eq!(
+            texts(&got),
+            ["old-0", "old-1", "old-2", "new-0", "new-1", "new-2"],
+            "rotated: {rotated}"
+        );
+    }
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn a_file_missing_at_start_and_created_again_is_read_from_the_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("app.log");
+    append(&path, &numbered("old", 3));
+    let stored = run_until_stopped(&path, 3).await;
+    std::fs::remove_file(&path).unwrap();
+    let mut source = source_from(&path, Some(stored)).await;
+    assert!(
+        poll_lines(&mut source, 10).await.is_empty(),
+        "waits for the file"
+    );
+    append(&path, &numbered("new", 5));
+    let got = read_lines(&mut source, 5).await;
+    assert_eq!(texts(&got), ["new-0", "new-1", "new-2", "new-3", "new-4"]);
+}
+
+#[tokio::test]
+async fn an_offset_stored_without_its_file_resumes_at_that_offset() {
+    // Older versions stored only the byte offset: there is nothing to compare, so the file at the path is
+    // resumed at that offset, as they did.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("in.txt");
+    std::fs::write(&path, "new-0\nnew-1\nnew-2\n").unwrap();
+    let mut source = source_at(&path, Some(6)).await;
+    let got = read_positions(&mut source, 2).await;
+    let lines: Vec<&str> = got.iter().map(|(line, _)| line.as_str()).collect();
+    assert_eq!(lines, ["new-1", "new-2"]);
+    // From then on its positions name the file, with a checksum of all the bytes before them.
+    let SourcePosition::FileOffset { head, .. } = got[0].1 else {
+        panic!("a file offset expected, got {:?}", got[0].1)
+    };
+    assert_eq!(head.bytes, 12);
+    assert_eq!(head.crc32c, crc32c::crc32c(b"new-0\nnew-1\n"));
 }
 
 #[tokio::test]
