@@ -240,10 +240,18 @@ pub(crate) fn build(parts: &Parts<'_>) -> Result<RunSpec, Vec<Problem>> {
         .map_err(|e| problems.push(problem(parts, parts.location, "admin", e.to_string())))
         .ok();
     let capabilities = parts.source.info.capabilities;
+    // A Kafka source's tasks are static group members (KIP-345) under `group.instance.id` + task index, by
+    // default `pipewright-<pipeline>`: stable across restarts, and independent of the worker, so a task that
+    // moves keeps its identity.
+    let source_consumer = consumer.clone().map(|mut c| {
+        c.group_instance_id
+            .get_or_insert_with(|| format!("pipewright-{}", parts.name));
+        c
+    });
     let source = SourceConfig::new(
         parts.source.name,
         &parts.source.config,
-        capabilities.kafka_client.and(consumer.clone()),
+        capabilities.kafka_client.and(source_consumer),
     )
     .map_err(|p| problems.extend(component_problems(parts, parts.source, p)))
     .ok();

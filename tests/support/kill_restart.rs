@@ -37,6 +37,8 @@ pub struct Runs {
     pub at_kill: u64,
     /// The count when the restarted engine had done all the work; it then exited 0 on SIGTERM.
     pub at_end: u64,
+    /// From the restart to the first work the restarted engine did (the count passing `at_kill`).
+    pub resumed_after: Duration,
 }
 
 /// `engine --config config --state-dir state_dir --cores cores` until `work` counts some of its work done,
@@ -74,6 +76,13 @@ pub fn kill_mid_run_and_restart(
     let restarted = Instant::now();
     let mut second = start_engine(config, state_dir, cores);
     second.wait_while_running(
+        &format!("more than the {at_kill} {counted} of the first engine after the restart"),
+        ALL_DONE_TIMEOUT,
+        || count() > at_kill,
+    );
+    let resumed_after = restarted.elapsed();
+    eprintln!("restarted engine moving again {resumed_after:?} after its start");
+    second.wait_while_running(
         &format!("all {total} {counted} after the restart ({at_kill} at the kill)"),
         ALL_DONE_TIMEOUT,
         || count() >= total,
@@ -88,7 +97,11 @@ pub fn kill_mid_run_and_restart(
         status.success(),
         "the restarted engine exits 0 on SIGTERM: {status:?}"
     );
-    Runs { at_kill, at_end }
+    Runs {
+        at_kill,
+        at_end,
+        resumed_after,
+    }
 }
 
 /// Appends `chunks` to `path` (created empty now) on a thread of its own, `pause` after each.

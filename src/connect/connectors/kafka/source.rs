@@ -17,19 +17,28 @@ pub struct KafkaSource {
     consumer: Option<GroupConsumer>,
     /// Records of the last event not yet handed out (an event may carry more than `max_records`).
     leftover: Vec<ConnectRecord>,
+    /// This task's static member id (KIP-345), if the consumer settings give it one.
+    group_instance_id: Option<String>,
 }
 
 impl KafkaSource {
     /// Joins the group of `config.consumer` for `config.topics`, with auto-commit off: the engine commits.
     pub fn open(config: &KafkaSourceConfig, task: TaskId) -> Result<Self, ConnectorError> {
-        let _ = task;
         let mut consumer = config.consumer.clone();
         consumer.enable_auto_commit = false;
+        // Static membership: each task is its own member, under an id a restart of the same task reuses, so
+        // the coordinator hands it its partitions back at once instead of waiting out the dead member's
+        // session (and a second instance of the task is fenced).
+        consumer.group_instance_id = consumer
+            .group_instance_id
+            .map(|base| format!("{base}-{}", task.index));
+        let group_instance_id = consumer.group_instance_id.clone();
         let consumer = GroupConsumer::new(consumer, config.topics.clone())
             .map_err(|e| ConnectorError::fatal(format!("kafka source: {e}")))?;
         Ok(Self {
             consumer: Some(consumer),
             leftover: Vec::new(),
+            group_instance_id,
         })
     }
 
@@ -47,7 +56,7 @@ impl KafkaSource {
             group_id: group_id.to_owned(),
             generation_id: m.generation(),
             member_id: m.member_id().to_owned(),
-            group_instance_id: None,
+            group_instance_id: self.group_instance_id.clone(),
         }))
     }
 }
