@@ -7,6 +7,7 @@ use std::io::Write;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use support::engine_cli::engine_produce;
 use support::engine_process::{
     committed_file_position, positions_file, start_engine, start_engine_capturing_stderr,
     terminate, write_config,
@@ -283,5 +284,96 @@ fn a_file_replaced_while_the_engine_is_stopped_is_copied_from_its_first_line() {
     assert!(
         log.contains("replaced while the engine was stopped") && log.contains("app.log"),
         "the restart says why it reads the file from the start:\n{log}"
+    );
+}
+
+/// An unreachable broker was silent until delivery.timeout.ms ended: its cause is logged at once, and once,
+/// however many times the client retries meanwhile.
+#[test]
+fn an_unreachable_broker_is_reported_at_once_and_once() {
+    let started = Instant::now();
+    let output = engine_produce(
+        "127.0.0.1:1",
+        "nowhere",
+        &["-X", "delivery.timeout.ms=4000"],
+        b"one\ntwo\n",
+    );
+    let elapsed = started.elapsed();
+    assert!(
+        !output.status.success(),
+        "nothing was delivered: {}",
+        output.stderr
+    );
+    let refused: Vec<&str> = output
+        .stderr
+        .lines()
+        .filter(|l| l.contains("127.0.0.1:1") && l.contains("refused"))
+        .collect();
+    assert_eq!(
+        refused.len(),
+        1,
+        "the refusal is logged once over {elapsed:?} of retries:\n{}",
+        output.stderr
+    );
+    assert!(refused[0].contains("WARN"), "{}", refused[0]);
+}
+
+/// A pipeline whose broker refuses connections said nothing for the 120 s of delivery.timeout.ms: the cause is
+/// logged within seconds of the start, and not again while it lasts.
+#[test]
+fn a_pipeline_reports_a_refusing_broker_within_seconds_and_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.txt");
+    append(&input, 0..10, "line");
+    let config = write_config(
+        dir.path(),
+        &format!(
+            r#"[kafka]
+"bootstrap.servers" = "127.0.0.1:1"
+
+[[pipeline]]
+name = "refused"
+source = {{ type = "file", file = "{}" }}
+sink = {{ type = "kafka", topic = "t" }}
+"#,
+            input.display()
+        ),
+    );
+    let started = Instant::now();
+    let mut engine = start_engine_capturing_stderr(&config, &dir.path().join("state"), 1);
+    let stderr = engine.stderr.take().expect("stderr is piped");
+    let (lines_tx, lines_rx) = std::sync::mpsc::channel::<(Duration, String)>();
+    let reader = std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if lines_tx.send((started.elapsed(), line)).is_err() {
+                break;
+            }
+        }
+    });
+    std::thread::sleep(Duration::from_secs(6));
+    // SAFETY: kill(2) on our own child.
+    unsafe { libc::kill(engine.id() as i32, libc::SIGKILL) };
+    let _ = engine.wait();
+    reader.join().unwrap();
+    let lines: Vec<(Duration, String)> = lines_rx.try_iter().collect();
+    let refused: Vec<&(Duration, String)> = lines
+        .iter()
+        .filter(|(_, l)| l.contains("127.0.0.1:1") && l.contains("refused"))
+        .collect();
+    let all: Vec<&str> = lines.iter().map(|(_, l)| l.as_str()).collect();
+    assert_eq!(
+        refused.len(),
+        1,
+        "logged once in 6 s of retries:\n{}",
+        all.join("\n")
+    );
+    assert!(
+        refused[0].0 < Duration::from_secs(3),
+        "logged {:?} after the start",
+        refused[0].0
     );
 }

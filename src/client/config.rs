@@ -203,6 +203,9 @@ impl KeyReader {
                 1024,
             ),
             socket_connection_setup_timeout: self.ms("socket.connection.setup.timeout.ms", 10_000),
+            // The Java client's defaults.
+            reconnect_backoff: self.ms("reconnect.backoff.ms", 50),
+            reconnect_backoff_max: self.ms("reconnect.backoff.max.ms", 1_000),
         }
     }
 
@@ -272,6 +275,8 @@ const COMMON_KEYS: &[&str] = &[
     "retry.backoff.max.ms",
     "message.max.bytes",
     "socket.connection.setup.timeout.ms",
+    "reconnect.backoff.ms",
+    "reconnect.backoff.max.ms",
 ];
 
 /// Settings every client role shares.
@@ -286,6 +291,10 @@ pub struct CommonConfig {
     /// Largest response frame accepted; larger claims are errors, never allocations.
     pub max_frame_bytes: usize,
     pub socket_connection_setup_timeout: Duration,
+    /// After a failed connection attempt to a broker, the wait before the next one; doubled after each further
+    /// failure (with ±20 % jitter) up to `reconnect_backoff_max`.
+    pub reconnect_backoff: Duration,
+    pub reconnect_backoff_max: Duration,
 }
 
 /// `acks`: how many replicas must have a batch before the broker answers.

@@ -31,6 +31,8 @@ pub struct ConnectionConfig {
     pub request_timeout: Duration,
     pub connect_timeout: Duration,
     pub max_frame_bytes: usize,
+    pub reconnect_backoff: Duration,
+    pub reconnect_backoff_max: Duration,
 }
 
 /// A request for the connection to send.
@@ -53,8 +55,13 @@ pub enum ConnectionEvent {
         token: RequestToken,
         result: ResponseResult,
     },
-    /// The connection is gone; requests sent to it after this are failed as they arrive.
-    Closed { broker: BrokerId, generation: u64 },
+    /// The connection is gone (`failure` says why); requests sent to it after this are failed as they arrive.
+    Closed {
+        broker: BrokerId,
+        generation: u64,
+        address: String,
+        failure: TransportError,
+    },
 }
 
 /// How often a connection with nothing in flight looks again for requests that may time out.
@@ -89,8 +96,12 @@ pub async fn run_connection<B: IoBackend>(
             serve(reader, writer, broker, &config, &mut requests, &events).await
         }
     };
-    tracing::debug!(broker, %address, error = %failure, "connection closed");
-    let _ = events.send(ConnectionEvent::Closed { broker, generation });
+    let _ = events.send(ConnectionEvent::Closed {
+        broker,
+        generation,
+        address: address.clone(),
+        failure: failure.clone(),
+    });
     // Requests the driver sent before it saw `Closed` still need an answer.
     while let Some(outbound) = requests.recv().await {
         if outbound.expects_response {

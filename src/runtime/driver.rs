@@ -9,6 +9,7 @@ use std::time::Instant;
 use tokio::sync::{mpsc, Notify};
 
 use super::backend::IoBackend;
+use super::broker_health::BrokerHealthTable;
 use super::connection::{run_connection, ConnectionConfig, ConnectionEvent, Outbound};
 use crate::client::{BrokerId, RequestToken, ResponseResult, Transmit, TransportError};
 use crate::protocol::versions::ApiVersionTable;
@@ -120,6 +121,7 @@ const MIN_WAIT: std::time::Duration = std::time::Duration::from_millis(1);
 struct ConnectionHandle {
     sender: mpsc::UnboundedSender<Outbound>,
     generation: u64,
+    address: String,
 }
 
 /// Runs until `shared.stopped` is set. `after_round` runs after every round with the state borrowed, to turn
@@ -136,6 +138,7 @@ pub async fn drive<S, B, F>(
 {
     let (events_tx, mut events_rx) = mpsc::unbounded_channel::<ConnectionEvent>();
     let mut connections: HashMap<BrokerId, ConnectionHandle> = HashMap::new();
+    let mut health = BrokerHealthTable::new(&config);
     let mut generation: u64 = 0;
     loop {
         if shared.stopped.get() {
@@ -170,6 +173,14 @@ pub async fn drive<S, B, F>(
                             }
                             continue;
                         };
+                        // Within the backoff after a failed attempt: fail at once with its cause (the state
+                        // machine retries on its own schedule) instead of hammering the broker.
+                        if let Some(failure) = health.backing_off(broker, now) {
+                            if outbound.expects_response {
+                                state.handle_response(broker, outbound.token, Err(failure), now);
+                            }
+                            continue;
+                        }
                         generation += 1;
                         let (sender, receiver) = mpsc::unbounded_channel();
                         tokio::task::spawn_local(run_connection(
@@ -181,9 +192,11 @@ pub async fn drive<S, B, F>(
                             receiver,
                             events_tx.clone(),
                         ));
-                        connections
-                            .entry(broker)
-                            .or_insert(ConnectionHandle { sender, generation })
+                        connections.entry(broker).or_insert(ConnectionHandle {
+                            sender,
+                            generation,
+                            address: state.broker_address(broker).unwrap_or_default(),
+                        })
                     }
                 };
                 if let Err(mpsc::error::SendError(outbound)) = handle.sender.send(outbound) {
@@ -225,10 +238,10 @@ pub async fn drive<S, B, F>(
                 let Some(event) = event else { break };
                 let now = Instant::now();
                 let mut state = shared.state.borrow_mut();
-                handle_event(&mut *state, &mut connections, event, now);
+                handle_event(&mut *state, &mut connections, &mut health, event, now);
                 // Take everything already queued in one round.
                 while let Ok(event) = events_rx.try_recv() {
-                    handle_event(&mut *state, &mut connections, event, now);
+                    handle_event(&mut *state, &mut connections, &mut health, event, now);
                 }
             }
             _ = shared.wake_driver.notified() => {}
@@ -240,11 +253,15 @@ pub async fn drive<S, B, F>(
 fn handle_event<S: SansIoClient>(
     state: &mut S,
     connections: &mut HashMap<BrokerId, ConnectionHandle>,
+    health: &mut BrokerHealthTable,
     event: ConnectionEvent,
     now: Instant,
 ) {
     match event {
         ConnectionEvent::Versions { broker, versions } => {
+            if let Some(c) = connections.get(&broker) {
+                health.handshake_done(broker, c.generation, &c.address);
+            }
             state.handle_broker_versions(broker, versions)
         }
         ConnectionEvent::Response {
@@ -252,7 +269,13 @@ fn handle_event<S: SansIoClient>(
             token,
             result,
         } => state.handle_response(broker, token, result, now),
-        ConnectionEvent::Closed { broker, generation } => {
+        ConnectionEvent::Closed {
+            broker,
+            generation,
+            address,
+            failure,
+        } => {
+            health.closed(broker, generation, &address, &failure, now);
             if connections
                 .get(&broker)
                 .is_some_and(|c| c.generation == generation)

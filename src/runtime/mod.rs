@@ -5,6 +5,7 @@
 
 pub mod admin;
 pub mod backend;
+mod broker_health;
 pub mod connection;
 pub mod consumer;
 pub mod driver;

@@ -194,6 +194,8 @@ pub(crate) fn connection_config(common: &CommonConfig) -> ConnectionConfig {
         request_timeout: common.request_timeout,
         connect_timeout: common.socket_connection_setup_timeout,
         max_frame_bytes: common.max_frame_bytes,
+        reconnect_backoff: common.reconnect_backoff,
+        reconnect_backoff_max: common.reconnect_backoff_max,
     }
 }
 
