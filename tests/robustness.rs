@@ -7,7 +7,8 @@ use std::io::Write;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use support::engine_cli::engine_produce;
+use support::broker::{unique_topic, TestBroker};
+use support::engine_cli::{engine_consume, engine_produce};
 use support::engine_process::{
     committed_file_position, positions_file, start_engine, start_engine_capturing_stderr,
     terminate, write_config,
@@ -375,5 +376,29 @@ sink = {{ type = "kafka", topic = "t" }}
         refused[0].0 < Duration::from_secs(3),
         "logged {:?} after the start",
         refused[0].0
+    );
+}
+
+/// `engine consume -e` of a topic that does not exist printed nothing until request.timeout.ms (30 s) ended:
+/// it names the topic and exits non-zero within seconds.
+#[test]
+fn consuming_a_missing_topic_fails_within_seconds_naming_it() {
+    let broker = TestBroker::start();
+    let topic = unique_topic("no-such-topic");
+    let output = engine_consume(&broker.bootstrap(), &topic, &["-e", "-o", "beginning"]);
+    assert!(
+        !output.status.success(),
+        "a missing topic is an error: {}",
+        output.stderr
+    );
+    assert!(
+        output.stderr.contains(&format!("{topic}: topic not found")),
+        "{}",
+        output.stderr
+    );
+    assert!(
+        output.elapsed < Duration::from_secs(10),
+        "reported after {:?}",
+        output.elapsed
     );
 }

@@ -56,7 +56,7 @@ impl BrokerHealthTable {
     /// The handshake of connection `generation` to `broker` completed: the broker is reachable again.
     pub fn handshake_done(&mut self, broker: BrokerId, generation: u64, address: &str) {
         let health = self.brokers.entry(broker).or_default();
-        if health.logged.take().is_some() {
+        if health.failures > 0 && health.logged.take().is_some() {
             tracing::info!(
                 broker,
                 %address,
@@ -64,10 +64,11 @@ impl BrokerHealthTable {
                 "connected to the broker again"
             );
         }
-        *health = BrokerHealth {
-            handshaken: Some(generation),
-            ..BrokerHealth::default()
-        };
+        // A protocol failure stays logged: it comes back on the next connection, and is told once.
+        health.failures = 0;
+        health.retry_at = None;
+        health.last_failure = None;
+        health.handshaken = Some(generation);
     }
 
     /// Connection `generation` to `broker` closed with `failure`. One that never completed its handshake was a
@@ -82,9 +83,20 @@ impl BrokerHealthTable {
     ) {
         let health = self.brokers.entry(broker).or_default();
         if health.handshaken == Some(generation) {
-            // It worked, then closed (a broker restart, an idle close): try again at once.
-            tracing::debug!(broker, %address, error = %failure, "connection closed");
+            // It worked, then closed: try again at once. A broker restart or an idle close is routine; a
+            // protocol failure (a response larger than message.max.bytes, say) recurs on every connection and
+            // is the user's to fix, so it is told, once while it lasts.
             health.handshaken = None;
+            match failure {
+                TransportError::Protocol { .. } => {
+                    let message = failure.to_string();
+                    if health.logged.as_deref() != Some(message.as_str()) {
+                        tracing::warn!("connection to {address} failed: {message}");
+                        health.logged = Some(message);
+                    }
+                }
+                _ => tracing::debug!(broker, %address, error = %failure, "connection closed"),
+            }
             return;
         }
         health.failures = health.failures.saturating_add(1);

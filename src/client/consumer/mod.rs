@@ -43,6 +43,10 @@ use crate::protocol::{ProtocolError, Request, Response};
 const EARLIEST_TIMESTAMP: i64 = -2;
 /// ListOffsets timestamp asking for the log end offset (the last stable offset under read_committed).
 const LATEST_TIMESTAMP: i64 = -1;
+/// How long a topic may stay unknown to the cluster before the consumer reports it: a topic just created
+/// reaches every broker's metadata within a moment, and a longer wait (request.timeout.ms is 30 s) only hides
+/// a misspelt name from the user.
+const UNKNOWN_TOPIC_GRACE: Duration = Duration::from_secs(5);
 
 /// One partition of one topic.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -118,7 +122,7 @@ pub enum ConsumerError {
     Broker { api: ApiKey, error: ResponseError },
     #[error("metadata for the topic failed with {error:?} ({error})")]
     Topic { error: ResponseError },
-    #[error("topic not found after waiting {waited:?} (request.timeout.ms); create it or check its name")]
+    #[error("topic not found after waiting {waited:?}; create it or check its name")]
     UnknownTopic { waited: Duration },
     #[error("partition not found after waiting {waited:?} (request.timeout.ms); check the topic's partition count")]
     UnknownPartition { waited: Duration },
@@ -275,7 +279,7 @@ impl Consumer {
             config.allow_auto_create_topics,
         );
         Self {
-            unknown_topic_timeout: config.common.request_timeout,
+            unknown_topic_timeout: config.common.request_timeout.min(UNKNOWN_TOPIC_GRACE),
             config,
             metadata,
             tokens: TokenSource::default(),
