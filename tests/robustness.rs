@@ -92,25 +92,30 @@ sink = {{ type = "file", file = "{}" }}
 
 /// A pipeline whose sink cannot reach its broker drains forever on SIGTERM; a second signal must end the
 /// process at once.
-#[test]
-fn a_second_signal_ends_the_engine_at_once() {
-    let dir = tempfile::tempdir().unwrap();
-    let input = dir.path().join("in.txt");
-    append(&input, 0..100, "line");
-    let config = write_config(
-        dir.path(),
+/// A pipeline `name` from `input` to a Kafka sink whose broker (127.0.0.1:1) refuses every connection.
+fn file_to_refusing_broker(dir: &Path, input: &Path, name: &str) -> std::path::PathBuf {
+    write_config(
+        dir,
         &format!(
             r#"[kafka]
 "bootstrap.servers" = "127.0.0.1:1"
 
 [[pipeline]]
-name = "nowhere"
+name = "{name}"
 source = {{ type = "file", file = "{}" }}
 sink = {{ type = "kafka", topic = "t" }}
 "#,
             input.display()
         ),
-    );
+    )
+}
+
+#[test]
+fn a_second_signal_ends_the_engine_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.txt");
+    append(&input, 0..100, "line");
+    let config = file_to_refusing_broker(dir.path(), &input, "nowhere");
     let mut engine = start_engine(&config, &dir.path().join("state"), 1);
     std::thread::sleep(Duration::from_secs(2));
     // SAFETY: kill(2) on our own child.
@@ -326,20 +331,7 @@ fn a_pipeline_reports_a_refusing_broker_within_seconds_and_once() {
     let dir = tempfile::tempdir().unwrap();
     let input = dir.path().join("in.txt");
     append(&input, 0..10, "line");
-    let config = write_config(
-        dir.path(),
-        &format!(
-            r#"[kafka]
-"bootstrap.servers" = "127.0.0.1:1"
-
-[[pipeline]]
-name = "refused"
-source = {{ type = "file", file = "{}" }}
-sink = {{ type = "kafka", topic = "t" }}
-"#,
-            input.display()
-        ),
-    );
+    let config = file_to_refusing_broker(dir.path(), &input, "refused");
     let started = Instant::now();
     let mut engine = start_engine_capturing_stderr(&config, &dir.path().join("state"), 1);
     let stderr = engine.stderr.take().expect("stderr is piped");
