@@ -38,15 +38,9 @@ fn task_status_json(id: u32, task: &TaskStatus) -> Value {
 }
 
 fn status_json(name: &str, status: &ConnectorStatus) -> Value {
-    let worker = status
-        .tasks
-        .values()
-        .next()
-        .map(|t| t.worker_id.clone())
-        .unwrap_or_default();
     json!({
         "name": name,
-        "connector": {"state": status.state(), "worker_id": worker},
+        "connector": {"state": status.state(), "worker_id": status.worker_id},
         "tasks": status.tasks.iter().map(|(id, t)| task_status_json(*id, t)).collect::<Vec<_>>(),
         "type": status.kind,
     })
