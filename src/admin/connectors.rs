@@ -142,12 +142,13 @@ pub(super) fn config_map(value: &Value) -> Result<BTreeMap<String, String>, Rest
         .collect()
 }
 
-/// `GET /connectors` (`?expand=status`, `?expand=info`, both).
+/// `GET /connectors` (`?expand=status`, `?expand=info`, both). Any `expand` answers the map of names, even one
+/// whose values name no expansion (those are ignored, as Kafka Connect ignores them).
 pub(super) async fn list(State(state): State<RestState>, RawQuery(query): RawQuery) -> Reply {
     let expand = query_values(&query, "expand");
     let want_status = expand.iter().any(|e| e == "status");
     let want_info = expand.iter().any(|e| e == "info");
-    if !want_status && !want_info {
+    if expand.is_empty() {
         let names = state.worker.call(|w| w.connector_names()).await?;
         return ok(json!(names));
     }
