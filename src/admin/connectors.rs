@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
-use axum::http::StatusCode;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Map, Value};
@@ -38,15 +38,9 @@ fn task_status_json(id: u32, task: &TaskStatus) -> Value {
 }
 
 fn status_json(name: &str, status: &ConnectorStatus) -> Value {
-    let worker = status
-        .tasks
-        .values()
-        .next()
-        .map(|t| t.worker_id.clone())
-        .unwrap_or_default();
     json!({
         "name": name,
-        "connector": {"state": status.state(), "worker_id": worker},
+        "connector": {"state": status.state(), "worker_id": status.worker_id},
         "tasks": status.tasks.iter().map(|(id, t)| task_status_json(*id, t)).collect::<Vec<_>>(),
         "type": status.kind,
     })
@@ -148,12 +142,13 @@ pub(super) fn config_map(value: &Value) -> Result<BTreeMap<String, String>, Rest
         .collect()
 }
 
-/// `GET /connectors` (`?expand=status`, `?expand=info`, both).
+/// `GET /connectors` (`?expand=status`, `?expand=info`, both). Any `expand` answers the map of names, even one
+/// whose values name no expansion (those are ignored, as Kafka Connect ignores them).
 pub(super) async fn list(State(state): State<RestState>, RawQuery(query): RawQuery) -> Reply {
     let expand = query_values(&query, "expand");
     let want_status = expand.iter().any(|e| e == "status");
     let want_info = expand.iter().any(|e| e == "info");
-    if !want_status && !want_info {
+    if expand.is_empty() {
         let names = state.worker.call(|w| w.connector_names()).await?;
         return ok(json!(names));
     }
@@ -185,11 +180,16 @@ pub(super) async fn list(State(state): State<RestState>, RawQuery(query): RawQue
     ok(Value::Object(out))
 }
 
-/// `POST /connectors` with `{"name": …, "config": {…}, "initial_state": …}` (KIP-980).
-pub(super) async fn create(State(state): State<RestState>, body: Bytes) -> Reply {
+/// `POST /connectors` with `{"name": …, "config": {…}, "initial_state": …}` (KIP-980). The name is trimmed, as
+/// Kafka Connect trims it.
+pub(super) async fn create(
+    State(state): State<RestState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Reply {
     let body = json_body(&body)?;
     let name = match body.get("name") {
-        Some(Value::String(name)) => name.clone(),
+        Some(Value::String(name)) => name.trim().to_owned(),
         Some(Value::Null) | None => match body.get("config").and_then(|c| c.get("name")) {
             Some(Value::String(name)) => name.clone(),
             _ => return Err(RestError::bad_request("Connector name should not be null")),
@@ -217,7 +217,35 @@ pub(super) async fn create(State(state): State<RestState>, body: Bytes) -> Reply
         .worker
         .call(move |w| w.create_connector(&name, &config, initial))
         .await??;
-    Ok((StatusCode::CREATED, Json(info_json(&info))).into_response())
+    Ok(created(&headers, &info))
+}
+
+/// 201 with the connector and its address in `Location`, absolute as Kafka Connect's (its JAX-RS resolves the
+/// path against the address the request was sent to).
+fn created(headers: &HeaderMap, info: &ConnectorInfo) -> Response {
+    let path = format!("/connectors/{}", encode_path_segment(&info.name));
+    let location = match headers.get(header::HOST).and_then(|h| h.to_str().ok()) {
+        Some(host) => format!("http://{host}{path}"),
+        None => path,
+    };
+    let mut response = (StatusCode::CREATED, Json(info_json(info))).into_response();
+    if let Ok(value) = HeaderValue::from_str(&location) {
+        response.headers_mut().insert(header::LOCATION, value);
+    }
+    response
+}
+
+/// `text` as one path segment: everything but RFC 3986's unreserved characters percent-encoded.
+fn encode_path_segment(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
+            out.push(char::from(byte));
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
 }
 
 pub(super) async fn get(State(state): State<RestState>, Path(name): Path<String>) -> Reply {
@@ -240,19 +268,18 @@ pub(super) async fn get_config(State(state): State<RestState>, Path(name): Path<
 pub(super) async fn put_config(
     State(state): State<RestState>,
     Path(name): Path<String>,
+    headers: HeaderMap,
     body: Bytes,
 ) -> Reply {
     let config = config_map(&json_body(&body)?)?;
-    let (created, info) = state
+    let (is_new, info) = state
         .worker
         .call(move |w| w.put_connector_config(&name, &config))
         .await??;
-    let status = if created {
-        StatusCode::CREATED
-    } else {
-        StatusCode::OK
-    };
-    Ok((status, Json(info_json(&info))).into_response())
+    if is_new {
+        return Ok(created(&headers, &info));
+    }
+    ok(info_json(&info))
 }
 
 /// `PATCH /connectors/{name}/config` (KIP-477): a null value removes the key.

@@ -44,6 +44,14 @@ fn level_name(level: &str) -> Option<&'static str> {
     }
 }
 
+/// Whether `name` can stand as a target in a filter directive: what tracing's targets (module paths) are made of.
+fn is_logger_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | ':'))
+}
+
 impl std::fmt::Debug for LogLevels {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("LogLevels").finish_non_exhaustive()
@@ -116,19 +124,26 @@ impl LogLevels {
         }
     }
 
-    /// Sets `logger` (and, for `root`, the default) to `level`; returns the loggers whose level changed.
+    /// Sets `logger` (and, for `root`, the default) to `level`; returns the loggers whose level changed, sorted.
+    /// An unknown level is a 404, as Kafka Connect answers it.
     pub fn set(&self, logger: &str, level: &str) -> Result<Vec<String>, RestError> {
         let level = level_name(level).ok_or_else(|| {
-            RestError::bad_request(format!(
-                "Invalid log level '{level}': use TRACE, DEBUG, INFO, WARN, ERROR or OFF"
+            RestError::not_found(format!(
+                "invalid log level '{level}'. Use TRACE, DEBUG, INFO, WARN, ERROR, FATAL or OFF"
             ))
         })?;
-        if logger.is_empty() || logger.contains([',', '=', ' ']) {
+        if !is_logger_name(logger) {
             return Err(RestError::bad_request(format!(
-                "Invalid logger name {logger:?}"
+                "Invalid logger name {logger:?}: a logger is `root` or a tracing target such as \
+                 pipewright::engine (letters, digits, `_`, `-`, `.` and `::`)"
             )));
         }
-        let mut levels = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let mut guard = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        // Changed on a copy, kept only once the subscriber took it: a filter it refuses changes nothing.
+        let mut levels = Levels {
+            root: guard.root.clone(),
+            loggers: guard.loggers.clone(),
+        };
         let mut changed = Vec::new();
         if logger == "root" {
             levels.root = level.to_owned();
@@ -148,7 +163,8 @@ impl LogLevels {
             levels
                 .loggers
                 .insert(logger.to_owned(), (level.to_owned(), Some(now)));
-            changed.insert(0, logger.to_owned());
+            changed.push(logger.to_owned());
+            changed.sort();
         }
         (self.apply)(&Self::spec(&levels)).map_err(|e| {
             RestError::new(
@@ -156,6 +172,8 @@ impl LogLevels {
                 format!("could not change the log level: {e}"),
             )
         })?;
+        *guard = levels;
+        drop(guard);
         tracing::info!(logger, level, "log level changed");
         Ok(changed)
     }
@@ -188,7 +206,8 @@ pub(super) async fn set(
     let body = json_body(&body)?;
     let Some(Value::String(level)) = body.get("level") else {
         return Err(RestError::bad_request(
-            "The request body must be {\"level\": \"DEBUG\"} (TRACE, DEBUG, INFO, WARN, ERROR or OFF)",
+            "Desired 'level' parameter was not specified in request: send {\"level\": \"DEBUG\"} (TRACE, DEBUG, \
+             INFO, WARN, ERROR, FATAL or OFF)",
         ));
     };
     let changed = levels(&state)?.set(&logger, level)?;
@@ -220,11 +239,30 @@ mod tests {
             applied.lock().unwrap().last().unwrap(),
             "info,pipewright::engine=trace,pipewright::engine::task=trace"
         );
-        assert!(levels.set("pipewright", "LOUD").is_err());
+        assert_eq!(
+            levels.set("pipewright", "LOUD").unwrap_err().status,
+            axum::http::StatusCode::NOT_FOUND,
+            "an unknown level is a 404, as Kafka Connect answers it"
+        );
+        let before = applied.lock().unwrap().len();
+        assert_eq!(
+            levels.set("\u{1b}é", "DEBUG").unwrap_err().status,
+            axum::http::StatusCode::BAD_REQUEST
+        );
+        assert_eq!(applied.lock().unwrap().len(), before, "nothing applied");
         levels.set("root", "fatal").unwrap();
         assert_eq!(levels.level("x"), "ERROR");
         let all = levels.all();
         assert_eq!(all["root"]["level"], "ERROR");
         assert!(all["pipewright::engine"]["last_modified"].is_u64());
+    }
+
+    #[test]
+    fn a_filter_the_subscriber_refuses_changes_no_level() {
+        let levels = LogLevels::new("info", Box::new(|_| Err("refused".into())));
+        let error = levels.set("pipewright::engine", "debug").unwrap_err();
+        assert_eq!(error.status, axum::http::StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(levels.level("pipewright::engine"), "INFO");
+        assert!(levels.all().get("pipewright::engine").is_none());
     }
 }

@@ -95,6 +95,7 @@ pub fn router(state: RestState) -> Router {
             get(loggers::get).put(loggers::set),
         )
         .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_REQUEST_BODY_BYTES))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
@@ -126,6 +127,14 @@ async fn metrics(State(state): State<RestState>) -> Result<Response, RestError> 
 
 async fn not_found(uri: axum::http::Uri) -> RestError {
     RestError::not_found(format!("No such resource: {}", uri.path()))
+}
+
+/// A known path asked with a method it does not take: 405 with Kafka Connect's error body (axum's own has none).
+async fn method_not_allowed(method: axum::http::Method, uri: axum::http::Uri) -> RestError {
+    RestError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        format!("HTTP 405 Method Not Allowed: {method} {}", uri.path()),
+    )
 }
 
 /// A bound listener, ready to serve.

@@ -356,6 +356,12 @@ async fn status_shows_each_task_with_its_last_error_and_the_target_state() {
     assert_eq!(expanded["orders"]["info"]["config"]["tasks.max"], "2");
     let (_, only_info) = send(&state, Method::GET, "/connectors?expand=info", None).await;
     assert!(only_info["orders"].get("status").is_none());
+    let (_, unknown) = send(&state, Method::GET, "/connectors?expand=foo", None).await;
+    assert_eq!(
+        unknown,
+        json!({"orders": {}}),
+        "unknown expansions are ignored"
+    );
 }
 
 #[tokio::test]

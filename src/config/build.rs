@@ -285,7 +285,16 @@ pub(crate) fn build(
         .collect();
     let mut worker_entries = worker_entries;
     let mut every_resolved = providers.resolve(&mut worker_entries, &mut problems);
-    let (worker, worker_problems) = super::worker::build(&worker_entries, providers);
+    let (mut worker, worker_problems) = super::worker::build(&worker_entries, providers);
+    // Connectors created later (through REST) are built from these entries again: the declarations of the
+    // config providers go with them, or their references would name providers the worker "declares none" of.
+    worker.entries.extend(
+        document
+            .worker
+            .iter()
+            .filter(|e| e.key.starts_with("config.providers"))
+            .cloned(),
+    );
     problems.extend(worker_problems);
     let mut pipeline_resolved = Vec::with_capacity(document.pipelines.len());
     for pipeline in &mut document.pipelines {

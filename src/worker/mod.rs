@@ -76,6 +76,16 @@ impl Connector {
     fn task_keys(&self) -> impl Iterator<Item = TaskKey> + '_ {
         (0..self.task_count()).map(|index| TaskKey::new(self.spec.name.clone(), index))
     }
+
+    /// The tasks the REST API shows: none while the connector is stopped (Kafka Connect empties a stopped
+    /// connector's task configs, KIP-875), else every one.
+    fn shown_task_count(&self) -> u32 {
+        if self.target == TargetState::Stopped {
+            0
+        } else {
+            self.task_count()
+        }
+    }
 }
 
 /// A request the worker could not carry out; each says what to do instead where there is something to do.
@@ -352,6 +362,7 @@ impl Worker {
                 config.insert("tasks.max".to_owned(), connector.task_count().to_string());
                 let tasks = connector
                     .task_keys()
+                    .take(connector.shown_task_count() as usize)
                     .map(|key| {
                         let status = self
                             .statuses
@@ -362,6 +373,7 @@ impl Worker {
                     .collect();
                 let status = ConnectorStatus {
                     kind: connector_type(spec),
+                    worker_id: self.worker_id.clone(),
                     config,
                     target: connector.target,
                     tasks,

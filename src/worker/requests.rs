@@ -53,7 +53,7 @@ impl Worker {
         Ok(ConnectorInfo {
             name: name.to_owned(),
             config: connector.spec.masked_connector_config(),
-            tasks: (0..connector.task_count()).collect(),
+            tasks: (0..connector.shown_task_count()).collect(),
             kind: super::connector_type(&connector.spec),
         })
     }
@@ -76,11 +76,12 @@ impl Worker {
             .ok_or_else(|| WorkerError::UnknownTask(name.to_owned(), task))
     }
 
-    /// Each task's config: the connector's, with the task's id (tasks of one connector differ only in it).
+    /// Each task's config: the connector's, with the task's id (tasks of one connector differ only in it);
+    /// none while the connector is stopped.
     pub fn task_configs(&self, name: &str) -> Result<Vec<(u32, ConfigMap)>, WorkerError> {
         let connector = self.connector(name)?;
         let config = connector.spec.masked_connector_config();
-        Ok((0..connector.task_count())
+        Ok((0..connector.shown_task_count())
             .map(|task| {
                 let mut config = config.clone();
                 config.insert("task.id".into(), task.to_string());
@@ -200,16 +201,12 @@ impl Worker {
         Ok(())
     }
 
-    /// `POST /connectors/{name}/tasks/{task}/restart`: the task stops (committing) and starts again.
+    /// `POST /connectors/{name}/tasks/{task}/restart`: the task stops (committing) and starts again. A stopped
+    /// connector has no tasks to restart.
     pub fn restart_task(&mut self, name: &str, task: u32) -> Result<(), WorkerError> {
         let connector = self.connector(name)?;
-        if task >= connector.task_count() {
+        if task >= connector.shown_task_count() {
             return Err(WorkerError::UnknownTask(name.to_owned(), task));
-        }
-        if connector.target == TargetState::Stopped {
-            return Err(WorkerError::BadRequest(format!(
-                "Connector {name} is stopped: resume it to run its tasks"
-            )));
         }
         let spec = self.task_spec(name, task)?;
         self.runner.start_task(spec);

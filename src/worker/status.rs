@@ -84,6 +84,8 @@ impl TaskStatus {
 pub struct ConnectorStatus {
     /// `source` (it writes to Kafka) or `sink` (it reads from Kafka), as Kafka Connect types connectors.
     pub kind: &'static str,
+    /// The worker that runs the connector (its REST address).
+    pub worker_id: String,
     pub config: BTreeMap<String, String>,
     pub target: TargetState,
     pub tasks: BTreeMap<u32, TaskStatus>,
@@ -143,6 +145,7 @@ mod tests {
     fn status(states: &[&'static str], target: TargetState) -> ConnectorStatus {
         ConnectorStatus {
             kind: "source",
+            worker_id: "w".into(),
             config: BTreeMap::new(),
             target,
             tasks: states

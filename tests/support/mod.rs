@@ -13,6 +13,8 @@
 //! - `tab_format`: reading `-f` output; `numbered`: records the fault tests can check one by one;
 //! - `waiting`: polling a condition, reading what a process wrote to a file; `local_runtime`: our library's
 //!   async API run from a plain `#[test]`;
+//! - `rest`: `engine standalone` with its REST API, restarted on the same files, and the REST clients no one
+//!   here wrote (`requests`, the `kc` CLI, prometheus_client's parser, schemathesis);
 //! - `fault_proxy`: a proxy between a client and the cluster that injects faults; `raw_kafka`: a
 //!   one-request-at-a-time client for looking at the wire.
 //!
@@ -30,6 +32,7 @@ pub mod numbered;
 pub mod peers;
 pub mod process;
 pub mod raw_kafka;
+pub mod rest;
 pub mod restartable_broker;
 pub mod tab_format;
 pub mod tools;

@@ -1122,6 +1122,25 @@ listeners = "http://:9999"
             errors.contains("queue.max.records") && !errors.contains("from-provider"),
             "{errors}"
         );
+        // A connector created later (through REST) reads references through the same providers.
+        let later: std::collections::BTreeMap<String, String> = [
+            ("connector.class", "FileStreamSource"),
+            ("file", "/tmp/in"),
+            ("topic", &format!("${{file:{}:topic}}", secrets.display())),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+        let created = super::super::parse_connector(
+            "later",
+            &later,
+            &config.defaults(),
+            "REST request",
+            &Registry,
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(created.sink.config.get("topic"), Some("from-provider"));
+        assert!(created.masked_connector_config()["topic"].starts_with("${file:"));
     }
 }
 
