@@ -175,7 +175,13 @@ pub(crate) fn build(parts: &Parts<'_>) -> Result<RunSpec, Vec<Problem>> {
         .map_err(|e| problems.push(problem(parts, parts.location, "consumer", e.to_string())))
         .ok();
     let mut admin_map = crate::client::config::ConfigMap::new();
-    for key in ["bootstrap.servers", "client.id", "request.timeout.ms", "retry.backoff.ms", "message.max.bytes"] {
+    for key in [
+        "bootstrap.servers",
+        "client.id",
+        "request.timeout.ms",
+        "retry.backoff.ms",
+        "message.max.bytes",
+    ] {
         if let Some(value) = producer_map.get(key) {
             admin_map.set(key, value);
         }
@@ -221,23 +227,40 @@ pub(crate) fn build(parts: &Parts<'_>) -> Result<RunSpec, Vec<Problem>> {
             .map_err(|p| problems.extend(component_problems(parts, parts.sink, p)))
             .ok()
     };
-    let key = converter(parts, parts.key_converter, "key.converter", true, &mut problems);
-    let value = converter(parts, parts.value_converter, "value.converter", false, &mut problems);
+    let key = converter(
+        parts,
+        parts.key_converter,
+        "key.converter",
+        true,
+        &mut problems,
+    );
+    let value = converter(
+        parts,
+        parts.value_converter,
+        "value.converter",
+        false,
+        &mut problems,
+    );
     let chain = chain(parts, &mut problems);
     match (source, sink, key, value, chain, producer, consumer, admin) {
-        (Some(source), Some(sink), Some(key), Some(value), Some(chain), Some(producer), Some(consumer), Some(admin))
-            if problems.is_empty() =>
-        {
-            Ok(RunSpec {
-                source,
-                sink,
-                converters: Prototype::new(Converters { key, value }),
-                chain: Prototype::new(chain),
-                producer,
-                consumer,
-                admin,
-            })
-        }
+        (
+            Some(source),
+            Some(sink),
+            Some(key),
+            Some(value),
+            Some(chain),
+            Some(producer),
+            Some(consumer),
+            Some(admin),
+        ) if problems.is_empty() => Ok(RunSpec {
+            source,
+            sink,
+            converters: Prototype::new(Converters { key, value }),
+            chain: Prototype::new(chain),
+            producer,
+            consumer,
+            admin,
+        }),
         _ => Err(problems),
     }
 }

@@ -120,12 +120,12 @@ pub(crate) async fn run_task(
         &pipeline.errors.dead_letter_topic,
     ) {
         (Tolerance::All, Some(topic)) => Some(DeadLetterQueue::open(
-                pipeline.run.producer.clone(),
-                topic.clone(),
-                pipeline.errors.context_headers_enable,
-                &pipeline.name,
-                spec.task.index,
-            )),
+            pipeline.run.producer.clone(),
+            topic.clone(),
+            pipeline.errors.context_headers_enable,
+            &pipeline.name,
+            spec.task.index,
+        )),
         _ => None,
     };
     let mut converters = pipeline.run.converters.instance();

@@ -17,10 +17,10 @@ mod aborted_txn;
 #[cfg(test)]
 mod tests;
 
+pub use crate::protocol::TopicPartition;
 pub use aborted_txn::AbortedTxnFilter;
 
 use std::collections::{BTreeMap, VecDeque};
-use std::fmt;
 use std::time::{Duration, Instant};
 
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
@@ -35,36 +35,14 @@ use kafka_protocol::protocol::StrBytes;
 use super::config::{AutoOffsetReset, ConsumerConfig, IsolationLevel};
 use super::errors::{classify, response_error, ErrorAction, ResponseError};
 use super::metadata::MetadataState;
-use super::{BrokerId, RequestToken, ResponseResult, TokenSource, Transmit, TransportError};
+use super::{BrokerId, RequestToken, ResponseResult, TokenSource, Transmit};
 use crate::protocol::record_batch::{Record, RecordBatchError, RecordBatchIter};
-use crate::protocol::{ProtocolError, Request, Response};
+use crate::protocol::{Request, Response};
 
 /// ListOffsets timestamp asking for the log start offset.
 const EARLIEST_TIMESTAMP: i64 = -2;
 /// ListOffsets timestamp asking for the log end offset (the last stable offset under read_committed).
 const LATEST_TIMESTAMP: i64 = -1;
-
-/// One partition of one topic.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct TopicPartition {
-    pub topic: String,
-    pub partition: i32,
-}
-
-impl TopicPartition {
-    pub fn new(topic: impl Into<String>, partition: i32) -> Self {
-        Self {
-            topic: topic.into(),
-            partition,
-        }
-    }
-}
-
-impl fmt::Display for TopicPartition {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}-{}", self.topic, self.partition)
-    }
-}
 
 /// Where an assigned partition starts reading.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -471,17 +449,11 @@ impl Consumer {
         result: ResponseResult,
         now: Instant,
     ) {
-        if self.metadata.owns(token) {
-            let unexpected;
-            let outcome = match &result {
-                Ok(Response::Metadata(response)) => Ok(response),
-                Ok(other) => {
-                    unexpected = unexpected_response(broker, other);
-                    Err(&unexpected)
-                }
-                Err(error) => Err(error),
-            };
-            self.metadata.handle_response(token, outcome, now);
+        if self
+            .metadata
+            .take_response(broker, token, &result, now)
+            .is_some()
+        {
             self.after_metadata(now);
         } else if let Some(in_flight) = self.fetches.remove(&token) {
             match result {
@@ -1084,14 +1056,4 @@ impl Consumer {
 
 fn topic_name(topic: &str) -> TopicName {
     TopicName(StrBytes::from_string(topic.to_owned()))
-}
-
-/// A response of the wrong API for a request: a bug in the caller, treated like a failed request.
-fn unexpected_response(broker: BrokerId, response: &Response) -> TransportError {
-    TransportError::Protocol {
-        broker,
-        error: ProtocolError::UnsupportedApi {
-            api: response.api_key(),
-        },
-    }
 }

@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::client::config::ConfigMap;
+use crate::client::TransportError;
 use crate::protocol::compression::Compression;
 use crate::protocol::record_batch::{
     encode_control_batch, BatchOptions, ControlBatch, ControlRecordType, RecordBatchEncoder,

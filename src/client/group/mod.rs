@@ -19,7 +19,6 @@ mod tests;
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use kafka_protocol::messages::join_group_request::JoinGroupRequestProtocol;
 use kafka_protocol::messages::leave_group_request::MemberIdentity;
 use kafka_protocol::messages::offset_commit_request::{
@@ -28,24 +27,25 @@ use kafka_protocol::messages::offset_commit_request::{
 use kafka_protocol::messages::offset_fetch_request::OffsetFetchRequestTopic;
 use kafka_protocol::messages::sync_group_request::SyncGroupRequestAssignment;
 use kafka_protocol::messages::{
-    ApiKey, FindCoordinatorRequest, FindCoordinatorResponse, GroupId, HeartbeatRequest,
-    JoinGroupRequest, JoinGroupResponse, LeaveGroupRequest, OffsetCommitRequest,
-    OffsetCommitResponse, OffsetFetchRequest, OffsetFetchResponse, SyncGroupRequest,
-    SyncGroupResponse, TopicName,
+    ApiKey, FindCoordinatorResponse, GroupId, HeartbeatRequest, JoinGroupRequest,
+    JoinGroupResponse, LeaveGroupRequest, OffsetCommitRequest, OffsetCommitResponse,
+    OffsetFetchRequest, OffsetFetchResponse, SyncGroupRequest, SyncGroupResponse, TopicName,
 };
 use kafka_protocol::protocol::StrBytes;
 
-use self::assignor::{ConsumerProtocolError, MemberSubscription};
+use self::assignor::MemberSubscription;
 use super::config::{AssignmentStrategy, ConsumerConfig};
 use super::consumer::TopicPartition;
+use super::coordinator::{
+    coordinator_moved, is_coordinator_retriable, CoordinatorKey, CoordinatorState, Lookup,
+};
 use super::errors::{response_error, ResponseError};
 use super::metadata::MetadataState;
 use super::{BrokerId, RequestToken, ResponseResult, TokenSource, Transmit, TransportError};
+use crate::protocol::consumer_protocol::{self, ConsumerProtocolError};
 use crate::protocol::versions::{client_range, ApiVersionTable};
 use crate::protocol::{Request, Response};
 
-/// FindCoordinator key type of a consumer group.
-const COORDINATOR_KEY_TYPE_GROUP: i8 = 0;
 /// JoinGroup protocol type of consumers; Connect workers use "connect".
 const PROTOCOL_TYPE_CONSUMER: &str = "consumer";
 /// Attempts for a commit whose coordinator moved or could not be reached, before it is reported failed.
@@ -150,12 +150,6 @@ impl GroupConfig {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct Coordinator {
-    broker: BrokerId,
-    address: String,
-}
-
 /// What a JoinGroup answered to the leader, kept while metadata for the members' topics is refreshed.
 #[derive(Debug, Clone)]
 struct LeaderDuty {
@@ -209,9 +203,7 @@ pub struct GroupMember {
     tokens: TokenSource,
     versions: HashMap<BrokerId, ApiVersionTable>,
 
-    coordinator: Option<Coordinator>,
-    find_in_flight: Option<RequestToken>,
-    find_not_before: Option<Instant>,
+    coordinator: CoordinatorState,
 
     member_id: String,
     generation: i32,
@@ -260,6 +252,7 @@ impl GroupMember {
         now: Instant,
     ) -> Result<Self, GroupError> {
         let config = GroupConfig::from_consumer_config(consumer_config)?;
+        let group_id = config.group_id.clone();
         if topics.is_empty() {
             return Err(GroupError::NoTopics);
         }
@@ -279,9 +272,7 @@ impl GroupMember {
             metadata_refreshes: 0,
             tokens: TokenSource::default(),
             versions: HashMap::new(),
-            coordinator: None,
-            find_in_flight: None,
-            find_not_before: None,
+            coordinator: CoordinatorState::new(CoordinatorKey::Group(group_id)),
             member_id: String::new(),
             generation: -1,
             protocol: None,
@@ -445,10 +436,9 @@ impl GroupMember {
     // ---- the sans-IO surface -----------------------------------------------------------------------------
 
     pub fn broker_address(&self, broker: BrokerId) -> Option<&str> {
-        match &self.coordinator {
-            Some(c) if c.broker == broker => Some(c.address.as_str()),
-            _ => self.metadata.broker_address(broker),
-        }
+        self.coordinator
+            .address(broker)
+            .or_else(|| self.metadata.broker_address(broker))
     }
 
     pub fn handle_broker_versions(&mut self, broker: BrokerId, versions: ApiVersionTable) {
@@ -462,7 +452,7 @@ impl GroupMember {
         if let Some(transmit) = self.metadata.poll_transmit(now, &mut self.tokens) {
             return Some(transmit);
         }
-        if self.coordinator.is_none() {
+        if self.coordinator.known().is_none() {
             return self.find_coordinator(now);
         }
         if let Some(transmit) = self.next_commit(now) {
@@ -510,7 +500,7 @@ impl GroupMember {
             poll_deadline,
             heartbeat,
             auto_commit,
-            self.find_not_before,
+            self.coordinator.poll_timeout(),
             self.join_not_before,
             self.offsets_not_before,
             self.metadata.poll_timeout(),
@@ -522,9 +512,7 @@ impl GroupMember {
     }
 
     pub fn handle_timeout(&mut self, now: Instant) {
-        if self.find_not_before.is_some_and(|t| now >= t) {
-            self.find_not_before = None;
-        }
+        self.coordinator.handle_timeout(now);
         if self.join_not_before.is_some_and(|t| now >= t) {
             self.join_not_before = None;
         }
@@ -583,31 +571,21 @@ impl GroupMember {
         result: ResponseResult,
         now: Instant,
     ) {
-        if self.metadata.owns(token) {
-            let unexpected;
-            let outcome = match &result {
-                Ok(Response::Metadata(response)) => Ok(response),
-                Ok(other) => {
-                    unexpected = wrong_api(broker, other);
-                    Err(&unexpected)
-                }
-                Err(error) => Err(error),
-            };
-            let succeeded = outcome.is_ok();
-            let changed = self.metadata.handle_response(token, outcome, now);
-            if succeeded {
+        if let Some(refreshed) = self.metadata.take_response(broker, token, &result, now) {
+            if refreshed.succeeded {
                 self.metadata_refreshes += 1;
-                self.after_metadata(&changed);
+                self.after_metadata(&refreshed.changed);
             }
             return;
         }
-        if self.find_in_flight == Some(token) {
-            self.find_in_flight = None;
+        if self.coordinator.owns(token) {
             match result {
                 Ok(Response::FindCoordinator(response)) => {
                     self.handle_find_coordinator(&response, now)
                 }
-                Ok(other) => self.find_failed(wrong_api(broker, &other), now),
+                Ok(other) => {
+                    self.find_failed(TransportError::unexpected_response(broker, &other), now)
+                }
                 Err(error) => self.find_failed(error, now),
             }
             return;
@@ -617,7 +595,11 @@ impl GroupMember {
                 Ok(Response::OffsetCommit(response)) => {
                     self.handle_commit_response(commit, &response, now)
                 }
-                Ok(other) => self.commit_transport_failed(commit, wrong_api(broker, &other), now),
+                Ok(other) => self.commit_transport_failed(
+                    commit,
+                    TransportError::unexpected_response(broker, &other),
+                    now,
+                ),
                 Err(error) => self.commit_transport_failed(commit, error, now),
             }
             return;
@@ -679,7 +661,7 @@ impl GroupMember {
     // ---- coordinator -------------------------------------------------------------------------------------
 
     fn find_coordinator(&mut self, now: Instant) -> Option<Transmit> {
-        if self.find_in_flight.is_some() || self.find_not_before.is_some_and(|t| now < t) {
+        if !self.coordinator.lookup_due(now) {
             return None;
         }
         if self.closing && !self.has_pending_commits() {
@@ -687,61 +669,50 @@ impl GroupMember {
             self.finish_close();
             return None;
         }
-        let token = self.tokens.next_token();
-        self.find_in_flight = Some(token);
-        let request = FindCoordinatorRequest::default()
-            .with_key(StrBytes::from_string(self.config.group_id.clone()))
-            .with_key_type(COORDINATOR_KEY_TYPE_GROUP);
-        Some(Transmit {
-            broker: self.metadata.any_broker(),
-            token,
-            request: Request::FindCoordinator(request),
-            expects_response: true,
-        })
+        let broker = self.metadata.any_broker();
+        self.coordinator
+            .poll_lookup(now, &mut self.tokens, broker, None)
     }
 
     fn handle_find_coordinator(&mut self, response: &FindCoordinatorResponse, now: Instant) {
-        match response_error(response.error_code) {
-            None if response.node_id.0 >= 0 => {
-                let address = format!("{}:{}", response.host.as_str(), response.port);
-                tracing::debug!(group = %self.config.group_id, coordinator = response.node_id.0, %address, "found coordinator");
-                self.coordinator = Some(Coordinator {
-                    broker: response.node_id.0,
-                    address,
-                });
+        match self.coordinator.handle_lookup(Some(response)) {
+            Some(Lookup::Found(coordinator)) => {
+                tracing::debug!(group = %self.config.group_id, coordinator = coordinator.broker, address = %coordinator.address, "found coordinator");
                 self.last_coordinator_contact = Some(now);
             }
-            None => self.find_not_before = Some(now + self.config.retry_backoff),
-            Some(error) if is_coordinator_retriable(error) || error.is_retriable() => {
-                self.find_not_before = Some(now + self.config.retry_backoff);
-            }
-            Some(error) => {
-                self.find_not_before = Some(now + self.config.retry_backoff);
+            Some(Lookup::Failed(error))
+                if !is_coordinator_retriable(error) && !error.is_retriable() =>
+            {
+                self.coordinator.back_off(now + self.config.retry_backoff);
                 self.fatal(GroupError::Broker {
                     api: ApiKey::FindCoordinator,
                     error,
                 });
+            }
+            Some(Lookup::Failed(_) | Lookup::NoNode) | None => {
+                self.coordinator.back_off(now + self.config.retry_backoff)
             }
         }
     }
 
     fn find_failed(&mut self, error: TransportError, now: Instant) {
         tracing::debug!(%error, "FindCoordinator failed");
+        self.coordinator.handle_lookup(None);
         self.metadata.request_refresh();
-        self.find_not_before = Some(now + self.config.retry_backoff);
+        self.coordinator.back_off(now + self.config.retry_backoff);
     }
 
     fn mark_coordinator_unknown(&mut self) {
         // A heartbeat stuck on the old coordinator's connection must not hold back the next one.
         self.heartbeat_in_flight = None;
-        if self.coordinator.take().is_some() {
+        if self.coordinator.forget() {
             tracing::debug!(group = %self.config.group_id, "coordinator unknown; rediscovering");
         }
     }
 
     fn coordinator_version(&self, api: ApiKey) -> Option<i16> {
-        let coordinator = self.coordinator.as_ref()?;
-        match self.versions.get(&coordinator.broker) {
+        let coordinator = self.coordinator.broker()?;
+        match self.versions.get(&coordinator) {
             Some(table) => table.negotiate(api).ok(),
             // Not connected yet: the connection will pick the highest common version.
             None => client_range(api).map(|(_, max)| max),
@@ -755,7 +726,7 @@ impl GroupMember {
     }
 
     fn transmit_to_coordinator(&mut self, request: Request) -> Option<(RequestToken, Transmit)> {
-        let broker = self.coordinator.as_ref()?.broker;
+        let broker = self.coordinator.broker()?;
         let token = self.tokens.next_token();
         Some((
             token,
@@ -808,14 +779,15 @@ impl GroupMember {
 
     fn send_join(&mut self) -> Option<Transmit> {
         let owned: Vec<TopicPartition> = self.owned.iter().cloned().collect();
-        let metadata = match assignor::encode_subscription(&self.topics, &owned, self.generation) {
-            Ok(bytes) => bytes,
-            Err(error) => {
-                self.fatal(error.into());
-                self.phase = Phase::Closed;
-                return None;
-            }
-        };
+        let metadata =
+            match consumer_protocol::encode_subscription(&self.topics, &owned, self.generation) {
+                Ok(bytes) => bytes,
+                Err(error) => {
+                    self.fatal(error.into());
+                    self.phase = Phase::Closed;
+                    return None;
+                }
+            };
         let protocols = self
             .config
             .strategies
@@ -862,7 +834,7 @@ impl GroupMember {
                 self.phase = Phase::Unjoined;
                 return;
             }
-            Some(error @ (NotCoordinator | CoordinatorNotAvailable)) => {
+            Some(error) if coordinator_moved(error) => {
                 tracing::debug!(%error, "JoinGroup: coordinator moved");
                 self.mark_coordinator_unknown();
                 self.phase = Phase::Unjoined;
@@ -911,7 +883,7 @@ impl GroupMember {
         if response.leader.as_str() == self.member_id && !response.skip_assignment {
             let mut members = Vec::with_capacity(response.members.len());
             for member in &response.members {
-                match assignor::decode_subscription(
+                match assignor::decode_member(
                     member.member_id.as_str(),
                     member.group_instance_id.as_deref(),
                     member.metadata.clone(),
@@ -958,7 +930,7 @@ impl GroupMember {
         let assignment = assignor::assign(duty.strategy, &duty.members, &partition_counts);
         let mut assignments = Vec::with_capacity(assignment.len());
         for (member_id, partitions) in &assignment {
-            match assignor::encode_assignment(partitions) {
+            match consumer_protocol::encode_assignment(partitions) {
                 Ok(bytes) => assignments.push(
                     SyncGroupRequestAssignment::default()
                         .with_member_id(StrBytes::from_string(member_id.clone()))
@@ -1021,7 +993,7 @@ impl GroupMember {
                 self.lose_partitions(false);
                 return;
             }
-            Some(NotCoordinator | CoordinatorNotAvailable) => {
+            Some(error) if coordinator_moved(error) => {
                 self.mark_coordinator_unknown();
                 self.phase = Phase::Unjoined;
                 return;
@@ -1040,7 +1012,7 @@ impl GroupMember {
                 return;
             }
         }
-        let assigned = match assignor::decode_assignment(response.assignment.clone()) {
+        let assigned = match consumer_protocol::decode_assignment(response.assignment.clone()) {
             Ok(partitions) => partitions,
             Err(error) => {
                 self.fatal(error.into());
@@ -1137,7 +1109,7 @@ impl GroupMember {
             );
         heartbeating
             && self.heartbeat_in_flight.is_none()
-            && self.coordinator.is_some()
+            && self.coordinator.known().is_some()
             && !self.closing
     }
 
@@ -1170,7 +1142,7 @@ impl GroupMember {
             }
             Some(UnknownMemberId | FencedInstanceId) => self.lose_partitions(true),
             Some(IllegalGeneration) => self.lose_partitions(false),
-            Some(NotCoordinator | CoordinatorNotAvailable) => {
+            Some(error) if coordinator_moved(error) => {
                 self.mark_coordinator_unknown();
                 self.next_heartbeat = Some(now + self.config.retry_backoff);
             }
@@ -1303,7 +1275,7 @@ impl GroupMember {
     }
 
     fn after_commit_settled(&mut self) {
-        if self.closing && !self.has_pending_commits() && self.coordinator.is_none() {
+        if self.closing && !self.has_pending_commits() && self.coordinator.known().is_none() {
             self.finish_close();
         }
     }
@@ -1363,7 +1335,7 @@ impl GroupMember {
         use ResponseError::*;
         if let Some(error) = response_error(response.error_code) {
             match error {
-                NotCoordinator | CoordinatorNotAvailable => self.mark_coordinator_unknown(),
+                error if coordinator_moved(error) => self.mark_coordinator_unknown(),
                 CoordinatorLoadInProgress | UnstableOffsetCommit => {}
                 error if error.is_retriable() => {}
                 error => {
@@ -1456,29 +1428,6 @@ impl GroupMember {
     }
 }
 
-fn is_coordinator_retriable(error: ResponseError) -> bool {
-    matches!(
-        error,
-        ResponseError::CoordinatorNotAvailable
-            | ResponseError::NotCoordinator
-            | ResponseError::CoordinatorLoadInProgress
-    )
-}
-
 fn millis_i32(duration: Duration) -> i32 {
     i32::try_from(duration.as_millis()).unwrap_or(i32::MAX)
-}
-
-fn wrong_api(broker: BrokerId, response: &Response) -> TransportError {
-    TransportError::Protocol {
-        broker,
-        error: crate::protocol::ProtocolError::UnsupportedApi {
-            api: response.api_key(),
-        },
-    }
-}
-
-/// Bytes helper for tests and tools: the assignment bytes a member would receive.
-pub fn assignment_bytes(partitions: &[TopicPartition]) -> Result<Bytes, ConsumerProtocolError> {
-    assignor::encode_assignment(partitions)
 }

@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::client::config::ConfigMap;
+use bytes::Bytes;
 use kafka_protocol::messages::join_group_response::JoinGroupResponseMember;
 use kafka_protocol::messages::metadata_response::{
     MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
@@ -312,7 +313,7 @@ fn joins_with_the_member_id_the_coordinator_requires_and_assigns_as_leader() {
     assert_eq!(request.rebalance_timeout_ms, 60_000);
     assert_eq!(request.protocols[0].name.as_str(), "range");
     let subscription =
-        assignor::decode_subscription("x", None, request.protocols[0].metadata.clone()).unwrap();
+        consumer_protocol::decode_subscription(request.protocols[0].metadata.clone()).unwrap();
     assert_eq!(subscription.topics, vec![TOPIC]);
     // KIP-394: first join is answered with MEMBER_ID_REQUIRED and the id to use.
     h.reply(&tx, join_error(ResponseError::MemberIdRequired, "m1"));
@@ -333,7 +334,7 @@ fn joins_with_the_member_id_the_coordinator_requires_and_assigns_as_leader() {
     assert_eq!(sync.member_id.as_str(), "m1");
     assert_eq!(sync.assignments.len(), 1);
     assert_eq!(
-        assignor::decode_assignment(sync.assignments[0].assignment.clone()).unwrap(),
+        consumer_protocol::decode_assignment(sync.assignments[0].assignment.clone()).unwrap(),
         tps(&[0, 1, 2])
     );
     assert_eq!(
@@ -363,7 +364,7 @@ fn follower_sends_an_empty_sync_and_takes_the_leaders_assignment() {
     assert_eq!(sync.generation_id, 3);
     h.reply(
         &tx,
-        sync_ok(assignor::encode_assignment(&tps(&[2, 3])).unwrap()),
+        sync_ok(consumer_protocol::encode_assignment(&tps(&[2, 3])).unwrap()),
     );
     assert_eq!(
         h.events(),
@@ -452,7 +453,7 @@ fn eager_rebalance_revokes_everything_and_waits_for_the_apps_commit_before_rejoi
     let (join_tx, join) = h.expect_join();
     assert_eq!(join.member_id.as_str(), "m1");
     let subscription =
-        assignor::decode_subscription("m1", None, join.protocols[0].metadata.clone()).unwrap();
+        consumer_protocol::decode_subscription(join.protocols[0].metadata.clone()).unwrap();
     assert!(
         subscription.owned_partitions.is_empty(),
         "eager members own nothing when they rejoin"
@@ -470,7 +471,7 @@ fn eager_rebalance_revokes_everything_and_waits_for_the_apps_commit_before_rejoi
     let (tx, _) = h.expect_sync();
     h.reply(
         &tx,
-        sync_ok(assignor::encode_assignment(&tps(&[1])).unwrap()),
+        sync_ok(consumer_protocol::encode_assignment(&tps(&[1])).unwrap()),
     );
     assert_eq!(
         h.events(),
@@ -504,7 +505,7 @@ fn cooperative_rebalance_keeps_partitions_and_revokes_only_moved_ones_then_rejoi
     let (tx, _) = h.expect_sync();
     h.reply(
         &tx,
-        sync_ok(assignor::encode_assignment(&tps(&[0, 1, 2, 3])).unwrap()),
+        sync_ok(consumer_protocol::encode_assignment(&tps(&[0, 1, 2, 3])).unwrap()),
     );
     h.answer_offset_fetch(&[(0, -1), (1, -1), (2, -1), (3, -1)]);
     h.events();
@@ -519,7 +520,7 @@ fn cooperative_rebalance_keeps_partitions_and_revokes_only_moved_ones_then_rejoi
     );
     let (tx, join) = h.expect_join();
     let subscription =
-        assignor::decode_subscription("m1", None, join.protocols[0].metadata.clone()).unwrap();
+        consumer_protocol::decode_subscription(join.protocols[0].metadata.clone()).unwrap();
     assert_eq!(subscription.owned_partitions, tps(&[0, 1, 2, 3]));
     assert_eq!(subscription.generation, 1);
     if let Response::JoinGroup(r) = &mut response {
@@ -530,7 +531,7 @@ fn cooperative_rebalance_keeps_partitions_and_revokes_only_moved_ones_then_rejoi
     // The leader moves 2 and 3 elsewhere.
     h.reply(
         &tx,
-        sync_ok(assignor::encode_assignment(&tps(&[0, 1])).unwrap()),
+        sync_ok(consumer_protocol::encode_assignment(&tps(&[0, 1])).unwrap()),
     );
     assert_eq!(
         h.events(),
@@ -546,7 +547,7 @@ fn cooperative_rebalance_keeps_partitions_and_revokes_only_moved_ones_then_rejoi
     // Follow-up rebalance so the leader can hand 2 and 3 over.
     let (_, join) = h.expect_join();
     let subscription =
-        assignor::decode_subscription("m1", None, join.protocols[0].metadata.clone()).unwrap();
+        consumer_protocol::decode_subscription(join.protocols[0].metadata.clone()).unwrap();
     assert_eq!(subscription.owned_partitions, tps(&[0, 1]));
 }
 
@@ -863,7 +864,7 @@ fn unstable_offset_commit_is_fetched_again_after_backoff() {
     let (tx, _) = h.expect_sync();
     h.reply(
         &tx,
-        sync_ok(assignor::encode_assignment(&tps(&[0])).unwrap()),
+        sync_ok(consumer_protocol::encode_assignment(&tps(&[0])).unwrap()),
     );
     h.events();
     let tx = h.expect(ApiKey::OffsetFetch);
@@ -914,7 +915,7 @@ fn leader_gives_nothing_to_a_member_with_unreadable_metadata() {
         .map(|a| {
             (
                 a.member_id.to_string(),
-                assignor::decode_assignment(a.assignment.clone()).unwrap(),
+                consumer_protocol::decode_assignment(a.assignment.clone()).unwrap(),
             )
         })
         .collect();

@@ -28,8 +28,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::{
-    ApiKey, InitProducerIdRequest, InitProducerIdResponse, ProduceRequest, ProduceResponse,
-    ProducerId, TopicName, TransactionalId,
+    ApiKey, InitProducerIdResponse, ProduceRequest, ProduceResponse, TopicName, TransactionalId,
 };
 use kafka_protocol::protocol::StrBytes;
 
@@ -37,11 +36,12 @@ use super::config::{Acks, ProducerConfig};
 use super::errors::{classify, response_error, ErrorAction, ResponseError};
 use super::metadata::MetadataState;
 use super::partitioner::{partition_for_key, StickyPartitioner};
+use super::producer_id::{init_producer_id_request, supports_epoch_bump};
 use super::txn::{
     ConsumerGroupMetadata, ProducerProgress, TransactionManager, TxnEffect, TxnError, TxnEvent,
     TxnOffset, TxnState,
 };
-use super::{BrokerId, RequestToken, ResponseResult, TokenSource, Transmit, TransportError};
+use super::{BrokerId, RequestToken, ResponseResult, TokenSource, Transmit};
 use crate::protocol::record_batch::NO_PRODUCER_ID;
 use crate::protocol::record_batch::{encoded_record_size, HeaderRef};
 use crate::protocol::versions::ApiVersionTable;
@@ -706,30 +706,13 @@ impl Producer {
         if not_before.is_some_and(|t| now < t) {
             return None;
         }
+        let bumping = bump_from.is_some();
         let broker = self.metadata.any_broker();
-        // kafka-protocol defaults the transactional id to "" (not null); the broker answers an empty one with
-        // INVALID_REQUEST. An idempotent, non-transactional producer sends null.
-        let mut request = InitProducerIdRequest::default()
-            .with_transactional_id(None)
-            .with_transaction_timeout_ms(i32::MAX);
-        if let Some((producer_id, epoch)) = bump_from {
-            // KIP-360: with v3+, the broker bumps the epoch of the producer id we have; older brokers cannot,
-            // and a fresh producer id (sequences from 0) does the same job.
-            let supports_bump = self
-                .broker_versions
-                .get(&broker)
-                .is_some_and(|v| v.supports_at_least(ApiKey::InitProducerId, 3));
-            if supports_bump {
-                request = request
-                    .with_producer_id(ProducerId(producer_id))
-                    .with_producer_epoch(epoch);
-            }
-        }
+        let bump_from =
+            bump_from.filter(|_| supports_epoch_bump(self.broker_versions.get(&broker)));
+        let request = init_producer_id_request(None, i32::MAX, bump_from);
         let token = self.tokens.next_token();
-        self.pid = ProducerIdState::Requesting {
-            token,
-            bumping: bump_from.is_some(),
-        };
+        self.pid = ProducerIdState::Requesting { token, bumping };
         Some(Transmit {
             broker,
             token,
@@ -942,14 +925,11 @@ impl Producer {
         now: Instant,
     ) {
         self.observe(now);
-        if self.metadata.owns(token) {
-            let response = match &result {
-                Ok(Response::Metadata(m)) => Ok(m),
-                Ok(_) => Err(TransportError::Disconnected { broker }),
-                Err(e) => Err(e.clone()),
-            };
-            self.metadata
-                .handle_response(token, response.as_ref().map(|m| *m), now);
+        if self
+            .metadata
+            .take_response(broker, token, &result, now)
+            .is_some()
+        {
             self.place_pending(now);
             // A non-retriable topic error (authorization, invalid name) will not go away by waiting for
             // delivery.timeout.ms: fail those records now.

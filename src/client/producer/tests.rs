@@ -20,6 +20,7 @@ use kafka_protocol::protocol::StrBytes;
 use super::*;
 use crate::client::config::ConfigMap;
 use crate::client::partitioner::partition_for_key;
+use crate::client::TransportError;
 use crate::protocol::record_batch::{RecordBatch, DEFAULT_MAX_DECOMPRESSED_BATCH_BYTES};
 
 const PID: i64 = 4242;

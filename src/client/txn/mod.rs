@@ -23,21 +23,20 @@ use kafka_protocol::messages::txn_offset_commit_request::{
 };
 use kafka_protocol::messages::{
     AddOffsetsToTxnRequest, AddPartitionsToTxnRequest, AddPartitionsToTxnResponse, ApiKey,
-    EndTxnRequest, FindCoordinatorRequest, FindCoordinatorResponse, GroupId, InitProducerIdRequest,
-    ProducerId, TopicName, TransactionalId, TxnOffsetCommitRequest, TxnOffsetCommitResponse,
+    EndTxnRequest, FindCoordinatorResponse, GroupId, ProducerId, TopicName, TransactionalId,
+    TxnOffsetCommitRequest, TxnOffsetCommitResponse,
 };
 use kafka_protocol::protocol::StrBytes;
 
+use super::coordinator::{read_find_coordinator, CoordinatorKey, Lookup};
 use super::errors::{response_error, ResponseError};
+use super::producer_id::{init_producer_id_request, supports_epoch_bump};
 use super::{BrokerId, RequestToken, ResponseResult, TokenSource, Transmit, TransportError};
 use crate::protocol::versions::ApiVersionTable;
 use crate::protocol::{Request, Response};
 
 pub use error::{classify_txn_error, TxnError, TxnErrorAction, TxnErrorClass, TxnOperation};
 
-/// FindCoordinator key types.
-const KEY_TYPE_GROUP: i8 = 0;
-const KEY_TYPE_TRANSACTION: i8 = 1;
 /// Backoff after CONCURRENT_TRANSACTIONS: the previous transaction's markers are usually written within
 /// milliseconds (the Java client uses 20 ms too).
 const CONCURRENT_TRANSACTIONS_BACKOFF: Duration = Duration::from_millis(20);
@@ -153,12 +152,6 @@ pub(crate) struct ProducerProgress<'a> {
     pub versions: &'a HashMap<BrokerId, ApiVersionTable>,
     /// A broker to send FindCoordinator to, with the FindCoordinator version it speaks.
     pub lookup_broker: Option<(BrokerId, i16)>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum CoordinatorKey {
-    Transaction,
-    Group(String),
 }
 
 #[derive(Debug)]
@@ -603,6 +596,10 @@ impl TransactionManager {
         })
     }
 
+    fn transaction_key(&self) -> CoordinatorKey {
+        CoordinatorKey::Transaction(self.transactional_id.clone())
+    }
+
     fn find_coordinator(
         &mut self,
         key: CoordinatorKey,
@@ -610,17 +607,7 @@ impl TransactionManager {
         progress: &ProducerProgress<'_>,
     ) -> Option<Transmit> {
         let (broker, version) = progress.lookup_broker?;
-        let (name, key_type) = match &key {
-            CoordinatorKey::Transaction => (self.transactional_id.clone(), KEY_TYPE_TRANSACTION),
-            CoordinatorKey::Group(group) => (group.clone(), KEY_TYPE_GROUP),
-        };
-        let mut request = FindCoordinatorRequest::default().with_key_type(key_type);
-        // v4 (KIP-699) looks up a list of keys instead of one.
-        if version >= 4 {
-            request = request.with_coordinator_keys(vec![StrBytes::from_string(name)]);
-        } else {
-            request = request.with_key(StrBytes::from_string(name));
-        }
+        let request = key.request(Some(version));
         self.send(
             tokens,
             broker,
@@ -676,25 +663,18 @@ impl TransactionManager {
         progress: &ProducerProgress<'_>,
     ) -> Option<Transmit> {
         let Some(coordinator) = self.coordinator else {
-            return self.find_coordinator(CoordinatorKey::Transaction, tokens, progress);
+            return self.find_coordinator(self.transaction_key(), tokens, progress);
         };
-        let mut request = InitProducerIdRequest::default()
-            .with_transactional_id(Some(self.transactional_id_field()))
-            .with_transaction_timeout_ms(self.transaction_timeout_ms)
-            .with_producer_id(ProducerId(-1))
-            .with_producer_epoch(-1);
         // KIP-360: v3+ bumps the epoch of the producer id we name, and answers PRODUCER_FENCED if another
         // producer took over. Without v3, a plain InitProducerId for the transactional id bumps it too.
-        let supports_bump = progress
-            .versions
-            .get(&coordinator)
-            .is_some_and(|v| v.supports_at_least(ApiKey::InitProducerId, 3));
-        if bumping && supports_bump {
-            let (producer_id, epoch) = self.producer_fields();
-            request = request
-                .with_producer_id(producer_id)
-                .with_producer_epoch(epoch);
-        }
+        let bump_from = self
+            .producer
+            .filter(|_| bumping && supports_epoch_bump(progress.versions.get(&coordinator)));
+        let request = init_producer_id_request(
+            Some(&self.transactional_id),
+            self.transaction_timeout_ms,
+            bump_from,
+        );
         self.send(
             tokens,
             coordinator,
@@ -709,7 +689,7 @@ impl TransactionManager {
         progress: &ProducerProgress<'_>,
     ) -> Option<Transmit> {
         let Some(coordinator) = self.coordinator else {
-            return self.find_coordinator(CoordinatorKey::Transaction, tokens, progress);
+            return self.find_coordinator(self.transaction_key(), tokens, progress);
         };
         let partitions: Vec<TopicPartition> = std::mem::take(&mut self.new_partitions)
             .into_iter()
@@ -751,7 +731,7 @@ impl TransactionManager {
         let (producer_id, epoch) = self.producer_fields();
         if !pending.added_to_txn {
             let Some(coordinator) = self.coordinator else {
-                return self.find_coordinator(CoordinatorKey::Transaction, tokens, progress);
+                return self.find_coordinator(self.transaction_key(), tokens, progress);
             };
             let request = AddOffsetsToTxnRequest::default()
                 .with_transactional_id(self.transactional_id_field())
@@ -825,7 +805,7 @@ impl TransactionManager {
             };
         }
         let Some(coordinator) = self.coordinator else {
-            return self.find_coordinator(CoordinatorKey::Transaction, tokens, progress);
+            return self.find_coordinator(self.transaction_key(), tokens, progress);
         };
         let (producer_id, epoch) = self.producer_fields();
         let request = EndTxnRequest::default()
@@ -972,44 +952,29 @@ impl TransactionManager {
         response: &FindCoordinatorResponse,
         now: Instant,
     ) {
-        let wanted = match &key {
-            CoordinatorKey::Transaction => self.transactional_id.as_str(),
-            CoordinatorKey::Group(group) => group.as_str(),
+        let coordinator = match read_find_coordinator(response, key.name()) {
+            Lookup::Found(coordinator) => coordinator,
+            Lookup::Failed(error) => {
+                let api = match key {
+                    CoordinatorKey::Transaction(_) => ApiKey::FindCoordinator,
+                    // Group errors (authorization) belong to the offsets of the transaction.
+                    CoordinatorKey::Group(_) => ApiKey::TxnOffsetCommit,
+                };
+                self.handle_error(api, error, now);
+                return;
+            }
+            Lookup::NoNode => {
+                self.back_off(now, false);
+                return;
+            }
         };
-        // v4+ answers per key; earlier versions at the top level.
-        let (error_code, node_id, host, port) = match response
-            .coordinators
-            .iter()
-            .find(|c| c.key.as_str() == wanted)
-            .or(response.coordinators.first())
-        {
-            Some(c) => (c.error_code, c.node_id.0, c.host.as_str(), c.port),
-            None => (
-                response.error_code,
-                response.node_id.0,
-                response.host.as_str(),
-                response.port,
-            ),
-        };
-        if let Some(error) = response_error(error_code) {
-            let api = match key {
-                CoordinatorKey::Transaction => ApiKey::FindCoordinator,
-                // Group errors (authorization) belong to the offsets of the transaction.
-                CoordinatorKey::Group(_) => ApiKey::TxnOffsetCommit,
-            };
-            self.handle_error(api, error, now);
-            return;
-        }
-        if node_id < 0 {
-            self.back_off(now, false);
-            return;
-        }
+        let node_id = coordinator.broker;
         self.attempts = 0;
         self.not_before = None;
         self.coordinator_addresses
-            .insert(node_id, format!("{host}:{port}"));
+            .insert(node_id, coordinator.address);
         match key {
-            CoordinatorKey::Transaction => self.coordinator = Some(node_id),
+            CoordinatorKey::Transaction(_) => self.coordinator = Some(node_id),
             CoordinatorKey::Group(group) => self.group_coordinator = Some((group, node_id)),
         }
     }
