@@ -7,13 +7,18 @@ use crate::protocol::compression::Compression;
 use crate::protocol::record_batch::{
     encode_control_batch, BatchOptions, ControlBatch, ControlRecordType, RecordBatchEncoder,
 };
+use crate::protocol::{Request, Response};
 use bytes::{Bytes, BytesMut};
+use kafka_protocol::messages::fetch_response::PartitionData;
 use kafka_protocol::messages::fetch_response::{AbortedTransaction, FetchableTopicResponse};
 use kafka_protocol::messages::list_offsets_response::{
     ListOffsetsPartitionResponse, ListOffsetsTopicResponse,
 };
 use kafka_protocol::messages::metadata_response::{
     MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
+};
+use kafka_protocol::messages::{
+    BrokerId as NodeId, FetchRequest, FetchResponse, ListOffsetsRequest, ListOffsetsResponse,
 };
 use kafka_protocol::messages::{MetadataResponse, ProducerId};
 

@@ -1,7 +1,14 @@
 //! The group member driven by scripted coordinator replies, with simulated time.
 
 use super::*;
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
 use crate::client::config::ConfigMap;
+use crate::client::errors::ResponseError;
+use crate::client::{ResponseResult, Transmit};
+use crate::protocol::consumer_protocol;
+use crate::protocol::{Request, Response};
 use bytes::Bytes;
 use kafka_protocol::messages::join_group_response::JoinGroupResponseMember;
 use kafka_protocol::messages::metadata_response::{
@@ -13,7 +20,12 @@ use kafka_protocol::messages::offset_commit_response::{
 use kafka_protocol::messages::offset_fetch_response::{
     OffsetFetchResponsePartition, OffsetFetchResponseTopic,
 };
+use kafka_protocol::messages::{
+    ApiKey, FindCoordinatorResponse, JoinGroupRequest, JoinGroupResponse, OffsetCommitRequest,
+    OffsetCommitResponse, OffsetFetchResponse, SyncGroupRequest, SyncGroupResponse, TopicName,
+};
 use kafka_protocol::messages::{BrokerId as NodeId, HeartbeatResponse, MetadataResponse};
+use kafka_protocol::protocol::StrBytes;
 
 const TOPIC: &str = "t";
 const COORDINATOR: BrokerId = 7;

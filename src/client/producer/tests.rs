@@ -22,6 +22,9 @@ use crate::client::config::ConfigMap;
 use crate::client::partitioner::partition_for_key;
 use crate::client::TransportError;
 use crate::protocol::record_batch::{RecordBatch, DEFAULT_MAX_DECOMPRESSED_BATCH_BYTES};
+use crate::protocol::versions::ApiVersionTable;
+use crate::protocol::{Request, Response};
+use kafka_protocol::messages::ProduceRequest;
 
 const PID: i64 = 4242;
 
