@@ -345,36 +345,11 @@ impl MetadataState {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use kafka_protocol::messages::metadata_response::{
-        MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
-    };
-    use kafka_protocol::messages::BrokerId as NodeId;
+    use crate::client::testing::metadata;
 
-    pub(crate) fn response(topic: &str, leaders: &[i32]) -> MetadataResponse {
-        MetadataResponse::default()
-            .with_brokers(vec![
-                MetadataResponseBroker::default()
-                    .with_node_id(NodeId(1))
-                    .with_host("h1".into())
-                    .with_port(9092),
-                MetadataResponseBroker::default()
-                    .with_node_id(NodeId(2))
-                    .with_host("h2".into())
-                    .with_port(9093),
-            ])
-            .with_topics(vec![MetadataResponseTopic::default()
-                .with_name(Some(TopicName(StrBytes::from_string(topic.into()))))
-                .with_partitions(
-                    leaders
-                        .iter()
-                        .enumerate()
-                        .map(|(i, l)| {
-                            MetadataResponsePartition::default()
-                                .with_partition_index(i as i32)
-                                .with_leader_id(NodeId(*l))
-                        })
-                        .collect(),
-                )])
+    /// Brokers 1 (`h1:9092`) and 2 (`h2:9093`) and `topic` with the given partition leaders.
+    fn response(topic: &str, leaders: &[i32]) -> MetadataResponse {
+        metadata(&[(1, "h1", 9092), (2, "h2", 9093)], &[(topic, leaders)])
     }
 
     fn state() -> MetadataState {

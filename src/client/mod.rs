@@ -16,6 +16,8 @@ pub mod partitioner;
 pub mod producer;
 pub mod producer_id;
 pub mod records;
+#[cfg(test)]
+pub(crate) mod testing;
 pub mod txn;
 
 use crate::protocol::{ProtocolError, Request, Response};

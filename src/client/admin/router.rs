@@ -349,3 +349,138 @@ impl AdminClient {
             .or_else(|| self.metadata.broker_address(broker))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use kafka_protocol::messages::create_topics_response::CreatableTopicResult;
+    use kafka_protocol::messages::describe_groups_response::DescribedGroup;
+    use kafka_protocol::messages::{ApiKey, CreateTopicsResponse, DescribeGroupsResponse, GroupId};
+    use kafka_protocol::protocol::StrBytes;
+
+    use super::*;
+    use crate::client::admin::Answer;
+    use crate::client::admin::{AdminError, CreateTopics, DescribeGroup, NewTopic};
+    use crate::client::config::{admin_config, ConfigMap};
+    use crate::client::errors::ResponseError;
+    use crate::client::testing::{
+        coordinator_error, coordinator_is, metadata, topic_name, ScriptedBroker,
+    };
+
+    type Harness = ScriptedBroker<AdminClient>;
+
+    fn admin() -> Harness {
+        let config = admin_config(ConfigMap::from_pairs([
+            ("bootstrap.servers", "boot:9092"),
+            ("retry.backoff.ms", "100"),
+        ]))
+        .expect("valid config");
+        let mut cluster = metadata(&[(1, "b1", 9092), (2, "b2", 9092), (3, "b3", 9092)], &[]);
+        cluster.controller_id = kafka_protocol::messages::BrokerId(1);
+        ScriptedBroker::new(AdminClient::new(config), cluster)
+    }
+
+    fn described(error: Option<ResponseError>) -> Response {
+        Response::DescribeGroups(DescribeGroupsResponse::default().with_groups(vec![
+            DescribedGroup::default()
+                .with_group_id(GroupId(StrBytes::from_static_str("g")))
+                .with_group_state(StrBytes::from_static_str("Stable"))
+                .with_error_code(error.map_or(0, |e| e.code())),
+        ]))
+    }
+
+    fn created(error: Option<ResponseError>) -> Response {
+        Response::CreateTopics(CreateTopicsResponse::default().with_topics(vec![
+            CreatableTopicResult::default()
+                .with_name(topic_name("t"))
+                .with_error_code(error.map_or(0, |e| e.code())),
+        ]))
+    }
+
+    /// The answer to `token`, read by `operation`.
+    fn read<O: AdminOperation>(
+        h: &mut Harness,
+        token: RequestToken,
+        operation: O,
+    ) -> Result<O::Output, AdminError> {
+        let (broker, result) = h.machine.take_response(token).expect("an answer");
+        operation.read(Answer {
+            broker,
+            response: result.expect("a response"),
+        })
+    }
+
+    #[test]
+    fn a_group_operation_finds_the_coordinator_and_looks_again_when_it_moved() {
+        let mut h = admin();
+        let operation = DescribeGroup { group: "g".into() };
+        let token = h.machine.submit(&operation);
+        let find = h.poll().expect("FindCoordinator");
+        let Request::FindCoordinator(request) = &find.request else {
+            panic!("FindCoordinator first, got {:?}", find.request.api_key())
+        };
+        assert_eq!((request.key.as_str(), request.key_type), ("g", 0));
+        h.reply(&find, coordinator_is("g", 2, "b2"));
+        assert_eq!(h.machine.broker_address(2), Some("b2:9092"));
+        let describe = h.expect(ApiKey::DescribeGroups);
+        assert_eq!(describe.broker, 2, "to the coordinator");
+        h.reply(&describe, described(Some(ResponseError::NotCoordinator)));
+        assert!(h.machine.take_response(token).is_none(), "asked again");
+        let find = h.expect(ApiKey::FindCoordinator);
+        h.reply(&find, coordinator_is("g", 3, "b3"));
+        assert!(h.poll().is_none(), "the request waits for its backoff");
+        h.pass(Duration::from_millis(100));
+        let describe = h.expect(ApiKey::DescribeGroups);
+        assert_eq!(describe.broker, 3);
+        h.reply(&describe, described(None));
+        let group = read(&mut h, token, operation).expect("described");
+        assert_eq!((group.coordinator, group.state.as_str()), (3, "Stable"));
+    }
+
+    #[test]
+    fn a_coordinator_that_cannot_be_found_fails_the_operation_with_the_lookups_error() {
+        let mut h = admin();
+        let operation = DescribeGroup { group: "g".into() };
+        let token = h.machine.submit(&operation);
+        let find = h.poll().expect("FindCoordinator");
+        h.reply(
+            &find,
+            coordinator_error("g", ResponseError::GroupAuthorizationFailed),
+        );
+        assert_eq!(
+            read(&mut h, token, operation),
+            Err(AdminError::Coordinator {
+                group: "g".into(),
+                error: ResponseError::GroupAuthorizationFailed
+            })
+        );
+    }
+
+    #[test]
+    fn not_controller_is_asked_again_after_a_metadata_refresh() {
+        let mut h = admin();
+        let operation = CreateTopics {
+            topics: vec![NewTopic {
+                name: "t".into(),
+                partitions: 1,
+                replication_factor: -1,
+            }],
+            timeout_ms: 1_000,
+        };
+        let token = h.machine.submit(&operation);
+        let create = h.poll().expect("CreateTopics after metadata");
+        assert_eq!(create.broker, 1, "to the controller metadata names");
+        h.reply(&create, created(Some(ResponseError::NotController)));
+        h.pass(Duration::from_millis(100));
+        let refreshes = h.metadata_requests;
+        let create = h.poll().expect("CreateTopics again");
+        assert!(
+            h.metadata_requests > refreshes,
+            "metadata was refreshed first"
+        );
+        h.reply(&create, created(None));
+        let outcomes = read(&mut h, token, operation).expect("created");
+        assert_eq!(outcomes[0].result, Ok(()));
+    }
+}
