@@ -5,7 +5,7 @@
 
 use bytes::Bytes;
 use libfuzzer_sys::fuzz_target;
-use pipewright::client::group::assignor::{decode_assignment, decode_subscription};
+use pipewright::protocol::consumer_protocol::{decode_assignment, decode_subscription};
 
 fuzz_target!(|data: &[u8]| {
     let [which, rest @ ..] = data else {
@@ -13,7 +13,7 @@ fuzz_target!(|data: &[u8]| {
     };
     let bytes = Bytes::copy_from_slice(rest);
     if which % 2 == 0 {
-        let _ = decode_subscription("member-1", Some("instance-1"), bytes);
+        let _ = decode_subscription(bytes);
     } else {
         let _ = decode_assignment(bytes);
     }

@@ -6,23 +6,15 @@ use std::fmt::Write as _;
 use std::io::Write;
 use std::time::Duration;
 
-use anyhow::Context as _;
-use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
-use kafka_protocol::messages::offset_fetch_request::OffsetFetchRequestTopic;
-use kafka_protocol::messages::{
-    BrokerId as NodeId, DeleteGroupsRequest, DescribeGroupsRequest, FindCoordinatorRequest,
-    GroupId, ListGroupsRequest, ListOffsetsRequest, MetadataRequest, OffsetFetchRequest, TopicName,
-};
-use kafka_protocol::protocol::StrBytes;
-
 use crate::cli::format::{FormatRecord, OutputFormat};
-use crate::client::admin::AdminTarget;
+use crate::client::admin::{
+    AdminError, AdminOperation, DeleteGroup, DescribeCluster, DescribeGroup, FetchOffsets,
+    ListGroups, ListOffsets, OffsetSpec,
+};
 use crate::client::config::{admin_config, ConfigMap, ConsumerConfig};
 use crate::client::consumer::TopicPartition;
-use crate::client::errors::{response_error, ResponseError};
-use crate::client::group::assignor::decode_assignment;
-use crate::client::BrokerId;
-use crate::protocol::{Request, Response};
+use crate::client::errors::ResponseError;
+use crate::protocol::consumer_protocol::decode_assignment;
 use crate::runtime::group_consumer::{GroupConsumer, GroupConsumerEvent};
 use crate::runtime::Admin;
 
@@ -201,61 +193,28 @@ fn render(
 
 // ---- engine group … -------------------------------------------------------------------------------------------
 
-/// One admin request and its response of the expected API, with a bound on the wait.
-async fn call(
+/// One admin operation, with a bound on the wait.
+async fn run<O: AdminOperation>(
     admin: &Admin,
-    request: Request,
-    target: AdminTarget,
+    operation: O,
     timeout: Duration,
-) -> anyhow::Result<Response> {
-    let api = request.api_key();
-    match tokio::time::timeout(timeout, admin.call(request, target)).await {
-        Err(_) => anyhow::bail!("{api:?} got no answer within request.timeout.ms ({timeout:?})"),
-        Ok(result) => Ok(result.with_context(|| format!("{api:?} failed"))?),
+) -> anyhow::Result<O::Output> {
+    match tokio::time::timeout(timeout, admin.run(operation)).await {
+        Err(_) => anyhow::bail!(
+            "{:?} got no answer within request.timeout.ms ({timeout:?})",
+            O::API
+        ),
+        Ok(result) => Ok(result?),
     }
 }
 
-fn group_id(group: &str) -> GroupId {
-    GroupId(StrBytes::from_string(group.to_owned()))
-}
-
-/// The coordinator of `group`, retried while the broker is still loading the group.
-async fn coordinator(admin: &Admin, group: &str, timeout: Duration) -> anyhow::Result<BrokerId> {
-    let deadline = tokio::time::Instant::now() + timeout;
-    loop {
-        let request = Request::FindCoordinator(
-            FindCoordinatorRequest::default()
-                .with_key(StrBytes::from_string(group.to_owned()))
-                .with_key_type(0),
-        );
-        let Response::FindCoordinator(response) =
-            call(admin, request, AdminTarget::AnyBroker, timeout).await?
-        else {
-            anyhow::bail!("broker answered FindCoordinator with another API");
-        };
-        match response_error(response.error_code) {
-            None => {
-                // Metadata must name the coordinator before a request can go to it.
-                call(
-                    admin,
-                    Request::Metadata(MetadataRequest::default().with_topics(Some(Vec::new()))),
-                    AdminTarget::AnyBroker,
-                    timeout,
-                )
-                .await?;
-                return Ok(response.node_id.0);
-            }
-            Some(
-                ResponseError::CoordinatorLoadInProgress
-                | ResponseError::CoordinatorNotAvailable
-                | ResponseError::NotCoordinator,
-            ) if tokio::time::Instant::now() < deadline => {
-                tokio::time::sleep(Duration::from_millis(200)).await;
-            }
-            Some(error) => {
-                anyhow::bail!("could not find the coordinator of group {group}: {error}")
-            }
+/// A group operation's error as the user reads it: `could not <what> group G: <error>`.
+fn group_failure(what: &str, group: &str, error: AdminError) -> anyhow::Error {
+    match error {
+        AdminError::Broker { error, .. } => {
+            anyhow::anyhow!("could not {what} group {group}: {error}")
         }
+        other => anyhow::anyhow!(other),
     }
 }
 
@@ -265,47 +224,38 @@ pub async fn list_groups(config: ConfigMap) -> anyhow::Result<String> {
     let timeout = common.request_timeout;
     let admin = Admin::new(common);
     let outcome = async {
-        call(
+        let cluster = run(
             &admin,
-            Request::Metadata(MetadataRequest::default().with_topics(Some(Vec::new()))),
-            AdminTarget::AnyBroker,
+            DescribeCluster {
+                topics: Some(Vec::new()),
+            },
             timeout,
         )
         .await?;
-        let brokers: Vec<BrokerId> =
-            admin.with_metadata(|m| m.brokers().map(|(id, _)| id).collect());
         let mut groups: BTreeMap<String, (String, String)> = BTreeMap::new();
-        for broker in brokers {
-            let Response::ListGroups(response) = call(
-                &admin,
-                Request::ListGroups(ListGroupsRequest::default()),
-                AdminTarget::Broker(broker),
-                timeout,
-            )
-            .await?
-            else {
-                anyhow::bail!("broker {broker} answered ListGroups with another API");
-            };
-            if let Some(error) = response_error(response.error_code) {
-                anyhow::bail!("ListGroups on broker {broker} failed: {error}");
-            }
-            for g in response.groups {
-                groups.insert(
-                    g.group_id.0.to_string(),
-                    (g.group_state.to_string(), g.protocol_type.to_string()),
-                );
+        for broker in cluster.brokers.iter().map(|b| b.id) {
+            let listed = run(&admin, ListGroups { broker }, timeout)
+                .await
+                .map_err(|e| match e.downcast::<AdminError>() {
+                    Ok(AdminError::Broker { error, .. }) => {
+                        anyhow::anyhow!("ListGroups on broker {broker} failed: {error}")
+                    }
+                    Ok(other) => anyhow::anyhow!(other),
+                    Err(other) => other,
+                })?;
+            for g in listed {
+                groups.insert(g.group_id, (g.state, g.protocol_type));
             }
         }
         let mut out = String::new();
         let _ = writeln!(out, "{} groups:", groups.len());
         for (name, (state, protocol_type)) in groups {
-            let state = if state.is_empty() { "-".into() } else { state };
-            let protocol_type = if protocol_type.is_empty() {
-                "-".into()
-            } else {
-                protocol_type
-            };
-            let _ = writeln!(out, "  {name}  state {state}  type {protocol_type}");
+            let _ = writeln!(
+                out,
+                "  {name}  state {}  type {}",
+                or_dash(&state),
+                or_dash(&protocol_type)
+            );
         }
         Ok(out)
     }
@@ -320,42 +270,45 @@ pub async fn describe_group(config: ConfigMap, group: &str) -> anyhow::Result<St
     let timeout = common.request_timeout;
     let admin = Admin::new(common);
     let outcome = async {
-        let coordinator = coordinator(&admin, group, timeout).await?;
-        let request = Request::DescribeGroups(DescribeGroupsRequest::default().with_groups(vec![group_id(group)]));
-        let Response::DescribeGroups(response) = call(&admin, request, AdminTarget::Broker(coordinator), timeout).await? else {
-            anyhow::bail!("coordinator answered DescribeGroups with another API");
+        let operation = DescribeGroup {
+            group: group.to_owned(),
         };
-        let Some(described) = response.groups.first() else {
-            anyhow::bail!("DescribeGroups response names no group");
-        };
-        if let Some(error) = response_error(described.error_code) {
-            anyhow::bail!("could not describe group {group}: {error}");
-        }
+        let described = tokio::time::timeout(timeout, admin.run(operation))
+            .await
+            .map_err(|_| {
+                anyhow::anyhow!(
+                    "DescribeGroups got no answer within request.timeout.ms ({timeout:?})"
+                )
+            })?
+            .map_err(|e| group_failure("describe", group, e))?;
         let mut out = String::new();
         let _ = writeln!(
             out,
-            "group {group}: state {}, protocol type {}, protocol {}, coordinator {coordinator}, {} members",
-            described.group_state.as_str(),
-            or_dash(described.protocol_type.as_str()),
-            or_dash(described.protocol_data.as_str()),
+            "group {group}: state {}, protocol type {}, protocol {}, coordinator {}, {} members",
+            described.state,
+            or_dash(&described.protocol_type),
+            or_dash(&described.protocol),
+            described.coordinator,
             described.members.len()
         );
         for member in &described.members {
-            let assignment = if described.protocol_type.as_str() == "consumer" {
-                match decode_assignment(member.member_assignment.clone()) {
+            let assignment = if described.protocol_type == "consumer" {
+                match decode_assignment(member.assignment.clone()) {
                     Ok(partitions) => list(&partitions),
                     Err(e) => format!("(unreadable: {e})"),
                 }
             } else {
-                format!("({} bytes)", member.member_assignment.len())
+                format!("({} bytes)", member.assignment.len())
             };
-            let instance = member.group_instance_id.as_ref().map(|i| format!(" instance {}", i.as_str())).unwrap_or_default();
+            let instance = member
+                .group_instance_id
+                .as_ref()
+                .map(|i| format!(" instance {i}"))
+                .unwrap_or_default();
             let _ = writeln!(
                 out,
                 "  member {}{instance} client {} host {}: {assignment}",
-                member.member_id.as_str(),
-                member.client_id.as_str(),
-                member.client_host.as_str()
+                member.member_id, member.client_id, member.client_host
             );
         }
         Ok(out)
@@ -378,30 +331,19 @@ pub async fn delete_group(config: ConfigMap, group: &str) -> anyhow::Result<Stri
     let common = admin_config(config)?;
     let timeout = common.request_timeout;
     let admin = Admin::new(common);
-    let outcome = async {
-        let coordinator = coordinator(&admin, group, timeout).await?;
-        let request = Request::DeleteGroups(
-            DeleteGroupsRequest::default().with_groups_names(vec![group_id(group)]),
-        );
-        let Response::DeleteGroups(response) =
-            call(&admin, request, AdminTarget::Broker(coordinator), timeout).await?
-        else {
-            anyhow::bail!("coordinator answered DeleteGroups with another API");
-        };
-        let result = response
-            .results
-            .iter()
-            .find(|r| r.group_id.0.as_str() == group);
-        match result.and_then(|r| response_error(r.error_code)) {
-            None if result.is_some() => Ok(format!("deleted group {group}")),
-            None => anyhow::bail!("DeleteGroups response does not mention group {group}"),
-            Some(ResponseError::NonEmptyGroup) => {
-                anyhow::bail!("group {group} still has members; stop its consumers first")
-            }
-            Some(error) => anyhow::bail!("could not delete group {group}: {error}"),
-        }
-    }
-    .await;
+    let operation = DeleteGroup {
+        group: group.to_owned(),
+    };
+    let outcome = match tokio::time::timeout(timeout, admin.run(operation)).await {
+        Err(_) => Err(anyhow::anyhow!(
+            "DeleteGroups got no answer within request.timeout.ms ({timeout:?})"
+        )),
+        Ok(Ok(())) => Ok(format!("deleted group {group}")),
+        Ok(Err(e)) if e.response_error() == Some(ResponseError::NonEmptyGroup) => Err(
+            anyhow::anyhow!("group {group} still has members; stop its consumers first"),
+        ),
+        Ok(Err(e)) => Err(group_failure("delete", group, e)),
+    };
     admin.close().await;
     outcome
 }
@@ -412,63 +354,33 @@ pub async fn group_offsets(config: ConfigMap, group: &str) -> anyhow::Result<Str
     let timeout = common.request_timeout;
     let admin = Admin::new(common);
     let outcome = async {
-        let coordinator = coordinator(&admin, group, timeout).await?;
-        // Every partition of every topic, named explicitly: asking with null topics ("all") is the short way, but
-        // some brokers (tansu) answer it with a null array the protocol does not allow.
-        let all_topics = call(
-            &admin,
-            Request::Metadata(
-                MetadataRequest::default()
-                    .with_topics(None)
-                    .with_allow_auto_topic_creation(false),
-            ),
-            AdminTarget::AnyBroker,
-            timeout,
-        )
-        .await?;
-        let Response::Metadata(all_topics) = all_topics else {
-            anyhow::bail!("broker answered Metadata with another API");
-        };
-        let request_topics: Vec<OffsetFetchRequestTopic> = all_topics
+        // Every partition of every topic: the group may have committed for any of them.
+        let cluster = run(&admin, DescribeCluster { topics: None }, timeout).await?;
+        let partitions = cluster
             .topics
             .iter()
-            .filter_map(|t| {
-                let name = t.name.as_ref()?;
-                Some(
-                    OffsetFetchRequestTopic::default()
-                        .with_name(name.clone())
-                        .with_partition_indexes(
-                            t.partitions.iter().map(|p| p.partition_index).collect(),
-                        ),
-                )
+            .flat_map(|t| {
+                t.partitions
+                    .iter()
+                    .map(|p| TopicPartition::new(t.name.as_str(), p.partition))
             })
             .collect();
-        let request = Request::OffsetFetch(
-            OffsetFetchRequest::default()
-                .with_group_id(group_id(group))
-                .with_topics(Some(request_topics)),
-        );
-        let Response::OffsetFetch(response) =
-            call(&admin, request, AdminTarget::Broker(coordinator), timeout).await?
-        else {
-            anyhow::bail!("coordinator answered OffsetFetch with another API");
+        let operation = FetchOffsets {
+            group: group.to_owned(),
+            partitions,
         };
-        if let Some(error) = response_error(response.error_code) {
-            anyhow::bail!("could not fetch the offsets of group {group}: {error}");
-        }
-        let mut committed: BTreeMap<TopicPartition, i64> = BTreeMap::new();
-        for topic in &response.topics {
-            for p in &topic.partitions {
-                if p.error_code == 0 && p.committed_offset >= 0 {
-                    committed.insert(
-                        TopicPartition::new(topic.name.0.as_str(), p.partition_index),
-                        p.committed_offset,
-                    );
+        let committed = tokio::time::timeout(timeout, admin.run(operation))
+            .await
+            .map_err(|_| {
+                anyhow::anyhow!("OffsetFetch got no answer within request.timeout.ms ({timeout:?})")
+            })?
+            .map_err(|e| match e {
+                AdminError::Broker { error, .. } => {
+                    anyhow::anyhow!("could not fetch the offsets of group {group}: {error}")
                 }
-            }
-        }
-        let topics: BTreeSet<String> = committed.keys().map(|tp| tp.topic.clone()).collect();
-        let ends = end_offsets(&admin, &topics, timeout).await?;
+                other => anyhow::anyhow!(other),
+            })?;
+        let ends = end_offsets(&admin, &committed, timeout).await?;
         let mut out = String::new();
         let _ = writeln!(
             out,
@@ -498,93 +410,40 @@ pub async fn group_offsets(config: ConfigMap, group: &str) -> anyhow::Result<Str
     outcome
 }
 
-/// Latest offsets of every partition of `topics`, asked of each partition's leader.
+/// Latest offsets of every partition of the topics in `committed`, asked of each partition's leader.
 async fn end_offsets(
     admin: &Admin,
-    topics: &BTreeSet<String>,
+    committed: &BTreeMap<TopicPartition, i64>,
     timeout: Duration,
 ) -> anyhow::Result<BTreeMap<TopicPartition, i64>> {
     let mut ends = BTreeMap::new();
+    let topics: BTreeSet<String> = committed.keys().map(|tp| tp.topic.clone()).collect();
     if topics.is_empty() {
         return Ok(ends);
     }
-    let metadata_topics = topics
-        .iter()
-        .map(|t| {
-            kafka_protocol::messages::metadata_request::MetadataRequestTopic::default()
-                .with_name(Some(TopicName(StrBytes::from_string(t.clone()))))
-        })
-        .collect();
-    let Response::Metadata(metadata) = call(
+    let cluster = run(
         admin,
-        Request::Metadata(
-            MetadataRequest::default()
-                .with_topics(Some(metadata_topics))
-                .with_allow_auto_topic_creation(false),
-        ),
-        AdminTarget::AnyBroker,
+        DescribeCluster {
+            topics: Some(topics.into_iter().collect()),
+        },
         timeout,
     )
-    .await?
-    else {
-        anyhow::bail!("broker answered Metadata with another API");
-    };
-    let mut by_leader: BTreeMap<BrokerId, BTreeMap<String, Vec<i32>>> = BTreeMap::new();
-    for topic in &metadata.topics {
-        let Some(name) = topic.name.as_ref() else {
-            continue;
-        };
-        for p in &topic.partitions {
-            if p.leader_id.0 >= 0 {
-                by_leader
-                    .entry(p.leader_id.0)
-                    .or_default()
-                    .entry(name.0.to_string())
-                    .or_default()
-                    .push(p.partition_index);
-            }
-        }
-    }
-    for (leader, topics) in by_leader {
-        let request = ListOffsetsRequest::default()
-            .with_replica_id(NodeId(-1))
-            .with_topics(
-                topics
-                    .iter()
-                    .map(|(topic, partitions)| {
-                        ListOffsetsTopic::default()
-                            .with_name(TopicName(StrBytes::from_string(topic.clone())))
-                            .with_partitions(
-                                partitions
-                                    .iter()
-                                    .map(|p| {
-                                        ListOffsetsPartition::default()
-                                            .with_partition_index(*p)
-                                            .with_timestamp(-1)
-                                    })
-                                    .collect(),
-                            )
-                    })
-                    .collect(),
-            );
-        let Response::ListOffsets(response) = call(
-            admin,
-            Request::ListOffsets(request),
-            AdminTarget::Broker(leader),
-            timeout,
-        )
-        .await?
-        else {
-            anyhow::bail!("broker {leader} answered ListOffsets with another API");
-        };
-        for topic in &response.topics {
-            for p in &topic.partitions {
-                if p.error_code == 0 && p.offset >= 0 {
-                    ends.insert(
-                        TopicPartition::new(topic.name.0.as_str(), p.partition_index),
-                        p.offset,
-                    );
+    .await?;
+    let partitions = cluster.topics.iter().flat_map(|t| {
+        t.partitions.iter().map(|p| {
+            (
+                TopicPartition::new(t.name.as_str(), p.partition),
+                OffsetSpec::Latest,
+            )
+        })
+    });
+    for request in ListOffsets::by_leader(&cluster, partitions) {
+        for (tp, offset) in run(admin, request, timeout).await? {
+            match offset {
+                Ok(offset) if offset >= 0 => {
+                    ends.insert(tp, offset);
                 }
+                _ => {}
             }
         }
     }

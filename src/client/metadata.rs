@@ -12,8 +12,11 @@ use kafka_protocol::messages::{MetadataRequest, MetadataResponse, TopicName};
 use kafka_protocol::protocol::StrBytes;
 
 use super::errors::{response_error, ResponseError};
-use super::{bootstrap_broker_id, BrokerId, RequestToken, TokenSource, Transmit, TransportError};
-use crate::protocol::Request;
+use super::{
+    bootstrap_broker_id, BrokerId, RequestToken, ResponseResult, TokenSource, Transmit,
+    TransportError,
+};
+use crate::protocol::{Request, Response};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PartitionMetadata {
@@ -40,6 +43,15 @@ impl TopicMetadata {
 /// A topic-level error from the last refresh that callers should surface (e.g. authorization, invalid name).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TopicError(pub ResponseError);
+
+/// What a refresh this state sent came back with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refreshed {
+    /// False when the request failed (the refresh is asked again after backoff).
+    pub succeeded: bool,
+    /// Topics whose partition count changed.
+    pub changed: Vec<String>,
+}
 
 #[derive(Debug)]
 pub struct MetadataState {
@@ -224,6 +236,32 @@ impl MetadataState {
         self.last_refresh.map(|t| t + self.max_age)
     }
 
+    /// Routes the answer to a request: `None` if `token` is not a refresh of this state (the caller's own
+    /// request), else the refresh applied. Every state machine hands each answer here first.
+    pub fn take_response(
+        &mut self,
+        broker: BrokerId,
+        token: RequestToken,
+        result: &ResponseResult,
+        now: Instant,
+    ) -> Option<Refreshed> {
+        if !self.owns(token) {
+            return None;
+        }
+        let unexpected;
+        let outcome = match result {
+            Ok(Response::Metadata(response)) => Ok(response),
+            Ok(other) => {
+                unexpected = TransportError::unexpected_response(broker, other);
+                Err(&unexpected)
+            }
+            Err(error) => Err(error),
+        };
+        let succeeded = outcome.is_ok();
+        let changed = self.handle_response(token, outcome, now);
+        Some(Refreshed { succeeded, changed })
+    }
+
     /// Applies a metadata response (or its failure). Returns the topics whose partition count changed.
     pub fn handle_response(
         &mut self,
@@ -307,36 +345,11 @@ impl MetadataState {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use kafka_protocol::messages::metadata_response::{
-        MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
-    };
-    use kafka_protocol::messages::BrokerId as NodeId;
+    use crate::client::testing::metadata;
 
-    pub(crate) fn response(topic: &str, leaders: &[i32]) -> MetadataResponse {
-        MetadataResponse::default()
-            .with_brokers(vec![
-                MetadataResponseBroker::default()
-                    .with_node_id(NodeId(1))
-                    .with_host("h1".into())
-                    .with_port(9092),
-                MetadataResponseBroker::default()
-                    .with_node_id(NodeId(2))
-                    .with_host("h2".into())
-                    .with_port(9093),
-            ])
-            .with_topics(vec![MetadataResponseTopic::default()
-                .with_name(Some(TopicName(StrBytes::from_string(topic.into()))))
-                .with_partitions(
-                    leaders
-                        .iter()
-                        .enumerate()
-                        .map(|(i, l)| {
-                            MetadataResponsePartition::default()
-                                .with_partition_index(i as i32)
-                                .with_leader_id(NodeId(*l))
-                        })
-                        .collect(),
-                )])
+    /// Brokers 1 (`h1:9092`) and 2 (`h2:9093`) and `topic` with the given partition leaders.
+    fn response(topic: &str, leaders: &[i32]) -> MetadataResponse {
+        metadata(&[(1, "h1", 9092), (2, "h2", 9093)], &[(topic, leaders)])
     }
 
     fn state() -> MetadataState {

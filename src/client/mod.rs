@@ -8,12 +8,16 @@
 pub mod admin;
 pub mod config;
 pub mod consumer;
+pub mod coordinator;
 pub mod errors;
 pub mod group;
 pub mod metadata;
 pub mod partitioner;
 pub mod producer;
+pub mod producer_id;
 pub mod records;
+#[cfg(test)]
+pub(crate) mod testing;
 pub mod topic_name;
 pub mod txn;
 
@@ -75,6 +79,18 @@ pub enum TransportError {
         broker: BrokerId,
         error: ProtocolError,
     },
+}
+
+impl TransportError {
+    /// A response of another API than the request's: a bug in the caller, treated like a failed request.
+    pub fn unexpected_response(broker: BrokerId, response: &Response) -> Self {
+        TransportError::Protocol {
+            broker,
+            error: ProtocolError::UnsupportedApi {
+                api: response.api_key(),
+            },
+        }
+    }
 }
 
 /// What a caller hands back for one transmitted request.

@@ -8,12 +8,14 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
+use crate::client::admin::{CreateTopics, NewTopic};
 use crate::client::config::{AutoOffsetReset, CommonConfig, ConsumerConfig, IsolationLevel};
 use crate::client::consumer::{ConsumerEvent, StartPosition};
+use crate::client::errors::ResponseError;
 use crate::connect::connector::ConnectorError;
 use crate::connect::record::SourcePosition;
 use crate::engine::positions::{format_line, parse_line};
-use crate::runtime::Consumer;
+use crate::runtime::{Admin, Consumer};
 
 /// The offsets topic's default name, like Kafka Connect's `offset.storage.topic`.
 pub const DEFAULT_OFFSETS_TOPIC: &str = "pipewright-offsets";
@@ -35,40 +37,29 @@ pub fn position_value(positions: &[SourcePosition]) -> String {
 /// Creates the offsets topic (one partition, the broker's replication factor) unless it exists, so the first
 /// read finds an empty topic instead of waiting for one to appear.
 pub async fn ensure_topic(common: CommonConfig, topic: &str) -> Result<(), ConnectorError> {
-    use kafka_protocol::messages::create_topics_request::CreatableTopic;
-    use kafka_protocol::messages::{CreateTopicsRequest, TopicName};
-    use kafka_protocol::protocol::StrBytes;
-
-    let admin = crate::runtime::Admin::new(common);
-    let request = crate::protocol::Request::CreateTopics(
-        CreateTopicsRequest::default()
-            .with_timeout_ms(30_000)
-            .with_topics(vec![CreatableTopic::default()
-                .with_name(TopicName(StrBytes::from_string(topic.to_owned())))
-                .with_num_partitions(1)
-                .with_replication_factor(-1)]),
-    );
+    let admin = Admin::new(common);
     let result = admin
-        .call(request, crate::client::admin::AdminTarget::Controller)
+        .run(CreateTopics {
+            topics: vec![NewTopic {
+                name: topic.to_owned(),
+                partitions: 1,
+                replication_factor: -1,
+            }],
+            timeout_ms: 30_000,
+        })
         .await;
     admin.close().await;
-    let response = match result {
-        Ok(crate::protocol::Response::CreateTopics(response)) => response,
-        Ok(_) => {
-            return Err(ConnectorError::retriable(
-                "offsets topic: unexpected answer to CreateTopics",
-            ))
+    let outcomes = result.map_err(|e| ConnectorError::retriable(format!("offsets topic: {e}")))?;
+    match outcomes.into_iter().next().map(|t| t.result) {
+        None | Some(Ok(())) => Ok(()),
+        Some(Err(error)) if error.response_error() == Some(ResponseError::TopicAlreadyExists) => {
+            Ok(())
         }
-        Err(e) => return Err(ConnectorError::retriable(format!("offsets topic: {e}"))),
-    };
-    match response
-        .topics
-        .first()
-        .and_then(|t| crate::client::errors::response_error(t.error_code))
-    {
-        None | Some(crate::client::errors::ResponseError::TopicAlreadyExists) => Ok(()),
-        Some(error) => Err(ConnectorError::retriable(format!(
-            "creating offsets topic {topic}: {error}"
+        Some(Err(error)) => Err(ConnectorError::retriable(format!(
+            "creating offsets topic {topic}: {}",
+            error
+                .response_error()
+                .map_or(error.to_string(), |e| e.to_string())
         ))),
     }
 }

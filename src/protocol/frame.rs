@@ -9,6 +9,7 @@ use kafka_protocol::protocol::{Encodable, StrBytes};
 
 use super::error::ProtocolError;
 use super::messages::{Request, Response};
+use super::varint;
 
 /// Default upper bound on a frame, like the broker's `message.max.bytes` plus headroom.
 pub const DEFAULT_MAX_FRAME_BYTES: usize = 100 * 1024 * 1024;
@@ -138,19 +139,12 @@ fn skip_tagged_fields(buf: &mut Bytes) -> Result<(), String> {
     Ok(())
 }
 
+/// An unsigned varint from the front of `buf`, consumed.
 fn read_unsigned_varint(buf: &mut Bytes) -> Result<u32, String> {
-    let mut value = 0u32;
-    for shift in (0..35).step_by(7) {
-        if !buf.has_remaining() {
-            return Err("truncated varint in response header".into());
-        }
-        let byte = buf.get_u8();
-        value |= u32::from(byte & 0x7f) << shift;
-        if byte & 0x80 == 0 {
-            return Ok(value);
-        }
-    }
-    Err("varint longer than 5 bytes in response header".into())
+    let (value, used) =
+        varint::read_unsigned_varint(buf.chunk()).map_err(|e| format!("{e} in response header"))?;
+    buf.advance(used);
+    Ok(value)
 }
 
 #[cfg(test)]

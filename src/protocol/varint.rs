@@ -166,6 +166,38 @@ fn read_unsigned_varlong_slow(input: &[u8]) -> Result<(u64, usize), VarintError>
     }
 }
 
+/// An unsigned varint at `at` of `input`: `(value, position after it)`; `None` if it is truncated or too long.
+/// One- and two-byte encodings (record lengths and deltas, nearly always) are read inline: the record batch
+/// decoder's hot path.
+#[inline(always)]
+pub fn read_unsigned_varint_at(input: &[u8], at: usize) -> Option<(u32, usize)> {
+    let first = *input.get(at)?;
+    if first < 0x80 {
+        return Some((u32::from(first), at + 1));
+    }
+    let second = *input.get(at + 1)?;
+    if second < 0x80 {
+        return Some((u32::from(first & 0x7f) | u32::from(second) << 7, at + 2));
+    }
+    let (value, used) = read_unsigned_varint(&input[at..]).ok()?;
+    Some((value, at + used))
+}
+
+/// As [`read_unsigned_varint_at`], for a varlong.
+#[inline(always)]
+pub fn read_unsigned_varlong_at(input: &[u8], at: usize) -> Option<(u64, usize)> {
+    let first = *input.get(at)?;
+    if first < 0x80 {
+        return Some((u64::from(first), at + 1));
+    }
+    let second = *input.get(at + 1)?;
+    if second < 0x80 {
+        return Some((u64::from(first & 0x7f) | u64::from(second) << 7, at + 2));
+    }
+    let (value, used) = read_unsigned_varlong(&input[at..]).ok()?;
+    Some((value, at + used))
+}
+
 /// Reads a zigzag varint (i32) from the front of `input`: `(value, bytes used)`.
 #[inline]
 pub fn read_varint(input: &[u8]) -> Result<(i32, usize), VarintError> {

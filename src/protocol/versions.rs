@@ -33,6 +33,9 @@ pub fn client_range(api: ApiKey) -> Option<(i16, i16)> {
         ApiVersions => (0, 3),
         CreateTopics => (2, 7),
         DeleteGroups => (1, 2),
+        // v6 names topics by id; by name up to v5.
+        DeleteTopics => (1, 5),
+        OffsetDelete => (0, 0),
         InitProducerId => (0, 4),
         AddPartitionsToTxn => (0, 3),
         AddOffsetsToTxn => (0, 3),

@@ -1,4 +1,4 @@
-//! Async one-off cluster requests over [`client::admin::AdminClient`].
+//! Async admin operations over [`client::admin::AdminClient`](crate::client::admin::AdminClient).
 
 use std::pin::pin;
 use std::rc::Rc;
@@ -8,11 +8,9 @@ use tokio::task::JoinHandle;
 use super::backend::current_backend;
 use super::driver::{drive, Shared};
 use super::producer::connection_config;
-use crate::client::admin::{AdminClient, AdminTarget};
+use crate::client::admin::{AdminClient, AdminError, AdminOperation, Answer};
 use crate::client::config::CommonConfig;
-use crate::client::metadata::MetadataState;
-use crate::client::{RequestToken, ResponseResult};
-use crate::protocol::Request;
+use crate::client::{BrokerId, RequestToken, ResponseResult};
 
 /// An admin connection bound to the current thread's `LocalSet`.
 pub struct Admin {
@@ -33,14 +31,18 @@ impl Admin {
         Self { shared, driver }
     }
 
-    /// Sends `request` and waits for its response (transport failures are retried a few times first).
-    pub async fn call(&self, request: Request, target: AdminTarget) -> ResponseResult {
-        let token = self.shared.state.borrow_mut().request(request, target);
+    /// Runs `operation` and reads its answer (the admin client retries what may be retried first).
+    pub async fn run<O: AdminOperation>(&self, operation: O) -> Result<O::Output, AdminError> {
+        let token = self.shared.state.borrow_mut().submit(&operation);
         self.shared.wake_driver.notify_one();
-        self.wait_for(token).await
+        let (broker, result) = self.wait_for(token).await;
+        match result {
+            Ok(response) => operation.read(Answer { broker, response }),
+            Err(error) => Err(AdminError::Transport { api: O::API, error }),
+        }
     }
 
-    async fn wait_for(&self, token: RequestToken) -> ResponseResult {
+    async fn wait_for(&self, token: RequestToken) -> (BrokerId, ResponseResult) {
         loop {
             let notified = pin!(self.shared.wake_user.notified());
             let mut notified = notified;
@@ -50,22 +52,6 @@ impl Admin {
             }
             notified.await;
         }
-    }
-
-    /// Refreshes metadata for every topic and returns a snapshot.
-    pub async fn metadata(&self) -> ResponseResult {
-        self.call(
-            Request::Metadata(
-                kafka_protocol::messages::MetadataRequest::default().with_topics(None),
-            ),
-            AdminTarget::AnyBroker,
-        )
-        .await
-    }
-
-    /// Runs `f` on the client's current metadata state.
-    pub fn with_metadata<R>(&self, f: impl FnOnce(&MetadataState) -> R) -> R {
-        f(self.shared.state.borrow().metadata())
     }
 
     pub async fn close(self) {

@@ -9,6 +9,7 @@ use std::fmt;
 
 use kafka_protocol::messages::ApiKey;
 
+use crate::client::coordinator::coordinator_moved;
 use crate::client::errors::{classify, ErrorAction, ResponseError};
 
 /// The two classes of error a user sees; retriable errors never reach the user.
@@ -149,7 +150,7 @@ pub enum TxnErrorAction {
 pub fn classify_txn_error(api: ApiKey, error: ResponseError) -> TxnErrorAction {
     use ResponseError::*;
     match error {
-        NotCoordinator | CoordinatorNotAvailable => TxnErrorAction::RetryAfterRediscovery,
+        error if coordinator_moved(error) => TxnErrorAction::RetryAfterRediscovery,
         ConcurrentTransactions => TxnErrorAction::RetrySoon,
         CoordinatorLoadInProgress => TxnErrorAction::Retry,
         // A partition the coordinator does not know yet (just created): the Java client retries.

@@ -9,7 +9,7 @@ use bytes::Bytes;
 use super::{attributes, layout, BatchAttributes, RecordBatchError, TimestampType, MAGIC_V2};
 use crate::protocol::compression::Compression;
 use crate::protocol::varint::{
-    read_unsigned_varint, read_unsigned_varlong, read_varint, read_varlong, unzigzag_i32,
+    read_unsigned_varint_at, read_unsigned_varlong_at, read_varint, read_varlong, unzigzag_i32,
     unzigzag_i64, VarintError,
 };
 
@@ -628,7 +628,7 @@ impl<'a> RecordCursor<'a> {
     #[inline(always)]
     fn parse_record_fast(&self) -> Option<(RecordRef<'a>, usize)> {
         let data = self.data;
-        let (record_len, body_start) = fast_unsigned_varint(data, self.position)?;
+        let (record_len, body_start) = read_unsigned_varint_at(data, self.position)?;
         let record_len = usize::try_from(unzigzag_i32(record_len)).ok()?;
         let body_end = body_start.checked_add(record_len)?;
         let body = data.get(body_start..body_end)?;
@@ -636,11 +636,11 @@ impl<'a> RecordCursor<'a> {
         if body.is_empty() {
             return None;
         }
-        let (timestamp_delta, at) = fast_unsigned_varlong(body, 1)?;
-        let (offset_delta, at) = fast_unsigned_varint(body, at)?;
+        let (timestamp_delta, at) = read_unsigned_varlong_at(body, 1)?;
+        let (offset_delta, at) = read_unsigned_varint_at(body, at)?;
         let (key, at) = fast_nullable_bytes(body, at)?;
         let (value, at) = fast_nullable_bytes(body, at)?;
-        let (header_count, at) = fast_unsigned_varint(body, at)?;
+        let (header_count, at) = read_unsigned_varint_at(body, at)?;
         let headers_data = &body[at..];
         let count = u32::try_from(unzigzag_i32(header_count)).ok()?;
         if (count as usize) * MIN_HEADER_BYTES > headers_data.len()
@@ -733,39 +733,10 @@ impl<'a> RecordCursor<'a> {
     }
 }
 
-/// An unsigned varint at `at`: `(value, position after it)`; one- and two-byte encodings inline.
-#[inline(always)]
-fn fast_unsigned_varint(input: &[u8], at: usize) -> Option<(u32, usize)> {
-    let first = *input.get(at)?;
-    if first < 0x80 {
-        return Some((u32::from(first), at + 1));
-    }
-    let second = *input.get(at + 1)?;
-    if second < 0x80 {
-        return Some((u32::from(first & 0x7f) | u32::from(second) << 7, at + 2));
-    }
-    let (value, used) = read_unsigned_varint(&input[at..]).ok()?;
-    Some((value, at + used))
-}
-
-#[inline(always)]
-fn fast_unsigned_varlong(input: &[u8], at: usize) -> Option<(u64, usize)> {
-    let first = *input.get(at)?;
-    if first < 0x80 {
-        return Some((u64::from(first), at + 1));
-    }
-    let second = *input.get(at + 1)?;
-    if second < 0x80 {
-        return Some((u64::from(first & 0x7f) | u64::from(second) << 7, at + 2));
-    }
-    let (value, used) = read_unsigned_varlong(&input[at..]).ok()?;
-    Some((value, at + used))
-}
-
 /// A varint length (-1 = null) and that many bytes.
 #[inline(always)]
 fn fast_nullable_bytes(input: &[u8], at: usize) -> Option<(Option<&[u8]>, usize)> {
-    let (length, at) = fast_unsigned_varint(input, at)?;
+    let (length, at) = read_unsigned_varint_at(input, at)?;
     match unzigzag_i32(length) {
         -1 => Some((None, at)),
         length => {
