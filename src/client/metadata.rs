@@ -71,6 +71,9 @@ pub struct MetadataState {
     rotation: usize,
     cluster_id: Option<String>,
     controller: Option<BrokerId>,
+    /// Why the last refresh failed, while no refresh has succeeded since: the cause records waiting for
+    /// metadata are failed with (an unreachable broker, say).
+    last_failure: Option<TransportError>,
 }
 
 impl MetadataState {
@@ -97,6 +100,7 @@ impl MetadataState {
             rotation: 0,
             cluster_id: None,
             controller: None,
+            last_failure: None,
         }
     }
 
@@ -136,6 +140,11 @@ impl MetadataState {
 
     pub fn topics(&self) -> impl Iterator<Item = (&String, &TopicMetadata)> {
         self.topics.iter()
+    }
+
+    /// Why metadata could not be refreshed, if the last attempt failed.
+    pub fn last_failure(&self) -> Option<&TransportError> {
+        self.last_failure.as_ref()
     }
 
     pub fn topic_error(&self, topic: &str) -> Option<ResponseError> {
@@ -275,12 +284,14 @@ impl MetadataState {
         self.in_flight = None;
         let response = match result {
             Ok(response) => response,
-            Err(_) => {
+            Err(error) => {
                 self.refresh_requested = true;
                 self.not_before = Some(now + self.retry_backoff);
+                self.last_failure = Some(error.clone());
                 return Vec::new();
             }
         };
+        self.last_failure = None;
         self.last_refresh = Some(now);
         self.not_before = Some(now + self.retry_backoff);
         self.cluster_id = response.cluster_id.as_ref().map(|c| c.to_string());

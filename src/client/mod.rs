@@ -11,6 +11,7 @@ pub mod consumer;
 pub mod coordinator;
 pub mod errors;
 pub mod group;
+mod key_suggestion;
 pub mod metadata;
 pub mod partitioner;
 pub mod producer;

@@ -95,10 +95,12 @@ impl Producer {
                         topic: topic.name.to_string(),
                         partition: pending.partition.unwrap_or(-1),
                         timeout_ms: self.config.delivery_timeout.as_millis(),
+                        // Records that never had a partition waited for metadata: say why it never came.
                         last_error: self
                             .metadata
                             .topic_error(&topic.name)
-                            .map(|e| e.to_string()),
+                            .map(|e| e.to_string())
+                            .or_else(|| self.metadata.last_failure().map(|e| e.to_string())),
                     },
                 };
                 if let Some(txn) = &mut self.txn {
