@@ -2,7 +2,8 @@
 //! - Python's `prometheus_client` parses `/metrics` (the format is what Prometheus reads, not just what we
 //!   think it is), its counters match the records and bytes written, the end-to-end latency quantiles are
 //!   there and ordered, the histogram counts every record, the process's RSS and open files are positive;
-//! - `engine status` prints the task's row (state, core, rates, p99), and `--watch` redraws it.
+//! - `engine status` prints the task's row (state, core, rates, p99), and `--watch` redraws it;
+//! - a Kafka source's lag is shown per partition (high watermark minus position), in `/metrics` and the table.
 
 mod support;
 
@@ -12,7 +13,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::Value;
-use support::engine_process::{rest_get, start_engine, write_config};
+use support::broker::{create_topic, unique_topic, TestBroker};
+use support::engine_cli::{assert_delivered, engine_produce};
+use support::engine_process::{rest_get, start_engine, write_config, write_pipelines};
 use support::peers::peer_command;
 use support::process::{run, PROCESS_TIMEOUT};
 use support::tools::engine;
@@ -288,4 +291,73 @@ sink = {{ type = "file", file = "{}" }}
     let text = String::from_utf8_lossy(&seen.lock().unwrap()).into_owned();
     assert!(text.matches("CONNECTOR").count() >= 2, "{text:?}");
     assert!(text.contains("copy"), "{text:?}");
+}
+
+#[test]
+fn a_kafka_source_shows_its_lag_per_partition() {
+    let broker = TestBroker::start();
+    let bootstrap = broker.bootstrap();
+    let dir = tempfile::tempdir().unwrap();
+    let topic = unique_topic("metrics-lag");
+    create_topic(&bootstrap, &topic, 2);
+    let records = 1_000;
+    let input: String = (0..records).map(|i| format!("k{i}:v{i}\n")).collect();
+    assert_delivered(
+        &engine_produce(&bootstrap, &topic, &["-K", ":"], input.as_bytes()),
+        &topic,
+        records,
+    );
+    let output = dir.path().join("out.txt");
+    let config = write_pipelines(
+        dir.path(),
+        &bootstrap,
+        &format!(
+            r#"[[pipeline]]
+name = "drain"
+source = {{ type = "kafka", topics = "{topic}", "group.id" = "{topic}-g", "auto.offset.reset" = "earliest", "session.timeout.ms" = "6000", "heartbeat.interval.ms" = "500" }}
+sink = {{ type = "file", file = "{}" }}
+"#,
+            output.display()
+        ),
+    );
+    let mut engine_process = start_engine(&config, &dir.path().join("state"), 1);
+    let port = engine_process.1;
+    engine_process.wait_while_running("the topic drained", Duration::from_secs(60), || {
+        file_lines(&output).len() >= records
+    });
+    let task = [("pipeline", "drain"), ("task", "0")];
+    // Caught up: each partition's high watermark is the consumer's position.
+    let mut samples = Vec::new();
+    engine_process.wait_while_running(
+        "zero lag on both partitions",
+        Duration::from_secs(15),
+        || {
+            samples = parsed_metrics(port);
+            ["0", "1"].iter().all(|partition| {
+                let mut labels = task.to_vec();
+                labels.extend([("topic", topic.as_str()), ("partition", *partition)]);
+                sample(&samples, "pipewright_consumer_lag_records", &labels)
+                    .and_then(|v| v.as_f64())
+                    == Some(0.0)
+            })
+        },
+    );
+    assert_eq!(
+        number(&samples, "pipewright_records_polled_total", &task),
+        records as f64
+    );
+    let status = run(
+        Command::new(engine()).args(["status", "--url", &format!("127.0.0.1:{port}")]),
+        None,
+        PROCESS_TIMEOUT,
+    );
+    status.assert_success("engine status");
+    let table = status.stdout_str();
+    let row: Vec<&str> = table
+        .lines()
+        .find(|l| l.starts_with("drain"))
+        .unwrap_or_else(|| panic!("a row for the pipeline: {table}"))
+        .split_whitespace()
+        .collect();
+    assert_eq!(row[7], "0", "the lag column sums the partitions: {table}");
 }
