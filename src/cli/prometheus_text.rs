@@ -137,7 +137,7 @@ mod tests {
     fn what_the_engine_renders_parses_back() {
         let metrics = std::sync::Arc::new(crate::engine::metrics::TaskMetrics::default());
         crate::engine::metrics::TaskMetrics::add(&metrics.records_written, 9);
-        let text = crate::engine::metrics::render(&[("p,\"q\"".into(), 3, metrics)], &[]);
+        let text = crate::engine::metrics::render::render(&[("p,\"q\"".into(), 3, metrics)], &[]);
         let samples = parse(&text).unwrap();
         let written = samples
             .iter()

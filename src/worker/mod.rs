@@ -391,7 +391,7 @@ impl Worker {
                     .map(|(index, m)| (c.spec.name.clone(), index as u32, m.clone()))
             })
             .collect();
-        crate::engine::metrics::render(&rows, &self.runner.core_metrics())
+        crate::engine::metrics::render::render(&rows, &self.runner.core_metrics())
     }
 
     /// Stops every task and waits until they have stopped (see [`TaskRunner::shutdown`]).

@@ -16,8 +16,6 @@ use std::sync::{Arc, Mutex};
 use crate::connect::record::{ConnectRecord, Data};
 use histogram::Distribution;
 
-pub use render::render;
-
 /// The longest end-to-end latency kept apart from longer ones: a day, in microseconds.
 pub const END_TO_END_HIGHEST_US: u64 = 86_400_000_000;
 /// The longest stage latency kept apart from longer ones: an hour, in microseconds.
