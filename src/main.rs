@@ -149,6 +149,20 @@ enum Command {
         #[command(subcommand)]
         command: GroupCommand,
     },
+    /// One table of a worker's tasks (connector, task, worker, core, state, records/s in and out, lag, p99
+    /// latency, last error), from its REST API
+    Status {
+        /// The worker's REST API, http://host:port [default: the listener of --config, else
+        /// http://127.0.0.1:8083]
+        #[arg(long = "url", env = "PIPEWRIGHT_URL")]
+        url: Option<String>,
+        /// The worker's config (pipelines.toml or worker .properties), for its REST listener
+        #[arg(long = "config", value_name = "FILE")]
+        config: Option<std::path::PathBuf>,
+        /// Redraw the table in place every second
+        #[arg(long = "watch")]
+        watch: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -281,6 +295,20 @@ fn run_command(io: IoChoice, command: Command) -> ExitCode {
         }
         eprint!("{}", report.text);
         return ExitCode::FAILURE;
+    }
+    if let Command::Status { url, config, watch } = &command {
+        // The REST API is plain HTTP on a current-thread runtime: no I/O backend needed.
+        let url = match url {
+            Some(url) => Ok(url.clone()),
+            None => cli::status::default_url(config.as_deref()),
+        };
+        return match url.and_then(|url| cli::status::run(&url, *watch)) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                ExitCode::FAILURE
+            }
+        };
     }
     let backend = match AnyBackend::choose(io) {
         Ok(backend) => backend,
@@ -473,7 +501,9 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
             eprintln!("{message}");
             Ok(ExitCode::SUCCESS)
         }
-        Command::Validate { .. } | Command::Standalone { .. } => Ok(ExitCode::SUCCESS),
+        Command::Validate { .. } | Command::Standalone { .. } | Command::Status { .. } => {
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Group { command } => {
             let output = match command {
                 GroupCommand::List { connection } => {

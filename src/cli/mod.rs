@@ -9,5 +9,8 @@ pub mod consume;
 pub mod format;
 pub mod group;
 pub mod produce;
+pub mod prometheus_text;
+pub mod rest_client;
 pub mod run;
+pub mod status;
 pub mod validate;

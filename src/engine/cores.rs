@@ -4,13 +4,16 @@
 
 use std::collections::HashMap;
 use std::rc::Rc;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
 
 use super::control::TaskControl;
 use super::control::{ReportSender, TaskState};
+use super::metrics::CoreMetrics;
 use super::positions::TaskKey;
 use super::task::{run_task, TaskOutcome, TaskSpec};
 use crate::runtime::backend::{AnyBackend, IoBackend, IoChoice};
@@ -33,6 +36,7 @@ pub enum CoreCommand {
 pub struct CoreSet {
     commands: Vec<mpsc::UnboundedSender<CoreCommand>>,
     threads: Vec<JoinHandle<()>>,
+    metrics: Vec<Arc<CoreMetrics>>,
     backend_name: &'static str,
 }
 
@@ -83,8 +87,11 @@ impl CoreSet {
         let cpus = allowed_cpus();
         let mut commands = Vec::with_capacity(cores);
         let mut threads = Vec::with_capacity(cores);
+        let mut metrics = Vec::with_capacity(cores);
         for core in 0..cores.max(1) {
             let (tx, rx) = mpsc::unbounded_channel();
+            let core_metrics = Arc::new(CoreMetrics::default());
+            metrics.push(core_metrics.clone());
             let cpu = cpus[core % cpus.len()];
             let reports = reports.clone();
             let backend = backend.clone();
@@ -96,7 +103,7 @@ impl CoreSet {
                     } else {
                         tracing::debug!(core, cpu, "core thread pinned");
                     }
-                    let run = backend.block_on(core_main(core, rx, reports));
+                    let run = backend.block_on(core_main(core, rx, reports, core_metrics));
                     if let Err(e) = run {
                         tracing::error!(core, error = %e, "core runtime failed to start");
                     }
@@ -108,8 +115,14 @@ impl CoreSet {
         Ok(Self {
             commands,
             threads,
+            metrics,
             backend_name,
         })
+    }
+
+    /// Each core's counters, by core index.
+    pub fn metrics(&self) -> &[Arc<CoreMetrics>] {
+        &self.metrics
     }
 
     pub fn backend_name(&self) -> &'static str {
@@ -145,7 +158,9 @@ async fn core_main(
     core: usize,
     mut commands: mpsc::UnboundedReceiver<CoreCommand>,
     reports: ReportSender,
+    metrics: Arc<CoreMetrics>,
 ) {
+    let sampler = tokio::task::spawn_local(sample_busy_time(metrics.clone()));
     let mut tasks: HashMap<TaskKey, (Rc<TaskControl>, tokio::task::JoinHandle<()>)> =
         HashMap::new();
     while let Some(command) = commands.recv().await {
@@ -154,15 +169,19 @@ async fn core_main(
                 let key = spec.key();
                 let control = Rc::new(TaskControl::new(core, key.clone(), reports.clone()));
                 let previous = tasks.remove(&key);
+                spec.metrics.set_core(core);
                 let handle = tokio::task::spawn_local({
                     let control = control.clone();
+                    let metrics = metrics.clone();
                     async move {
                         // A restart: the old run commits its positions before the new one reads them.
                         if let Some((old, handle)) = previous {
                             old.request_stop();
                             let _ = handle.await;
                         }
+                        metrics.tasks.fetch_add(1, Ordering::Relaxed);
                         supervise(spec, control).await;
+                        metrics.tasks.fetch_sub(1, Ordering::Relaxed);
                     }
                 });
                 tasks.insert(key, (control, handle));
@@ -191,6 +210,38 @@ async fn core_main(
     }
     for (_, (_, handle)) in tasks {
         let _ = handle.await;
+    }
+    sampler.abort();
+}
+
+/// How often a core measures how busy it was.
+const BUSY_SAMPLE_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Measures, once per [`BUSY_SAMPLE_INTERVAL`], the share of wall time the core's thread spent on a CPU: the
+/// rest it waited in the I/O backend for sockets, files or timers. Reading the kernel's per-thread CPU time
+/// costs the task loop nothing.
+async fn sample_busy_time(metrics: Arc<CoreMetrics>) {
+    let Some(mut last_cpu_ns) = super::metrics::process::thread_cpu_ns() else {
+        return;
+    };
+    let started_cpu_ns = last_cpu_ns;
+    let mut last_wall = Instant::now();
+    loop {
+        tokio::time::sleep(BUSY_SAMPLE_INTERVAL).await;
+        let Some(cpu_ns) = super::metrics::process::thread_cpu_ns() else {
+            return;
+        };
+        let wall = Instant::now();
+        let wall_ns = wall.duration_since(last_wall).as_nanos().max(1) as f64;
+        let ratio = (cpu_ns.saturating_sub(last_cpu_ns) as f64 / wall_ns).clamp(0.0, 1.0);
+        metrics
+            .busy_ratio_millionths
+            .store((ratio * 1e6) as u64, Ordering::Relaxed);
+        metrics
+            .busy_ns
+            .store(cpu_ns.saturating_sub(started_cpu_ns), Ordering::Relaxed);
+        last_cpu_ns = cpu_ns;
+        last_wall = wall;
     }
 }
 

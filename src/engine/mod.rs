@@ -47,6 +47,11 @@ impl Engine {
         self.cores.len()
     }
 
+    /// Each core's counters, by core index.
+    pub fn core_metrics(&self) -> &[std::sync::Arc<metrics::CoreMetrics>] {
+        self.cores.metrics()
+    }
+
     /// Runs `spec`'s task; a task of the same key already running is stopped first (its positions commit
     /// before the new run reads them) and the new run stays on its core. Returns the core.
     pub fn start_task(&mut self, spec: TaskSpec) -> usize {

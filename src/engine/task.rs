@@ -17,7 +17,8 @@ use crate::connect::record::SourcePosition;
 use crate::engine::build::commit_exactly_once;
 use crate::engine::control::{TaskControl, TaskState};
 use crate::engine::dead_letter::DeadLetterQueue;
-use crate::engine::metrics::TaskMetrics;
+use crate::engine::metrics::recorder::{unix_now_ms, TaskRecorder};
+use crate::engine::metrics::{raw_bytes, PartitionLag, Stage, TaskMetrics};
 use crate::engine::positions::{PositionStore, TaskKey};
 
 /// How long closing a source or sink may take once everything is committed.
@@ -210,7 +211,12 @@ async fn pump(
     // What the sink does to a record's topic after the transforms (the Kafka sink's configured topic goes to
     // the records no routing transform renamed): only here is a record seen both before and after them.
     let sink_topic = sink.configured_topic().cloned();
+    let mut recorder = TaskRecorder::new();
     let outcome = loop {
+        let now = Instant::now();
+        if recorder.publish_due(now) {
+            recorder.publish(&spec.metrics, source_lag(source), now);
+        }
         if control.stop_requested() {
             break TaskOutcome::Stopped;
         }
@@ -229,6 +235,8 @@ async fn pump(
                 &mut stored,
             )
             .await?;
+            recorder.acknowledged(unix_now_ms());
+            recorder.publish(&spec.metrics, source_lag(source), Instant::now());
             last_commit = Instant::now();
             unflushed = 0;
             control.report(TaskState::Paused);
@@ -238,10 +246,20 @@ async fn pump(
             }
             continue;
         }
+        let poll_started = Instant::now();
         let polled = source.poll(max_records).await?;
         let finished = match polled {
             SourcePoll::Records(mut records) => {
+                let transform_started = Instant::now();
+                recorder.stage(Stage::Poll, transform_started - poll_started);
+                recorder.batch(records.len());
+                let polled_at_ms = unix_now_ms();
+                spec.metrics.last_record_unix_ms.store(
+                    polled_at_ms.max(1) as u64,
+                    std::sync::atomic::Ordering::Relaxed,
+                );
                 TaskMetrics::add(&spec.metrics.records_polled, records.len() as u64);
+                let mut bytes_polled = 0u64;
                 // Records are transformed where they lie and the ones kept are moved to the front, so the
                 // polled vector itself goes to the sink: no record is copied between the stages.
                 let mut kept = 0usize;
@@ -250,6 +268,7 @@ async fn pump(
                 let mut latest: Option<SourcePosition> = None;
                 for index in 0..records.len() {
                     let record = &mut records[index];
+                    bytes_polled += raw_bytes(record);
                     if let Some(position) = record.source_offset.take() {
                         match &mut latest {
                             Some(current) if same_stream(current, &position) => *current = position,
@@ -289,6 +308,7 @@ async fn pump(
                                 }
                                 if let (Some(dlq), Some(original)) = (dead_letters.as_deref(), &original) {
                                     dlq.send(original, "TRANSFORMATION", &e.to_string()).await?;
+                                    TaskMetrics::add(&spec.metrics.records_dead_lettered, 1);
                                 }
                             }
                         },
@@ -298,10 +318,20 @@ async fn pump(
                     pending.insert(stream_key(&position), position);
                 }
                 records.truncate(kept);
+                TaskMetrics::add(&spec.metrics.bytes_polled, bytes_polled);
+                let mut bytes_written = 0u64;
+                for record in &records {
+                    bytes_written += raw_bytes(record);
+                    recorder.handed_to_sink(record.timestamp.unwrap_or(polled_at_ms));
+                }
+                let put_started = Instant::now();
+                recorder.stage(Stage::Transform, put_started - transform_started);
                 unflushed += records.len();
                 TaskMetrics::add(&spec.metrics.records_written, records.len() as u64);
+                TaskMetrics::add(&spec.metrics.bytes_written, bytes_written);
                 if !records.is_empty() {
                     sink.put(&mut records, converters).await?;
+                    recorder.stage(Stage::Put, put_started.elapsed());
                 }
                 false
             }
@@ -311,6 +341,7 @@ async fn pump(
         let due = last_commit.elapsed() >= pipeline.offset_flush_interval
             || unflushed >= max_records * 16;
         if finished || (due && (!pending.is_empty() || unflushed > 0)) {
+            let commit_started = Instant::now();
             if let Some(dlq) = dead_letters.as_deref_mut() {
                 dlq.flush().await?;
             }
@@ -324,6 +355,8 @@ async fn pump(
                 &mut stored,
             )
             .await?;
+            recorder.stage(Stage::Commit, commit_started.elapsed());
+            recorder.acknowledged(unix_now_ms());
             last_commit = Instant::now();
             TaskMetrics::add(&spec.metrics.commits, 1);
             unflushed = 0;
@@ -345,7 +378,28 @@ async fn pump(
         &mut stored,
     )
     .await?;
+    recorder.acknowledged(unix_now_ms());
+    // The lock may be busy with a scrape just now; a few tries keep the run's last values from being lost.
+    for _ in 0..100 {
+        if recorder.publish(&spec.metrics, source_lag(source), Instant::now()) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
     Ok(outcome)
+}
+
+/// The source's consumer lag per partition, for `/metrics` (`None`: the source reads no Kafka partitions).
+fn source_lag(source: &AnySource) -> Option<Vec<PartitionLag>> {
+    source.partition_lag().map(|lags| {
+        lags.into_iter()
+            .map(|(tp, records)| PartitionLag {
+                topic: tp.topic,
+                partition: tp.partition,
+                records,
+            })
+            .collect()
+    })
 }
 
 /// A task's slot in its position store.

@@ -126,6 +126,20 @@ impl GroupConsumer {
         self.member.state.borrow().assignment().cloned().collect()
     }
 
+    /// Each assigned partition's lag: the high watermark of its last fetch minus the consumer's position (the
+    /// next offset it will deliver), where both are known.
+    pub fn partition_lag(&self) -> Vec<(TopicPartition, i64)> {
+        let consumer = self.consumer.state.borrow();
+        consumer
+            .assignment()
+            .filter_map(|tp| {
+                let position = consumer.position(&tp.topic, tp.partition)?;
+                let high_watermark = consumer.high_watermark(&tp.topic, tp.partition)?;
+                Some((tp.clone(), (high_watermark - position).max(0)))
+            })
+            .collect()
+    }
+
     /// Runs `f` on the group member (member id, generation, protocol).
     pub fn with_member<R>(&self, f: impl FnOnce(&mut GroupMember) -> R) -> R {
         let result = f(&mut self.member.state.borrow_mut());

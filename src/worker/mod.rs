@@ -17,7 +17,7 @@ use std::sync::Arc;
 use crate::config::PipelineConfig;
 use crate::connect::connector::TaskId;
 use crate::engine::control::{TaskReport, TaskState};
-use crate::engine::metrics::{TaskMetrics, TaskMetricsRow};
+use crate::engine::metrics::{CoreMetrics, TaskMetrics, TaskMetricsRow};
 use crate::engine::positions::{PositionStore, TaskKey};
 use crate::engine::task::TaskSpec;
 use crate::engine::Engine;
@@ -34,6 +34,10 @@ pub trait TaskRunner: Send {
     fn resume_task(&mut self, key: &TaskKey);
     /// Stops every task (sinks drain, positions commit) and waits until they have stopped.
     fn shutdown(self: Box<Self>);
+    /// Each core's counters, by core index (none for a runner without cores).
+    fn core_metrics(&self) -> Vec<Arc<CoreMetrics>> {
+        Vec::new()
+    }
 }
 
 impl TaskRunner for Engine {
@@ -57,6 +61,10 @@ impl TaskRunner for Engine {
 
     fn shutdown(self: Box<Self>) {
         self.stop_and_join();
+    }
+
+    fn core_metrics(&self) -> Vec<Arc<CoreMetrics>> {
+        Engine::core_metrics(self).to_vec()
     }
 }
 
@@ -383,7 +391,7 @@ impl Worker {
             .collect()
     }
 
-    /// Every task's counters in the Prometheus text format.
+    /// Every task's and core's metrics, and the process's, in the Prometheus text format.
     pub fn metrics_text(&self) -> String {
         let rows: Vec<TaskMetricsRow> = self
             .connectors
@@ -395,7 +403,7 @@ impl Worker {
                     .map(|(index, m)| (c.spec.name.clone(), index as u32, m.clone()))
             })
             .collect();
-        crate::engine::metrics::render(&rows)
+        crate::engine::metrics::render::render(&rows, &self.runner.core_metrics())
     }
 
     /// Stops every task and waits until they have stopped (see [`TaskRunner::shutdown`]).

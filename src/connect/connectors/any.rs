@@ -6,6 +6,7 @@
 //! outside `connectors/`.
 
 use crate::client::config::ConsumerConfig;
+use crate::client::consumer::TopicPartition;
 use crate::client::txn::ConsumerGroupMetadata;
 use crate::connect::component::{Capabilities, ComponentInfo};
 use crate::connect::config_def::{ConfigProblem, ParsedConfig};
@@ -193,6 +194,15 @@ impl AnySource {
             AnySource::Datagen(_) => &datagen::SOURCE,
         };
         info.capabilities
+    }
+
+    /// For a source that consumes Kafka partitions: each assigned partition's lag (high watermark minus the
+    /// consumer's position, in records) where both are known; `None` for other sources.
+    pub fn partition_lag(&self) -> Option<Vec<(TopicPartition, i64)>> {
+        match self {
+            AnySource::Kafka(s) => Some(s.partition_lag()),
+            AnySource::File(_) | AnySource::Stdin(_) | AnySource::Datagen(_) => None,
+        }
     }
 
     /// The consumer group's id, generation and member id, for offsets committed inside a transaction: only a

@@ -50,6 +50,14 @@ impl KafkaSource {
 
     /// The group's id, generation and member id, for offsets committed inside a transaction (KIP-447: the
     /// coordinator refuses them from a member of an older generation, so a zombie cannot commit).
+    /// Each assigned partition's lag: high watermark minus the consumer's position, where both are known.
+    pub fn partition_lag(&self) -> Vec<(TopicPartition, i64)> {
+        self.consumer
+            .as_ref()
+            .map(GroupConsumer::partition_lag)
+            .unwrap_or_default()
+    }
+
     pub fn group_metadata(&self, group_id: &str) -> Option<ConsumerGroupMetadata> {
         let consumer = self.consumer.as_ref()?;
         Some(consumer.with_member(|m| ConsumerGroupMetadata {
