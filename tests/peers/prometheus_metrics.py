@@ -4,9 +4,18 @@ not the exposition format). stdout: {"content_type": ..., "families": [{"name", 
 """
 import argparse
 import json
+import math
 
 import requests
 from prometheus_client.parser import text_string_to_metric_families
+
+
+def number(value):
+    """A sample's value as JSON can hold it: NaN and ±Inf (valid in the exposition format, e.g. a quantile of
+    a histogram that holds nothing yet) as the strings Prometheus writes for them."""
+    if math.isfinite(value):
+        return value
+    return "NaN" if math.isnan(value) else ("+Inf" if value > 0 else "-Inf")
 
 
 def main():
@@ -20,7 +29,7 @@ def main():
             "name": family.name,
             "type": family.type,
             "samples": [
-                {"name": s.name, "labels": dict(s.labels), "value": s.value} for s in family.samples
+                {"name": s.name, "labels": dict(s.labels), "value": number(s.value)} for s in family.samples
             ],
         }
         for family in text_string_to_metric_families(response.text)
