@@ -221,14 +221,10 @@ pub(crate) fn build(parts: &Parts<'_>) -> Result<RunSpec, Vec<Problem>> {
     let consumer = ConsumerConfig::from_map(parts.consumer.config_map())
         .map_err(|e| problems.push(problem(parts, parts.location, "consumer", e.to_string())))
         .ok();
+    // The admin client (offsets topic) takes every setting all clients share (timeouts, backoffs, frame limit)
+    // as the producer has it, so a `[kafka]` key such as reconnect.backoff.ms applies to it too.
     let mut admin_map = crate::client::config::ConfigMap::new();
-    for key in [
-        "bootstrap.servers",
-        "client.id",
-        "request.timeout.ms",
-        "retry.backoff.ms",
-        "message.max.bytes",
-    ] {
+    for &key in crate::client::config::admin_keys() {
         if let Some(value) = producer_map.get(key) {
             admin_map.set(key, value);
         }

@@ -162,3 +162,25 @@ fn an_empty_file_path_is_refused() {
     ));
     assert!(problem.contains("key \"sink.file\""), "{problem}");
 }
+
+#[test]
+fn settings_every_client_shares_reach_the_admin_client_too() {
+    let text = format!(
+        "[kafka]\n\"reconnect.backoff.max.ms\" = \"7000\"\n\"socket.connection.setup.timeout.ms\" = \"3000\"\n\n{}",
+        pipeline(
+            r#"{ type = "file", file = "/tmp/in.txt" }"#,
+            r#"{ type = "kafka", topic = "t" }"#,
+            ""
+        )
+    );
+    let config = parse_toml(&text).unwrap();
+    let admin = &config.pipelines[0].run.admin;
+    assert_eq!(
+        admin.reconnect_backoff_max,
+        std::time::Duration::from_secs(7)
+    );
+    assert_eq!(
+        admin.socket_connection_setup_timeout,
+        std::time::Duration::from_secs(3)
+    );
+}
