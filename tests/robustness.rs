@@ -143,6 +143,7 @@ fn a_second_signal_ends_the_engine_at_once() {
 }
 
 /// A failing task's error was printed twice (once coloured): once, and no colour codes in a pipe or file.
+/// (A record that fails a transform fails the task for good, so it is printed exactly once.)
 #[test]
 fn a_task_failure_is_logged_once_without_colour_codes() {
     let dir = tempfile::tempdir().unwrap();
@@ -167,7 +168,7 @@ type = "InsertField"
         ),
     );
     let mut engine = start_engine_capturing_stderr(&config, &dir.path().join("state"), 1);
-    // The first failure and its restart after the 1 s backoff.
+    // Time for a restart after the 1 s backoff, had the task restarted (a record failure does not restart it).
     std::thread::sleep(Duration::from_millis(2500));
     terminate(&mut engine, Duration::from_secs(20));
     let stderr = engine.stderr_after_exit();
@@ -179,14 +180,10 @@ type = "InsertField"
         .lines()
         .filter(|l| l.contains("strict#0") && l.contains("fail"))
         .count();
-    let restarts = stderr
-        .lines()
-        .filter(|l| l.starts_with("% task strict#0 failed (restart "))
-        .count();
-    assert!(restarts >= 1, "the failure is reported:\n{stderr}");
-    assert_eq!(
-        failures, restarts,
-        "each failure is printed once:\n{stderr}"
+    assert_eq!(failures, 1, "the failure is printed once:\n{stderr}");
+    assert!(
+        stderr.contains("% task strict#0 failed and will not restart on its own"),
+        "{stderr}"
     );
 }
 
@@ -402,4 +399,185 @@ fn consuming_a_missing_topic_fails_within_seconds_naming_it() {
         "reported after {:?}",
         output.elapsed
     );
+}
+
+/// Lines `line-0` … `line-{n-1}`, except line `big`, which is 300 KB: more than the 100 KB `max.request.size`
+/// the pipelines below give the Kafka sink.
+fn lines_with_one_too_large(n: usize, big: usize) -> String {
+    (0..n)
+        .map(|i| {
+            if i == big {
+                format!("line-{i}-{}\n", "x".repeat(300_000))
+            } else {
+                format!("line-{i}\n")
+            }
+        })
+        .collect()
+}
+
+fn file_to_kafka_with_small_requests(
+    dir: &Path,
+    bootstrap: &str,
+    input: &Path,
+    topic: &str,
+    errors: &str,
+) -> std::path::PathBuf {
+    support::engine_process::write_pipelines(
+        dir,
+        bootstrap,
+        &format!(
+            r#"[[pipeline]]
+name = "big"
+source = {{ type = "file", file = "{}" }}
+sink = {{ type = "kafka", topic = "{topic}" }}
+"value.converter" = "string"
+"producer.override.max.request.size" = 100000
+{errors}
+"#,
+            input.display()
+        ),
+    )
+}
+
+fn read_values(bootstrap: &str, topic: &str) -> Vec<String> {
+    engine_consume(bootstrap, topic, &["-o", "beginning", "-e", "-f", "%s\n"])
+        .stdout_str()
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+/// A record larger than `max.request.size` failed the task, which restarted and sent the records before it
+/// again, each time. With errors.tolerance=none: the records before it are delivered once, the task fails once
+/// and stays failed (a restart would meet the same record), and a restarted engine re-sends nothing.
+#[test]
+fn a_record_too_large_fails_the_task_once_without_sending_anything_twice() {
+    let broker = TestBroker::start();
+    let bootstrap = broker.bootstrap();
+    let dir = tempfile::tempdir().unwrap();
+    let topic = unique_topic("too-large-none");
+    support::broker::create_topic(&bootstrap, &topic, 1);
+    let input = dir.path().join("in.txt");
+    std::fs::write(&input, lines_with_one_too_large(30, 10)).unwrap();
+    let config = file_to_kafka_with_small_requests(dir.path(), &bootstrap, &input, &topic, "");
+    let state = dir.path().join("state");
+    let before: Vec<String> = (0..10).map(|i| format!("line-{i}")).collect();
+    for run in 0..2 {
+        let mut engine = start_engine_capturing_stderr(&config, &state, 1);
+        let started = Instant::now();
+        let port = engine.1;
+        engine.wait_while_running("the task to fail", Duration::from_secs(30), || {
+            support::engine_process::try_rest_get(port, "/connectors/big/status")
+                .is_some_and(|status| status.contains(r#""state":"FAILED""#))
+        });
+        eprintln!("run {run}: failed after {:?}", started.elapsed());
+        let status = support::engine_process::rest_get(engine.1, "/connectors/big/status");
+        assert!(
+            status.contains("max.request.size") && status.contains("errors.tolerance=none"),
+            "the trace names the cause: {status}"
+        );
+        // A restarting task would have failed again after its 1 s and 2 s backoffs by now.
+        std::thread::sleep(Duration::from_millis(3500));
+        assert_eq!(
+            read_values(&bootstrap, &topic),
+            before,
+            "run {run}: the records before the large one, once each"
+        );
+        assert!(terminate(&mut engine, Duration::from_secs(20)).success());
+        let stderr = engine.stderr_after_exit();
+        let failures: Vec<&str> = stderr
+            .lines()
+            .filter(|l| l.starts_with("% task big#0 failed"))
+            .collect();
+        assert_eq!(failures.len(), 1, "one failure, no restarts:\n{stderr}");
+        assert!(
+            failures[0].contains("will not restart")
+                && failures[0].contains("larger than max.request.size"),
+            "{stderr}"
+        );
+    }
+}
+
+/// With errors.tolerance=all the record too large goes to the dead-letter topic (without its value, which is
+/// too large there too, but with the headers saying where it came from and why) and the rest flows.
+#[test]
+fn a_record_too_large_goes_to_the_dead_letter_topic_and_the_rest_flows() {
+    let broker = TestBroker::start();
+    let bootstrap = broker.bootstrap();
+    let dir = tempfile::tempdir().unwrap();
+    let topic = unique_topic("too-large-all");
+    let dlq = unique_topic("too-large-dlq");
+    support::broker::create_topic(&bootstrap, &topic, 1);
+    support::broker::create_topic(&bootstrap, &dlq, 1);
+    let input = dir.path().join("in.txt");
+    std::fs::write(&input, lines_with_one_too_large(30, 10)).unwrap();
+    let errors = format!(
+        "\"errors.tolerance\" = \"all\"\n\"errors.deadletterqueue.topic.name\" = \"{dlq}\"\n\
+         \"errors.deadletterqueue.context.headers.enable\" = true"
+    );
+    let config = file_to_kafka_with_small_requests(dir.path(), &bootstrap, &input, &topic, &errors);
+    let mut engine = start_engine(&config, &dir.path().join("state"), 1);
+    let port = engine.1;
+    let expected: Vec<String> = (0..30)
+        .filter(|i| *i != 10)
+        .map(|i| format!("line-{i}"))
+        .collect();
+    engine.wait_while_running("the other records", Duration::from_secs(30), || {
+        read_values(&bootstrap, &topic).len() >= expected.len()
+    });
+    let dead =
+        engine_consume(&bootstrap, &dlq, &["-o", "beginning", "-e", "-f", "%h\n"]).stdout_str();
+    let status = support::engine_process::rest_get(port, "/connectors/big/status");
+    assert!(terminate(&mut engine, Duration::from_secs(20)).success());
+    assert_eq!(read_values(&bootstrap, &topic), expected);
+    assert!(status.contains(r#""state":"RUNNING""#), "{status}");
+    let dead: Vec<&str> = dead.lines().collect();
+    assert_eq!(dead.len(), 1, "{dead:?}");
+    assert!(
+        dead[0].contains("__connect.errors.stage=KAFKA_PRODUCE")
+            && dead[0].contains("larger than max.request.size")
+            && dead[0].contains("__connect.errors.connector.name=big"),
+        "{}",
+        dead[0]
+    );
+}
+
+/// A record larger than the consumer's message.max.bytes (receive.message.max.bytes) made `engine consume`
+/// reconnect and fetch it again forever, silently: it fails at once, naming the limit.
+#[test]
+fn consuming_a_record_larger_than_message_max_bytes_fails_within_seconds_naming_the_limit() {
+    let broker = TestBroker::start();
+    let bootstrap = broker.bootstrap();
+    let topic = unique_topic("larger-than-frame");
+    support::broker::create_topic(&bootstrap, &topic, 1);
+    let mut input = "y".repeat(3_000_000);
+    input.push_str("\nsmall\n");
+    let produced = engine_produce(
+        &bootstrap,
+        &topic,
+        &["-X", "max.request.size=5000000"],
+        input.as_bytes(),
+    );
+    support::engine_cli::assert_delivered(&produced, &topic, 2);
+    let output = engine_consume(
+        &bootstrap,
+        &topic,
+        &["-e", "-o", "beginning", "-X", "message.max.bytes=1000000"],
+    );
+    assert!(!output.status.success(), "{}", output.stderr);
+    assert!(
+        output.stderr.contains("more than message.max.bytes")
+            && output.stderr.contains("raise message.max.bytes"),
+        "{}",
+        output.stderr
+    );
+    assert!(
+        output.elapsed < Duration::from_secs(10),
+        "reported after {:?}",
+        output.elapsed
+    );
+    // With room for it, the same record is read.
+    let output = engine_consume(&bootstrap, &topic, &["-e", "-o", "beginning", "-f", "%S\n"]);
+    assert!(output.status.success(), "{}", output.stderr);
+    assert_eq!(output.stdout_str(), "3000000\n5\n");
 }

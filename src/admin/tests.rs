@@ -250,7 +250,7 @@ async fn status_shows_each_task_with_its_last_error_and_the_target_state() {
                 state: TaskState::Failed {
                     error: "boom \"x\"".into(),
                     restarts: 1,
-                    retry_in: std::time::Duration::from_secs(1),
+                    retry_in: Some(std::time::Duration::from_secs(1)),
                 },
             });
         })

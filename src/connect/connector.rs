@@ -11,12 +11,21 @@ use super::converters::Converter;
 use super::record::{ConnectRecord, SourcePosition};
 
 /// A connector failed; `retriable` errors make the engine retry the same call after a backoff, others fail
-/// the task (which restarts with backoff).
+/// the task (which restarts with backoff), except a rejected record's.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{message}")]
 pub struct ConnectorError {
     pub message: String,
     pub retriable: bool,
+    /// Set by a sink's `put` that can never write `records[0]` (larger than the producer or broker accepts,
+    /// a value its converter cannot write): Kafka Connect's stage name (`KAFKA_PRODUCE`, `VALUE_CONVERTER`, …).
+    /// The records before it were accepted; it and the ones after it are left in the vector. Retrying or
+    /// restarting would meet the same record again, so the engine skips or dead-letters it
+    /// (`errors.tolerance=all`) or fails the task for good.
+    pub rejected_at: Option<&'static str>,
+    /// No restart would cure it (a record refused each time it is sent): the task stays failed until an
+    /// operator restarts it.
+    pub permanent: bool,
 }
 
 impl ConnectorError {
@@ -24,6 +33,8 @@ impl ConnectorError {
         Self {
             message: message.into(),
             retriable: false,
+            rejected_at: None,
+            permanent: false,
         }
     }
 
@@ -31,6 +42,28 @@ impl ConnectorError {
         Self {
             message: message.into(),
             retriable: true,
+            rejected_at: None,
+            permanent: false,
+        }
+    }
+
+    /// The sink cannot write `records[0]` at `stage`; see [`ConnectorError::rejected_at`].
+    pub fn rejected(stage: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+            retriable: false,
+            rejected_at: Some(stage),
+            permanent: true,
+        }
+    }
+
+    /// A failure no restart would cure; see [`ConnectorError::permanent`].
+    pub fn permanent(message: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+            retriable: false,
+            rejected_at: None,
+            permanent: true,
         }
     }
 }
@@ -83,7 +116,9 @@ pub trait SourceTask {
 
 /// A running sink task.
 pub trait SinkTask {
-    /// Accepts `records` (drained from the vector), writing them or buffering them for `flush`.
+    /// Accepts `records` (drained from the vector), writing them or buffering them for `flush`. A record it
+    /// can never write fails the call with [`ConnectorError::rejected`], leaving it and the records after it in
+    /// the vector.
     fn put(
         &mut self,
         records: &mut Vec<ConnectRecord>,

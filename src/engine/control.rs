@@ -14,11 +14,11 @@ pub enum TaskState {
     Running,
     /// Paused on request: its positions are committed and its source is not polled.
     Paused,
-    /// Failed; restarting after `retry_in`.
+    /// Failed; restarting after `retry_in`, or (`None`) not on its own: a restart would meet the same record.
     Failed {
         error: String,
         restarts: u32,
-        retry_in: Duration,
+        retry_in: Option<Duration>,
     },
     Finished,
     Stopped,

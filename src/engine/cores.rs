@@ -245,7 +245,8 @@ async fn sample_busy_time(metrics: Arc<CoreMetrics>) {
     }
 }
 
-/// Runs a task, restarting it with exponential backoff (1 s doubling to 60 s) when it fails.
+/// Runs a task, restarting it with exponential backoff (1 s doubling to 60 s) when it fails, unless the failure
+/// is one a restart would meet again (a record no sink can write).
 async fn supervise(spec: TaskSpec, control: Rc<TaskControl>) {
     let label = spec.label();
     let mut restarts = 0u32;
@@ -266,15 +267,27 @@ async fn supervise(spec: TaskSpec, control: Rc<TaskControl>) {
             }
             Err(error) => {
                 crate::engine::metrics::TaskMetrics::add(&spec.metrics.task_failures, 1);
-                let retry_in =
-                    Duration::from_secs(1u64 << restarts.min(6)).min(Duration::from_secs(60));
                 restarts += 1;
+                if error.permanent {
+                    // The same record would fail the restarted task again (and, with at-least-once, after
+                    // re-sending the records before it): it stays failed until an operator restarts it, as a
+                    // Kafka Connect task does.
+                    tracing::debug!(task = %label, %error, "task failed; not restarting");
+                    control.report(TaskState::Failed {
+                        error: error.to_string(),
+                        restarts,
+                        retry_in: None,
+                    });
+                    return;
+                }
+                let retry_in =
+                    Duration::from_secs(1u64 << (restarts - 1).min(6)).min(Duration::from_secs(60));
                 // Reported once, by whoever receives the report (the worker logs it and shows it in REST).
                 tracing::debug!(task = %label, %error, restarts, ?retry_in, "task failed; restarting");
                 control.report(TaskState::Failed {
                     error: error.to_string(),
                     restarts,
-                    retry_in,
+                    retry_in: Some(retry_in),
                 });
                 let deadline = tokio::time::Instant::now() + retry_in;
                 while !control.stop_requested() {

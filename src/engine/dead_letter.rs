@@ -1,11 +1,12 @@
 //! The dead-letter topic of `errors.tolerance=all`: a record that fails a transform is written there as it
-//! arrived (raw key, value and headers), with Kafka Connect's `__connect.errors.*` headers saying where and
-//! why when `errors.deadletterqueue.context.headers.enable=true`.
+//! arrived, one the sink cannot write as it was handed to the sink (raw key, value and headers), with Kafka
+//! Connect's `__connect.errors.*` headers saying where and why when
+//! `errors.deadletterqueue.context.headers.enable=true`.
 
 use bytes::Bytes;
 
 use crate::client::config::ProducerConfig;
-use crate::client::producer::{RecordRef, TIMESTAMP_ON_SEND};
+use crate::client::producer::{ProduceError, RecordRef, TIMESTAMP_ON_SEND};
 use crate::connect::connector::ConnectorError;
 use crate::connect::record::{ConnectRecord, Data};
 use crate::protocol::record_batch::HeaderRef;
@@ -99,17 +100,33 @@ impl DeadLetterQueue {
                 value: v.as_deref(),
             })
             .collect();
-        self.producer
-            .send_counted(RecordRef {
-                topic: &self.topic,
-                partition: None,
-                key: key.as_deref(),
-                value: value.as_deref(),
-                headers: &header_refs,
-                timestamp_ms: original.timestamp.unwrap_or(TIMESTAMP_ON_SEND),
-            })
-            .await
-            .map_err(|e| ConnectorError::fatal(format!("dead-letter topic {}: {e}", self.topic)))
+        let mut record = RecordRef {
+            topic: &self.topic,
+            partition: None,
+            key: key.as_deref(),
+            value: value.as_deref(),
+            headers: &header_refs,
+            timestamp_ms: original.timestamp.unwrap_or(TIMESTAMP_ON_SEND),
+        };
+        match self.producer.send_counted(record).await {
+            Err(error @ ProduceError::RecordTooLarge { .. }) => {
+                // A record too large for the sink is often too large here too: the dead letter keeps its headers
+                // (where it came from, why it failed) without the key and value, so it is still on record.
+                tracing::warn!(
+                    topic = %self.topic,
+                    record_topic = original.topic.as_str(),
+                    partition = ?original.partition,
+                    offset = ?original.kafka_offset,
+                    %error,
+                    "dead letter written without its key and value"
+                );
+                record.key = None;
+                record.value = None;
+                self.producer.send_counted(record).await
+            }
+            other => other,
+        }
+        .map_err(|e| ConnectorError::fatal(format!("dead-letter topic {}: {e}", self.topic)))
     }
 
     /// Waits until every queued record is written; fails if one could not be.

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use crate::config::{Delivery, PipelineConfig, Tolerance};
 use crate::connect::connector::{ConnectorError, SinkTask, SourcePoll, SourceTask, TaskId};
 use crate::connect::connectors::{AnySink, AnySource};
-use crate::connect::record::SourcePosition;
+use crate::connect::record::{ConnectRecord, SourcePosition};
 use crate::engine::build::commit_exactly_once;
 use crate::engine::control::{TaskControl, TaskState};
 use crate::engine::dead_letter::DeadLetterQueue;
@@ -83,6 +83,57 @@ fn same_stream(a: &SourcePosition, b: &SourcePosition) -> bool {
         (SourcePosition::KafkaOffset { .. }, _) | (_, SourcePosition::KafkaOffset { .. }) => false,
         _ => true,
     }
+}
+
+/// One polled record's position, and where the record stands among those kept for the sink.
+struct PolledPosition {
+    position: SourcePosition,
+    /// How many records of the poll were kept for the sink before this one.
+    kept_before: usize,
+    /// Whether this record itself went on to the sink (was not filtered out or skipped).
+    kept: bool,
+}
+
+/// How many of `positions` are of records before the kept record `index`: the ones that may commit when that
+/// record fails.
+fn positions_before_kept(positions: &[PolledPosition], index: usize) -> usize {
+    positions
+        .iter()
+        .position(|p| p.kept_before > index || (p.kept_before == index && p.kept))
+        .unwrap_or(positions.len())
+}
+
+/// Puts the latest of `positions` of each stream into `pending`. A source hands out runs of one stream, so a
+/// key is built when the stream changes, not once per record.
+fn merge_positions(
+    pending: &mut HashMap<Option<(String, i32)>, SourcePosition>,
+    positions: impl Iterator<Item = SourcePosition>,
+) {
+    let mut latest: Option<SourcePosition> = None;
+    for position in positions {
+        match &mut latest {
+            Some(current) if same_stream(current, &position) => *current = position,
+            _ => {
+                if let Some(previous) = latest.replace(position) {
+                    pending.insert(stream_key(&previous), previous);
+                }
+            }
+        }
+    }
+    if let Some(position) = latest {
+        pending.insert(stream_key(&position), position);
+    }
+}
+
+/// A record as a log line names it: its topic, and where it was read from Kafka, its partition and offset.
+fn describe_record(record: &ConnectRecord) -> String {
+    let mut text = format!("a record for topic {:?}", record.topic.as_str());
+    if let (Some(partition), Some(offset)) = (record.partition, record.kafka_offset) {
+        text.push_str(&format!(
+            " (read from partition {partition}, offset {offset})"
+        ));
+    }
+    text
 }
 
 /// Runs the task until its source finishes, `stop` is set, or an error fails it.
@@ -212,6 +263,8 @@ async fn pump(
     // the records no routing transform renamed): only here is a record seen both before and after them.
     let sink_topic = sink.configured_topic().cloned();
     let mut recorder = TaskRecorder::new();
+    // The positions of the records of one poll, in order (reused from poll to poll).
+    let mut positions: Vec<PolledPosition> = Vec::new();
     let outcome = loop {
         let now = Instant::now();
         if recorder.publish_due(now) {
@@ -263,21 +316,21 @@ async fn pump(
                 // Records are transformed where they lie and the ones kept are moved to the front, so the
                 // polled vector itself goes to the sink: no record is copied between the stages.
                 let mut kept = 0usize;
-                // The latest position of the stream the records are from; it goes into `pending` when the
-                // stream changes and after the loop, not once per record (a source hands out runs of one stream).
-                let mut latest: Option<SourcePosition> = None;
+                positions.clear();
+                // A record that failed with errors.tolerance=none: how many of `positions` are of records
+                // before it, and the error. Those records still reach the sink and their positions commit, so
+                // the restart an operator makes re-sends nothing; nothing after it is written.
+                let mut failed: Option<(usize, ConnectorError)> = None;
                 for index in 0..records.len() {
                     let record = &mut records[index];
                     bytes_polled += raw_bytes(record);
+                    let positions_before = positions.len();
                     if let Some(position) = record.source_offset.take() {
-                        match &mut latest {
-                            Some(current) if same_stream(current, &position) => *current = position,
-                            _ => {
-                                if let Some(previous) = latest.replace(position) {
-                                    pending.insert(stream_key(&previous), previous);
-                                }
-                            }
-                        }
+                        positions.push(PolledPosition {
+                            position,
+                            kept_before: kept,
+                            kept: false,
+                        });
                     }
                     let original_topic = sink_topic.as_ref().map(|_| record.topic.clone());
                     // The record as it arrived, for the dead-letter topic (cheap: Bytes are shared).
@@ -287,6 +340,11 @@ async fn pump(
                             if let (Some(topic), Some(original)) = (&sink_topic, original_topic) {
                                 topic.route(record, &original);
                             }
+                            if positions.len() > positions_before {
+                                if let Some(last) = positions.last_mut() {
+                                    last.kept = true;
+                                }
+                            }
                             if kept != index {
                                 records.swap(kept, index);
                             }
@@ -295,27 +353,31 @@ async fn pump(
                         Ok(false) => TaskMetrics::add(&spec.metrics.records_filtered, 1),
                         Err(e) => match pipeline.errors.tolerance {
                             Tolerance::None => {
-                                return Err(ConnectorError::fatal(format!(
-                                    "pipeline {:?}: transform failed on a record of {}: {e} (errors.tolerance=none)",
+                                let message = format!(
+                                    "pipeline {:?}: transform failed on {}: {e}",
                                     pipeline.name,
-                                    record.topic.as_str()
-                                )))
+                                    describe_record(record)
+                                );
+                                failed = Some((
+                                    positions_before,
+                                    ConnectorError::rejected("TRANSFORMATION", message),
+                                ));
+                                break;
                             }
                             Tolerance::All => {
                                 TaskMetrics::add(&spec.metrics.records_failed, 1);
                                 if pipeline.errors.log_enable {
                                     tracing::warn!(pipeline = %pipeline.name, error = %e, "record skipped (errors.tolerance=all)");
                                 }
-                                if let (Some(dlq), Some(original)) = (dead_letters.as_deref(), &original) {
+                                if let (Some(dlq), Some(original)) =
+                                    (dead_letters.as_deref(), &original)
+                                {
                                     dlq.send(original, "TRANSFORMATION", &e.to_string()).await?;
                                     TaskMetrics::add(&spec.metrics.records_dead_lettered, 1);
                                 }
                             }
                         },
                     }
-                }
-                if let Some(position) = latest {
-                    pending.insert(stream_key(&position), position);
                 }
                 records.truncate(kept);
                 TaskMetrics::add(&spec.metrics.bytes_polled, bytes_polled);
@@ -326,13 +388,84 @@ async fn pump(
                 }
                 let put_started = Instant::now();
                 recorder.stage(Stage::Transform, put_started - transform_started);
-                unflushed += records.len();
-                TaskMetrics::add(&spec.metrics.records_written, records.len() as u64);
-                TaskMetrics::add(&spec.metrics.bytes_written, bytes_written);
-                if !records.is_empty() {
-                    sink.put(&mut records, converters).await?;
+                let mut written = records.len() as u64;
+                // The kept index of `records[0]`: a sink that rejects a record leaves it and the rest in the
+                // vector, and the put goes on after it.
+                let mut kept_base = 0usize;
+                while !records.is_empty() {
+                    let handed = records.len();
+                    match sink.put(&mut records, converters).await {
+                        Ok(()) => break,
+                        Err(error) if error.rejected_at.is_some() && !records.is_empty() => {
+                            let rejected_index = kept_base + (handed - records.len());
+                            let rejected = records.remove(0);
+                            kept_base = rejected_index + 1;
+                            written -= 1;
+                            bytes_written = bytes_written.saturating_sub(raw_bytes(&rejected));
+                            let stage = error.rejected_at.unwrap_or("TASK_PUT");
+                            match pipeline.errors.tolerance {
+                                Tolerance::None => {
+                                    let message = format!(
+                                        "pipeline {:?}: the sink cannot write {}: {}",
+                                        pipeline.name,
+                                        describe_record(&rejected),
+                                        error.message
+                                    );
+                                    failed = Some((
+                                        positions_before_kept(&positions, rejected_index),
+                                        ConnectorError::rejected(stage, message),
+                                    ));
+                                    records.clear();
+                                }
+                                Tolerance::All => {
+                                    TaskMetrics::add(&spec.metrics.records_failed, 1);
+                                    if pipeline.errors.log_enable {
+                                        tracing::warn!(pipeline = %pipeline.name, error = %error, "record skipped (errors.tolerance=all)");
+                                    }
+                                    if let Some(dlq) = dead_letters.as_deref() {
+                                        dlq.send(&rejected, stage, &error.message).await?;
+                                        TaskMetrics::add(&spec.metrics.records_dead_lettered, 1);
+                                    }
+                                }
+                            }
+                        }
+                        Err(error) => return Err(error),
+                    }
+                }
+                if written > 0 {
                     recorder.stage(Stage::Put, put_started.elapsed());
                 }
+                unflushed += written as usize;
+                TaskMetrics::add(&spec.metrics.records_written, written);
+                TaskMetrics::add(&spec.metrics.bytes_written, bytes_written);
+                if let Some((cut, error)) = failed {
+                    merge_positions(&mut pending, positions.drain(..cut).map(|p| p.position));
+                    if let Some(dlq) = dead_letters.as_deref_mut() {
+                        dlq.flush().await?;
+                    }
+                    commit(
+                        exactly_once_group.as_deref(),
+                        &position_key,
+                        source,
+                        sink,
+                        store,
+                        &mut pending,
+                        &mut stored,
+                    )
+                    .await?;
+                    recorder.acknowledged(unix_now_ms());
+                    recorder.publish(&spec.metrics, source_lag(source), Instant::now());
+                    return Err(ConnectorError::rejected(
+                        error.rejected_at.unwrap_or("TASK_PUT"),
+                        format!(
+                            "{} (errors.tolerance=none). The records before it were delivered and their positions \
+                             committed; the task stays failed until it is restarted (set errors.tolerance=all to skip \
+                             such records or send them to a dead-letter topic)",
+                            error.message
+                        ),
+                    ));
+                }
+                merge_positions(&mut pending, positions.drain(..).map(|p| p.position));
                 false
             }
             SourcePoll::Idle => false,

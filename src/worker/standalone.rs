@@ -246,11 +246,17 @@ fn log_report(report: &TaskReport) {
             restarts,
             retry_in,
         } => {
-            eprintln!(
-                "% task {} failed (restart {restarts} in {retry_in:?}): {}",
-                report.task,
-                crate::config::redact_url_credentials(error)
-            )
+            let error = crate::config::redact_url_credentials(error);
+            match retry_in {
+                Some(retry_in) => eprintln!(
+                    "% task {} failed (restart {restarts} in {retry_in:?}): {error}",
+                    report.task
+                ),
+                None => eprintln!(
+                    "% task {} failed and will not restart on its own: {error}",
+                    report.task
+                ),
+            }
         }
         TaskState::Finished => eprintln!("% task {} finished", report.task),
         TaskState::Stopped => tracing::info!(task = %report.task, "task stopped"),

@@ -181,7 +181,7 @@ mod tests {
         let failed = TaskState::Failed {
             error: "boom".into(),
             restarts: 1,
-            retry_in: std::time::Duration::from_secs(1),
+            retry_in: Some(std::time::Duration::from_secs(1)),
         };
         let status = TaskStatus::from_report(&failed, "w");
         assert_eq!(

@@ -98,7 +98,7 @@ fn a_connector_runs_as_its_tasks_and_reports_each_one() {
         TaskState::Failed {
             error: "boom".into(),
             restarts: 1,
-            retry_in: std::time::Duration::from_secs(1),
+            retry_in: Some(std::time::Duration::from_secs(1)),
         },
     ));
     let status = &worker.statuses()["orders"];

@@ -14,9 +14,14 @@ use super::{
 };
 use crate::client::config::IsolationLevel;
 use crate::client::errors::response_error;
-use crate::client::{BrokerId, RequestToken, Transmit};
+use crate::client::{BrokerId, RequestToken, Transmit, TransportError};
 use crate::protocol::record_batch::RecordBatchIter;
+use crate::protocol::ProtocolError;
 use crate::protocol::Request;
+
+/// What a fetch response holds besides record batches, at most: its header, topic and partition fields, and
+/// aborted-transaction lists (librdkafka keeps 512 bytes; a response for many partitions needs more).
+const FETCH_OVERHEAD_BYTES: usize = 64 * 1024;
 
 impl Consumer {
     pub(super) fn next_fetch(&mut self, now: Instant) -> Option<Transmit> {
@@ -30,6 +35,16 @@ impl Consumer {
         if ready.is_empty() {
             return None;
         }
+        // A response must fit in one frame (message.max.bytes): ask for no more than that, leaving room for the
+        // response's own fields, as librdkafka requires receive.message.max.bytes >= fetch.max.bytes + 512.
+        let frame_room = i32::try_from(
+            self.config
+                .common
+                .max_frame_bytes
+                .saturating_sub(FETCH_OVERHEAD_BYTES),
+        )
+        .unwrap_or(i32::MAX)
+        .max(1);
         let start = self.fetch_rotation % ready.len();
         let mut chosen: Option<BrokerId> = None;
         let mut topics: Vec<FetchTopic> = Vec::new();
@@ -50,7 +65,7 @@ impl Consumer {
                 .with_partition(tp.partition)
                 .with_current_leader_epoch(leader_epoch)
                 .with_fetch_offset(*position)
-                .with_partition_max_bytes(self.config.max_partition_fetch_bytes);
+                .with_partition_max_bytes(self.config.max_partition_fetch_bytes.min(frame_room));
             match topics.iter_mut().find(|t| t.topic.0.as_str() == tp.topic) {
                 Some(topic) => topic.partitions.push(partition),
                 None => topics.push(
@@ -76,7 +91,7 @@ impl Consumer {
             .with_replica_id(NodeId(-1))
             .with_max_wait_ms(max_wait_ms)
             .with_min_bytes(self.config.fetch_min_bytes)
-            .with_max_bytes(self.config.fetch_max_bytes)
+            .with_max_bytes(self.config.fetch_max_bytes.min(frame_room))
             .with_isolation_level(self.config.isolation_level.as_i8())
             .with_topics(topics);
         Some(Transmit {
@@ -109,11 +124,32 @@ impl Consumer {
         &mut self,
         token: RequestToken,
         in_flight: FetchInFlight,
+        error: Option<&TransportError>,
         now: Instant,
     ) {
         for (tp, offset) in &in_flight.partitions {
-            if self.take_fetched(tp, token, *offset) {
-                self.retry_later(tp, true, now);
+            if !self.take_fetched(tp, token, *offset) {
+                continue;
+            }
+            match error {
+                // The requests ask for less than the limit, so one record batch there is larger than it: the
+                // same fetch would fail the same way forever.
+                Some(TransportError::Protocol {
+                    error:
+                        ProtocolError::FrameTooLarge {
+                            claimed_bytes,
+                            max_bytes,
+                        },
+                    ..
+                }) => self.fail_partition(
+                    tp,
+                    ConsumerError::ResponseTooLarge {
+                        offset: *offset,
+                        bytes: *claimed_bytes,
+                        max_bytes: *max_bytes,
+                    },
+                ),
+                _ => self.retry_later(tp, true, now),
             }
         }
     }

@@ -107,6 +107,12 @@ pub enum ConsumerError {
         bytes: usize,
         max_partition_fetch_bytes: i32,
     },
+    #[error("the fetch response at offset {offset} is {bytes} bytes, more than message.max.bytes (receive.message.max.bytes) allows ({max_bytes}): a record batch there is larger than this consumer accepts; raise message.max.bytes")]
+    ResponseTooLarge {
+        offset: i64,
+        bytes: u64,
+        max_bytes: usize,
+    },
     #[error("corrupt data at offset {offset}: {source}")]
     Corrupt {
         offset: i64,
@@ -461,7 +467,8 @@ impl Consumer {
                 Ok(Response::Fetch(response)) => {
                     self.handle_fetch_response(token, in_flight, &response, now)
                 }
-                Ok(_) | Err(_) => self.fetch_failed(token, in_flight, now),
+                Ok(_) => self.fetch_failed(token, in_flight, None, now),
+                Err(error) => self.fetch_failed(token, in_flight, Some(&error), now),
             }
         } else if let Some(in_flight) = self.list_offsets.remove(&token) {
             match result {

@@ -221,3 +221,45 @@ fn broker_addresses_come_from_metadata_and_bootstrap() {
     h.reply(&tx, Ok(Response::Metadata(metadata(&[2]))));
     assert_eq!(h.machine.broker_address(2), Some("h2:9093"));
 }
+
+#[test]
+fn a_fetch_response_larger_than_message_max_bytes_fails_the_partition_naming_the_limit() {
+    let mut h = Harness::started(
+        &[("message.max.bytes", "1048576")],
+        &[(0, StartPosition::Offset(3))],
+        &[1],
+    );
+    let (tx, fetch) = h.expect_fetch();
+    // The request asks for what fits in one frame, so only a record batch larger than that can overflow it.
+    assert!(fetch.max_bytes < 1048576, "{}", fetch.max_bytes);
+    assert!(
+        fetch.topics[0].partitions[0].partition_max_bytes <= fetch.max_bytes,
+        "{fetch:?}"
+    );
+    h.reply(
+        &tx,
+        Err(TransportError::Protocol {
+            broker: 1,
+            error: crate::protocol::ProtocolError::FrameTooLarge {
+                claimed_bytes: 3_000_322,
+                max_bytes: 1048576,
+            },
+        }),
+    );
+    let events = h.events();
+    let [ConsumerEvent::Error {
+        partition: Some(0),
+        error,
+        ..
+    }] = events.as_slice()
+    else {
+        panic!("one error for the partition, not a retry: {events:?}")
+    };
+    let text = error.to_string();
+    assert!(
+        text.contains("offset 3") && text.contains("3000322") && text.contains("message.max.bytes"),
+        "{text}"
+    );
+    h.tick(Duration::from_secs(1));
+    assert!(h.transmit().is_none(), "no fetch after the failure");
+}

@@ -8,7 +8,8 @@ use bytes::{Bytes, BytesMut};
 
 use super::config::KafkaSinkConfig;
 use crate::client::config::ProducerConfig;
-use crate::client::producer::{RecordRef, TIMESTAMP_ON_SEND};
+use crate::client::errors::ResponseError;
+use crate::client::producer::{ProduceError, RecordRef, TIMESTAMP_ON_SEND};
 use crate::client::records::HeaderRef;
 use crate::client::txn::{ConsumerGroupMetadata, TxnOffset};
 use crate::connect::connector::{ConnectorError, Converters, SinkTask, TaskId};
@@ -170,6 +171,84 @@ impl KafkaSink {
     }
 }
 
+/// What `put` writes one record with: the configured topic and the sink's reused conversion buffers.
+struct Outgoing<'a> {
+    default_topic: Option<&'a str>,
+    key_buf: &'a mut BytesMut,
+    value_buf: &'a mut BytesMut,
+}
+
+impl Outgoing<'_> {
+    /// Converts one record and hands it to the producer. A record that can never be written fails with
+    /// [`ConnectorError::rejected`]; a producer that can no longer send, with a plain failure.
+    async fn send(
+        &mut self,
+        producer: &Producer,
+        record: &ConnectRecord,
+        converters: &mut Converters,
+    ) -> Result<(), ConnectorError> {
+        self.key_buf.clear();
+        self.value_buf.clear();
+        let topic: &str = if record.topic.as_str().is_empty() {
+            self.default_topic.unwrap_or_default()
+        } else {
+            record.topic.as_str()
+        };
+        if topic.is_empty() {
+            return Err(ConnectorError::fatal(
+                "kafka sink: no `topic` configured and the record names none",
+            ));
+        }
+        let has_key = record
+            .key
+            .write_to(&mut converters.key, topic, self.key_buf)
+            .map_err(|e| {
+                ConnectorError::rejected(
+                    "KEY_CONVERTER",
+                    format!("kafka sink: key conversion: {e}"),
+                )
+            })?;
+        let has_value = record
+            .value
+            .write_to(&mut converters.value, topic, self.value_buf)
+            .map_err(|e| {
+                ConnectorError::rejected(
+                    "VALUE_CONVERTER",
+                    format!("kafka sink: value conversion: {e}"),
+                )
+            })?;
+        let header_values: Vec<(Str, Option<Bytes>)> = record
+            .headers
+            .iter()
+            .map(|h| (h.key.clone(), header_bytes(&h.value)))
+            .collect();
+        let headers: Vec<HeaderRef<'_>> = header_values
+            .iter()
+            .map(|(k, v)| HeaderRef {
+                key: k.as_bytes(),
+                value: v.as_deref(),
+            })
+            .collect();
+        producer
+            .send_counted(RecordRef {
+                topic,
+                partition: None,
+                key: has_key.then_some(&self.key_buf[..]),
+                value: has_value.then_some(&self.value_buf[..]),
+                headers: &headers,
+                timestamp_ms: record.timestamp.unwrap_or(TIMESTAMP_ON_SEND),
+            })
+            .await
+            .map_err(|e| match e {
+                // Only this record is refused: the producer goes on with the others.
+                ProduceError::RecordTooLarge { .. } | ProduceError::Encode { .. } => {
+                    ConnectorError::rejected("KAFKA_PRODUCE", format!("kafka sink: {topic}: {e}"))
+                }
+                other => ConnectorError::fatal(format!("kafka sink: {other}")),
+            })
+    }
+}
+
 /// Header values go out as bytes: raw bytes as they came, strings as UTF-8, other values as text.
 fn header_bytes(value: &Value) -> Option<Bytes> {
     match value {
@@ -191,51 +270,19 @@ impl SinkTask for KafkaSink {
             .producer
             .as_ref()
             .ok_or_else(|| ConnectorError::fatal("kafka sink is closed"))?;
-        for record in records.drain(..) {
-            self.key_buf.clear();
-            self.value_buf.clear();
-            let topic: &str = if record.topic.as_str().is_empty() {
-                self.topic.as_deref().unwrap_or_default()
-            } else {
-                record.topic.as_str()
-            };
-            if topic.is_empty() {
-                return Err(ConnectorError::fatal(
-                    "kafka sink: no `topic` configured and the record names none",
-                ));
+        let mut out = Outgoing {
+            default_topic: self.topic.as_deref(),
+            key_buf: &mut self.key_buf,
+            value_buf: &mut self.value_buf,
+        };
+        for index in 0..records.len() {
+            if let Err(error) = out.send(producer, &records[index], converters).await {
+                // The records before it are accepted; it and the rest stay for the engine (see `rejected_at`).
+                records.drain(..index);
+                return Err(error);
             }
-            let has_key = record
-                .key
-                .write_to(&mut converters.key, topic, &mut self.key_buf)
-                .map_err(|e| ConnectorError::fatal(format!("kafka sink: key conversion: {e}")))?;
-            let has_value = record
-                .value
-                .write_to(&mut converters.value, topic, &mut self.value_buf)
-                .map_err(|e| ConnectorError::fatal(format!("kafka sink: value conversion: {e}")))?;
-            let header_values: Vec<(Str, Option<Bytes>)> = record
-                .headers
-                .iter()
-                .map(|h| (h.key.clone(), header_bytes(&h.value)))
-                .collect();
-            let headers: Vec<HeaderRef<'_>> = header_values
-                .iter()
-                .map(|(k, v)| HeaderRef {
-                    key: k.as_bytes(),
-                    value: v.as_deref(),
-                })
-                .collect();
-            producer
-                .send_counted(RecordRef {
-                    topic,
-                    partition: None,
-                    key: has_key.then_some(&self.key_buf[..]),
-                    value: has_value.then_some(&self.value_buf[..]),
-                    headers: &headers,
-                    timestamp_ms: record.timestamp.unwrap_or(TIMESTAMP_ON_SEND),
-                })
-                .await
-                .map_err(|e| ConnectorError::fatal(format!("kafka sink: {e}")))?;
         }
+        records.clear();
         Ok(())
     }
 
@@ -243,11 +290,24 @@ impl SinkTask for KafkaSink {
         let stats = self.producer()?.flush().await;
         if stats.failed > self.failed_at_last_flush {
             self.failed_at_last_flush = stats.failed;
-            let error = stats
-                .first_error
-                .map(|e| e.to_string())
-                .unwrap_or_else(|| "records were not delivered".into());
-            return Err(ConnectorError::fatal(format!("kafka sink: {error}")));
+            return Err(match stats.first_error {
+                // The broker refuses the batch as it is (a record larger than the topic's max.message.bytes):
+                // sent again after a restart, it would be refused again, after the records before it.
+                Some(
+                    error @ ProduceError::Broker {
+                        error:
+                            ResponseError::MessageTooLarge
+                            | ResponseError::RecordListTooLarge
+                            | ResponseError::InvalidRecord,
+                        ..
+                    },
+                ) => ConnectorError::permanent(format!(
+                    "kafka sink: {error}; a record is larger than the broker or topic accepts \
+                     (message.max.bytes, max.message.bytes): lower max.request.size to what the topic takes"
+                )),
+                Some(error) => ConnectorError::fatal(format!("kafka sink: {error}")),
+                None => ConnectorError::fatal("kafka sink: records were not delivered"),
+            });
         }
         Ok(())
     }
