@@ -333,7 +333,7 @@ fn an_unreachable_broker_is_reported_at_once_and_once() {
 /// A pipeline whose broker refuses connections said nothing for the 120 s of delivery.timeout.ms: the cause is
 /// logged within seconds of the start, and not again while it lasts.
 #[test]
-fn a_pipeline_reports_a_refusing_broker_within_seconds_and_once() {
+fn a_pipeline_reports_a_refusing_broker_within_seconds_and_once_and_in_its_status() {
     let dir = tempfile::tempdir().unwrap();
     let input = dir.path().join("in.txt");
     append(&input, 0..10, "line");
@@ -353,11 +353,25 @@ fn a_pipeline_reports_a_refusing_broker_within_seconds_and_once() {
             }
         }
     });
-    std::thread::sleep(Duration::from_secs(6));
+    std::thread::sleep(Duration::from_secs(4));
+    // The task runs on (it fails only when delivery.timeout.ms runs out), and its status says why nothing moves.
+    let status = support::engine_process::try_rest_get(engine.1, "/connectors/refused/status")
+        .unwrap_or_default();
+    std::thread::sleep(Duration::from_secs(2));
     // SAFETY: kill(2) on our own child.
     unsafe { libc::kill(engine.id() as i32, libc::SIGKILL) };
     let _ = engine.wait();
     reader.join().unwrap();
+    let task = status
+        .split(r#""tasks":"#)
+        .nth(1)
+        .unwrap_or_else(|| panic!("no tasks in {status}"));
+    assert!(
+        task.contains(r#""state":"RUNNING""#)
+            && task.contains(r#""trace":"could not connect to broker -1 (127.0.0.1:1)"#)
+            && task.contains("refused"),
+        "the running task's trace names the cause: {status}"
+    );
     let lines: Vec<(Duration, String)> = lines_rx.try_iter().collect();
     let refused: Vec<&(Duration, String)> = lines
         .iter()

@@ -10,7 +10,7 @@ use crate::client::producer::{ProduceError, RecordRef, TIMESTAMP_ON_SEND};
 use crate::connect::connector::ConnectorError;
 use crate::connect::record::{ConnectRecord, Data};
 use crate::protocol::record_batch::HeaderRef;
-use crate::runtime::Producer;
+use crate::runtime::{ConnectionProblems, Producer};
 
 /// Writes failed records to the dead-letter topic.
 pub struct DeadLetterQueue {
@@ -141,6 +141,11 @@ impl DeadLetterQueue {
             )));
         }
         Ok(())
+    }
+
+    /// The connection failures the dead-letter producer is telling of now.
+    pub fn connection_problems(&self) -> ConnectionProblems {
+        self.producer.connection_problems()
     }
 
     pub async fn close(self) {

@@ -192,6 +192,14 @@ pub(crate) async fn run_task(
             return Err(e);
         }
     };
+    let mut watched = sink.connection_problems();
+    watched.extend(source.connection_problems());
+    watched.extend(
+        dead_letters
+            .iter()
+            .map(DeadLetterQueue::connection_problems),
+    );
+    spec.metrics.watch_connections(watched);
     let result = pump(
         spec,
         &mut source,
@@ -225,6 +233,7 @@ pub(crate) async fn run_task(
     {
         tracing::warn!(task = %spec.label(), "sink close timed out");
     }
+    spec.metrics.watch_connections(Vec::new());
     result
 }
 

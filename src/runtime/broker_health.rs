@@ -3,7 +3,8 @@
 //! librdkafka do), and which failure it last told the user of, so a failure is logged when it starts or
 //! changes, never once per retry.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::client::{BrokerId, TransportError};
@@ -27,17 +28,44 @@ struct BrokerHealth {
     handshaken: Option<u64>,
 }
 
+/// The connection failures a client's driver is telling of now (one per broker, while it lasts), for another
+/// thread to show: the REST API puts them in a running task's `trace`. Cheap to clone; the driver writes it
+/// only when a failure starts, changes or ends.
+#[derive(Debug, Clone, Default)]
+pub struct ConnectionProblems(Arc<Mutex<BTreeMap<BrokerId, String>>>);
+
+impl ConnectionProblems {
+    /// The failures that last now, one line each ("could not connect to broker -1 (127.0.0.1:1): …").
+    pub fn current(&self) -> Vec<String> {
+        match self.0.lock() {
+            Ok(problems) => problems.values().cloned().collect(),
+            Err(_) => Vec::new(),
+        }
+    }
+
+    fn set(&self, broker: BrokerId, problem: Option<String>) {
+        if let Ok(mut problems) = self.0.lock() {
+            match problem {
+                Some(problem) => problems.insert(broker, problem),
+                None => problems.remove(&broker),
+            };
+        }
+    }
+}
+
 pub struct BrokerHealthTable {
     brokers: HashMap<BrokerId, BrokerHealth>,
+    problems: ConnectionProblems,
     backoff: Duration,
     backoff_max: Duration,
     rng: fastrand::Rng,
 }
 
 impl BrokerHealthTable {
-    pub fn new(config: &ConnectionConfig) -> Self {
+    pub fn new(config: &ConnectionConfig, problems: ConnectionProblems) -> Self {
         Self {
             brokers: HashMap::new(),
+            problems,
             backoff: config.reconnect_backoff,
             backoff_max: config.reconnect_backoff_max.max(config.reconnect_backoff),
             rng: fastrand::Rng::new(),
@@ -63,6 +91,7 @@ impl BrokerHealthTable {
                 failed_attempts = health.failures,
                 "connected to the broker again"
             );
+            self.problems.set(broker, None);
         }
         // A protocol failure stays logged: it comes back on the next connection, and is told once.
         health.failures = 0;
@@ -92,6 +121,10 @@ impl BrokerHealthTable {
                     let message = failure.to_string();
                     if health.logged.as_deref() != Some(message.as_str()) {
                         tracing::warn!("connection to {address} failed: {message}");
+                        self.problems.set(
+                            broker,
+                            Some(format!("connection to {address} failed: {message}")),
+                        );
                         health.logged = Some(message);
                     }
                 }
@@ -113,6 +146,7 @@ impl BrokerHealthTable {
                 "{message}; retrying, at most every {} ms (reconnect.backoff.max.ms)",
                 self.backoff_max.as_millis()
             );
+            self.problems.set(broker, Some(message.clone()));
             health.logged = Some(message);
         } else {
             tracing::debug!(broker, %address, error = %failure, retry_in_ms = wait.as_millis() as u64, "connection attempt failed");
@@ -136,14 +170,17 @@ mod tests {
     use super::*;
 
     fn table() -> BrokerHealthTable {
-        BrokerHealthTable::new(&ConnectionConfig {
-            client_id: "t".into(),
-            request_timeout: Duration::from_secs(30),
-            connect_timeout: Duration::from_secs(10),
-            max_frame_bytes: 1 << 20,
-            reconnect_backoff: Duration::from_millis(50),
-            reconnect_backoff_max: Duration::from_millis(1000),
-        })
+        BrokerHealthTable::new(
+            &ConnectionConfig {
+                client_id: "t".into(),
+                request_timeout: Duration::from_secs(30),
+                connect_timeout: Duration::from_secs(10),
+                max_frame_bytes: 1 << 20,
+                reconnect_backoff: Duration::from_millis(50),
+                reconnect_backoff_max: Duration::from_millis(1000),
+            },
+            ConnectionProblems::default(),
+        )
     }
 
     fn refused() -> TransportError {

@@ -6,6 +6,7 @@ use std::rc::Rc;
 use tokio::task::JoinHandle;
 
 use super::backend::{current_backend, IoBackend};
+use super::broker_health::ConnectionProblems;
 use super::driver::{drive, Shared};
 use super::producer::connection_config;
 use crate::client::config::ConsumerConfig;
@@ -32,6 +33,11 @@ impl Consumer {
             |_: &mut sm::Consumer| {},
         ));
         Self { shared, driver }
+    }
+
+    /// The connection failures this consumer's driver is telling of now.
+    pub fn connection_problems(&self) -> ConnectionProblems {
+        self.shared.problems.clone()
     }
 
     /// Runs `f` on the state machine (assign, pause, positions), then lets the driver act on it.

@@ -9,7 +9,7 @@ use std::time::Instant;
 use tokio::sync::{mpsc, Notify};
 
 use super::backend::IoBackend;
-use super::broker_health::BrokerHealthTable;
+use super::broker_health::{BrokerHealthTable, ConnectionProblems};
 use super::connection::{run_connection, ConnectionConfig, ConnectionEvent, Outbound};
 use crate::client::{BrokerId, RequestToken, ResponseResult, Transmit, TransportError};
 use crate::protocol::versions::ApiVersionTable;
@@ -93,6 +93,8 @@ pub struct Shared<S> {
     /// A wake-up is pending that the driver has not started a round for yet: further per-record wake-ups
     /// can skip `Notify` (an atomic read-modify-write each, 5 % of a 100 B send).
     driver_wake_pending: std::cell::Cell<bool>,
+    /// The connection failures the driver is telling of now, for other threads (the REST API) to show.
+    pub problems: ConnectionProblems,
 }
 
 impl<S> Shared<S> {
@@ -103,6 +105,7 @@ impl<S> Shared<S> {
             wake_user: Notify::new(),
             stopped: std::cell::Cell::new(false),
             driver_wake_pending: std::cell::Cell::new(false),
+            problems: ConnectionProblems::default(),
         })
     }
 
@@ -138,7 +141,7 @@ pub async fn drive<S, B, F>(
 {
     let (events_tx, mut events_rx) = mpsc::unbounded_channel::<ConnectionEvent>();
     let mut connections: HashMap<BrokerId, ConnectionHandle> = HashMap::new();
-    let mut health = BrokerHealthTable::new(&config);
+    let mut health = BrokerHealthTable::new(&config, shared.problems.clone());
     let mut generation: u64 = 0;
     loop {
         if shared.stopped.get() {

@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 use tokio::task::JoinHandle;
 
 use super::backend::current_backend;
+use super::broker_health::ConnectionProblems;
 use super::driver::{drive, Shared};
 use super::producer::connection_config;
 use crate::client::config::ConsumerConfig;
@@ -78,6 +79,11 @@ pub struct GroupConsumer {
 }
 
 impl GroupConsumer {
+    /// The connection failures the consumer's and the group member's drivers are telling of now.
+    pub fn connection_problems(&self) -> [ConnectionProblems; 2] {
+        [self.consumer.problems.clone(), self.member.problems.clone()]
+    }
+
     /// Joins `config.group_id` subscribed to `topics`.
     pub fn new(config: ConsumerConfig, topics: Vec<String>) -> Result<Self, GroupError> {
         let member = GroupMember::new(&config, topics, Instant::now())?;

@@ -13,5 +13,6 @@ pub mod group_consumer;
 pub mod producer;
 
 pub use admin::Admin;
+pub use broker_health::ConnectionProblems;
 pub use consumer::Consumer;
 pub use producer::{Delivery, DeliveryFuture, DeliveryStats, Producer};

@@ -18,6 +18,7 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use super::backend::{current_backend, IoBackend};
+use super::broker_health::ConnectionProblems;
 use super::connection::ConnectionConfig;
 use super::driver::{drive, Shared};
 use crate::client::config::{CommonConfig, ProducerConfig};
@@ -240,6 +241,11 @@ impl Producer {
             clock: RecordClock::new(),
             driver,
         }
+    }
+
+    /// The connection failures this producer's driver is telling of now.
+    pub fn connection_problems(&self) -> ConnectionProblems {
+        self.shared.problems.clone()
     }
 
     /// Waits until `buffer.memory` has room: a slow broker slows the sender instead of growing memory.

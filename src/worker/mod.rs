@@ -372,10 +372,25 @@ impl Worker {
                     .task_keys()
                     .take(connector.shown_task_count() as usize)
                     .map(|key| {
-                        let status = self
+                        let mut status = self
                             .statuses
                             .get(&key)
                             .unwrap_or_else(|| TaskStatus::unassigned(&self.worker_id));
+                        // A running task that cannot reach a broker says why while it lasts (it fails only
+                        // when a timeout runs out).
+                        if status.state == "RUNNING" && status.trace.is_none() {
+                            let problems = connector
+                                .metrics
+                                .get(key.index as usize)
+                                .map(|m| m.connection_problems())
+                                .unwrap_or_default();
+                            if !problems.is_empty() {
+                                status.trace = Some(
+                                    crate::config::redact_url_credentials(&problems.join("\n"))
+                                        .into_owned(),
+                                );
+                            }
+                        }
                         (key.index, status)
                     })
                     .collect();

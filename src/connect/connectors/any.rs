@@ -14,6 +14,7 @@ use crate::connect::connector::{
     ConnectorError, Converters, SinkTask, SourcePoll, SourceTask, TaskId,
 };
 use crate::connect::record::{ConnectRecord, SourcePosition};
+use crate::runtime::ConnectionProblems;
 
 use super::datagen::{self, DatagenConfig, DatagenSource};
 use super::file::{self, FileSink, FileSinkConfig, FileSource, FileSourceConfig};
@@ -205,6 +206,14 @@ impl AnySource {
         }
     }
 
+    /// The connection failures of the source's Kafka clients, for a source that has them.
+    pub fn connection_problems(&self) -> Vec<ConnectionProblems> {
+        match self {
+            AnySource::Kafka(s) => s.connection_problems(),
+            AnySource::File(_) | AnySource::Stdin(_) | AnySource::Datagen(_) => Vec::new(),
+        }
+    }
+
     /// The consumer group's id, generation and member id, for offsets committed inside a transaction: only a
     /// source that keeps its positions in a group has them.
     pub fn group_metadata(&self, group_id: &str) -> Option<ConsumerGroupMetadata> {
@@ -267,6 +276,14 @@ impl AnySink {
         match self {
             AnySink::Kafka(s) => s.configured_topic(),
             AnySink::File(_) | AnySink::Stdout(_) | AnySink::Http(_) => None,
+        }
+    }
+
+    /// The connection failures of the sink's Kafka producer, for a sink that has one.
+    pub fn connection_problems(&self) -> Vec<ConnectionProblems> {
+        match self {
+            AnySink::Kafka(s) => s.connection_problems(),
+            AnySink::File(_) | AnySink::Stdout(_) | AnySink::Http(_) => Vec::new(),
         }
     }
 

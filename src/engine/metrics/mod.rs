@@ -10,6 +10,7 @@ pub mod process;
 pub mod recorder;
 pub mod render;
 
+use crate::runtime::ConnectionProblems;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -123,11 +124,29 @@ pub struct TaskMetrics {
     /// The core the task runs on, plus one; 0 while it was never placed.
     core_plus_one: AtomicU64,
     distributions: Mutex<TaskDistributions>,
+    /// What the task's clients (sink producer, source consumer, dead-letter producer) are telling of their
+    /// connections while the task runs.
+    connections: Mutex<Vec<ConnectionProblems>>,
 }
 
 impl TaskMetrics {
     pub fn add(counter: &AtomicU64, n: u64) {
         counter.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// The clients whose connection failures the task's status shows from now on (none once it stopped).
+    pub fn watch_connections(&self, clients: Vec<ConnectionProblems>) {
+        if let Ok(mut connections) = self.connections.lock() {
+            *connections = clients;
+        }
+    }
+
+    /// The connection failures the task's clients are telling of now, one line each.
+    pub fn connection_problems(&self) -> Vec<String> {
+        match self.connections.lock() {
+            Ok(connections) => connections.iter().flat_map(|c| c.current()).collect(),
+            Err(_) => Vec::new(),
+        }
     }
 
     pub fn set_core(&self, core: usize) {

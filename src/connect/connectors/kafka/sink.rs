@@ -15,7 +15,7 @@ use crate::client::txn::{ConsumerGroupMetadata, TxnOffset};
 use crate::connect::connector::{ConnectorError, Converters, SinkTask, TaskId};
 use crate::connect::data::{Str, Value};
 use crate::connect::record::ConnectRecord;
-use crate::runtime::Producer;
+use crate::runtime::{ConnectionProblems, Producer};
 
 /// The Kafka sink's configured `topic`: it replaces the topic of every record no routing transform
 /// (RegexRouter, TimestampRouter) renamed. A Kafka source's records arrive named after the topic they were read
@@ -159,6 +159,14 @@ impl KafkaSink {
 }
 
 impl KafkaSink {
+    /// The connection failures the producer is telling of now.
+    pub fn connection_problems(&self) -> Vec<ConnectionProblems> {
+        self.producer
+            .iter()
+            .map(Producer::connection_problems)
+            .collect()
+    }
+
     /// The configured `topic` rule, when a `topic` is configured.
     pub fn configured_topic(&self) -> Option<&ConfiguredTopic> {
         self.configured_topic.as_ref()

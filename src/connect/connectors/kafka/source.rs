@@ -11,6 +11,7 @@ use crate::connect::connector::{ConnectorError, SourcePoll, SourceTask, TaskId};
 use crate::connect::data::{Str, Value};
 use crate::connect::record::{ConnectRecord, Data, Header, SourcePosition};
 use crate::runtime::group_consumer::{GroupConsumer, GroupConsumerEvent};
+use crate::runtime::ConnectionProblems;
 
 /// Reads topics as a group member.
 pub struct KafkaSource {
@@ -50,6 +51,14 @@ impl KafkaSource {
 
     /// The group's id, generation and member id, for offsets committed inside a transaction (KIP-447: the
     /// coordinator refuses them from a member of an older generation, so a zombie cannot commit).
+    /// The connection failures the consumer and group member are telling of now.
+    pub fn connection_problems(&self) -> Vec<ConnectionProblems> {
+        self.consumer
+            .iter()
+            .flat_map(GroupConsumer::connection_problems)
+            .collect()
+    }
+
     /// Each assigned partition's lag: high watermark minus the consumer's position, where both are known.
     pub fn partition_lag(&self) -> Vec<(TopicPartition, i64)> {
         self.consumer
