@@ -9,11 +9,10 @@
 //! - a secret a connector config reads through a config provider appears in no answer;
 //! - schemathesis, for a bounded time, finds no 5xx and no answer unlike the description; the engine lives on.
 //!
-//! Not tested, because the endpoints do not exist yet (they are Kafka Connect's, and are left to be built):
-//! `GET /health` (KIP-1017), `GET /connectors/{name}/topics` and `PUT /connectors/{name}/topics/reset` (KIP-558),
-//! `GET|PATCH|DELETE /connectors/{name}/offsets` (KIP-875). Nor is `[hidden]` for password-type values: no
-//! component or client key of this build has the PASSWORD type yet (the masking itself is unit-tested in
-//! src/config/tests.rs).
+//! - `GET /health` (KIP-1017) answers healthy.
+//!
+//! A PASSWORD-type value (the http sink's `connection.password`) shown as `[hidden]` in every answer is tested on
+//! the REST router itself (src/admin/tests.rs), since no connector here needs a running worker for it.
 
 mod support;
 
@@ -105,6 +104,11 @@ fn every_endpoint_answers_kc_and_requests_as_kafka_connect_does() {
         info.get("commit").is_some() && info.get("kafka_cluster_id").is_some(),
         "{info}"
     );
+
+    // KIP-1017's probe endpoint, with plain requests.
+    let health = request(&url, Call::get("/health"));
+    assert_eq!(health.status, 200, "{}", health.text);
+    assert_eq!(health.json["status"], "healthy", "{}", health.text);
 
     let plugins = kc_json(&url, &["list-plugins"]);
     assert!(

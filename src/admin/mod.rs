@@ -54,6 +54,7 @@ pub struct RestState {
 pub fn router(state: RestState) -> Router {
     Router::new()
         .route("/", get(root))
+        .route("/health", get(health))
         .route("/metrics", get(metrics))
         .route(
             "/connectors",
@@ -111,6 +112,41 @@ async fn root() -> Response {
         "kafka_cluster_id": null,
     }))
     .into_response()
+}
+
+/// How long `GET /health` waits for the worker, as Kafka Connect's (KIP-1017) does: shorter than other requests, so a
+/// probe sees a stuck worker quickly.
+pub const HEALTH_CHECK_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// `GET /health` (KIP-1017): 200 when the worker's loop answers a call, 500 when it does not within
+/// [`HEALTH_CHECK_TIMEOUT`] or has ended. The REST API is served from that loop's thread once the connectors of
+/// the config are placed, so there is no "starting" answer to give: until then the connection waits.
+async fn health(State(state): State<RestState>) -> Response {
+    let (code, status, message) =
+        match tokio::time::timeout(HEALTH_CHECK_TIMEOUT, state.worker.call(|_| ())).await {
+            Ok(Ok(())) => (
+                StatusCode::OK,
+                "healthy",
+                "Worker has completed startup and is ready to handle requests.".to_owned(),
+            ),
+            Ok(Err(_)) => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "unhealthy",
+                "Worker was unable to handle this request and may be unable to handle other requests: \
+                 the worker has stopped."
+                    .to_owned(),
+            ),
+            Err(_) => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "unhealthy",
+                format!(
+                    "Worker was unable to handle this request and may be unable to handle other requests: \
+                     it did not answer within {} s.",
+                    HEALTH_CHECK_TIMEOUT.as_secs()
+                ),
+            ),
+        };
+    (code, Json(json!({"status": status, "message": message}))).into_response()
 }
 
 async fn metrics(State(state): State<RestState>) -> Result<Response, RestError> {

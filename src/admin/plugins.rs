@@ -192,10 +192,19 @@ pub(super) async fn validate(
             "display_name": key, "dependents": [], "order": -1,
         }));
     }
-    let secret = |key: &str| {
-        info.config
-            .key(key)
-            .is_some_and(|k| k.ty == ConfigType::Password)
+    // A PASSWORD key of the plugin, or a key it does not know that is named like a secret (one of its PASSWORD
+    // keys under a prefix, a client password, a JAAS config): its value is echoed as `[hidden]`.
+    let secret = |key: &str| match info.config.key(key) {
+        Some(known) => known.ty == ConfigType::Password,
+        None => {
+            crate::config::is_secret_key(key)
+                || info.config.keys.iter().any(|k| {
+                    k.ty == ConfigType::Password
+                        && key
+                            .strip_suffix(k.name)
+                            .is_some_and(|head| head.ends_with('.'))
+                })
+        }
     };
     let configs: Vec<Value> = definitions
         .into_iter()

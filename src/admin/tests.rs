@@ -497,3 +497,77 @@ async fn a_client_trickling_its_headers_is_cut_off_while_others_are_answered() {
     );
     assert!(started.elapsed() < std::time::Duration::from_secs(5));
 }
+
+#[tokio::test]
+async fn health_answers_healthy_while_the_worker_answers_and_unhealthy_once_it_is_gone() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = state(&dir);
+    let (status, body) = send(&state, Method::GET, "/health", None).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        body,
+        json!({"status": "healthy", "message": "Worker has completed startup and is ready to handle requests."})
+    );
+    // A worker whose loop has ended: its calls are never answered.
+    let (gone, calls) = WorkerHandle::channel();
+    drop(calls);
+    let gone = RestState {
+        worker: gone,
+        log_levels: None,
+    };
+    let (status, body) = send(&gone, Method::GET, "/health", None).await;
+    assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR, "{body}");
+    assert_eq!(body["status"], "unhealthy");
+    assert!(
+        body["message"]
+            .as_str()
+            .is_some_and(|m| m.starts_with("Worker was unable to handle this request")),
+        "{body}"
+    );
+}
+
+#[tokio::test]
+async fn a_password_type_value_is_hidden_in_every_answer() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = state(&dir);
+    let config = json!({
+        "source.type": "file", "source.file": "/tmp/in.txt",
+        "sink.type": "http", "sink.url": "http://127.0.0.1:9/ingest",
+        "sink.auth.type": "BASIC", "sink.connection.user": "ingest",
+        "sink.connection.password": "s3cret-value",
+    });
+    let (status, body) = send(
+        &state,
+        Method::POST,
+        "/connectors",
+        Some(json!({"name": "guarded", "config": config})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(
+        body["config"]["sink.connection.password"], "[hidden]",
+        "{body}"
+    );
+    let (_, shown) = send(&state, Method::GET, "/connectors/guarded/config", None).await;
+    assert_eq!(shown["sink.connection.password"], "[hidden]", "{shown}");
+    assert_eq!(shown["sink.connection.user"], "ingest", "{shown}");
+    for path in [
+        "/connectors/guarded",
+        "/connectors/guarded/tasks",
+        "/connectors?expand=info",
+    ] {
+        let (_, body) = send(&state, Method::GET, path, None).await;
+        assert!(!body.to_string().contains("s3cret-value"), "{path}: {body}");
+    }
+    let (_, validated) = send(
+        &state,
+        Method::PUT,
+        "/connector-plugins/http/config/validate",
+        Some(config),
+    )
+    .await;
+    assert!(
+        !validated.to_string().contains("s3cret-value"),
+        "{validated}"
+    );
+}

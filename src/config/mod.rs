@@ -11,6 +11,7 @@ mod catalog;
 mod checker;
 mod client_resolution;
 mod clients;
+pub(crate) use clients::is_secret_key;
 mod components;
 mod connect_form;
 mod pipeline_keys;

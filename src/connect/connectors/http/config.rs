@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use base64::prelude::{Engine as _, BASE64_STANDARD};
+
 use super::client::Endpoint;
 use crate::connect::component::{Capabilities, ComponentInfo, ComponentKind};
 use crate::connect::config_def::{ConfigDef, ConfigKey, ConfigProblem, ConfigType, ParsedConfig};
@@ -29,6 +31,25 @@ pub const CONFIG: ConfigDef = ConfigDef::new(&[
         ConfigType::List,
         None,
         "Extra request headers, comma-separated `Name:Value` pairs (Content-Type defaults to application/json)",
+    ),
+    ConfigKey::optional(
+        "auth.type",
+        ConfigType::String,
+        Some("NONE"),
+        "NONE, or BASIC: each request carries `Authorization: Basic` with connection.user and \
+         connection.password (as Confluent's HTTP sink names them)",
+    ),
+    ConfigKey::optional(
+        "connection.user",
+        ConfigType::String,
+        None,
+        "The user of auth.type=BASIC",
+    ),
+    ConfigKey::optional(
+        "connection.password",
+        ConfigType::Password,
+        None,
+        "The password of auth.type=BASIC (shown as [hidden] by the REST API and validate)",
     ),
     ConfigKey::optional(
         "retry.max",
@@ -68,10 +89,10 @@ pub const SINK: ComponentInfo = ComponentInfo {
 };
 
 /// Where an HTTP sink task posts, in what batches, and how it retries.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct HttpSinkConfig {
     pub endpoint: Endpoint,
-    /// Extra request headers, in order.
+    /// Extra request headers, in order (with `Authorization` from auth.type=BASIC).
     pub headers: Vec<(String, String)>,
     /// Most records in one request (at least 1).
     pub max_records: usize,
@@ -84,6 +105,34 @@ pub struct HttpSinkConfig {
     pub backoff_max: Duration,
     /// Time allowed for one request.
     pub request_timeout: Duration,
+}
+
+/// Shows everything but credentials: the value of an `Authorization` header is `[hidden]`.
+impl std::fmt::Debug for HttpSinkConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let headers: Vec<(&str, &str)> = self
+            .headers
+            .iter()
+            .map(|(name, value)| {
+                let shown = if name.eq_ignore_ascii_case("authorization") {
+                    crate::config::HIDDEN
+                } else {
+                    value.as_str()
+                };
+                (name.as_str(), shown)
+            })
+            .collect();
+        f.debug_struct("HttpSinkConfig")
+            .field("endpoint", &self.endpoint)
+            .field("headers", &headers)
+            .field("max_records", &self.max_records)
+            .field("max_bytes", &self.max_bytes)
+            .field("retry_max", &self.retry_max)
+            .field("backoff", &self.backoff)
+            .field("backoff_max", &self.backoff_max)
+            .field("request_timeout", &self.request_timeout)
+            .finish()
+    }
 }
 
 /// Headers the sink sets itself.
@@ -136,6 +185,49 @@ impl HttpSinkConfig {
                 Ok(header) => headers.push(header),
                 Err(message) => problem("headers", message),
             }
+        }
+        match config.get("auth.type").unwrap_or("NONE") {
+            auth if auth.eq_ignore_ascii_case("NONE") => {
+                for key in ["connection.user", "connection.password"] {
+                    if config.get(key).is_some() {
+                        problem(
+                            key,
+                            "is used only with auth.type=BASIC; set it or remove this key".into(),
+                        );
+                    }
+                }
+            }
+            auth if auth.eq_ignore_ascii_case("BASIC") => {
+                match (
+                    config.get("connection.user"),
+                    config.get("connection.password"),
+                ) {
+                    (Some(user), password) if !user.contains(':') => {
+                        if headers
+                            .iter()
+                            .any(|(name, _)| name.eq_ignore_ascii_case("authorization"))
+                        {
+                            problem(
+                                "headers",
+                                "sets Authorization, which auth.type=BASIC sets too; remove one"
+                                    .into(),
+                            );
+                        }
+                        let credentials = format!("{user}:{}", password.unwrap_or_default());
+                        headers.push((
+                            "Authorization".to_owned(),
+                            format!("Basic {}", BASE64_STANDARD.encode(credentials)),
+                        ));
+                    }
+                    (Some(_), _) => problem(
+                        "connection.user",
+                        "must not contain `:` (HTTP basic authentication splits at the first one)"
+                            .into(),
+                    ),
+                    (None, _) => problem("connection.user", "required with auth.type=BASIC".into()),
+                }
+            }
+            other => problem("auth.type", format!("must be NONE or BASIC, not `{other}`")),
         }
         // Not negative; a key that is not a number was refused by validation and takes its default here.
         let mut not_negative = |key: &str, default: i64| {

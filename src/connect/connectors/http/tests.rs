@@ -325,3 +325,53 @@ async fn bad_urls_and_headers_are_refused_by_the_config() {
         }
     }
 }
+
+#[tokio::test]
+async fn basic_authentication_sends_the_user_and_password_of_confluents_keys() {
+    let server = TestServer::start(&[]).await;
+    let mut sink = sink(
+        &server.url(),
+        &[
+            ("auth.type", "BASIC"),
+            ("connection.user", "ingest"),
+            ("connection.password", "s3cret"),
+        ],
+    )
+    .await;
+    let mut records = vec![raw("1")];
+    sink.put(&mut records, &mut json_converters())
+        .await
+        .unwrap();
+    sink.flush().await.unwrap();
+    let head = &server.heads()[0];
+    // base64("ingest:s3cret")
+    assert!(
+        head.contains("Authorization: Basic aW5nZXN0OnMzY3JldA=="),
+        "{head}"
+    );
+}
+
+#[test]
+fn basic_authentication_needs_a_user_and_no_second_authorization_header() {
+    for (pairs, key) in [
+        (vec![("auth.type", "BASIC")], "connection.user"),
+        (vec![("auth.type", "DIGEST")], "auth.type"),
+        (vec![("connection.password", "x")], "connection.password"),
+        (
+            vec![
+                ("auth.type", "basic"),
+                ("connection.user", "u"),
+                ("headers", "Authorization: Bearer t"),
+            ],
+            "headers",
+        ),
+    ] {
+        let mut all = vec![("url", "http://127.0.0.1:1/x")];
+        all.extend(pairs.iter().copied());
+        let problems = HttpSinkConfig::new(&config(&all)).unwrap_err();
+        assert!(
+            problems.iter().any(|p| p.key == key),
+            "{pairs:?}: {problems:?}"
+        );
+    }
+}
