@@ -384,6 +384,7 @@ fn a_pipeline_reports_a_refusing_broker_within_seconds_and_once_and_in_its_statu
         "logged once in 6 s of retries:\n{}",
         all.join("\n")
     );
+    eprintln!("first refused line {:?} after the start", refused[0].0);
     assert!(
         refused[0].0 < Duration::from_secs(3),
         "logged {:?} after the start",
