@@ -381,10 +381,12 @@ impl Shared {
         if cut_on_purpose {
             Counters::bump(&self.stats.connections_cut);
         }
-        drop((client_read, client_write, server_write));
+        drop((client_read, client_write));
         connection.forget_queued_requests();
         // The broker works on what it got whether or not the client is still there: read its answers (and drop
-        // them), so `requests_awaiting_answer` says when it is done.
+        // them), so `requests_awaiting_answer` says when it is done. Our side to the broker stays open meanwhile:
+        // Kafka closes a connection at the client's FIN (its Selector reads EOF and closes the channel), and the
+        // answers it owes are then never sent.
         while connection.unanswered_requests.load(Ordering::SeqCst) > 0 {
             match tokio::time::timeout(UNANSWERED_DRAIN_TIMEOUT, read_frame(&mut server_read)).await
             {
@@ -393,7 +395,8 @@ impl Shared {
             }
         }
         connection.forget_unanswered_requests();
-        // Dropping the last half closes the broker's socket.
+        // Dropping both halves closes the broker's socket.
+        drop(server_write);
     }
 
     /// Rewrites broker addresses in a Metadata or FindCoordinator response to our listeners.
