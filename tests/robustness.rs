@@ -565,19 +565,15 @@ fn consuming_a_record_larger_than_message_max_bytes_fails_within_seconds_naming_
     let bootstrap = broker.bootstrap();
     let topic = unique_topic("larger-than-frame");
     support::broker::create_topic(&bootstrap, &topic, 1);
-    let mut input = "y".repeat(3_000_000);
+    // Under the 1 MB a broker takes by default (Kafka's message.max.bytes), over the consumer's 500 kB.
+    let mut input = "y".repeat(900_000);
     input.push_str("\nsmall\n");
-    let produced = engine_produce(
-        &bootstrap,
-        &topic,
-        &["-X", "max.request.size=5000000"],
-        input.as_bytes(),
-    );
+    let produced = engine_produce(&bootstrap, &topic, &[], input.as_bytes());
     support::engine_cli::assert_delivered(&produced, &topic, 2);
     let output = engine_consume(
         &bootstrap,
         &topic,
-        &["-e", "-o", "beginning", "-X", "message.max.bytes=1000000"],
+        &["-e", "-o", "beginning", "-X", "message.max.bytes=500000"],
     );
     assert!(!output.status.success(), "{}", output.stderr);
     assert!(
@@ -594,5 +590,73 @@ fn consuming_a_record_larger_than_message_max_bytes_fails_within_seconds_naming_
     // With room for it, the same record is read.
     let output = engine_consume(&bootstrap, &topic, &["-e", "-o", "beginning", "-f", "%S\n"]);
     assert!(output.status.success(), "{}", output.stderr);
-    assert_eq!(output.stdout_str(), "3000000\n5\n");
+    assert_eq!(output.stdout_str(), "900000\n5\n");
+}
+
+/// A record the producer accepts (max.request.size raised) but the broker refuses (over its 1 MB
+/// message.max.bytes): the task failed and restarted, re-sending the records before it each time. It fails once,
+/// naming the limits, and does not restart. tansu takes records of any size, so there this shows nothing.
+#[test]
+fn a_record_the_broker_refuses_as_too_large_fails_the_task_once() {
+    let broker = TestBroker::start();
+    let bootstrap = broker.bootstrap();
+    let dir = tempfile::tempdir().unwrap();
+    let topic = unique_topic("broker-too-large");
+    support::broker::create_topic(&bootstrap, &topic, 1);
+    let input = dir.path().join("in.txt");
+    let text: String = (0..5)
+        .map(|i| {
+            if i == 2 {
+                format!("line-{i}-{}\n", "z".repeat(1_500_000))
+            } else {
+                format!("line-{i}\n")
+            }
+        })
+        .collect();
+    std::fs::write(&input, text).unwrap();
+    let config = support::engine_process::write_pipelines(
+        dir.path(),
+        &bootstrap,
+        &format!(
+            r#"[[pipeline]]
+name = "big"
+source = {{ type = "file", file = "{}" }}
+sink = {{ type = "kafka", topic = "{topic}" }}
+"value.converter" = "string"
+"producer.override.max.request.size" = 5000000
+"#,
+            input.display()
+        ),
+    );
+    let mut engine = start_engine_capturing_stderr(&config, &dir.path().join("state"), 1);
+    let port = engine.1;
+    let mut accepted = false;
+    engine.wait_while_running(
+        "the task to fail, or the records",
+        Duration::from_secs(30),
+        || {
+            accepted = read_values(&bootstrap, &topic).len() >= 5;
+            accepted
+                || support::engine_process::try_rest_get(port, "/connectors/big/status")
+                    .is_some_and(|status| status.contains(r#""state":"FAILED""#))
+        },
+    );
+    if accepted {
+        eprintln!("this broker takes a 1.5 MB record: nothing to refuse (tansu)");
+        terminate(&mut engine, Duration::from_secs(20));
+        return;
+    }
+    // Time for restarts after the 1 s and 2 s backoffs, had the task restarted.
+    std::thread::sleep(Duration::from_millis(3500));
+    assert!(terminate(&mut engine, Duration::from_secs(20)).success());
+    let stderr = engine.stderr_after_exit();
+    let failures: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.starts_with("% task big#0 failed"))
+        .collect();
+    assert_eq!(failures.len(), 1, "one failure, no restarts:\n{stderr}");
+    assert!(
+        failures[0].contains("will not restart") && failures[0].contains("max.message.bytes"),
+        "{stderr}"
+    );
 }
