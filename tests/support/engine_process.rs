@@ -138,7 +138,11 @@ pub fn terminate(child: &mut Child, timeout: Duration) -> ExitStatus {
 /// GET `path` from the REST API on 127.0.0.1:`port`: the whole HTTP response, status line first.
 pub fn rest_get(port: u16, path: &str) -> String {
     let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("REST API listening");
-    write!(stream, "GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").expect("send the REST request");
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    .expect("send the REST request");
     let mut response = String::new();
     stream
         .read_to_string(&mut response)
