@@ -6,7 +6,9 @@ use std::collections::BTreeMap;
 use std::io::Write;
 
 use pipewright::connect::config_def::{ConfigDef, ParsedConfig};
-use pipewright::connect::connector::{Converters, SinkTask, SourcePoll, SourceTask, TaskId};
+use pipewright::connect::connector::{
+    Converters, PollLimit, SinkTask, SourcePoll, SourceTask, TaskId,
+};
 use pipewright::connect::connectors::{datagen, file, http};
 use pipewright::connect::converters::{Converter, JsonConverter, StringConverter};
 use pipewright::connect::record::SourcePosition;
@@ -39,7 +41,11 @@ async fn copy(
     let mut copied = 0;
     let mut committed = None;
     while copied < limit {
-        let SourcePoll::Records(mut records) = source.poll(limit - copied).await.unwrap() else {
+        let SourcePoll::Records(mut records) = source
+            .poll(PollLimit::records(limit - copied))
+            .await
+            .unwrap()
+        else {
             break;
         };
         copied += records.len();
@@ -81,7 +87,8 @@ async fn a_file_is_copied_line_for_line_across_a_restart() {
     let mut sink = file::FileSink::open(&sink_cfg, TASK).await.unwrap();
     let committed = copy(&mut source, &mut sink, 250).await;
     // More is read and put but never flushed nor committed: the task dies here.
-    let SourcePoll::Records(mut uncommitted) = source.poll(100).await.unwrap() else {
+    let SourcePoll::Records(mut uncommitted) = source.poll(PollLimit::records(100)).await.unwrap()
+    else {
         panic!("more lines expected")
     };
     sink.put(&mut uncommitted, &mut string_converters())
@@ -174,7 +181,8 @@ async fn datagen_orders_are_posted_as_json_arrays() {
         key: Converter::Json(JsonConverter::schemaless()),
         value: Converter::Json(JsonConverter::schemaless()),
     };
-    while let SourcePoll::Records(mut records) = source.poll(64).await.unwrap() {
+    while let SourcePoll::Records(mut records) = source.poll(PollLimit::records(64)).await.unwrap()
+    {
         sink.put(&mut records, &mut converters).await.unwrap();
     }
     sink.flush().await.unwrap();

@@ -517,8 +517,13 @@ pub struct ConsumerConfig {
     pub common: CommonConfig,
     pub auto_offset_reset: AutoOffsetReset,
     pub fetch_min_bytes: i32,
+    /// `fetch.max.bytes`: the most one Fetch response may bring, and the most fetched data the consumer holds
+    /// before the application takes it (queued, plus what the fetches in flight may bring): it stops fetching
+    /// there, so an application that stops taking records stops the fetching.
     pub fetch_max_bytes: i32,
     pub fetch_max_wait: Duration,
+    /// `max.partition.fetch.bytes`: the most one partition may bring in one response (at least one batch);
+    /// a partition is fetched again only once its records are taken.
     pub max_partition_fetch_bytes: i32,
     pub isolation_level: IsolationLevel,
     pub check_crcs: bool,

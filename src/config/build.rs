@@ -16,7 +16,10 @@ use super::pipeline_settings::read_pipeline_keys;
 use super::problem::{ConfigErrors, Location, Problem};
 use super::raw::{Entry, RawComponent, RawDocument, RawPipeline, RawValue};
 use super::worker::WorkerConfig;
-use super::{EngineConfig, PipelineConfig, Setting, Settings, DEFAULT_QUEUE_MAX_RECORDS};
+use super::{
+    EngineConfig, PipelineConfig, Setting, Settings, DEFAULT_QUEUE_MAX_BYTES,
+    DEFAULT_QUEUE_MAX_RECORDS,
+};
 
 fn to_settings(entries: &[Entry]) -> Settings {
     let mut settings = Settings::default();
@@ -182,6 +185,7 @@ fn build_pipeline(
             .queue_max_records
             .or(keys.profile.as_ref().map(|(p, _)| p.queue_max_records()))
             .unwrap_or(DEFAULT_QUEUE_MAX_RECORDS),
+        queue_max_bytes: keys.queue_max_bytes.unwrap_or(DEFAULT_QUEUE_MAX_BYTES),
         producer_overrides: overrides(ClientRole::Producer),
         consumer_overrides: overrides(ClientRole::Consumer),
         producer,

@@ -23,6 +23,7 @@ const PIPELINE_EXACT: &[&str] = &[
     "delivery",
     "profile",
     "queue.max.records",
+    "queue.max.bytes",
     "key.converter",
     "value.converter",
     "header.converter",

@@ -183,6 +183,10 @@ pub const DEFAULT_OFFSET_FLUSH_INTERVAL: Duration = Duration::from_millis(1000);
 /// Queue depth between stages when neither `queue.max.records` nor a profile sets it.
 pub const DEFAULT_QUEUE_MAX_RECORDS: usize = 1024;
 
+/// Bytes between stages when `queue.max.bytes` does not say: a sink that stalls holds at most this much of
+/// what the source read (besides its client's own buffers), whatever the records' size.
+pub const DEFAULT_QUEUE_MAX_BYTES: usize = 16 << 20;
+
 /// A source, sink, transform, predicate or converter, validated against its declared keys.
 #[derive(Debug, Clone)]
 pub struct ComponentConfig {
@@ -284,6 +288,8 @@ pub struct PipelineConfig {
     pub errors: ErrorHandling,
     /// Depth of the bounded queues between stages, in records.
     pub queue_max_records: usize,
+    /// Most bytes of raw keys and values between stages: what one poll of the source may return.
+    pub queue_max_bytes: usize,
     /// `producer.override.*`, without the prefix.
     pub producer_overrides: Settings,
     /// `consumer.override.*`, without the prefix.

@@ -71,6 +71,12 @@ pub const PIPELINE_KEYS: &[PipelineKey] = &[
         "Depth of the queues between stages, in records.",
     ),
     key(
+        "queue.max.bytes",
+        KeyType::Integer { min: 1 },
+        "16777216",
+        "Most bytes of keys and values a source hands on at a time (one record larger than this goes alone).",
+    ),
+    key(
         "source",
         KeyType::Structure,
         "(required)",

@@ -24,6 +24,7 @@ pub(super) struct PipelineKeys {
     pub(super) tasks: u32,
     pub(super) profile: Option<(Profile, Location)>,
     pub(super) queue_max_records: Option<usize>,
+    pub(super) queue_max_bytes: Option<usize>,
     pub(super) errors: ErrorHandling,
     pub(super) converters: BTreeMap<&'static str, Entry>,
     pub(super) converter_keys: BTreeMap<&'static str, Vec<Entry>>,
@@ -128,6 +129,7 @@ pub(super) fn read_pipeline_keys(checker: &mut Checker<'_>, raw: &RawPipeline) -
                 out.profile = Some((profile, entry.location.clone()));
             }
             "queue.max.records" => out.queue_max_records = usize::try_from(number()).ok(),
+            "queue.max.bytes" => out.queue_max_bytes = usize::try_from(number()).ok(),
             "errors.tolerance" => {
                 errors.tolerance = if value == "all" {
                     Tolerance::All

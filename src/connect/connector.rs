@@ -94,12 +94,37 @@ pub struct Converters {
     pub value: Converter,
 }
 
+/// How much one [`SourceTask::poll`] may return: the engine's bound on what is between source and sink
+/// (`queue.max.records`, `queue.max.bytes`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PollLimit {
+    /// Most records (a poll returns at least one when it returns records).
+    pub records: usize,
+    /// Most bytes of raw keys and values; a single larger record is returned alone.
+    pub bytes: usize,
+}
+
+impl PollLimit {
+    /// At most `records` records, whatever their size.
+    pub fn records(records: usize) -> Self {
+        Self {
+            records,
+            bytes: usize::MAX,
+        }
+    }
+
+    /// Whether a poll holding `records` records of `bytes` bytes may take no more.
+    pub fn is_reached(&self, records: usize, bytes: usize) -> bool {
+        records >= self.records.max(1) || (records > 0 && bytes >= self.bytes)
+    }
+}
+
 /// A running source task.
 pub trait SourceTask {
-    /// Up to `max_records` records, or `Idle` after waiting briefly, or `Finished`.
+    /// Records within `limit`, or `Idle` after waiting briefly, or `Finished`.
     fn poll(
         &mut self,
-        max_records: usize,
+        limit: PollLimit,
     ) -> impl Future<Output = Result<SourcePoll, ConnectorError>>;
 
     /// Everything up to and including `position` reached the sink. Sources that keep their own positions

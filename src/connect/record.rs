@@ -181,6 +181,16 @@ impl ConnectRecord {
         Self::new(topic, Data::Raw(key), Data::Raw(value))
     }
 
+    /// Bytes of the raw key and value (converted data counts 0): what a source's poll counts against
+    /// `queue.max.bytes`.
+    pub fn raw_len(&self) -> usize {
+        let len = |data: &Data| match data {
+            Data::Raw(Some(bytes)) => bytes.len(),
+            Data::Raw(None) | Data::Converted(_) => 0,
+        };
+        len(&self.key) + len(&self.value)
+    }
+
     pub fn with_partition(mut self, partition: i32) -> Self {
         self.partition = Some(partition);
         self

@@ -1,17 +1,19 @@
 //! One pipeline task on one core: source → transforms → sink, in a loop, with at-least-once commits.
 //!
 //! The loop is the backpressure: a slow sink makes `put`/`flush` take longer, so the source is polled less;
-//! at most `queue.max.records` records are between source and sink at any time. Positions: after a sink
-//! `flush` succeeds, the latest position of each stream (a file, a Kafka partition) among the records handed
-//! to the sink is committed — to the task's [`PositionStore`], and to the source (the Kafka source commits to
-//! its group). A crash between flush and commit re-sends records (at-least-once), never loses them.
+//! at most `queue.max.records` records and `queue.max.bytes` bytes are between source and sink at any time.
+//! Positions: after a sink `flush` succeeds, the latest position of each stream (a file, a Kafka partition)
+//! among the records handed to the sink is committed — to the task's [`PositionStore`], and to the source (the
+//! Kafka source commits to its group). A crash between flush and commit re-sends records (at-least-once), never loses them.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::config::{Delivery, PipelineConfig, Tolerance};
-use crate::connect::connector::{ConnectorError, SinkTask, SourcePoll, SourceTask, TaskId};
+use crate::connect::connector::{
+    ConnectorError, PollLimit, SinkTask, SourcePoll, SourceTask, TaskId,
+};
 use crate::connect::connectors::{AnySink, AnySource};
 use crate::connect::record::{ConnectRecord, SourcePosition};
 use crate::engine::build::commit_exactly_once;
@@ -250,6 +252,10 @@ async fn pump(
 ) -> Result<TaskOutcome, ConnectorError> {
     let pipeline = &spec.pipeline;
     let max_records = pipeline.queue_max_records.max(1);
+    let poll_limit = PollLimit {
+        records: max_records,
+        bytes: pipeline.queue_max_bytes.max(1),
+    };
     let position_key = crate::engine::offsets_topic::position_key(&pipeline.name, spec.task.index);
     let exactly_once_group: Option<String> = match pipeline.delivery {
         Delivery::ExactlyOnce => Some(
@@ -309,7 +315,7 @@ async fn pump(
             continue;
         }
         let poll_started = Instant::now();
-        let polled = source.poll(max_records).await?;
+        let polled = source.poll(poll_limit).await?;
         let finished = match polled {
             SourcePoll::Records(mut records) => {
                 let transform_started = Instant::now();

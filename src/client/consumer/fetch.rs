@@ -1,6 +1,6 @@
 //! Fetching: one Fetch in flight per leader with every ready partition it leads (rotating their order),
-//! and the records of each partition's answer, delivered in order past the position (read_committed
-//! filtering, end-of-partition, corrupt data).
+//! within what the fetch budget leaves, and the records of each partition's answer, delivered in order past
+//! the position (read_committed filtering, end-of-partition, corrupt data).
 
 use std::time::{Duration, Instant};
 
@@ -10,7 +10,7 @@ use kafka_protocol::messages::{ApiKey, BrokerId as NodeId, FetchRequest, FetchRe
 
 use super::{
     topic_name, AbortedTxnFilter, Consumer, ConsumerError, ConsumerEvent, FetchInFlight, Phase,
-    TopicPartition,
+    QueuedEvent, TopicPartition,
 };
 use crate::client::config::IsolationLevel;
 use crate::client::errors::response_error;
@@ -25,16 +25,6 @@ const FETCH_OVERHEAD_BYTES: usize = 64 * 1024;
 
 impl Consumer {
     pub(super) fn next_fetch(&mut self, now: Instant) -> Option<Transmit> {
-        let ready: Vec<(TopicPartition, i64)> = self
-            .partitions
-            .iter()
-            .filter(|(_, s)| s.phase == Phase::Fetching && s.fetch_in_flight.is_none())
-            .filter(|(_, s)| s.ready(now))
-            .map(|(tp, s)| (tp.clone(), s.position))
-            .collect();
-        if ready.is_empty() {
-            return None;
-        }
         // A response must fit in one frame (message.max.bytes): ask for no more than that, leaving room for the
         // response's own fields, as librdkafka requires receive.message.max.bytes >= fetch.max.bytes + 512.
         let frame_room = i32::try_from(
@@ -45,6 +35,25 @@ impl Consumer {
         )
         .unwrap_or(i32::MAX)
         .max(1);
+        // What the response may bring: a caller that leaves its records untaken stops the fetching here.
+        let max_bytes = i32::try_from(self.budget.available_bytes())
+            .unwrap_or(i32::MAX)
+            .min(self.config.fetch_max_bytes)
+            .min(frame_room);
+        if max_bytes <= 0 {
+            return None;
+        }
+        let partition_max_bytes = self.config.max_partition_fetch_bytes.min(max_bytes);
+        let ready: Vec<(TopicPartition, i64)> = self
+            .partitions
+            .iter()
+            .filter(|(_, s)| s.phase == Phase::Fetching && s.fetch_in_flight.is_none())
+            .filter(|(_, s)| s.queued_records == 0 && s.ready(now))
+            .map(|(tp, s)| (tp.clone(), s.position))
+            .collect();
+        if ready.is_empty() {
+            return None;
+        }
         let start = self.fetch_rotation % ready.len();
         let mut chosen: Option<BrokerId> = None;
         let mut topics: Vec<FetchTopic> = Vec::new();
@@ -65,7 +74,7 @@ impl Consumer {
                 .with_partition(tp.partition)
                 .with_current_leader_epoch(leader_epoch)
                 .with_fetch_offset(*position)
-                .with_partition_max_bytes(self.config.max_partition_fetch_bytes.min(frame_room));
+                .with_partition_max_bytes(partition_max_bytes);
             match topics.iter_mut().find(|t| t.topic.0.as_str() == tp.topic) {
                 Some(topic) => topic.partitions.push(partition),
                 None => topics.push(
@@ -84,14 +93,26 @@ impl Consumer {
                 state.fetch_in_flight = Some(token);
             }
         }
-        self.fetches
-            .insert(token, FetchInFlight { broker, partitions });
+        let reserved_bytes = usize::try_from(max_bytes).unwrap_or(0).min(
+            usize::try_from(partition_max_bytes)
+                .unwrap_or(0)
+                .saturating_mul(partitions.len()),
+        );
+        self.budget.reserve(reserved_bytes);
+        self.fetches.insert(
+            token,
+            FetchInFlight {
+                broker,
+                partitions,
+                reserved_bytes,
+            },
+        );
         let max_wait_ms = i32::try_from(self.config.fetch_max_wait.as_millis()).unwrap_or(i32::MAX);
         let request = FetchRequest::default()
             .with_replica_id(NodeId(-1))
             .with_max_wait_ms(max_wait_ms)
             .with_min_bytes(self.config.fetch_min_bytes)
-            .with_max_bytes(self.config.fetch_max_bytes.min(frame_room))
+            .with_max_bytes(max_bytes)
             .with_isolation_level(self.config.isolation_level.as_i8())
             .with_topics(topics);
         Some(Transmit {
@@ -168,6 +189,14 @@ impl Consumer {
             }
         }
         let top_level_error = response_error(response.error_code);
+        // The records are slices of one buffer, alive while any event made from it is queued.
+        let response_bytes: usize = response
+            .responses
+            .iter()
+            .flat_map(|t| t.partitions.iter())
+            .filter_map(|p| p.records.as_ref())
+            .map(|records| records.len())
+            .sum();
         for (tp, fetch_offset) in &in_flight.partitions {
             if !self.take_fetched(tp, token, *fetch_offset) {
                 continue;
@@ -185,7 +214,7 @@ impl Consumer {
             // A partition missing from the response (e.g. the broker ran out of fetch.max.bytes) is fetched
             // again.
             if let Some(data) = data {
-                self.handle_partition_data(tp, data, now);
+                self.handle_partition_data(tp, data, (token, response_bytes), now);
             }
         }
     }
@@ -194,6 +223,7 @@ impl Consumer {
         &mut self,
         tp: &TopicPartition,
         data: &PartitionData,
+        (response, response_bytes): (RequestToken, usize),
         now: Instant,
     ) {
         if let Some(error) = response_error(data.error_code) {
@@ -224,6 +254,7 @@ impl Consumer {
         let mut position = state.position;
         let mut records = Vec::new();
         let mut whole_batches = 0usize;
+        let mut decompressed_bytes = 0usize;
         let mut failure = None;
         let mut batches = RecordBatchIter::new(records_bytes).with_crc_check(check_crcs);
         'batches: for batch in &mut batches {
@@ -256,6 +287,7 @@ impl Consumer {
                         break;
                     }
                 };
+                decompressed_bytes += batch.decompressed_bytes();
                 for record in batch_records {
                     match record {
                         // A fetch returns the whole batch holding the fetch offset; a compressed batch starts
@@ -299,16 +331,23 @@ impl Consumer {
             state.eof_reported_at = Some(position);
         }
         if !records.is_empty() {
-            self.events.push_back(ConsumerEvent::Records {
-                topic: tp.topic.clone(),
-                partition: tp.partition,
-                records,
+            state.queued_records += 1;
+            let hold = self
+                .budget
+                .hold(response, response_bytes, decompressed_bytes);
+            self.events.push_back(QueuedEvent {
+                event: ConsumerEvent::Records {
+                    topic: tp.topic.clone(),
+                    partition: tp.partition,
+                    records,
+                },
+                hold: Some((tp.clone(), hold)),
             });
         }
         if let Some(error) = failure {
             self.fail_partition(tp, error);
         } else if eof {
-            self.events.push_back(ConsumerEvent::PartitionEof {
+            self.queue_event(ConsumerEvent::PartitionEof {
                 topic: tp.topic.clone(),
                 partition: tp.partition,
                 offset: position,

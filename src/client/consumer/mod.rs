@@ -12,9 +12,15 @@
 //! order up to `fetch.max.bytes` and always returns the first batch of the first non-empty partition whole
 //! (KIP-74): rotation lets every partition be first now and then. The position advances only past whole
 //! records delivered; a partial batch at the end of a partition's data is normal and fetched again.
+//!
+//! Memory: fetched data waits in the event queue until the caller takes it. A partition whose records are
+//! still queued is not fetched again (as in the Java client), and no fetch is sent while the queued data and
+//! what the fetches in flight may bring reach `fetch.max.bytes` ([`fetch_budget`]): a caller that stops
+//! taking events stops the fetching, whatever waits in the topic.
 
 mod aborted_txn;
 mod fetch;
+mod fetch_budget;
 mod list_offsets;
 #[cfg(test)]
 mod tests;
@@ -35,6 +41,7 @@ use super::metadata::MetadataState;
 use super::{BrokerId, RequestToken, ResponseResult, TokenSource, Transmit};
 use crate::protocol::record_batch::{Record, RecordBatchError};
 use crate::protocol::Response;
+use fetch_budget::{EventHold, FetchBudget};
 
 /// ListOffsets timestamp asking for the log start offset.
 const EARLIEST_TIMESTAMP: i64 = -2;
@@ -156,6 +163,8 @@ struct PartitionState {
     eof_reported_at: Option<i64>,
     /// Since when metadata knows the topic but not this partition.
     missing_since: Option<Instant>,
+    /// Records events of this partition in the queue; it is fetched again only once they are taken.
+    queued_records: u32,
 }
 
 impl PartitionState {
@@ -201,6 +210,7 @@ impl PartitionState {
             attempts: 0,
             eof_reported_at: None,
             missing_since: None,
+            queued_records: 0,
         }
     }
 
@@ -224,6 +234,15 @@ struct FetchInFlight {
     broker: BrokerId,
     /// Each partition with the offset it was fetched from.
     partitions: Vec<(TopicPartition, i64)>,
+    /// What its response may bring, as reserved in the fetch budget.
+    reserved_bytes: usize,
+}
+
+/// An event waiting for [`Consumer::poll_event`], with the fetched data it keeps alive.
+#[derive(Debug)]
+struct QueuedEvent {
+    event: ConsumerEvent,
+    hold: Option<(TopicPartition, EventHold)>,
 }
 
 #[derive(Debug)]
@@ -246,7 +265,9 @@ pub struct Consumer {
     fetch_rotation: usize,
     /// Brokers that asked (throttle_time_ms, KIP-219) not to be fetched from before an instant.
     throttled_until: BTreeMap<BrokerId, Instant>,
-    events: VecDeque<ConsumerEvent>,
+    events: VecDeque<QueuedEvent>,
+    /// Fetched data in `events` and expected from fetches in flight, against `fetch.max.bytes`.
+    budget: FetchBudget,
     /// How long a topic or partition may be missing from metadata before it is an error.
     unknown_topic_timeout: Duration,
 }
@@ -261,6 +282,7 @@ impl Consumer {
         );
         Self {
             unknown_topic_timeout: config.common.request_timeout.min(UNKNOWN_TOPIC_GRACE),
+            budget: FetchBudget::new(usize::try_from(config.fetch_max_bytes).unwrap_or(1).max(1)),
             config,
             metadata,
             tokens: TokenSource::default(),
@@ -398,8 +420,25 @@ impl Consumer {
         &self.metadata
     }
 
+    /// The next event. Taking a `Records` event frees its share of `fetch.max.bytes` for more fetches.
     pub fn poll_event(&mut self) -> Option<ConsumerEvent> {
-        self.events.pop_front()
+        let QueuedEvent { event, hold } = self.events.pop_front()?;
+        if let Some((tp, hold)) = hold {
+            if let Some(state) = self.partitions.get_mut(&tp) {
+                state.queued_records = state.queued_records.saturating_sub(1);
+            }
+            self.budget.release(hold);
+        }
+        Some(event)
+    }
+
+    /// Bytes of fetched records waiting in the event queue (counted as [`fetch_budget`] explains).
+    pub fn queued_bytes(&self) -> usize {
+        self.budget.held_bytes()
+    }
+
+    fn queue_event(&mut self, event: ConsumerEvent) {
+        self.events.push_back(QueuedEvent { event, hold: None });
     }
 
     /// The next request to send: a metadata refresh first, then start-offset lookups, then fetches.
@@ -463,6 +502,7 @@ impl Consumer {
         {
             self.after_metadata(now);
         } else if let Some(in_flight) = self.fetches.remove(&token) {
+            self.budget.end_reservation(in_flight.reserved_bytes);
             match result {
                 Ok(Response::Fetch(response)) => {
                     self.handle_fetch_response(token, in_flight, &response, now)
@@ -514,10 +554,13 @@ impl Consumer {
     fn fail_partition(&mut self, tp: &TopicPartition, error: ConsumerError) {
         if let Some(state) = self.partitions.get_mut(tp) {
             state.phase = Phase::Failed;
-            self.events.push_back(ConsumerEvent::Error {
-                topic: tp.topic.clone(),
-                partition: Some(tp.partition),
-                error,
+            self.events.push_back(QueuedEvent {
+                event: ConsumerEvent::Error {
+                    topic: tp.topic.clone(),
+                    partition: Some(tp.partition),
+                    error,
+                },
+                hold: None,
             });
         }
     }
@@ -531,7 +574,7 @@ impl Consumer {
                 state.phase = Phase::Failed;
             }
         }
-        self.events.push_back(ConsumerEvent::Error {
+        self.queue_event(ConsumerEvent::Error {
             topic: topic.to_owned(),
             partition: None,
             error,

@@ -147,6 +147,21 @@ pub enum ProducerIdState {
 }
 
 /// A record waiting for its topic's metadata (partition count unknown yet).
+/// What the producer holds for one record besides its encoded bytes, counted against `buffer.memory`: before
+/// its topic's metadata is known, the pending copy (its own structure and the allocations of its key, value
+/// and headers); in a batch, its id, and the caller's delivery slot for it. Small records would otherwise hold
+/// several times what `buffer.memory` allows.
+const RECORD_OVERHEAD_BYTES: usize =
+    std::mem::size_of::<PendingRecord>() + 3 * ALLOCATION_HEADER_BYTES;
+/// What an allocator keeps beside each allocation (glibc: 16 bytes, rounded up to 16).
+const ALLOCATION_HEADER_BYTES: usize = 32;
+
+/// Bytes counted against `buffer.memory` for a record of `size_bytes` encoded bytes: the same at send and at
+/// every settle, whichever way the record goes.
+fn held_bytes(size_bytes: usize) -> usize {
+    size_bytes + RECORD_OVERHEAD_BYTES
+}
+
 #[derive(Debug)]
 struct PendingRecord {
     id: RecordId,
@@ -283,8 +298,8 @@ impl Producer {
         self.broker_versions.insert(broker, versions);
     }
 
-    /// Bytes of records accepted and not yet acknowledged or failed; the caller stops sending past
-    /// `buffer.memory`.
+    /// Bytes held for records accepted and not yet acknowledged or failed (their encoded size and what each
+    /// record costs beside it); the caller stops sending past `buffer.memory`.
     pub fn buffered_bytes(&self) -> usize {
         self.outstanding.bytes
     }
@@ -320,7 +335,7 @@ impl Producer {
         }
         let id = self.next_record_id;
         self.next_record_id += 1;
-        self.outstanding.add(size_bytes);
+        self.outstanding.add(held_bytes(size_bytes));
         let metadata = &mut self.metadata;
         let batch_size_bytes = self.config.batch_size_bytes;
         let topic = self
@@ -363,7 +378,7 @@ impl Producer {
         let partition =
             Self::append_to_partition(&self.config, topic, id, &record, size_bytes, now)
                 .inspect_err(|_| {
-                    self.outstanding.settle(1, size_bytes);
+                    self.outstanding.settle(1, held_bytes(size_bytes));
                 })?;
         if let Some(txn) = &mut self.txn {
             txn.add_partition((topic.name.clone(), partition));

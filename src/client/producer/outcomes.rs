@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 use kafka_protocol::messages::ProduceResponse;
 
 use super::{
-    InFlightProduce, PartitionQueue, ProduceError, Producer, ProducerEvent, ProducerIdState,
-    RetryRefused,
+    held_bytes, InFlightProduce, PartitionQueue, ProduceError, Producer, ProducerEvent,
+    ProducerIdState, RetryRefused,
 };
 use crate::client::errors::{classify, response_error, ErrorAction, ResponseError};
 
@@ -227,7 +227,7 @@ impl Producer {
                 );
             }
             while let Some(p) = topic.pending.pop_front() {
-                self.outstanding.settle(1, p.size_bytes);
+                self.outstanding.settle(1, held_bytes(p.size_bytes));
                 self.events.push_back(ProducerEvent::Failed {
                     record_ids: vec![p.id],
                     error: error.clone(),

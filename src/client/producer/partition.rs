@@ -22,7 +22,7 @@ pub(crate) enum SendState {
 pub(crate) struct ProducerBatch {
     pub id: u64,
     pub record_ids: Vec<RecordId>,
-    /// Bytes of records, as counted against `buffer.memory`.
+    /// Bytes held for its records, as counted against `buffer.memory` (`held_bytes` of each).
     pub size_bytes: usize,
     pub created: Instant,
     /// Until the batch is first sent: finishing it fixes its producer id, epoch and sequence.
@@ -134,7 +134,7 @@ impl PartitionQueue {
         let mut full = false;
         if let Some(open) = &mut self.open {
             open.record_ids.push(id);
-            open.size_bytes += size_bytes;
+            open.size_bytes += super::held_bytes(size_bytes);
             full = open.encoder.size_in_bytes() >= config.batch_size_bytes;
         }
         if full {

@@ -3,7 +3,7 @@
 
 use std::time::Instant;
 
-use super::{PartitionQueue, ProduceError, Producer, ProducerEvent, RecordRef};
+use super::{held_bytes, PartitionQueue, ProduceError, Producer, ProducerEvent, RecordRef};
 use crate::protocol::record_batch::HeaderRef;
 
 impl Producer {
@@ -55,7 +55,7 @@ impl Producer {
                         }
                     }
                     Err(error) => {
-                        self.outstanding.settle(1, pending.size_bytes);
+                        self.outstanding.settle(1, held_bytes(pending.size_bytes));
                         if let Some(txn) = &mut self.txn {
                             txn.on_records_failed(error.to_string());
                         }
@@ -85,7 +85,7 @@ impl Producer {
                 let Some(pending) = topic.pending.pop_front() else {
                     break;
                 };
-                self.outstanding.settle(1, pending.size_bytes);
+                self.outstanding.settle(1, held_bytes(pending.size_bytes));
                 let error = match error {
                     Some(error) => ProduceError::Topic {
                         topic: topic.name.to_string(),

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use kafka_protocol::messages::ApiKey;
 
-use super::{ProduceError, Producer, ProducerEvent, ProducerIdState};
+use super::{held_bytes, ProduceError, Producer, ProducerEvent, ProducerIdState};
 use crate::client::errors::ResponseError;
 use crate::client::txn::{
     ConsumerGroupMetadata, TransactionManager, TxnEffect, TxnError, TxnEvent, TxnOffset, TxnState,
@@ -79,7 +79,7 @@ impl Producer {
         let mut unsent: Vec<(Arc<str>, i32, u64)> = Vec::new();
         for topic in self.topics.values_mut() {
             while let Some(p) = topic.pending.pop_front() {
-                self.outstanding.settle(1, p.size_bytes);
+                self.outstanding.settle(1, held_bytes(p.size_bytes));
                 self.events.push_back(ProducerEvent::Failed {
                     record_ids: vec![p.id],
                     error: error.clone(),

@@ -203,6 +203,7 @@ fn issue_example_parses_to_the_expected_model() {
     assert!(first.transforms.is_empty());
     assert!(first.value_converter.is_none());
     assert_eq!(first.queue_max_records, DEFAULT_QUEUE_MAX_RECORDS);
+    assert_eq!(first.queue_max_bytes, DEFAULT_QUEUE_MAX_BYTES);
     assert_eq!(
         first.producer.get("bootstrap.servers"),
         Some("127.0.0.1:9092")
@@ -285,6 +286,17 @@ fn unknown_pipeline_and_component_keys_suggest_the_closest() {
             "pipelines.toml:8: pipeline \"orders-to-kafka\": key \"source.fiel\": unknown key (did you mean \"source.file\"?)",
             "pipelines.toml:8: pipeline \"orders-to-kafka\": key \"source.file\": missing required key (The file to read)",
         ]
+    );
+}
+
+#[test]
+fn queue_max_bytes_is_read_and_must_be_positive() {
+    let text = example_with("tasks = 1", "tasks = 1\n\"queue.max.bytes\" = 65536");
+    assert_eq!(toml(&text).unwrap().pipelines[0].queue_max_bytes, 65_536);
+    let text = example_with("tasks = 1", "tasks = 1\n\"queue.max.bytes\" = 0");
+    assert_eq!(
+        problems(toml(&text)),
+        ["pipelines.toml:8: pipeline \"orders-to-kafka\": key \"queue.max.bytes\": must be at least 1, found 0"]
     );
 }
 

@@ -11,7 +11,7 @@ use crate::client::txn::ConsumerGroupMetadata;
 use crate::connect::component::{Capabilities, ComponentInfo};
 use crate::connect::config_def::{ConfigProblem, ParsedConfig};
 use crate::connect::connector::{
-    ConnectorError, Converters, SinkTask, SourcePoll, SourceTask, TaskId,
+    ConnectorError, Converters, PollLimit, SinkTask, SourcePoll, SourceTask, TaskId,
 };
 use crate::connect::record::{ConnectRecord, SourcePosition};
 use crate::runtime::ConnectionProblems;
@@ -225,12 +225,12 @@ impl AnySource {
 }
 
 impl SourceTask for AnySource {
-    async fn poll(&mut self, max_records: usize) -> Result<SourcePoll, ConnectorError> {
+    async fn poll(&mut self, limit: PollLimit) -> Result<SourcePoll, ConnectorError> {
         match self {
-            AnySource::Kafka(s) => s.poll(max_records).await,
-            AnySource::File(s) => s.poll(max_records).await,
-            AnySource::Stdin(s) => s.poll(max_records).await,
-            AnySource::Datagen(s) => s.poll(max_records).await,
+            AnySource::Kafka(s) => s.poll(limit).await,
+            AnySource::File(s) => s.poll(limit).await,
+            AnySource::Stdin(s) => s.poll(limit).await,
+            AnySource::Datagen(s) => s.poll(limit).await,
         }
     }
     async fn commit(&mut self, position: &SourcePosition) -> Result<(), ConnectorError> {

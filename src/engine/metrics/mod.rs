@@ -14,7 +14,7 @@ use crate::runtime::ConnectionProblems;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use crate::connect::record::{ConnectRecord, Data};
+use crate::connect::record::ConnectRecord;
 use histogram::Distribution;
 
 /// The longest end-to-end latency kept apart from longer ones: a day, in microseconds.
@@ -186,11 +186,7 @@ impl TaskMetrics {
 /// Bytes of a record's key and value while they are raw (data a source or transform made into structs has no
 /// byte size until a converter writes it).
 pub fn raw_bytes(record: &ConnectRecord) -> u64 {
-    let len = |data: &Data| match data {
-        Data::Raw(Some(bytes)) => bytes.len() as u64,
-        Data::Raw(None) | Data::Converted(_) => 0,
-    };
-    len(&record.key) + len(&record.value)
+    record.raw_len() as u64
 }
 
 /// One core's counters, written by the core's thread and read by the REST thread.

@@ -303,6 +303,15 @@ impl RecordBatch {
         self.record_count
     }
 
+    /// Bytes this batch allocated for its decompressed records: 0 for an uncompressed batch (its records are
+    /// slices of the batch itself) and for a compressed one not decompressed yet.
+    pub fn decompressed_bytes(&self) -> usize {
+        if self.attributes.compression == Compression::None {
+            return 0;
+        }
+        self.records_data.get().map_or(0, Bytes::len)
+    }
+
     /// The records section, decompressed (once) if the batch is compressed.
     fn records_data(&self) -> Result<&Bytes, RecordBatchError> {
         if let Some(data) = self.records_data.get() {

@@ -259,3 +259,85 @@ fn empty_partition_reports_eof_at_its_start() {
     h.reply(&tx, Ok(fetch_response(vec![data(0, 0, Bytes::new())])));
     assert_eq!(eofs(&h.events()), vec![(0, 0)]);
 }
+
+#[test]
+fn a_partition_whose_records_are_not_taken_is_not_fetched_again() {
+    let mut h = Harness::started(&[], &[(0, StartPosition::Offset(0))], &[1]);
+    let (tx, _) = h.expect_fetch();
+    h.reply(&tx, Ok(fetch_response(vec![data(0, 10, batch(0, &["a"]))])));
+    assert!(
+        h.transmit().is_none(),
+        "its records wait in the queue: no second fetch behind them"
+    );
+    assert_eq!(values(&h.events()), vec!["a"]);
+    let (_, request) = h.expect_fetch();
+    assert_eq!(fetch_offsets(&request), vec![(0, 1)]);
+}
+
+#[test]
+fn queued_records_count_against_fetch_max_bytes_until_taken() {
+    let first = batch(0, &[&"x".repeat(600)]);
+    let limit = first.len() + 100;
+    let mut h = Harness::started(
+        &[
+            ("fetch.max.bytes", &limit.to_string()),
+            ("max.partition.fetch.bytes", "1048576"),
+        ],
+        &[(0, StartPosition::Offset(0)), (1, StartPosition::Offset(0))],
+        &[1, 1],
+    );
+    let (tx, request) = h.expect_fetch();
+    assert_eq!(request.max_bytes as usize, limit);
+    assert!(
+        request.topics[0]
+            .partitions
+            .iter()
+            .all(|p| p.partition_max_bytes as usize <= limit),
+        "no partition may bring more than the whole budget"
+    );
+    h.reply(&tx, Ok(fetch_response(vec![data(0, 10, first.clone())])));
+    assert_eq!(h.machine.queued_bytes(), first.len());
+    // Partition 1 came back empty and may be fetched again, but only within what is left.
+    let (tx, request) = h.expect_fetch();
+    assert_eq!(fetch_offsets(&request), vec![(1, 0)]);
+    assert_eq!(request.max_bytes, 100, "the budget less the queued records");
+    h.reply(&tx, Ok(fetch_response(vec![data(1, 10, first.clone())])));
+    assert!(
+        h.machine.queued_bytes() > limit,
+        "a broker returns one batch whole, larger than asked for (KIP-74)"
+    );
+    assert!(
+        h.transmit().is_none(),
+        "nothing is fetched while the queued records exceed fetch.max.bytes"
+    );
+    let events = h.events();
+    assert_eq!(values(&events).len(), 2);
+    assert_eq!(h.machine.queued_bytes(), 0);
+    let (_, request) = h.expect_fetch();
+    assert_eq!(
+        request.max_bytes as usize, limit,
+        "taken records free the budget"
+    );
+}
+
+#[test]
+fn a_compressed_batch_counts_its_decompressed_records_while_queued() {
+    let gzip = BatchOptions {
+        compression: Compression::Gzip,
+        ..BatchOptions::default()
+    };
+    let long = "y".repeat(10_000);
+    let records = batch_with(0, gzip, &[&long, &long]);
+    let fetched = records.len();
+    let mut h = Harness::started(&[], &[(0, StartPosition::Offset(0))], &[1]);
+    let (tx, _) = h.expect_fetch();
+    h.reply(&tx, Ok(fetch_response(vec![data(0, 10, records)])));
+    assert!(
+        h.machine.queued_bytes() >= fetched + 2 * long.len(),
+        "{} bytes queued for {fetched} fetched that decompress to over {}",
+        h.machine.queued_bytes(),
+        2 * long.len()
+    );
+    h.events();
+    assert_eq!(h.machine.queued_bytes(), 0);
+}

@@ -45,6 +45,32 @@ fn buffered_bytes_and_outstanding_records_return_to_zero_once_everything_is_sett
 }
 
 #[test]
+fn buffered_bytes_count_what_each_record_holds_beside_its_encoded_bytes() {
+    // Records of one byte before the topic's metadata is known: each holds a pending copy (its structure and
+    // allocations) far larger than its encoded size, and buffer.memory must see that.
+    let mut h = Harness::producer(&[]);
+    let records = 1000;
+    for _ in 0..records {
+        h.send("t", 0, "x");
+    }
+    let encoded = encoded_record_size(0, 0, None, Some(b"x"), &[]);
+    assert!(
+        h.machine.buffered_bytes() >= records * (encoded + std::mem::size_of::<PendingRecord>()),
+        "{} bytes counted for {records} pending records of {encoded} encoded bytes",
+        h.machine.buffered_bytes()
+    );
+    // Placed in batches once metadata comes, and settled, they count nothing again.
+    h.connect(cluster(&[("t", &[1])]), 0);
+    h.advance(ms(10));
+    let requests: Vec<Transmit> = std::iter::from_fn(|| h.poll()).collect();
+    for tx in &requests {
+        h.reply(tx, answer_all(tx, Ok(0)));
+    }
+    h.events();
+    h.assert_idle();
+}
+
+#[test]
 fn a_retry_backoff_behind_an_open_batch_past_its_linger_still_wakes_the_caller() {
     // A lost request puts its batch back with a backoff while new records sit in an open batch whose
     // linger deadline has already passed (it cannot go before the retried batch). The past linger deadline

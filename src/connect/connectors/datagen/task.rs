@@ -7,7 +7,7 @@ use tokio::time::Instant;
 
 use super::config::DatagenConfig;
 use super::schemas::DatagenSchema;
-use crate::connect::connector::{ConnectorError, SourcePoll, SourceTask, TaskId};
+use crate::connect::connector::{ConnectorError, PollLimit, SourcePoll, SourceTask, TaskId};
 use crate::connect::data::Str;
 use crate::connect::record::{ConnectRecord, SourcePosition};
 
@@ -94,8 +94,8 @@ impl DatagenSource {
 }
 
 impl SourceTask for DatagenSource {
-    async fn poll(&mut self, max_records: usize) -> Result<SourcePoll, ConnectorError> {
-        let mut n = max_records.max(1) as u64;
+    async fn poll(&mut self, limit: PollLimit) -> Result<SourcePoll, ConnectorError> {
+        let mut n = limit.records.max(1) as u64;
         if let Some(last) = self.last_id {
             if self.generated >= last {
                 return Ok(SourcePoll::Finished);
@@ -119,10 +119,14 @@ impl SourceTask for DatagenSource {
         }
         self.buffer
             .reserve((n as usize).min(4096) * RECORD_BYTES_ESTIMATE);
-        let records = (self.generated + 1..=self.generated + n)
-            .map(|id| self.record(id))
-            .collect();
-        self.generated += n;
+        let mut records = Vec::with_capacity((n as usize).min(4096));
+        let mut bytes = 0usize;
+        while (records.len() as u64) < n && !limit.is_reached(records.len(), bytes) {
+            let record = self.record(self.generated + 1);
+            bytes += record.raw_len();
+            records.push(record);
+            self.generated += 1;
+        }
         Ok(SourcePoll::Records(records))
     }
 
@@ -154,7 +158,11 @@ mod tests {
     async fn take(source: &mut DatagenSource, n: usize) -> Vec<ConnectRecord> {
         let mut out = Vec::new();
         while out.len() < n {
-            match source.poll(n - out.len()).await.unwrap() {
+            match source
+                .poll(PollLimit::records(n - out.len()))
+                .await
+                .unwrap()
+            {
                 SourcePoll::Records(r) => out.extend(r),
                 SourcePoll::Idle => {}
                 SourcePoll::Finished => break,
@@ -250,7 +258,7 @@ mod tests {
             .unwrap();
         assert_eq!(take(&mut source, 100).await.len(), 5);
         assert!(matches!(
-            source.poll(10).await.unwrap(),
+            source.poll(PollLimit::records(10)).await.unwrap(),
             SourcePoll::Finished
         ));
 
@@ -262,7 +270,7 @@ mod tests {
         .await
         .unwrap();
         assert!(matches!(
-            resumed.poll(10).await.unwrap(),
+            resumed.poll(PollLimit::records(10)).await.unwrap(),
             SourcePoll::Finished
         ));
     }
@@ -277,7 +285,7 @@ mod tests {
         let mut received = 0;
         let mut after_one_second = None;
         loop {
-            match source.poll(64).await.unwrap() {
+            match source.poll(PollLimit::records(64)).await.unwrap() {
                 SourcePoll::Records(r) => received += r.len(),
                 SourcePoll::Idle => {}
                 SourcePoll::Finished => break,
@@ -302,18 +310,26 @@ mod tests {
         let mut source = DatagenSource::open(&config(&[("rate", "0.5")]), TASK, None)
             .await
             .unwrap();
-        assert!(matches!(source.poll(10).await.unwrap(), SourcePoll::Records(r) if r.len() == 1));
+        assert!(
+            matches!(source.poll(PollLimit::records(10)).await.unwrap(), SourcePoll::Records(r) if r.len() == 1)
+        );
         let started = Instant::now();
-        assert!(matches!(source.poll(10).await.unwrap(), SourcePoll::Idle));
+        assert!(matches!(
+            source.poll(PollLimit::records(10)).await.unwrap(),
+            SourcePoll::Idle
+        ));
         assert!(started.elapsed() <= MAX_WAIT);
 
         let mut glacial = DatagenSource::open(&config(&[("rate", "1e-300")]), TASK, None)
             .await
             .unwrap();
         assert!(matches!(
-            glacial.poll(10).await.unwrap(),
+            glacial.poll(PollLimit::records(10)).await.unwrap(),
             SourcePoll::Records(_)
         ));
-        assert!(matches!(glacial.poll(10).await.unwrap(), SourcePoll::Idle));
+        assert!(matches!(
+            glacial.poll(PollLimit::records(10)).await.unwrap(),
+            SourcePoll::Idle
+        ));
     }
 }

@@ -25,7 +25,7 @@ use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
 use super::config::FileSourceConfig;
 use super::identity::{self, file_id, HEAD_BYTES};
-use crate::connect::connector::{ConnectorError, SourcePoll, SourceTask, TaskId};
+use crate::connect::connector::{ConnectorError, PollLimit, SourcePoll, SourceTask, TaskId};
 use crate::connect::data::Str;
 use crate::connect::record::{ConnectRecord, FileHead, FileId, SourcePosition};
 
@@ -216,8 +216,9 @@ impl FileSource {
     }
 
     /// Moves up to `max` complete lines from `pending` into `out`.
-    fn take_lines(&mut self, max: usize, out: &mut Vec<ConnectRecord>) {
-        while out.len() < max {
+    fn take_lines(&mut self, limit: PollLimit, out: &mut Vec<ConnectRecord>) {
+        let mut bytes: usize = out.iter().map(ConnectRecord::raw_len).sum();
+        while !limit.is_reached(out.len(), bytes) {
             let Some(newline) = self.pending.iter().position(|b| *b == b'\n') else {
                 return;
             };
@@ -228,6 +229,7 @@ impl FileSource {
             if line.last() == Some(&b'\r') {
                 line.truncate(end - 2);
             }
+            bytes += line.len();
             out.push(self.record(line));
         }
     }
@@ -280,11 +282,14 @@ impl FileSource {
 }
 
 impl SourceTask for FileSource {
-    async fn poll(&mut self, max_records: usize) -> Result<SourcePoll, ConnectorError> {
-        let max = max_records.clamp(1, self.batch_size);
+    async fn poll(&mut self, limit: PollLimit) -> Result<SourcePoll, ConnectorError> {
+        let limit = PollLimit {
+            records: limit.records.clamp(1, self.batch_size),
+            ..limit
+        };
         let mut records = Vec::new();
         loop {
-            self.take_lines(max, &mut records);
+            self.take_lines(limit, &mut records);
             if !records.is_empty() {
                 return Ok(SourcePoll::Records(records));
             }

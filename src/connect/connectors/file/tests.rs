@@ -5,7 +5,7 @@ use bytes::Bytes;
 
 use super::*;
 use crate::connect::config_def::ParsedConfig;
-use crate::connect::connector::{Converters, SinkTask, SourcePoll, SourceTask, TaskId};
+use crate::connect::connector::{Converters, PollLimit, SinkTask, SourcePoll, SourceTask, TaskId};
 use crate::connect::converters::{Converter, JsonConverter, StringConverter};
 use crate::connect::data::Value;
 use crate::connect::record::{ConnectRecord, Data, SourcePosition};
@@ -49,7 +49,7 @@ async fn source_from(path: &std::path::Path, start: Option<SourcePosition>) -> F
 
 /// (line, the position handed out with it) of every record of one poll; empty when idle.
 async fn poll_positions(source: &mut FileSource, max: usize) -> Vec<(String, SourcePosition)> {
-    match source.poll(max).await.unwrap() {
+    match source.poll(PollLimit::records(max)).await.unwrap() {
         SourcePoll::Records(records) => records
             .into_iter()
             .map(|r| {
@@ -159,10 +159,47 @@ async fn batch_size_bounds_a_poll() {
     );
     let cfg = FileSourceConfig::new(&cfg).unwrap();
     let mut source = FileSource::open(&cfg, TASK, None).await.unwrap();
-    let SourcePoll::Records(records) = source.poll(100).await.unwrap() else {
+    let SourcePoll::Records(records) = source.poll(PollLimit::records(100)).await.unwrap() else {
         panic!("records expected")
     };
     assert_eq!(records.len(), 2);
+}
+
+#[tokio::test]
+async fn queue_max_bytes_bounds_a_poll_but_a_long_line_goes_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("in.txt");
+    append(
+        &path,
+        "aaaa\nbbbb\ncccc\nthis line is longer than the limit\nd\n",
+    );
+    let mut source = source_at(&path, None).await;
+    let limit = PollLimit {
+        records: 100,
+        bytes: 10,
+    };
+    let lines = |poll: SourcePoll| -> Vec<String> {
+        let SourcePoll::Records(records) = poll else {
+            panic!("records expected")
+        };
+        records
+            .iter()
+            .map(|r| match &r.value {
+                Data::Raw(Some(v)) => String::from_utf8_lossy(v).into_owned(),
+                other => panic!("raw value expected, got {other:?}"),
+            })
+            .collect()
+    };
+    let poll = source.poll(limit).await.unwrap();
+    assert_eq!(
+        lines(poll),
+        ["aaaa", "bbbb", "cccc"],
+        "stops at 12 bytes ≥ 10"
+    );
+    let poll = source.poll(limit).await.unwrap();
+    assert_eq!(lines(poll), ["this line is longer than the limit"]);
+    let poll = source.poll(limit).await.unwrap();
+    assert_eq!(lines(poll), ["d"]);
 }
 
 #[tokio::test]

@@ -7,7 +7,7 @@ use super::config::KafkaSourceConfig;
 use crate::client::consumer::TopicPartition;
 use crate::client::records::Record;
 use crate::client::txn::ConsumerGroupMetadata;
-use crate::connect::connector::{ConnectorError, SourcePoll, SourceTask, TaskId};
+use crate::connect::connector::{ConnectorError, PollLimit, SourcePoll, SourceTask, TaskId};
 use crate::connect::data::{Str, Value};
 use crate::connect::record::{ConnectRecord, Data, Header, SourcePosition};
 use crate::runtime::group_consumer::{GroupConsumer, GroupConsumerEvent};
@@ -16,7 +16,7 @@ use crate::runtime::ConnectionProblems;
 /// Reads topics as a group member.
 pub struct KafkaSource {
     consumer: Option<GroupConsumer>,
-    /// Records of the last event not yet handed out (an event may carry more than `max_records`).
+    /// Records of the last event not yet handed out (an event may carry more than one poll's limit).
     leftover: Vec<ConnectRecord>,
     /// This task's static member id (KIP-345), if the consumer settings give it one.
     group_instance_id: Option<String>,
@@ -106,15 +106,22 @@ fn record_from_kafka(topic: &Str, partition: i32, record: Record) -> ConnectReco
     }
 }
 
+/// Takes from `records` (oldest first) as many as `limit` allows, at least one.
+fn take_within(records: &mut Vec<ConnectRecord>, limit: PollLimit) -> Vec<ConnectRecord> {
+    let mut bytes = 0usize;
+    let mut take = 0usize;
+    while take < records.len() && !limit.is_reached(take, bytes) {
+        bytes += records[take].raw_len();
+        take += 1;
+    }
+    let rest = records.split_off(take);
+    std::mem::replace(records, rest)
+}
+
 impl SourceTask for KafkaSource {
-    async fn poll(&mut self, max_records: usize) -> Result<SourcePoll, ConnectorError> {
+    async fn poll(&mut self, limit: PollLimit) -> Result<SourcePoll, ConnectorError> {
         if !self.leftover.is_empty() {
-            let take = self.leftover.len().min(max_records.max(1));
-            let rest = self.leftover.split_off(take);
-            return Ok(SourcePoll::Records(std::mem::replace(
-                &mut self.leftover,
-                rest,
-            )));
+            return Ok(SourcePoll::Records(take_within(&mut self.leftover, limit)));
         }
         let consumer = self.consumer()?;
         let event = tokio::select! {
@@ -133,10 +140,9 @@ impl SourceTask for KafkaSource {
                     .into_iter()
                     .map(|r| record_from_kafka(&topic, partition, r))
                     .collect();
-                if converted.len() > max_records.max(1) {
-                    self.leftover = converted.split_off(max_records.max(1));
-                }
-                Ok(SourcePoll::Records(converted))
+                let polled = take_within(&mut converted, limit);
+                self.leftover = converted;
+                Ok(SourcePoll::Records(polled))
             }
             GroupConsumerEvent::Fatal(error) => {
                 Err(ConnectorError::fatal(format!("kafka source: {error}")))
@@ -186,5 +192,46 @@ impl SourceTask for KafkaSource {
         if let Some(consumer) = self.consumer.take() {
             consumer.close().await;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn records(sizes: &[usize]) -> Vec<ConnectRecord> {
+        sizes
+            .iter()
+            .map(|n| ConnectRecord::raw("t", None, Some(bytes::Bytes::from(vec![b'v'; *n]))))
+            .collect()
+    }
+
+    #[test]
+    fn a_poll_takes_records_up_to_queue_max_records_or_bytes() {
+        let limit = PollLimit {
+            records: 3,
+            bytes: 250,
+        };
+        let mut event = records(&[100, 100, 100, 100, 1000, 10, 10, 10, 10]);
+        let sizes = |polled: Vec<ConnectRecord>| -> Vec<usize> {
+            polled.iter().map(ConnectRecord::raw_len).collect()
+        };
+        assert_eq!(
+            sizes(take_within(&mut event, limit)),
+            [100, 100, 100],
+            "bytes: 300 ≥ 250"
+        );
+        assert_eq!(
+            sizes(take_within(&mut event, limit)),
+            [100, 1000],
+            "a large record still goes"
+        );
+        assert_eq!(
+            sizes(take_within(&mut event, limit)),
+            [10, 10, 10],
+            "records: 3"
+        );
+        assert_eq!(sizes(take_within(&mut event, limit)), [10]);
+        assert!(event.is_empty());
     }
 }

@@ -7,7 +7,7 @@ use bytes::Bytes;
 use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader, Stdin};
 
 use super::config::StdinSourceConfig;
-use crate::connect::connector::{ConnectorError, SourcePoll, SourceTask, TaskId};
+use crate::connect::connector::{ConnectorError, PollLimit, SourcePoll, SourceTask, TaskId};
 use crate::connect::data::Str;
 use crate::connect::record::{ConnectRecord, SourcePosition};
 
@@ -94,11 +94,14 @@ impl<R: AsyncRead + Unpin> StdinSource<R> {
 }
 
 impl<R: AsyncRead + Unpin> SourceTask for StdinSource<R> {
-    async fn poll(&mut self, max_records: usize) -> Result<SourcePoll, ConnectorError> {
+    async fn poll(&mut self, limit: PollLimit) -> Result<SourcePoll, ConnectorError> {
         if self.at_end {
             return Ok(SourcePoll::Finished);
         }
-        let max = max_records.clamp(1, self.batch_size);
+        let limit = PollLimit {
+            records: limit.records.clamp(1, self.batch_size),
+            ..limit
+        };
         // `read_until` is cancel safe: bytes read before the timeout stay in `self.line`.
         let got_line = match tokio::time::timeout(IDLE_WAIT, self.read_line()).await {
             Ok(result) => result?,
@@ -108,10 +111,16 @@ impl<R: AsyncRead + Unpin> SourceTask for StdinSource<R> {
             return Ok(SourcePoll::Finished);
         }
         let mut records = vec![self.take_record()];
+        let mut bytes = records[0].raw_len();
         // More lines only while they are already buffered: never wait with records in hand.
-        while records.len() < max && !self.at_end && self.reader.buffer().contains(&b'\n') {
+        while !limit.is_reached(records.len(), bytes)
+            && !self.at_end
+            && self.reader.buffer().contains(&b'\n')
+        {
             if self.read_line().await? {
-                records.push(self.take_record());
+                let record = self.take_record();
+                bytes += record.raw_len();
+                records.push(record);
             }
         }
         Ok(SourcePoll::Records(records))
@@ -155,7 +164,7 @@ mod tests {
             StdinSource::from_reader(input, &StdinSourceConfig::default(), None).unwrap();
         let mut all = Vec::new();
         loop {
-            match source.poll(10).await.unwrap() {
+            match source.poll(PollLimit::records(10)).await.unwrap() {
                 SourcePoll::Finished => break,
                 SourcePoll::Idle => {}
                 poll => all.extend(lines_of(poll)),
@@ -170,7 +179,7 @@ mod tests {
             ]
         );
         assert!(matches!(
-            source.poll(10).await.unwrap(),
+            source.poll(PollLimit::records(10)).await.unwrap(),
             SourcePoll::Finished
         ));
     }
@@ -185,7 +194,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(
-            lines_of(source.poll(10).await.unwrap()),
+            lines_of(source.poll(PollLimit::records(10)).await.unwrap()),
             vec![("x".into(), 42)]
         );
     }
@@ -197,15 +206,18 @@ mod tests {
             StdinSource::from_reader(reader, &StdinSourceConfig::default(), None).unwrap();
         use tokio::io::AsyncWriteExt;
         writer.write_all(b"hel").await.unwrap();
-        assert!(matches!(source.poll(10).await.unwrap(), SourcePoll::Idle));
+        assert!(matches!(
+            source.poll(PollLimit::records(10)).await.unwrap(),
+            SourcePoll::Idle
+        ));
         writer.write_all(b"lo\n").await.unwrap();
         assert_eq!(
-            lines_of(source.poll(10).await.unwrap()),
+            lines_of(source.poll(PollLimit::records(10)).await.unwrap()),
             vec![("hello".into(), 1)]
         );
         drop(writer);
         assert!(matches!(
-            source.poll(10).await.unwrap(),
+            source.poll(PollLimit::records(10)).await.unwrap(),
             SourcePoll::Finished
         ));
     }
