@@ -174,6 +174,7 @@ mod tests {
             &ConnectionConfig {
                 client_id: "t".into(),
                 request_timeout: Duration::from_secs(30),
+                join_group_timeout: None,
                 connect_timeout: Duration::from_secs(10),
                 max_frame_bytes: 1 << 20,
                 reconnect_backoff: Duration::from_millis(50),

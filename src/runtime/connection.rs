@@ -29,6 +29,9 @@ use crate::protocol::{ProtocolError, Request, Response};
 pub struct ConnectionConfig {
     pub client_id: String,
     pub request_timeout: Duration,
+    /// How long a JoinGroup may wait instead: the coordinator answers it only when the rebalance completes
+    /// (the Java client waits max.poll.interval.ms + 5 s for it, and request.timeout.ms for every other request).
+    pub join_group_timeout: Option<Duration>,
     pub connect_timeout: Duration,
     pub max_frame_bytes: usize,
     pub reconnect_backoff: Duration,
@@ -73,6 +76,14 @@ struct Pending {
     api: ApiKey,
     version: i16,
     sent_at: Instant,
+}
+
+/// How long the answer to a request of `api` may take.
+fn timeout_of(config: &ConnectionConfig, api: ApiKey) -> Duration {
+    match (api, config.join_group_timeout) {
+        (ApiKey::JoinGroup, Some(timeout)) => timeout.max(config.request_timeout),
+        _ => config.request_timeout,
+    }
 }
 
 /// Runs one connection until it fails or the driver drops its sender. Spawned with `spawn_local`.
@@ -248,10 +259,12 @@ async fn serve<R: BrokerRead, W: BrokerWrite>(
                 // The read stays in flight while we watch the clock: requests written after it started must
                 // time out too, and an io_uring read cannot be abandoned without losing what it reads.
                 let (result, buf) = loop {
+                    // The earliest deadline of the requests waiting; a JoinGroup's is later than the others'.
                     let oldest_deadline = pending
                         .borrow()
-                        .front()
-                        .map(|p| p.sent_at + config.request_timeout);
+                        .iter()
+                        .map(|p| p.sent_at + timeout_of(&config, p.api))
+                        .min();
                     let check_at = oldest_deadline.unwrap_or_else(|| {
                         Instant::now() + config.request_timeout.min(REQUEST_TIMEOUT_CHECK)
                     });
@@ -452,5 +465,38 @@ mod tests {
         assert_eq!(&buf[..], b"head");
         assert_ne!(buf.as_ptr(), first_at, "the first frame is still alive");
         assert!(first.iter().chain(second.iter()).all(|&b| b == 7));
+    }
+
+    #[test]
+    fn only_a_join_group_waits_longer_than_request_timeout_ms() {
+        let config = ConnectionConfig {
+            client_id: "t".into(),
+            request_timeout: Duration::from_secs(30),
+            join_group_timeout: Some(Duration::from_secs(305)),
+            connect_timeout: Duration::from_secs(10),
+            max_frame_bytes: 1 << 20,
+            reconnect_backoff: Duration::from_millis(50),
+            reconnect_backoff_max: Duration::from_secs(1),
+        };
+        assert_eq!(
+            timeout_of(&config, ApiKey::JoinGroup),
+            Duration::from_secs(305)
+        );
+        for api in [
+            ApiKey::SyncGroup,
+            ApiKey::Heartbeat,
+            ApiKey::OffsetCommit,
+            ApiKey::Fetch,
+        ] {
+            assert_eq!(timeout_of(&config, api), Duration::from_secs(30), "{api:?}");
+        }
+        let plain = ConnectionConfig {
+            join_group_timeout: None,
+            ..config
+        };
+        assert_eq!(
+            timeout_of(&plain, ApiKey::JoinGroup),
+            Duration::from_secs(30)
+        );
     }
 }

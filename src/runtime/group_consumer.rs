@@ -89,10 +89,11 @@ impl GroupConsumer {
         let member = GroupMember::new(&config, topics, Instant::now())?;
         let consumer_connection = connection_config(&config.common);
         let mut member_connection = connection_config(&config.common);
-        // JoinGroup is answered only when the rebalance completes, up to the rebalance timeout.
-        member_connection.request_timeout = member_connection
-            .request_timeout
-            .max(config.max_poll_interval + Duration::from_secs(5));
+        // JoinGroup is answered only when the rebalance completes, up to the rebalance timeout; SyncGroup,
+        // heartbeats and commits get request.timeout.ms, so a coordinator that stops answering them is noticed
+        // in seconds, not after the five minutes a JoinGroup may take.
+        member_connection.join_group_timeout =
+            Some(config.max_poll_interval + Duration::from_secs(5));
         let auto_commit = config.enable_auto_commit;
         let poll_heartbeat = (config.max_poll_interval / 3).max(Duration::from_millis(10));
         let close_timeout = config.common.request_timeout;

@@ -193,6 +193,7 @@ pub(crate) fn connection_config(common: &CommonConfig) -> ConnectionConfig {
     ConnectionConfig {
         client_id: common.client_id.clone(),
         request_timeout: common.request_timeout,
+        join_group_timeout: None,
         connect_timeout: common.socket_connection_setup_timeout,
         max_frame_bytes: common.max_frame_bytes,
         reconnect_backoff: common.reconnect_backoff,
