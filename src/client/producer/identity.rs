@@ -88,9 +88,9 @@ impl Producer {
                     return;
                 }
                 self.pid = ProducerIdState::Fatal;
-                self.fail_everything(ProduceError::Fatal {
-                    reason: format!("InitProducerId failed: {error}"),
-                });
+                let reason = format!("InitProducerId failed: {error} (code {})", error.code());
+                self.pid_failure = Some(reason.clone());
+                self.fail_everything(ProduceError::Fatal { reason });
             }
         }
     }

@@ -206,6 +206,8 @@ pub struct Producer {
     last_now: Option<Instant>,
     outstanding: Outstanding,
     init_pid_attempts: u32,
+    /// Why the producer id was lost for good, for the error of every later send.
+    pid_failure: Option<String>,
     /// Present with `transactional.id`: the transaction layer.
     txn: Option<TransactionManager>,
 }
@@ -271,6 +273,7 @@ impl Producer {
             last_now: None,
             outstanding: Outstanding::default(),
             init_pid_attempts: 0,
+            pid_failure: None,
         }
     }
 
@@ -323,7 +326,10 @@ impl Producer {
         }
         if self.pid == ProducerIdState::Fatal {
             return Err(ProduceError::Fatal {
-                reason: "the producer id could not be obtained".into(),
+                reason: self
+                    .pid_failure
+                    .clone()
+                    .unwrap_or_else(|| "the producer id could not be obtained".into()),
             });
         }
         let size_bytes = encoded_record_size(0, 0, record.key, record.value, record.headers);

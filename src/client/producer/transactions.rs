@@ -116,6 +116,7 @@ impl Producer {
                 }
                 TxnEffect::Fatal(error) => {
                     self.pid = ProducerIdState::Fatal;
+                    self.pid_failure = Some(error.to_string());
                     self.fail_everything(ProduceError::Transaction(error));
                 }
             }

@@ -230,6 +230,10 @@ fn a_fatal_init_producer_id_error_fails_every_record_and_later_sends() {
         },
         h.now,
     );
-    assert!(matches!(later, Err(ProduceError::Fatal { .. })));
+    assert!(
+        matches!(&later, Err(ProduceError::Fatal { reason }) if reason.contains("InitProducerId failed")
+            && reason.contains(&ResponseError::ClusterAuthorizationFailed.to_string())),
+        "a later send gives the cause: {later:?}"
+    );
     assert!(h.poll().is_none());
 }
