@@ -83,6 +83,17 @@ pub fn router(state: RestState) -> Router {
         .route("/connectors/{name}/pause", put(connectors::pause))
         .route("/connectors/{name}/resume", put(connectors::resume))
         .route("/connectors/{name}/stop", put(connectors::stop))
+        .route(
+            "/connectors/{name}/offsets",
+            get(connectors::get_offsets)
+                .patch(connectors::alter_offsets)
+                .delete(connectors::reset_offsets),
+        )
+        .route("/connectors/{name}/topics", get(connectors::topics))
+        .route(
+            "/connectors/{name}/topics/reset",
+            put(connectors::reset_topics),
+        )
         .route("/connector-plugins", get(plugins::list))
         .route("/connector-plugins/{plugin}/config", get(plugins::config))
         .route(
