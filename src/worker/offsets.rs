@@ -21,7 +21,8 @@ use serde_json::{json, Map, Value};
 
 use super::WorkerError;
 use crate::client::admin::{
-    AdminError, AlterOffsets, DeleteGroup, DeleteOffsets, DescribeCluster, FetchOffsets,
+    AdminError, AlterOffsets, DeleteGroup, DeleteOffsets, DescribeCluster, DescribeGroup,
+    FetchOffsets, RemoveStaticMembers,
 };
 use crate::client::config::{CommonConfig, ConsumerConfig, ProducerConfig};
 use crate::client::errors::ResponseError;
@@ -259,6 +260,9 @@ pub(super) enum KafkaOffsets {
         group: String,
         client: CommonConfig,
         change: GroupChange,
+        /// The `group.instance.id`s of the connector's tasks: static members stay in the group after they
+        /// closed, so they are removed before its offsets change (their tasks are stopped).
+        static_members: Vec<String>,
     },
     OffsetsTopic {
         consumer: ConsumerConfig,
@@ -376,8 +380,12 @@ impl KafkaOffsetsJob {
                 group,
                 client,
                 change,
+                static_members,
             } => {
                 let admin = Admin::new(client.clone());
+                if *change != GroupChange::Read && !static_members.is_empty() {
+                    remove_static_members(&admin, group, static_members).await;
+                }
                 let outcome = group_request(&admin, &self.connector, group, change).await;
                 admin.close().await;
                 outcome
@@ -458,6 +466,54 @@ async fn write_positions(
         )));
     }
     Ok(())
+}
+
+/// Removes the stopped tasks' static memberships, so the group is empty and takes offsets from outside. What
+/// fails here (a member that was none, a broker without KIP-345) shows in the change that follows, if at all.
+async fn remove_static_members(admin: &Admin, group: &str, ids: &[String]) {
+    // The member ids the coordinator knows them by, where it still has them.
+    let described = admin
+        .run(DescribeGroup {
+            group: group.to_owned(),
+        })
+        .await;
+    let members: Vec<(String, String)> = ids
+        .iter()
+        .map(|id| {
+            let member_id = described
+                .as_ref()
+                .ok()
+                .and_then(|d| {
+                    d.members
+                        .iter()
+                        .find(|m| m.group_instance_id.as_deref() == Some(id.as_str()))
+                })
+                .map(|m| m.member_id.clone())
+                .unwrap_or_default();
+            (id.clone(), member_id)
+        })
+        .collect();
+    let removed = admin
+        .run(RemoveStaticMembers {
+            group: group.to_owned(),
+            members,
+        })
+        .await;
+    match removed {
+        Ok(outcomes) => {
+            for (id, outcome) in outcomes {
+                match outcome {
+                    Ok(()) => {
+                        tracing::info!(group, member = %id, "stopped task's static membership removed")
+                    }
+                    Err(e) => {
+                        tracing::debug!(group, member = %id, error = %e, "static member not removed")
+                    }
+                }
+            }
+        }
+        Err(e) => tracing::debug!(group, error = %e, "static members not removed"),
+    }
 }
 
 /// Kafka Connect's message when the group still has members (tasks not stopped yet, or resumed meanwhile).

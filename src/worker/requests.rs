@@ -305,12 +305,20 @@ impl Worker {
                     ),
                     OffsetsRequest::Reset => GroupChange::Reset,
                 };
+                // Each task is a static member under the instance id plus its index (see KafkaSource::open).
+                let static_members = source
+                    .consumer
+                    .group_instance_id
+                    .iter()
+                    .flat_map(|base| (0..tasks).map(move |task| format!("{base}-{task}")))
+                    .collect();
                 return Ok(OffsetsWork::Kafka(KafkaOffsetsJob {
                     connector: name.to_owned(),
                     place: KafkaOffsets::Group {
                         group,
                         client: source.consumer.common.clone(),
                         change,
+                        static_members,
                     },
                 }));
             }

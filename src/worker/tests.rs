@@ -431,7 +431,19 @@ fn a_kafka_source_keeps_its_offsets_in_its_consumer_group() {
     );
     let group_of = |work: OffsetsWork| match work {
         OffsetsWork::Kafka(job) => match job.place {
-            KafkaOffsets::Group { group, change, .. } => (group, change),
+            KafkaOffsets::Group {
+                group,
+                change,
+                static_members,
+                ..
+            } => {
+                assert_eq!(
+                    static_members,
+                    ["pipewright-copy-0"],
+                    "the task's static membership"
+                );
+                (group, change)
+            }
             KafkaOffsets::OffsetsTopic { .. } => panic!("not the offsets topic"),
         },
         OffsetsWork::Done(_) => panic!("a consumer group's offsets are read from Kafka"),
