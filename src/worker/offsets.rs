@@ -69,7 +69,8 @@ pub enum OffsetsAnswer {
 /// An offsets request the worker took: done already, or waiting for Kafka.
 pub enum OffsetsWork {
     Done(OffsetsAnswer),
-    Kafka(KafkaOffsetsJob),
+    /// Boxed: the clients' settings are many times the size of an answer.
+    Kafka(Box<KafkaOffsetsJob>),
 }
 
 impl OffsetsWork {
@@ -264,9 +265,10 @@ pub(super) enum KafkaOffsets {
         /// closed, so they are removed before its offsets change (their tasks are stopped).
         static_members: Vec<String>,
     },
+    /// Boxed settings: the variant would otherwise be several times the other's size.
     OffsetsTopic {
-        consumer: ConsumerConfig,
-        producer: ProducerConfig,
+        consumer: Box<ConsumerConfig>,
+        producer: Box<ProducerConfig>,
         tasks: u32,
         form: PositionForm,
         /// `None`: read them.
@@ -403,7 +405,7 @@ impl KafkaOffsetsJob {
                     for task in 0..*tasks {
                         let key = offsets_topic::position_key(&self.connector, task);
                         let positions = offsets_topic::read_positions(
-                            consumer.clone(),
+                            ConsumerConfig::clone(consumer),
                             offsets_topic::DEFAULT_OFFSETS_TOPIC,
                             &key,
                             KAFKA_TIMEOUT,

@@ -312,7 +312,7 @@ impl Worker {
                     .iter()
                     .flat_map(|base| (0..tasks).map(move |task| format!("{base}-{task}")))
                     .collect();
-                return Ok(OffsetsWork::Kafka(KafkaOffsetsJob {
+                return Ok(OffsetsWork::Kafka(Box::new(KafkaOffsetsJob {
                     connector: name.to_owned(),
                     place: KafkaOffsets::Group {
                         group,
@@ -320,7 +320,7 @@ impl Worker {
                         change,
                         static_members,
                     },
-                }));
+                })));
             }
             other => PositionForm::of(other).ok_or_else(|| {
                 WorkerError::BadRequest(format!("connector {name} keeps no offsets"))
@@ -349,17 +349,17 @@ impl Worker {
             }
             OffsetsRequest::Reset => (Some((0..tasks).map(|task| (task, None)).collect()), RESET),
         };
-        Ok(OffsetsWork::Kafka(KafkaOffsetsJob {
+        Ok(OffsetsWork::Kafka(Box::new(KafkaOffsetsJob {
             connector: name.to_owned(),
             place: KafkaOffsets::OffsetsTopic {
-                consumer: spec.run.consumer.clone(),
-                producer: spec.run.producer.clone(),
+                consumer: Box::new(spec.run.consumer.clone()),
+                producer: Box::new(spec.run.producer.clone()),
                 tasks,
                 form,
                 writes,
                 answer,
             },
-        }))
+        })))
     }
 
     /// `GET /connectors/{name}/topics` (KIP-558): the topics its tasks consumed (a pipeline reading Kafka) or

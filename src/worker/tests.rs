@@ -532,3 +532,56 @@ fn active_topics_are_every_tasks_and_a_reset_clears_them() {
         Err(WorkerError::UnknownConnector(_))
     ));
 }
+
+#[test]
+fn an_exactly_once_sources_offsets_are_its_records_in_the_offsets_topic() {
+    use crate::connect::record::SourcePosition;
+    use offsets::{
+        KafkaOffsets,
+        OffsetsRequest::{Alter, Read, Reset},
+        OffsetsWork,
+    };
+    use serde_json::json;
+    let runner = RecordingRunner::default();
+    let (mut worker, _dir) = worker(&runner);
+    let spec = pipeline_of(
+        "once",
+        r#"{ type = "file", file = "/tmp/in.txt", topic = "lines" }"#,
+        r#"{ type = "kafka" }"#,
+        "delivery = \"exactly-once\"\n",
+    );
+    worker.put_connector(spec, TargetState::Stopped);
+    let writes_of = |work: OffsetsWork| match work {
+        OffsetsWork::Kafka(job) => match job.place {
+            KafkaOffsets::OffsetsTopic { writes, answer, .. } => (writes, answer),
+            KafkaOffsets::Group { .. } => panic!("a file source has no group"),
+        },
+        OffsetsWork::Done(_) => {
+            panic!("exactly-once positions are in the offsets topic, not the store")
+        }
+    };
+    assert_eq!(
+        writes_of(worker.connector_offsets("once", Read).unwrap()).0,
+        None
+    );
+    let moved = Alter(vec![offset(
+        json!({"filename": "/tmp/in.txt"}),
+        json!({"position": 6}),
+    )]);
+    assert_eq!(
+        writes_of(worker.connector_offsets("once", moved).unwrap()),
+        (
+            Some(vec![(0, Some(SourcePosition::Offset(6)))]),
+            offsets::ALTERED
+        )
+    );
+    assert_eq!(
+        writes_of(worker.connector_offsets("once", Reset).unwrap()),
+        (Some(vec![(0, None)]), offsets::RESET),
+        "a tombstone under the task's key"
+    );
+    assert!(
+        worker.positions.load(&key("once", 0)).unwrap().is_empty(),
+        "the store is not used"
+    );
+}
