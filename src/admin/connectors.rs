@@ -488,8 +488,27 @@ pub(super) async fn reset_offsets(
     offsets_reply(state, name, OffsetsRequest::Reset).await
 }
 
+/// 403 with Kafka Connect's messages when the worker's `topic.tracking.enable` (or, for a reset,
+/// `topic.tracking.allow.reset`) is false.
+fn tracking_allowed(state: &RestState, reset: bool) -> Result<(), RestError> {
+    if !state.topic_tracking.enabled {
+        return Err(RestError::new(
+            StatusCode::FORBIDDEN,
+            "Topic tracking is disabled.",
+        ));
+    }
+    if reset && !state.topic_tracking.allow_reset {
+        return Err(RestError::new(
+            StatusCode::FORBIDDEN,
+            "Topic tracking reset is disabled.",
+        ));
+    }
+    Ok(())
+}
+
 /// `GET /connectors/{name}/topics` (KIP-558): `{"<name>": {"topics": [...]}}`.
 pub(super) async fn topics(State(state): State<RestState>, Path(name): Path<String>) -> Reply {
+    tracking_allowed(&state, false)?;
     let lookup = name.clone();
     let topics = state
         .worker
@@ -503,6 +522,7 @@ pub(super) async fn reset_topics(
     State(state): State<RestState>,
     Path(name): Path<String>,
 ) -> Reply {
+    tracking_allowed(&state, true)?;
     state
         .worker
         .call(move |w| w.reset_connector_active_topics(&name))

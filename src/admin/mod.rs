@@ -48,6 +48,8 @@ pub const MAX_CONNECTIONS: usize = 512;
 pub struct RestState {
     pub worker: WorkerHandle,
     pub log_levels: Option<Arc<LogLevels>>,
+    /// Whether `/connectors/{name}/topics` answers, and its reset (the worker's `topic.tracking.*` keys).
+    pub topic_tracking: crate::config::TopicTracking,
 }
 
 /// Every route of the API.

@@ -43,6 +43,7 @@ fn state(dir: &tempfile::TempDir) -> RestState {
     RestState {
         worker: worker_handle,
         log_levels: None,
+        topic_tracking: Default::default(),
     }
 }
 
@@ -635,6 +636,47 @@ async fn active_topics_are_listed_under_the_connectors_name_and_reset_with_202()
         assert_eq!(
             (status, body["error_code"].clone()),
             (StatusCode::NOT_FOUND, json!(404)),
+            "{path}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn active_topics_answer_403_when_the_worker_turned_tracking_or_its_reset_off() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut state = state(&dir);
+    let created = json!({"name": "src", "config": file_source("/tmp/a")});
+    assert_eq!(
+        send(&state, Method::POST, "/connectors", Some(created))
+            .await
+            .0,
+        StatusCode::CREATED
+    );
+    state.topic_tracking.allow_reset = false;
+    assert_eq!(
+        send(&state, Method::GET, "/connectors/src/topics", None)
+            .await
+            .0,
+        StatusCode::OK
+    );
+    assert_eq!(
+        send(&state, Method::PUT, "/connectors/src/topics/reset", None).await,
+        (
+            StatusCode::FORBIDDEN,
+            json!({"error_code": 403, "message": "Topic tracking reset is disabled."})
+        )
+    );
+    state.topic_tracking.enabled = false;
+    for (method, path) in [
+        (Method::GET, "/connectors/src/topics"),
+        (Method::PUT, "/connectors/src/topics/reset"),
+    ] {
+        assert_eq!(
+            send(&state, method, path, None).await,
+            (
+                StatusCode::FORBIDDEN,
+                json!({"error_code": 403, "message": "Topic tracking is disabled."})
+            ),
             "{path}"
         );
     }
