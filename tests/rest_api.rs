@@ -9,7 +9,11 @@
 //! - a secret a connector config reads through a config provider appears in no answer;
 //! - schemathesis, for a bounded time, finds no 5xx and no answer unlike the description; the engine lives on.
 //!
-//! - `GET /health` (KIP-1017) answers healthy.
+//! - a stopped connector's offsets, read, altered and reset through REST (KIP-875), are where it starts again:
+//!   a file source from the byte position set, a Kafka-reading one from its topic's start after a reset or from
+//!   the offset set; its active topics (KIP-558) with kc's `list-topics` / `reset-topics`;
+//! - `GET /health` (KIP-1017) answers healthy;
+//! - Kafka's quickstart files run as they are.
 //!
 //! A PASSWORD-type value (the http sink's `connection.password`) shown as `[hidden]` in every answer is tested on
 //! the REST router itself (src/admin/tests.rs), since no connector here needs a running worker for it.
@@ -23,7 +27,7 @@ use serde_json::{json, Value};
 
 use support::broker::{create_topic, unique_topic, TestBroker};
 use support::engine_process::{committed_file_position, TaskPositions};
-use support::peers::ck_consume;
+use support::peers::{ck_consume, ck_produce, PeerRecord};
 use support::rest::{
     concurrent_requests, get_json, kc, kc_json, prometheus_metrics, request, requests,
     schemathesis, Call, StandaloneEngine,
@@ -564,6 +568,221 @@ fn connectors_changed_through_rest_survive_a_restart_and_resume_from_their_posit
     engine.stop();
 }
 
+/// Kafka Connect's answer to a change of a connector that is not stopped.
+fn not_stopped(name: &str) -> String {
+    format!(
+        "Connectors must be in the STOPPED state before their offsets can be modified. This can be done for the \
+         specified connector by issuing a 'PUT' request to the '/connectors/{name}/stop' endpoint"
+    )
+}
+
+#[test]
+fn a_stopped_file_source_copies_again_from_the_position_its_offsets_were_set_to() {
+    let broker = TestBroker::start();
+    let dir = tempfile::tempdir().unwrap();
+    let engine = StandaloneEngine::start(dir.path(), &broker.bootstrap(), STRING_CONVERTERS);
+    let url = engine.url();
+    let topic = unique_topic("rest-offsets");
+    create_topic(&broker.bootstrap(), &topic, 1);
+    let file = dir.path().join("lines.txt");
+    append_lines(&file, &["one", "two", "three"]);
+    let created = request(
+        &url,
+        Call::post("/connectors")
+            .json(json!({"name": "lines", "config": file_source(&file, &topic)})),
+    );
+    assert_eq!(created.status, 201, "{}", created.text);
+    wait_until_read(dir.path(), "lines", &file);
+
+    // Active topics (KIP-558), through kc: the topic the records went to; a reset empties the list.
+    assert_eq!(
+        kc_json(&url, &["list-topics", "lines"]),
+        json!({"lines": {"topics": [topic]}})
+    );
+    assert_eq!(
+        kc(&url, &["reset-topics", "lines"]).stdout_str().trim(),
+        "null"
+    );
+    assert_eq!(
+        kc_json(&url, &["list-topics", "lines"]),
+        json!({"lines": {"topics": []}})
+    );
+
+    let partition = json!({"filename": file.display().to_string()});
+    let at = |position: u64| json!({"offsets": [{"partition": partition, "offset": {"position": position}}]});
+    let replies = requests(
+        &url,
+        &[
+            Call::get("/connectors/lines/offsets"),
+            Call::patch("/connectors/lines/offsets").json(at(4)),
+            Call::delete("/connectors/lines/offsets"),
+            Call::put("/connectors/lines/stop"),
+            Call::patch("/connectors/lines/offsets").json(at(4)),
+            Call::get("/connectors/lines/offsets"),
+        ],
+    );
+    let [read, refused, refused_reset, stopped, altered, reread] =
+        <[_; 6]>::try_from(replies).unwrap();
+    assert_eq!(
+        (read.status, read.json.clone()),
+        (200, at(14)),
+        "{}",
+        read.text
+    );
+    for refused in [&refused, &refused_reset] {
+        assert_eq!(refused.status, 400, "{}", refused.text);
+        assert_eq!(
+            refused.json,
+            json!({"error_code": 400, "message": not_stopped("lines")})
+        );
+    }
+    assert_eq!(stopped.status, 204);
+    assert_eq!(
+        (altered.status, altered.json.clone()),
+        (
+            200,
+            json!({"message": "The offsets for this connector have been altered successfully"})
+        ),
+        "{}",
+        altered.text
+    );
+    assert_eq!(reread.json, at(4), "{}", reread.text);
+
+    // Resumed, it copies again from byte 4: the line after "one".
+    assert_eq!(
+        request(&url, Call::put("/connectors/lines/resume")).status,
+        202
+    );
+    wait_for_state(&engine, "lines", "RUNNING", "RUNNING");
+    wait_until_read(dir.path(), "lines", &file);
+    wait_for(
+        &format!("{topic} to hold the lines copied again"),
+        WAIT,
+        || topic_values(&broker.bootstrap(), &topic).len() >= 5,
+    );
+    assert_eq!(
+        topic_values(&broker.bootstrap(), &topic),
+        ["one", "two", "three", "two", "three"]
+    );
+    assert_eq!(
+        kc_json(&url, &["list-topics", "lines"]),
+        json!({"lines": {"topics": [topic]}}),
+        "listed again once used after the reset"
+    );
+}
+
+/// `GET /connectors/{name}/offsets` until it answers `expected`.
+fn wait_for_offsets(url: &str, name: &str, expected: &Value) {
+    let path = format!("/connectors/{name}/offsets");
+    let mut last = Value::Null;
+    let found = (0..60).any(|_| {
+        let reply = request(url, Call::get(&path));
+        last = reply.json;
+        let done = reply.status == 200 && &last == expected;
+        if !done {
+            std::thread::sleep(Duration::from_millis(500));
+        }
+        done
+    });
+    assert!(found, "{path}: {last}, not {expected}");
+}
+
+/// A change of a just-stopped Kafka-reading connector's offsets. Its task was a static member of the group
+/// (KIP-345), which a broker keeps until the session times out unless the member is removed by its instance id;
+/// the worker removes it first, but tansu finds no member by instance id, so there the change is refused with
+/// Kafka Connect's "retry" message until the session (6 s here) is over: it is tried again meanwhile.
+fn change_offsets(url: &str, call: Call) -> support::rest::Reply {
+    let mut reply = request(url, call.clone());
+    for _ in 0..40 {
+        if reply.status != 500 || !reply.text.contains("haven't stopped completely") {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+        reply = request(url, call.clone());
+    }
+    reply
+}
+
+#[test]
+fn a_kafka_reading_connector_reads_again_from_its_offsets_reset_or_set_while_stopped() {
+    let broker = TestBroker::start();
+    let dir = tempfile::tempdir().unwrap();
+    let engine = StandaloneEngine::start(dir.path(), &broker.bootstrap(), STRING_CONVERTERS);
+    let url = engine.url();
+    let topic = unique_topic("rest-sink-offsets");
+    create_topic(&broker.bootstrap(), &topic, 1);
+    let records: Vec<PeerRecord> = ["a", "b", "c"]
+        .iter()
+        .map(|v| PeerRecord::new(None, Some(v.as_bytes())))
+        .collect();
+    ck_produce(&broker.bootstrap(), &topic, "none", &[], &records);
+    let out = dir.path().join("out.txt");
+    let config = json!({"connector.class": "FileStreamSink", "topics": topic, "file": out.display().to_string(),
+                        "tasks.max": "1", "consumer.override.session.timeout.ms": "6000"});
+    let created = request(
+        &url,
+        Call::post("/connectors").json(json!({"name": "sink", "config": config})),
+    );
+    assert_eq!(created.status, 201, "{}", created.text);
+    assert_eq!(created.json["type"], "sink");
+    let lines = || std::fs::read_to_string(&out).unwrap_or_default();
+    let partition = json!({"kafka_topic": topic, "kafka_partition": 0});
+    let committed = |offset: i64| json!({"offsets": [{"partition": partition, "offset": {"kafka_offset": offset}}]});
+    wait_for_offsets(&url, "sink", &committed(3));
+    assert_eq!(lines(), "a\nb\nc\n");
+    assert_eq!(
+        kc_json(&url, &["list-topics", "sink"]),
+        json!({"sink": {"topics": [topic]}}),
+        "the topic it consumed"
+    );
+    let refused = request(&url, Call::delete("/connectors/sink/offsets"));
+    assert_eq!(
+        (refused.status, refused.json["message"].clone()),
+        (400, json!(not_stopped("sink")))
+    );
+
+    // Reset: the group is gone, so the resumed connector reads the topic from its start (earliest).
+    assert_eq!(
+        request(&url, Call::put("/connectors/sink/stop")).status,
+        204
+    );
+    let reset = change_offsets(&url, Call::delete("/connectors/sink/offsets"));
+    assert_eq!(
+        (reset.status, reset.json.clone()),
+        (
+            200,
+            json!({"message": "The offsets for this connector have been reset successfully"})
+        ),
+        "{}",
+        reset.text
+    );
+    wait_for_offsets(&url, "sink", &json!({"offsets": []}));
+    assert_eq!(
+        request(&url, Call::put("/connectors/sink/resume")).status,
+        202
+    );
+    wait_for_offsets(&url, "sink", &committed(3));
+    assert_eq!(lines(), "a\nb\nc\na\nb\nc\n", "read again from the start");
+
+    // Altered to offset 2: only the last record again.
+    assert_eq!(
+        request(&url, Call::put("/connectors/sink/stop")).status,
+        204
+    );
+    let altered = change_offsets(
+        &url,
+        Call::patch("/connectors/sink/offsets").json(committed(2)),
+    );
+    assert_eq!(altered.status, 200, "{}", altered.text);
+    wait_for_offsets(&url, "sink", &committed(2));
+    assert_eq!(
+        request(&url, Call::put("/connectors/sink/resume")).status,
+        202
+    );
+    wait_for_offsets(&url, "sink", &committed(3));
+    assert_eq!(lines(), "a\nb\nc\na\nb\nc\nc\n", "read again from offset 2");
+}
+
 #[test]
 fn fifty_requests_at_once_are_answered_while_a_client_holds_a_half_sent_request() {
     let dir = tempfile::tempdir().unwrap();
@@ -701,10 +920,12 @@ fn schemathesis_finds_no_server_error_in_any_endpoint() {
         "schemathesis failed ({}):\n{report}",
         output.status
     );
+    // "0 generated" as a count of its own, not the end of "120 generated".
+    let none_generated = report
+        .match_indices("0 generated")
+        .any(|(at, _)| at == 0 || !report.as_bytes()[at - 1].is_ascii_digit());
     assert!(
-        report.contains("Operations:")
-            && report.contains("passed")
-            && !report.contains("0 generated"),
+        report.contains("Operations:") && report.contains("passed") && !none_generated,
         "schemathesis ran no test:\n{report}"
     );
     // No crash, no hang: the engine answers at once afterwards.

@@ -113,6 +113,7 @@ fuzz_target!(|data: &[u8]| {
         let app = router(RestState {
             worker: handle,
             log_levels: None,
+            topic_tracking: Default::default(),
         });
         for (method, path, body) in requests {
             let Ok(uri) = Uri::try_from(path) else {

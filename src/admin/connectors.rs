@@ -11,6 +11,7 @@ use serde_json::{json, Map, Value};
 
 use super::error::RestError;
 use super::RestState;
+use crate::worker::offsets::{ConnectorOffset, OffsetsAnswer, OffsetsRequest};
 use crate::worker::requests::ConnectorInfo;
 use crate::worker::status::{ConnectorStatus, TargetState, TaskStatus};
 
@@ -419,4 +420,112 @@ pub(super) async fn delete(State(state): State<RestState>, Path(name): Path<Stri
         .call(move |w| w.delete_connector(&name))
         .await??;
     Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// A reading or change of a connector's offsets, answered as Kafka Connect answers it: `{"offsets": [...]}`
+/// or `{"message": ...}`.
+async fn offsets_reply(state: RestState, name: String, request: OffsetsRequest) -> Reply {
+    let work = state
+        .worker
+        .call(move |w| w.connector_offsets(&name, request))
+        .await??;
+    match work.finish().await? {
+        OffsetsAnswer::Offsets(offsets) => ok(json!({
+            "offsets": offsets
+                .iter()
+                .map(|o| json!({"partition": o.partition, "offset": o.offset}))
+                .collect::<Vec<_>>(),
+        })),
+        OffsetsAnswer::Message(message) => ok(json!({ "message": message })),
+    }
+}
+
+/// `GET /connectors/{name}/offsets` (KIP-875).
+pub(super) async fn get_offsets(State(state): State<RestState>, Path(name): Path<String>) -> Reply {
+    offsets_reply(state, name, OffsetsRequest::Read).await
+}
+
+/// `PATCH /connectors/{name}/offsets` with `{"offsets": [{"partition": {...}, "offset": {...} | null}]}`.
+pub(super) async fn alter_offsets(
+    State(state): State<RestState>,
+    Path(name): Path<String>,
+    body: Bytes,
+) -> Reply {
+    let body = json_body(&body)?;
+    let entries = match body.get("offsets") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::Array(entries)) => entries.clone(),
+        Some(_) => return Err(RestError::bad_request("offsets must be a JSON array")),
+    };
+    let mut offsets = Vec::with_capacity(entries.len());
+    for entry in entries {
+        let partition =
+            match entry.get("partition") {
+                Some(Value::Object(partition)) => partition.clone(),
+                _ => return Err(RestError::bad_request(
+                    "Partition objects cannot be null: each offset needs a \"partition\" object",
+                )),
+            };
+        let offset = match entry.get("offset") {
+            None | Some(Value::Null) => None,
+            Some(Value::Object(offset)) => Some(offset.clone()),
+            Some(other) => {
+                return Err(RestError::bad_request(format!(
+                    "An offset must be a JSON object or null, not {other}"
+                )))
+            }
+        };
+        offsets.push(ConnectorOffset { partition, offset });
+    }
+    offsets_reply(state, name, OffsetsRequest::Alter(offsets)).await
+}
+
+/// `DELETE /connectors/{name}/offsets`.
+pub(super) async fn reset_offsets(
+    State(state): State<RestState>,
+    Path(name): Path<String>,
+) -> Reply {
+    offsets_reply(state, name, OffsetsRequest::Reset).await
+}
+
+/// 403 with Kafka Connect's messages when the worker's `topic.tracking.enable` (or, for a reset,
+/// `topic.tracking.allow.reset`) is false.
+fn tracking_allowed(state: &RestState, reset: bool) -> Result<(), RestError> {
+    if !state.topic_tracking.enabled {
+        return Err(RestError::new(
+            StatusCode::FORBIDDEN,
+            "Topic tracking is disabled.",
+        ));
+    }
+    if reset && !state.topic_tracking.allow_reset {
+        return Err(RestError::new(
+            StatusCode::FORBIDDEN,
+            "Topic tracking reset is disabled.",
+        ));
+    }
+    Ok(())
+}
+
+/// `GET /connectors/{name}/topics` (KIP-558): `{"<name>": {"topics": [...]}}`.
+pub(super) async fn topics(State(state): State<RestState>, Path(name): Path<String>) -> Reply {
+    tracking_allowed(&state, false)?;
+    let lookup = name.clone();
+    let topics = state
+        .worker
+        .call(move |w| w.connector_active_topics(&lookup))
+        .await??;
+    ok(json!({ name: {"topics": topics} }))
+}
+
+/// `PUT /connectors/{name}/topics/reset`: 202 with no body, as Kafka Connect answers.
+pub(super) async fn reset_topics(
+    State(state): State<RestState>,
+    Path(name): Path<String>,
+) -> Reply {
+    tracking_allowed(&state, true)?;
+    state
+        .worker
+        .call(move |w| w.reset_connector_active_topics(&name))
+        .await??;
+    Ok(StatusCode::ACCEPTED.into_response())
 }

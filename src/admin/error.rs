@@ -40,7 +40,7 @@ impl From<WorkerError> for RestError {
             }
             WorkerError::AlreadyExists(_) => StatusCode::CONFLICT,
             WorkerError::InvalidConfig(_) | WorkerError::BadRequest(_) => StatusCode::BAD_REQUEST,
-            WorkerError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            WorkerError::Store(_) | WorkerError::Kafka(_) => StatusCode::INTERNAL_SERVER_ERROR,
         };
         Self::new(status, error.to_string())
     }

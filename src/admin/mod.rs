@@ -48,6 +48,8 @@ pub const MAX_CONNECTIONS: usize = 512;
 pub struct RestState {
     pub worker: WorkerHandle,
     pub log_levels: Option<Arc<LogLevels>>,
+    /// Whether `/connectors/{name}/topics` answers, and its reset (the worker's `topic.tracking.*` keys).
+    pub topic_tracking: crate::config::TopicTracking,
 }
 
 /// Every route of the API.
@@ -84,6 +86,17 @@ pub fn router(state: RestState) -> Router {
         .route("/connectors/{name}/pause", put(connectors::pause))
         .route("/connectors/{name}/resume", put(connectors::resume))
         .route("/connectors/{name}/stop", put(connectors::stop))
+        .route(
+            "/connectors/{name}/offsets",
+            get(connectors::get_offsets)
+                .patch(connectors::alter_offsets)
+                .delete(connectors::reset_offsets),
+        )
+        .route("/connectors/{name}/topics", get(connectors::topics))
+        .route(
+            "/connectors/{name}/topics/reset",
+            put(connectors::reset_topics),
+        )
         .route("/connector-plugins", get(plugins::list))
         .route("/connector-plugins/{plugin}/config", get(plugins::config))
         .route(

@@ -43,6 +43,7 @@ fn state(dir: &tempfile::TempDir) -> RestState {
     RestState {
         worker: worker_handle,
         log_levels: None,
+        topic_tracking: Default::default(),
     }
 }
 
@@ -514,6 +515,7 @@ async fn health_answers_healthy_while_the_worker_answers_and_unhealthy_once_it_i
     let gone = RestState {
         worker: gone,
         log_levels: None,
+        topic_tracking: Default::default(),
     };
     let (status, body) = send(&gone, Method::GET, "/health", None).await;
     assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR, "{body}");
@@ -570,4 +572,187 @@ async fn a_password_type_value_is_hidden_in_every_answer() {
         !validated.to_string().contains("s3cret-value"),
         "{validated}"
     );
+}
+
+#[tokio::test]
+async fn offsets_are_read_always_and_changed_only_on_a_stopped_connector() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = state(&dir);
+    let created =
+        json!({"name": "src", "config": file_source("/tmp/a"), "initial_state": "STOPPED"});
+    assert_eq!(
+        send(&state, Method::POST, "/connectors", Some(created))
+            .await
+            .0,
+        StatusCode::CREATED
+    );
+    let read = || send(&state, Method::GET, "/connectors/src/offsets", None);
+    assert_eq!(read().await, (StatusCode::OK, json!({"offsets": []})));
+    let to = |position: Value| json!({"offsets": [{"partition": {"filename": "/tmp/a"}, "offset": position}]});
+    let (status, body) = send(
+        &state,
+        Method::PATCH,
+        "/connectors/src/offsets",
+        Some(to(json!({"position": 42}))),
+    )
+    .await;
+    assert_eq!(
+        (status, body),
+        (
+            StatusCode::OK,
+            json!({"message": "The offsets for this connector have been altered successfully"})
+        )
+    );
+    assert_eq!(read().await.1, to(json!({"position": 42})));
+
+    for (body, says) in [
+        (
+            json!({"offsets": []}),
+            "Partitions / offsets need to be provided",
+        ),
+        (json!({}), "Partitions / offsets need to be provided"),
+        (
+            json!({"offsets": [{"offset": {"position": 1}}]}),
+            "Partition objects cannot be null",
+        ),
+        (
+            json!({"offsets": [{"partition": {"filename": "/tmp/a"}, "offset": 3}]}),
+            "JSON object or null",
+        ),
+        (to(json!({"position": "far"})), "Long value"),
+    ] {
+        let (status, answer) = send(
+            &state,
+            Method::PATCH,
+            "/connectors/src/offsets",
+            Some(body.clone()),
+        )
+        .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}: {answer}");
+        assert_eq!(answer["error_code"], 400);
+        assert!(
+            answer["message"].as_str().unwrap().contains(says),
+            "{body}: {answer}"
+        );
+    }
+
+    assert_eq!(
+        send(&state, Method::PUT, "/connectors/src/resume", None)
+            .await
+            .0,
+        StatusCode::ACCEPTED
+    );
+    assert_eq!(
+        read().await.1,
+        to(json!({"position": 42})),
+        "read while running"
+    );
+    for method in [Method::PATCH, Method::DELETE] {
+        let (status, answer) = send(
+            &state,
+            method.clone(),
+            "/connectors/src/offsets",
+            Some(to(Value::Null)),
+        )
+        .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{method}");
+        assert_eq!(
+            answer["message"],
+            "Connectors must be in the STOPPED state before their offsets can be modified. This can be done for the \
+             specified connector by issuing a 'PUT' request to the '/connectors/src/stop' endpoint"
+        );
+    }
+    assert_eq!(
+        send(&state, Method::PUT, "/connectors/src/stop", None)
+            .await
+            .0,
+        StatusCode::NO_CONTENT
+    );
+    let (status, body) = send(&state, Method::DELETE, "/connectors/src/offsets", None).await;
+    assert_eq!(
+        (status, body),
+        (
+            StatusCode::OK,
+            json!({"message": "The offsets for this connector have been reset successfully"})
+        )
+    );
+    assert_eq!(read().await.1, json!({"offsets": []}));
+    let (status, body) = send(&state, Method::GET, "/connectors/nope/offsets", None).await;
+    assert_eq!(
+        (status, body["error_code"].clone()),
+        (StatusCode::NOT_FOUND, json!(404))
+    );
+}
+
+#[tokio::test]
+async fn active_topics_are_listed_under_the_connectors_name_and_reset_with_202() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = state(&dir);
+    let created = json!({"name": "src", "config": file_source("/tmp/a")});
+    assert_eq!(
+        send(&state, Method::POST, "/connectors", Some(created))
+            .await
+            .0,
+        StatusCode::CREATED
+    );
+    assert_eq!(
+        send(&state, Method::GET, "/connectors/src/topics", None).await,
+        (StatusCode::OK, json!({"src": {"topics": []}}))
+    );
+    assert_eq!(
+        send(&state, Method::PUT, "/connectors/src/topics/reset", None).await,
+        (StatusCode::ACCEPTED, Value::Null)
+    );
+    for (method, path) in [
+        (Method::GET, "/connectors/nope/topics"),
+        (Method::PUT, "/connectors/nope/topics/reset"),
+    ] {
+        let (status, body) = send(&state, method, path, None).await;
+        assert_eq!(
+            (status, body["error_code"].clone()),
+            (StatusCode::NOT_FOUND, json!(404)),
+            "{path}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn active_topics_answer_403_when_the_worker_turned_tracking_or_its_reset_off() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut state = state(&dir);
+    let created = json!({"name": "src", "config": file_source("/tmp/a")});
+    assert_eq!(
+        send(&state, Method::POST, "/connectors", Some(created))
+            .await
+            .0,
+        StatusCode::CREATED
+    );
+    state.topic_tracking.allow_reset = false;
+    assert_eq!(
+        send(&state, Method::GET, "/connectors/src/topics", None)
+            .await
+            .0,
+        StatusCode::OK
+    );
+    assert_eq!(
+        send(&state, Method::PUT, "/connectors/src/topics/reset", None).await,
+        (
+            StatusCode::FORBIDDEN,
+            json!({"error_code": 403, "message": "Topic tracking reset is disabled."})
+        )
+    );
+    state.topic_tracking.enabled = false;
+    for (method, path) in [
+        (Method::GET, "/connectors/src/topics"),
+        (Method::PUT, "/connectors/src/topics/reset"),
+    ] {
+        assert_eq!(
+            send(&state, method, path, None).await,
+            (
+                StatusCode::FORBIDDEN,
+                json!({"error_code": 403, "message": "Topic tracking is disabled."})
+            ),
+            "{path}"
+        );
+    }
 }

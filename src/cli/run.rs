@@ -110,6 +110,7 @@ pub fn run(options: RunOptions) -> anyhow::Result<i32> {
                 let state = RestState {
                     worker: standalone.handle(),
                     log_levels: options.log_levels.clone(),
+                    topic_tracking: worker.topic_tracking,
                 };
                 runtime.spawn(server.serve(state));
                 eprintln!("% engine: REST API on http://{bound}/connectors");

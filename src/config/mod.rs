@@ -42,7 +42,7 @@ pub use pipeline_keys::PIPELINE_KEYS;
 pub use problem::{ConfigErrors, Location, Problem};
 pub use providers::ConfigProviders;
 pub use run_spec::RunSpec;
-pub use worker::{OverridePolicy, WorkerConfig, WORKER_KEYS};
+pub use worker::{OverridePolicy, TopicTracking, WorkerConfig, WORKER_KEYS};
 
 /// Which reader a config file needs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -70,9 +70,28 @@ pub struct WorkerConfig {
     /// `task.shutdown.graceful.timeout.ms`.
     pub task_shutdown_timeout: Option<Duration>,
     pub override_policy: OverridePolicy,
+    /// `topic.tracking.enable` / `topic.tracking.allow.reset`.
+    pub topic_tracking: TopicTracking,
     pub providers: ConfigProviders,
     /// The keys as written (references resolved), to apply to connectors created later (REST).
     pub(crate) entries: Vec<Entry>,
+}
+
+/// Whether the REST API shows connectors' active topics (`topic.tracking.enable`) and lets them be reset
+/// (`topic.tracking.allow.reset`), KIP-558; both default to true, as in Kafka Connect.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TopicTracking {
+    pub enabled: bool,
+    pub allow_reset: bool,
+}
+
+impl Default for TopicTracking {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            allow_reset: true,
+        }
+    }
 }
 
 /// The worker keys besides client keys and converter keys: name and meaning (docs/pipelines.md lists them).
@@ -103,6 +122,14 @@ pub const WORKER_KEYS: &[(&str, &str)] = &[
         "None, Principal or All",
     ),
     ("config.providers", "Config providers: file, env, dir"),
+    (
+        "topic.tracking.enable",
+        "Whether GET /connectors/NAME/topics answers (true)",
+    ),
+    (
+        "topic.tracking.allow.reset",
+        "Whether PUT /connectors/NAME/topics/reset answers (true)",
+    ),
 ];
 
 /// Keys Kafka removed or that name what pipewright has built in: accepted, with a warning that they do
@@ -278,6 +305,24 @@ pub(crate) fn build(entries: &[Entry], providers: ConfigProviders) -> (WorkerCon
             "rest.advertised.host.name" => advertised_host = Some(value),
             "rest.advertised.port" => advertised_port = Some((entry.clone(), value)),
             "plugin.path" => config.plugin_path = Some(value),
+            "topic.tracking.enable" | "topic.tracking.allow.reset" => {
+                let flag = match value.trim().to_ascii_lowercase().as_str() {
+                    "true" => true,
+                    "false" => false,
+                    _ => {
+                        problems.push(problem(
+                            entry,
+                            format!("expected true or false, found {value:?}"),
+                        ));
+                        true
+                    }
+                };
+                if key == "topic.tracking.enable" {
+                    config.topic_tracking.enabled = flag;
+                } else {
+                    config.topic_tracking.allow_reset = flag;
+                }
+            }
             "connector.client.config.override.policy" => {
                 config.override_policy = match value.trim().to_ascii_lowercase().as_str() {
                     "none" => OverridePolicy::None,

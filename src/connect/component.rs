@@ -61,6 +61,11 @@ impl Capabilities {
     pub fn writes_to_kafka(&self) -> bool {
         self.kafka_client == Some(KafkaClientRole::Producer)
     }
+
+    /// The connector consumes Kafka topics (the Kafka source).
+    pub fn reads_from_kafka(&self) -> bool {
+        self.kafka_client == Some(KafkaClientRole::Consumer)
+    }
 }
 
 /// A component's name, the other names users know it by (Kafka Connect class names), its keys and what it can do.

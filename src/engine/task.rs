@@ -19,6 +19,7 @@ use crate::connect::record::{ConnectRecord, SourcePosition};
 use crate::engine::build::commit_exactly_once;
 use crate::engine::control::{TaskControl, TaskState};
 use crate::engine::dead_letter::DeadLetterQueue;
+use crate::engine::metrics::active_topics::TopicTracker;
 use crate::engine::metrics::recorder::{unix_now_ms, TaskRecorder};
 use crate::engine::metrics::{raw_bytes, PartitionLag, Stage, TaskMetrics};
 use crate::engine::positions::{PositionStore, TaskKey};
@@ -277,6 +278,13 @@ async fn pump(
     // What the sink does to a record's topic after the transforms (the Kafka sink's configured topic goes to
     // the records no routing transform renamed): only here is a record seen both before and after them.
     let sink_topic = sink.configured_topic().cloned();
+    // Active topics (KIP-558): the ones consumed, for a Kafka source; the ones written after the transforms, for
+    // a Kafka sink.
+    let active_topics = &spec.metrics.active_topics;
+    let mut consumed_topics =
+        (pipeline.run.source.capabilities().reads_from_kafka()).then(TopicTracker::default);
+    let mut written_topics =
+        (pipeline.run.sink.capabilities().writes_to_kafka()).then(TopicTracker::default);
     let mut recorder = TaskRecorder::new();
     // The positions of the records of one poll, in order (reused from poll to poll).
     let mut positions: Vec<PolledPosition> = Vec::new();
@@ -336,8 +344,17 @@ async fn pump(
                 // before it, and the error. Those records still reach the sink and their positions commit, so
                 // the restart an operator makes re-sends nothing; nothing after it is written.
                 let mut failed: Option<(usize, ConnectorError)> = None;
+                for tracker in [&mut consumed_topics, &mut written_topics]
+                    .into_iter()
+                    .flatten()
+                {
+                    tracker.start_batch(active_topics);
+                }
                 for index in 0..records.len() {
                     let record = &mut records[index];
+                    if let Some(tracker) = &mut consumed_topics {
+                        tracker.saw(&record.topic, active_topics);
+                    }
                     bytes_polled += raw_bytes(record);
                     let positions_before = positions.len();
                     if let Some(position) = record.source_offset.take() {
@@ -399,6 +416,9 @@ async fn pump(
                 let mut bytes_written = 0u64;
                 for record in &records {
                     bytes_written += raw_bytes(record);
+                    if let Some(tracker) = &mut written_topics {
+                        tracker.saw(&record.topic, active_topics);
+                    }
                     recorder.handed_to_sink(record.timestamp.unwrap_or(polled_at_ms));
                 }
                 let put_started = Instant::now();

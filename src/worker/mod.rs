@@ -6,6 +6,7 @@
 //! process; Kafka topics come with distributed mode. It never touches a record.
 
 pub mod handle;
+pub mod offsets;
 pub mod requests;
 pub mod standalone;
 pub mod status;
@@ -112,6 +113,9 @@ pub enum WorkerError {
     BadRequest(String),
     #[error("{0}")]
     Store(#[from] StoreError),
+    /// Reading or changing what a connector keeps in Kafka failed (the broker refused, or did not answer).
+    #[error("{0}")]
+    Kafka(String),
 }
 
 /// The connectors of one worker and their tasks.

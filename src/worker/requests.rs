@@ -1,15 +1,21 @@
 //! What operators ask of the worker through the REST API: create, reconfigure, restart, pause, stop and delete
-//! connectors, and read their configs and statuses (Kafka Connect's herder operations).
+//! connectors, read their configs and statuses, read and change their offsets (KIP-875) and their active topics
+//! (KIP-558) (Kafka Connect's herder operations).
 //!
 //! Every change takes effect at once and touches only the connector named; a config reaches a task only after
 //! it validated, and connectors created or changed here are stored so they come back after a restart.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
+use super::offsets::{
+    parse_group_offset, store_request, GroupChange, KafkaOffsets, KafkaOffsetsJob, OffsetsRequest,
+    OffsetsWork, PositionForm, ALTERED, RESET,
+};
 use super::status::{ConnectorStatus, TargetState, TaskStatus};
 use super::store::StoredConnector;
 use super::{Worker, WorkerError};
-use crate::config::{parse_connector, PipelineConfig, Registry};
+use crate::config::{parse_connector, Delivery, PipelineConfig, Registry};
+use crate::connect::connectors::SourceConfig;
 use crate::engine::positions::TaskKey;
 
 /// A connector as `GET /connectors/{name}` shows it.
@@ -257,6 +263,122 @@ impl Worker {
             target = target.as_str(),
             "connector target state changed"
         );
+        Ok(())
+    }
+
+    /// `GET|PATCH|DELETE /connectors/{name}/offsets` (KIP-875): reading works in any state; altering and
+    /// resetting only on a stopped connector, whose tasks are not running to overwrite what is written. The
+    /// work on positions kept in Kafka is handed back to be finished off the control thread.
+    pub fn connector_offsets(
+        &mut self,
+        name: &str,
+        request: OffsetsRequest,
+    ) -> Result<OffsetsWork, WorkerError> {
+        let connector = self.connector(name)?;
+        if matches!(&request, OffsetsRequest::Alter(offsets) if offsets.is_empty()) {
+            return Err(WorkerError::BadRequest(
+                "Partitions / offsets need to be provided for an alter offsets request".into(),
+            ));
+        }
+        if request != OffsetsRequest::Read && connector.target != TargetState::Stopped {
+            return Err(WorkerError::BadRequest(format!(
+                "Connectors must be in the STOPPED state before their offsets can be modified. This can be done \
+                 for the specified connector by issuing a 'PUT' request to the '/connectors/{name}/stop' endpoint"
+            )));
+        }
+        let spec = &connector.spec;
+        let tasks = connector.task_count();
+        let form = match &spec.run.source {
+            SourceConfig::Kafka(source) => {
+                let group = source
+                    .consumer
+                    .group_id
+                    .clone()
+                    .unwrap_or_else(|| format!("connect-{name}"));
+                let change = match &request {
+                    OffsetsRequest::Read => GroupChange::Read,
+                    OffsetsRequest::Alter(offsets) => GroupChange::Alter(
+                        offsets
+                            .iter()
+                            .map(parse_group_offset)
+                            .collect::<Result<_, _>>()?,
+                    ),
+                    OffsetsRequest::Reset => GroupChange::Reset,
+                };
+                // Each task is a static member under the instance id plus its index (see KafkaSource::open).
+                let static_members = source
+                    .consumer
+                    .group_instance_id
+                    .iter()
+                    .flat_map(|base| (0..tasks).map(move |task| format!("{base}-{task}")))
+                    .collect();
+                return Ok(OffsetsWork::Kafka(Box::new(KafkaOffsetsJob {
+                    connector: name.to_owned(),
+                    place: KafkaOffsets::Group {
+                        group,
+                        client: source.consumer.common.clone(),
+                        change,
+                        static_members,
+                    },
+                })));
+            }
+            other => PositionForm::of(other).ok_or_else(|| {
+                WorkerError::BadRequest(format!("connector {name} keeps no offsets"))
+            })?,
+        };
+        if spec.delivery != Delivery::ExactlyOnce {
+            return Ok(OffsetsWork::Done(store_request(
+                self.positions.as_ref(),
+                name,
+                tasks,
+                &form,
+                &request,
+            )?));
+        }
+        // Exactly-once: the positions committed with the records, in the offsets topic.
+        let (writes, answer) = match &request {
+            OffsetsRequest::Read => (None, ""),
+            OffsetsRequest::Alter(offsets) => {
+                let mut changes: BTreeMap<u32, Option<crate::connect::record::SourcePosition>> =
+                    BTreeMap::new();
+                for offset in offsets {
+                    let (task, position) = form.parse(tasks, offset)?;
+                    changes.insert(task, position);
+                }
+                (Some(changes.into_iter().collect()), ALTERED)
+            }
+            OffsetsRequest::Reset => (Some((0..tasks).map(|task| (task, None)).collect()), RESET),
+        };
+        Ok(OffsetsWork::Kafka(Box::new(KafkaOffsetsJob {
+            connector: name.to_owned(),
+            place: KafkaOffsets::OffsetsTopic {
+                consumer: Box::new(spec.run.consumer.clone()),
+                producer: Box::new(spec.run.producer.clone()),
+                tasks,
+                form,
+                writes,
+                answer,
+            },
+        })))
+    }
+
+    /// `GET /connectors/{name}/topics` (KIP-558): the topics its tasks consumed (a pipeline reading Kafka) or
+    /// wrote to (one writing Kafka) since it was configured or the set was last reset.
+    pub fn connector_active_topics(&self, name: &str) -> Result<BTreeSet<String>, WorkerError> {
+        Ok(self
+            .connector(name)?
+            .metrics
+            .iter()
+            .flat_map(|m| m.active_topics.topics())
+            .collect())
+    }
+
+    /// `PUT /connectors/{name}/topics/reset`: forgets them; its tasks report each again as they use it.
+    pub fn reset_connector_active_topics(&mut self, name: &str) -> Result<(), WorkerError> {
+        for metrics in &self.connector(name)?.metrics {
+            metrics.active_topics.reset();
+        }
+        tracing::info!(connector = name, "active topics reset");
         Ok(())
     }
 }

@@ -1,8 +1,10 @@
-//! Group operations: list a broker's groups, describe a group, delete one.
+//! Group operations: list a broker's groups, describe a group, remove static members from one, delete one.
 
 use bytes::Bytes;
+use kafka_protocol::messages::leave_group_request::MemberIdentity;
 use kafka_protocol::messages::{
-    ApiKey, DeleteGroupsRequest, DescribeGroupsRequest, GroupId, ListGroupsRequest,
+    ApiKey, DeleteGroupsRequest, DescribeGroupsRequest, GroupId, LeaveGroupRequest,
+    ListGroupsRequest,
 };
 use kafka_protocol::protocol::StrBytes;
 
@@ -208,6 +210,75 @@ impl AdminOperation for DeleteGroup {
     }
 }
 
+/// LeaveGroup on behalf of static members (KIP-345, as the Java admin client's `removeMembersFromConsumerGroup`):
+/// a static member does not leave when it closes, so its group stays non-empty, and refuses offsets committed
+/// from outside it, until its session times out — unless it is removed by its `group.instance.id`. Each member
+/// is named by its instance id and, where known (from [`DescribeGroup`]), its member id: some brokers (tansu)
+/// find a member by its member id only.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RemoveStaticMembers {
+    pub group: String,
+    /// `(group.instance.id, member id or "")`.
+    pub members: Vec<(String, String)>,
+}
+
+impl AdminOperation for RemoveStaticMembers {
+    /// Per instance id: removed, or why not (UNKNOWN_MEMBER_ID: it was not a member).
+    type Output = Vec<(String, Result<(), AdminError>)>;
+    const API: ApiKey = ApiKey::LeaveGroup;
+
+    fn target(&self) -> AdminTarget {
+        AdminTarget::GroupCoordinator(self.group.clone())
+    }
+
+    fn request(&self) -> Request {
+        let members = self
+            .members
+            .iter()
+            .map(|(instance_id, member_id)| {
+                MemberIdentity::default()
+                    .with_member_id(StrBytes::from_string(member_id.clone()))
+                    .with_group_instance_id(Some(StrBytes::from_string(instance_id.clone())))
+            })
+            .collect();
+        Request::LeaveGroup(
+            LeaveGroupRequest::default()
+                .with_group_id(group_id(&self.group))
+                .with_members(members),
+        )
+    }
+
+    fn retry(response: &Response) -> Option<AnswerRetry> {
+        match response {
+            Response::LeaveGroup(r) => coordinator_retry(r.error_code),
+            _ => None,
+        }
+    }
+
+    fn read(self, answer: Answer) -> Result<Self::Output, AdminError> {
+        let Response::LeaveGroup(response) = &answer.response else {
+            return Err(unexpected_for_group(
+                Self::API,
+                &self.group,
+                &answer.response,
+            ));
+        };
+        broker_error(Self::API, response.error_code, None)?;
+        Ok(response
+            .members
+            .iter()
+            .map(|m| {
+                let id = m
+                    .group_instance_id
+                    .as_ref()
+                    .map(|id| id.as_str().to_owned())
+                    .unwrap_or_default();
+                (id, broker_error(Self::API, m.error_code, None))
+            })
+            .collect())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -261,5 +332,51 @@ mod tests {
             })
             .unwrap_err();
         assert_eq!(error.response_error(), Some(ResponseError::NonEmptyGroup));
+    }
+
+    #[test]
+    fn static_members_are_removed_by_their_instance_ids() {
+        use kafka_protocol::messages::leave_group_response::MemberResponse;
+        use kafka_protocol::messages::LeaveGroupResponse;
+        let op = RemoveStaticMembers {
+            group: "g".into(),
+            members: vec![
+                ("p-0".into(), "p-0-abc".into()),
+                ("p-1".into(), String::new()),
+            ],
+        };
+        let Request::LeaveGroup(request) = op.request() else {
+            panic!("a LeaveGroup")
+        };
+        let ids: Vec<Option<&str>> = request
+            .members
+            .iter()
+            .map(|m| m.group_instance_id.as_ref().map(|id| id.as_str()))
+            .collect();
+        assert_eq!(ids, [Some("p-0"), Some("p-1")]);
+        let member_ids: Vec<&str> = request
+            .members
+            .iter()
+            .map(|m| m.member_id.as_str())
+            .collect();
+        assert_eq!(member_ids, ["p-0-abc", ""]);
+        let answer = Response::LeaveGroup(LeaveGroupResponse::default().with_members(vec![
+            MemberResponse::default()
+                .with_group_instance_id(Some(StrBytes::from_static_str("p-0"))),
+            MemberResponse::default()
+                .with_group_instance_id(Some(StrBytes::from_static_str("p-1")))
+                .with_error_code(ResponseError::UnknownMemberId.code()),
+        ]));
+        let outcomes = op
+            .read(Answer {
+                broker: 1,
+                response: answer,
+            })
+            .unwrap();
+        assert_eq!(outcomes[0], ("p-0".into(), Ok(())));
+        assert_eq!(
+            outcomes[1].1.as_ref().unwrap_err().response_error(),
+            Some(ResponseError::UnknownMemberId)
+        );
     }
 }

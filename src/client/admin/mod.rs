@@ -14,6 +14,7 @@ mod topics;
 
 pub use groups::{
     DeleteGroup, DescribeGroup, GroupDescription, GroupListing, GroupMemberDescription, ListGroups,
+    RemoveStaticMembers,
 };
 pub use offsets::{AlterOffsets, DeleteOffsets, FetchOffsets, ListOffsets, OffsetSpec};
 pub use operation::{AdminError, AdminOperation, AdminTarget, Answer, AnswerRetry};

@@ -965,11 +965,19 @@ listeners = "http://:9999"
 "rest.advertised.host.name" = "worker-1"
 "task.shutdown.graceful.timeout.ms" = 4000
 "plugin.path" = "/usr/share/java"
-"connector.client.config.override.policy" = "None""#,
+"connector.client.config.override.policy" = "None"
+"topic.tracking.allow.reset" = false"#,
             "",
         );
         let config = parse(&text, "pipelines.toml", Format::Toml, &Registry).unwrap();
         let worker = &config.worker;
+        assert_eq!(
+            worker.topic_tracking,
+            crate::config::TopicTracking {
+                enabled: true,
+                allow_reset: false
+            }
+        );
         assert_eq!(
             worker.offset_file.as_deref(),
             Some(std::path::Path::new("/var/lib/connect.offsets"))

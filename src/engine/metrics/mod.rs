@@ -5,6 +5,7 @@
 //! ([`recorder::TaskRecorder`]) and merged into the task's shared [`TaskDistributions`] at most once per second,
 //! with a lock the core only tries (it never waits for the REST thread).
 
+pub mod active_topics;
 pub mod histogram;
 pub mod process;
 pub mod recorder;
@@ -127,6 +128,8 @@ pub struct TaskMetrics {
     /// What the task's clients (sink producer, source consumer, dead-letter producer) are telling of their
     /// connections while the task runs.
     connections: Mutex<Vec<ConnectionProblems>>,
+    /// The topics the task consumed or wrote to (KIP-558).
+    pub active_topics: active_topics::ActiveTopics,
 }
 
 impl TaskMetrics {
