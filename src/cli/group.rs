@@ -356,15 +356,7 @@ pub async fn group_offsets(config: ConfigMap, group: &str) -> anyhow::Result<Str
     let outcome = async {
         // Every partition of every topic: the group may have committed for any of them.
         let cluster = run(&admin, DescribeCluster { topics: None }, timeout).await?;
-        let partitions = cluster
-            .topics
-            .iter()
-            .flat_map(|t| {
-                t.partitions
-                    .iter()
-                    .map(|p| TopicPartition::new(t.name.as_str(), p.partition))
-            })
-            .collect();
+        let partitions = cluster.partitions();
         let operation = FetchOffsets {
             group: group.to_owned(),
             partitions,

@@ -257,22 +257,23 @@ async fn pump(
         records: max_records,
         bytes: pipeline.queue_max_bytes.max(1),
     };
-    let position_key = crate::engine::offsets_topic::position_key(&pipeline.name, spec.task.index);
-    let exactly_once_group: Option<String> = match pipeline.delivery {
-        Delivery::ExactlyOnce => Some(
-            pipeline
-                .run
-                .consumer
-                .group_id
-                .clone()
-                .unwrap_or_else(|| format!("connect-{}", pipeline.name)),
-        ),
-        Delivery::AtLeastOnce => None,
+    let mut commits = Commits {
+        exactly_once_group: match pipeline.delivery {
+            Delivery::ExactlyOnce => Some(
+                pipeline
+                    .run
+                    .consumer
+                    .group_id
+                    .clone()
+                    .unwrap_or_else(|| format!("connect-{}", pipeline.name)),
+            ),
+            Delivery::AtLeastOnce => None,
+        },
+        position_key: crate::engine::offsets_topic::position_key(&pipeline.name, spec.task.index),
+        store,
+        pending: HashMap::new(),
+        stored: HashMap::new(),
     };
-    // Latest position per stream among records handed to the sink since the last commit.
-    let mut pending: HashMap<Option<(String, i32)>, SourcePosition> = HashMap::new();
-    // What the offsets file holds (file-like sources): positions of every stream, kept across commits.
-    let mut stored: HashMap<Option<(String, i32)>, SourcePosition> = HashMap::new();
     let mut last_commit = Instant::now();
     let mut unflushed = 0usize;
     // What the sink does to a record's topic after the transforms (the Kafka sink's configured topic goes to
@@ -298,19 +299,9 @@ async fn pump(
         }
         if control.pause_requested() {
             // Everything polled so far reaches the sink and its positions commit before the pause takes hold.
-            if let Some(dlq) = dead_letters.as_deref_mut() {
-                dlq.flush().await?;
-            }
-            commit(
-                exactly_once_group.as_deref(),
-                &position_key,
-                source,
-                sink,
-                store,
-                &mut pending,
-                &mut stored,
-            )
-            .await?;
+            commits
+                .commit(source, sink, dead_letters.as_deref_mut())
+                .await?;
             recorder.acknowledged(unix_now_ms());
             recorder.publish(&spec.metrics, source_lag(source), Instant::now());
             last_commit = Instant::now();
@@ -474,20 +465,13 @@ async fn pump(
                 TaskMetrics::add(&spec.metrics.records_written, written);
                 TaskMetrics::add(&spec.metrics.bytes_written, bytes_written);
                 if let Some((cut, error)) = failed {
-                    merge_positions(&mut pending, positions.drain(..cut).map(|p| p.position));
-                    if let Some(dlq) = dead_letters.as_deref_mut() {
-                        dlq.flush().await?;
-                    }
-                    commit(
-                        exactly_once_group.as_deref(),
-                        &position_key,
-                        source,
-                        sink,
-                        store,
-                        &mut pending,
-                        &mut stored,
-                    )
-                    .await?;
+                    merge_positions(
+                        &mut commits.pending,
+                        positions.drain(..cut).map(|p| p.position),
+                    );
+                    commits
+                        .commit(source, sink, dead_letters.as_deref_mut())
+                        .await?;
                     recorder.acknowledged(unix_now_ms());
                     recorder.publish(&spec.metrics, source_lag(source), Instant::now());
                     return Err(ConnectorError::rejected(
@@ -500,7 +484,10 @@ async fn pump(
                         ),
                     ));
                 }
-                merge_positions(&mut pending, positions.drain(..).map(|p| p.position));
+                merge_positions(
+                    &mut commits.pending,
+                    positions.drain(..).map(|p| p.position),
+                );
                 false
             }
             SourcePoll::Idle => false,
@@ -508,21 +495,11 @@ async fn pump(
         };
         let due = last_commit.elapsed() >= pipeline.offset_flush_interval
             || unflushed >= max_records * 16;
-        if finished || (due && (!pending.is_empty() || unflushed > 0)) {
+        if finished || (due && (!commits.pending.is_empty() || unflushed > 0)) {
             let commit_started = Instant::now();
-            if let Some(dlq) = dead_letters.as_deref_mut() {
-                dlq.flush().await?;
-            }
-            commit(
-                exactly_once_group.as_deref(),
-                &position_key,
-                source,
-                sink,
-                store,
-                &mut pending,
-                &mut stored,
-            )
-            .await?;
+            commits
+                .commit(source, sink, dead_letters.as_deref_mut())
+                .await?;
             recorder.stage(Stage::Commit, commit_started.elapsed());
             recorder.acknowledged(unix_now_ms());
             last_commit = Instant::now();
@@ -533,19 +510,9 @@ async fn pump(
             break TaskOutcome::Finished;
         }
     };
-    if let Some(dlq) = dead_letters {
-        dlq.flush().await?;
-    }
-    commit(
-        exactly_once_group.as_deref(),
-        &position_key,
-        source,
-        sink,
-        store,
-        &mut pending,
-        &mut stored,
-    )
-    .await?;
+    commits
+        .commit(source, sink, dead_letters.as_deref_mut())
+        .await?;
     recorder.acknowledged(unix_now_ms());
     // The lock may be busy with a scrape just now; a few tries keep the run's last values from being lost.
     for _ in 0..100 {
@@ -576,41 +543,58 @@ struct TaskPositions<'a> {
     key: TaskKey,
 }
 
-/// Flushes the sink, then commits the positions of everything it now has.
-#[allow(clippy::too_many_arguments)]
-async fn commit(
-    exactly_once_group: Option<&str>,
-    position_key: &str,
-    source: &mut AnySource,
-    sink: &mut AnySink,
-    store: Option<&TaskPositions<'_>>,
-    pending: &mut HashMap<Option<(String, i32)>, SourcePosition>,
-    stored: &mut HashMap<Option<(String, i32)>, SourcePosition>,
-) -> Result<(), ConnectorError> {
-    if let Some(group_id) = exactly_once_group {
-        // Records and consumed offsets in one transaction: visible together or not at all.
-        let positions: Vec<SourcePosition> = pending.values().cloned().collect();
-        commit_exactly_once(source, sink, group_id, position_key, &positions).await?;
-        pending.clear();
-        return Ok(());
+/// What a task commits, and where: the positions pending since the last commit, the positions file's content,
+/// or the transaction they go into.
+struct Commits<'a> {
+    /// Exactly-once: the group whose offsets go into the sink's transactions.
+    exactly_once_group: Option<String>,
+    /// The task's key in the offsets topic (exactly-once positions of a non-Kafka source).
+    position_key: String,
+    store: Option<&'a TaskPositions<'a>>,
+    /// Latest position per stream among records handed to the sink since the last commit.
+    pending: HashMap<Option<(String, i32)>, SourcePosition>,
+    /// What the positions file holds (file-like sources): positions of every stream, kept across commits.
+    stored: HashMap<Option<(String, i32)>, SourcePosition>,
+}
+
+impl Commits<'_> {
+    /// Writes the dead letters queued so far, flushes the sink, then commits the positions of everything it
+    /// now has.
+    async fn commit(
+        &mut self,
+        source: &mut AnySource,
+        sink: &mut AnySink,
+        dead_letters: Option<&mut DeadLetterQueue>,
+    ) -> Result<(), ConnectorError> {
+        if let Some(dlq) = dead_letters {
+            dlq.flush().await?;
+        }
+        if let Some(group_id) = &self.exactly_once_group {
+            // Records and consumed offsets in one transaction: visible together or not at all.
+            let positions: Vec<SourcePosition> = self.pending.values().cloned().collect();
+            commit_exactly_once(source, sink, group_id, &self.position_key, &positions).await?;
+            self.pending.clear();
+            return Ok(());
+        }
+        sink.flush().await?;
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        if let Some(store) = self.store {
+            self.stored
+                .extend(self.pending.iter().map(|(k, v)| (k.clone(), v.clone())));
+            let positions: Vec<SourcePosition> = self.stored.values().cloned().collect();
+            store
+                .store
+                .store(&store.key, &positions)
+                .map_err(|e| ConnectorError::fatal(e.to_string()))?;
+        }
+        for position in self.pending.values() {
+            source.commit(position).await?;
+        }
+        self.pending.clear();
+        Ok(())
     }
-    sink.flush().await?;
-    if pending.is_empty() {
-        return Ok(());
-    }
-    if let Some(store) = store {
-        stored.extend(pending.iter().map(|(k, v)| (k.clone(), v.clone())));
-        let positions: Vec<SourcePosition> = stored.values().cloned().collect();
-        store
-            .store
-            .store(&store.key, &positions)
-            .map_err(|e| ConnectorError::fatal(e.to_string()))?;
-    }
-    for position in pending.values() {
-        source.commit(position).await?;
-    }
-    pending.clear();
-    Ok(())
 }
 
 #[cfg(test)]

@@ -554,15 +554,7 @@ async fn group_request(
                 .run(DescribeCluster { topics: None })
                 .await
                 .map_err(|e| group_failure("read", connector, &e))?;
-            let partitions = cluster
-                .topics
-                .iter()
-                .flat_map(|t| {
-                    t.partitions
-                        .iter()
-                        .map(|p| TopicPartition::new(t.name.as_str(), p.partition))
-                })
-                .collect();
+            let partitions = cluster.partitions();
             let committed = admin
                 .run(FetchOffsets {
                     group: group.to_owned(),

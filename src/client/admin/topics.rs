@@ -201,6 +201,18 @@ impl ClusterDescription {
         self.topics.iter().find(|t| t.name == name)
     }
 
+    /// Every partition of every topic described (what a group may have committed offsets for).
+    pub fn partitions(&self) -> Vec<crate::client::consumer::TopicPartition> {
+        self.topics
+            .iter()
+            .flat_map(|t| {
+                t.partitions.iter().map(|p| {
+                    crate::client::consumer::TopicPartition::new(t.name.as_str(), p.partition)
+                })
+            })
+            .collect()
+    }
+
     fn from_response(response: &MetadataResponse) -> Self {
         let ids = |ids: &[kafka_protocol::messages::BrokerId]| ids.iter().map(|i| i.0).collect();
         Self {
