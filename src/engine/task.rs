@@ -510,9 +510,7 @@ async fn pump(
             break TaskOutcome::Finished;
         }
     };
-    commits
-        .commit(source, sink, dead_letters.as_deref_mut())
-        .await?;
+    commits.commit(source, sink, dead_letters).await?;
     recorder.acknowledged(unix_now_ms());
     // The lock may be busy with a scrape just now; a few tries keep the run's last values from being lost.
     for _ in 0..100 {

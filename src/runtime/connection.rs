@@ -263,7 +263,7 @@ async fn serve<R: BrokerRead, W: BrokerWrite>(
                     let oldest_deadline = pending
                         .borrow()
                         .iter()
-                        .map(|p| p.sent_at + timeout_of(&config, p.api))
+                        .map(|p| p.sent_at + timeout_of(config, p.api))
                         .min();
                     let check_at = oldest_deadline.unwrap_or_else(|| {
                         Instant::now() + config.request_timeout.min(REQUEST_TIMEOUT_CHECK)
