@@ -102,10 +102,17 @@ fn every_endpoint_answers_kc_and_requests_as_kafka_connect_does() {
     let url = engine.url();
     let worker_id = format!("127.0.0.1:{}", engine.port());
 
+    // The worker reads the cluster's id from the broker after it starts, as Kafka Connect shows it.
+    wait_for("GET / to show the Kafka cluster id", WAIT, || {
+        get_json(engine.port(), "/").1["kafka_cluster_id"].is_string()
+    });
     let info = kc_json(&url, &["info"]);
     assert_eq!(info["version"], env!("CARGO_PKG_VERSION"), "{info}");
     assert!(
-        info.get("commit").is_some() && info.get("kafka_cluster_id").is_some(),
+        info.get("commit").is_some()
+            && info["kafka_cluster_id"]
+                .as_str()
+                .is_some_and(|id| !id.is_empty()),
         "{info}"
     );
 

@@ -50,6 +50,53 @@ pub struct RestState {
     pub log_levels: Option<Arc<LogLevels>>,
     /// Whether `/connectors/{name}/topics` answers, and its reset (the worker's `topic.tracking.*` keys).
     pub topic_tracking: crate::config::TopicTracking,
+    /// The id of the Kafka cluster the worker uses, once it was read from the broker (`GET /` shows it, as
+    /// Kafka Connect does; null until then).
+    pub kafka_cluster_id: Arc<std::sync::OnceLock<String>>,
+}
+
+/// Reads the id of the cluster `admin` reaches on a thread of its own (the REST API's runtime must not wait
+/// for a broker), retrying every second until it is known or the process ends, and keeps it in `into`.
+pub fn look_up_cluster_id(
+    admin: crate::client::config::CommonConfig,
+    into: Arc<std::sync::OnceLock<String>>,
+) {
+    let spawned = std::thread::Builder::new()
+        .name("pipewright-cluster-id".into())
+        .spawn(move || {
+            let runtime = match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(runtime) => runtime,
+                Err(e) => {
+                    tracing::warn!(error = %e, "no runtime to read the Kafka cluster id with");
+                    return;
+                }
+            };
+            tokio::task::LocalSet::new().block_on(&runtime, async move {
+                let client = crate::runtime::Admin::new(admin);
+                loop {
+                    let asked = client.run(crate::client::admin::DescribeCluster {
+                        topics: Some(Vec::new()),
+                    });
+                    match tokio::time::timeout(Duration::from_secs(30), asked).await {
+                        Ok(Ok(cluster)) => {
+                            if let Some(id) = cluster.cluster_id {
+                                let _ = into.set(id);
+                            }
+                            break;
+                        }
+                        // The connection failure is logged by the client; the lookup tries again.
+                        Ok(Err(_)) | Err(_) => tokio::time::sleep(Duration::from_secs(1)).await,
+                    }
+                }
+                client.close().await;
+            });
+        });
+    if let Err(e) = spawned {
+        tracing::warn!(error = %e, "no thread to read the Kafka cluster id on");
+    }
 }
 
 /// Every route of the API.
@@ -118,11 +165,11 @@ pub fn router(state: RestState) -> Router {
         .with_state(state)
 }
 
-async fn root() -> Response {
+async fn root(State(state): State<RestState>) -> Response {
     Json(json!({
         "version": env!("CARGO_PKG_VERSION"),
         "commit": "",
-        "kafka_cluster_id": null,
+        "kafka_cluster_id": state.kafka_cluster_id.get(),
     }))
     .into_response()
 }

@@ -44,6 +44,7 @@ fn state(dir: &tempfile::TempDir) -> RestState {
         worker: worker_handle,
         log_levels: None,
         topic_tracking: Default::default(),
+        kafka_cluster_id: Default::default(),
     }
 }
 
@@ -516,6 +517,7 @@ async fn health_answers_healthy_while_the_worker_answers_and_unhealthy_once_it_i
         worker: gone,
         log_levels: None,
         topic_tracking: Default::default(),
+        kafka_cluster_id: Default::default(),
     };
     let (status, body) = send(&gone, Method::GET, "/health", None).await;
     assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR, "{body}");

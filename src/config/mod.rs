@@ -118,6 +118,20 @@ pub struct ConnectorDefaults {
     pub worker: WorkerConfig,
 }
 
+impl ConnectorDefaults {
+    /// The settings of an admin client of the worker's cluster (`[kafka]` / the worker file's shared client
+    /// keys), when they make one: what `GET /` asks for the cluster's id with.
+    pub fn admin_client(&self) -> Option<crate::client::config::CommonConfig> {
+        let mut map = crate::client::config::ConfigMap::new();
+        for &key in crate::client::config::admin_keys() {
+            if let Some(value) = self.kafka.get(key) {
+                map.set(key, value);
+            }
+        }
+        crate::client::config::admin_config(map).ok()
+    }
+}
+
 impl EngineConfig {
     /// What connectors created later (through REST) start from.
     pub fn defaults(&self) -> ConnectorDefaults {
