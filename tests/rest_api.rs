@@ -426,6 +426,11 @@ fn errors_are_the_codes_and_bodies_kafka_connect_answers() {
             404,
             "invalid log level 'LOUD'",
         ),
+        (
+            Call::get("/admin/loggers/org.example.NoSuchLogger"),
+            404,
+            "Logger org.example.NoSuchLogger not found.",
+        ),
         (Call::get("/no/such/path"), 404, ""),
         (Call::delete("/connector-plugins"), 405, ""),
         (Call::post("/connectors").json(stopped(" padded ")), 201, ""),

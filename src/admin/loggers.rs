@@ -106,20 +106,26 @@ impl LogLevels {
         Value::Object(out)
     }
 
-    /// The level in effect for `logger`: its own, else its nearest ancestor's, else root's.
-    pub fn level(&self, logger: &str) -> String {
+    /// The level in effect for `logger`: its own, else its nearest ancestor's, else root's. `None` for a logger
+    /// that does not exist: not root, never set, and not a module of this program (`pipewright::…`), whose
+    /// targets are the loggers there are.
+    pub fn level(&self, logger: &str) -> Option<String> {
         let levels = self.state.lock().unwrap_or_else(|e| e.into_inner());
         if logger == "root" {
-            return levels.root.clone();
+            return Some(levels.root.clone());
+        }
+        let ours = logger == "pipewright" || logger.starts_with("pipewright::");
+        if !ours && !levels.loggers.contains_key(logger) {
+            return None;
         }
         let mut name = logger;
         loop {
             if let Some((level, _)) = levels.loggers.get(name) {
-                return level.clone();
+                return Some(level.clone());
             }
             match name.rfind("::") {
                 Some(at) => name = &name[..at],
-                None => return levels.root.clone(),
+                None => return Some(levels.root.clone()),
             }
         }
     }
@@ -194,7 +200,11 @@ pub(super) async fn get(
     State(state): State<RestState>,
     Path(logger): Path<String>,
 ) -> Result<Response, RestError> {
-    Ok(Json(json!({"level": levels(&state)?.level(&logger)})).into_response())
+    // As Kafka Connect answers for a logger its logging framework does not have.
+    let level = levels(&state)?
+        .level(&logger)
+        .ok_or_else(|| RestError::not_found(format!("Logger {logger} not found.")))?;
+    Ok(Json(json!({ "level": level })).into_response())
 }
 
 /// `PUT /admin/loggers/{logger}` with `{"level": "DEBUG"}` (`?scope=worker`, the only scope of one process).
@@ -229,12 +239,18 @@ mod tests {
                 Ok(())
             }),
         );
-        assert_eq!(levels.level("root"), "INFO");
-        assert_eq!(levels.level("pipewright::engine::task"), "DEBUG");
-        assert_eq!(levels.level("pipewright::client"), "INFO");
+        assert_eq!(levels.level("root").as_deref(), Some("INFO"));
+        assert_eq!(
+            levels.level("pipewright::engine::task").as_deref(),
+            Some("DEBUG")
+        );
+        assert_eq!(levels.level("pipewright::client").as_deref(), Some("INFO"));
         let changed = levels.set("pipewright::engine", "trace").unwrap();
         assert_eq!(changed, ["pipewright::engine", "pipewright::engine::task"]);
-        assert_eq!(levels.level("pipewright::engine::cores"), "TRACE");
+        assert_eq!(
+            levels.level("pipewright::engine::cores").as_deref(),
+            Some("TRACE")
+        );
         assert_eq!(
             applied.lock().unwrap().last().unwrap(),
             "info,pipewright::engine=trace,pipewright::engine::task=trace"
@@ -251,7 +267,8 @@ mod tests {
         );
         assert_eq!(applied.lock().unwrap().len(), before, "nothing applied");
         levels.set("root", "fatal").unwrap();
-        assert_eq!(levels.level("x"), "ERROR");
+        assert_eq!(levels.level("pipewright::x").as_deref(), Some("ERROR"));
+        assert_eq!(levels.level("x"), None, "a logger that does not exist");
         let all = levels.all();
         assert_eq!(all["root"]["level"], "ERROR");
         assert!(all["pipewright::engine"]["last_modified"].is_u64());
@@ -262,7 +279,7 @@ mod tests {
         let levels = LogLevels::new("info", Box::new(|_| Err("refused".into())));
         let error = levels.set("pipewright::engine", "debug").unwrap_err();
         assert_eq!(error.status, axum::http::StatusCode::INTERNAL_SERVER_ERROR);
-        assert_eq!(levels.level("pipewright::engine"), "INFO");
+        assert_eq!(levels.level("pipewright::engine").as_deref(), Some("INFO"));
         assert!(levels.all().get("pipewright::engine").is_none());
     }
 }
