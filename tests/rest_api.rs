@@ -722,6 +722,8 @@ fn a_kafka_reading_connector_reads_again_from_its_offsets_reset_or_set_while_sto
     let engine = StandaloneEngine::start(dir.path(), &broker.bootstrap(), STRING_CONVERTERS);
     let url = engine.url();
     let topic = unique_topic("rest-sink-offsets");
+    // Its own group (connect-<name>) on every run, so a broker that outlives the test has no old offsets in it.
+    let name = unique_topic("sink");
     create_topic(&broker.bootstrap(), &topic, 1);
     let records: Vec<PeerRecord> = ["a", "b", "c"]
         .iter()
@@ -733,32 +735,32 @@ fn a_kafka_reading_connector_reads_again_from_its_offsets_reset_or_set_while_sto
                         "tasks.max": "1", "consumer.override.session.timeout.ms": "6000"});
     let created = request(
         &url,
-        Call::post("/connectors").json(json!({"name": "sink", "config": config})),
+        Call::post("/connectors").json(json!({"name": name, "config": config})),
     );
     assert_eq!(created.status, 201, "{}", created.text);
     assert_eq!(created.json["type"], "sink");
     let lines = || std::fs::read_to_string(&out).unwrap_or_default();
     let partition = json!({"kafka_topic": topic, "kafka_partition": 0});
     let committed = |offset: i64| json!({"offsets": [{"partition": partition, "offset": {"kafka_offset": offset}}]});
-    wait_for_offsets(&url, "sink", &committed(3));
+    wait_for_offsets(&url, &name, &committed(3));
     assert_eq!(lines(), "a\nb\nc\n");
     assert_eq!(
-        kc_json(&url, &["list-topics", "sink"]),
-        json!({"sink": {"topics": [topic]}}),
+        kc_json(&url, &["list-topics", &name]),
+        json!({ name.clone(): {"topics": [topic]} }),
         "the topic it consumed"
     );
-    let refused = request(&url, Call::delete("/connectors/sink/offsets"));
+    let refused = request(&url, Call::delete(&format!("/connectors/{name}/offsets")));
     assert_eq!(
         (refused.status, refused.json["message"].clone()),
-        (400, json!(not_stopped("sink")))
+        (400, json!(not_stopped(&name)))
     );
 
     // Reset: the group is gone, so the resumed connector reads the topic from its start (earliest).
     assert_eq!(
-        request(&url, Call::put("/connectors/sink/stop")).status,
+        request(&url, Call::put(&format!("/connectors/{name}/stop"))).status,
         204
     );
-    let reset = change_offsets(&url, Call::delete("/connectors/sink/offsets"));
+    let reset = change_offsets(&url, Call::delete(&format!("/connectors/{name}/offsets")));
     assert_eq!(
         (reset.status, reset.json.clone()),
         (
@@ -768,30 +770,30 @@ fn a_kafka_reading_connector_reads_again_from_its_offsets_reset_or_set_while_sto
         "{}",
         reset.text
     );
-    wait_for_offsets(&url, "sink", &json!({"offsets": []}));
+    wait_for_offsets(&url, &name, &json!({"offsets": []}));
     assert_eq!(
-        request(&url, Call::put("/connectors/sink/resume")).status,
+        request(&url, Call::put(&format!("/connectors/{name}/resume"))).status,
         202
     );
-    wait_for_offsets(&url, "sink", &committed(3));
+    wait_for_offsets(&url, &name, &committed(3));
     assert_eq!(lines(), "a\nb\nc\na\nb\nc\n", "read again from the start");
 
     // Altered to offset 2: only the last record again.
     assert_eq!(
-        request(&url, Call::put("/connectors/sink/stop")).status,
+        request(&url, Call::put(&format!("/connectors/{name}/stop"))).status,
         204
     );
     let altered = change_offsets(
         &url,
-        Call::patch("/connectors/sink/offsets").json(committed(2)),
+        Call::patch(&format!("/connectors/{name}/offsets")).json(committed(2)),
     );
     assert_eq!(altered.status, 200, "{}", altered.text);
-    wait_for_offsets(&url, "sink", &committed(2));
+    wait_for_offsets(&url, &name, &committed(2));
     assert_eq!(
-        request(&url, Call::put("/connectors/sink/resume")).status,
+        request(&url, Call::put(&format!("/connectors/{name}/resume"))).status,
         202
     );
-    wait_for_offsets(&url, "sink", &committed(3));
+    wait_for_offsets(&url, &name, &committed(3));
     assert_eq!(lines(), "a\nb\nc\na\nb\nc\nc\n", "read again from offset 2");
 }
 

@@ -302,6 +302,23 @@ impl GroupMember {
             }
         };
         self.last_coordinator_contact = Some(now);
+        if let Some(foreign) = assigned
+            .iter()
+            .find(|tp| !self.topics.iter().any(|t| *t == tp.topic))
+        {
+            // A static member restarted with another subscription gets the assignment of its old one back without
+            // a rebalance. As the Java consumer does, take none of it and join again with the current
+            // subscription, so the leader assigns what this member reads now.
+            tracing::info!(
+                group = %self.config.group_id,
+                topic = %foreign.topic,
+                subscription = ?self.topics,
+                "the assignment received is of topics this member does not subscribe to; joining again"
+            );
+            self.phase = Phase::Unjoined;
+            self.join_not_before = Some(now + self.config.retry_backoff);
+            return;
+        }
         self.phase = Phase::Stable;
         self.next_heartbeat = Some(now + self.config.heartbeat_interval);
         if let Some(interval) = self.config.auto_commit_interval {

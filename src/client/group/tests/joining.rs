@@ -366,3 +366,26 @@ fn leader_gives_nothing_to_a_member_with_unreadable_metadata() {
     assert_eq!(by_member["m1"], tps(&[0, 1]));
     assert!(by_member["m9"].is_empty());
 }
+
+#[test]
+fn an_assignment_of_topics_not_subscribed_is_refused_and_the_member_joins_again() {
+    // A static member restarted with a new subscription: the coordinator hands back its old assignment.
+    let mut h = Harness::member(&[("group.instance.id", "pw-0")], 4);
+    h.find_coordinator();
+    let (tx, _) = h.expect_join();
+    h.reply(&tx, join_ok("m2", 3, "m1", &[]));
+    let (tx, _) = h.expect_sync();
+    let old_topic = vec![TopicPartition::new("old-topic", 0)];
+    h.reply(
+        &tx,
+        sync_ok(consumer_protocol::encode_assignment(&old_topic).unwrap()),
+    );
+    assert!(
+        h.events().is_empty(),
+        "nothing of the old subscription is taken"
+    );
+    assert_eq!(h.machine.assignment().count(), 0);
+    h.tick(Duration::from_millis(100));
+    let (_, join) = h.expect_join();
+    assert_eq!(join.member_id.as_str(), "m2", "it joins again as itself");
+}
