@@ -50,14 +50,50 @@ pub struct RestState {
     pub log_levels: Option<Arc<LogLevels>>,
     /// Whether `/connectors/{name}/topics` answers, and its reset (the worker's `topic.tracking.*` keys).
     pub topic_tracking: crate::config::TopicTracking,
-    /// The id of the Kafka cluster the worker uses, once it was read from the broker (`GET /` shows it, as
-    /// Kafka Connect does; null until then).
-    pub kafka_cluster_id: Arc<std::sync::OnceLock<String>>,
+    /// The id of the Kafka cluster the worker uses, as `GET /` shows it (Kafka Connect does too).
+    pub kafka_cluster_id: Arc<ClusterId>,
+}
+
+/// The id of the worker's Kafka cluster: read from the broker once something asks for it (the first `GET /`),
+/// so a worker no one asks opens no extra connection and a refused broker is still reported once, by the
+/// clients that need it.
+#[derive(Debug, Default)]
+pub struct ClusterId {
+    admin: Option<crate::client::config::CommonConfig>,
+    id: Arc<std::sync::OnceLock<String>>,
+    asked: std::sync::atomic::AtomicBool,
+}
+
+impl ClusterId {
+    /// The id of the cluster `admin` reaches (none: no Kafka to ask).
+    pub fn of(admin: Option<crate::client::config::CommonConfig>) -> Self {
+        Self {
+            admin,
+            ..Self::default()
+        }
+    }
+
+    /// The id when known. The first call starts reading it and waits up to a second for the answer; later
+    /// ones answer at once (null until it arrives).
+    async fn get(&self) -> Option<String> {
+        if let Some(admin) = &self.admin {
+            if !self.asked.swap(true, std::sync::atomic::Ordering::Relaxed) {
+                look_up_cluster_id(admin.clone(), self.id.clone());
+                for _ in 0..20 {
+                    if self.id.get().is_some() {
+                        break;
+                    }
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            }
+        }
+        self.id.get().cloned()
+    }
 }
 
 /// Reads the id of the cluster `admin` reaches on a thread of its own (the REST API's runtime must not wait
 /// for a broker), retrying every second until it is known or the process ends, and keeps it in `into`.
-pub fn look_up_cluster_id(
+fn look_up_cluster_id(
     admin: crate::client::config::CommonConfig,
     into: Arc<std::sync::OnceLock<String>>,
 ) {
@@ -166,10 +202,11 @@ pub fn router(state: RestState) -> Router {
 }
 
 async fn root(State(state): State<RestState>) -> Response {
+    let kafka_cluster_id = state.kafka_cluster_id.get().await;
     Json(json!({
         "version": env!("CARGO_PKG_VERSION"),
         "commit": "",
-        "kafka_cluster_id": state.kafka_cluster_id.get(),
+        "kafka_cluster_id": kafka_cluster_id,
     }))
     .into_response()
 }

@@ -111,11 +111,10 @@ pub fn run(options: RunOptions) -> anyhow::Result<i32> {
                     worker: standalone.handle(),
                     log_levels: options.log_levels.clone(),
                     topic_tracking: worker.topic_tracking,
-                    kafka_cluster_id: Default::default(),
+                    kafka_cluster_id: Arc::new(crate::admin::ClusterId::of(
+                        config.defaults().admin_client(),
+                    )),
                 };
-                if let Some(admin) = config.defaults().admin_client() {
-                    crate::admin::look_up_cluster_id(admin, state.kafka_cluster_id.clone());
-                }
                 runtime.spawn(server.serve(state));
                 eprintln!("% engine: REST API on http://{bound}/connectors");
             }
