@@ -302,10 +302,7 @@ impl GroupMember {
             }
         };
         self.last_coordinator_contact = Some(now);
-        if let Some(foreign) = assigned
-            .iter()
-            .find(|tp| !self.topics.iter().any(|t| *t == tp.topic))
-        {
+        if let Some(foreign) = assigned.iter().find(|tp| !self.topics.contains(&tp.topic)) {
             // A static member restarted with another subscription gets the assignment of its old one back without
             // a rebalance. As the Java consumer does, take none of it and join again with the current
             // subscription, so the leader assigns what this member reads now.
