@@ -162,6 +162,22 @@ impl SourceTask for KafkaSource {
                 tracing::info!(?partitions, "kafka source: partitions revoked");
                 Ok(SourcePoll::Idle)
             }
+            GroupConsumerEvent::Lost(partitions) => {
+                // Taken away without a commit (session expired across a broker restart, fenced): their records
+                // already handed out must not commit under the group's next generation, where the partitions'
+                // new owner reads them again from the committed offsets. Failing the task drops them (an open
+                // transaction is aborted when the restarted task registers its transactional id) and reads on
+                // from the committed offsets.
+                let lost: Vec<String> = partitions
+                    .iter()
+                    .map(|tp| format!("{}-{}", tp.topic, tp.partition))
+                    .collect();
+                Err(ConnectorError::retriable(format!(
+                    "kafka source: partitions lost without a commit ({}); the task restarts from the committed \
+                     offsets",
+                    lost.join(", ")
+                )))
+            }
             other => {
                 tracing::debug!(?other, "kafka source: group event");
                 Ok(SourcePoll::Idle)
