@@ -162,21 +162,6 @@ fn restart_points(rng: &mut StdRng, records: usize, count: usize) -> Vec<usize> 
     points.into_iter().collect()
 }
 
-/// Kills the broker with SIGKILL and starts it again. On tansu, first holds the producer's traffic in `proxy`
-/// until tansu has answered all it got, so the kill falls between requests (see the header for why).
-fn restart_between_requests_on_tansu(broker: &mut RestartableBroker, proxy: &FaultProxy) {
-    if broker.is_external() {
-        broker.restart();
-        return;
-    }
-    proxy.set_blackhole(true);
-    proxy.wait_until_upstream_idle(Duration::from_secs(30));
-    broker.restart();
-    // Connections to the killed broker are dead; close their client sides too before traffic flows again.
-    proxy.drop_all_connections();
-    proxy.set_blackhole(false);
-}
-
 /// 120,000 keyed records over 3 partitions from our idempotent producer, the broker killed -9 and restarted
 /// at 4 random points of its progress (counted in acknowledged records, so batches are in flight at each
 /// kill; between requests on tansu): every record acknowledged, each exactly once in the topic, at the offset
@@ -213,7 +198,7 @@ fn idempotent_producer_loses_and_duplicates_nothing_through_broker_kill_9_restar
             "killing the broker with {} records settled",
             producer.settled()
         );
-        restart_between_requests_on_tansu(&mut broker, &proxy);
+        broker.restart_between_requests_on_tansu(&proxy);
     }
     let outcomes = producer.finish();
     eprintln!(
@@ -308,7 +293,7 @@ fn reference_client_loses_and_duplicates_nothing_through_broker_kill_9_restarts_
             CLIENT_TIMEOUT,
             || proxy.stats().bytes_forwarded >= point as u64,
         );
-        restart_between_requests_on_tansu(&mut broker, &proxy);
+        broker.restart_between_requests_on_tansu(&proxy);
     }
     let output = producer.finish(CLIENT_TIMEOUT);
     output.assert_success("confluent-kafka through broker restarts");
@@ -386,7 +371,7 @@ fn consumer_group_keeps_committed_offsets_and_skips_no_record_through_broker_kil
     m1.wait_exit(Duration::from_secs(10));
     // The rest goes in right before the kill, so the producer has records in hand and in flight.
     producer.feed(c_rest.as_bytes());
-    restart_between_requests_on_tansu(&mut broker, &proxy);
+    broker.restart_between_requests_on_tansu(&proxy);
     let after_restart = committed_offsets(&bootstrap, &group);
     for (partition, before) in &committed {
         let after = after_restart.get(partition).copied();
@@ -509,7 +494,7 @@ sink = {{ type = "kafka", topic = "{topic}" }}
             "killing the broker at byte {:?} committed",
             committed_file_position(&positions)
         );
-        restart_between_requests_on_tansu(&mut broker, &proxy);
+        broker.restart_between_requests_on_tansu(&proxy);
     }
     wait_for("the whole file committed", CLIENT_TIMEOUT, || {
         committed_file_position(&positions) == Some(file_len)

@@ -183,16 +183,7 @@ impl SoakBroker {
         let SoakBroker::Restartable(broker) = self else {
             unreachable!("the schedule holds no broker restarts for a fixed broker")
         };
-        if broker.is_external() {
-            broker.restart();
-            return;
-        }
-        proxy.set_blackhole(true);
-        proxy.wait_until_upstream_idle(Duration::from_secs(30));
-        broker.restart();
-        // Connections to the killed broker are dead; close their client sides too before traffic flows again.
-        proxy.drop_all_connections();
-        proxy.set_blackhole(false);
+        broker.restart_between_requests_on_tansu(proxy);
     }
 }
 

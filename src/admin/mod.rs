@@ -97,40 +97,26 @@ fn look_up_cluster_id(
     admin: crate::client::config::CommonConfig,
     into: Arc<std::sync::OnceLock<String>>,
 ) {
-    let spawned = std::thread::Builder::new()
-        .name("pipewright-cluster-id".into())
-        .spawn(move || {
-            let runtime = match tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            {
-                Ok(runtime) => runtime,
-                Err(e) => {
-                    tracing::warn!(error = %e, "no runtime to read the Kafka cluster id with");
-                    return;
-                }
-            };
-            tokio::task::LocalSet::new().block_on(&runtime, async move {
-                let client = crate::runtime::Admin::new(admin);
-                loop {
-                    let asked = client.run(crate::client::admin::DescribeCluster {
-                        topics: Some(Vec::new()),
-                    });
-                    match tokio::time::timeout(Duration::from_secs(30), asked).await {
-                        Ok(Ok(cluster)) => {
-                            if let Some(id) = cluster.cluster_id {
-                                let _ = into.set(id);
-                            }
-                            break;
-                        }
-                        // The connection failure is logged by the client; the lookup tries again.
-                        Ok(Err(_)) | Err(_) => tokio::time::sleep(Duration::from_secs(1)).await,
-                    }
-                }
-                client.close().await;
+    let lookup = move || async move {
+        let client = crate::runtime::Admin::new(admin);
+        loop {
+            let asked = client.run(crate::client::admin::DescribeCluster {
+                topics: Some(Vec::new()),
             });
-        });
-    if let Err(e) = spawned {
+            match tokio::time::timeout(Duration::from_secs(30), asked).await {
+                Ok(Ok(cluster)) => {
+                    if let Some(id) = cluster.cluster_id {
+                        let _ = into.set(id);
+                    }
+                    break;
+                }
+                // The connection failure is logged by the client; the lookup tries again.
+                Ok(Err(_)) | Err(_) => tokio::time::sleep(Duration::from_secs(1)).await,
+            }
+        }
+        client.close().await;
+    };
+    if let Err(e) = crate::runtime::backend::spawn_on_own_thread("pipewright-cluster-id", lookup) {
         tracing::warn!(error = %e, "no thread to read the Kafka cluster id on");
     }
 }

@@ -323,6 +323,27 @@ impl AnyBackend {
     }
 }
 
+/// Runs the future `make` builds to completion on a thread of its own, on the epoll backend's executor (so the
+/// async client handles work there): for a short piece of Kafka work asked for from another runtime (the control
+/// thread's REST API), which must not wait for a broker. Its output arrives on the returned channel.
+pub fn spawn_on_own_thread<T, Fut, F>(
+    name: &str,
+    make: F,
+) -> io::Result<tokio::sync::oneshot::Receiver<io::Result<T>>>
+where
+    T: Send + 'static,
+    F: FnOnce() -> Fut + Send + 'static,
+    Fut: Future<Output = T>,
+{
+    let (reply, answer) = tokio::sync::oneshot::channel();
+    std::thread::Builder::new()
+        .name(name.to_owned())
+        .spawn(move || {
+            let _ = reply.send(AnyBackend::Tokio(TokioBackend::default()).block_on(make()));
+        })?;
+    Ok(answer)
+}
+
 thread_local! {
     /// The backend of the executor running on this thread, set by [`AnyBackend::block_on`]: in thread-per-core
     /// mode each core's thread has its own.

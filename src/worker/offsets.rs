@@ -339,41 +339,31 @@ pub(super) fn parse_group_offset(
 impl KafkaOffsetsJob {
     /// Runs the job on a thread of its own and waits for it without blocking the caller's runtime.
     pub async fn run(self) -> Result<OffsetsAnswer, WorkerError> {
-        let (reply, answer) = tokio::sync::oneshot::channel();
         let name = self.connector.clone();
-        let spawned = std::thread::Builder::new()
-            .name("pipewright-offsets".into())
-            .spawn(move || {
-                let outcome = match tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                {
-                    Ok(runtime) => tokio::task::LocalSet::new().block_on(&runtime, async {
-                        match tokio::time::timeout(KAFKA_TIMEOUT, self.run_here()).await {
-                            Ok(outcome) => outcome,
-                            Err(_) => Err(WorkerError::Kafka(format!(
-                                "Timed out after {KAFKA_TIMEOUT:?} while reading or changing the offsets of \
-                                 connector {}",
-                                self.connector
-                            ))),
-                        }
-                    }),
-                    Err(e) => Err(WorkerError::Kafka(format!(
-                        "could not start a runtime for the offsets request: {e}"
-                    ))),
-                };
-                let _ = reply.send(outcome);
-            });
-        if let Err(e) = spawned {
-            return Err(WorkerError::Kafka(format!(
-                "could not start a thread for the offsets request of connector {name}: {e}"
-            )));
-        }
-        answer.await.unwrap_or_else(|_| {
-            Err(WorkerError::Kafka(format!(
+        let job = move || async move {
+            match tokio::time::timeout(KAFKA_TIMEOUT, self.run_here()).await {
+                Ok(outcome) => outcome,
+                Err(_) => Err(WorkerError::Kafka(format!(
+                    "Timed out after {KAFKA_TIMEOUT:?} while reading or changing the offsets of connector {}",
+                    self.connector
+                ))),
+            }
+        };
+        let answer = crate::runtime::backend::spawn_on_own_thread("pipewright-offsets", job)
+            .map_err(|e| {
+                WorkerError::Kafka(format!(
+                    "could not start a thread for the offsets request of connector {name}: {e}"
+                ))
+            })?;
+        match answer.await {
+            Ok(Ok(outcome)) => outcome,
+            Ok(Err(e)) => Err(WorkerError::Kafka(format!(
+                "could not start a runtime for the offsets request of connector {name}: {e}"
+            ))),
+            Err(_) => Err(WorkerError::Kafka(format!(
                 "the offsets request of connector {name} ended without an answer"
-            )))
-        })
+            ))),
+        }
     }
 
     async fn run_here(&self) -> Result<OffsetsAnswer, WorkerError> {

@@ -52,6 +52,21 @@ struct LocalBroker {
 }
 
 impl RestartableBroker {
+    /// Kills the broker with SIGKILL and starts it again. On tansu, `proxy` first holds all traffic until tansu has
+    /// answered all it got, so the kill falls between requests (tests/broker_restart.rs's header says why).
+    pub fn restart_between_requests_on_tansu(&mut self, proxy: &super::fault_proxy::FaultProxy) {
+        if self.is_external() {
+            self.restart();
+            return;
+        }
+        proxy.set_blackhole(true);
+        proxy.wait_until_upstream_idle(Duration::from_secs(30));
+        self.restart();
+        // Connections to the killed broker are dead; close their client sides too before traffic flows again.
+        proxy.drop_all_connections();
+        proxy.set_blackhole(false);
+    }
+
     pub fn start() -> RestartableBroker {
         if let Ok(external) = std::env::var("PIPEWRIGHT_TEST_BROKER") {
             let external = external.trim().to_string();
