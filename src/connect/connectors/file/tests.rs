@@ -466,10 +466,10 @@ async fn the_source_needs_a_file() {
 }
 
 fn string_converters() -> Converters {
-    Converters {
-        key: Converter::String(StringConverter::default()),
-        value: Converter::String(StringConverter::default()),
-    }
+    Converters::new(
+        Converter::String(StringConverter::default()),
+        Converter::String(StringConverter::default()),
+    )
 }
 
 #[tokio::test]
@@ -507,10 +507,10 @@ async fn the_sink_writes_what_java_to_string_prints_of_the_converted_value() {
     let path = dir.path().join("out.txt");
     let cfg = sink_config(&path);
     let mut sink = FileSink::open(&cfg, TASK).await.unwrap();
-    let mut converters = Converters {
-        key: Converter::Json(JsonConverter::schemaless()),
-        value: Converter::Json(JsonConverter::schemaless()),
-    };
+    let mut converters = Converters::new(
+        Converter::Json(JsonConverter::schemaless()),
+        Converter::Json(JsonConverter::schemaless()),
+    );
     let schema = Schema::structure()
         .field("a", Schema::new(Type::Int32))
         .field("b", Schema::new(Type::String).optional())
