@@ -914,16 +914,28 @@ source = {{ type = "kafka", topics = "{input_topic}", "group.id" = "{base}-g", {
 sink = {{ type = "kafka", topic = "{default_topic}" }}
 "value.converter" = "string"
 
+# The header InsertHeader sets is written by the header converter: JSON, without the envelope.
+"header.converter" = "json"
+"header.converter.schemas.enable" = false
+
 [[pipeline.transforms]]
 type = "RegexRouter"
 regex = "(.*)-in"
 replacement = "$1-routed"
+
+[[pipeline.transforms]]
+type = "InsertHeader"
+header = "via"
+"value.literal" = "pipewright"
 "#
         ),
     );
     let mut child = start_engine(&config, &dir.path().join("state"), 1);
     let read =
         |topic: &str| engine_consume(&bootstrap, topic, &["-o", "beginning", "-e"]).stdout_str();
+    let headers = |topic: &str| {
+        engine_consume(&bootstrap, topic, &["-o", "beginning", "-e", "-f", "%h\n"]).stdout_str()
+    };
     wait_for("the routed records", Duration::from_secs(60), || {
         read(&routed_topic).lines().count() >= 100
     });
@@ -933,6 +945,11 @@ replacement = "$1-routed"
         read(&routed_topic),
         input,
         "every record in the topic RegexRouter named, in order"
+    );
+    assert_eq!(
+        headers(&routed_topic),
+        "via=\"pipewright\"\n".repeat(100),
+        "the header as the json header converter writes a string"
     );
     assert_eq!(
         read(&default_topic),
