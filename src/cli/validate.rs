@@ -98,6 +98,9 @@ pub fn summary(config: &EngineConfig) -> String {
                 .map(|pr| format!(", profile {}", pr.as_str()))
                 .unwrap_or_default()
         );
+        for note in p.run.source.exactness_notes() {
+            let _ = writeln!(out, "    note: {note}");
+        }
     }
     out
 }

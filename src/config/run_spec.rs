@@ -206,7 +206,7 @@ fn check_topics(
              or rename records with a RegexRouter or TimestampRouter transform"
                 .to_owned(),
         )
-    } else if source.records_topic().is_none() {
+    } else if source.records_topic().is_none() && !source.names_record_topics() {
         Some(format!(
             "names no topic, and the {source_name} source gives its records none; set `topic` here (or the \
              source's `topic`), or name records with a RegexRouter or TimestampRouter transform"

@@ -103,6 +103,8 @@ impl PositionForm {
                 key: "current.iteration",
             }),
             SourceConfig::Stdin(_) => Some(PositionForm::PerTask { key: "lines" }),
+            // Per-table positions in the source's own form; not shown through REST yet.
+            SourceConfig::Jdbc(_) => None,
         }
     }
 

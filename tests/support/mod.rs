@@ -22,6 +22,7 @@
 #![allow(dead_code)] // every test file uses a different part of the harness
 
 pub mod broker;
+pub mod databases;
 pub mod engine_cli;
 pub mod engine_process;
 pub mod fault_proxy;

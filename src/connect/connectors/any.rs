@@ -19,6 +19,7 @@ use crate::runtime::ConnectionProblems;
 use super::datagen::{self, DatagenConfig, DatagenSource};
 use super::file::{self, FileSink, FileSinkConfig, FileSource, FileSourceConfig};
 use super::http::{self, HttpSink, HttpSinkConfig};
+use super::jdbc::{self, JdbcSink, JdbcSinkConfig, JdbcSource, JdbcSourceConfig};
 use super::kafka::{
     self, ConfiguredTopic, KafkaSink, KafkaSinkConfig, KafkaSource, KafkaSourceConfig, SinkProducer,
 };
@@ -32,6 +33,7 @@ pub enum SourceConfig {
     File(FileSourceConfig),
     Stdin(StdinSourceConfig),
     Datagen(DatagenConfig),
+    Jdbc(Box<JdbcSourceConfig>),
 }
 
 /// The typed config of any sink.
@@ -41,6 +43,7 @@ pub enum SinkConfig {
     File(FileSinkConfig),
     Stdout(StdoutSinkConfig),
     Http(HttpSinkConfig),
+    Jdbc(Box<JdbcSinkConfig>),
 }
 
 /// The problem of a connector that is a Kafka client but was given no client settings.
@@ -68,6 +71,9 @@ impl SourceConfig {
             n if n == file::SOURCE.name => FileSourceConfig::new(config).map(SourceConfig::File),
             n if n == stdio::SOURCE.name => StdinSourceConfig::new(config).map(SourceConfig::Stdin),
             n if n == datagen::SOURCE.name => DatagenConfig::new(config).map(SourceConfig::Datagen),
+            n if n == jdbc::SOURCE.name => {
+                JdbcSourceConfig::new(config).map(|c| SourceConfig::Jdbc(Box::new(c)))
+            }
             other => Err(vec![ConfigProblem {
                 key: "type".into(),
                 message: format!("no runnable source `{other}`"),
@@ -82,11 +88,26 @@ impl SourceConfig {
             SourceConfig::File(_) => &file::SOURCE,
             SourceConfig::Stdin(_) => &stdio::SOURCE,
             SourceConfig::Datagen(_) => &datagen::SOURCE,
+            SourceConfig::Jdbc(_) => &jdbc::SOURCE,
         }
     }
 
     pub fn capabilities(&self) -> Capabilities {
         self.info().capabilities
+    }
+
+    /// What `validate` should say about records the source may miss or send twice in its configured mode.
+    pub fn exactness_notes(&self) -> Vec<String> {
+        match self {
+            SourceConfig::Jdbc(c) => c.exactness_warnings(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// Whether the source gives each record a topic of its own choosing (the jdbc source: `topic.prefix` and
+    /// the table), so a Kafka sink needs no `topic`.
+    pub fn names_record_topics(&self) -> bool {
+        matches!(self, SourceConfig::Jdbc(_))
     }
 
     /// The topic the source's records are given (its `topic` key), if one is set. A Kafka source has none of
@@ -97,6 +118,8 @@ impl SourceConfig {
             SourceConfig::File(c) => c.topic.as_str(),
             SourceConfig::Stdin(c) => c.topic.as_str(),
             SourceConfig::Datagen(c) => c.topic.as_str(),
+            // Each table's records go to topic.prefix + table.
+            SourceConfig::Jdbc(_) => return None,
         };
         Some(topic).filter(|t| !t.is_empty())
     }
@@ -119,6 +142,9 @@ impl SinkConfig {
             n if n == file::SINK.name => FileSinkConfig::new(config).map(SinkConfig::File),
             n if n == stdio::SINK.name => StdoutSinkConfig::new(config).map(SinkConfig::Stdout),
             n if n == http::SINK.name => HttpSinkConfig::new(config).map(SinkConfig::Http),
+            n if n == jdbc::SINK.name => {
+                JdbcSinkConfig::new(config).map(|c| SinkConfig::Jdbc(Box::new(c)))
+            }
             other => Err(vec![ConfigProblem {
                 key: "type".into(),
                 message: format!("no runnable sink `{other}`"),
@@ -133,6 +159,7 @@ impl SinkConfig {
             SinkConfig::File(_) => &file::SINK,
             SinkConfig::Stdout(_) => &stdio::SINK,
             SinkConfig::Http(_) => &http::SINK,
+            SinkConfig::Jdbc(_) => &jdbc::SINK,
         }
     }
 
@@ -145,7 +172,10 @@ impl SinkConfig {
     pub fn fixed_topic(&self) -> Option<&str> {
         match self {
             SinkConfig::Kafka(c) => c.topic.as_deref(),
-            SinkConfig::File(_) | SinkConfig::Stdout(_) | SinkConfig::Http(_) => None,
+            SinkConfig::File(_)
+            | SinkConfig::Stdout(_)
+            | SinkConfig::Http(_)
+            | SinkConfig::Jdbc(_) => None,
         }
     }
 }
@@ -156,6 +186,7 @@ pub enum AnySource {
     File(FileSource),
     Stdin(StdinSource),
     Datagen(DatagenSource),
+    Jdbc(JdbcSource),
 }
 
 impl AnySource {
@@ -166,6 +197,7 @@ impl AnySource {
         task: TaskId,
         start: &[SourcePosition],
     ) -> Result<Self, ConnectorError> {
+        let all_positions = start;
         // File-like sources read one stream: their single stored position.
         let start = start
             .iter()
@@ -183,6 +215,9 @@ impl AnySource {
             SourceConfig::Datagen(c) => {
                 AnySource::Datagen(DatagenSource::open(c, task, start).await?)
             }
+            SourceConfig::Jdbc(c) => {
+                AnySource::Jdbc(JdbcSource::open(c, task, all_positions).await?)
+            }
         })
     }
 
@@ -193,6 +228,7 @@ impl AnySource {
             AnySource::File(_) => &file::SOURCE,
             AnySource::Stdin(_) => &stdio::SOURCE,
             AnySource::Datagen(_) => &datagen::SOURCE,
+            AnySource::Jdbc(_) => &jdbc::SOURCE,
         };
         info.capabilities
     }
@@ -202,7 +238,10 @@ impl AnySource {
     pub fn partition_lag(&self) -> Option<Vec<(TopicPartition, i64)>> {
         match self {
             AnySource::Kafka(s) => Some(s.partition_lag()),
-            AnySource::File(_) | AnySource::Stdin(_) | AnySource::Datagen(_) => None,
+            AnySource::File(_)
+            | AnySource::Stdin(_)
+            | AnySource::Datagen(_)
+            | AnySource::Jdbc(_) => None,
         }
     }
 
@@ -210,7 +249,10 @@ impl AnySource {
     pub fn connection_problems(&self) -> Vec<ConnectionProblems> {
         match self {
             AnySource::Kafka(s) => s.connection_problems(),
-            AnySource::File(_) | AnySource::Stdin(_) | AnySource::Datagen(_) => Vec::new(),
+            AnySource::File(_)
+            | AnySource::Stdin(_)
+            | AnySource::Datagen(_)
+            | AnySource::Jdbc(_) => Vec::new(),
         }
     }
 
@@ -219,7 +261,10 @@ impl AnySource {
     pub fn group_metadata(&self, group_id: &str) -> Option<ConsumerGroupMetadata> {
         match self {
             AnySource::Kafka(s) => s.group_metadata(group_id),
-            AnySource::File(_) | AnySource::Stdin(_) | AnySource::Datagen(_) => None,
+            AnySource::File(_)
+            | AnySource::Stdin(_)
+            | AnySource::Datagen(_)
+            | AnySource::Jdbc(_) => None,
         }
     }
 }
@@ -231,6 +276,7 @@ impl SourceTask for AnySource {
             AnySource::File(s) => s.poll(limit).await,
             AnySource::Stdin(s) => s.poll(limit).await,
             AnySource::Datagen(s) => s.poll(limit).await,
+            AnySource::Jdbc(s) => s.poll(limit).await,
         }
     }
     async fn commit(&mut self, position: &SourcePosition) -> Result<(), ConnectorError> {
@@ -239,6 +285,7 @@ impl SourceTask for AnySource {
             AnySource::File(s) => s.commit(position).await,
             AnySource::Stdin(s) => s.commit(position).await,
             AnySource::Datagen(s) => s.commit(position).await,
+            AnySource::Jdbc(s) => s.commit(position).await,
         }
     }
     async fn close(&mut self) {
@@ -247,6 +294,7 @@ impl SourceTask for AnySource {
             AnySource::File(s) => s.close().await,
             AnySource::Stdin(s) => s.close().await,
             AnySource::Datagen(s) => s.close().await,
+            AnySource::Jdbc(s) => s.close().await,
         }
     }
 }
@@ -257,6 +305,7 @@ pub enum AnySink {
     File(FileSink),
     Stdout(StdoutSink),
     Http(HttpSink),
+    Jdbc(JdbcSink),
 }
 
 impl AnySink {
@@ -267,6 +316,7 @@ impl AnySink {
             SinkConfig::File(c) => AnySink::File(FileSink::open(c, task).await?),
             SinkConfig::Stdout(c) => AnySink::Stdout(StdoutSink::open(c, task).await?),
             SinkConfig::Http(c) => AnySink::Http(HttpSink::open(c, task).await?),
+            SinkConfig::Jdbc(c) => AnySink::Jdbc(JdbcSink::open(c, task).await?),
         })
     }
 
@@ -275,7 +325,7 @@ impl AnySink {
     pub fn configured_topic(&self) -> Option<&ConfiguredTopic> {
         match self {
             AnySink::Kafka(s) => s.configured_topic(),
-            AnySink::File(_) | AnySink::Stdout(_) | AnySink::Http(_) => None,
+            AnySink::File(_) | AnySink::Stdout(_) | AnySink::Http(_) | AnySink::Jdbc(_) => None,
         }
     }
 
@@ -283,7 +333,9 @@ impl AnySink {
     pub fn connection_problems(&self) -> Vec<ConnectionProblems> {
         match self {
             AnySink::Kafka(s) => s.connection_problems(),
-            AnySink::File(_) | AnySink::Stdout(_) | AnySink::Http(_) => Vec::new(),
+            AnySink::File(_) | AnySink::Stdout(_) | AnySink::Http(_) | AnySink::Jdbc(_) => {
+                Vec::new()
+            }
         }
     }
 
@@ -292,7 +344,7 @@ impl AnySink {
     pub fn transactional(&mut self) -> Option<&mut KafkaSink> {
         match self {
             AnySink::Kafka(s) => Some(s),
-            AnySink::File(_) | AnySink::Stdout(_) | AnySink::Http(_) => None,
+            AnySink::File(_) | AnySink::Stdout(_) | AnySink::Http(_) | AnySink::Jdbc(_) => None,
         }
     }
 }
@@ -308,6 +360,7 @@ impl SinkTask for AnySink {
             AnySink::File(s) => s.put(records, converters).await,
             AnySink::Stdout(s) => s.put(records, converters).await,
             AnySink::Http(s) => s.put(records, converters).await,
+            AnySink::Jdbc(s) => s.put(records, converters).await,
         }
     }
     async fn flush(&mut self) -> Result<(), ConnectorError> {
@@ -316,6 +369,7 @@ impl SinkTask for AnySink {
             AnySink::File(s) => s.flush().await,
             AnySink::Stdout(s) => s.flush().await,
             AnySink::Http(s) => s.flush().await,
+            AnySink::Jdbc(s) => s.flush().await,
         }
     }
     async fn close(&mut self) {
@@ -324,6 +378,7 @@ impl SinkTask for AnySink {
             AnySink::File(s) => s.close().await,
             AnySink::Stdout(s) => s.close().await,
             AnySink::Http(s) => s.close().await,
+            AnySink::Jdbc(s) => s.close().await,
         }
     }
 }

@@ -6,6 +6,7 @@ mod any;
 pub mod datagen;
 pub mod file;
 pub mod http;
+pub mod jdbc;
 pub mod kafka;
 pub mod stdio;
 
@@ -43,6 +44,8 @@ pub const COMPONENTS: &[ComponentInfo] = &[
     stdio::SINK,
     datagen::SOURCE,
     http::SINK,
+    jdbc::SOURCE,
+    jdbc::SINK,
 ];
 
 #[cfg(test)]
@@ -70,6 +73,10 @@ mod tests {
             (Sink, "stdout"),
             (Source, "datagen"),
             (Sink, "http"),
+            (Source, "jdbc"),
+            (Source, "io.confluent.connect.jdbc.JdbcSourceConnector"),
+            (Sink, "jdbc"),
+            (Sink, "io.confluent.connect.jdbc.JdbcSinkConnector"),
         ] {
             let found =
                 find(kind, name).unwrap_or_else(|| panic!("{kind:?} {name} not registered"));
