@@ -114,8 +114,7 @@ impl JdbcSource {
         if !due {
             return Ok(());
         }
-        let names: Vec<String> = if let Some(query) = self.config.query.clone() {
-            let _ = query;
+        let names: Vec<String> = if self.config.query.is_some() {
             vec![String::new()]
         } else {
             let found = match self.connection().await?.tables().await {
@@ -338,12 +337,9 @@ impl JdbcSource {
                 .timestamp_micros(),
             has_zone,
         );
-        let last_ts =
-            Self::timestamp_value(offset.timestamp_micros.unwrap_or(i64::MIN / 2), has_zone);
-        let last_ts = if offset.timestamp_micros.is_none() {
-            SqlValue::Timestamp(timestamp_floor())
-        } else {
-            last_ts
+        let last_ts = match offset.timestamp_micros {
+            Some(micros) => Self::timestamp_value(micros, has_zone),
+            None => SqlValue::Timestamp(timestamp_floor()),
         };
         let last_id = SqlValue::I64(offset.incrementing.unwrap_or(i64::MIN));
         let table = &self.tables[index];
