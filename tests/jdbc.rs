@@ -569,3 +569,120 @@ fn timestamp_incrementing_with_a_delay_reads_a_row_committed_late() {
         );
     });
 }
+
+/// Ends every PostgreSQL session named `application` (a connection lost as a server restart loses it).
+fn terminate_sessions(postgres: &Database, application: &str) -> usize {
+    postgres
+        .rows(&format!(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = '{application}'"
+        ))
+        .len()
+}
+
+#[test]
+fn a_lost_connection_is_retried_and_no_row_is_lost_or_doubled() {
+    use pipewright::connect::connector::{PollLimit, SourcePoll, SourceTask};
+    let postgres = Database::postgres();
+    let table = unique_table("lost");
+    let _drop = DroppedTable(postgres.clone(), format!("\"{table}\""));
+    postgres.sql(&format!(
+        "CREATE TABLE \"{table}\" (id INT PRIMARY KEY, v TEXT NOT NULL)"
+    ));
+    let application = format!("pw-{table}");
+    let url = format!(
+        "jdbc:postgresql://127.0.0.1:5432/test?user=postgres&ApplicationName={application}"
+    );
+    block_on_local(async {
+        // The sink: a batch after the connection was killed is written on a new one.
+        let sink_config = JdbcSinkConfig::new(&config(
+            SINK_CONFIG,
+            &[
+                ("connection.url", &url),
+                ("pk.mode", "record_value"),
+                ("pk.fields", "id"),
+                ("insert.mode", "upsert"),
+                ("retry.backoff.ms", "100"),
+            ],
+        ))
+        .unwrap();
+        let mut sink = JdbcSink::open(&sink_config, TASK).await.unwrap();
+        let schema = Schema::structure()
+            .field("id", Schema::new(Type::Int32).build())
+            .field("v", Schema::new(Type::String).build())
+            .build();
+        let batch = |from: i32| -> Vec<ConnectRecord> {
+            (from..from + 100)
+                .map(|id| {
+                    let value = Struct::from_values(
+                        schema.clone(),
+                        vec![Value::Int32(id), Value::string("x")],
+                    )
+                    .unwrap();
+                    ConnectRecord::new(
+                        table.as_str(),
+                        Data::Raw(None),
+                        Data::new(Some(schema.clone()), Value::Struct(value)),
+                    )
+                })
+                .collect()
+        };
+        let mut converters = Converters::new(
+            Converter::Json(JsonConverter::schemaless()),
+            Converter::Json(JsonConverter::schemaless()),
+        );
+        let mut records = batch(0);
+        sink.put(&mut records, &mut converters).await.unwrap();
+        assert_eq!(terminate_sessions(&postgres, &application), 1);
+        let mut records = batch(100);
+        sink.put(&mut records, &mut converters)
+            .await
+            .expect("retried on a new connection");
+        assert!(records.is_empty());
+        sink.flush().await.unwrap();
+        sink.close().await;
+        assert_eq!(
+            postgres
+                .sql(&format!("SELECT count(*) FROM \"{table}\""))
+                .trim(),
+            "200"
+        );
+
+        // The source: the poll after the kill fails retriable, the next one reconnects and goes on.
+        let source_config = JdbcSourceConfig::new(&config(
+            SOURCE_CONFIG,
+            &[
+                ("connection.url", &url),
+                ("mode", "incrementing"),
+                ("incrementing.column.name", "id"),
+                ("table.whitelist", &table),
+                ("batch.max.rows", "30"),
+                ("poll.interval.ms", "10"),
+            ],
+        ))
+        .unwrap();
+        let mut source = JdbcSource::open(&source_config, TASK, &[]).await.unwrap();
+        let mut read = Vec::new();
+        let mut retriable_errors = 0;
+        let mut idle = 0;
+        while idle < 2 {
+            if read.len() == 60 && retriable_errors == 0 {
+                assert_eq!(terminate_sessions(&postgres, &application), 1);
+            }
+            match source.poll(PollLimit::records(30)).await {
+                Ok(SourcePoll::Records(r)) => {
+                    idle = 0;
+                    read.extend(r);
+                }
+                Ok(_) => idle += 1,
+                Err(e) => {
+                    assert!(e.retriable, "{e:?}");
+                    assert!(e.message.contains("127.0.0.1:5432"), "{}", e.message);
+                    retriable_errors += 1;
+                }
+            }
+        }
+        assert_eq!(retriable_errors, 1);
+        let ids: Vec<i64> = ids(&read);
+        assert_eq!(ids, (0..200).collect::<Vec<i64>>());
+    });
+}

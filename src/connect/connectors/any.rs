@@ -186,7 +186,8 @@ pub enum AnySource {
     File(FileSource),
     Stdin(StdinSource),
     Datagen(DatagenSource),
-    Jdbc(JdbcSource),
+    /// Boxed: its config and connection are several times the size of the file source.
+    Jdbc(Box<JdbcSource>),
 }
 
 impl AnySource {
@@ -216,7 +217,7 @@ impl AnySource {
                 AnySource::Datagen(DatagenSource::open(c, task, start).await?)
             }
             SourceConfig::Jdbc(c) => {
-                AnySource::Jdbc(JdbcSource::open(c, task, all_positions).await?)
+                AnySource::Jdbc(Box::new(JdbcSource::open(c, task, all_positions).await?))
             }
         })
     }

@@ -252,6 +252,9 @@ pub struct ConnectionSpec {
     /// `sslmode` (PostgreSQL) or `sslMode` (MySQL) as given in the URL; `None`: the driver's default (prefer
     /// TLS when the server offers it).
     pub ssl_mode: Option<String>,
+    /// PostgreSQL's `application_name` (the URL's `ApplicationName`, as pgJDBC names it): how the connection
+    /// shows in `pg_stat_activity`.
+    pub application_name: String,
     /// Connect attempts before giving up (at least 1), and the wait between them.
     pub attempts: u32,
     pub backoff: Duration,
@@ -270,6 +273,7 @@ impl fmt::Debug for ConnectionSpec {
                 &self.password.as_ref().map(|_| crate::config::HIDDEN),
             )
             .field("ssl_mode", &self.ssl_mode)
+            .field("application_name", &self.application_name)
             .field("attempts", &self.attempts)
             .field("backoff", &self.backoff)
             .finish()
@@ -377,6 +381,7 @@ impl ConnectionSpec {
             return Err("has port 0".into());
         }
         let mut ssl_mode = None;
+        let mut application_name = "pipewright".to_owned();
         for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
             let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
             let value = percent_decode(value).map_err(|e| format!("parameter `{key}` {e}"))?;
@@ -384,6 +389,7 @@ impl ConnectionSpec {
                 "user" => user = Some(value),
                 "password" => password = Some(value),
                 "sslmode" | "sslMode" | "ssl-mode" => ssl_mode = Some(value),
+                "ApplicationName" | "applicationName" => application_name = value,
                 // JDBC URLs carry many driver settings (useSSL, serverTimezone, …) that do not apply here.
                 _ => {}
             }
@@ -396,6 +402,7 @@ impl ConnectionSpec {
             user,
             password,
             ssl_mode,
+            application_name,
             attempts: 3,
             backoff: Duration::from_secs(10),
         })

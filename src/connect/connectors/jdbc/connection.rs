@@ -129,6 +129,7 @@ impl Connection {
                         .port(spec.port)
                         .username(spec.user.as_deref().unwrap_or("postgres"))
                         .database(&spec.database)
+                        .application_name(&spec.application_name)
                         .disable_statement_logging();
                     if let Some(password) = &spec.password {
                         options = options.password(password);
