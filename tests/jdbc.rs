@@ -686,3 +686,116 @@ fn a_lost_connection_is_retried_and_no_row_is_lost_or_doubled() {
         assert_eq!(ids, (0..200).collect::<Vec<i64>>());
     });
 }
+
+#[test]
+fn keyed_rows_are_upserted_updated_evolved_and_deleted_by_tombstones_in_both_databases() {
+    for db in [Database::postgres(), Database::mysql()] {
+        let table = unique_table("keyed");
+        let quoted = match db.kind {
+            support::databases::Kind::Postgres => format!("\"{table}\""),
+            support::databases::Kind::MySql => table.clone(),
+        };
+        let _drop = DroppedTable(db.clone(), quoted.clone());
+        let sink_config = |mode: &str| {
+            JdbcSinkConfig::new(&config(
+                SINK_CONFIG,
+                &[
+                    ("connection.url", &db.url),
+                    ("pk.mode", "record_key"),
+                    ("insert.mode", mode),
+                    ("auto.create", "true"),
+                    ("auto.evolve", "true"),
+                    ("delete.enabled", "true"),
+                ],
+            ))
+            .unwrap()
+        };
+        let key_schema = Schema::structure()
+            .field("id", Schema::new(Type::Int64).build())
+            .build();
+        let v1 = Schema::structure()
+            .field("name", Schema::new(Type::String).build())
+            .build();
+        let v2 = Schema::structure()
+            .field("name", Schema::new(Type::String).build())
+            .field("score", Schema::new(Type::Float64).optional().build())
+            .build();
+        let key = |id: i64| {
+            Data::new(
+                Some(key_schema.clone()),
+                Value::Struct(
+                    Struct::from_values(key_schema.clone(), vec![Value::Int64(id)]).unwrap(),
+                ),
+            )
+        };
+        let value = |schema: &pipewright::connect::data::SchemaRef, values: Vec<Value>| {
+            Data::new(
+                Some(schema.clone()),
+                Value::Struct(Struct::from_values(schema.clone(), values).unwrap()),
+            )
+        };
+        let mut converters = Converters::new(
+            Converter::Json(JsonConverter::schemaless()),
+            Converter::Json(JsonConverter::schemaless()),
+        );
+        block_on_local(async {
+            let mut sink = JdbcSink::open(&sink_config("upsert"), TASK).await.unwrap();
+            let mut records = vec![
+                ConnectRecord::new(table.as_str(), key(1), value(&v1, vec![Value::string("a")])),
+                ConnectRecord::new(table.as_str(), key(2), value(&v1, vec![Value::string("b")])),
+                // The same key twice in one batch: the last wins.
+                ConnectRecord::new(
+                    table.as_str(),
+                    key(1),
+                    value(&v1, vec![Value::string("a2")]),
+                ),
+                // A new optional field: auto.evolve adds the column.
+                ConnectRecord::new(
+                    table.as_str(),
+                    key(3),
+                    value(&v2, vec![Value::string("c"), Value::Float64(0.5)]),
+                ),
+                // A tombstone deletes key 2.
+                ConnectRecord::new(table.as_str(), key(2), Data::Raw(None)),
+            ];
+            sink.put(&mut records, &mut converters).await.unwrap();
+            sink.close().await;
+            let rows = db.rows(&format!("SELECT id, name, score FROM {quoted} ORDER BY id"));
+            let null = if db.kind == support::databases::Kind::MySql {
+                "NULL"
+            } else {
+                ""
+            };
+            assert_eq!(
+                rows,
+                [format!("1\ta2\t{null}"), "3\tc\t0.5".to_owned()],
+                "{:?}",
+                db.kind
+            );
+
+            // update mode changes existing rows only.
+            let mut sink = JdbcSink::open(&sink_config("update"), TASK).await.unwrap();
+            let mut records = vec![
+                ConnectRecord::new(
+                    table.as_str(),
+                    key(3),
+                    value(&v2, vec![Value::string("c2"), Value::Float64(1.5)]),
+                ),
+                ConnectRecord::new(
+                    table.as_str(),
+                    key(9),
+                    value(&v2, vec![Value::string("nobody"), Value::Null]),
+                ),
+            ];
+            sink.put(&mut records, &mut converters).await.unwrap();
+            sink.close().await;
+            let rows = db.rows(&format!("SELECT id, name, score FROM {quoted} ORDER BY id"));
+            assert_eq!(
+                rows,
+                [format!("1\ta2\t{null}"), "3\tc2\t1.5".to_owned()],
+                "{:?}",
+                db.kind
+            );
+        });
+    }
+}
