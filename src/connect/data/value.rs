@@ -156,11 +156,18 @@ pub fn write_java_double(v: f64, out: &mut impl fmt::Write) -> fmt::Result {
         v == 0.0 || (1e-3..1e7).contains(&v.abs()),
         out,
         |o, sci| {
-            if sci {
-                write!(o, "{v:e}")
-            } else {
-                write!(o, "{v}")
+            if !sci {
+                return write!(o, "{v}");
             }
+            write!(o, "{v:e}")?;
+            two_digits_if_one(
+                o,
+                |t| {
+                    let _ = write!(t, "{v:.1e}");
+                },
+                |t| t.parse::<f64>().ok() == Some(v),
+            );
+            Ok(())
         },
         v,
     )
@@ -173,14 +180,41 @@ pub fn write_java_float(v: f32, out: &mut impl fmt::Write) -> fmt::Result {
         v == 0.0 || (1e-3..1e7).contains(&v.abs()),
         out,
         |o, sci| {
-            if sci {
-                write!(o, "{v:e}")
-            } else {
-                write!(o, "{v}")
+            if !sci {
+                return write!(o, "{v}");
             }
+            write!(o, "{v:e}")?;
+            two_digits_if_one(
+                o,
+                |t| {
+                    let _ = write!(t, "{v:.1e}");
+                },
+                |t| t.parse::<f32>().ok() == Some(v),
+            );
+            Ok(())
         },
         f64::from(v),
     )
+}
+
+/// Java prints at least two significant digits (`d.dE±n`), and since JDK 19 the two-digit decimal nearest the
+/// exact value when the shortest has one: that differs from `d.0` only for subnormals (`4.9E-324`, where the
+/// shortest is `5e-324`). `text` is the shortest scientific form; replaced by the nearest two-digit form when
+/// it has one digit and the two-digit form reads back as the same number.
+fn two_digits_if_one(
+    text: &mut String,
+    nearest_two: impl Fn(&mut String),
+    round_trips: impl Fn(&str) -> bool,
+) {
+    let mantissa = text.split('e').next().unwrap_or("");
+    if mantissa.contains('.') {
+        return;
+    }
+    let mut two = String::with_capacity(text.len() + 2);
+    nearest_two(&mut two);
+    if round_trips(&two) {
+        *text = two;
+    }
 }
 
 fn java_float_text(
