@@ -605,6 +605,17 @@ fn decimals_are_read_from_base64_or_exact_numbers() {
     };
     assert_eq!(st.get("d"), Some(&Value::Float64(0.1)));
     assert_eq!(st.get("m"), Some(&decimal("2718", false)));
+    // On that path an integer beyond 64 bits keeps its low 64 bits, as Java's BigInteger.longValue().
+    let big = envelope(
+        &format!(
+            r#"{{ "type": "struct", "fields": [ {{ "field": "n", "type": "int64" }}, {{ "field": "m", "type": "bytes", "name": "{DECIMAL}", "parameters": {{ "scale": "1" }} }} ] }}"#
+        ),
+        r#"{ "n": 18446744073709551617, "m": 0.5 }"#,
+    );
+    let Value::Struct(st) = read_value(&big).unwrap() else {
+        panic!("not a struct")
+    };
+    assert_eq!(st.get("n"), Some(&Value::Int64(1)));
 }
 
 #[test]

@@ -68,8 +68,12 @@ fn integer_bits(json: &Value, path: &Path<'_>, ty: Type) -> Result<i64, ConvertE
     match json {
         Value::Int64(v) => Ok(*v),
         Value::Float64(v) => Ok(truncate(*v)),
-        Value::Bytes(literal) => literal_f64(literal)
-            .map(truncate)
+        // An integer literal beyond 64 bits keeps its low 64 bits exactly, as `BigInteger.longValue()`.
+        Value::Bytes(literal) => std::str::from_utf8(literal)
+            .ok()
+            .and_then(|t| t.parse::<i128>().ok())
+            .map(|v| v as i64)
+            .or_else(|| literal_f64(literal).map(truncate))
             .ok_or_else(|| mismatch(path, "a number", json)),
         other => Err(mismatch(
             path,
