@@ -64,12 +64,15 @@ type = "InsertField"
 }
 
 /// The `id` of a line written by the demo pipelines: JSON in the topic (`{"id":N,...}`), Java's text of the
-/// map in the output file (`{id=N, ...}`).
+/// map in the output file (`{item=…, qty=…, id=N, source=demo}`).
 fn id_of(line: &str) -> Option<usize> {
-    line.strip_prefix(r#"{"id":"#)
-        .or_else(|| line.strip_prefix("{id="))?
-        .split(',')
-        .next()?
+    if let Some(json) = line.strip_prefix(r#"{"id":"#) {
+        return json.split(',').next()?.parse().ok();
+    }
+    line.strip_prefix('{')?
+        .strip_suffix('}')?
+        .split(", ")
+        .find_map(|field| field.strip_prefix("id="))?
         .parse()
         .ok()
 }
