@@ -555,7 +555,10 @@ async fn pump(
             SourcePoll::Idle => false,
             SourcePoll::Finished => true,
         };
-        let due = last_commit.elapsed() >= pipeline.offset_flush_interval
+        // A source giving partitions up (a rebalance) has what it handed out committed before it rejoins, under
+        // the generation that owned them: their next owner reads on from there.
+        let due = source.take_commit_request()
+            || last_commit.elapsed() >= pipeline.offset_flush_interval
             || unflushed >= max_records * 16;
         if finished || (due && (!commits.pending.is_empty() || unflushed > 0)) {
             let commit_started = Instant::now();

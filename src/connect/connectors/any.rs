@@ -223,6 +223,15 @@ impl AnySource {
             AnySource::File(_) | AnySource::Stdin(_) | AnySource::Datagen(_) => None,
         }
     }
+
+    /// Whether the source must have everything handed out so far committed before it is polled again (a Kafka
+    /// source whose partitions are being revoked); asking clears it. See [`KafkaSource::take_commit_request`].
+    pub fn take_commit_request(&mut self) -> bool {
+        match self {
+            AnySource::Kafka(s) => s.take_commit_request(),
+            AnySource::File(_) | AnySource::Stdin(_) | AnySource::Datagen(_) => false,
+        }
+    }
 }
 
 impl SourceTask for AnySource {
