@@ -1004,6 +1004,8 @@ delivery = "exactly-once"
 "producer.override.transactional.id" = "{input_topic}-{name}"
 source = {{ type = "kafka", topics = "{input_topic}", "group.id" = "{input_topic}-g", "group.instance.id" = "{name}", {FAST_GROUP} }}
 sink = {{ type = "kafka", topic = "{output_topic}" }}
+"key.converter" = "string"
+"value.converter" = "string"
 "#
             ),
         )
