@@ -739,3 +739,44 @@ fn a_record_the_broker_refuses_as_too_large_fails_the_task_once_and_a_restart_se
         );
     }
 }
+
+/// The same refused record under exactly-once: the transaction cannot commit without it, so it aborted and the
+/// task restarted into the same refusal, again and again. It fails once, saying why, and stays failed.
+#[test]
+fn under_exactly_once_a_record_the_broker_refuses_fails_the_task_once() {
+    let broker = TestBroker::start();
+    let bootstrap = broker.bootstrap();
+    let Some(topic) = topic_refusing_large_records(&bootstrap, "broker-too-large-eos") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.txt");
+    std::fs::write(&input, lines_with_one_over_max_message_bytes()).unwrap();
+    let config = file_to_kafka_with_small_requests(
+        dir.path(),
+        &bootstrap,
+        &input,
+        &topic,
+        r#"delivery = "exactly-once""#,
+    );
+    let mut engine = start_engine_capturing_stderr(&config, &dir.path().join("state"), 1);
+    let port = engine.1;
+    engine.wait_while_running("the task to fail", Duration::from_secs(30), || {
+        support::engine_process::try_rest_get(port, "/connectors/big/status")
+            .is_some_and(|status| status.contains(r#""state":"FAILED""#))
+    });
+    // A restarting task would have failed again after its 1 s and 2 s backoffs by now.
+    std::thread::sleep(Duration::from_millis(3500));
+    assert!(terminate(&mut engine, Duration::from_secs(20)).success());
+    let stderr = engine.stderr_after_exit();
+    let failures: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.starts_with("% task big#0 failed"))
+        .collect();
+    assert_eq!(failures.len(), 1, "one failure, no restarts:\n{stderr}");
+    assert!(
+        failures[0].contains("will not restart")
+            && failures[0].contains("exactly-once cannot skip it"),
+        "{stderr}"
+    );
+}

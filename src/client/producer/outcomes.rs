@@ -166,11 +166,6 @@ impl Producer {
             }
         }
         let record = queue.single_record(batch_id);
-        if self.txn.is_some() {
-            // A transaction with a record missing cannot commit: it aborts as with any failed batch.
-            self.fail_in_transaction(topic, partition, batch_id, error);
-            return;
-        }
         let produce_error = ProduceError::Broker {
             topic: topic.to_string(),
             partition,
@@ -184,6 +179,11 @@ impl Producer {
                 record,
                 error: produce_error.clone(),
             }));
+        }
+        if self.txn.is_some() {
+            // A transaction with a record missing cannot commit: it aborts as with any failed batch.
+            self.fail_in_transaction(topic, partition, batch_id, error);
+            return;
         }
         self.fail_batch(topic, partition, batch_id, produce_error);
         if self.stop_after_refusal {

@@ -195,12 +195,14 @@ impl KafkaSink {
         position: Option<(&str, &[u8], &[u8])>,
     ) -> Result<(), ConnectorError> {
         self.begin_if_needed().await?;
+        // The transaction's records are settled by its end: no flush window to map refusals to (see `flush`).
+        self.window = SentWindow::default();
         let producer = self
             .producer
             .as_ref()
             .ok_or_else(|| ConnectorError::fatal("kafka sink is closed"))?;
         if let Some((topic, key, value)) = position {
-            producer
+            let sent = producer
                 .send_counted(RecordRef {
                     topic,
                     partition: None,
@@ -209,8 +211,16 @@ impl KafkaSink {
                     headers: &[],
                     timestamp_ms: TIMESTAMP_ON_SEND,
                 })
-                .await
-                .map_err(|e| ConnectorError::fatal(format!("kafka sink: offsets record: {e}")))?;
+                .await;
+            if let Err(error) = sent {
+                self.in_transaction = false;
+                return Err(abort_failed_transaction(
+                    producer,
+                    false,
+                    format!("kafka sink: offsets record: {error}"),
+                )
+                .await);
+            }
         }
         let result = async {
             if let (false, Some(group)) = (offsets.is_empty(), group) {
@@ -221,13 +231,15 @@ impl KafkaSink {
         .await;
         self.in_transaction = false;
         if let Err(error) = result {
-            if !error.is_fenced() {
-                let _ = producer.abort_transaction().await;
-            }
-            return Err(ConnectorError::fatal(format!(
-                "kafka sink: transaction failed: {error}"
-            )));
+            return Err(abort_failed_transaction(
+                producer,
+                error.is_fenced(),
+                format!("kafka sink: transaction failed: {error}"),
+            )
+            .await);
         }
+        // A transaction with a refused record does not commit, so none should be left; none may pile up either.
+        producer.take_refused();
         Ok(())
     }
 }
@@ -265,6 +277,28 @@ impl KafkaSink {
         self.producer
             .as_ref()
             .ok_or_else(|| ConnectorError::fatal("kafka sink is closed"))
+    }
+}
+
+/// Aborts the open transaction after `message` failed it (unless the producer is `fenced`, when there is nothing
+/// it may do), and says why it failed. A record the broker refused as it is fails the task for good: the
+/// transaction cannot commit without it, and every retry would meet it again.
+async fn abort_failed_transaction(
+    producer: &Producer,
+    fenced: bool,
+    message: String,
+) -> ConnectorError {
+    if !fenced {
+        let _ = producer.abort_transaction().await;
+    }
+    match producer.take_refused().first() {
+        Some(refused) => ConnectorError::permanent(format!(
+            "kafka sink: transaction aborted: {}; the record is larger than the broker or topic accepts \
+             (message.max.bytes, max.message.bytes), and exactly-once cannot skip it: raise the topic's \
+             max.message.bytes or lower max.request.size, then restart the task",
+            refused.error
+        )),
+        None => ConnectorError::fatal(message),
     }
 }
 
