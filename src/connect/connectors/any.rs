@@ -20,7 +20,8 @@ use super::datagen::{self, DatagenConfig, DatagenSource};
 use super::file::{self, FileSink, FileSinkConfig, FileSource, FileSourceConfig};
 use super::http::{self, HttpSink, HttpSinkConfig};
 use super::kafka::{
-    self, ConfiguredTopic, KafkaSink, KafkaSinkConfig, KafkaSource, KafkaSourceConfig, SinkProducer,
+    self, ConfiguredTopic, KafkaSink, KafkaSinkConfig, KafkaSource, KafkaSourceConfig,
+    SinkProducer, SinkRefusal,
 };
 use super::stdio::{self, StdinSource, StdinSourceConfig, StdoutSink, StdoutSinkConfig};
 
@@ -222,6 +223,15 @@ impl AnySource {
             AnySource::File(_) | AnySource::Stdin(_) | AnySource::Datagen(_) => None,
         }
     }
+
+    /// Whether the source must have everything handed out so far committed before it is polled again (a Kafka
+    /// source whose partitions are being revoked); asking clears it. See [`KafkaSource::take_commit_request`].
+    pub fn take_commit_request(&mut self) -> bool {
+        match self {
+            AnySource::Kafka(s) => s.take_commit_request(),
+            AnySource::File(_) | AnySource::Stdin(_) | AnySource::Datagen(_) => false,
+        }
+    }
 }
 
 impl SourceTask for AnySource {
@@ -283,6 +293,22 @@ impl AnySink {
     pub fn connection_problems(&self) -> Vec<ConnectionProblems> {
         match self {
             AnySink::Kafka(s) => s.connection_problems(),
+            AnySink::File(_) | AnySink::Stdout(_) | AnySink::Http(_) => Vec::new(),
+        }
+    }
+
+    /// See [`KafkaSink::stop_after_refused_record`]; other sinks hear of no refusal after `put`.
+    pub fn stop_after_refused_record(&self) {
+        if let AnySink::Kafka(s) = self {
+            s.stop_after_refused_record();
+        }
+    }
+
+    /// The records the broker refused as they are at the last `flush` (only the Kafka sink hears of such
+    /// refusals after `put`); see [`KafkaSink::take_refused`].
+    pub fn take_refused(&mut self) -> Vec<SinkRefusal> {
+        match self {
+            AnySink::Kafka(s) => s.take_refused(),
             AnySink::File(_) | AnySink::Stdout(_) | AnySink::Http(_) => Vec::new(),
         }
     }

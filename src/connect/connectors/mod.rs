@@ -10,6 +10,7 @@ pub mod kafka;
 pub mod stdio;
 
 pub use any::{AnySink, AnySource, SinkConfig, SourceConfig};
+pub use kafka::SinkRefusal;
 
 use super::component::ComponentInfo;
 use super::data::{Schema, SchemaRef, Str, Type, Value};
