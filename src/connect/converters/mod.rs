@@ -1,10 +1,11 @@
 //! Converters between a record's bytes and Connect data (Kafka Connect's `Converter`): `json`, `string`,
-//! `bytearray`.
+//! `bytearray`, and `avro` (Confluent's AvroConverter, with a Schema Registry).
 //!
 //! A converter is built once per task and owns its scratch buffers, so converting a record allocates nothing
 //! it can avoid. Dispatch is a `match` on the `Converter` enum, not a `dyn` call. Must not know about topics'
 //! storage or the Kafka wire format beyond the bytes of one key or value.
 
+pub mod avro;
 pub mod bytearray;
 pub mod json;
 pub mod string;
@@ -14,6 +15,7 @@ use super::config_def::ParsedConfig;
 use super::data::{SchemaAndValue, SchemaRef, Value};
 use bytes::{Bytes, BytesMut};
 
+pub use avro::AvroConverter;
 pub use bytearray::ByteArrayConverter;
 pub use json::JsonConverter;
 pub use string::StringConverter;
@@ -44,6 +46,10 @@ pub enum ConvertError {
         converter: &'static str,
         message: String,
     },
+    #[error("invalid Avro data at byte {offset}: {reason}")]
+    InvalidAvro { offset: usize, reason: String },
+    #[error("{0}")]
+    Registry(avro::RegistryError),
     #[error("internal error: {0}")]
     Internal(&'static str),
 }
@@ -51,7 +57,7 @@ pub enum ConvertError {
 /// A problem building a converter from its config.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ConverterBuildError {
-    #[error("unknown converter `{name}` (known: json, string, bytearray, or their Kafka Connect class names)")]
+    #[error("unknown converter `{name}` (known: json, string, bytearray, avro, or their Kafka Connect class names)")]
     Unknown { name: String },
     #[error("converter `{converter}`, key `{key}`: {message}")]
     InvalidConfig {
@@ -67,6 +73,7 @@ pub enum Converter {
     Json(JsonConverter),
     String(StringConverter),
     ByteArray(ByteArrayConverter),
+    Avro(AvroConverter),
 }
 
 impl Converter {
@@ -81,6 +88,7 @@ impl Converter {
             Some("json") => Ok(Converter::Json(JsonConverter::from_config(config, is_key)?)),
             Some("string") => Ok(Converter::String(StringConverter::from_config(config)?)),
             Some("bytearray") => Ok(Converter::ByteArray(ByteArrayConverter)),
+            Some("avro") => Ok(Converter::Avro(AvroConverter::from_config(config, is_key)?)),
             _ => Err(ConverterBuildError::Unknown {
                 name: name.to_owned(),
             }),
@@ -93,11 +101,11 @@ impl Converter {
         topic: &str,
         bytes: Option<&Bytes>,
     ) -> Result<SchemaAndValue, ConvertError> {
-        let _ = topic;
         match self {
             Converter::Json(c) => c.to_connect(bytes),
             Converter::String(c) => c.to_connect(bytes),
             Converter::ByteArray(c) => Ok(c.to_connect(bytes)),
+            Converter::Avro(c) => c.to_connect(topic, bytes),
         }
     }
 
@@ -109,11 +117,11 @@ impl Converter {
         value: &Value,
         out: &mut BytesMut,
     ) -> Result<bool, ConvertError> {
-        let _ = topic;
         match self {
             Converter::Json(c) => c.write_connect(schema, value, out),
             Converter::String(c) => c.write_connect(value, out),
             Converter::ByteArray(c) => c.write_connect(schema, value, out),
+            Converter::Avro(c) => c.write_connect(topic, schema, value, out),
         }
     }
 
@@ -169,5 +177,13 @@ pub static COMPONENTS: &[ComponentInfo] = &[
         config: bytearray::CONFIG,
         capabilities: Capabilities::NONE,
         doc: "Bytes passed through unchanged, as optional bytes",
+    },
+    ComponentInfo {
+        kind: ComponentKind::Converter,
+        name: "avro",
+        aliases: &["io.confluent.connect.avro.AvroConverter", "AvroConverter"],
+        config: avro::CONFIG,
+        capabilities: Capabilities::NONE,
+        doc: "Avro in Confluent's wire format (magic byte, schema id), schemas in a Schema Registry",
     },
 ];
