@@ -1,8 +1,10 @@
 //! The record that flows source → converter → transforms → converter → sink (Kafka Connect's
 //! `ConnectRecord`, covering both `SourceRecord` and `SinkRecord`).
 //!
-//! Key and value stay raw `Bytes` (`Data::Raw`) until a transform needs them: a record no transform touches is
-//! never decoded and its bytes go out as they came in. Must not know a wire format; converters do.
+//! Sources hand out Connect data (`Data::Converted`: the file source a required string), which the sink's
+//! converters turn into bytes. Data read from Kafka stays raw `Bytes` (`Data::Raw`) until a transform or a sink
+//! needs it converted; where the converter would give back the same bytes it is never decoded (see
+//! [`Data::write_to`]). Must not know a wire format; converters do.
 
 use super::converters::{ConvertError, Converter};
 use super::data::{SchemaAndValue, SchemaRef, Str, Value};
@@ -126,9 +128,11 @@ impl Data {
 }
 
 impl Data {
-    /// Appends this data's bytes for the sink to `out`; `false` means null (nothing written). Raw data goes out
-    /// exactly as it came in — it was never decoded — so this is only right when the output format is the
-    /// input's (the same converter config both sides); otherwise convert with the input converter first.
+    /// Appends this data's bytes as `converter` writes them to `out`; `false` means null (nothing written).
+    /// Converted data is written by the converter. Raw data came in through the same converter (a pipeline has
+    /// one per slot): where converting it to Connect data and back would give the same bytes
+    /// ([`Converter::passes_through`]) it goes out as it came, never decoded; otherwise it is converted both
+    /// ways, as Kafka Connect converts every record on the way in and on the way out.
     pub fn write_to(
         &self,
         converter: &mut Converter,
@@ -137,14 +141,89 @@ impl Data {
     ) -> Result<bool, ConvertError> {
         match self {
             Data::Raw(None) => Ok(false),
-            Data::Raw(Some(bytes)) => {
+            Data::Raw(Some(bytes)) if converter.passes_through(bytes) => {
                 out.extend_from_slice(bytes);
                 Ok(true)
+            }
+            Data::Raw(Some(bytes)) => {
+                let sv = converter.to_connect(topic, Some(bytes))?;
+                converter.write_connect(topic, sv.schema.as_ref(), &sv.value, out)
             }
             Data::Converted(sv) => {
                 converter.write_connect(topic, sv.schema.as_ref(), &sv.value, out)
             }
         }
+    }
+
+    /// Appends what Java's `String.valueOf` prints for this data once converted (Kafka's FileStreamSink
+    /// prints `record.value()`): `null`, a string as it is, `Struct{a=1,b=x}`, `{k=v}`, `[1, 2]`. Bytes are
+    /// written as they are, where Java would print the array's identity (`[B@1b6d3586`), which no one can use.
+    /// Raw data is converted with `converter` first, except where its text is its bytes (a `string`
+    /// converter's valid input, a `bytearray` converter's).
+    pub fn write_text(
+        &self,
+        converter: &mut Converter,
+        topic: &str,
+        out: &mut bytes::BytesMut,
+    ) -> Result<(), ConvertError> {
+        match self {
+            Data::Raw(None) => out.extend_from_slice(b"null"),
+            Data::Raw(Some(bytes)) if text_is_bytes(converter, bytes) => {
+                out.extend_from_slice(bytes)
+            }
+            Data::Raw(Some(bytes)) => {
+                let sv = converter.to_connect(topic, Some(bytes))?;
+                write_value_text(&sv, out);
+            }
+            Data::Converted(sv) => write_value_text(sv, out),
+        }
+        Ok(())
+    }
+}
+
+/// Whether the text [`Data::write_text`] writes of raw `bytes` is the bytes themselves: `bytearray`'s, and a
+/// `string` converter's whose text in UTF-8 (the file's encoding) is the input.
+fn text_is_bytes(converter: &Converter, bytes: &[u8]) -> bool {
+    use crate::connect::converters::string::Encoding;
+    match converter {
+        Converter::ByteArray(_) => true,
+        Converter::String(c) => match c.encoding {
+            Encoding::Utf8 => std::str::from_utf8(bytes).is_ok(),
+            Encoding::UsAscii | Encoding::Latin1 => bytes.is_ascii(),
+        },
+        Converter::Json(_) => false,
+    }
+}
+
+/// Java's text of a converted value, with bytes written as they are (see [`Data::write_text`]).
+fn write_value_text(sv: &SchemaAndValue, out: &mut bytes::BytesMut) {
+    use std::fmt::Write as _;
+    match &sv.value {
+        Value::String(s) => out.extend_from_slice(s.as_bytes()),
+        Value::Bytes(b) => out.extend_from_slice(b),
+        other => {
+            let mut text = String::new();
+            // Writing to a String cannot fail.
+            let _ = write!(text, "{other}");
+            out.extend_from_slice(text.as_bytes());
+        }
+    }
+}
+
+/// About how many bytes `value` holds: its strings' and byte arrays' lengths, 8 for any other value. What a
+/// converted key or value counts against `queue.max.bytes`.
+fn value_len(value: &Value) -> usize {
+    match value {
+        Value::Null => 0,
+        Value::String(s) => s.len(),
+        Value::Bytes(b) => b.len(),
+        Value::Array(items) => items.iter().map(value_len).sum(),
+        Value::Map(entries) => entries
+            .iter()
+            .map(|(k, v)| value_len(k) + value_len(v))
+            .sum(),
+        Value::Struct(s) => s.values().iter().map(value_len).sum(),
+        _ => 8,
     }
 }
 
@@ -181,12 +260,13 @@ impl ConnectRecord {
         Self::new(topic, Data::Raw(key), Data::Raw(value))
     }
 
-    /// Bytes of the raw key and value (converted data counts 0): what a source's poll counts against
-    /// `queue.max.bytes`.
-    pub fn raw_len(&self) -> usize {
+    /// Bytes of the key and value: raw lengths, or for converted data about what its strings, byte arrays and
+    /// other values hold ([`value_len`]). What a source's poll counts against `queue.max.bytes`.
+    pub fn byte_len(&self) -> usize {
         let len = |data: &Data| match data {
             Data::Raw(Some(bytes)) => bytes.len(),
-            Data::Raw(None) | Data::Converted(_) => 0,
+            Data::Raw(None) => 0,
+            Data::Converted(sv) => value_len(&sv.value),
         };
         len(&self.key) + len(&self.value)
     }
@@ -218,13 +298,21 @@ mod tests {
     use bytes::BytesMut;
 
     #[test]
-    fn untouched_raw_data_is_written_back_unchanged_without_decoding() {
-        let mut json = Converter::Json(JsonConverter::schemaless());
-        // Not valid JSON: writing it proves it was never parsed.
-        let raw = Data::Raw(Some(Bytes::from_static(b"{not json")));
+    fn raw_data_goes_out_undecoded_only_where_the_converter_would_write_it_back_unchanged() {
         let mut out = BytesMut::new();
-        assert!(raw.write_to(&mut json, "t", &mut out).unwrap());
+        // Not valid JSON: a string converter passes it through, never parsing it.
+        let raw = Data::Raw(Some(Bytes::from_static(b"{not json")));
+        let mut string = Converter::String(crate::connect::converters::StringConverter::default());
+        assert!(raw.write_to(&mut string, "t", &mut out).unwrap());
         assert_eq!(&out[..], b"{not json");
+        // The json converter reads it first, as Kafka Connect does: it is refused...
+        let mut json = Converter::Json(JsonConverter::schemaless());
+        assert!(raw.write_to(&mut json, "t", &mut out).is_err());
+        // ...and valid JSON is written in the converter's own form.
+        out.clear();
+        let spaced = Data::Raw(Some(Bytes::from_static(br#"{ "a" : 1.50 }"#)));
+        assert!(spaced.write_to(&mut json, "t", &mut out).unwrap());
+        assert_eq!(&out[..], br#"{"a":1.5}"#);
         assert!(!Data::Raw(None).write_to(&mut json, "t", &mut out).unwrap());
     }
 
@@ -238,5 +326,96 @@ mod tests {
         data.write_to(&mut json, "t", &mut out).unwrap();
         assert_eq!(&out[..], br#"{"a":1}"#);
         assert!(Data::Raw(None).is_null());
+    }
+
+    /// The zero-copy paths give exactly the converter path's bytes (or text): raw bytes a converter passes
+    /// through equal converting them to Connect data and writing that back.
+    mod fast_path {
+        use super::*;
+        use crate::connect::connectors::line_value;
+        use crate::connect::converters::string::Encoding;
+        use crate::connect::converters::{ByteArrayConverter, StringConverter};
+        use proptest::prelude::*;
+
+        fn converters() -> Vec<Converter> {
+            vec![
+                Converter::String(StringConverter::default()),
+                Converter::String(StringConverter {
+                    encoding: Encoding::Latin1,
+                }),
+                Converter::String(StringConverter {
+                    encoding: Encoding::UsAscii,
+                }),
+                Converter::ByteArray(ByteArrayConverter),
+                Converter::Json(JsonConverter::schemaless()),
+                Converter::Json(JsonConverter::new(Default::default())),
+            ]
+        }
+
+        fn bytes_strategy() -> impl Strategy<Value = Vec<u8>> {
+            prop_oneof![
+                proptest::collection::vec(any::<u8>(), 0..64),
+                ".{0,40}".prop_map(String::into_bytes),
+                "[ -~]{0,40}".prop_map(String::into_bytes),
+            ]
+        }
+
+        proptest! {
+            #[test]
+            fn raw_bytes_passed_through_equal_the_converted_round_trip(bytes in bytes_strategy()) {
+                for mut converter in converters() {
+                    let raw = Data::Raw(Some(Bytes::from(bytes.clone())));
+                    if !converter.passes_through(&bytes) {
+                        continue;
+                    }
+                    let mut fast = BytesMut::new();
+                    prop_assert!(raw.write_to(&mut converter, "t", &mut fast).unwrap());
+                    let sv = converter.to_connect("t", Some(&Bytes::from(bytes.clone()))).unwrap();
+                    let mut slow = BytesMut::new();
+                    converter.write_connect("t", sv.schema.as_ref(), &sv.value, &mut slow).unwrap();
+                    prop_assert_eq!(&fast[..], &slow[..], "{:?}", converter);
+                }
+            }
+
+            #[test]
+            fn raw_text_written_undecoded_equals_the_text_of_the_converted_value(bytes in bytes_strategy()) {
+                for mut converter in converters() {
+                    let raw = Data::Raw(Some(Bytes::from(bytes.clone())));
+                    let mut fast = BytesMut::new();
+                    let Ok(()) = raw.write_text(&mut converter, "t", &mut fast) else { continue };
+                    let sv = converter.to_connect("t", Some(&Bytes::from(bytes.clone()))).unwrap();
+                    let mut slow = BytesMut::new();
+                    write_value_text(&sv, &mut slow);
+                    prop_assert_eq!(&fast[..], &slow[..], "{:?}", converter);
+                }
+            }
+
+            #[test]
+            fn a_line_written_by_the_string_converter_is_the_line_itself(line in ".{0,60}") {
+                let mut string = Converter::String(StringConverter::default());
+                let mut out = BytesMut::new();
+                prop_assert!(line_value(Bytes::from(line.clone())).write_to(&mut string, "t", &mut out).unwrap());
+                prop_assert_eq!(&out[..], line.as_bytes());
+            }
+        }
+
+        #[test]
+        fn a_line_through_the_json_converter_is_kafkas_envelope_of_a_string() {
+            let mut out = BytesMut::new();
+            let mut json = Converter::Json(JsonConverter::new(Default::default()));
+            line_value(Bytes::from_static(b"foo \"bar\""))
+                .write_to(&mut json, "t", &mut out)
+                .unwrap();
+            assert_eq!(
+                std::str::from_utf8(&out).unwrap(),
+                r#"{"schema":{"type":"string","optional":false},"payload":"foo \"bar\""}"#
+            );
+            out.clear();
+            let mut plain = Converter::Json(JsonConverter::schemaless());
+            line_value(Bytes::from_static(b"foo"))
+                .write_to(&mut plain, "t", &mut out)
+                .unwrap();
+            assert_eq!(&out[..], br#""foo""#);
+        }
     }
 }

@@ -11,6 +11,7 @@ pub mod dead_letter;
 pub mod metrics;
 pub mod offsets_topic;
 pub mod positions;
+pub(crate) mod record_errors;
 pub mod task;
 
 use std::collections::HashMap;

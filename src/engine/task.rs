@@ -23,6 +23,7 @@ use crate::engine::metrics::active_topics::TopicTracker;
 use crate::engine::metrics::recorder::{unix_now_ms, TaskRecorder};
 use crate::engine::metrics::{raw_bytes, PartitionLag, Stage, TaskMetrics};
 use crate::engine::positions::{PositionStore, TaskKey};
+use crate::engine::record_errors::{self, RetryPolicy, StageFailure};
 
 /// How long closing a source or sink may take once everything is committed.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
@@ -137,6 +138,16 @@ fn describe_record(record: &ConnectRecord) -> String {
         ));
     }
     text
+}
+
+/// How a stage is named in a task's failure.
+fn stage_text(stage: &str) -> &'static str {
+    match stage {
+        "KEY_CONVERTER" => "the key converter",
+        "VALUE_CONVERTER" => "the value converter",
+        "HEADER_CONVERTER" => "the header converter",
+        _ => "a transform",
+    }
 }
 
 /// Runs the task until its source finishes, `stop` is set, or an error fails it.
@@ -287,6 +298,8 @@ async fn pump(
     let mut written_topics =
         (pipeline.run.sink.capabilities().writes_to_kafka()).then(TopicTracker::default);
     let mut recorder = TaskRecorder::new();
+    let retry = RetryPolicy::new(&pipeline.errors);
+    let task_label = spec.label();
     // The positions of the records of one poll, in order (reused from poll to poll).
     let mut positions: Vec<PolledPosition> = Vec::new();
     let outcome = loop {
@@ -357,8 +370,26 @@ async fn pump(
                     }
                     let original_topic = sink_topic.as_ref().map(|_| record.topic.clone());
                     // The record as it arrived, for the dead-letter topic (cheap: Bytes are shared).
-                    let original = dead_letters.is_some().then(|| record.clone());
-                    match chain.apply(record, &mut converters.key, &mut converters.value) {
+                    let original = (dead_letters.is_some() || pipeline.errors.log_enable)
+                        .then(|| record.clone());
+                    let applied = match record_errors::convert_for_chain(
+                        record,
+                        chain,
+                        &mut converters.key,
+                        &mut converters.value,
+                        retry,
+                    )
+                    .await
+                    {
+                        Ok(()) => chain
+                            .apply(record, &mut converters.key, &mut converters.value)
+                            .map_err(|e| StageFailure {
+                                stage: e.stage(),
+                                message: e.to_string(),
+                            }),
+                        Err(failure) => Err(failure),
+                    };
+                    match applied {
                         Ok(true) => {
                             if let (Some(topic), Some(original)) = (&sink_topic, original_topic) {
                                 topic.route(record, &original);
@@ -374,32 +405,39 @@ async fn pump(
                             kept += 1;
                         }
                         Ok(false) => TaskMetrics::add(&spec.metrics.records_filtered, 1),
-                        Err(e) => match pipeline.errors.tolerance {
-                            Tolerance::None => {
-                                let message = format!(
-                                    "pipeline {:?}: transform failed on {}: {e}",
-                                    pipeline.name,
-                                    describe_record(record)
-                                );
-                                failed = Some((
-                                    positions_before,
-                                    ConnectorError::rejected("TRANSFORMATION", message),
-                                ));
-                                break;
-                            }
-                            Tolerance::All => {
-                                TaskMetrics::add(&spec.metrics.records_failed, 1);
-                                if pipeline.errors.log_enable {
-                                    tracing::warn!(pipeline = %pipeline.name, error = %e, "record skipped (errors.tolerance=all)");
+                        Err(failure) => {
+                            record_errors::log_failure(
+                                &pipeline.errors,
+                                &task_label,
+                                &failure,
+                                original.as_ref().unwrap_or(record),
+                            );
+                            match pipeline.errors.tolerance {
+                                Tolerance::None => {
+                                    let message = format!(
+                                        "pipeline {:?}: {} failed on {}: {}",
+                                        pipeline.name,
+                                        stage_text(failure.stage),
+                                        describe_record(record),
+                                        failure.message
+                                    );
+                                    failed = Some((
+                                        positions_before,
+                                        ConnectorError::rejected(failure.stage, message),
+                                    ));
+                                    break;
                                 }
-                                if let (Some(dlq), Some(original)) =
-                                    (dead_letters.as_deref(), &original)
-                                {
-                                    dlq.send(original, "TRANSFORMATION", &e.to_string()).await?;
-                                    TaskMetrics::add(&spec.metrics.records_dead_lettered, 1);
+                                Tolerance::All => {
+                                    TaskMetrics::add(&spec.metrics.records_failed, 1);
+                                    if let (Some(dlq), Some(original)) =
+                                        (dead_letters.as_deref(), &original)
+                                    {
+                                        dlq.send(original, failure.stage, &failure.message).await?;
+                                        TaskMetrics::add(&spec.metrics.records_dead_lettered, 1);
+                                    }
                                 }
                             }
-                        },
+                        }
                     }
                 }
                 records.truncate(kept);
@@ -418,17 +456,41 @@ async fn pump(
                 // The kept index of `records[0]`: a sink that rejects a record leaves it and the rest in the
                 // vector, and the put goes on after it.
                 let mut kept_base = 0usize;
+                // Retries of a retriable rejection of `records[0]` (its converter's registry did not answer).
+                let mut put_retries: Option<record_errors::Retries> = None;
                 while !records.is_empty() {
                     let handed = records.len();
                     match sink.put(&mut records, converters).await {
                         Ok(()) => break,
                         Err(error) if error.rejected_at.is_some() && !records.is_empty() => {
+                            let stage = error.rejected_at.unwrap_or("TASK_PUT");
+                            if error.retriable {
+                                let now = Instant::now();
+                                let wait = put_retries
+                                    .get_or_insert_with(|| retry.start(now))
+                                    .next_wait(now);
+                                if let Some(wait) = wait {
+                                    // The records before it were accepted; it leads the ones put again.
+                                    kept_base += handed - records.len();
+                                    tokio::time::sleep(wait).await;
+                                    continue;
+                                }
+                            }
+                            put_retries = None;
                             let rejected_index = kept_base + (handed - records.len());
                             let rejected = records.remove(0);
                             kept_base = rejected_index + 1;
                             written -= 1;
                             bytes_written = bytes_written.saturating_sub(raw_bytes(&rejected));
-                            let stage = error.rejected_at.unwrap_or("TASK_PUT");
+                            record_errors::log_failure(
+                                &pipeline.errors,
+                                &task_label,
+                                &StageFailure {
+                                    stage,
+                                    message: error.message.clone(),
+                                },
+                                &rejected,
+                            );
                             match pipeline.errors.tolerance {
                                 Tolerance::None => {
                                     let message = format!(
@@ -445,9 +507,6 @@ async fn pump(
                                 }
                                 Tolerance::All => {
                                     TaskMetrics::add(&spec.metrics.records_failed, 1);
-                                    if pipeline.errors.log_enable {
-                                        tracing::warn!(pipeline = %pipeline.name, error = %error, "record skipped (errors.tolerance=all)");
-                                    }
                                     if let Some(dlq) = dead_letters.as_deref() {
                                         dlq.send(&rejected, stage, &error.message).await?;
                                         TaskMetrics::add(&spec.metrics.records_dead_lettered, 1);

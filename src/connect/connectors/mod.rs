@@ -12,6 +12,28 @@ pub mod stdio;
 pub use any::{AnySink, AnySource, SinkConfig, SourceConfig};
 
 use super::component::ComponentInfo;
+use super::data::{Schema, SchemaRef, Str, Type, Value};
+use super::record::Data;
+use bytes::Bytes;
+use std::sync::{Arc, OnceLock};
+
+/// Kafka's `Schema.STRING_SCHEMA` (a required string): the value schema of every line a file or stdin source
+/// reads, as FileStreamSource gives it.
+pub(crate) fn line_schema() -> SchemaRef {
+    static SCHEMA: OnceLock<SchemaRef> = OnceLock::new();
+    Arc::clone(SCHEMA.get_or_init(|| Schema::new(Type::String).build()))
+}
+
+/// One line read as text: a required string sharing `line`'s bytes. Bytes that are not UTF-8 become U+FFFD,
+/// as Java's reader decodes them.
+pub(crate) fn line_value(line: Bytes) -> Data {
+    let text = if std::str::from_utf8(&line).is_ok() {
+        Str::from_utf8(line).unwrap_or_default()
+    } else {
+        Str::from(String::from_utf8_lossy(&line).as_ref())
+    };
+    Data::new(Some(line_schema()), Value::String(text))
+}
 
 /// The non-Kafka sources and sinks, for the registry (the Kafka ones are `kafka::COMPONENTS`).
 pub const COMPONENTS: &[ComponentInfo] = &[

@@ -50,8 +50,22 @@ pub enum ConvertError {
     InvalidAvro { offset: usize, reason: String },
     #[error("{0}")]
     Registry(avro::RegistryError),
+    /// A system the converter needs (a schema registry) did not answer: retrying may succeed, and the engine
+    /// retries for `errors.retry.timeout` before `errors.tolerance` decides.
+    #[error("{converter}: {message}")]
+    Unavailable {
+        converter: &'static str,
+        message: String,
+    },
     #[error("internal error: {0}")]
     Internal(&'static str),
+}
+
+impl ConvertError {
+    /// Whether trying the same conversion again may succeed (Kafka's `RetriableException`).
+    pub fn is_retriable(&self) -> bool {
+        matches!(self, ConvertError::Unavailable { .. })
+    }
 }
 
 /// A problem building a converter from its config.
@@ -122,6 +136,18 @@ impl Converter {
             Converter::String(c) => c.write_connect(value, out),
             Converter::ByteArray(c) => c.write_connect(schema, value, out),
             Converter::Avro(c) => c.write_connect(topic, schema, value, out),
+        }
+    }
+
+    /// Whether `bytes`, converted to Connect data and back by this converter, come out exactly as they are, so
+    /// they may be written without decoding them (the zero-copy path). True for `bytearray`, and for `string`
+    /// where the bytes are valid in its encoding; never for `json`, which writes its own spacing and number
+    /// forms.
+    pub fn passes_through(&self, bytes: &[u8]) -> bool {
+        match self {
+            Converter::ByteArray(_) => true,
+            Converter::String(c) => c.passes_through(bytes),
+            Converter::Json(_) => false,
         }
     }
 

@@ -71,6 +71,15 @@ impl StringConverter {
         Ok(StringConverter { encoding })
     }
 
+    /// Whether `bytes` decode and encode back to themselves: valid UTF-8, ASCII only, or any Latin-1 bytes.
+    pub fn passes_through(&self, bytes: &[u8]) -> bool {
+        match self.encoding {
+            Encoding::Utf8 => std::str::from_utf8(bytes).is_ok(),
+            Encoding::UsAscii => bytes.is_ascii(),
+            Encoding::Latin1 => true,
+        }
+    }
+
     pub fn to_connect(&self, bytes: Option<&Bytes>) -> Result<SchemaAndValue, ConvertError> {
         let Some(bytes) = bytes else {
             return Ok(SchemaAndValue::new(

@@ -2,7 +2,7 @@
 //! it, so a record nothing reads stays raw bytes.
 
 use super::shared::{TransformError, Which};
-use super::transform::Transform;
+use super::transform::{Needs, Transform};
 use crate::connect::converters::{ConvertError, Converter};
 use crate::connect::record::ConnectRecord;
 
@@ -15,6 +15,19 @@ pub enum ChainError {
     Transform(#[from] TransformError),
 }
 
+impl ChainError {
+    /// Kafka Connect's name of the stage that failed (`__connect.errors.stage`).
+    pub fn stage(&self) -> &'static str {
+        match self {
+            ChainError::Convert {
+                which: Which::Key, ..
+            } => "KEY_CONVERTER",
+            ChainError::Convert { .. } => "VALUE_CONVERTER",
+            ChainError::Transform(_) => "TRANSFORMATION",
+        }
+    }
+}
+
 /// Transforms applied in order, converting key and value only when a transform first needs them.
 #[derive(Debug, Clone, Default)]
 pub struct TransformChain {
@@ -24,6 +37,23 @@ pub struct TransformChain {
 impl TransformChain {
     pub fn new(transforms: Vec<Transform>) -> Self {
         TransformChain { transforms }
+    }
+
+    /// What any of the transforms reads: the key, the value.
+    pub fn needs(&self) -> Needs {
+        self.transforms.iter().fold(
+            Needs {
+                key: false,
+                value: false,
+            },
+            |all, t| {
+                let one = t.needs();
+                Needs {
+                    key: all.key || one.key,
+                    value: all.value || one.value,
+                }
+            },
+        )
     }
 
     /// Whether some transform may give a record another topic.

@@ -189,7 +189,7 @@ impl TaskMetrics {
 /// Bytes of a record's key and value while they are raw (data a source or transform made into structs has no
 /// byte size until a converter writes it).
 pub fn raw_bytes(record: &ConnectRecord) -> u64 {
-    record.raw_len() as u64
+    record.byte_len() as u64
 }
 
 /// One core's counters, written by the core's thread and read by the REST thread.

@@ -2,17 +2,14 @@
 
 use std::time::Duration;
 
-use bytes::BytesMut;
 use tokio::time::Instant;
 
 use super::config::DatagenConfig;
 use super::schemas::DatagenSchema;
 use crate::connect::connector::{ConnectorError, PollLimit, SourcePoll, SourceTask, TaskId};
-use crate::connect::data::Str;
-use crate::connect::record::{ConnectRecord, SourcePosition};
+use crate::connect::data::{Str, Value};
+use crate::connect::record::{ConnectRecord, Data, SourcePosition};
 
-/// Room reserved per record (value and key) before a batch is generated.
-const RECORD_BYTES_ESTIMATE: usize = 256;
 /// Longest a poll waits for the next record to be due before returning `Idle` (low rates).
 const MAX_WAIT: Duration = Duration::from_millis(100);
 
@@ -29,7 +26,6 @@ pub struct DatagenSource {
     /// When pacing started, and `generated` then.
     started: Instant,
     generated_at_start: u64,
-    buffer: BytesMut,
 }
 
 impl DatagenSource {
@@ -62,7 +58,6 @@ impl DatagenSource {
             generated,
             started: Instant::now(),
             generated_at_start: generated,
-            buffer: BytesMut::new(),
         })
     }
 
@@ -80,14 +75,14 @@ impl DatagenSource {
     }
 
     fn record(&mut self, id: u64) -> ConnectRecord {
-        // Key and value are slices of one buffer: no allocation per record.
-        let created_ms = self.schema.write(self.seed, id, &mut self.buffer);
-        let value = self.buffer.split().freeze();
-        self.buffer
-            .extend_from_slice(itoa::Buffer::new().format(id).as_bytes());
-        let key = self.buffer.split().freeze();
-        let mut record = ConnectRecord::raw(self.topic.clone(), Some(key), Some(value))
-            .with_timestamp(created_ms);
+        let (value, created_ms) = self.schema.build(self.seed, id);
+        let key = Data::new(
+            Some(DatagenSchema::key_schema()),
+            Value::Int64(i64::try_from(id).unwrap_or(i64::MAX)),
+        );
+        let value = Data::new(Some(self.schema.value_schema()), Value::Struct(value));
+        let mut record =
+            ConnectRecord::new(self.topic.clone(), key, value).with_timestamp(created_ms);
         record.source_offset = Some(SourcePosition::Offset(id as i64));
         record
     }
@@ -117,13 +112,11 @@ impl SourceTask for DatagenSource {
             }
             n = n.min(due);
         }
-        self.buffer
-            .reserve((n as usize).min(4096) * RECORD_BYTES_ESTIMATE);
         let mut records = Vec::with_capacity((n as usize).min(4096));
         let mut bytes = 0usize;
         while (records.len() as u64) < n && !limit.is_reached(records.len(), bytes) {
             let record = self.record(self.generated + 1);
-            bytes += record.raw_len();
+            bytes += record.byte_len();
             records.push(record);
             self.generated += 1;
         }
@@ -142,7 +135,7 @@ impl SourceTask for DatagenSource {
 mod tests {
     use super::*;
     use crate::connect::connectors::datagen::CONFIG;
-    use crate::connect::record::Data;
+    use crate::connect::converters::{Converter, JsonConverter};
     use std::collections::BTreeMap;
 
     const TASK: TaskId = TaskId { index: 0, count: 1 };
@@ -171,11 +164,12 @@ mod tests {
         out
     }
 
-    fn value(record: &ConnectRecord) -> &[u8] {
-        match &record.value {
-            Data::Raw(Some(v)) => v,
-            other => panic!("raw value expected, got {other:?}"),
-        }
+    /// The value as plain JSON (what the `json` converter with `schemas.enable=false` writes).
+    fn value(record: &ConnectRecord) -> Vec<u8> {
+        let mut json = Converter::Json(JsonConverter::schemaless());
+        let mut out = bytes::BytesMut::new();
+        assert!(record.value.write_to(&mut json, "t", &mut out).unwrap());
+        out.to_vec()
     }
 
     #[tokio::test]
@@ -186,7 +180,7 @@ mod tests {
         let records = take(&mut source, 50).await;
         let mut total = 0;
         for (i, record) in records.iter().enumerate() {
-            let json: serde_json::Value = serde_json::from_slice(value(record)).unwrap();
+            let json: serde_json::Value = serde_json::from_slice(&value(record)).unwrap();
             let object = json.as_object().unwrap();
             assert_eq!(object.len(), 8, "{json}");
             for field in [
@@ -204,8 +198,8 @@ mod tests {
             let id = (i + 1) as u64;
             assert_eq!(object["id"].as_u64(), Some(id));
             assert_eq!(
-                record.key,
-                Data::Raw(Some(bytes::Bytes::from(id.to_string())))
+                record.key.converted().map(|k| &k.value),
+                Some(&Value::Int64(id as i64))
             );
             assert_eq!(
                 record.source_offset,
@@ -225,7 +219,7 @@ mod tests {
                     .await
                     .unwrap();
             for record in take(&mut source, 10).await {
-                let json: serde_json::Value = serde_json::from_slice(value(&record)).unwrap();
+                let json: serde_json::Value = serde_json::from_slice(&value(&record)).unwrap();
                 assert!(json.is_object(), "{schema}: {json}");
             }
         }

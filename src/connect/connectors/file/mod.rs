@@ -9,7 +9,7 @@ mod source;
 
 pub(crate) use config::batch_size;
 pub use config::{FileSinkConfig, FileSourceConfig, SINK, SINK_CONFIG, SOURCE, SOURCE_CONFIG};
-pub(crate) use sink::append_value_line;
+pub(crate) use sink::append_value_lines;
 pub use sink::FileSink;
 pub use source::FileSource;
 

@@ -13,26 +13,49 @@ use crate::connect::record::ConnectRecord;
 /// memory bounded.
 const WRITE_THRESHOLD_BYTES: usize = 1 << 20;
 
-/// Appends `record`'s value written with the pipeline's value converter, then a newline. A null value is
-/// written as `null`, like Kafka Connect's `String.valueOf(record.value())`.
+/// Appends the text of `record`'s value, as Kafka's FileStreamSink prints `record.value()` (see
+/// [`crate::connect::record::Data::write_text`]: a Struct as `Struct{a=1}`, null as `null`), then a newline.
+/// A value its converter cannot read is rejected (stage `VALUE_CONVERTER`), for `errors.tolerance` to decide.
 pub(crate) fn append_value_line(
     record: &ConnectRecord,
     converters: &mut Converters,
     out: &mut BytesMut,
 ) -> Result<(), ConnectorError> {
-    let written = record
+    let mark = out.len();
+    record
         .value
-        .write_to(&mut converters.value, &record.topic, out)
+        .write_text(&mut converters.value, &record.topic, out)
         .map_err(|e| {
-            ConnectorError::fatal(format!(
-                "cannot write a record value of topic `{}`: {e}",
-                record.topic
-            ))
+            out.truncate(mark);
+            ConnectorError {
+                retriable: e.is_retriable(),
+                ..ConnectorError::rejected(
+                    "VALUE_CONVERTER",
+                    format!(
+                        "cannot convert a record value of topic `{}`: {e}",
+                        record.topic
+                    ),
+                )
+            }
         })?;
-    if !written {
-        out.extend_from_slice(b"null");
-    }
     out.extend_from_slice(b"\n");
+    Ok(())
+}
+
+/// Appends the value line of each of `records`, draining them; on a value that cannot be converted, the ones
+/// before it are drained and it and the rest stay (see [`ConnectorError::rejected`]).
+pub(crate) fn append_value_lines(
+    records: &mut Vec<ConnectRecord>,
+    converters: &mut Converters,
+    out: &mut BytesMut,
+) -> Result<(), ConnectorError> {
+    for index in 0..records.len() {
+        if let Err(error) = append_value_line(&records[index], converters, out) {
+            records.drain(..index);
+            return Err(error);
+        }
+    }
+    records.clear();
     Ok(())
 }
 
@@ -89,13 +112,11 @@ impl SinkTask for FileSink {
         records: &mut Vec<ConnectRecord>,
         converters: &mut Converters,
     ) -> Result<(), ConnectorError> {
-        for record in records.drain(..) {
-            append_value_line(&record, converters, &mut self.buffer)?;
-        }
+        let appended = append_value_lines(records, converters, &mut self.buffer);
         if self.buffer.len() >= WRITE_THRESHOLD_BYTES {
             self.write_buffer().await?;
         }
-        Ok(())
+        appended
     }
 
     async fn flush(&mut self) -> Result<(), ConnectorError> {

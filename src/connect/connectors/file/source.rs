@@ -26,8 +26,9 @@ use tokio::io::{AsyncReadExt, AsyncSeekExt};
 use super::config::FileSourceConfig;
 use super::identity::{self, file_id, HEAD_BYTES};
 use crate::connect::connector::{ConnectorError, PollLimit, SourcePoll, SourceTask, TaskId};
+use crate::connect::connectors::line_value;
 use crate::connect::data::Str;
-use crate::connect::record::{ConnectRecord, FileHead, FileId, SourcePosition};
+use crate::connect::record::{ConnectRecord, Data, FileHead, FileId, SourcePosition};
 
 /// How long a poll that found nothing new waits before returning `Idle`.
 pub(crate) const IDLE_WAIT: Duration = Duration::from_millis(50);
@@ -197,7 +198,7 @@ impl FileSource {
     }
 
     fn record(&self, line: Bytes) -> ConnectRecord {
-        let mut record = ConnectRecord::raw(self.topic.clone(), None, Some(line));
+        let mut record = ConnectRecord::new(self.topic.clone(), Data::Raw(None), line_value(line));
         record.source_offset = Some(SourcePosition::FileOffset {
             offset: self.position,
             file: self.file_id,
@@ -217,7 +218,7 @@ impl FileSource {
 
     /// Moves up to `max` complete lines from `pending` into `out`.
     fn take_lines(&mut self, limit: PollLimit, out: &mut Vec<ConnectRecord>) {
-        let mut bytes: usize = out.iter().map(ConnectRecord::raw_len).sum();
+        let mut bytes: usize = out.iter().map(ConnectRecord::byte_len).sum();
         while !limit.is_reached(out.len(), bytes) {
             let Some(newline) = self.pending.iter().position(|b| *b == b'\n') else {
                 return;

@@ -7,7 +7,7 @@ use super::*;
 use crate::connect::config_def::ParsedConfig;
 use crate::connect::connector::{Converters, PollLimit, SinkTask, SourcePoll, SourceTask, TaskId};
 use crate::connect::converters::{Converter, JsonConverter, StringConverter};
-use crate::connect::data::Value;
+use crate::connect::data::{Schema, Struct, Type, Value};
 use crate::connect::record::{ConnectRecord, Data, SourcePosition};
 
 const TASK: TaskId = TaskId { index: 0, count: 1 };
@@ -47,6 +47,18 @@ async fn source_from(path: &std::path::Path, start: Option<SourcePosition>) -> F
     FileSource::open(&cfg, TASK, start).await.unwrap()
 }
 
+/// The text of a line record: a required string, as Kafka's FileStreamSource gives it.
+fn line_text(record: &ConnectRecord) -> String {
+    let Some(sv) = record.value.converted() else {
+        panic!("a typed value expected, got {:?}", record.value)
+    };
+    assert_eq!(sv.schema.as_deref(), Some(&Schema::new(Type::String)));
+    match &sv.value {
+        Value::String(s) => s.to_string(),
+        other => panic!("a string expected, got {other:?}"),
+    }
+}
+
 /// (line, the position handed out with it) of every record of one poll; empty when idle.
 async fn poll_positions(source: &mut FileSource, max: usize) -> Vec<(String, SourcePosition)> {
     match source.poll(PollLimit::records(max)).await.unwrap() {
@@ -55,11 +67,11 @@ async fn poll_positions(source: &mut FileSource, max: usize) -> Vec<(String, Sou
             .map(|r| {
                 assert_eq!(r.key, Data::Raw(None));
                 assert_eq!(r.topic, "lines");
-                let Data::Raw(Some(value)) = r.value else {
-                    panic!("raw value expected")
-                };
-                let position = r.source_offset.expect("every line carries its position");
-                (String::from_utf8(value.to_vec()).unwrap(), position)
+                let position = r
+                    .source_offset
+                    .clone()
+                    .expect("every line carries its position");
+                (line_text(&r), position)
             })
             .collect(),
         SourcePoll::Idle => Vec::new(),
@@ -182,13 +194,7 @@ async fn queue_max_bytes_bounds_a_poll_but_a_long_line_goes_alone() {
         let SourcePoll::Records(records) = poll else {
             panic!("records expected")
         };
-        records
-            .iter()
-            .map(|r| match &r.value {
-                Data::Raw(Some(v)) => String::from_utf8_lossy(v).into_owned(),
-                other => panic!("raw value expected, got {other:?}"),
-            })
-            .collect()
+        records.iter().map(line_text).collect()
     };
     let poll = source.poll(limit).await.unwrap();
     assert_eq!(
@@ -496,23 +502,58 @@ async fn the_sink_appends_one_line_per_record_and_null_as_null() {
 }
 
 #[tokio::test]
-async fn the_sink_writes_values_with_the_value_converter() {
+async fn the_sink_writes_what_java_to_string_prints_of_the_converted_value() {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("out.jsonl");
+    let path = dir.path().join("out.txt");
     let cfg = sink_config(&path);
     let mut sink = FileSink::open(&cfg, TASK).await.unwrap();
     let mut converters = Converters {
         key: Converter::Json(JsonConverter::schemaless()),
         value: Converter::Json(JsonConverter::schemaless()),
     };
-    let mut records = vec![ConnectRecord::new(
-        "t",
-        Data::Raw(None),
-        Data::new(None, Value::String("text".into())),
-    )];
+    let schema = Schema::structure()
+        .field("a", Schema::new(Type::Int32))
+        .field("b", Schema::new(Type::String).optional())
+        .field("c", Schema::new(Type::String))
+        .build();
+    let mut with_null = Struct::new(schema).unwrap();
+    with_null.put("a", Value::Int32(1)).unwrap();
+    with_null.put("c", Value::String("x".into())).unwrap();
+    let raw = |json: &'static str| {
+        ConnectRecord::raw("t", None, Some(Bytes::from_static(json.as_bytes())))
+    };
+    let mut records = vec![
+        ConnectRecord::new(
+            "t",
+            Data::Raw(None),
+            Data::new(None, Value::String("text".into())),
+        ),
+        // Read from Kafka: converted first, as Kafka Connect converts before the sink sees it.
+        raw(r#"{"k": 1, "k2": "w"}"#),
+        raw("[1, 2.5, null]"),
+        raw(r#""quoted""#),
+        ConnectRecord::new(
+            "t",
+            Data::Raw(None),
+            Data::new(None, Value::Struct(with_null)),
+        ),
+        raw("{not json"),
+        raw("7"),
+    ];
+    let error = sink.put(&mut records, &mut converters).await.unwrap_err();
+    assert_eq!(error.rejected_at, Some("VALUE_CONVERTER"), "{error}");
+    assert_eq!(
+        records.len(),
+        2,
+        "the rejected value and the one after it stay"
+    );
+    records.remove(0);
     sink.put(&mut records, &mut converters).await.unwrap();
     sink.flush().await.unwrap();
-    assert_eq!(std::fs::read_to_string(&path).unwrap(), "\"text\"\n");
+    assert_eq!(
+        std::fs::read_to_string(&path).unwrap(),
+        "text\n{k=1, k2=w}\n[1, 2.5, null]\nquoted\nStruct{a=1,c=x}\n7\n"
+    );
 }
 
 #[tokio::test]

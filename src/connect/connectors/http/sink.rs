@@ -9,7 +9,7 @@ use super::client::{post, Endpoint};
 use super::config::HttpSinkConfig;
 use crate::connect::connector::{ConnectorError, Converters, SinkTask, TaskId};
 use crate::connect::converters::Converter;
-use crate::connect::record::{ConnectRecord, Data};
+use crate::connect::record::ConnectRecord;
 
 /// How much of a refusing server's body goes into the error.
 const MAX_ERROR_BODY_CHARS: usize = 2000;
@@ -67,25 +67,23 @@ impl HttpSink {
         let written = record
             .value
             .write_to(value_converter, &record.topic, &mut bytes)
-            .map_err(|e| {
-                ConnectorError::fatal(format!(
-                    "http sink: cannot write a record value of topic `{}`: {e}",
-                    record.topic
-                ))
+            .map_err(|e| ConnectorError {
+                retriable: e.is_retriable(),
+                ..ConnectorError::rejected(
+                    "VALUE_CONVERTER",
+                    format!(
+                        "http sink: cannot convert a record value of topic `{}`: {e}",
+                        record.topic
+                    ),
+                )
             })?;
         if !written {
             self.scratch.extend_from_slice(b"null");
             return Ok(());
         }
-        let is_json = match (value_converter, &record.value) {
-            (Converter::Json(_), Data::Converted(_)) => true,
-            // Raw bytes were never parsed: only pass them through if they are JSON.
-            (Converter::Json(_), Data::Raw(_)) => {
-                serde_json::from_slice::<serde_json::Value>(&bytes).is_ok()
-            }
-            _ => false,
-        };
-        if is_json {
+        // The json converter's output is JSON (raw input it could not read was refused above); any other
+        // converter's goes in as a JSON string.
+        if matches!(value_converter, Converter::Json(_)) {
             self.scratch = bytes;
         } else {
             let text = String::from_utf8_lossy(&bytes);
@@ -188,10 +186,16 @@ impl SinkTask for HttpSink {
         records: &mut Vec<ConnectRecord>,
         converters: &mut Converters,
     ) -> Result<(), ConnectorError> {
-        for record in records.drain(..) {
-            self.write_value(&record, &mut converters.value)?;
+        for index in 0..records.len() {
+            if let Err(error) = self.write_value(&records[index], &mut converters.value) {
+                // The records before it are in batches; it and the rest stay (see `rejected_at`).
+                records.drain(..index);
+                self.send_sealed().await?;
+                return Err(error);
+            }
             self.append();
         }
+        records.clear();
         self.send_sealed().await
     }
 

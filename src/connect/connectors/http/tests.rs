@@ -148,7 +148,11 @@ async fn records_go_out_in_json_array_batches_of_at_most_batch_max_records() {
             Data::new(None, Value::String("converted".into())),
         ),
         ConnectRecord::raw("t", None, None),
-        raw("not json"),
+        ConnectRecord::new(
+            "t",
+            Data::Raw(None),
+            Data::new(None, Value::String("not json".into())),
+        ),
         raw("[1,2]"),
     ];
     sink.put(&mut records, &mut converters).await.unwrap();
@@ -171,6 +175,27 @@ async fn records_go_out_in_json_array_batches_of_at_most_batch_max_records() {
     assert!(head.contains("Content-Type: application/json"), "{head}");
     assert!(head.contains("Authorization: Bearer abc"), "{head}");
     assert!(head.contains("X-Source: pipewright"), "{head}");
+}
+
+#[tokio::test]
+async fn a_raw_value_its_json_converter_cannot_read_is_rejected_and_the_ones_before_it_sent() {
+    let server = TestServer::start(&[]).await;
+    let mut sink = sink(&server.url(), &[]).await;
+    let mut converters = json_converters();
+    let mut records = vec![raw(r#"{"a": 1}"#), raw("not json"), raw("[1,2]")];
+    let error = sink.put(&mut records, &mut converters).await.unwrap_err();
+    assert_eq!(error.rejected_at, Some("VALUE_CONVERTER"), "{error}");
+    assert!(error.message.contains("invalid JSON"), "{error}");
+    assert_eq!(
+        records.len(),
+        2,
+        "the rejected record and the one after it stay"
+    );
+    records.remove(0);
+    sink.put(&mut records, &mut converters).await.unwrap();
+    sink.flush().await.unwrap();
+    // Written back by the converter, as Kafka Connect would: its own spacing.
+    assert_eq!(server.bodies(), vec![r#"[{"a":1},[1,2]]"#.to_owned()]);
 }
 
 #[tokio::test]

@@ -13,6 +13,7 @@ use crate::client::producer::{ProduceError, RecordRef, TIMESTAMP_ON_SEND};
 use crate::client::records::HeaderRef;
 use crate::client::txn::{ConsumerGroupMetadata, TxnOffset};
 use crate::connect::connector::{ConnectorError, Converters, SinkTask, TaskId};
+use crate::connect::converters::ConvertError;
 use crate::connect::data::{Str, Value};
 use crate::connect::record::ConnectRecord;
 use crate::runtime::{ConnectionProblems, Producer};
@@ -210,21 +211,11 @@ impl Outgoing<'_> {
         let has_key = record
             .key
             .write_to(&mut converters.key, topic, self.key_buf)
-            .map_err(|e| {
-                ConnectorError::rejected(
-                    "KEY_CONVERTER",
-                    format!("kafka sink: key conversion: {e}"),
-                )
-            })?;
+            .map_err(|e| conversion_error("KEY_CONVERTER", "key", &e))?;
         let has_value = record
             .value
             .write_to(&mut converters.value, topic, self.value_buf)
-            .map_err(|e| {
-                ConnectorError::rejected(
-                    "VALUE_CONVERTER",
-                    format!("kafka sink: value conversion: {e}"),
-                )
-            })?;
+            .map_err(|e| conversion_error("VALUE_CONVERTER", "value", &e))?;
         let header_values: Vec<(Str, Option<Bytes>)> = record
             .headers
             .iter()
@@ -254,6 +245,15 @@ impl Outgoing<'_> {
                 }
                 other => ConnectorError::fatal(format!("kafka sink: {other}")),
             })
+    }
+}
+
+/// A key or value its converter cannot write: rejected at `stage`, retriable where the converter says trying
+/// again may succeed.
+fn conversion_error(stage: &'static str, what: &str, e: &ConvertError) -> ConnectorError {
+    ConnectorError {
+        retriable: e.is_retriable(),
+        ..ConnectorError::rejected(stage, format!("kafka sink: {what} conversion: {e}"))
     }
 }
 

@@ -111,7 +111,7 @@ fn take_within(records: &mut Vec<ConnectRecord>, limit: PollLimit) -> Vec<Connec
     let mut bytes = 0usize;
     let mut take = 0usize;
     while take < records.len() && !limit.is_reached(take, bytes) {
-        bytes += records[take].raw_len();
+        bytes += records[take].byte_len();
         take += 1;
     }
     let rest = records.split_off(take);
@@ -230,7 +230,7 @@ mod tests {
         };
         let mut event = records(&[100, 100, 100, 100, 1000, 10, 10, 10, 10]);
         let sizes = |polled: Vec<ConnectRecord>| -> Vec<usize> {
-            polled.iter().map(ConnectRecord::raw_len).collect()
+            polled.iter().map(ConnectRecord::byte_len).collect()
         };
         assert_eq!(
             sizes(take_within(&mut event, limit)),

@@ -5,7 +5,7 @@ use tokio::io::{AsyncWrite, AsyncWriteExt, Stdout};
 
 use super::config::StdoutSinkConfig;
 use crate::connect::connector::{ConnectorError, Converters, SinkTask, TaskId};
-use crate::connect::connectors::file::append_value_line;
+use crate::connect::connectors::file::append_value_lines;
 use crate::connect::record::ConnectRecord;
 
 /// Buffered bytes are written once they reach this size.
@@ -56,13 +56,11 @@ impl<W: AsyncWrite + Unpin> SinkTask for StdoutSink<W> {
         records: &mut Vec<ConnectRecord>,
         converters: &mut Converters,
     ) -> Result<(), ConnectorError> {
-        for record in records.drain(..) {
-            append_value_line(&record, converters, &mut self.buffer)?;
-        }
+        let appended = append_value_lines(records, converters, &mut self.buffer);
         if self.buffer.len() >= WRITE_THRESHOLD_BYTES {
             self.write_buffer().await?;
         }
-        Ok(())
+        appended
     }
 
     async fn flush(&mut self) -> Result<(), ConnectorError> {

@@ -8,8 +8,9 @@ use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader, Stdin};
 
 use super::config::StdinSourceConfig;
 use crate::connect::connector::{ConnectorError, PollLimit, SourcePoll, SourceTask, TaskId};
+use crate::connect::connectors::line_value;
 use crate::connect::data::Str;
-use crate::connect::record::{ConnectRecord, SourcePosition};
+use crate::connect::record::{ConnectRecord, Data, SourcePosition};
 
 /// How long a poll waits for a line before returning `Idle`.
 const IDLE_WAIT: Duration = Duration::from_millis(100);
@@ -87,7 +88,11 @@ impl<R: AsyncRead + Unpin> StdinSource<R> {
             }
         }
         self.lines += 1;
-        let mut record = ConnectRecord::raw(self.topic.clone(), None, Some(Bytes::from(line)));
+        let mut record = ConnectRecord::new(
+            self.topic.clone(),
+            Data::Raw(None),
+            line_value(Bytes::from(line)),
+        );
         record.source_offset = Some(SourcePosition::Offset(self.lines));
         record
     }
@@ -111,7 +116,7 @@ impl<R: AsyncRead + Unpin> SourceTask for StdinSource<R> {
             return Ok(SourcePoll::Finished);
         }
         let mut records = vec![self.take_record()];
-        let mut bytes = records[0].raw_len();
+        let mut bytes = records[0].byte_len();
         // More lines only while they are already buffered: never wait with records in hand.
         while !limit.is_reached(records.len(), bytes)
             && !self.at_end
@@ -119,7 +124,7 @@ impl<R: AsyncRead + Unpin> SourceTask for StdinSource<R> {
         {
             if self.read_line().await? {
                 let record = self.take_record();
-                bytes += record.raw_len();
+                bytes += record.byte_len();
                 records.push(record);
             }
         }
@@ -137,7 +142,6 @@ impl<R: AsyncRead + Unpin> SourceTask for StdinSource<R> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::connect::record::Data;
 
     fn lines_of(poll: SourcePoll) -> Vec<(String, i64)> {
         let SourcePoll::Records(records) = poll else {
@@ -146,13 +150,15 @@ mod tests {
         records
             .into_iter()
             .map(|r| {
-                let Data::Raw(Some(v)) = r.value else {
-                    panic!("raw value")
+                let Some(crate::connect::data::Value::String(v)) =
+                    r.value.converted().map(|sv| &sv.value)
+                else {
+                    panic!("a string value")
                 };
                 let Some(SourcePosition::Offset(p)) = r.source_offset else {
                     panic!("offset")
                 };
-                (String::from_utf8(v.to_vec()).unwrap(), p)
+                (v.to_string(), p)
             })
             .collect()
     }

@@ -222,8 +222,17 @@ fn config_error(key: &'static str, message: String) -> ConverterBuildError {
     }
 }
 
+/// A registry that could not be reached (after the client's own retries) may come back: the engine's
+/// `errors.retry.timeout` retries those; the other answers (unknown id, 409, 401) will not change.
 fn registry_error(error: RegistryError) -> ConvertError {
-    ConvertError::Registry(error)
+    if error.may_pass() {
+        ConvertError::Unavailable {
+            converter: "avro",
+            message: error.to_string(),
+        }
+    } else {
+        ConvertError::Registry(error)
+    }
 }
 
 impl AvroConverter {

@@ -58,7 +58,7 @@ pub enum RegistryError {
 
 impl RegistryError {
     /// Whether trying again (or another URL) may succeed.
-    fn may_pass(&self) -> bool {
+    pub fn may_pass(&self) -> bool {
         match self {
             RegistryError::Unreachable { .. } => true,
             RegistryError::Http { status, .. } => {
