@@ -142,12 +142,12 @@ impl Converter {
     /// Whether `bytes`, converted to Connect data and back by this converter, come out exactly as they are, so
     /// they may be written without decoding them (the zero-copy path). True for `bytearray`, and for `string`
     /// where the bytes are valid in its encoding; never for `json`, which writes its own spacing and number
-    /// forms.
+    /// forms, nor for `avro`, whose schema id is the output subject's.
     pub fn passes_through(&self, bytes: &[u8]) -> bool {
         match self {
             Converter::ByteArray(_) => true,
             Converter::String(c) => c.passes_through(bytes),
-            Converter::Json(_) => false,
+            Converter::Json(_) | Converter::Avro(_) => false,
         }
     }
 

@@ -608,12 +608,14 @@ impl ToConnect {
         };
         if let Some(v) = version.filter(|v| *v >= 0) {
             match schema.version {
-                Some(existing) if existing != v => return Err(invalid(
-                    path,
-                    format!(
+                Some(existing) if existing != v => {
+                    return Err(invalid(
+                        path,
+                        format!(
                         "mismatched versions: {existing} (logical type) and {v} (source schema)"
                     ),
-                )),
+                    ))
+                }
                 _ => schema.version = Some(v),
             }
         }
