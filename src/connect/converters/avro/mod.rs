@@ -24,7 +24,9 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 pub use codec::{AvroReader, AvroWriter};
-pub use mapping::MappingOptions;
+pub use mapping::{
+    from_connect as avro_schema_for, to_connect as connect_schema_for, MappingOptions,
+};
 pub use node::{parse as parse_schema, to_json as schema_json, AvroNode};
 pub use registry::{Credentials, RegistryClient, RegistryError};
 
