@@ -108,6 +108,45 @@ fn bench_avro(c: &mut Criterion) {
         })
     });
 
+    group.bench_function("avro_decode_only", |b| {
+        b.iter(|| {
+            for bytes in &records {
+                black_box(AvroReader::new(bytes, 5).value(&node, &schema).unwrap());
+            }
+        })
+    });
+
+    let decoded: Vec<Value> = records
+        .iter()
+        .map(|bytes| AvroReader::new(bytes, 5).value(&node, &schema).unwrap())
+        .collect();
+    group.bench_function("json_write_only", |b| {
+        let mut out = BytesMut::with_capacity(1 << 20);
+        b.iter(|| {
+            out.clear();
+            for value in &decoded {
+                json_converter
+                    .write_connect(Some(&schema), value, &mut out)
+                    .unwrap();
+            }
+            black_box(out.len())
+        })
+    });
+    group.bench_function("avro_encode_only", |b| {
+        let mut out = BytesMut::with_capacity(1 << 20);
+        b.iter(|| {
+            out.clear();
+            for value in &decoded {
+                out.put_u8(0);
+                out.put_i32(1);
+                AvroWriter { out: &mut out }
+                    .value(&node, &schema, value)
+                    .unwrap();
+            }
+            black_box(out.len())
+        })
+    });
+
     group.bench_function("json_to_avro", |b| {
         let mut parser = JsonConverter::schemaless();
         let mut out = BytesMut::with_capacity(1 << 20);

@@ -72,7 +72,8 @@ impl<'a> AvroReader<'a> {
         i32::try_from(v).map_err(|_| corrupt(start, format!("int out of range: {v}")))
     }
 
-    fn take(&mut self, len: usize) -> Result<Bytes, ConvertError> {
+    /// The range of the next `len` bytes, checked against the bytes left.
+    fn advance(&mut self, len: usize) -> Result<std::ops::Range<usize>, ConvertError> {
         if len > self.remaining() {
             return Err(corrupt(
                 self.at,
@@ -82,9 +83,29 @@ impl<'a> AvroReader<'a> {
                 ),
             ));
         }
-        let slice = self.input.slice(self.at..self.at + len);
+        let range = self.at..self.at + len;
         self.at += len;
-        Ok(slice)
+        Ok(range)
+    }
+
+    fn take(&mut self, len: usize) -> Result<Bytes, ConvertError> {
+        let range = self.advance(len)?;
+        Ok(self.input.slice(range))
+    }
+
+    /// A length-prefixed UTF-8 string: short ones copied inline (cheaper than sharing the buffer, which
+    /// costs an atomic count each way), longer ones a slice of the input.
+    fn string(&mut self, what: &str) -> Result<Str, ConvertError> {
+        let start = self.at;
+        let len = self.length()?;
+        let range = self.advance(len)?;
+        let not_utf8 = || corrupt(start, format!("{what} is not UTF-8"));
+        let text = std::str::from_utf8(&self.input[range.clone()]).map_err(|_| not_utf8())?;
+        if len <= crate::connect::data::STR_INLINE_CAPACITY {
+            Ok(Str::from(text))
+        } else {
+            Str::from_utf8(self.input.slice(range)).map_err(|_| not_utf8())
+        }
     }
 
     fn length(&mut self) -> Result<usize, ConvertError> {
@@ -94,9 +115,9 @@ impl<'a> AvroReader<'a> {
     }
 
     fn fixed<const N: usize>(&mut self) -> Result<[u8; N], ConvertError> {
-        let bytes = self.take(N)?;
+        let range = self.advance(N)?;
         let mut out = [0u8; N];
-        out.copy_from_slice(&bytes);
+        out.copy_from_slice(&self.input[range]);
         Ok(out)
     }
 
@@ -150,14 +171,7 @@ impl<'a> AvroReader<'a> {
                 Value::Bytes(self.take(len)?)
             }
             AvroType::Fixed(f) => Value::Bytes(self.take(f.size)?),
-            AvroType::String => {
-                let start = self.at;
-                let len = self.length()?;
-                let bytes = self.take(len)?;
-                Value::String(
-                    Str::from_utf8(bytes).map_err(|_| corrupt(start, "string is not UTF-8"))?,
-                )
-            }
+            AvroType::String => Value::String(self.string("string")?),
             AvroType::Enum(e) => {
                 let start = self.at;
                 let index = self.int()?;
@@ -220,10 +234,7 @@ impl<'a> AvroReader<'a> {
                     }
                     entries.reserve(count);
                     for _ in 0..count {
-                        let start = self.at;
-                        let len = self.length()?;
-                        let key = Str::from_utf8(self.take(len)?)
-                            .map_err(|_| corrupt(start, "map key is not UTF-8"))?;
+                        let key = self.string("map key")?;
                         let v = self.value(values, value_schema)?;
                         entries.push((Value::String(key), v));
                     }
