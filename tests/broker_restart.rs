@@ -475,6 +475,7 @@ name = "lines-to-kafka"
 delivery = "at-least-once"
 source = {{ type = "file", file = "{input}", "batch.size" = 500 }}
 sink = {{ type = "kafka", topic = "{topic}" }}
+"value.converter" = "string"
 "#,
             input = input.display()
         ),

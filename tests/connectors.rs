@@ -25,10 +25,10 @@ fn config(def: ConfigDef, pairs: &[(&str, &str)]) -> ParsedConfig {
 }
 
 fn string_converters() -> Converters {
-    Converters {
-        key: Converter::String(StringConverter::default()),
-        value: Converter::String(StringConverter::default()),
-    }
+    Converters::new(
+        Converter::String(StringConverter::default()),
+        Converter::String(StringConverter::default()),
+    )
 }
 
 /// Copies until `limit` records went through or the source is idle; returns the last committed position.
@@ -177,10 +177,10 @@ async fn datagen_orders_are_posted_as_json_arrays() {
     )
     .await
     .unwrap();
-    let mut converters = Converters {
-        key: Converter::Json(JsonConverter::schemaless()),
-        value: Converter::Json(JsonConverter::schemaless()),
-    };
+    let mut converters = Converters::new(
+        Converter::Json(JsonConverter::schemaless()),
+        Converter::Json(JsonConverter::schemaless()),
+    );
     while let SourcePoll::Records(mut records) = source.poll(PollLimit::records(64)).await.unwrap()
     {
         sink.put(&mut records, &mut converters).await.unwrap();

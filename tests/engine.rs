@@ -16,7 +16,7 @@ use support::broker::{create_topic, unique_topic, TestBroker};
 use support::engine_cli::{assert_delivered, engine_consume, engine_produce};
 use support::engine_process::{
     committed_file_position, file_offset, positions_file, rest_get, start_engine,
-    start_engine_capturing_stderr, terminate, write_pipelines,
+    start_engine_capturing_stderr, terminate, try_rest_get, write_pipelines,
 };
 use support::group_member::committed_offsets;
 use support::kill_restart::{append_paced, kill_mid_run_and_restart, produce_paced, Work};
@@ -42,6 +42,8 @@ delivery = "at-least-once"
 tasks = 1
 source = {{ type = "file", file = "{input}" }}
 sink = {{ type = "kafka", topic = "{topic}" }}
+# The lines go into Kafka as they are: each is a string, written as text.
+"value.converter" = "string"
 
 [[pipeline]]
 name = "orders-to-file"
@@ -61,11 +63,16 @@ type = "InsertField"
     write_pipelines(dir, bootstrap, &pipelines)
 }
 
-/// The `id` of an output line written by the demo pipelines (`{"id":N,...}`).
+/// The `id` of a line written by the demo pipelines: JSON in the topic (`{"id":N,...}`), Java's text of the
+/// map in the output file (`{item=…, qty=…, id=N, source=demo}`).
 fn id_of(line: &str) -> Option<usize> {
-    line.strip_prefix(r#"{"id":"#)?
-        .split(',')
-        .next()?
+    if let Some(json) = line.strip_prefix(r#"{"id":"#) {
+        return json.split(',').next()?.parse().ok();
+    }
+    line.strip_prefix('{')?
+        .strip_suffix('}')?
+        .split(", ")
+        .find_map(|field| field.strip_prefix("id="))?
         .parse()
         .ok()
 }
@@ -74,7 +81,18 @@ fn order_line(i: usize) -> String {
     format!(r#"{{"id":{i},"item":"widget-{}","qty":{}}}"#, i % 13, i % 7)
 }
 
+/// What the demo's file sink writes of order `i`: FileStreamSink prints the value as Java prints the map the
+/// json converter read, with the inserted field: in a HashMap's order.
 fn expected_output(i: usize) -> String {
+    format!(
+        "{{item=widget-{}, qty={}, id={i}, source=demo}}",
+        i % 13,
+        i % 7
+    )
+}
+
+/// What a Kafka sink writes of order `i` with the inserted field: the json converter's JSON.
+fn expected_json(i: usize) -> String {
     format!(
         r#"{{"id":{i},"item":"widget-{}","qty":{},"source":"demo"}}"#,
         i % 13,
@@ -149,6 +167,7 @@ fn at_least_once_file_source_killed_with_sigkill_loses_nothing_after_restart() {
 name = "orders-to-kafka"
 source = {{ type = "file", file = "{input}", "batch.size" = 500 }}
 sink = {{ type = "kafka", topic = "{topic}" }}
+"value.converter" = "string"
 "#,
             input = input.display()
         ),
@@ -315,16 +334,18 @@ type = "InsertField"
 }
 
 #[test]
-fn records_a_transform_cannot_handle_go_to_the_dead_letter_topic_with_error_headers() {
+fn records_the_value_converter_cannot_read_go_to_the_dead_letter_topic_with_error_headers() {
     let broker = TestBroker::start();
     let bootstrap = broker.bootstrap();
     let dir = tempfile::tempdir().unwrap();
+    let input_topic = unique_topic("engine-dlq-in");
     let topic = unique_topic("engine-dlq-out");
     let dlq = unique_topic("engine-dlq");
-    create_topic(&bootstrap, &topic, 1);
-    create_topic(&bootstrap, &dlq, 1);
-    let input = dir.path().join("mixed.jsonl");
-    // Every fifth line is not JSON: InsertField needs the value parsed, so those fail.
+    for t in [&input_topic, &topic, &dlq] {
+        create_topic(&bootstrap, t, 1);
+    }
+    // Every fifth record is not JSON: the json converter cannot read it (Kafka Connect's stage VALUE_CONVERTER),
+    // before InsertField would see it.
     let text: String = (0..100)
         .map(|i| {
             if i % 5 == 0 {
@@ -334,14 +355,18 @@ fn records_a_transform_cannot_handle_go_to_the_dead_letter_topic_with_error_head
             }
         })
         .collect();
-    std::fs::write(&input, text).unwrap();
+    assert_delivered(
+        &engine_produce(&bootstrap, &input_topic, &[], text.as_bytes()),
+        &input_topic,
+        100,
+    );
     let config = write_pipelines(
         dir.path(),
         &bootstrap,
         &format!(
             r#"[[pipeline]]
 name = "tolerant"
-source = {{ type = "file", file = "{input}" }}
+source = {{ type = "kafka", topics = "{input_topic}", "group.id" = "{input_topic}-g", {FAST_GROUP} }}
 sink = {{ type = "kafka", topic = "{topic}" }}
 "value.converter" = "json"
 "value.converter.schemas.enable" = false
@@ -353,8 +378,7 @@ sink = {{ type = "kafka", topic = "{topic}" }}
 type = "InsertField"
 "static.field" = "source"
 "static.value" = "demo"
-"#,
-            input = input.display()
+"#
         ),
     );
     let mut child = start_engine(&config, &dir.path().join("state"), 1);
@@ -380,10 +404,7 @@ type = "InsertField"
         .lines()
         .map(|l| l.split_once('|').map_or(l, |(value, _)| value))
         .collect();
-    let expected: Vec<String> = (0..100)
-        .filter(|i| i % 5 != 0)
-        .map(expected_output)
-        .collect();
+    let expected: Vec<String> = (0..100).filter(|i| i % 5 != 0).map(expected_json).collect();
     assert_eq!(good_values, expected, "{good}");
     let dead = read(&dlq);
     let dead_lines: Vec<&str> = dead.lines().collect();
@@ -396,7 +417,7 @@ type = "InsertField"
             "the record as it arrived"
         );
         assert!(
-            headers.contains("__connect.errors.stage=TRANSFORMATION"),
+            headers.contains("__connect.errors.stage=VALUE_CONVERTER"),
             "{headers}"
         );
         assert!(
@@ -415,32 +436,46 @@ fn a_failing_pipeline_with_errors_tolerance_none_reports_the_failure_and_stays_f
     let broker = TestBroker::start();
     let bootstrap = broker.bootstrap();
     let dir = tempfile::tempdir().unwrap();
+    let input_topic = unique_topic("engine-strict-in");
     let topic = unique_topic("engine-strict");
+    create_topic(&bootstrap, &input_topic, 1);
     create_topic(&bootstrap, &topic, 1);
-    let input = dir.path().join("bad.jsonl");
-    // The good lines before the bad one are delivered (once); the bad one fails the task for good, as in Kafka
-    // Connect: a restart would meet it again (and re-send the lines before it).
-    std::fs::write(&input, "{\"id\":1}\n{\"id\":2}\nnot json\n{\"id\":4}\n").unwrap();
+    // The good records before the bad one are delivered (once); the bad one fails the task for good, as in Kafka
+    // Connect: a restart would meet it again (and re-send the records before it).
+    assert_delivered(
+        &engine_produce(
+            &bootstrap,
+            &input_topic,
+            &[],
+            b"{\"id\":1}\n{\"id\":2}\nnot json\n{\"id\":4}\n",
+        ),
+        &input_topic,
+        4,
+    );
     let config = write_pipelines(
         dir.path(),
         &bootstrap,
         &format!(
             r#"[[pipeline]]
 name = "strict"
-source = {{ type = "file", file = "{input}" }}
+source = {{ type = "kafka", topics = "{input_topic}", "group.id" = "{input_topic}-g", {FAST_GROUP} }}
 sink = {{ type = "kafka", topic = "{topic}" }}
 "value.converter" = "json"
 "value.converter.schemas.enable" = false
+"errors.log.enable" = true
 
 [[pipeline.transforms]]
 type = "InsertField"
 "static.field" = "source"
 "static.value" = "demo"
-"#,
-            input = input.display()
+"#
         ),
     );
     let mut child = start_engine_capturing_stderr(&config, &dir.path().join("state"), 1);
+    wait_for("the task to fail", Duration::from_secs(60), || {
+        try_rest_get(child.1, "/connectors/strict/status")
+            .is_some_and(|status| status.contains(r#""state":"FAILED""#))
+    });
     // Time for two restarts after the 1 s and 2 s backoffs, had the task restarted.
     std::thread::sleep(Duration::from_millis(3500));
     // The REST API shows the failed task and its last error, as Kafka Connect's status endpoint does.
@@ -466,6 +501,16 @@ type = "InsertField"
         "the records before the bad one, once each"
     );
     assert!(stderr.contains("errors.tolerance=none"), "{stderr}");
+    // errors.log.enable: Kafka's LogReporter line, without the record's contents (errors.log.include.messages
+    // is false).
+    assert!(
+        stderr.contains(&format!(
+            "Error encountered in task strict#0. Executing stage 'VALUE_CONVERTER', where consumed record is \
+             {{topic='{input_topic}', partition=0, offset=2,"
+        )),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("value = not json"), "{stderr}");
 }
 
 #[test]
@@ -495,6 +540,8 @@ delivery = "exactly-once"
 tasks = 2
 source = {{ type = "kafka", topics = "{input_topic}", "group.id" = "{group}", {FAST_GROUP} }}
 sink = {{ type = "kafka", topic = "{output_topic}" }}
+"key.converter" = "string"
+"value.converter" = "string"
 "#
         ),
     );
@@ -566,6 +613,7 @@ name = "{pipeline}"
 delivery = "exactly-once"
 source = {{ type = "file", file = "{input}", "batch.size" = 500 }}
 sink = {{ type = "kafka", topic = "{topic}" }}
+"value.converter" = "string"
 "#,
             input = input.display()
         ),
@@ -729,6 +777,8 @@ name = "eos-kill"
 delivery = "exactly-once"
 source = {{ type = "kafka", topics = "{input_topic}", "group.id" = "{input_topic}-g", {FAST_GROUP} }}
 sink = {{ type = "kafka", topic = "{output_topic}" }}
+"key.converter" = "string"
+"value.converter" = "string"
 "#
         ),
     );
@@ -821,7 +871,20 @@ fn a_kafka_connect_file_source_properties_file_runs_as_is() {
     );
     let status = terminate(&mut child, Duration::from_secs(30));
     assert!(status.success(), "{status:?}");
-    assert_eq!(read(), "first line\nsecond line\nthird line\n");
+    // What Kafka Connect writes with the worker's default JsonConverter (schemas.enable=true): each line is a
+    // required string, in the envelope.
+    let envelope = |line: &str| {
+        format!(r#"{{"schema":{{"type":"string","optional":false}},"payload":"{line}"}}"#)
+    };
+    assert_eq!(
+        read(),
+        format!(
+            "{}\n{}\n{}\n",
+            envelope("first line"),
+            envelope("second line"),
+            envelope("third line")
+        )
+    );
 }
 
 #[test]
@@ -852,17 +915,30 @@ fn the_kafka_sink_writes_each_record_to_the_topic_a_routing_transform_gave_it() 
 name = "route"
 source = {{ type = "kafka", topics = "{input_topic}", "group.id" = "{base}-g", {FAST_GROUP} }}
 sink = {{ type = "kafka", topic = "{default_topic}" }}
+"value.converter" = "string"
+
+# The header InsertHeader sets is written by the header converter: JSON, without the envelope.
+"header.converter" = "json"
+"header.converter.schemas.enable" = false
 
 [[pipeline.transforms]]
 type = "RegexRouter"
 regex = "(.*)-in"
 replacement = "$1-routed"
+
+[[pipeline.transforms]]
+type = "InsertHeader"
+header = "via"
+"value.literal" = "pipewright"
 "#
         ),
     );
     let mut child = start_engine(&config, &dir.path().join("state"), 1);
     let read =
         |topic: &str| engine_consume(&bootstrap, topic, &["-o", "beginning", "-e"]).stdout_str();
+    let headers = |topic: &str| {
+        engine_consume(&bootstrap, topic, &["-o", "beginning", "-e", "-f", "%h\n"]).stdout_str()
+    };
     wait_for("the routed records", Duration::from_secs(60), || {
         read(&routed_topic).lines().count() >= 100
     });
@@ -872,6 +948,11 @@ replacement = "$1-routed"
         read(&routed_topic),
         input,
         "every record in the topic RegexRouter named, in order"
+    );
+    assert_eq!(
+        headers(&routed_topic),
+        "via=\"pipewright\"\n".repeat(100),
+        "the header as the json header converter writes a string"
     );
     assert_eq!(
         read(&default_topic),

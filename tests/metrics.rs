@@ -316,6 +316,7 @@ fn a_kafka_source_shows_its_lag_per_partition() {
 name = "drain"
 source = {{ type = "kafka", topics = "{topic}", "group.id" = "{topic}-g", "auto.offset.reset" = "earliest", "session.timeout.ms" = "6000", "heartbeat.interval.ms" = "500" }}
 sink = {{ type = "file", file = "{}" }}
+"value.converter" = "string"
 "#,
             output.display()
         ),

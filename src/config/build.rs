@@ -145,6 +145,7 @@ fn build_pipeline(
         sink: &sink,
         key_converter: key_converter.as_ref(),
         value_converter: value_converter.as_ref(),
+        header_converter: header_converter.as_ref(),
         transforms: &transforms,
         predicates: &predicates,
         producer: &producer,

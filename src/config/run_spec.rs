@@ -66,6 +66,7 @@ pub(crate) struct Parts<'a> {
     pub sink: &'a ComponentConfig,
     pub key_converter: Option<&'a ComponentConfig>,
     pub value_converter: Option<&'a ComponentConfig>,
+    pub header_converter: Option<&'a ComponentConfig>,
     pub transforms: &'a [TransformConfig],
     pub predicates: &'a [PredicateConfig],
     pub producer: &'a ClientSettings,
@@ -131,6 +132,18 @@ fn converter(
             None
         }
     }
+}
+
+/// The header converter: `Some(None)` for Kafka's default `SimpleHeaderConverter` (set or not), `None` when it
+/// cannot be built (a problem is recorded).
+fn header_converter(parts: &Parts<'_>, problems: &mut Vec<Problem>) -> Option<Option<Converter>> {
+    let Some(component) = parts.header_converter else {
+        return Some(None);
+    };
+    if crate::connect::converters::canonical_name(component.name) == Some("simple") {
+        return Some(None);
+    }
+    converter(parts, Some(component), "header.converter", false, problems).map(Some)
 }
 
 fn chain(parts: &Parts<'_>, problems: &mut Vec<Problem>) -> Option<TransformChain> {
@@ -300,16 +313,20 @@ pub(crate) fn build(parts: &Parts<'_>) -> Result<RunSpec, Vec<Problem>> {
         false,
         &mut problems,
     );
+    let header = header_converter(parts, &mut problems);
     let chain = chain(parts, &mut problems);
     if let (Some(source), Some(sink), Some(chain)) = (&source, &sink, &chain) {
         check_topics(parts, source, sink, chain, &mut problems);
     }
-    match (source, sink, key, value, chain, producer, consumer, admin) {
+    match (
+        source, sink, key, value, header, chain, producer, consumer, admin,
+    ) {
         (
             Some(source),
             Some(sink),
             Some(key),
             Some(value),
+            Some(header),
             Some(chain),
             Some(producer),
             Some(consumer),
@@ -317,7 +334,7 @@ pub(crate) fn build(parts: &Parts<'_>) -> Result<RunSpec, Vec<Problem>> {
         ) if problems.is_empty() => Ok(RunSpec {
             source,
             sink,
-            converters: Prototype::new(Converters { key, value }),
+            converters: Prototype::new(Converters { key, value, header }),
             chain: Prototype::new(chain),
             producer,
             consumer,

@@ -86,12 +86,26 @@ pub struct TaskId {
     pub count: u32,
 }
 
-/// The key and value converters of a pipeline, for sinks that write bytes (file, stdout, HTTP) and sources
-/// that must produce bytes in the pipeline's format.
+/// The key, value and header converters of a pipeline, for sinks that write bytes (Kafka, file, stdout,
+/// HTTP).
 #[derive(Debug, Clone)]
 pub struct Converters {
     pub key: Converter,
     pub value: Converter,
+    /// Writes the header values that transforms set (headers read from Kafka go out as they came); `None` is
+    /// Kafka's default `SimpleHeaderConverter`: strings as UTF-8, bytes as they are, other values as text.
+    pub header: Option<Converter>,
+}
+
+impl Converters {
+    /// Key and value converters, and the default header converter.
+    pub fn new(key: Converter, value: Converter) -> Self {
+        Self {
+            key,
+            value,
+            header: None,
+        }
+    }
 }
 
 /// How much one [`SourceTask::poll`] may return: the engine's bound on what is between source and sink

@@ -173,6 +173,14 @@ impl Worker {
         if let Some(old) = self.connectors.remove(&name) {
             self.stop_tasks(&old);
         }
+        if spec.requested_tasks > spec.tasks {
+            // As Kafka's FileStreamSource: a second task would read the same file again.
+            tracing::info!(
+                "connector {name:?}: {} task(s) of the {} tasks.max asks: its connectors use no more",
+                spec.tasks.max(1),
+                spec.requested_tasks
+            );
+        }
         let connector = Connector {
             metrics: (0..spec.tasks.max(1))
                 .map(|_| Arc::new(TaskMetrics::default()))

@@ -184,3 +184,37 @@ fn settings_every_client_shares_reach_the_admin_client_too() {
         std::time::Duration::from_secs(3)
     );
 }
+
+#[test]
+fn the_header_converter_is_built_and_simple_header_converter_is_only_a_header_converter() {
+    let file = r#"{ type = "file", file = "/tmp/in.txt", topic = "lines" }"#;
+    let kafka = r#"{ type = "kafka", topic = "out" }"#;
+    let header_converter = |extra: &str| {
+        let config = parse_toml(&pipeline(file, kafka, extra)).expect("valid");
+        config.pipelines[0].run.converters.instance().header
+    };
+    assert!(
+        header_converter("").is_none(),
+        "Kafka's default: SimpleHeaderConverter"
+    );
+    assert!(header_converter(
+        "\"header.converter\" = \"org.apache.kafka.connect.storage.SimpleHeaderConverter\"\n"
+    )
+    .is_none());
+    assert!(matches!(
+        header_converter(
+            "\"header.converter\" = \"json\"\n\"header.converter.schemas.enable\" = false\n"
+        ),
+        Some(crate::connect::converters::Converter::Json(_))
+    ));
+    let problem = only_problem(&pipeline(
+        file,
+        kafka,
+        "\"value.converter\" = \"SimpleHeaderConverter\"\n",
+    ));
+    assert!(
+        problem.contains("key \"value.converter\"")
+            && problem.contains("set it as header.converter"),
+        "{problem}"
+    );
+}

@@ -103,6 +103,13 @@ impl Converter {
             Some("string") => Ok(Converter::String(StringConverter::from_config(config)?)),
             Some("bytearray") => Ok(Converter::ByteArray(ByteArrayConverter)),
             Some("avro") => Ok(Converter::Avro(AvroConverter::from_config(config, is_key)?)),
+            Some("simple") => Err(ConverterBuildError::InvalidConfig {
+                converter: "simple",
+                key: "converter.type",
+                message:
+                    "SimpleHeaderConverter converts header values only: set it as header.converter"
+                        .to_owned(),
+            }),
             _ => Err(ConverterBuildError::Unknown {
                 name: name.to_owned(),
             }),
@@ -164,6 +171,19 @@ impl Converter {
     }
 }
 
+/// Kafka's `SimpleHeaderConverter`, which pipewright applies where no other `header.converter` is set.
+pub mod simple_header {
+    use crate::connect::config_def::{ConfigDef, ConfigKey, ConfigType};
+
+    pub const CONFIG: ConfigDef = ConfigDef::new(&[ConfigKey::optional(
+        "converter.type",
+        ConfigType::String,
+        None,
+        "Whether this converter converts keys, values or headers (set by the engine)",
+    )
+    .one_of(&["header"])]);
+}
+
 /// The short name of converter `name` given by short name or Kafka Connect class name.
 pub fn canonical_name(name: &str) -> Option<&'static str> {
     COMPONENTS
@@ -192,6 +212,17 @@ pub static COMPONENTS: &[ComponentInfo] = &[
         config: string::CONFIG,
         capabilities: Capabilities::NONE,
         doc: "Text in the configured encoding, as an optional string",
+    },
+    ComponentInfo {
+        kind: ComponentKind::Converter,
+        name: "simple",
+        aliases: &[
+            "org.apache.kafka.connect.storage.SimpleHeaderConverter",
+            "SimpleHeaderConverter",
+        ],
+        config: simple_header::CONFIG,
+        capabilities: Capabilities::NONE,
+        doc: "Header values only (the default header.converter): strings as UTF-8, bytes as they are, other values as text",
     },
     ComponentInfo {
         kind: ComponentKind::Converter,

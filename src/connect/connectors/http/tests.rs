@@ -111,10 +111,10 @@ fn config(pairs: &[(&str, &str)]) -> ParsedConfig {
 }
 
 fn json_converters() -> Converters {
-    Converters {
-        key: Converter::Json(JsonConverter::schemaless()),
-        value: Converter::Json(JsonConverter::schemaless()),
-    }
+    Converters::new(
+        Converter::Json(JsonConverter::schemaless()),
+        Converter::Json(JsonConverter::schemaless()),
+    )
 }
 
 fn raw(value: &'static str) -> ConnectRecord {
@@ -218,10 +218,10 @@ async fn batch_max_bytes_bounds_a_request_body() {
 async fn non_json_converters_send_values_as_json_strings() {
     let server = TestServer::start(&[]).await;
     let mut sink = sink(&server.url(), &[]).await;
-    let mut converters = Converters {
-        key: Converter::String(StringConverter::default()),
-        value: Converter::String(StringConverter::default()),
-    };
+    let mut converters = Converters::new(
+        Converter::String(StringConverter::default()),
+        Converter::String(StringConverter::default()),
+    );
     let mut records = vec![raw(r#"{"quoted":"x"}"#), raw("line")];
     sink.put(&mut records, &mut converters).await.unwrap();
     sink.flush().await.unwrap();

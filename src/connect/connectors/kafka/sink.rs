@@ -216,11 +216,19 @@ impl Outgoing<'_> {
             .value
             .write_to(&mut converters.value, topic, self.value_buf)
             .map_err(|e| conversion_error("VALUE_CONVERTER", "value", &e))?;
-        let header_values: Vec<(Str, Option<Bytes>)> = record
-            .headers
-            .iter()
-            .map(|h| (h.key.clone(), header_bytes(&h.value)))
-            .collect();
+        let mut header_values: Vec<(Str, Option<Bytes>)> = Vec::with_capacity(record.headers.len());
+        for header in &record.headers {
+            let bytes = match (&mut converters.header, &header.schema, &header.value) {
+                // Read from Kafka and never converted: as it came.
+                (_, None, Value::Bytes(b)) => Some(b.clone()),
+                (_, None, Value::Null) => None,
+                (Some(converter), schema, value) => converter
+                    .from_connect(topic, schema.as_ref(), value)
+                    .map_err(|e| conversion_error("HEADER_CONVERTER", "header", &e))?,
+                (None, _, value) => header_bytes(value),
+            };
+            header_values.push((header.key.clone(), bytes));
+        }
         let headers: Vec<HeaderRef<'_>> = header_values
             .iter()
             .map(|(k, v)| HeaderRef {
@@ -257,7 +265,8 @@ fn conversion_error(stage: &'static str, what: &str, e: &ConvertError) -> Connec
     }
 }
 
-/// Header values go out as bytes: raw bytes as they came, strings as UTF-8, other values as text.
+/// What Kafka's `SimpleHeaderConverter` writes of a header value: strings as UTF-8, bytes as they are, other
+/// values as text.
 fn header_bytes(value: &Value) -> Option<Bytes> {
     match value {
         Value::Null => None,

@@ -87,10 +87,10 @@ mod tests {
     #[tokio::test]
     async fn lines_are_written_on_flush() {
         let mut sink = StdoutSink::to_writer(Vec::new());
-        let mut converters = Converters {
-            key: Converter::String(StringConverter::default()),
-            value: Converter::String(StringConverter::default()),
-        };
+        let mut converters = Converters::new(
+            Converter::String(StringConverter::default()),
+            Converter::String(StringConverter::default()),
+        );
         let mut records = vec![
             ConnectRecord::raw("t", None, Some(Bytes::from_static(b"one"))),
             ConnectRecord::raw("t", None, None),

@@ -381,3 +381,24 @@ fn transforms_leave_tombstones_alone() {
         assert!(apply(&tr, r).value.is_null());
     }
 }
+
+#[test]
+fn a_file_line_hoisted_is_written_as_kafka_connect_writes_the_struct_envelope() {
+    // FileStreamSource's required string, HoistField$Value, the worker's JsonConverter (schemas.enable=true):
+    // a struct of one required string field, as Kafka Connect writes it.
+    let tr = t("HoistField$Value", &[("field", "line")]);
+    let mut r = ConnectRecord::new(
+        "t",
+        Data::Raw(None),
+        crate::connect::connectors::line_value(Bytes::from_static(b"foo")),
+    );
+    r = apply(&tr, r);
+    let mut json =
+        crate::connect::converters::Converter::Json(JsonConverter::new(Default::default()));
+    let mut out = BytesMut::new();
+    assert!(r.value.write_to(&mut json, "t", &mut out).unwrap());
+    assert_eq!(
+        std::str::from_utf8(&out).unwrap(),
+        r#"{"schema":{"type":"struct","fields":[{"type":"string","optional":false,"field":"line"}],"optional":false},"payload":{"line":"foo"}}"#
+    );
+}
