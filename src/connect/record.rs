@@ -191,7 +191,7 @@ fn text_is_bytes(converter: &Converter, bytes: &[u8]) -> bool {
             Encoding::Utf8 => std::str::from_utf8(bytes).is_ok(),
             Encoding::UsAscii | Encoding::Latin1 => bytes.is_ascii(),
         },
-        Converter::Json(_) => false,
+        Converter::Json(_) | Converter::Avro(_) => false,
     }
 }
 

@@ -15,6 +15,8 @@
 //!   async API run from a plain `#[test]`;
 //! - `rest`: `engine standalone` with its REST API, restarted on the same files, and the REST clients no one
 //!   here wrote (`requests`, the `kc` CLI, prometheus_client's parser, schemathesis);
+//! - `schema_registry`: a Schema Registry speaking Confluent's REST API for one test (or a real one at
+//!   `PIPEWRIGHT_TEST_SCHEMA_REGISTRY`), for the Avro converter and confluent-kafka's Avro serde;
 //! - `fault_proxy`: a proxy between a client and the cluster that injects faults; `raw_kafka`: a
 //!   one-request-at-a-time client for looking at the wire.
 //!
@@ -34,6 +36,7 @@ pub mod process;
 pub mod raw_kafka;
 pub mod rest;
 pub mod restartable_broker;
+pub mod schema_registry;
 pub mod tab_format;
 pub mod tools;
 pub mod waiting;
