@@ -9,6 +9,7 @@
 mod support;
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use bytes::Bytes;
 use pipewright::connect::converters::avro::{RegistryError, CONFIG};
@@ -847,4 +848,60 @@ sink = {{ type = "kafka", topic = "{output}" }}
     // Kafka's FileStreamSource value schema is a required string: Avro "string".
     let (_, latest) = registry.get(&format!("/subjects/{output}-value/versions/latest"));
     assert_eq!(latest["schema"], "\"string\"");
+}
+
+/// errors.retry.timeout: a value converter whose registry does not answer yet is retried (Kafka's
+/// RetriableException), and the records go out once it does; nothing is lost or failed meanwhile.
+#[test]
+fn a_registry_down_at_first_is_retried_for_errors_retry_timeout() {
+    let broker = TestBroker::start();
+    let dir = tempfile::tempdir().unwrap();
+    let output = topic("retry-out");
+    create_topic(&broker.bootstrap(), &output, 1);
+    let file = dir.path().join("lines.txt");
+    let lines: Vec<String> = (0..5).map(|i| format!("late {i}")).collect();
+    std::fs::write(&file, lines.join("\n") + "\n").unwrap();
+    // A port nothing listens on until the registry starts on it below.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    let pipelines = format!(
+        r#"[[pipeline]]
+name = "retry-registry"
+source = {{ type = "file", file = "{file}" }}
+sink = {{ type = "kafka", topic = "{output}" }}
+"value.converter" = "avro"
+"value.converter.schema.registry.url" = "http://127.0.0.1:{port}"
+"errors.retry.timeout" = 60000
+"errors.retry.delay.max.ms" = 1000
+"#,
+        file = file.display(),
+    );
+    let config = write_pipelines(dir.path(), &broker.bootstrap(), &pipelines);
+    let _engine = start_engine(&config, &dir.path().join("state"), 1);
+    // Long enough for the converter's own three rounds of attempts to fail and the engine's retries to start.
+    std::thread::sleep(Duration::from_secs(5));
+    let registry = TestRegistry::local_on_port(port);
+    let read = ck_avro(
+        "consume",
+        &[
+            "--registry",
+            registry.url(),
+            "--topic",
+            &output,
+            "--bootstrap",
+            &broker.bootstrap(),
+            "--count",
+            "5",
+            "--timeout",
+            "90",
+        ],
+        &[],
+    );
+    let got: Vec<String> = read
+        .iter()
+        .map(|l| serde_json::from_str::<String>(l).unwrap())
+        .collect();
+    assert_eq!(got, lines);
 }

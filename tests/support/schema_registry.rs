@@ -80,8 +80,18 @@ impl TestRegistry {
         Self::start_local(Some(format!("Basic {encoded}")))
     }
 
+    /// A local registry on `port` (one a test chose before the registry was up, to start it late).
+    #[allow(dead_code)]
+    pub fn local_on_port(port: u16) -> TestRegistry {
+        Self::start_local_at(None, port)
+    }
+
     fn start_local(required_authorization: Option<String>) -> TestRegistry {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind the test registry");
+        Self::start_local_at(required_authorization, 0)
+    }
+
+    fn start_local_at(required_authorization: Option<String>, port: u16) -> TestRegistry {
+        let listener = TcpListener::bind(("127.0.0.1", port)).expect("bind the test registry");
         let url = format!("http://{}", listener.local_addr().expect("local addr"));
         let shared = Arc::new(Shared {
             state: Mutex::new(State::default()),
