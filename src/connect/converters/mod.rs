@@ -73,6 +73,8 @@ impl ConvertError {
 pub enum ConverterBuildError {
     #[error("unknown converter `{name}` (known: json, string, bytearray, avro, or their Kafka Connect class names)")]
     Unknown { name: String },
+    #[error("`{name}` converts header values only: set it as header.converter")]
+    HeaderOnly { name: String },
     #[error("converter `{converter}`, key `{key}`: {message}")]
     InvalidConfig {
         converter: &'static str,
@@ -103,12 +105,8 @@ impl Converter {
             Some("string") => Ok(Converter::String(StringConverter::from_config(config)?)),
             Some("bytearray") => Ok(Converter::ByteArray(ByteArrayConverter)),
             Some("avro") => Ok(Converter::Avro(AvroConverter::from_config(config, is_key)?)),
-            Some("simple") => Err(ConverterBuildError::InvalidConfig {
-                converter: "simple",
-                key: "converter.type",
-                message:
-                    "SimpleHeaderConverter converts header values only: set it as header.converter"
-                        .to_owned(),
+            Some("simple") => Err(ConverterBuildError::HeaderOnly {
+                name: name.to_owned(),
             }),
             _ => Err(ConverterBuildError::Unknown {
                 name: name.to_owned(),
