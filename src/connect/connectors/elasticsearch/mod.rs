@@ -10,3 +10,6 @@ mod sink;
 
 pub use config::{ElasticsearchSinkConfig, CONFIG, SINK};
 pub use sink::ElasticsearchSink;
+
+#[cfg(test)]
+mod tests;
