@@ -17,6 +17,8 @@
 //!   here wrote (`requests`, the `kc` CLI, prometheus_client's parser, schemathesis);
 //! - `schema_registry`: a Schema Registry speaking Confluent's REST API for one test (or a real one at
 //!   `PIPEWRIGHT_TEST_SCHEMA_REGISTRY`), for the Avro converter and confluent-kafka's Avro serde;
+//! - `elasticsearch`: a search cluster speaking Elasticsearch's `_bulk` API (or a proxy in front of a real one at
+//!   `PIPEWRIGHT_TEST_ELASTICSEARCH`) with the faults the sink tests inject;
 //! - `fault_proxy`: a proxy between a client and the cluster that injects faults; `raw_kafka`: a
 //!   one-request-at-a-time client for looking at the wire.
 //!
@@ -24,6 +26,7 @@
 #![allow(dead_code)] // every test file uses a different part of the harness
 
 pub mod broker;
+pub mod elasticsearch;
 pub mod engine_cli;
 pub mod engine_process;
 pub mod fault_proxy;

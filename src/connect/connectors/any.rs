@@ -17,6 +17,7 @@ use crate::connect::record::{ConnectRecord, SourcePosition};
 use crate::runtime::ConnectionProblems;
 
 use super::datagen::{self, DatagenConfig, DatagenSource};
+use super::elasticsearch::{self, ElasticsearchSink, ElasticsearchSinkConfig};
 use super::file::{self, FileSink, FileSinkConfig, FileSource, FileSourceConfig};
 use super::http::{self, HttpSink, HttpSinkConfig};
 use super::kafka::{
@@ -42,6 +43,7 @@ pub enum SinkConfig {
     File(FileSinkConfig),
     Stdout(StdoutSinkConfig),
     Http(HttpSinkConfig),
+    Elasticsearch(ElasticsearchSinkConfig),
 }
 
 /// The problem of a connector that is a Kafka client but was given no client settings.
@@ -120,6 +122,9 @@ impl SinkConfig {
             n if n == file::SINK.name => FileSinkConfig::new(config).map(SinkConfig::File),
             n if n == stdio::SINK.name => StdoutSinkConfig::new(config).map(SinkConfig::Stdout),
             n if n == http::SINK.name => HttpSinkConfig::new(config).map(SinkConfig::Http),
+            n if n == elasticsearch::SINK.name => {
+                ElasticsearchSinkConfig::new(config).map(SinkConfig::Elasticsearch)
+            }
             other => Err(vec![ConfigProblem {
                 key: "type".into(),
                 message: format!("no runnable sink `{other}`"),
@@ -134,6 +139,7 @@ impl SinkConfig {
             SinkConfig::File(_) => &file::SINK,
             SinkConfig::Stdout(_) => &stdio::SINK,
             SinkConfig::Http(_) => &http::SINK,
+            SinkConfig::Elasticsearch(_) => &elasticsearch::SINK,
         }
     }
 
@@ -146,7 +152,10 @@ impl SinkConfig {
     pub fn fixed_topic(&self) -> Option<&str> {
         match self {
             SinkConfig::Kafka(c) => c.topic.as_deref(),
-            SinkConfig::File(_) | SinkConfig::Stdout(_) | SinkConfig::Http(_) => None,
+            SinkConfig::File(_)
+            | SinkConfig::Stdout(_)
+            | SinkConfig::Http(_)
+            | SinkConfig::Elasticsearch(_) => None,
         }
     }
 }
@@ -267,6 +276,8 @@ pub enum AnySink {
     File(FileSink),
     Stdout(StdoutSink),
     Http(HttpSink),
+    /// Boxed: its client and buffers are twice the size of any other sink.
+    Elasticsearch(Box<ElasticsearchSink>),
 }
 
 impl AnySink {
@@ -277,6 +288,9 @@ impl AnySink {
             SinkConfig::File(c) => AnySink::File(FileSink::open(c, task).await?),
             SinkConfig::Stdout(c) => AnySink::Stdout(StdoutSink::open(c, task).await?),
             SinkConfig::Http(c) => AnySink::Http(HttpSink::open(c, task).await?),
+            SinkConfig::Elasticsearch(c) => {
+                AnySink::Elasticsearch(Box::new(ElasticsearchSink::open(c, task).await?))
+            }
         })
     }
 
@@ -285,7 +299,10 @@ impl AnySink {
     pub fn configured_topic(&self) -> Option<&ConfiguredTopic> {
         match self {
             AnySink::Kafka(s) => s.configured_topic(),
-            AnySink::File(_) | AnySink::Stdout(_) | AnySink::Http(_) => None,
+            AnySink::File(_)
+            | AnySink::Stdout(_)
+            | AnySink::Http(_)
+            | AnySink::Elasticsearch(_) => None,
         }
     }
 
@@ -293,7 +310,10 @@ impl AnySink {
     pub fn connection_problems(&self) -> Vec<ConnectionProblems> {
         match self {
             AnySink::Kafka(s) => s.connection_problems(),
-            AnySink::File(_) | AnySink::Stdout(_) | AnySink::Http(_) => Vec::new(),
+            AnySink::File(_)
+            | AnySink::Stdout(_)
+            | AnySink::Http(_)
+            | AnySink::Elasticsearch(_) => Vec::new(),
         }
     }
 
@@ -309,7 +329,10 @@ impl AnySink {
     pub fn take_refused(&mut self) -> Vec<SinkRefusal> {
         match self {
             AnySink::Kafka(s) => s.take_refused(),
-            AnySink::File(_) | AnySink::Stdout(_) | AnySink::Http(_) => Vec::new(),
+            AnySink::File(_)
+            | AnySink::Stdout(_)
+            | AnySink::Http(_)
+            | AnySink::Elasticsearch(_) => Vec::new(),
         }
     }
 
@@ -318,7 +341,10 @@ impl AnySink {
     pub fn transactional(&mut self) -> Option<&mut KafkaSink> {
         match self {
             AnySink::Kafka(s) => Some(s),
-            AnySink::File(_) | AnySink::Stdout(_) | AnySink::Http(_) => None,
+            AnySink::File(_)
+            | AnySink::Stdout(_)
+            | AnySink::Http(_)
+            | AnySink::Elasticsearch(_) => None,
         }
     }
 }
@@ -334,6 +360,7 @@ impl SinkTask for AnySink {
             AnySink::File(s) => s.put(records, converters).await,
             AnySink::Stdout(s) => s.put(records, converters).await,
             AnySink::Http(s) => s.put(records, converters).await,
+            AnySink::Elasticsearch(s) => s.put(records, converters).await,
         }
     }
     async fn flush(&mut self) -> Result<(), ConnectorError> {
@@ -342,6 +369,7 @@ impl SinkTask for AnySink {
             AnySink::File(s) => s.flush().await,
             AnySink::Stdout(s) => s.flush().await,
             AnySink::Http(s) => s.flush().await,
+            AnySink::Elasticsearch(s) => s.flush().await,
         }
     }
     async fn close(&mut self) {
@@ -350,6 +378,7 @@ impl SinkTask for AnySink {
             AnySink::File(s) => s.close().await,
             AnySink::Stdout(s) => s.close().await,
             AnySink::Http(s) => s.close().await,
+            AnySink::Elasticsearch(s) => s.close().await,
         }
     }
 }

@@ -4,6 +4,7 @@
 
 mod any;
 pub mod datagen;
+pub mod elasticsearch;
 pub mod file;
 pub mod http;
 pub mod kafka;
@@ -44,6 +45,7 @@ pub const COMPONENTS: &[ComponentInfo] = &[
     stdio::SINK,
     datagen::SOURCE,
     http::SINK,
+    elasticsearch::SINK,
 ];
 
 #[cfg(test)]
@@ -71,6 +73,12 @@ mod tests {
             (Sink, "stdout"),
             (Source, "datagen"),
             (Sink, "http"),
+            (Sink, "elasticsearch"),
+            (Sink, "ElasticsearchSinkConnector"),
+            (
+                Sink,
+                "io.confluent.connect.elasticsearch.ElasticsearchSinkConnector",
+            ),
         ] {
             let found =
                 find(kind, name).unwrap_or_else(|| panic!("{kind:?} {name} not registered"));
