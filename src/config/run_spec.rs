@@ -9,7 +9,7 @@ use crate::connect::config_def::{ConfigProblem, ParsedConfig};
 use crate::connect::connector::Converters;
 use crate::connect::connectors::kafka::SinkProducer;
 use crate::connect::connectors::{SinkConfig, SourceConfig};
-use crate::connect::converters::Converter;
+use crate::connect::converters::{Converter, ConverterBuildError};
 use crate::connect::transforms::predicates::Predicate;
 use crate::connect::transforms::{Transform, TransformChain};
 
@@ -119,6 +119,14 @@ fn converter(
     };
     match Converter::build(name, config, is_key) {
         Ok(converter) => Some(converter),
+        // A problem with one of the converter's keys is reported at that key's line when it is set.
+        Err(ConverterBuildError::InvalidConfig { key, message, .. }) => {
+            let at = component
+                .and_then(|c| c.settings.location(key))
+                .unwrap_or(location);
+            problems.push(problem(parts, at, &format!("{slot}.{key}"), message));
+            None
+        }
         Err(e) => {
             problems.push(problem(parts, location, slot, e.to_string()));
             None

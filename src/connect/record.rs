@@ -191,20 +191,18 @@ fn text_is_bytes(converter: &Converter, bytes: &[u8]) -> bool {
             Encoding::Utf8 => std::str::from_utf8(bytes).is_ok(),
             Encoding::UsAscii | Encoding::Latin1 => bytes.is_ascii(),
         },
-        Converter::Json(_) => false,
+        Converter::Json(_) | Converter::Avro(_) => false,
     }
 }
 
 /// Java's text of a converted value, with bytes written as they are (see [`Data::write_text`]).
 fn write_value_text(sv: &SchemaAndValue, out: &mut bytes::BytesMut) {
-    use std::fmt::Write as _;
     match &sv.value {
         Value::String(s) => out.extend_from_slice(s.as_bytes()),
         Value::Bytes(b) => out.extend_from_slice(b),
         other => {
             let mut text = String::new();
-            // Writing to a String cannot fail.
-            let _ = write!(text, "{other}");
+            crate::connect::data::write_java_text(sv.schema.as_deref(), other, &mut text);
             out.extend_from_slice(text.as_bytes());
         }
     }

@@ -199,6 +199,11 @@ pub(crate) async fn run_task(
     let mut converters = pipeline.run.converters.instance();
     let chain = pipeline.run.chain.instance();
     let mut sink = AnySink::open(&pipeline.run.sink, spec.task).await?;
+    if matches!(pipeline.errors.tolerance, Tolerance::None) {
+        // The task fails at a record the broker refuses; what follows it must not be written, or the restart
+        // would write it again.
+        sink.stop_after_refused_record();
+    }
     let mut source = match AnySource::open(&pipeline.run.source, spec.task, &start).await {
         Ok(source) => source,
         Err(e) => {
@@ -284,6 +289,10 @@ async fn pump(
         store,
         pending: HashMap::new(),
         stored: HashMap::new(),
+        window: (pipeline.delivery == Delivery::AtLeastOnce
+            && pipeline.run.sink.capabilities().writes_to_kafka())
+        .then(FlushWindow::default),
+        spec,
     };
     let mut last_commit = Instant::now();
     let mut unflushed = 0usize;
@@ -524,10 +533,7 @@ async fn pump(
                 TaskMetrics::add(&spec.metrics.records_written, written);
                 TaskMetrics::add(&spec.metrics.bytes_written, bytes_written);
                 if let Some((cut, error)) = failed {
-                    merge_positions(
-                        &mut commits.pending,
-                        positions.drain(..cut).map(|p| p.position),
-                    );
+                    commits.add_poll(positions.drain(..cut), kept);
                     commits
                         .commit(source, sink, dead_letters.as_deref_mut())
                         .await?;
@@ -543,16 +549,16 @@ async fn pump(
                         ),
                     ));
                 }
-                merge_positions(
-                    &mut commits.pending,
-                    positions.drain(..).map(|p| p.position),
-                );
+                commits.add_poll(positions.drain(..), kept);
                 false
             }
             SourcePoll::Idle => false,
             SourcePoll::Finished => true,
         };
-        let due = last_commit.elapsed() >= pipeline.offset_flush_interval
+        // A source giving partitions up (a rebalance) has what it handed out committed before it rejoins, under
+        // the generation that owned them: their next owner reads on from there.
+        let due = source.take_commit_request()
+            || last_commit.elapsed() >= pipeline.offset_flush_interval
             || unflushed >= max_records * 16;
         if finished || (due && (!commits.pending.is_empty() || unflushed > 0)) {
             let commit_started = Instant::now();
@@ -612,19 +618,105 @@ struct Commits<'a> {
     pending: HashMap<Option<(String, i32)>, SourcePosition>,
     /// What the positions file holds (file-like sources): positions of every stream, kept across commits.
     stored: HashMap<Option<(String, i32)>, SourcePosition>,
+    /// At-least-once into Kafka: the positions of the records handed to the sink since the last flush.
+    window: Option<FlushWindow>,
+    spec: &'a TaskSpec,
+}
+
+/// At-least-once into a sink that hears only when it flushes that the broker refused a record as it is (the
+/// Kafka sink: a record over the topic's `max.message.bytes`): the position of each record handed to it since
+/// the last flush, so the positions before a refused record can commit without the ones after it.
+#[derive(Default)]
+struct FlushWindow {
+    /// `kept_before` counts the records handed to the sink in the whole window.
+    positions: Vec<PolledPosition>,
+    /// Records handed to the sink in the window.
+    handed: usize,
 }
 
 impl Commits<'_> {
+    /// Takes the positions of one poll whose `handed` records went to the sink.
+    fn add_poll(&mut self, positions: impl Iterator<Item = PolledPosition>, handed: usize) {
+        match &mut self.window {
+            Some(window) => {
+                let base = window.handed;
+                window.positions.extend(positions.map(|p| PolledPosition {
+                    kept_before: p.kept_before + base,
+                    ..p
+                }));
+                window.handed += handed;
+            }
+            None => merge_positions(&mut self.pending, positions.map(|p| p.position)),
+        }
+    }
+
+    /// After a flush: the records the broker refused as they are go to the dead-letter topic
+    /// (`errors.tolerance=all`, Kafka Connect's KAFKA_PRODUCE stage) and every position of the window commits;
+    /// with `none`, only the positions before the first refused record commit, and the error to fail with is
+    /// returned.
+    async fn settle_window(
+        &mut self,
+        sink: &mut AnySink,
+        dead_letters: Option<&DeadLetterQueue>,
+    ) -> Result<Option<ConnectorError>, ConnectorError> {
+        let Some(window) = &mut self.window else {
+            return Ok(None);
+        };
+        let pipeline = &self.spec.pipeline;
+        let metrics = &self.spec.metrics;
+        let mut cut = window.positions.len();
+        let mut failure = None;
+        for refusal in sink.take_refused() {
+            match pipeline.errors.tolerance {
+                Tolerance::None => {
+                    cut = positions_before_kept(&window.positions, refusal.index);
+                    failure = Some(ConnectorError::rejected(
+                        "KAFKA_PRODUCE",
+                        format!(
+                            "pipeline {:?}: the broker refused {}: {} (errors.tolerance=none). The records before \
+                             it were delivered and their positions committed; the task stays failed until it is \
+                             restarted (set errors.tolerance=all to send such records to a dead-letter topic)",
+                            pipeline.name,
+                            describe_record(&refusal.record),
+                            refusal.message
+                        ),
+                    ));
+                    break;
+                }
+                Tolerance::All => {
+                    TaskMetrics::add(&metrics.records_failed, 1);
+                    if pipeline.errors.log_enable {
+                        tracing::warn!(pipeline = %pipeline.name, error = %refusal.message, "record skipped (errors.tolerance=all)");
+                    }
+                    if let Some(dlq) = dead_letters {
+                        dlq.send(&refusal.record, "KAFKA_PRODUCE", &refusal.message)
+                            .await?;
+                        TaskMetrics::add(&metrics.records_dead_lettered, 1);
+                    }
+                }
+            }
+        }
+        window.positions.truncate(cut);
+        merge_positions(
+            &mut self.pending,
+            window.positions.drain(..).map(|p| p.position),
+        );
+        window.handed = 0;
+        Ok(failure)
+    }
+
     /// Writes the dead letters queued so far, flushes the sink, then commits the positions of everything it
     /// now has.
     async fn commit(
         &mut self,
         source: &mut AnySource,
         sink: &mut AnySink,
-        dead_letters: Option<&mut DeadLetterQueue>,
+        mut dead_letters: Option<&mut DeadLetterQueue>,
     ) -> Result<(), ConnectorError> {
-        if let Some(dlq) = dead_letters {
-            dlq.flush().await?;
+        if self.exactly_once_group.is_some() {
+            if let Some(dlq) = dead_letters.as_deref_mut() {
+                dlq.flush().await?;
+            }
         }
         if let Some(group_id) = &self.exactly_once_group {
             // Records and consumed offsets in one transaction: visible together or not at all.
@@ -634,6 +726,19 @@ impl Commits<'_> {
             return Ok(());
         }
         sink.flush().await?;
+        let refused = self.settle_window(sink, dead_letters.as_deref()).await?;
+        if let Some(dlq) = dead_letters {
+            dlq.flush().await?;
+        }
+        self.commit_positions(source).await?;
+        match refused {
+            Some(error) => Err(error),
+            None => Ok(()),
+        }
+    }
+
+    /// Commits the pending positions: to the positions file (file-like sources) and to the source.
+    async fn commit_positions(&mut self, source: &mut AnySource) -> Result<(), ConnectorError> {
         if self.pending.is_empty() {
             return Ok(());
         }

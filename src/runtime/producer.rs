@@ -23,7 +23,7 @@ use super::connection::ConnectionConfig;
 use super::driver::{drive, Shared};
 use crate::client::config::{CommonConfig, ProducerConfig};
 use crate::client::producer::{
-    self as sm, ProduceError, ProducerEvent, RecordId, RecordRef, TIMESTAMP_ON_SEND,
+    self as sm, ProduceError, ProducerEvent, RecordId, RecordRef, RefusedRecord, TIMESTAMP_ON_SEND,
 };
 use crate::client::txn::{
     ConsumerGroupMetadata, TxnError, TxnEvent, TxnOffset, TxnOperation, TxnState,
@@ -43,6 +43,9 @@ pub struct Delivery {
 pub struct DeliveryStats {
     pub delivered: u64,
     pub failed: u64,
+    /// Of `failed`: records not sent because an earlier one of their partition was refused (see
+    /// [`Producer::stop_partitions_after_refusal`]).
+    pub not_sent_after_refusal: u64,
     pub first_error: Option<ProduceError>,
 }
 
@@ -54,6 +57,9 @@ struct Deliveries {
     txn_outcome: Option<(TxnOperation, Result<(), TxnError>)>,
     /// The latest failure of the open transaction outside any operation (e.g. a rejected batch).
     txn_error: Option<TxnError>,
+    /// Whether records the broker refused as they are are kept for [`Producer::take_refused`].
+    keep_refused: bool,
+    refused: Vec<RefusedRecord>,
 }
 
 impl Deliveries {
@@ -106,8 +112,16 @@ impl Deliveries {
                     }
                 };
             }
+            ProducerEvent::Refused(record) => {
+                if self.keep_refused {
+                    self.refused.push(record);
+                }
+            }
             ProducerEvent::Failed { record_ids, error } => {
                 self.stats.failed += record_ids.len() as u64;
+                if matches!(error, ProduceError::NotSentAfterRefusal { .. }) {
+                    self.stats.not_sent_after_refusal += record_ids.len() as u64;
+                }
                 if self.stats.first_error.is_none() {
                     self.stats.first_error = Some(error.clone());
                 }
@@ -295,6 +309,42 @@ impl Producer {
             .send(self.clock.stamp(record, now), now)?;
         self.shared.wake_driver_coalesced();
         Ok(())
+    }
+
+    /// Like [`Producer::send_counted`], and returns the record's id, which [`Producer::take_refused`] names it
+    /// by.
+    pub async fn send_tracked(&self, record: RecordRef<'_>) -> Result<RecordId, ProduceError> {
+        self.wait_for_buffer_space().await;
+        let now = Instant::now();
+        let id = self
+            .shared
+            .state
+            .borrow_mut()
+            .send(self.clock.stamp(record, now), now)?;
+        self.shared.wake_driver_coalesced();
+        Ok(id)
+    }
+
+    /// From now on, records the broker refuses as they are (larger than the topic takes) are kept, with their
+    /// content, until [`Producer::take_refused`]. Off by default: a producer whose caller never takes them
+    /// would hold each refused record for good.
+    pub fn keep_refused_records(&self) {
+        self.deliveries.borrow_mut().keep_refused = true;
+    }
+
+    /// Once the broker refuses a record as it is, nothing more is written to its partition; see
+    /// [`sm::Producer::stop_partitions_after_refusal`].
+    pub fn stop_partitions_after_refusal(&self) {
+        self.shared
+            .state
+            .borrow_mut()
+            .stop_partitions_after_refusal();
+    }
+
+    /// The records refused as they are since the last call (see [`Producer::keep_refused_records`]); each is
+    /// also counted as failed in [`Producer::stats`].
+    pub fn take_refused(&self) -> Vec<RefusedRecord> {
+        std::mem::take(&mut self.deliveries.borrow_mut().refused)
     }
 
     /// Sends everything accepted so far and waits until each record is delivered or failed.

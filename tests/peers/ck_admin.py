@@ -1,7 +1,7 @@
 """Topic administration with confluent-kafka's AdminClient.
 
-  ck_admin.py --bootstrap B create-topic NAME --partitions N
-creates the topic (an existing topic with the same partition count is fine) and waits until metadata shows
+  ck_admin.py --bootstrap B create-topic NAME --partitions N [--config KEY=VALUE ...]
+creates the topic (with those topic configs) (an existing topic with the same partition count is fine) and waits until metadata shows
 all N partitions with a leader.
 """
 import argparse
@@ -12,8 +12,9 @@ from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient, NewTopic
 
 
-def create_topic(admin, name, partitions, timeout):
-    futures = admin.create_topics([NewTopic(name, partitions, 1)], operation_timeout=timeout)
+def create_topic(admin, name, partitions, timeout, config=()):
+    configs = dict(pair.split("=", 1) for pair in config)
+    futures = admin.create_topics([NewTopic(name, partitions, 1, config=configs)], operation_timeout=timeout)
     try:
         futures[name].result(timeout)
     except KafkaException as err:
@@ -39,11 +40,12 @@ def main():
     create = commands.add_parser("create-topic")
     create.add_argument("name")
     create.add_argument("--partitions", type=int, required=True)
+    create.add_argument("--config", action="append", default=[], metavar="KEY=VALUE")
     args = parser.parse_args()
 
     admin = AdminClient({"bootstrap.servers": args.bootstrap})
     if args.command == "create-topic":
-        create_topic(admin, args.name, args.partitions, args.timeout)
+        create_topic(admin, args.name, args.partitions, args.timeout, args.config)
 
 
 if __name__ == "__main__":

@@ -245,17 +245,28 @@ pub fn unique_topic(name: &str) -> String {
 /// Creates `topic` with `partitions` partitions (confluent-kafka AdminClient) and waits until metadata shows
 /// them all with a leader.
 pub fn create_topic(bootstrap: &str, topic: &str, partitions: u32) {
-    let output = run(
-        peer_command("ck_admin.py").args([
-            "--bootstrap",
-            bootstrap,
-            "create-topic",
-            topic,
-            "--partitions",
-            &partitions.to_string(),
-        ]),
-        None,
-        PROCESS_TIMEOUT,
-    );
+    create_topic_with_config(bootstrap, topic, partitions, &[]);
+}
+
+/// [`create_topic`] with topic configs (`max.message.bytes`, …).
+pub fn create_topic_with_config(
+    bootstrap: &str,
+    topic: &str,
+    partitions: u32,
+    config: &[(&str, &str)],
+) {
+    let mut command = peer_command("ck_admin.py");
+    command.args([
+        "--bootstrap",
+        bootstrap,
+        "create-topic",
+        topic,
+        "--partitions",
+        &partitions.to_string(),
+    ]);
+    for (key, value) in config {
+        command.args(["--config", &format!("{key}={value}")]);
+    }
+    let output = run(&mut command, None, PROCESS_TIMEOUT);
     output.assert_success("create topic");
 }

@@ -15,6 +15,12 @@
 //!   async API run from a plain `#[test]`;
 //! - `rest`: `engine standalone` with its REST API, restarted on the same files, and the REST clients no one
 //!   here wrote (`requests`, the `kc` CLI, prometheus_client's parser, schemathesis);
+//! - `schema_registry`: a Schema Registry speaking Confluent's REST API for one test (or a real one at
+//!   `PIPEWRIGHT_TEST_SCHEMA_REGISTRY`), for the Avro converter and confluent-kafka's Avro serde;
+//! - `databases`: the local PostgreSQL and MariaDB/MySQL through their own clients (`psql`, `mariadb`), tables
+//!   per test, dropped at its end;
+//! - `elasticsearch`: a search cluster speaking Elasticsearch's `_bulk` API (or a proxy in front of a real one at
+//!   `PIPEWRIGHT_TEST_ELASTICSEARCH`) with the faults the sink tests inject;
 //! - `fault_proxy`: a proxy between a client and the cluster that injects faults; `raw_kafka`: a
 //!   one-request-at-a-time client for looking at the wire.
 //!
@@ -23,6 +29,7 @@
 
 pub mod broker;
 pub mod databases;
+pub mod elasticsearch;
 pub mod engine_cli;
 pub mod engine_process;
 pub mod fault_proxy;
@@ -35,6 +42,7 @@ pub mod process;
 pub mod raw_kafka;
 pub mod rest;
 pub mod restartable_broker;
+pub mod schema_registry;
 pub mod tab_format;
 pub mod tools;
 pub mod waiting;

@@ -79,6 +79,8 @@ pub enum ProduceError {
     Encode { reason: String },
     #[error("{0}")]
     Transaction(TxnError),
+    #[error("not sent: an earlier record for {topic}-{partition} was refused by the broker")]
+    NotSentAfterRefusal { topic: String, partition: i32 },
 }
 
 /// What the producer reports back.
@@ -100,6 +102,20 @@ pub enum ProducerEvent {
     },
     /// A transactional operation finished or failed, or the transaction can no longer commit.
     Transaction(TxnEvent),
+    /// The broker refused this record as it is (alone it is larger than the topic's `max.message.bytes`), so no
+    /// retry can deliver it: its content, for the caller to keep elsewhere. A `Failed` event for it follows.
+    Refused(RefusedRecord),
+}
+
+/// A record the broker refused as it is, read back from the batch it was sent in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefusedRecord {
+    pub id: RecordId,
+    pub topic: Arc<str>,
+    pub partition: i32,
+    /// Its key, value, headers and timestamp as they were sent.
+    pub record: crate::client::records::Record,
+    pub error: ProduceError,
 }
 
 /// A `RecordRef::timestamp_ms` that asks the async producer (`runtime::producer`) to stamp the record with
@@ -210,6 +226,8 @@ pub struct Producer {
     pid_failure: Option<String>,
     /// Present with `transactional.id`: the transaction layer.
     txn: Option<TransactionManager>,
+    /// Set by [`Producer::stop_partitions_after_refusal`].
+    stop_after_refusal: bool,
 }
 
 /// Records accepted and not yet reported delivered or failed, and their bytes.
@@ -274,7 +292,16 @@ impl Producer {
             outstanding: Outstanding::default(),
             init_pid_attempts: 0,
             pid_failure: None,
+            stop_after_refusal: false,
         }
+    }
+
+    /// From now on, once the broker refuses a record as it is, nothing more is written to its partition: the
+    /// records after it fail with [`ProduceError::NotSentAfterRefusal`]. For a caller that stops at the first
+    /// record it cannot deliver (`errors.tolerance=none`) and must not have written the ones after it, which a
+    /// restart sends again.
+    pub fn stop_partitions_after_refusal(&mut self) {
+        self.stop_after_refusal = true;
     }
 
     pub fn config(&self) -> &ProducerConfig {
@@ -382,10 +409,22 @@ impl Producer {
             return Ok(id);
         }
         let partition =
-            Self::append_to_partition(&self.config, topic, id, &record, size_bytes, now)
-                .inspect_err(|_| {
+            match Self::append_to_partition(&self.config, topic, id, &record, size_bytes, now) {
+                Ok(partition) => partition,
+                Err(error @ ProduceError::NotSentAfterRefusal { .. }) => {
+                    // Accepted and failed at once, like the records already queued behind the refused one.
                     self.outstanding.settle(1, held_bytes(size_bytes));
-                })?;
+                    self.events.push_back(ProducerEvent::Failed {
+                        record_ids: vec![id],
+                        error,
+                    });
+                    return Ok(id);
+                }
+                Err(error) => {
+                    self.outstanding.settle(1, held_bytes(size_bytes));
+                    return Err(error);
+                }
+            };
         if let Some(txn) = &mut self.txn {
             txn.add_partition((topic.name.clone(), partition));
         }
@@ -416,6 +455,12 @@ impl Producer {
             },
         };
         let queue = &mut topic.partitions[partition as usize];
+        if queue.halted() {
+            return Err(ProduceError::NotSentAfterRefusal {
+                topic: topic.name.to_string(),
+                partition,
+            });
+        }
         queue
             .append(config, id, record, size_bytes, now)
             .map_err(|e| ProduceError::Encode {

@@ -9,7 +9,7 @@ use kafka_protocol::messages::ProduceResponse;
 
 use super::{
     held_bytes, InFlightProduce, PartitionQueue, ProduceError, Producer, ProducerEvent,
-    ProducerIdState, RetryRefused,
+    ProducerIdState, RefusedRecord, RetryRefused,
 };
 use crate::client::errors::{classify, response_error, ErrorAction, ResponseError};
 
@@ -37,7 +37,19 @@ impl Producer {
                 );
                 continue;
             };
+            let halted = self
+                .partition_queue(&topic, partition)
+                .is_some_and(|q| q.halted());
             match response_error(result.error_code) {
+                Some(_) if halted => self.fail_batch(
+                    &topic,
+                    partition,
+                    batch_id,
+                    ProduceError::NotSentAfterRefusal {
+                        topic: topic.to_string(),
+                        partition,
+                    },
+                ),
                 None => self.complete_batch(
                     &topic,
                     partition,
@@ -93,6 +105,9 @@ impl Producer {
                     self.request_epoch_bump(None);
                     self.retry_batch(&topic, partition, batch_id, error.to_string(), now);
                 }
+                Some(
+                    error @ (ResponseError::MessageTooLarge | ResponseError::RecordListTooLarge),
+                ) => self.handle_batch_too_large(&topic, partition, batch_id, error),
                 Some(error) => match classify(error) {
                     ErrorAction::RetryAfterMetadataRefresh => {
                         self.metadata.request_refresh();
@@ -117,6 +132,75 @@ impl Producer {
         }
     }
 
+    /// The broker refused a batch as too large: a batch of several records is split into one-record batches
+    /// sent again in its place; a single record is refused for good, and reported with its content
+    /// ([`ProducerEvent::Refused`]) so the caller can keep it elsewhere (a dead-letter topic).
+    fn handle_batch_too_large(
+        &mut self,
+        topic: &Arc<str>,
+        partition: i32,
+        batch_id: u64,
+        error: ResponseError,
+    ) {
+        let config = &self.config;
+        let Some(queue) = self
+            .topics
+            .get_mut(&**topic)
+            .and_then(|t| t.partitions.get_mut(partition as usize))
+        else {
+            return;
+        };
+        match queue.split(batch_id, config) {
+            Ok(true) => {
+                tracing::debug!(
+                    topic = &**topic,
+                    partition,
+                    %error,
+                    "batch refused as too large: sending its records one by one"
+                );
+                return;
+            }
+            Ok(false) => {}
+            Err(e) => {
+                tracing::warn!(topic = &**topic, partition, error = %e, "a refused batch could not be split")
+            }
+        }
+        let record = queue.single_record(batch_id);
+        let produce_error = ProduceError::Broker {
+            topic: topic.to_string(),
+            partition,
+            error,
+        };
+        if let Some(record) = record {
+            self.events.push_back(ProducerEvent::Refused(RefusedRecord {
+                id: batch_id,
+                topic: topic.clone(),
+                partition,
+                record,
+                error: produce_error.clone(),
+            }));
+        }
+        if self.txn.is_some() {
+            // A transaction with a record missing cannot commit: it aborts as with any failed batch.
+            self.fail_in_transaction(topic, partition, batch_id, error);
+            return;
+        }
+        self.fail_batch(topic, partition, batch_id, produce_error);
+        if self.stop_after_refusal {
+            let unsent = self
+                .partition_queue(topic, partition)
+                .map(PartitionQueue::halt)
+                .unwrap_or_default();
+            for id in unsent {
+                let error = ProduceError::NotSentAfterRefusal {
+                    topic: topic.to_string(),
+                    partition,
+                };
+                self.fail_batch(topic, partition, id, error);
+            }
+        }
+    }
+
     pub(super) fn retry_batch(
         &mut self,
         topic: &Arc<str>,
@@ -132,6 +216,14 @@ impl Producer {
         let Some(queue) = self.partition_queue(topic, partition) else {
             return;
         };
+        if queue.halted() {
+            let error = ProduceError::NotSentAfterRefusal {
+                topic: topic.to_string(),
+                partition,
+            };
+            self.fail_batch(topic, partition, batch_id, error);
+            return;
+        }
         let verdict = queue.mark_for_retry(
             batch_id,
             last_error,

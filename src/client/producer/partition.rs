@@ -8,8 +8,10 @@ use bytes::{Bytes, BytesMut};
 
 use super::{RecordId, RecordRef, RetryRefused};
 use crate::client::config::ProducerConfig;
-use crate::protocol::record_batch::RecordBatchError;
-use crate::protocol::record_batch::{rewrite_producer_state, BatchOptions, RecordBatchEncoder};
+use crate::protocol::record_batch::{
+    encoded_record_size, rewrite_producer_state, BatchOptions, HeaderRef, Record, RecordBatch,
+    RecordBatchEncoder, RecordBatchError, RecordHeader, DEFAULT_MAX_DECOMPRESSED_BATCH_BYTES,
+};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum SendState {
@@ -34,6 +36,8 @@ pub(crate) struct ProducerBatch {
     pub attempts: u32,
     pub retry_not_before: Option<Instant>,
     pub last_error: Option<String>,
+    /// One of the one-record batches a refused batch was split into.
+    pub split: bool,
 }
 
 impl ProducerBatch {
@@ -69,6 +73,12 @@ pub struct PartitionQueue {
     /// A batch failed and waits to be resent: hold everything until in-flight batches have their outcome.
     retrying: bool,
     in_flight: usize,
+    /// A record of it was refused as it is and the producer stops after such refusals: nothing more goes out.
+    halted: bool,
+    /// One-record batches of a split batch not yet acknowledged or failed: while there are any, one batch at a
+    /// time is in flight, so a batch after a refused record is never written past it (a broker that has no
+    /// sequence yet for the producer accepts a batch whatever its first sequence).
+    split_outstanding: usize,
 }
 
 impl PartitionQueue {
@@ -81,7 +91,20 @@ impl PartitionQueue {
             identity: None,
             retrying: false,
             in_flight: 0,
+            halted: false,
+            split_outstanding: 0,
         }
+    }
+
+    pub(crate) fn halted(&self) -> bool {
+        self.halted
+    }
+
+    /// Takes nothing more: returns the batches not in flight (the open one closed first), to fail. Batches in
+    /// flight fail when their answer is an error.
+    pub(crate) fn halt(&mut self) -> Vec<u64> {
+        self.halted = true;
+        self.unsent_batch_ids()
     }
 
     pub fn partition(&self) -> i32 {
@@ -159,6 +182,7 @@ impl PartitionQueue {
                 attempts: 0,
                 retry_not_before: None,
                 last_error: None,
+                split: false,
             });
         }
     }
@@ -174,7 +198,7 @@ impl PartitionQueue {
         now: Instant,
         flushing: bool,
     ) -> bool {
-        if self.retrying {
+        if self.retrying || self.split_outstanding > 0 {
             if self.in_flight > 0 {
                 return false;
             }
@@ -276,7 +300,119 @@ impl PartitionQueue {
         if batch.state == SendState::InFlight {
             self.in_flight -= 1;
         }
+        if batch.split {
+            self.split_outstanding -= 1;
+        }
         Some(batch)
+    }
+
+    /// Splits the batch `batch_id`, which the broker refused as too large (MESSAGE_TOO_LARGE), into batches of
+    /// one record each, in its place and before everything after it, as the Java producer's
+    /// `splitAndReenqueue` does: a batch of small records can exceed the topic's `max.message.bytes` as a whole,
+    /// and only a record that does so alone is refused for good. The new batches keep the refused batch's
+    /// sequence range (its base sequence, then one each), which the broker never wrote, so later batches stay in
+    /// sequence; nothing of the partition is sent until the batches in flight have their answer.
+    ///
+    /// Returns false, changing nothing, when the batch has a single record (or cannot be read back): that
+    /// record is refused as it is.
+    pub(crate) fn split(
+        &mut self,
+        batch_id: u64,
+        config: &ProducerConfig,
+    ) -> Result<bool, RecordBatchError> {
+        let Some(index) = self.batches.iter().position(|b| b.id == batch_id) else {
+            return Ok(false);
+        };
+        let batch = &self.batches[index];
+        let (Some(bytes), true) = (batch.bytes.clone(), batch.record_ids.len() > 1) else {
+            return Ok(false);
+        };
+        let parsed = RecordBatch::parse(bytes, DEFAULT_MAX_DECOMPRESSED_BATCH_BYTES)?;
+        let transactional = parsed.is_transactional();
+        let records: Vec<Record> = parsed.records()?.collect::<Result<_, _>>()?;
+        if records.len() != batch.record_ids.len() {
+            return Ok(false);
+        }
+        let mut parts = Vec::with_capacity(records.len());
+        let mut held_so_far = 0usize;
+        for (i, (record, &id)) in records.iter().zip(&batch.record_ids).enumerate() {
+            let header_values: Vec<RecordHeader> =
+                record.headers.iter().collect::<Result<_, _>>()?;
+            let headers: Vec<HeaderRef<'_>> = header_values
+                .iter()
+                .map(|h| HeaderRef {
+                    key: &h.key,
+                    value: h.value.as_deref(),
+                })
+                .collect();
+            let key = record.key.as_deref();
+            let value = record.value.as_deref();
+            let mut encoder = RecordBatchEncoder::new(BatchOptions {
+                compression: config.compression,
+                ..BatchOptions::default()
+            });
+            encoder.append(record.timestamp, key, value, &headers)?;
+            // What `send` counted for it; the last part takes the rest, so the batch's total settles exactly.
+            let size_bytes = if i + 1 == records.len() {
+                batch.size_bytes.saturating_sub(held_so_far)
+            } else {
+                super::held_bytes(encoded_record_size(0, 0, key, value, &headers))
+            };
+            held_so_far += size_bytes;
+            let sequence = batch.sequence.map(|(producer_id, epoch, base)| {
+                let sequence = ((i64::from(base) + i as i64) % (i64::from(i32::MAX) + 1)) as i32;
+                (producer_id, epoch, sequence)
+            });
+            let (encoder, bytes) = match sequence {
+                Some((producer_id, epoch, sequence)) => {
+                    encoder.set_producer_state(producer_id, epoch, sequence, transactional);
+                    (None, Some(encoder.finish()?))
+                }
+                None => (Some(encoder), None),
+            };
+            parts.push(ProducerBatch {
+                id,
+                record_ids: vec![id],
+                size_bytes,
+                created: batch.created,
+                encoder,
+                bytes,
+                sequence,
+                state: SendState::Queued,
+                attempts: 0,
+                retry_not_before: None,
+                last_error: batch.last_error.clone(),
+                split: true,
+            });
+        }
+        let Some(refused) = self.batches.remove(index) else {
+            return Ok(false);
+        };
+        if refused.state == SendState::InFlight {
+            self.in_flight -= 1;
+        }
+        if refused.split {
+            self.split_outstanding -= 1;
+        }
+        self.split_outstanding += parts.len();
+        for (offset, part) in parts.into_iter().enumerate() {
+            self.batches.insert(index + offset, part);
+        }
+        self.retrying = true;
+        Ok(true)
+    }
+
+    /// The one record of batch `batch_id`, read back from its encoded bytes (for a record the broker refused:
+    /// the caller may keep it elsewhere).
+    pub(crate) fn single_record(&self, batch_id: u64) -> Option<Record> {
+        let batch = self.batches.iter().find(|b| b.id == batch_id)?;
+        if batch.record_ids.len() != 1 {
+            return None;
+        }
+        let parsed =
+            RecordBatch::parse(batch.bytes.clone()?, DEFAULT_MAX_DECOMPRESSED_BATCH_BYTES).ok()?;
+        let mut records = parsed.records().ok()?;
+        records.next()?.ok()
     }
 
     /// Whether an unacknowledged batch comes before `batch_id`.

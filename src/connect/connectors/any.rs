@@ -17,11 +17,13 @@ use crate::connect::record::{ConnectRecord, SourcePosition};
 use crate::runtime::ConnectionProblems;
 
 use super::datagen::{self, DatagenConfig, DatagenSource};
+use super::elasticsearch::{self, ElasticsearchSink, ElasticsearchSinkConfig};
 use super::file::{self, FileSink, FileSinkConfig, FileSource, FileSourceConfig};
 use super::http::{self, HttpSink, HttpSinkConfig};
 use super::jdbc::{self, JdbcSink, JdbcSinkConfig, JdbcSource, JdbcSourceConfig};
 use super::kafka::{
-    self, ConfiguredTopic, KafkaSink, KafkaSinkConfig, KafkaSource, KafkaSourceConfig, SinkProducer,
+    self, ConfiguredTopic, KafkaSink, KafkaSinkConfig, KafkaSource, KafkaSourceConfig,
+    SinkProducer, SinkRefusal,
 };
 use super::stdio::{self, StdinSource, StdinSourceConfig, StdoutSink, StdoutSinkConfig};
 
@@ -44,6 +46,7 @@ pub enum SinkConfig {
     Stdout(StdoutSinkConfig),
     Http(HttpSinkConfig),
     Jdbc(Box<JdbcSinkConfig>),
+    Elasticsearch(ElasticsearchSinkConfig),
 }
 
 /// The problem of a connector that is a Kafka client but was given no client settings.
@@ -145,6 +148,9 @@ impl SinkConfig {
             n if n == jdbc::SINK.name => {
                 JdbcSinkConfig::new(config).map(|c| SinkConfig::Jdbc(Box::new(c)))
             }
+            n if n == elasticsearch::SINK.name => {
+                ElasticsearchSinkConfig::new(config).map(SinkConfig::Elasticsearch)
+            }
             other => Err(vec![ConfigProblem {
                 key: "type".into(),
                 message: format!("no runnable sink `{other}`"),
@@ -160,6 +166,7 @@ impl SinkConfig {
             SinkConfig::Stdout(_) => &stdio::SINK,
             SinkConfig::Http(_) => &http::SINK,
             SinkConfig::Jdbc(_) => &jdbc::SINK,
+            SinkConfig::Elasticsearch(_) => &elasticsearch::SINK,
         }
     }
 
@@ -175,7 +182,8 @@ impl SinkConfig {
             SinkConfig::File(_)
             | SinkConfig::Stdout(_)
             | SinkConfig::Http(_)
-            | SinkConfig::Jdbc(_) => None,
+            | SinkConfig::Jdbc(_)
+            | SinkConfig::Elasticsearch(_) => None,
         }
     }
 }
@@ -268,6 +276,18 @@ impl AnySource {
             | AnySource::Jdbc(_) => None,
         }
     }
+
+    /// Whether the source must have everything handed out so far committed before it is polled again (a Kafka
+    /// source whose partitions are being revoked); asking clears it. See [`KafkaSource::take_commit_request`].
+    pub fn take_commit_request(&mut self) -> bool {
+        match self {
+            AnySource::Kafka(s) => s.take_commit_request(),
+            AnySource::File(_)
+            | AnySource::Stdin(_)
+            | AnySource::Datagen(_)
+            | AnySource::Jdbc(_) => false,
+        }
+    }
 }
 
 impl SourceTask for AnySource {
@@ -307,6 +327,8 @@ pub enum AnySink {
     Stdout(StdoutSink),
     Http(HttpSink),
     Jdbc(JdbcSink),
+    /// Boxed: its client and buffers are twice the size of any other sink.
+    Elasticsearch(Box<ElasticsearchSink>),
 }
 
 impl AnySink {
@@ -318,6 +340,9 @@ impl AnySink {
             SinkConfig::Stdout(c) => AnySink::Stdout(StdoutSink::open(c, task).await?),
             SinkConfig::Http(c) => AnySink::Http(HttpSink::open(c, task).await?),
             SinkConfig::Jdbc(c) => AnySink::Jdbc(JdbcSink::open(c, task).await?),
+            SinkConfig::Elasticsearch(c) => {
+                AnySink::Elasticsearch(Box::new(ElasticsearchSink::open(c, task).await?))
+            }
         })
     }
 
@@ -326,7 +351,11 @@ impl AnySink {
     pub fn configured_topic(&self) -> Option<&ConfiguredTopic> {
         match self {
             AnySink::Kafka(s) => s.configured_topic(),
-            AnySink::File(_) | AnySink::Stdout(_) | AnySink::Http(_) | AnySink::Jdbc(_) => None,
+            AnySink::File(_)
+            | AnySink::Stdout(_)
+            | AnySink::Http(_)
+            | AnySink::Jdbc(_)
+            | AnySink::Elasticsearch(_) => None,
         }
     }
 
@@ -334,9 +363,31 @@ impl AnySink {
     pub fn connection_problems(&self) -> Vec<ConnectionProblems> {
         match self {
             AnySink::Kafka(s) => s.connection_problems(),
-            AnySink::File(_) | AnySink::Stdout(_) | AnySink::Http(_) | AnySink::Jdbc(_) => {
-                Vec::new()
-            }
+            AnySink::File(_)
+            | AnySink::Stdout(_)
+            | AnySink::Http(_)
+            | AnySink::Jdbc(_)
+            | AnySink::Elasticsearch(_) => Vec::new(),
+        }
+    }
+
+    /// See [`KafkaSink::stop_after_refused_record`]; other sinks hear of no refusal after `put`.
+    pub fn stop_after_refused_record(&self) {
+        if let AnySink::Kafka(s) = self {
+            s.stop_after_refused_record();
+        }
+    }
+
+    /// The records the broker refused as they are at the last `flush` (only the Kafka sink hears of such
+    /// refusals after `put`); see [`KafkaSink::take_refused`].
+    pub fn take_refused(&mut self) -> Vec<SinkRefusal> {
+        match self {
+            AnySink::Kafka(s) => s.take_refused(),
+            AnySink::File(_)
+            | AnySink::Stdout(_)
+            | AnySink::Http(_)
+            | AnySink::Jdbc(_)
+            | AnySink::Elasticsearch(_) => Vec::new(),
         }
     }
 
@@ -345,7 +396,11 @@ impl AnySink {
     pub fn transactional(&mut self) -> Option<&mut KafkaSink> {
         match self {
             AnySink::Kafka(s) => Some(s),
-            AnySink::File(_) | AnySink::Stdout(_) | AnySink::Http(_) | AnySink::Jdbc(_) => None,
+            AnySink::File(_)
+            | AnySink::Stdout(_)
+            | AnySink::Http(_)
+            | AnySink::Jdbc(_)
+            | AnySink::Elasticsearch(_) => None,
         }
     }
 }
@@ -362,6 +417,7 @@ impl SinkTask for AnySink {
             AnySink::Stdout(s) => s.put(records, converters).await,
             AnySink::Http(s) => s.put(records, converters).await,
             AnySink::Jdbc(s) => s.put(records, converters).await,
+            AnySink::Elasticsearch(s) => s.put(records, converters).await,
         }
     }
     async fn flush(&mut self) -> Result<(), ConnectorError> {
@@ -371,6 +427,7 @@ impl SinkTask for AnySink {
             AnySink::Stdout(s) => s.flush().await,
             AnySink::Http(s) => s.flush().await,
             AnySink::Jdbc(s) => s.flush().await,
+            AnySink::Elasticsearch(s) => s.flush().await,
         }
     }
     async fn close(&mut self) {
@@ -380,6 +437,7 @@ impl SinkTask for AnySink {
             AnySink::Stdout(s) => s.close().await,
             AnySink::Http(s) => s.close().await,
             AnySink::Jdbc(s) => s.close().await,
+            AnySink::Elasticsearch(s) => s.close().await,
         }
     }
 }

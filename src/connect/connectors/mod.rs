@@ -4,6 +4,7 @@
 
 mod any;
 pub mod datagen;
+pub mod elasticsearch;
 pub mod file;
 pub mod http;
 pub mod jdbc;
@@ -11,6 +12,7 @@ pub mod kafka;
 pub mod stdio;
 
 pub use any::{AnySink, AnySource, SinkConfig, SourceConfig};
+pub use kafka::SinkRefusal;
 
 use super::component::ComponentInfo;
 use super::data::{Schema, SchemaRef, Str, Type, Value};
@@ -46,6 +48,7 @@ pub const COMPONENTS: &[ComponentInfo] = &[
     http::SINK,
     jdbc::SOURCE,
     jdbc::SINK,
+    elasticsearch::SINK,
 ];
 
 #[cfg(test)]
@@ -77,6 +80,12 @@ mod tests {
             (Source, "io.confluent.connect.jdbc.JdbcSourceConnector"),
             (Sink, "jdbc"),
             (Sink, "io.confluent.connect.jdbc.JdbcSinkConnector"),
+            (Sink, "elasticsearch"),
+            (Sink, "ElasticsearchSinkConnector"),
+            (
+                Sink,
+                "io.confluent.connect.elasticsearch.ElasticsearchSinkConnector",
+            ),
         ] {
             let found =
                 find(kind, name).unwrap_or_else(|| panic!("{kind:?} {name} not registered"));

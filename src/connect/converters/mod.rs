@@ -1,10 +1,11 @@
 //! Converters between a record's bytes and Connect data (Kafka Connect's `Converter`): `json`, `string`,
-//! `bytearray`.
+//! `bytearray`, and `avro` (Confluent's AvroConverter, with a Schema Registry).
 //!
 //! A converter is built once per task and owns its scratch buffers, so converting a record allocates nothing
 //! it can avoid. Dispatch is a `match` on the `Converter` enum, not a `dyn` call. Must not know about topics'
 //! storage or the Kafka wire format beyond the bytes of one key or value.
 
+pub mod avro;
 pub mod bytearray;
 pub mod json;
 pub mod string;
@@ -14,6 +15,7 @@ use super::config_def::ParsedConfig;
 use super::data::{SchemaAndValue, SchemaRef, Value};
 use bytes::{Bytes, BytesMut};
 
+pub use avro::AvroConverter;
 pub use bytearray::ByteArrayConverter;
 pub use json::JsonConverter;
 pub use string::StringConverter;
@@ -44,6 +46,10 @@ pub enum ConvertError {
         converter: &'static str,
         message: String,
     },
+    #[error("invalid Avro data at byte {offset}: {reason}")]
+    InvalidAvro { offset: usize, reason: String },
+    #[error("{0}")]
+    Registry(avro::RegistryError),
     /// A system the converter needs (a schema registry) did not answer: retrying may succeed, and the engine
     /// retries for `errors.retry.timeout` before `errors.tolerance` decides.
     #[error("{converter}: {message}")]
@@ -65,8 +71,10 @@ impl ConvertError {
 /// A problem building a converter from its config.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ConverterBuildError {
-    #[error("unknown converter `{name}` (known: json, string, bytearray, or their Kafka Connect class names)")]
+    #[error("unknown converter `{name}` (known: json, string, bytearray, avro, or their Kafka Connect class names)")]
     Unknown { name: String },
+    #[error("`{name}` converts header values only: set it as header.converter")]
+    HeaderOnly { name: String },
     #[error("converter `{converter}`, key `{key}`: {message}")]
     InvalidConfig {
         converter: &'static str,
@@ -81,6 +89,7 @@ pub enum Converter {
     Json(JsonConverter),
     String(StringConverter),
     ByteArray(ByteArrayConverter),
+    Avro(AvroConverter),
 }
 
 impl Converter {
@@ -95,12 +104,9 @@ impl Converter {
             Some("json") => Ok(Converter::Json(JsonConverter::from_config(config, is_key)?)),
             Some("string") => Ok(Converter::String(StringConverter::from_config(config)?)),
             Some("bytearray") => Ok(Converter::ByteArray(ByteArrayConverter)),
-            Some("simple") => Err(ConverterBuildError::InvalidConfig {
-                converter: "simple",
-                key: "converter.type",
-                message:
-                    "SimpleHeaderConverter converts header values only: set it as header.converter"
-                        .to_owned(),
+            Some("avro") => Ok(Converter::Avro(AvroConverter::from_config(config, is_key)?)),
+            Some("simple") => Err(ConverterBuildError::HeaderOnly {
+                name: name.to_owned(),
             }),
             _ => Err(ConverterBuildError::Unknown {
                 name: name.to_owned(),
@@ -114,11 +120,11 @@ impl Converter {
         topic: &str,
         bytes: Option<&Bytes>,
     ) -> Result<SchemaAndValue, ConvertError> {
-        let _ = topic;
         match self {
             Converter::Json(c) => c.to_connect(bytes),
             Converter::String(c) => c.to_connect(bytes),
             Converter::ByteArray(c) => Ok(c.to_connect(bytes)),
+            Converter::Avro(c) => c.to_connect(topic, bytes),
         }
     }
 
@@ -130,23 +136,23 @@ impl Converter {
         value: &Value,
         out: &mut BytesMut,
     ) -> Result<bool, ConvertError> {
-        let _ = topic;
         match self {
             Converter::Json(c) => c.write_connect(schema, value, out),
             Converter::String(c) => c.write_connect(value, out),
             Converter::ByteArray(c) => c.write_connect(schema, value, out),
+            Converter::Avro(c) => c.write_connect(topic, schema, value, out),
         }
     }
 
     /// Whether `bytes`, converted to Connect data and back by this converter, come out exactly as they are, so
     /// they may be written without decoding them (the zero-copy path). True for `bytearray`, and for `string`
     /// where the bytes are valid in its encoding; never for `json`, which writes its own spacing and number
-    /// forms.
+    /// forms, nor for `avro`, whose schema id is the output subject's.
     pub fn passes_through(&self, bytes: &[u8]) -> bool {
         match self {
             Converter::ByteArray(_) => true,
             Converter::String(c) => c.passes_through(bytes),
-            Converter::Json(_) => false,
+            Converter::Json(_) | Converter::Avro(_) => false,
         }
     }
 
@@ -226,5 +232,13 @@ pub static COMPONENTS: &[ComponentInfo] = &[
         config: bytearray::CONFIG,
         capabilities: Capabilities::NONE,
         doc: "Bytes passed through unchanged, as optional bytes",
+    },
+    ComponentInfo {
+        kind: ComponentKind::Converter,
+        name: "avro",
+        aliases: &["io.confluent.connect.avro.AvroConverter", "AvroConverter"],
+        config: avro::CONFIG,
+        capabilities: Capabilities::NONE,
+        doc: "Avro in Confluent's wire format (magic byte, schema id), schemas in a Schema Registry",
     },
 ];

@@ -7,11 +7,14 @@
 //! Kafka Connect does on the wire. Must not know any wire format.
 
 pub mod base64;
+pub mod decimal;
+mod java_text;
 mod model;
 mod schema;
 mod str;
 mod value;
 
+pub use java_text::{java_text, write_java_text};
 pub use model::{Field, Schema, SchemaRef, Struct, Type, Value};
 pub use schema::logical;
 pub use str::{Str, INLINE_CAPACITY as STR_INLINE_CAPACITY};

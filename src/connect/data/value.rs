@@ -1,6 +1,5 @@
 //! Kafka Connect values and structs: reading and building them, and their Java `toString` text.
 
-use super::base64;
 use super::model::{SchemaRef, Struct, Type, Value};
 use super::str::Str;
 use std::fmt;
@@ -156,11 +155,18 @@ pub fn write_java_double(v: f64, out: &mut impl fmt::Write) -> fmt::Result {
         v == 0.0 || (1e-3..1e7).contains(&v.abs()),
         out,
         |o, sci| {
-            if sci {
-                write!(o, "{v:e}")
-            } else {
-                write!(o, "{v}")
+            if !sci {
+                return write!(o, "{v}");
             }
+            write!(o, "{v:e}")?;
+            two_digits_if_one(
+                o,
+                |t| {
+                    let _ = write!(t, "{v:.1e}");
+                },
+                |t| t.parse::<f64>().ok() == Some(v),
+            );
+            Ok(())
         },
         v,
     )
@@ -173,14 +179,41 @@ pub fn write_java_float(v: f32, out: &mut impl fmt::Write) -> fmt::Result {
         v == 0.0 || (1e-3..1e7).contains(&v.abs()),
         out,
         |o, sci| {
-            if sci {
-                write!(o, "{v:e}")
-            } else {
-                write!(o, "{v}")
+            if !sci {
+                return write!(o, "{v}");
             }
+            write!(o, "{v:e}")?;
+            two_digits_if_one(
+                o,
+                |t| {
+                    let _ = write!(t, "{v:.1e}");
+                },
+                |t| t.parse::<f32>().ok() == Some(v),
+            );
+            Ok(())
         },
         f64::from(v),
     )
+}
+
+/// Java prints at least two significant digits (`d.dE±n`), and since JDK 19 the two-digit decimal nearest the
+/// exact value when the shortest has one: that differs from `d.0` only for subnormals (`4.9E-324`, where the
+/// shortest is `5e-324`). `text` is the shortest scientific form; replaced by the nearest two-digit form when
+/// it has one digit and the two-digit form reads back as the same number.
+fn two_digits_if_one(
+    text: &mut String,
+    nearest_two: impl Fn(&mut String),
+    round_trips: impl Fn(&str) -> bool,
+) {
+    let mantissa = text.split('e').next().unwrap_or("");
+    if mantissa.contains('.') {
+        return;
+    }
+    let mut two = String::with_capacity(text.len() + 2);
+    nearest_two(&mut two);
+    if round_trips(&two) {
+        *text = two;
+    }
 }
 
 fn java_float_text(
@@ -216,57 +249,15 @@ fn java_float_text(
     write!(out, "E{exponent}")
 }
 
-/// Java's `toString` rendering (what `StringConverter` and `Cast` to string produce): numbers as Java prints
-/// them, `Struct{a=1,b=x}`, `{k=v, k2=v2}`, `[1, 2]`, bytes as base64.
+/// Java's `toString` rendering (what `StringConverter` and `Cast` to string produce) of a value without its
+/// schema: `super::java_text` with no schema, so structs print their fields by the fields' schemas (a Timestamp
+/// field as a `java.util.Date`) and maps in `HashMap` order; a top-level logical value prints as its physical
+/// type, since nothing here says it is one. Bytes print as base64.
 impl fmt::Display for Value {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Value::Null => f.write_str("null"),
-            Value::Boolean(b) => write!(f, "{b}"),
-            Value::Int8(v) => write!(f, "{v}"),
-            Value::Int16(v) => write!(f, "{v}"),
-            Value::Int32(v) => write!(f, "{v}"),
-            Value::Int64(v) => write!(f, "{v}"),
-            Value::Float32(v) => write_java_float(*v, f),
-            Value::Float64(v) => write_java_double(*v, f),
-            Value::String(s) => f.write_str(s),
-            Value::Bytes(b) => f.write_str(&base64::encode(b)),
-            Value::Array(items) => {
-                f.write_str("[")?;
-                for (i, item) in items.iter().enumerate() {
-                    if i > 0 {
-                        f.write_str(", ")?;
-                    }
-                    write!(f, "{item}")?;
-                }
-                f.write_str("]")
-            }
-            Value::Map(entries) => {
-                f.write_str("{")?;
-                for (i, (k, v)) in entries.iter().enumerate() {
-                    if i > 0 {
-                        f.write_str(", ")?;
-                    }
-                    write!(f, "{k}={v}")?;
-                }
-                f.write_str("}")
-            }
-            Value::Struct(s) => {
-                f.write_str("Struct{")?;
-                let mut first = true;
-                for (field, v) in s.schema().fields.iter().zip(s.values()) {
-                    if v.is_null() {
-                        continue;
-                    }
-                    if !first {
-                        f.write_str(",")?;
-                    }
-                    first = false;
-                    write!(f, "{}={v}", field.name)?;
-                }
-                f.write_str("}")
-            }
-        }
+        let mut text = String::new();
+        super::java_text::write_java_text(None, self, &mut text);
+        f.write_str(&text)
     }
 }
 
@@ -289,5 +280,27 @@ mod tests {
         assert_eq!(d(1.5e-5), "1.5E-5");
         assert_eq!(d(1234567.0), "1234567.0");
         assert_eq!(d(f64::NAN), "NaN");
+    }
+
+    #[test]
+    fn display_is_java_to_string_without_a_schema() {
+        use crate::connect::data::Schema;
+        let schema = Schema::structure()
+            .field("at", Schema::timestamp().build())
+            .field("n", Schema::new(Type::Int32).optional().build())
+            .build();
+        let mut s = Struct::new(schema).unwrap();
+        s.put("at", Value::Int64(0)).unwrap();
+        assert_eq!(
+            Value::Struct(s).to_string(),
+            "Struct{at=Thu Jan 01 00:00:00 UTC 1970}"
+        );
+        // HashMap order, as Java prints a map JsonConverter built.
+        let m = Value::Map(vec![
+            (Value::string("b"), Value::Int64(1)),
+            (Value::string("a"), Value::Int64(2)),
+        ]);
+        assert_eq!(m.to_string(), "{a=2, b=1}");
+        assert_eq!(Value::Int64(0).to_string(), "0");
     }
 }

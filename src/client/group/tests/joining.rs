@@ -79,6 +79,38 @@ fn follower_sends_an_empty_sync_and_takes_the_leaders_assignment() {
 }
 
 #[test]
+fn while_a_revocation_waits_the_member_keeps_the_generation_that_owned_the_partitions() {
+    // Exactly-once commits its open transaction with the offsets of the revoked partitions (TxnOffsetCommit,
+    // carrying this generation and member id) after PartitionsRevoked and before revoke_done: the coordinator
+    // takes it only from the generation that owned them, and only until the member rejoins.
+    let mut h = stable_member(&[], 2);
+    let generation = h.machine.generation();
+    h.pass(Duration::from_secs(1));
+    let tx = h.expect(ApiKey::Heartbeat);
+    h.reply(&tx, heartbeat(Some(ResponseError::RebalanceInProgress)));
+    assert_eq!(
+        h.events(),
+        vec![GroupEvent::PartitionsRevoked {
+            partitions: tps(&[0, 1])
+        }]
+    );
+    assert_eq!(
+        (h.machine.generation(), h.machine.member_id()),
+        (generation, "m1")
+    );
+    assert!(h.machine.owns(&tp(0)) && h.machine.owns(&tp(1)));
+    h.pass(Duration::from_secs(2));
+    assert!(
+        !std::iter::from_fn(|| h.transmit()).any(|tx| tx.request.api_key() == ApiKey::JoinGroup),
+        "no JoinGroup however long the application takes to commit"
+    );
+    h.machine.revoke_done();
+    assert!(!h.machine.owns(&tp(0)));
+    let (_, join) = h.expect_join();
+    assert_eq!(join.member_id.as_str(), "m1");
+}
+
+#[test]
 fn eager_rebalance_revokes_everything_and_waits_for_the_apps_commit_before_rejoining() {
     let mut h = stable_member(&[], 2);
     h.machine.record_consumed(&tp(0), 10);

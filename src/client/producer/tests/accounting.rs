@@ -38,6 +38,8 @@ fn buffered_bytes_and_outstanding_records_return_to_zero_once_everything_is_sett
             ProducerEvent::Delivered { record_ids, .. }
             | ProducerEvent::Failed { record_ids, .. } => record_ids.len(),
             ProducerEvent::Transaction(event) => panic!("not transactional: {event:?}"),
+            // Its `Failed` event follows.
+            ProducerEvent::Refused(_) => 0,
         })
         .sum();
     assert_eq!(settled, ids.len());

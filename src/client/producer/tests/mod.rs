@@ -9,6 +9,7 @@ mod epoch_bumps;
 mod giving_up;
 mod linger;
 mod retries;
+mod too_large;
 mod transactions;
 
 use std::collections::BTreeMap;

@@ -10,7 +10,7 @@ pub use config::{
     KafkaSinkConfig, KafkaSourceConfig, SinkProducer, TransactionalId, SINK, SINK_CONFIG, SOURCE,
     SOURCE_CONFIG,
 };
-pub use sink::{ConfiguredTopic, KafkaSink};
+pub use sink::{ConfiguredTopic, KafkaSink, SinkRefusal};
 pub use source::KafkaSource;
 
 use crate::connect::component::ComponentInfo;

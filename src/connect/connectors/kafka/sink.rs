@@ -9,13 +9,15 @@ use bytes::{Bytes, BytesMut};
 use super::config::KafkaSinkConfig;
 use crate::client::config::ProducerConfig;
 use crate::client::errors::ResponseError;
-use crate::client::producer::{ProduceError, RecordRef, TIMESTAMP_ON_SEND};
+use crate::client::producer::{
+    ProduceError, RecordId, RecordRef, RefusedRecord, TIMESTAMP_ON_SEND,
+};
 use crate::client::records::HeaderRef;
 use crate::client::txn::{ConsumerGroupMetadata, TxnOffset};
 use crate::connect::connector::{ConnectorError, Converters, SinkTask, TaskId};
 use crate::connect::converters::ConvertError;
 use crate::connect::data::{Str, Value};
-use crate::connect::record::ConnectRecord;
+use crate::connect::record::{ConnectRecord, Header};
 use crate::runtime::{ConnectionProblems, Producer};
 
 /// The Kafka sink's configured `topic`: it replaces the topic of every record no routing transform
@@ -50,6 +52,73 @@ pub struct KafkaSink {
     /// Exactly-once: records go out in transactions that also carry the consumed offsets.
     transactional: bool,
     in_transaction: bool,
+    /// The records handed to `put` since the last flush, by producer record id.
+    window: SentWindow,
+    /// Records the broker refused as they are at the last flush, for [`KafkaSink::take_refused`].
+    refused: Vec<SinkRefusal>,
+}
+
+/// A record the broker refused as it is (larger than the topic's `max.message.bytes`): which record of the flush
+/// window it was, and the record as it was sent.
+#[derive(Debug)]
+pub struct SinkRefusal {
+    /// Its place among the records handed to `put` since the previous flush (counting every record handed,
+    /// the ones a `put` rejected too).
+    pub index: usize,
+    /// Its topic, key, value, headers and timestamp as they were sent.
+    pub record: ConnectRecord,
+    pub message: String,
+}
+
+/// Which producer record id each record handed to `put` since the last flush got, as runs of consecutive ids
+/// at consecutive places: one run per window unless a `put` rejected a record.
+#[derive(Debug, Default)]
+struct SentWindow {
+    /// Records handed to `put` so far in this window.
+    handed: usize,
+    /// (first record id, its place in the window, records in the run).
+    runs: Vec<(RecordId, usize, usize)>,
+}
+
+impl SentWindow {
+    fn sent(&mut self, id: RecordId, index: usize) {
+        if let Some((first_id, first_index, count)) = self.runs.last_mut() {
+            if *first_id + *count as u64 == id && *first_index + *count == index {
+                *count += 1;
+                return;
+            }
+        }
+        self.runs.push((id, index, 1));
+    }
+
+    /// The place of the record sent as `id`, if it was sent in this window.
+    fn index_of(&self, id: RecordId) -> Option<usize> {
+        self.runs
+            .iter()
+            .find_map(|&(first_id, first_index, count)| {
+                (id >= first_id && id - first_id < count as u64)
+                    .then(|| first_index + (id - first_id) as usize)
+            })
+    }
+}
+
+/// A refused record as the dead-letter topic takes it: raw key, value and headers, under the topic it was for.
+fn refused_connect_record(refused: &RefusedRecord) -> ConnectRecord {
+    let record = &refused.record;
+    let headers = record
+        .headers
+        .iter()
+        .filter_map(Result::ok)
+        .map(|h| {
+            let key = Str::from(String::from_utf8_lossy(&h.key).as_ref());
+            Header::new(key, h.value.map_or(Value::Null, Value::Bytes), None)
+        })
+        .collect();
+    ConnectRecord {
+        timestamp: Some(record.timestamp),
+        headers,
+        ..ConnectRecord::raw(&*refused.topic, record.key.clone(), record.value.clone())
+    }
 }
 
 impl KafkaSink {
@@ -65,8 +134,10 @@ impl KafkaSink {
     }
 
     fn new(config: ProducerConfig, topic: Option<String>) -> Self {
+        let producer = Producer::new(config);
+        producer.keep_refused_records();
         Self {
-            producer: Some(Producer::new(config)),
+            producer: Some(producer),
             configured_topic: topic.as_deref().map(|t| ConfiguredTopic(Str::from(t))),
             topic,
             key_buf: BytesMut::new(),
@@ -74,6 +145,8 @@ impl KafkaSink {
             failed_at_last_flush: 0,
             transactional: false,
             in_transaction: false,
+            window: SentWindow::default(),
+            refused: Vec::new(),
         }
     }
 
@@ -122,12 +195,14 @@ impl KafkaSink {
         position: Option<(&str, &[u8], &[u8])>,
     ) -> Result<(), ConnectorError> {
         self.begin_if_needed().await?;
+        // The transaction's records are settled by its end: no flush window to map refusals to (see `flush`).
+        self.window = SentWindow::default();
         let producer = self
             .producer
             .as_ref()
             .ok_or_else(|| ConnectorError::fatal("kafka sink is closed"))?;
         if let Some((topic, key, value)) = position {
-            producer
+            let sent = producer
                 .send_counted(RecordRef {
                     topic,
                     partition: None,
@@ -136,8 +211,16 @@ impl KafkaSink {
                     headers: &[],
                     timestamp_ms: TIMESTAMP_ON_SEND,
                 })
-                .await
-                .map_err(|e| ConnectorError::fatal(format!("kafka sink: offsets record: {e}")))?;
+                .await;
+            if let Err(error) = sent {
+                self.in_transaction = false;
+                return Err(abort_failed_transaction(
+                    producer,
+                    false,
+                    format!("kafka sink: offsets record: {error}"),
+                )
+                .await);
+            }
         }
         let result = async {
             if let (false, Some(group)) = (offsets.is_empty(), group) {
@@ -148,13 +231,15 @@ impl KafkaSink {
         .await;
         self.in_transaction = false;
         if let Err(error) = result {
-            if !error.is_fenced() {
-                let _ = producer.abort_transaction().await;
-            }
-            return Err(ConnectorError::fatal(format!(
-                "kafka sink: transaction failed: {error}"
-            )));
+            return Err(abort_failed_transaction(
+                producer,
+                error.is_fenced(),
+                format!("kafka sink: transaction failed: {error}"),
+            )
+            .await);
         }
+        // A transaction with a refused record does not commit, so none should be left; none may pile up either.
+        producer.take_refused();
         Ok(())
     }
 }
@@ -173,10 +258,47 @@ impl KafkaSink {
         self.configured_topic.as_ref()
     }
 
+    /// For `errors.tolerance=none`: once the broker refuses a record as it is, nothing after it is written to
+    /// its partition, so the restart that follows the task's failure sends none of them twice.
+    pub fn stop_after_refused_record(&self) {
+        if let Some(producer) = &self.producer {
+            producer.stop_partitions_after_refusal();
+        }
+    }
+
+    /// The records the broker refused as they are at the last `flush`, which otherwise succeeded: the engine
+    /// dead-letters them (`errors.tolerance=all`) or fails the task after committing the positions of the
+    /// records before the first of them.
+    pub fn take_refused(&mut self) -> Vec<SinkRefusal> {
+        std::mem::take(&mut self.refused)
+    }
+
     fn producer(&self) -> Result<&Producer, ConnectorError> {
         self.producer
             .as_ref()
             .ok_or_else(|| ConnectorError::fatal("kafka sink is closed"))
+    }
+}
+
+/// Aborts the open transaction after `message` failed it (unless the producer is `fenced`, when there is nothing
+/// it may do), and says why it failed. A record the broker refused as it is fails the task for good: the
+/// transaction cannot commit without it, and every retry would meet it again.
+async fn abort_failed_transaction(
+    producer: &Producer,
+    fenced: bool,
+    message: String,
+) -> ConnectorError {
+    if !fenced {
+        let _ = producer.abort_transaction().await;
+    }
+    match producer.take_refused().first() {
+        Some(refused) => ConnectorError::permanent(format!(
+            "kafka sink: transaction aborted: {}; the record is larger than the broker or topic accepts \
+             (message.max.bytes, max.message.bytes), and exactly-once cannot skip it: raise the topic's \
+             max.message.bytes or lower max.request.size, then restart the task",
+            refused.error
+        )),
+        None => ConnectorError::fatal(message),
     }
 }
 
@@ -195,7 +317,7 @@ impl Outgoing<'_> {
         producer: &Producer,
         record: &ConnectRecord,
         converters: &mut Converters,
-    ) -> Result<(), ConnectorError> {
+    ) -> Result<RecordId, ConnectorError> {
         self.key_buf.clear();
         self.value_buf.clear();
         let topic: &str = if record.topic.as_str().is_empty() {
@@ -237,7 +359,7 @@ impl Outgoing<'_> {
             })
             .collect();
         producer
-            .send_counted(RecordRef {
+            .send_tracked(RecordRef {
                 topic,
                 partition: None,
                 key: has_key.then_some(&self.key_buf[..]),
@@ -292,21 +414,54 @@ impl SinkTask for KafkaSink {
             key_buf: &mut self.key_buf,
             value_buf: &mut self.value_buf,
         };
+        let window = &mut self.window;
         for index in 0..records.len() {
-            if let Err(error) = out.send(producer, &records[index], converters).await {
-                // The records before it are accepted; it and the rest stay for the engine (see `rejected_at`).
-                records.drain(..index);
-                return Err(error);
+            match out.send(producer, &records[index], converters).await {
+                Ok(id) => window.sent(id, window.handed + index),
+                Err(error) => {
+                    // The records before it are accepted; it and the rest stay for the engine (see
+                    // `rejected_at`), which takes it out: it counts as handed.
+                    window.handed += index + 1;
+                    records.drain(..index);
+                    return Err(error);
+                }
             }
         }
+        window.handed += records.len();
         records.clear();
         Ok(())
     }
 
     async fn flush(&mut self) -> Result<(), ConnectorError> {
-        let stats = self.producer()?.flush().await;
-        if stats.failed > self.failed_at_last_flush {
-            self.failed_at_last_flush = stats.failed;
+        let producer = self
+            .producer
+            .as_ref()
+            .ok_or_else(|| ConnectorError::fatal("kafka sink is closed"))?;
+        let stats = producer.flush().await;
+        // Records refused as they are are the engine's to handle, by their place in the window; any other
+        // failure fails the flush.
+        let window = std::mem::take(&mut self.window);
+        for refused in producer.take_refused() {
+            if let Some(index) = window.index_of(refused.id) {
+                self.failed_at_last_flush += 1;
+                self.refused.push(SinkRefusal {
+                    index,
+                    record: refused_connect_record(&refused),
+                    message: format!(
+                        "kafka sink: {}; the record is larger than the broker or topic accepts \
+                         (message.max.bytes, max.message.bytes)",
+                        refused.error
+                    ),
+                });
+            }
+        }
+        self.refused.sort_by_key(|r| r.index);
+        // Records held back after a refused one (errors.tolerance=none) are the engine's too: it commits
+        // nothing from the first refused record on.
+        let failed = stats.failed - stats.not_sent_after_refusal;
+        if failed > self.failed_at_last_flush {
+            self.failed_at_last_flush = failed;
+            self.refused.clear();
             return Err(match stats.first_error {
                 // The broker refuses the batch as it is (a record larger than the topic's max.message.bytes):
                 // sent again after a restart, it would be refused again, after the records before it.

@@ -20,6 +20,9 @@ pub struct KafkaSource {
     leftover: Vec<ConnectRecord>,
     /// This task's static member id (KIP-345), if the consumer settings give it one.
     group_instance_id: Option<String>,
+    /// Partitions are being revoked: the member rejoins at the next `recv`, so everything handed out must be
+    /// committed before the next poll.
+    commit_requested: bool,
 }
 
 impl KafkaSource {
@@ -40,6 +43,7 @@ impl KafkaSource {
             consumer: Some(consumer),
             leftover: Vec::new(),
             group_instance_id,
+            commit_requested: false,
         })
     }
 
@@ -65,6 +69,15 @@ impl KafkaSource {
             .as_ref()
             .map(GroupConsumer::partition_lag)
             .unwrap_or_default()
+    }
+
+    /// Whether the engine must commit everything handed out so far (under exactly-once: commit its open
+    /// transaction, with the offsets of what it processed) before it polls again; asking clears it. Set when
+    /// partitions are revoked: the member rejoins only at the next poll, and the partitions' next owner reads
+    /// from the offsets committed by then, so anything committed later, under the group's next generation,
+    /// would be read and written twice (Kafka Streams commits before giving partitions up for the same reason).
+    pub fn take_commit_request(&mut self) -> bool {
+        std::mem::take(&mut self.commit_requested)
     }
 
     pub fn group_metadata(&self, group_id: &str) -> Option<ConsumerGroupMetadata> {
@@ -104,6 +117,15 @@ fn record_from_kafka(topic: &Str, partition: i32, record: Record) -> ConnectReco
             offset: record.offset + 1,
         }),
     }
+}
+
+/// Drops the records of `revoked` partitions: not handed out, they are the next owner's to read.
+fn drop_revoked(records: &mut Vec<ConnectRecord>, revoked: &[TopicPartition]) {
+    records.retain(|r| {
+        !revoked
+            .iter()
+            .any(|tp| r.partition == Some(tp.partition) && r.topic.as_str() == tp.topic)
+    });
 }
 
 /// Takes from `records` (oldest first) as many as `limit` allows, at least one.
@@ -156,10 +178,12 @@ impl SourceTask for KafkaSource {
                 partition.map(|p| format!("-{p}")).unwrap_or_default()
             ))),
             GroupConsumerEvent::Revoked(partitions) => {
-                // The records of these partitions already handed out are still committed by the engine after
-                // the sink flushes; a commit for a partition we no longer own is refused and they are read
-                // again by the new owner (at-least-once).
+                // The records of these partitions already handed out commit before the member rejoins (at the
+                // next poll): the engine commits when asked (`take_commit_request`), still under this
+                // generation. The ones not handed out yet are the next owner's to read.
                 tracing::info!(?partitions, "kafka source: partitions revoked");
+                drop_revoked(&mut self.leftover, &partitions);
+                self.commit_requested = true;
                 Ok(SourcePoll::Idle)
             }
             GroupConsumerEvent::Lost(partitions) => {
@@ -220,6 +244,21 @@ mod tests {
             .iter()
             .map(|n| ConnectRecord::raw("t", None, Some(bytes::Bytes::from(vec![b'v'; *n]))))
             .collect()
+    }
+
+    #[test]
+    fn records_of_revoked_partitions_not_handed_out_are_dropped() {
+        let record = |topic: &str, partition: i32| ConnectRecord {
+            partition: Some(partition),
+            ..ConnectRecord::raw(topic, None, None)
+        };
+        let mut leftover = vec![record("a", 0), record("a", 1), record("b", 0)];
+        drop_revoked(&mut leftover, &[TopicPartition::new("a", 0)]);
+        let left: Vec<(&str, Option<i32>)> = leftover
+            .iter()
+            .map(|r| (r.topic.as_str(), r.partition))
+            .collect();
+        assert_eq!(left, [("a", Some(1)), ("b", Some(0))]);
     }
 
     #[test]

@@ -7,10 +7,13 @@
 
 mod parse;
 mod path;
+mod schema_cache;
 mod schema_json;
 mod typed;
 mod write;
 
+#[cfg(test)]
+mod kafka_fixtures;
 #[cfg(test)]
 mod tests;
 
@@ -19,8 +22,10 @@ use crate::connect::config_def::{ConfigDef, ConfigKey, ConfigType, ParsedConfig}
 use crate::connect::data::{SchemaAndValue, SchemaRef, Value};
 use bytes::{Bytes, BytesMut};
 use path::Path;
+use schema_cache::SchemaCache;
 
 pub use parse::MAX_DEPTH;
+pub use schema_json::json_type_name;
 pub use typed::{bytes_to_unscaled as decimal_unscaled, unscaled_to_bytes as decimal_bytes};
 
 pub const CONFIG: ConfigDef = ConfigDef::new(&[
@@ -59,8 +64,6 @@ pub const CONFIG: ConfigDef = ConfigDef::new(&[
 ]);
 
 const DEFAULT_SCHEMA_CACHE_SIZE: usize = 1000;
-/// The cache is searched linearly; beyond this many entries a miss costs more than it saves.
-const MAX_SCHEMA_CACHE_SIZE: usize = 64;
 
 /// JSON options, as the keys in `CONFIG`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -84,9 +87,9 @@ impl Default for JsonOptions {
 pub struct JsonConverter {
     pub options: JsonOptions,
     parser: parse::Parser,
-    /// Recently seen envelope schemas (their JSON and the parsed schema), most recent last.
-    schema_cache: Vec<(Value, SchemaRef)>,
-    schema_cache_size: usize,
+    /// Envelope schemas seen recently (their JSON and the parsed schema), `schemas.cache.size` of them.
+    // Boxed: it is cold next to the parser, and keeps `Converter` small.
+    schema_cache: Box<SchemaCache>,
 }
 
 /// A clone has the same options and starts with empty parse buffers and schema cache: both are one task's
@@ -97,8 +100,7 @@ impl Clone for JsonConverter {
         JsonConverter {
             options: self.options,
             parser: parse::Parser::default(),
-            schema_cache: Vec::new(),
-            schema_cache_size: self.schema_cache_size,
+            schema_cache: Box::new(SchemaCache::new(self.schema_cache.capacity())),
         }
     }
 }
@@ -116,8 +118,7 @@ impl JsonConverter {
         JsonConverter {
             options,
             parser: parse::Parser::default(),
-            schema_cache: Vec::new(),
-            schema_cache_size: DEFAULT_SCHEMA_CACHE_SIZE,
+            schema_cache: Box::new(SchemaCache::new(DEFAULT_SCHEMA_CACHE_SIZE)),
         }
     }
 
@@ -152,11 +153,21 @@ impl JsonConverter {
             decimal_numeric,
             replace_null_with_default: config.boolean("replace.null.with.default").unwrap_or(true),
         });
-        converter.schema_cache_size = config
-            .int("schemas.cache.size")
-            .and_then(|n| usize::try_from(n).ok())
-            .unwrap_or(DEFAULT_SCHEMA_CACHE_SIZE);
+        let cache_size = match config.int("schemas.cache.size") {
+            None => DEFAULT_SCHEMA_CACHE_SIZE,
+            Some(n) => usize::try_from(n).map_err(|_| ConverterBuildError::InvalidConfig {
+                converter: "json",
+                key: "schemas.cache.size",
+                message: format!("{n} is negative; it is how many schemas to cache"),
+            })?,
+        };
+        converter.schema_cache = Box::new(SchemaCache::new(cache_size));
         Ok(converter)
+    }
+
+    /// How many envelope schemas are cached now.
+    pub fn cached_schemas(&self) -> usize {
+        self.schema_cache.len()
     }
 
     /// JSON bytes (`None` = null) → Connect data.
@@ -164,13 +175,34 @@ impl JsonConverter {
         let Some(input) = bytes else {
             return Ok(SchemaAndValue::NULL);
         };
+        // Kafka reads empty bytes as null when schemas are off (and fails to parse them when on).
+        if input.is_empty() && !self.options.schemas_enable {
+            return Ok(SchemaAndValue::NULL);
+        }
         let json = self.parser.parse(input)?;
-        self.json_to_connect(json)
+        match self.convert_tree(json, false) {
+            // A numeric Decimal needs the number's digits, which the fast tree rounded to a double: parse
+            // again keeping number literals (only records with numeric decimals take this path).
+            Err(e) if e == typed::NEEDS_LITERALS => {
+                let json = self.parser.parse_literals(input)?;
+                self.convert_tree(json, true)
+            }
+            other => other,
+        }
     }
 
     /// Connect data from an already parsed JSON tree (as `parse` builds it: objects as string-keyed maps,
-    /// integers as `Int64`, other numbers as `Float64`). Used by the serde_json comparison path too.
+    /// integers as `Int64`, other numbers as `Float64`). Used by the serde_json comparison path too. A numeric
+    /// Decimal here is read from the double's shortest digits (exact up to 15 significant digits).
     pub fn json_to_connect(&mut self, json: Value) -> Result<SchemaAndValue, ConvertError> {
+        self.convert_tree(json, true)
+    }
+
+    fn convert_tree(
+        &mut self,
+        json: Value,
+        literals: bool,
+    ) -> Result<SchemaAndValue, ConvertError> {
         if !self.options.schemas_enable {
             return Ok(SchemaAndValue::schemaless(json));
         }
@@ -193,34 +225,30 @@ impl JsonConverter {
         if schema_json.is_null() {
             return Ok(SchemaAndValue::schemaless(payload));
         }
-        let schema = self.schema_for(schema_json)?;
-        let value = typed::to_typed(&schema, payload, &Path::root("payload"))?;
+        let reading = typed::Reading {
+            replace_null_with_default: self.options.replace_null_with_default,
+            literals,
+        };
+        let schema = self.schema_for(schema_json, reading)?;
+        let value = typed::to_typed(&schema, payload, &Path::root("payload"), reading)?;
         Ok(SchemaAndValue::new(Some(schema), value))
     }
 
     /// The parsed schema for envelope schema JSON, from the cache when seen recently (comparing JSON trees is
     /// much cheaper than building a `Schema`, and sharing one `Arc` lets transforms' schema caches hit).
-    fn schema_for(&mut self, schema_json: Value) -> Result<SchemaRef, ConvertError> {
-        if let Some(at) = self
-            .schema_cache
-            .iter()
-            .rposition(|(json, _)| *json == schema_json)
-        {
-            let hit = self.schema_cache.remove(at);
-            let schema = hit.1.clone();
-            self.schema_cache.push(hit);
+    fn schema_for(
+        &mut self,
+        schema_json: Value,
+        reading: typed::Reading,
+    ) -> Result<SchemaRef, ConvertError> {
+        if let Some(schema) = self.schema_cache.get(&schema_json) {
             return Ok(schema);
         }
         // Copied out of the record's buffer first: a cached schema (or its default values) must not keep a
         // whole fetch response alive.
         let schema_json = detach(schema_json);
-        let schema = schema_json::parse_schema(&schema_json, &Path::root("schema"), 0)?;
-        if self.schema_cache_size > 0 {
-            if self.schema_cache.len() >= self.schema_cache_size.min(MAX_SCHEMA_CACHE_SIZE) {
-                self.schema_cache.remove(0);
-            }
-            self.schema_cache.push((schema_json, schema.clone()));
-        }
+        let schema = schema_json::parse_schema(&schema_json, &Path::root("schema"), 0, reading)?;
+        self.schema_cache.insert(schema_json, schema.clone());
         Ok(schema)
     }
 

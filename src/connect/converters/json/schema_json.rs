@@ -3,9 +3,9 @@
 
 use super::parse::MAX_DEPTH;
 use super::path::Path;
-use super::typed::to_typed;
+use super::typed::{to_typed, Reading};
 use crate::connect::converters::ConvertError;
-use crate::connect::data::{map_get, Schema, SchemaRef, Type, Value};
+use crate::connect::data::{Schema, SchemaRef, Type, Value};
 
 fn invalid(path: &Path<'_>, message: impl Into<String>) -> ConvertError {
     ConvertError::InvalidSchema {
@@ -14,11 +14,33 @@ fn invalid(path: &Path<'_>, message: impl Into<String>) -> ConvertError {
     }
 }
 
-/// Parses one schema object.
+/// The type name Kafka Connect's JSON schema uses (`float` and `double` where the Java enum says FLOAT32/FLOAT64).
+pub fn json_type_name(ty: Type) -> &'static str {
+    match ty {
+        Type::Float32 => "float",
+        Type::Float64 => "double",
+        other => other.name(),
+    }
+}
+
+fn type_from_json_name(name: &str) -> Option<Type> {
+    match name {
+        "float" => Some(Type::Float32),
+        "double" => Some(Type::Float64),
+        // `float32`/`float64` are the Java enum's names, not schema JSON's: Kafka rejects them too.
+        "float32" | "float64" => None,
+        other => Type::from_name(other),
+    }
+}
+
+/// Parses one schema object as Kafka's `JsonConverter.asConnectSchema` does: `type` (and the children its type
+/// needs) must be right, with Kafka's error messages; `optional`, `name`, `version` and `doc` of the wrong JSON
+/// type are ignored (`optional` then means required), as Kafka ignores them.
 pub fn parse_schema(
     json: &Value,
     path: &Path<'_>,
     depth: usize,
+    reading: Reading,
 ) -> Result<SchemaRef, ConvertError> {
     if depth > MAX_DEPTH {
         return Err(invalid(
@@ -26,142 +48,140 @@ pub fn parse_schema(
             format!("nested deeper than {MAX_DEPTH} levels"),
         ));
     }
-    let Value::Map(entries) = json else {
-        return Err(invalid(
-            path,
-            format!("expected a schema object, found {}", json.type_name()),
-        ));
+    let entries: &[(Value, Value)] = match json {
+        Value::Map(entries) => entries,
+        // Kafka looks fields up on any node; on a non-object every lookup misses.
+        _ => &[],
     };
-    let type_name = match map_get(entries, "type") {
+    let type_name = match last_get(entries, "type") {
         Some(Value::String(t)) => t,
-        Some(other) => {
-            return Err(invalid(
-                &path.field("type"),
-                format!("expected a string, found {}", other.type_name()),
-            ))
-        }
-        None => return Err(invalid(path, "schema must contain a `type` field")),
+        _ => return Err(invalid(path, "Schema must contain 'type' field")),
     };
-    let ty = Type::from_name(type_name).ok_or_else(|| {
+    let ty = type_from_json_name(type_name).ok_or_else(|| {
         invalid(
             &path.field("type"),
-            format!("unknown schema type `{type_name}`"),
+            format!("Unknown schema type: {type_name}"),
         )
     })?;
     let mut schema = Schema::new(ty);
     match ty {
         Type::Array => {
+            let items = match last_get(entries, "items") {
+                Some(items) if !items.is_null() => items,
+                _ => {
+                    return Err(invalid(
+                        path,
+                        "Array schema did not specify the element type",
+                    ))
+                }
+            };
             let items_path = path.field("items");
-            let items = map_get(entries, "items")
-                .ok_or_else(|| invalid(path, "array schema did not specify `items`"))?;
-            schema.value_schema = Some(parse_schema(items, &items_path, depth + 1)?);
+            schema.value_schema = Some(parse_schema(items, &items_path, depth + 1, reading)?);
         }
         Type::Map => {
+            let keys = match last_get(entries, "keys") {
+                Some(keys) if !keys.is_null() => keys,
+                _ => return Err(invalid(path, "Map schema did not specify the key type")),
+            };
+            let values = match last_get(entries, "values") {
+                Some(values) if !values.is_null() => values,
+                _ => return Err(invalid(path, "Map schema did not specify the value type")),
+            };
             let keys_path = path.field("keys");
             let values_path = path.field("values");
-            let keys = map_get(entries, "keys")
-                .ok_or_else(|| invalid(path, "map schema did not specify `keys`"))?;
-            let values = map_get(entries, "values")
-                .ok_or_else(|| invalid(path, "map schema did not specify `values`"))?;
-            schema.key_schema = Some(parse_schema(keys, &keys_path, depth + 1)?);
-            schema.value_schema = Some(parse_schema(values, &values_path, depth + 1)?);
+            schema.key_schema = Some(parse_schema(keys, &keys_path, depth + 1, reading)?);
+            schema.value_schema = Some(parse_schema(values, &values_path, depth + 1, reading)?);
         }
         Type::Struct => {
             let fields_path = path.field("fields");
-            let fields = match map_get(entries, "fields") {
+            let fields = match last_get(entries, "fields") {
                 Some(Value::Array(fields)) => fields,
-                _ => return Err(invalid(path, "struct schema's `fields` must be an array")),
+                _ => {
+                    return Err(invalid(
+                        path,
+                        "Struct schema's \"fields\" argument is not an array.",
+                    ))
+                }
             };
             for (i, field) in fields.iter().enumerate() {
                 let field_path = fields_path.index(i);
-                let name = match field.map_get("field") {
+                let name = match field_entries(field).and_then(|e| last_get(e, "field")) {
                     Some(Value::String(name)) => name,
                     _ => {
                         return Err(invalid(
                             &field_path,
-                            "struct field must have a string `field` name",
+                            "Struct schema's field name not specified properly",
                         ))
                     }
                 };
-                let field_schema = parse_schema(field, &field_path, depth + 1)?;
+                if schema.field_named(name).is_some() {
+                    return Err(invalid(
+                        &field_path,
+                        format!("Cannot create field because of field name duplication {name}"),
+                    ));
+                }
+                let field_schema = parse_schema(field, &field_path, depth + 1, reading)?;
                 schema = schema.field(name, field_schema);
             }
         }
         _ => {}
     }
-    match map_get(entries, "optional") {
-        Some(Value::Boolean(b)) => schema.optional = *b,
-        None | Some(Value::Null) => {}
-        Some(other) => {
-            return Err(invalid(
-                &path.field("optional"),
-                format!("expected a boolean, found {}", other.type_name()),
-            ))
-        }
+    schema.optional = matches!(last_get(entries, "optional"), Some(Value::Boolean(true)));
+    if let Some(Value::String(n)) = last_get(entries, "name") {
+        schema.name = Some(n.to_string());
     }
-    match map_get(entries, "name") {
-        Some(Value::String(n)) => schema.name = Some(n.to_string()),
-        None | Some(Value::Null) => {}
-        Some(other) => {
-            return Err(invalid(
-                &path.field("name"),
-                format!("expected a string, found {}", other.type_name()),
-            ))
-        }
+    // Jackson's `intValue()` of an integral number: the low 32 bits.
+    if let Some(Value::Int64(v)) = last_get(entries, "version") {
+        schema.version = Some(*v as i32);
     }
-    match map_get(entries, "version") {
-        Some(Value::Int64(v)) => {
-            schema.version = Some(i32::try_from(*v).map_err(|_| {
-                invalid(&path.field("version"), format!("{v} does not fit an int32"))
-            })?)
-        }
-        None | Some(Value::Null) => {}
-        Some(other) => {
-            return Err(invalid(
-                &path.field("version"),
-                format!("expected an integer, found {}", other.type_name()),
-            ))
-        }
+    if let Some(Value::String(d)) = last_get(entries, "doc") {
+        schema.doc = Some(d.to_string());
     }
-    match map_get(entries, "doc") {
-        Some(Value::String(d)) => schema.doc = Some(d.to_string()),
-        None | Some(Value::Null) => {}
-        Some(other) => {
-            return Err(invalid(
-                &path.field("doc"),
-                format!("expected a string, found {}", other.type_name()),
-            ))
-        }
-    }
-    match map_get(entries, "parameters") {
-        Some(Value::Map(params)) => {
-            let params_path = path.field("parameters");
-            let mut out = Vec::with_capacity(params.len());
-            for (k, v) in params {
-                let (Some(k), Some(v)) = (k.as_str(), v.as_str()) else {
-                    return Err(invalid(
-                        &params_path,
-                        "parameters must map strings to strings",
-                    ));
-                };
-                out.push((k.to_owned(), v.to_owned()));
+    if let Some(Value::Map(params)) = last_get(entries, "parameters") {
+        let mut out: Vec<(String, String)> = Vec::with_capacity(params.len());
+        for (k, v) in params {
+            let (Some(k), Some(v)) = (k.as_str(), v.as_str()) else {
+                return Err(invalid(
+                    &path.field("parameters"),
+                    "Schema parameters must have string values.",
+                ));
+            };
+            // A repeated key keeps its first position and its last value, as Jackson's object node does.
+            match out.iter_mut().find(|(existing, _)| existing == k) {
+                Some(slot) => slot.1 = v.to_owned(),
+                None => out.push((k.to_owned(), v.to_owned())),
             }
-            schema.parameters = Some(out);
         }
-        None | Some(Value::Null) => {}
-        Some(other) => {
-            return Err(invalid(
-                &path.field("parameters"),
-                format!("expected an object, found {}", other.type_name()),
-            ))
-        }
+        schema.parameters = Some(out);
     }
-    if let Some(default) = map_get(entries, "default") {
+    if let Some(default) = last_get(entries, "default") {
         if !default.is_null() {
             let for_default = schema.clone().build();
-            let value = to_typed(&for_default, default.clone(), &path.field("default"))?;
+            let value = to_typed(
+                &for_default,
+                default.clone(),
+                &path.field("default"),
+                reading,
+            )?;
             schema.default = Some(value);
         }
     }
     Ok(schema.build())
+}
+
+/// The value of the last entry named `key`: Jackson keeps the last of repeated keys.
+fn last_get<'a>(entries: &'a [(Value, Value)], key: &str) -> Option<&'a Value> {
+    entries
+        .iter()
+        .rev()
+        .find(|(k, _)| k.as_str() == Some(key))
+        .map(|(_, v)| v)
+}
+
+/// A schema node's entries (none for a non-object, where every Jackson lookup misses).
+fn field_entries(json: &Value) -> Option<&[(Value, Value)]> {
+    match json {
+        Value::Map(entries) => Some(entries),
+        _ => None,
+    }
 }

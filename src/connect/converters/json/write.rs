@@ -2,15 +2,16 @@
 //! Connect's JsonConverter (Jackson, compact) writes.
 
 use super::path::Path;
-use super::typed::{bytes_to_unscaled, decimal_scale};
+use super::schema_json::json_type_name;
+use super::typed::decimal_scale;
 use super::JsonOptions;
 use crate::connect::converters::ConvertError;
 use crate::connect::data::base64;
+use crate::connect::data::decimal;
 use crate::connect::data::{
     logical, write_java_double, write_java_float, Schema, SchemaRef, Type, Value,
 };
 use bytes::{BufMut, BytesMut};
-use std::fmt::Write as _;
 
 pub struct JsonWriter<'a> {
     out: &'a mut BytesMut,
@@ -72,7 +73,7 @@ impl<'a> JsonWriter<'a> {
 
     fn write_schema_open(&mut self, schema: &Schema) -> Result<(), ConvertError> {
         self.out.put_slice(b"{\"type\":\"");
-        self.out.put_slice(schema.ty.name().as_bytes());
+        self.out.put_slice(json_type_name(schema.ty).as_bytes());
         self.out.put_u8(b'"');
         match schema.ty {
             Type::Array => {
@@ -176,14 +177,23 @@ impl<'a> JsonWriter<'a> {
             (Type::Float64, Value::Float64(v)) => self.write_f64(*v, path)?,
             (Type::Boolean, Value::Boolean(b)) => self.write_bool(*b),
             (Type::String, Value::String(s)) => self.write_str(s),
-            (Type::Bytes, Value::Bytes(b)) => {
-                if self.options.decimal_numeric && schema.name.as_deref() == Some(logical::DECIMAL)
-                {
-                    self.write_decimal_number(schema, b, path)?;
+            (Type::Bytes, Value::Bytes(b)) if schema.name.as_deref() == Some(logical::DECIMAL) => {
+                // Kafka's `Decimal.fromLogical` needs the scale parameter, and writes the BigInteger's
+                // minimal bytes.
+                let scale =
+                    decimal_scale(schema).map_err(|message| ConvertError::InvalidSchema {
+                        path: path.to_string(),
+                        message,
+                    })?;
+                if self.options.decimal_numeric {
+                    let mut text = String::with_capacity(b.len() * 3 + 8);
+                    decimal::write_big_decimal(b, scale, &mut text);
+                    self.out.put_slice(text.as_bytes());
                 } else {
-                    self.write_base64(b);
+                    self.write_base64(decimal::minimal(b));
                 }
             }
+            (Type::Bytes, Value::Bytes(b)) => self.write_base64(b),
             (Type::Array, Value::Array(items)) => {
                 let items_schema = schema.value_schema.as_deref();
                 self.out.put_u8(b'[');
@@ -238,11 +248,13 @@ impl<'a> JsonWriter<'a> {
                 }
             }
             (Type::Struct, Value::Struct(s)) => {
-                if s.schema().fields.len() != schema.fields.len() {
+                // Kafka's "Mismatching schema.": the struct's own schema must equal the one it is written
+                // under (the same `Arc` almost always, so the deep comparison rarely runs).
+                if !std::ptr::eq(&**s.schema(), schema) && **s.schema() != *schema {
                     return Err(ConvertError::TypeMismatch {
                         path: path.to_string(),
-                        expected: format!("a struct with {} fields", schema.fields.len()),
-                        found: format!("a struct with {} fields", s.schema().fields.len()),
+                        expected: "a struct of the schema it is written with".to_owned(),
+                        found: "a struct of another schema (Mismatching schema.)".to_owned(),
                     });
                 }
                 self.out.put_u8(b'{');
@@ -330,9 +342,10 @@ impl<'a> JsonWriter<'a> {
         self.out.put_slice(if b { b"true" } else { b"false" });
     }
 
-    fn write_f64(&mut self, v: f64, path: &Path<'_>) -> Result<(), ConvertError> {
+    fn write_f64(&mut self, v: f64, _path: &Path<'_>) -> Result<(), ConvertError> {
         if !v.is_finite() {
-            return Err(non_finite(path, v));
+            self.write_non_finite(v);
+            return Ok(());
         }
         // In Java's plain range ryu prints the same shortest digits Java does (`4.25`, `1.0`), without allocating.
         if v == 0.0 || (1e-3..1e7).contains(&v.abs()) {
@@ -346,9 +359,10 @@ impl<'a> JsonWriter<'a> {
         Ok(())
     }
 
-    fn write_f32(&mut self, v: f32, path: &Path<'_>) -> Result<(), ConvertError> {
+    fn write_f32(&mut self, v: f32, _path: &Path<'_>) -> Result<(), ConvertError> {
         if !v.is_finite() {
-            return Err(non_finite(path, v.into()));
+            self.write_non_finite(v.into());
+            return Ok(());
         }
         let mut text = String::with_capacity(24);
         let _ = write_java_float(v, &mut text);
@@ -362,44 +376,15 @@ impl<'a> JsonWriter<'a> {
         self.out.put_u8(b'"');
     }
 
-    fn write_decimal_number(
-        &mut self,
-        schema: &Schema,
-        bytes: &[u8],
-        path: &Path<'_>,
-    ) -> Result<(), ConvertError> {
-        let unscaled = bytes_to_unscaled(bytes).ok_or_else(|| ConvertError::Unsupported {
-            converter: "JsonConverter",
-            message: format!(
-                "at `{path}`: decimal wider than 128 bits cannot be written as NUMERIC"
-            ),
-        })?;
-        let scale = decimal_scale(schema);
-        let mut text = String::new();
-        if scale <= 0 {
-            let _ = write!(text, "{unscaled}");
-            for _ in 0..(-scale) {
-                text.push('0');
-            }
+    /// Jackson's default (`QUOTE_NON_NUMERIC_NUMBERS`): NaN and the infinities as JSON strings.
+    fn write_non_finite(&mut self, v: f64) {
+        self.out.put_slice(if v.is_nan() {
+            b"\"NaN\""
+        } else if v > 0.0 {
+            b"\"Infinity\""
         } else {
-            let digits = unscaled.unsigned_abs().to_string();
-            let scale = scale as usize;
-            if unscaled < 0 {
-                text.push('-');
-            }
-            if digits.len() <= scale {
-                text.push_str("0.");
-                text.extend(std::iter::repeat_n('0', scale - digits.len()));
-                text.push_str(&digits);
-            } else {
-                let (int_part, frac) = digits.split_at(digits.len() - scale);
-                text.push_str(int_part);
-                text.push('.');
-                text.push_str(frac);
-            }
-        }
-        self.out.put_slice(text.as_bytes());
-        Ok(())
+            b"\"-Infinity\""
+        });
     }
 
     /// A JSON string, escaped as Jackson does (quotes, backslash, control characters; nothing else).
@@ -484,10 +469,3 @@ static NEEDS_ESCAPE: [bool; 256] = {
     table[b'\\' as usize] = true;
     table
 };
-
-fn non_finite(path: &Path<'_>, v: f64) -> ConvertError {
-    ConvertError::Unsupported {
-        converter: "JsonConverter",
-        message: format!("at `{path}`: {v} cannot be written as a JSON number"),
-    }
-}
