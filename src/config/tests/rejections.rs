@@ -218,3 +218,23 @@ fn the_header_converter_is_built_and_simple_header_converter_is_only_a_header_co
         "{problem}"
     );
 }
+
+#[test]
+fn a_jdbc_url_holding_a_password_is_refused_for_connection_password() {
+    let kafka = r#"{ type = "kafka", topic = "out" }"#;
+    for url in [
+        "jdbc:postgresql://127.0.0.1:5432/test?user=app&password=s3cret",
+        "mysql://app:s3cret@127.0.0.1:3306/test",
+    ] {
+        let source = format!(
+            r#"{{ type = "jdbc", "connection.url" = "{url}", "table.whitelist" = "t", mode = "bulk" }}"#
+        );
+        let problem = only_problem(&pipeline(&source, kafka, ""));
+        assert!(
+            problem.contains("key \"source.connection.url\": holds a password")
+                && problem.contains("connection.password"),
+            "{problem}"
+        );
+        assert!(!problem.contains("s3cret"), "{problem}");
+    }
+}

@@ -12,7 +12,7 @@ const CONNECTION_URL: ConfigKey = ConfigKey::required(
     "connection.url",
     ConfigType::String,
     "jdbc:postgresql://host:5432/db, jdbc:mysql://host:3306/db, jdbc:mariadb://…, postgres://… or mysql://… \
-     (user and password may be given as ?user=&password= or user:password@)",
+     (a user may be given as ?user= or user@; a password only in connection.password)",
 );
 const CONNECTION_USER: ConfigKey = ConfigKey::optional(
     "connection.user",
@@ -24,7 +24,7 @@ const CONNECTION_PASSWORD: ConfigKey = ConfigKey::optional(
     "connection.password",
     ConfigType::Password,
     None,
-    "Database password (wins over one in the URL; shown as [hidden] by the REST API and validate)",
+    "Database password (shown as [hidden] by the REST API and validate; a URL may not hold one)",
 );
 const CONNECTION_ATTEMPTS: ConfigKey = ConfigKey::optional(
     "connection.attempts",
@@ -419,6 +419,15 @@ impl ConnectionSpec {
                 return None;
             }
         };
+        if spec.password.is_some() {
+            // The URL is shown as it is (REST config, validate, logs); only connection.password is hidden.
+            problems.push(problem(
+                "connection.url",
+                "holds a password, which would be shown wherever the URL is; remove it from the URL and set \
+                 connection.password (shown as [hidden])",
+            ));
+            return None;
+        }
         if let Some(user) = config.get("connection.user").filter(|u| !u.is_empty()) {
             spec.user = Some(user.to_owned());
         }
