@@ -53,34 +53,9 @@ impl Endpoint {
                 "`{url}`: the path must be a plain prefix (no query, spaces or control characters)"
             ));
         }
-        let (host, port) = if let Some(bracketed) = authority.strip_prefix('[') {
-            let (host, after) = bracketed
-                .split_once(']')
-                .ok_or_else(|| format!("`{url}`: unclosed `[` in the host"))?;
-            match after.strip_prefix(':') {
-                Some(port) => (host, Some(port)),
-                None if after.is_empty() => (host, None),
-                None => return Err(format!("`{url}`: unexpected `{after}` after the host")),
-            }
-        } else {
-            match authority.rsplit_once(':') {
-                Some((host, port)) => (host, Some(port)),
-                None => (authority, None),
-            }
-        };
-        if host.is_empty() {
-            return Err(format!("`{url}` has no host"));
-        }
-        let port = match port {
-            None => 9200,
-            Some(p) => p
-                .parse::<u16>()
-                .ok()
-                .filter(|p| *p != 0)
-                .ok_or_else(|| format!("`{url}`: `{p}` is not a port number"))?,
-        };
+        let (host, port) = crate::connect::connectors::http::host_and_port(url, authority, 9200)?;
         Ok(Endpoint {
-            host: host.to_owned(),
+            host,
             port,
             prefix: path.trim_end_matches('/').to_owned(),
         })

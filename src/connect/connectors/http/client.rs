@@ -41,32 +41,7 @@ impl Endpoint {
                 "`{url}`: credentials in the URL are not supported; send an Authorization header with `headers`"
             ));
         }
-        let (host, port) = if let Some(bracketed) = authority.strip_prefix('[') {
-            let (host, after) = bracketed
-                .split_once(']')
-                .ok_or_else(|| format!("`{url}`: unclosed `[` in the host"))?;
-            match after.strip_prefix(':') {
-                Some(port) => (host, Some(port)),
-                None if after.is_empty() => (host, None),
-                None => return Err(format!("`{url}`: unexpected `{after}` after the host")),
-            }
-        } else {
-            match authority.rsplit_once(':') {
-                Some((host, port)) => (host, Some(port)),
-                None => (authority, None),
-            }
-        };
-        if host.is_empty() {
-            return Err(format!("`{url}` has no host"));
-        }
-        let port = match port {
-            None => 80,
-            Some(p) => p
-                .parse::<u16>()
-                .ok()
-                .filter(|p| *p != 0)
-                .ok_or_else(|| format!("`{url}`: `{p}` is not a port number"))?,
-        };
+        let (host, port) = host_and_port(url, authority, 80)?;
         if path
             .bytes()
             .any(|b| b.is_ascii_whitespace() || b.is_ascii_control())
@@ -75,11 +50,7 @@ impl Endpoint {
                 "`{url}`: the path contains spaces or control characters; percent-encode them"
             ));
         }
-        Ok(Endpoint {
-            host: host.to_owned(),
-            port,
-            path,
-        })
+        Ok(Endpoint { host, port, path })
     }
 
     fn host_header(&self) -> String {
@@ -100,6 +71,42 @@ impl std::fmt::Display for Endpoint {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "http://{}{}", self.host_header(), self.path)
     }
+}
+
+/// The host and port of an `http://` URL's `authority` (`host`, `host:port`, `[v6]` or `[v6]:port`), with
+/// `default_port` when it names none; errors quote `url`.
+pub(crate) fn host_and_port(
+    url: &str,
+    authority: &str,
+    default_port: u16,
+) -> Result<(String, u16), String> {
+    let (host, port) = if let Some(bracketed) = authority.strip_prefix('[') {
+        let (host, after) = bracketed
+            .split_once(']')
+            .ok_or_else(|| format!("`{url}`: unclosed `[` in the host"))?;
+        match after.strip_prefix(':') {
+            Some(port) => (host, Some(port)),
+            None if after.is_empty() => (host, None),
+            None => return Err(format!("`{url}`: unexpected `{after}` after the host")),
+        }
+    } else {
+        match authority.rsplit_once(':') {
+            Some((host, port)) => (host, Some(port)),
+            None => (authority, None),
+        }
+    };
+    if host.is_empty() {
+        return Err(format!("`{url}` has no host"));
+    }
+    let port = match port {
+        None => default_port,
+        Some(p) => p
+            .parse::<u16>()
+            .ok()
+            .filter(|p| *p != 0)
+            .ok_or_else(|| format!("`{url}`: `{p}` is not a port number"))?,
+    };
+    Ok((host.to_owned(), port))
 }
 
 fn strip_prefix_ignore_case<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {

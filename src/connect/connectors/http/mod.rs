@@ -6,6 +6,7 @@ mod client;
 mod config;
 mod sink;
 
+pub(crate) use client::host_and_port;
 pub use client::Endpoint;
 pub use config::{HttpSinkConfig, CONFIG, SINK};
 pub use sink::HttpSink;
