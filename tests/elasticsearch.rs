@@ -13,7 +13,7 @@ use serde_json::{json, Value};
 use support::broker::{create_topic, unique_topic, TestBroker};
 use support::elasticsearch::SearchCluster;
 use support::engine_cli::{assert_delivered, engine_consume, engine_produce};
-use support::engine_process::{start_engine, terminate, write_pipelines};
+use support::engine_process::{start_engine, terminate, write_pipelines, EngineProcess};
 use support::kill_restart::{kill_mid_run_and_restart, produce_paced, Work};
 use support::peers::{ck_produce, PeerRecord};
 use support::waiting::wait_for;
@@ -49,6 +49,57 @@ sink = {{ type = "elasticsearch", "connection.url" = "{url}", "retry.backoff.ms"
     )
 }
 
+/// What every test starts from: a broker, the search cluster, a topic of `partitions` partitions whose index
+/// starts empty, and a directory for the engine's files.
+struct Scene {
+    _broker: TestBroker,
+    bootstrap: String,
+    cluster: SearchCluster,
+    topic: String,
+    index: String,
+    dir: tempfile::TempDir,
+}
+
+impl Scene {
+    fn new(name: &str, partitions: u32) -> Scene {
+        let broker = TestBroker::start();
+        let bootstrap = broker.bootstrap();
+        let cluster = SearchCluster::start();
+        let topic = unique_topic(name);
+        create_topic(&bootstrap, &topic, partitions);
+        let index = topic.to_lowercase();
+        cluster.delete_index(&index);
+        Scene {
+            _broker: broker,
+            bootstrap,
+            cluster,
+            topic,
+            index,
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    /// The `pipeline` from the topic to the cluster, with `sink_keys` and `pipeline_keys`.
+    fn config(&self, sink_keys: &str, pipeline_keys: &str) -> std::path::PathBuf {
+        pipeline(
+            self.dir.path(),
+            &self.bootstrap,
+            &self.topic,
+            &self.cluster,
+            sink_keys,
+            pipeline_keys,
+        )
+    }
+
+    fn start_engine(&self, sink_keys: &str, pipeline_keys: &str) -> EngineProcess {
+        start_engine(
+            &self.config(sink_keys, pipeline_keys),
+            &self.dir.path().join("state"),
+            1,
+        )
+    }
+}
+
 fn order(i: usize) -> Value {
     json!({"id": i, "item": format!("widget-{}", i % 13), "qty": i % 7})
 }
@@ -60,111 +111,75 @@ fn keyed_lines(range: std::ops::Range<usize>) -> String {
 
 #[test]
 fn documents_equal_the_records_with_the_key_as_id() {
-    let broker = TestBroker::start();
-    let bootstrap = broker.bootstrap();
-    let cluster = SearchCluster::start();
-    let topic = unique_topic("es-docs");
-    create_topic(&bootstrap, &topic, 3);
-    let index = topic.to_lowercase();
-    cluster.delete_index(&index);
+    let scene = Scene::new("es-docs", 3);
+    let (bootstrap, cluster, topic, index) =
+        (&scene.bootstrap, &scene.cluster, &scene.topic, &scene.index);
     assert_delivered(
         &engine_produce(
-            &bootstrap,
-            &topic,
+            bootstrap,
+            topic,
             &["-K", ":"],
             keyed_lines(0..500).as_bytes(),
         ),
-        &topic,
+        topic,
         500,
     );
-    let dir = tempfile::tempdir().unwrap();
-    let config = pipeline(
-        dir.path(),
-        &bootstrap,
-        &topic,
-        &cluster,
-        r#", "schema.ignore" = "true", "batch.size" = "64""#,
-        "",
-    );
-    let mut engine = start_engine(&config, &dir.path().join("state"), 1);
+    let mut engine = scene.start_engine(r#", "schema.ignore" = "true", "batch.size" = "64""#, "");
     engine.wait_while_running("500 documents", WAIT, || {
-        cluster.documents(&index).len() >= 500
+        cluster.documents(index).len() >= 500
     });
     let status = terminate(&mut engine, Duration::from_secs(30));
     assert!(status.success(), "{status:?}");
     let expected: BTreeMap<String, Value> = (0..500).map(|i| (format!("k{i}"), order(i))).collect();
-    assert_eq!(cluster.documents(&index), expected);
+    assert_eq!(cluster.documents(index), expected);
 }
 
 #[test]
 fn with_key_ignore_ids_are_topic_partition_offset_and_the_index_is_the_lower_cased_topic() {
-    let broker = TestBroker::start();
-    let bootstrap = broker.bootstrap();
-    let cluster = SearchCluster::start();
-    let topic = unique_topic("ES-Offsets");
-    create_topic(&bootstrap, &topic, 1);
-    let index = topic.to_lowercase();
-    cluster.delete_index(&index);
+    let scene = Scene::new("ES-Offsets", 1);
+    let (bootstrap, cluster, topic, index) =
+        (&scene.bootstrap, &scene.cluster, &scene.topic, &scene.index);
     let lines: String = (0..50).map(|i| format!("{}\n", order(i))).collect();
     assert_delivered(
-        &engine_produce(&bootstrap, &topic, &["-p", "0"], lines.as_bytes()),
-        &topic,
+        &engine_produce(bootstrap, topic, &["-p", "0"], lines.as_bytes()),
+        topic,
         50,
     );
-    let dir = tempfile::tempdir().unwrap();
-    let config = pipeline(
-        dir.path(),
-        &bootstrap,
-        &topic,
-        &cluster,
-        r#", "schema.ignore" = "true", "key.ignore" = "true""#,
-        "",
-    );
-    let mut engine = start_engine(&config, &dir.path().join("state"), 1);
+    let mut engine = scene.start_engine(r#", "schema.ignore" = "true", "key.ignore" = "true""#, "");
     engine.wait_while_running("50 documents", WAIT, || {
-        cluster.documents(&index).len() >= 50
+        cluster.documents(index).len() >= 50
     });
     terminate(&mut engine, Duration::from_secs(30));
     let expected: BTreeMap<String, Value> = (0..50)
         .map(|i| (format!("{topic}+0+{i}"), order(i)))
         .collect();
-    assert_eq!(cluster.documents(&index), expected);
+    assert_eq!(cluster.documents(index), expected);
 }
 
 #[test]
 fn a_429_storm_is_retried_until_every_document_is_written() {
-    let broker = TestBroker::start();
-    let bootstrap = broker.bootstrap();
-    let cluster = SearchCluster::start();
-    let topic = unique_topic("es-storm");
-    create_topic(&bootstrap, &topic, 1);
-    let index = topic.to_lowercase();
-    cluster.delete_index(&index);
+    let scene = Scene::new("es-storm", 1);
+    let (bootstrap, cluster, topic, index) =
+        (&scene.bootstrap, &scene.cluster, &scene.topic, &scene.index);
     // Whole requests refused, then items inside good replies.
     cluster.reject_next_requests(4);
     cluster.reject_next_items(150);
     assert_delivered(
         &engine_produce(
-            &bootstrap,
-            &topic,
+            bootstrap,
+            topic,
             &["-K", ":"],
             keyed_lines(0..300).as_bytes(),
         ),
-        &topic,
+        topic,
         300,
     );
-    let dir = tempfile::tempdir().unwrap();
-    let config = pipeline(
-        dir.path(),
-        &bootstrap,
-        &topic,
-        &cluster,
+    let mut engine = scene.start_engine(
         r#", "schema.ignore" = "true", "batch.size" = "50", "max.retries" = "10""#,
         "",
     );
-    let mut engine = start_engine(&config, &dir.path().join("state"), 1);
     engine.wait_while_running("300 documents despite the 429s", WAIT, || {
-        cluster.documents(&index).len() >= 300
+        cluster.documents(index).len() >= 300
     });
     terminate(&mut engine, Duration::from_secs(30));
     let (requests, requests_rejected, items_rejected) = cluster.fault_counts();
@@ -174,20 +189,16 @@ fn a_429_storm_is_retried_until_every_document_is_written() {
         "every fault was met ({requests} bulk requests)"
     );
     let expected: BTreeMap<String, Value> = (0..300).map(|i| (format!("k{i}"), order(i))).collect();
-    assert_eq!(cluster.documents(&index), expected);
+    assert_eq!(cluster.documents(index), expected);
 }
 
 #[test]
 fn a_malformed_document_goes_to_the_dead_letter_topic_and_the_rest_are_indexed() {
-    let broker = TestBroker::start();
-    let bootstrap = broker.bootstrap();
-    let cluster = SearchCluster::start();
-    let topic = unique_topic("es-malformed");
+    let scene = Scene::new("es-malformed", 1);
+    let (bootstrap, cluster, topic, index) =
+        (&scene.bootstrap, &scene.cluster, &scene.topic, &scene.index);
     let dlq = unique_topic("es-dlq");
-    create_topic(&bootstrap, &topic, 1);
-    create_topic(&bootstrap, &dlq, 1);
-    let index = topic.to_lowercase();
-    cluster.delete_index(&index);
+    create_topic(bootstrap, &dlq, 1);
     // Records 7 and 13 are JSON strings, which no index takes as a document.
     let lines: String = (0..40)
         .map(|i| {
@@ -199,40 +210,34 @@ fn a_malformed_document_goes_to_the_dead_letter_topic_and_the_rest_are_indexed()
         })
         .collect();
     assert_delivered(
-        &engine_produce(&bootstrap, &topic, &["-K", ":"], lines.as_bytes()),
-        &topic,
+        &engine_produce(bootstrap, topic, &["-K", ":"], lines.as_bytes()),
+        topic,
         40,
     );
-    let dir = tempfile::tempdir().unwrap();
-    let config = pipeline(
-        dir.path(),
-        &bootstrap,
-        &topic,
-        &cluster,
+    let mut engine = scene.start_engine(
         r#", "schema.ignore" = "true", "batch.size" = "8""#,
         &format!(
             "\"errors.tolerance\" = \"all\"\n\"errors.deadletterqueue.topic.name\" = \"{dlq}\"\n\
              \"errors.deadletterqueue.context.headers.enable\" = true\n"
         ),
     );
-    let mut engine = start_engine(&config, &dir.path().join("state"), 1);
     let read_dlq = || {
         engine_consume(
-            &bootstrap,
+            bootstrap,
             &dlq,
             &["-o", "beginning", "-e", "-f", "%k|%s|%h\n"],
         )
         .stdout_str()
     };
     engine.wait_while_running("38 documents and 2 dead letters", WAIT, || {
-        cluster.documents(&index).len() >= 38 && read_dlq().lines().count() >= 2
+        cluster.documents(index).len() >= 38 && read_dlq().lines().count() >= 2
     });
     terminate(&mut engine, Duration::from_secs(30));
     let expected: BTreeMap<String, Value> = (0..40)
         .filter(|i| *i != 7 && *i != 13)
         .map(|i| (format!("k{i}"), order(i)))
         .collect();
-    assert_eq!(cluster.documents(&index), expected);
+    assert_eq!(cluster.documents(index), expected);
     let dead = read_dlq();
     let dead: Vec<&str> = dead.lines().collect();
     assert_eq!(dead.len(), 2, "{dead:?}");
@@ -248,13 +253,9 @@ fn a_malformed_document_goes_to_the_dead_letter_topic_and_the_rest_are_indexed()
 
 #[test]
 fn tombstones_delete_documents_with_behavior_on_null_values_delete() {
-    let broker = TestBroker::start();
-    let bootstrap = broker.bootstrap();
-    let cluster = SearchCluster::start();
-    let topic = unique_topic("es-tombstones");
-    create_topic(&bootstrap, &topic, 1);
-    let index = topic.to_lowercase();
-    cluster.delete_index(&index);
+    let scene = Scene::new("es-tombstones", 1);
+    let (bootstrap, cluster, topic, index) =
+        (&scene.bootstrap, &scene.cluster, &scene.topic, &scene.index);
     let mut records: Vec<PeerRecord> = (0..10)
         .map(|i| {
             PeerRecord::new(
@@ -270,23 +271,17 @@ fn tombstones_delete_documents_with_behavior_on_null_values_delete() {
             .map(|i| PeerRecord::new(Some(format!("k{i}").as_bytes()), None)),
     );
     records.push(PeerRecord::new(None, None));
-    ck_produce(&bootstrap, &topic, "none", &[], &records);
-    let dir = tempfile::tempdir().unwrap();
-    let config = pipeline(
-        dir.path(),
-        &bootstrap,
-        &topic,
-        &cluster,
+    ck_produce(bootstrap, topic, "none", &[], &records);
+    let mut engine = scene.start_engine(
         r#", "schema.ignore" = "true", "behavior.on.null.values" = "delete""#,
         "",
     );
-    let mut engine = start_engine(&config, &dir.path().join("state"), 1);
     let expected: BTreeMap<String, Value> = (1..10)
         .step_by(2)
         .map(|i| (format!("k{i}"), order(i)))
         .collect();
     engine.wait_while_running("the odd keys' documents only", WAIT, || {
-        cluster.documents(&index) == expected
+        cluster.documents(index) == expected
     });
     let status = terminate(&mut engine, Duration::from_secs(30));
     assert!(status.success(), "{status:?}");
@@ -294,13 +289,9 @@ fn tombstones_delete_documents_with_behavior_on_null_values_delete() {
 
 #[test]
 fn with_schema_ignore_false_the_index_gets_the_mapping_of_the_value_schema() {
-    let broker = TestBroker::start();
-    let bootstrap = broker.bootstrap();
-    let cluster = SearchCluster::start();
-    let topic = unique_topic("es-mapping");
-    create_topic(&bootstrap, &topic, 1);
-    let index = topic.to_lowercase();
-    cluster.delete_index(&index);
+    let scene = Scene::new("es-mapping", 1);
+    let (bootstrap, cluster, topic, index) =
+        (&scene.bootstrap, &scene.cluster, &scene.topic, &scene.index);
     let schema = json!({"type": "struct", "optional": false, "fields": [
         {"field": "id", "type": "int64", "optional": false},
         {"field": "item", "type": "string", "optional": false},
@@ -312,14 +303,14 @@ fn with_schema_ignore_false_the_index_gets_the_mapping_of_the_value_schema() {
         .map(|i| format!("k{i}:{}\n", json!({"schema": schema, "payload": {"id": i, "item": format!("w{i}"), "price": "BOI="}})))
         .collect();
     assert_delivered(
-        &engine_produce(&bootstrap, &topic, &["-K", ":"], lines.as_bytes()),
-        &topic,
+        &engine_produce(bootstrap, topic, &["-K", ":"], lines.as_bytes()),
+        topic,
         5,
     );
     let dir = tempfile::tempdir().unwrap();
     let config = write_pipelines(
         dir.path(),
-        &bootstrap,
+        bootstrap,
         &format!(
             r#"[[pipeline]]
 name = "to-search"
@@ -332,13 +323,13 @@ sink = {{ type = "io.confluent.connect.elasticsearch.ElasticsearchSinkConnector"
         ),
     );
     let mut engine = start_engine(&config, &dir.path().join("state"), 1);
-    engine.wait_while_running("5 documents", WAIT, || cluster.documents(&index).len() >= 5);
+    engine.wait_while_running("5 documents", WAIT, || cluster.documents(index).len() >= 5);
     terminate(&mut engine, Duration::from_secs(30));
-    let properties = cluster.properties(&index);
+    let properties = cluster.properties(index);
     assert_eq!(properties["id"]["type"], "long", "{properties}");
     assert_eq!(properties["item"]["type"], "text", "{properties}");
     assert_eq!(properties["price"]["type"], "double", "{properties}");
-    let documents = cluster.documents(&index);
+    let documents = cluster.documents(index);
     assert_eq!(
         documents["k3"],
         json!({"id": 3, "item": "w3", "price": 12.50}),
@@ -348,13 +339,9 @@ sink = {{ type = "io.confluent.connect.elasticsearch.ElasticsearchSinkConnector"
 
 #[test]
 fn after_a_kill_9_mid_run_and_a_restart_the_index_equals_the_topic() {
-    let broker = TestBroker::start();
-    let bootstrap = broker.bootstrap();
-    let cluster = SearchCluster::start();
-    let topic = unique_topic("es-kill");
-    create_topic(&bootstrap, &topic, 2);
-    let index = topic.to_lowercase();
-    cluster.delete_index(&index);
+    let scene = Scene::new("es-kill", 2);
+    let (bootstrap, cluster, topic, index) =
+        (&scene.bootstrap, &scene.cluster, &scene.topic, &scene.index);
     let total = 3000;
     // Keys repeat: later records overwrite earlier ones, so a re-delivered older record must not win.
     let chunks: Vec<String> = (0..30)
@@ -365,24 +352,16 @@ fn after_a_kill_9_mid_run_and_a_restart_the_index_equals_the_topic() {
         })
         .collect();
     let producer = produce_paced(
-        &bootstrap,
-        &topic,
+        bootstrap,
+        topic,
         &["-K", ":"],
         chunks,
         Duration::from_millis(100),
     );
-    let dir = tempfile::tempdir().unwrap();
-    let config = pipeline(
-        dir.path(),
-        &bootstrap,
-        &topic,
-        &cluster,
-        r#", "schema.ignore" = "true", "batch.size" = "100""#,
-        "",
-    );
+    let config = scene.config(r#", "schema.ignore" = "true", "batch.size" = "100""#, "");
     // The count: records whose document holds them or a later record of the same key.
     let count = || {
-        let documents = cluster.documents(&index);
+        let documents = cluster.documents(index);
         documents
             .values()
             .map(|d| d["id"].as_u64().unwrap_or(0) / 1000 + 1)
@@ -391,7 +370,7 @@ fn after_a_kill_9_mid_run_and_a_restart_the_index_equals_the_topic() {
     };
     let runs = kill_mid_run_and_restart(
         &config,
-        &dir.path().join("state"),
+        &scene.dir.path().join("state"),
         1,
         &Work {
             counted: "records reflected in the index",
@@ -399,7 +378,7 @@ fn after_a_kill_9_mid_run_and_a_restart_the_index_equals_the_topic() {
             count: &count,
         },
     );
-    assert_delivered(&producer.join().unwrap(), &topic, total as usize);
+    assert_delivered(&producer.join().unwrap(), topic, total as usize);
     eprintln!("{runs:?}");
     let expected: BTreeMap<String, Value> = (2000..3000)
         .map(|i| (format!("k{}", i % 1000), order(i)))
@@ -407,7 +386,7 @@ fn after_a_kill_9_mid_run_and_a_restart_the_index_equals_the_topic() {
     wait_for(
         "the index equals the topic's last record per key",
         WAIT,
-        || cluster.documents(&index) == expected,
+        || cluster.documents(index) == expected,
     );
 }
 
