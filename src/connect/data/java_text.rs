@@ -26,7 +26,7 @@ use super::base64;
 use super::decimal::write_big_decimal;
 use super::model::{Schema, Value};
 use super::schema::logical;
-use super::value::{write_java_double, write_java_float};
+use std::fmt;
 use std::fmt::Write as _;
 
 /// Java's `String.valueOf(value)` of `value` under `schema` (absent when schemaless), appended to `out`.
@@ -285,6 +285,119 @@ fn hash_map_capacity(hashes: &[u32]) -> u32 {
     capacity
 }
 
+/// Writes `v` as Java's `Double.toString` does (`1.0`, `1.0E10`, `1.5E-5`, `NaN`, `Infinity`).
+pub fn write_java_double(v: f64, out: &mut impl fmt::Write) -> fmt::Result {
+    java_float_text(
+        v.is_finite(),
+        v == 0.0 || (1e-3..1e7).contains(&v.abs()),
+        out,
+        |o, sci| {
+            if !sci {
+                return write!(o, "{v}");
+            }
+            write!(o, "{v:e}")?;
+            two_digits_if_one(
+                o,
+                |t| {
+                    let _ = write!(t, "{v:.1e}");
+                },
+                |t| t.parse::<f64>().ok() == Some(v),
+            );
+            Ok(())
+        },
+        v,
+    )
+}
+
+/// Writes `v` as Java's `Float.toString` does.
+pub fn write_java_float(v: f32, out: &mut impl fmt::Write) -> fmt::Result {
+    java_float_text(
+        v.is_finite(),
+        v == 0.0 || (1e-3..1e7).contains(&v.abs()),
+        out,
+        |o, sci| {
+            if !sci {
+                return write!(o, "{v}");
+            }
+            write!(o, "{v:e}")?;
+            two_digits_if_one(
+                o,
+                |t| {
+                    let _ = write!(t, "{v:.1e}");
+                },
+                |t| t.parse::<f32>().ok() == Some(v),
+            );
+            Ok(())
+        },
+        f64::from(v),
+    )
+}
+
+/// Java prints at least two significant digits (`d.dE±n`), and since JDK 19 the two-digit decimal nearest the
+/// exact value when the shortest has one: that differs from `d.0` only for subnormals (`4.9E-324`, where the
+/// shortest is `5e-324`). `text` is the shortest scientific form; replaced by the nearest two-digit form when
+/// it has one digit and the two-digit form reads back as the same number.
+fn two_digits_if_one(
+    text: &mut String,
+    nearest_two: impl Fn(&mut String),
+    round_trips: impl Fn(&str) -> bool,
+) {
+    let mantissa = text.split('e').next().unwrap_or("");
+    if mantissa.contains('.') {
+        return;
+    }
+    let mut two = String::with_capacity(text.len() + 2);
+    nearest_two(&mut two);
+    if round_trips(&two) {
+        *text = two;
+    }
+}
+
+fn java_float_text(
+    finite: bool,
+    plain: bool,
+    out: &mut impl fmt::Write,
+    render: impl Fn(&mut String, bool) -> fmt::Result,
+    as_f64: f64,
+) -> fmt::Result {
+    if !finite {
+        return out.write_str(if as_f64.is_nan() {
+            "NaN"
+        } else if as_f64 > 0.0 {
+            "Infinity"
+        } else {
+            "-Infinity"
+        });
+    }
+    let mut text = String::with_capacity(24);
+    render(&mut text, !plain)?;
+    if plain {
+        out.write_str(&text)?;
+        if !text.contains('.') {
+            out.write_str(".0")?;
+        }
+        return Ok(());
+    }
+    let (mantissa, exponent) = text.split_once('e').unwrap_or((&text, "0"));
+    out.write_str(mantissa)?;
+    if !mantissa.contains('.') {
+        out.write_str(".0")?;
+    }
+    write!(out, "E{exponent}")
+}
+
+/// Java's `toString` rendering (what `StringConverter` and `Cast` to string produce) of a value without its
+/// schema: `super::java_text` with no schema, so structs print their fields by the fields' schemas (a Timestamp
+/// field as a `java.util.Date`) and maps in `HashMap` order; a top-level logical value prints as its physical
+/// type, since nothing here says it is one. Bytes print as base64.
+impl fmt::Display for Value {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut text = String::new();
+        write_java_text(None, self, &mut text);
+        f.write_str(&text)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -496,5 +609,50 @@ mod tests {
             "[]",
             "an empty list is []"
         );
+    }
+}
+
+#[cfg(test)]
+mod number_tests {
+    use super::*;
+    use crate::connect::data::{Struct, Type};
+
+    fn d(v: f64) -> String {
+        let mut s = String::new();
+        write_java_double(v, &mut s).unwrap();
+        s
+    }
+
+    #[test]
+    fn doubles_print_like_java() {
+        assert_eq!(d(1.0), "1.0");
+        assert_eq!(d(0.0), "0.0");
+        assert_eq!(d(-2.5), "-2.5");
+        assert_eq!(d(1e10), "1.0E10");
+        assert_eq!(d(1.5e-5), "1.5E-5");
+        assert_eq!(d(1234567.0), "1234567.0");
+        assert_eq!(d(f64::NAN), "NaN");
+    }
+
+    #[test]
+    fn display_is_java_to_string_without_a_schema() {
+        use crate::connect::data::Schema;
+        let schema = Schema::structure()
+            .field("at", Schema::timestamp().build())
+            .field("n", Schema::new(Type::Int32).optional().build())
+            .build();
+        let mut s = Struct::new(schema).unwrap();
+        s.put("at", Value::Int64(0)).unwrap();
+        assert_eq!(
+            Value::Struct(s).to_string(),
+            "Struct{at=Thu Jan 01 00:00:00 UTC 1970}"
+        );
+        // HashMap order, as Java prints a map JsonConverter built.
+        let m = Value::Map(vec![
+            (Value::string("b"), Value::Int64(1)),
+            (Value::string("a"), Value::Int64(2)),
+        ]);
+        assert_eq!(m.to_string(), "{a=2, b=1}");
+        assert_eq!(Value::Int64(0).to_string(), "0");
     }
 }

@@ -15,10 +15,11 @@ mod str;
 mod value;
 
 pub use java_text::{java_text, write_java_text};
+pub use java_text::{write_java_double, write_java_float};
 pub use model::{Field, Schema, SchemaRef, Struct, Type, Value};
 pub use schema::logical;
 pub use str::{Str, INLINE_CAPACITY as STR_INLINE_CAPACITY};
-pub use value::{map_get, write_java_double, write_java_float, StructError};
+pub use value::{map_get, StructError};
 
 /// A schema (absent when schemaless) and the value it describes.
 #[derive(Debug, Clone, PartialEq, Default)]
