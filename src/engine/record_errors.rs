@@ -8,6 +8,8 @@ use std::time::{Duration, Instant};
 use crate::config::ErrorHandling;
 use crate::connect::converters::{ConvertError, Converter};
 use crate::connect::record::{ConnectRecord, Data};
+use crate::connect::transforms::Needs;
+#[cfg(doc)]
 use crate::connect::transforms::TransformChain;
 
 /// Kafka's first retry delay (`RetryWithToleranceOperator.RETRIES_DELAY_MIN_MS`); each retry doubles it, up to
@@ -71,18 +73,18 @@ pub(crate) struct StageFailure {
     pub message: String,
 }
 
-/// Converts what `chain`'s transforms read of `record` (its key, its value) before they run, retrying a
+/// Converts what the transforms read of `record` (`needs`: its key, its value; the chain's
+/// [`TransformChain::needs`], found once per task) before they run, retrying a
 /// retriable failure (a schema registry that does not answer) as `retry` allows. Kafka Connect converts a
 /// record read from Kafka before its transforms, so a failure here is at stage `KEY_CONVERTER` or
 /// `VALUE_CONVERTER`, not `TRANSFORMATION`.
 pub(crate) async fn convert_for_chain(
     record: &mut ConnectRecord,
-    chain: &TransformChain,
+    needs: Needs,
     key_converter: &mut Converter,
     value_converter: &mut Converter,
     retry: RetryPolicy,
 ) -> Result<(), StageFailure> {
-    let needs = chain.needs();
     if needs.key {
         convert_with_retries(&mut record.key, key_converter, &record.topic, retry)
             .await

@@ -308,6 +308,7 @@ async fn pump(
         (pipeline.run.sink.capabilities().writes_to_kafka()).then(TopicTracker::default);
     let mut recorder = TaskRecorder::new();
     let retry = RetryPolicy::new(&pipeline.errors);
+    let chain_needs = chain.needs();
     let task_label = spec.label();
     // The positions of the records of one poll, in order (reused from poll to poll).
     let mut positions: Vec<PolledPosition> = Vec::new();
@@ -383,7 +384,7 @@ async fn pump(
                         .then(|| record.clone());
                     let applied = match record_errors::convert_for_chain(
                         record,
-                        chain,
+                        chain_needs,
                         &mut converters.key,
                         &mut converters.value,
                         retry,

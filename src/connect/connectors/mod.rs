@@ -30,11 +30,7 @@ pub(crate) fn line_schema() -> SchemaRef {
 /// One line read as text: a required string sharing `line`'s bytes. Bytes that are not UTF-8 become U+FFFD,
 /// as Java's reader decodes them.
 pub(crate) fn line_value(line: Bytes) -> Data {
-    let text = if std::str::from_utf8(&line).is_ok() {
-        Str::from_utf8(line).unwrap_or_default()
-    } else {
-        Str::from(String::from_utf8_lossy(&line).as_ref())
-    };
+    let text = Str::from_utf8_lossy(line);
     Data::new(Some(line_schema()), Value::String(text))
 }
 

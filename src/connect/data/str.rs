@@ -38,6 +38,16 @@ impl Str {
         Ok(Str(Repr::Shared(bytes)))
     }
 
+    /// Wraps `bytes` when they are UTF-8 (checked once); otherwise a copy with each invalid sequence replaced
+    /// by U+FFFD, as Java's decoders do.
+    pub fn from_utf8_lossy(bytes: Bytes) -> Self {
+        if std::str::from_utf8(&bytes).is_ok() {
+            Str(Repr::Shared(bytes))
+        } else {
+            Str::from(String::from_utf8_lossy(&bytes).as_ref())
+        }
+    }
+
     fn inline(s: &str) -> Option<Self> {
         let len = s.len();
         if len > INLINE_CAPACITY {
@@ -65,7 +75,7 @@ impl Str {
     }
 
     pub fn as_str(&self) -> &str {
-        // SAFETY: every constructor checks or guarantees UTF-8 (`from_utf8` checks; `from_static`, `inline`,
+        // SAFETY: every constructor checks or guarantees UTF-8 (`from_utf8` and `from_utf8_lossy` check; `from_static`, `inline`,
         // `From<String>`, `From<&str>` and `share_if_equal` copy or compare against a `&str`), and the bytes
         // are immutable.
         unsafe { std::str::from_utf8_unchecked(self.as_bytes()) }
