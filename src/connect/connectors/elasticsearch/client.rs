@@ -2,6 +2,7 @@
 //! (one idle pool per URL), bounds connect and response times separately, and reads whole bodies up to a cap.
 //! No TLS. Single-threaded: the pool is a `RefCell` borrowed only between awaits.
 
+use crate::connect::connectors::http::client::parse_head;
 use std::cell::RefCell;
 use std::time::Duration;
 
@@ -353,64 +354,6 @@ async fn read_response(
         },
         reusable,
     ))
-}
-
-/// What the status line and headers of a response say.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct ResponseHead {
-    status: u16,
-    body_start: usize,
-    content_length: Option<usize>,
-    chunked: bool,
-    /// `Connection: close`, or HTTP/1.0.
-    close: bool,
-}
-
-/// The head, once it is complete in `buf`.
-fn parse_head(buf: &[u8]) -> Result<Option<ResponseHead>, String> {
-    let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") else {
-        return Ok(None);
-    };
-    let head = String::from_utf8_lossy(&buf[..end]);
-    let mut lines = head.split("\r\n");
-    let status_line = lines.next().unwrap_or_default();
-    let mut parts = status_line.split(' ');
-    let version = parts.next().unwrap_or_default();
-    if !version.starts_with("HTTP/1.") {
-        return Err(format!("status line `{status_line}` is not HTTP/1.x"));
-    }
-    let status = parts
-        .next()
-        .and_then(|s| s.parse::<u16>().ok())
-        .filter(|s| (100..600).contains(s))
-        .ok_or_else(|| format!("status line `{status_line}` has no status code"))?;
-    let mut content_length = None;
-    let mut chunked = false;
-    let mut close = version == "HTTP/1.0";
-    for line in lines {
-        let Some((name, value)) = line.split_once(':') else {
-            continue;
-        };
-        let (name, value) = (name.trim(), value.trim());
-        if name.eq_ignore_ascii_case("content-length") {
-            content_length = Some(
-                value
-                    .parse::<usize>()
-                    .map_err(|_| format!("Content-Length `{value}` is not a number"))?,
-            );
-        } else if name.eq_ignore_ascii_case("transfer-encoding") {
-            chunked = value.to_ascii_lowercase().contains("chunked");
-        } else if name.eq_ignore_ascii_case("connection") {
-            close = value.eq_ignore_ascii_case("close");
-        }
-    }
-    Ok(Some(ResponseHead {
-        status,
-        body_start: end + 4,
-        content_length,
-        chunked,
-        close,
-    }))
 }
 
 /// The decoded body once `raw` holds the whole chunked body (through the last chunk and its trailer).

@@ -222,11 +222,13 @@ async fn post_inner(
             })?;
         }
     }
+    // One POST per connection: whether the server would keep it open does not matter.
     let Some(ResponseHead {
         status,
         body_start,
         content_length,
         chunked,
+        close: _,
     }) = parsed
     else {
         return Err(RequestError::Malformed {
@@ -245,16 +247,18 @@ async fn post_inner(
 
 /// What the status line and headers of a response say.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct ResponseHead {
-    status: u16,
+pub(crate) struct ResponseHead {
+    pub(crate) status: u16,
     /// Offset of the body in the response bytes.
-    body_start: usize,
-    content_length: Option<usize>,
-    chunked: bool,
+    pub(crate) body_start: usize,
+    pub(crate) content_length: Option<usize>,
+    pub(crate) chunked: bool,
+    /// `Connection: close`, or HTTP/1.0.
+    pub(crate) close: bool,
 }
 
 /// The head, once it is complete in `buf`.
-fn parse_head(buf: &[u8]) -> Result<Option<ResponseHead>, String> {
+pub(crate) fn parse_head(buf: &[u8]) -> Result<Option<ResponseHead>, String> {
     let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") else {
         return Ok(None);
     };
@@ -271,28 +275,32 @@ fn parse_head(buf: &[u8]) -> Result<Option<ResponseHead>, String> {
         .and_then(|s| s.parse::<u16>().ok())
         .filter(|s| (100..600).contains(s))
         .ok_or_else(|| format!("status line `{status_line}` has no status code"))?;
-    let mut length = None;
+    let mut content_length = None;
     let mut chunked = false;
+    let mut close = version == "HTTP/1.0";
     for line in lines {
         let Some((name, value)) = line.split_once(':') else {
             continue;
         };
         let (name, value) = (name.trim(), value.trim());
         if name.eq_ignore_ascii_case("content-length") {
-            length = Some(
+            content_length = Some(
                 value
                     .parse::<usize>()
                     .map_err(|_| format!("Content-Length `{value}` is not a number"))?,
             );
         } else if name.eq_ignore_ascii_case("transfer-encoding") {
             chunked = value.to_ascii_lowercase().contains("chunked");
+        } else if name.eq_ignore_ascii_case("connection") {
+            close = value.eq_ignore_ascii_case("close");
         }
     }
     Ok(Some(ResponseHead {
         status,
         body_start: end + 4,
-        content_length: length,
+        content_length,
         chunked,
+        close,
     }))
 }
 
@@ -366,7 +374,8 @@ mod tests {
                 status: 503,
                 body_start: 40,
                 content_length: Some(4),
-                chunked: false
+                chunked: false,
+                close: false,
             })
         );
         assert!(parse_head(b"SSH-2.0\r\n\r\n").is_err());

@@ -2,7 +2,7 @@
 //! failures with capped exponential backoff. Speaks plain HTTP/1.1 over a tokio `TcpStream` itself (one
 //! connection per request, no TLS); must not block the core's executor.
 
-mod client;
+pub(crate) mod client;
 mod config;
 mod sink;
 
