@@ -208,7 +208,27 @@ impl KeyReader {
             // The Java client's defaults.
             reconnect_backoff: self.ms("reconnect.backoff.ms", 50),
             reconnect_backoff_max: self.ms("reconnect.backoff.max.ms", 1_000),
+            security_protocol: self.security_protocol(),
         }
+    }
+
+    fn security_protocol(&mut self) -> SecurityProtocol {
+        let protocol = self.read(
+            "security.protocol",
+            SecurityProtocol::Plaintext,
+            "expected PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL",
+            SecurityProtocol::parse,
+        );
+        if protocol != SecurityProtocol::Plaintext {
+            // Until the TLS and SASL transports land, refusing is honest; accepting would connect in plaintext.
+            self.invalid(
+                "security.protocol",
+                protocol.name(),
+                "only PLAINTEXT is supported by this build",
+            );
+            return SecurityProtocol::Plaintext;
+        }
+        protocol
     }
 
     fn bootstrap_servers(&mut self, bootstrap: &str) -> Vec<String> {
@@ -279,6 +299,7 @@ const COMMON_KEYS: &[&str] = &[
     "socket.connection.setup.timeout.ms",
     "reconnect.backoff.ms",
     "reconnect.backoff.max.ms",
+    "security.protocol",
 ];
 
 /// Settings every client role shares.
@@ -297,6 +318,50 @@ pub struct CommonConfig {
     /// failure (with ±20 % jitter) up to `reconnect_backoff_max`.
     pub reconnect_backoff: Duration,
     pub reconnect_backoff_max: Duration,
+    /// `security.protocol`: whether connections to brokers use TLS and/or SASL.
+    pub security_protocol: SecurityProtocol,
+}
+
+/// `security.protocol`, as Java and librdkafka name it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SecurityProtocol {
+    #[default]
+    Plaintext,
+    Ssl,
+    SaslPlaintext,
+    SaslSsl,
+}
+
+impl SecurityProtocol {
+    /// Parses the Java/librdkafka spelling, in any case.
+    pub fn parse(value: &str) -> Option<Self> {
+        match value.to_ascii_uppercase().as_str() {
+            "PLAINTEXT" => Some(Self::Plaintext),
+            "SSL" => Some(Self::Ssl),
+            "SASL_PLAINTEXT" => Some(Self::SaslPlaintext),
+            "SASL_SSL" => Some(Self::SaslSsl),
+            _ => None,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Plaintext => "PLAINTEXT",
+            Self::Ssl => "SSL",
+            Self::SaslPlaintext => "SASL_PLAINTEXT",
+            Self::SaslSsl => "SASL_SSL",
+        }
+    }
+
+    /// Whether connections are wrapped in TLS.
+    pub fn uses_tls(self) -> bool {
+        matches!(self, Self::Ssl | Self::SaslSsl)
+    }
+
+    /// Whether connections authenticate with SASL after connecting (and after TLS, if any).
+    pub fn uses_sasl(self) -> bool {
+        matches!(self, Self::SaslPlaintext | Self::SaslSsl)
+    }
 }
 
 /// `acks`: how many replicas must have a batch before the broker answers.
