@@ -386,7 +386,12 @@ impl Acks {
 pub struct ProducerConfig {
     pub common: CommonConfig,
     pub acks: Acks,
+    /// How long an open batch may wait for more records (`linger.ms`; 5 ms when not set).
     pub linger: Duration,
+    /// Whether every batch waits out `linger` (`linger.ms` set: Java's behaviour), or only while an earlier
+    /// batch of its partition is in flight (`linger.ms` not set: a partition with nothing in flight sends at
+    /// once, so latency is one round trip at low rates and batches grow with the rate).
+    pub linger_waits: bool,
     pub batch_size_bytes: usize,
     pub max_in_flight_per_connection: usize,
     pub delivery_timeout: Duration,
@@ -533,8 +538,12 @@ impl ProducerConfig {
         let config = Self {
             common,
             acks: acks.unwrap_or(Acks::All),
+            linger_waits: r.entries.contains_key("linger.ms"),
             linger: r.ms("linger.ms", 5),
-            batch_size_bytes: r.bytes("batch.size", 16_384, 1),
+            // librdkafka's default rather than Java's 16384, which caps a partition at one 16 KiB batch per
+            // request at high rates; a batch only grows this large when records arrive faster than requests
+            // return (see `linger_waits`), and its buffer starts at the size of the partition's last batch.
+            batch_size_bytes: r.bytes("batch.size", 1_000_000, 1),
             max_in_flight_per_connection: max_in_flight.unwrap_or(5),
             delivery_timeout: r.ms("delivery.timeout.ms", 120_000),
             retries: retries.unwrap_or(i32::MAX as u32),
@@ -798,7 +807,9 @@ mod tests {
         let config = producer(&[]).unwrap();
         assert!(config.enable_idempotence);
         assert_eq!(config.acks, Acks::All);
-        assert_eq!(config.batch_size_bytes, 16_384);
+        // librdkafka's batch.size, not Java's: batches only grow with the rate.
+        assert_eq!(config.batch_size_bytes, 1_000_000);
+        assert!(!config.linger_waits);
         assert_eq!(config.max_in_flight_per_connection, 5);
         assert_eq!(config.delivery_timeout, Duration::from_secs(120));
     }

@@ -79,7 +79,14 @@ pub struct PartitionQueue {
     /// time is in flight, so a batch after a refused record is never written past it (a broker that has no
     /// sequence yet for the producer accepts a batch whatever its first sequence).
     split_outstanding: usize,
+    /// Bytes of the batch closed last: the next open batch starts with about that much room, so a partition
+    /// at a low rate does not hold `batch.size` of memory and one at a high rate does not grow its buffer
+    /// step by step.
+    last_batch_bytes: usize,
 }
+
+/// The least room an open batch starts with.
+const MIN_BATCH_CAPACITY: usize = 4096;
 
 impl PartitionQueue {
     pub fn new(partition: i32) -> Self {
@@ -93,6 +100,7 @@ impl PartitionQueue {
             in_flight: 0,
             halted: false,
             split_outstanding: 0,
+            last_batch_bytes: 0,
         }
     }
 
@@ -141,7 +149,10 @@ impl PartitionQueue {
                         compression: config.compression,
                         ..BatchOptions::default()
                     },
-                    config.batch_size_bytes,
+                    self.last_batch_bytes.next_power_of_two().clamp(
+                        MIN_BATCH_CAPACITY.min(config.batch_size_bytes),
+                        config.batch_size_bytes,
+                    ),
                 ),
                 record_ids: Vec::new(),
                 size_bytes: 0,
@@ -170,6 +181,7 @@ impl PartitionQueue {
     /// producer.
     pub(crate) fn close_open_batch(&mut self) {
         if let Some(open) = self.open.take() {
+            self.last_batch_bytes = open.encoder.size_in_bytes();
             self.batches.push_back(ProducerBatch {
                 id: open.record_ids.first().copied().unwrap_or_default(),
                 record_ids: open.record_ids,
@@ -205,8 +217,13 @@ impl PartitionQueue {
             self.retrying = false;
         }
         if self.first_queued().is_none() {
+            // Unless `linger.ms` was set, linger is a bound, not a wait: a partition with nothing in flight sends
+            // what it has at once, and records batch up only while an earlier batch is on its way (or until
+            // linger has passed). Low rates get one round trip of latency; high rates get batches as large as a
+            // round trip fills.
+            let idle = !config.linger_waits && self.in_flight == 0;
             let lingered = self.open.as_ref().is_some_and(|o| {
-                flushing || now.saturating_duration_since(o.created) >= config.linger
+                flushing || idle || now.saturating_duration_since(o.created) >= config.linger
             });
             if lingered {
                 self.close_open_batch();

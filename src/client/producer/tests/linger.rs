@@ -28,6 +28,54 @@ fn linger_holds_a_batch_until_its_deadline() {
 }
 
 #[test]
+fn without_linger_ms_a_partition_with_nothing_in_flight_sends_at_once() {
+    let mut h = Harness::producer_without_linger_ms(&[]);
+    h.connect(cluster(&[("t", &[1])]), 0);
+    h.send("t", 0, "a");
+    let first = h.poll_produce();
+    assert_eq!(single_batch(&first).values, vec!["a"]);
+    // While "a" is on its way, records batch up: no request per record.
+    h.advance(ms(1));
+    h.send("t", 0, "b");
+    h.send("t", 0, "c");
+    assert!(
+        h.poll().is_none(),
+        "a batch is in flight: b and c wait for it"
+    );
+    // Its answer frees the partition: what accumulated goes out at once, as one batch.
+    h.reply(&first, answer_all(&first, Ok(0)));
+    let second = h.poll_produce();
+    assert_eq!(single_batch(&second).values, vec!["b", "c"]);
+}
+
+#[test]
+fn without_linger_ms_records_wait_at_most_five_ms_behind_a_batch_in_flight() {
+    let mut h = Harness::producer_without_linger_ms(&[]);
+    h.connect(cluster(&[("t", &[1])]), 0);
+    h.send("t", 0, "a");
+    let _slow = h.poll_produce();
+    h.at(ms(1));
+    h.send("t", 0, "b");
+    assert!(h.poll().is_none());
+    assert_eq!(h.machine.poll_timeout(), Some(h.start + ms(6)));
+    h.at(ms(6));
+    h.machine.handle_timeout(h.now);
+    let second = h.poll_produce();
+    assert_eq!(single_batch(&second).values, vec!["b"]);
+}
+
+#[test]
+fn linger_ms_set_explicitly_waits_even_with_nothing_in_flight() {
+    let mut h = Harness::producer_without_linger_ms(&[("linger.ms", "5")]);
+    h.connect(cluster(&[("t", &[1])]), 0);
+    h.send("t", 0, "a");
+    assert!(h.poll().is_none(), "linger.ms=5 given: Java's wait applies");
+    h.at(ms(5));
+    h.machine.handle_timeout(h.now);
+    assert_eq!(single_batch(&h.poll_produce()).values, vec!["a"]);
+}
+
+#[test]
 fn a_full_batch_goes_out_before_linger() {
     let mut h = Harness::producer(&[("linger.ms", "60000"), ("batch.size", "200")]);
     h.connect(cluster(&[("t", &[1])]), 0);

@@ -175,9 +175,15 @@ type Harness = ScriptedBroker<Producer>;
 
 impl Harness {
     fn producer(settings: &[(&str, &str)]) -> Self {
+        let mut pairs = vec![("linger.ms", "0")];
+        pairs.extend_from_slice(settings);
+        Self::producer_without_linger_ms(&pairs)
+    }
+
+    /// A producer whose `linger.ms` is left unset unless `settings` sets it (the default's adaptive batching).
+    fn producer_without_linger_ms(settings: &[(&str, &str)]) -> Self {
         let mut pairs = vec![
             ("bootstrap.servers", "boot:9092"),
-            ("linger.ms", "0"),
             ("retry.backoff.ms", "100"),
             ("retry.backoff.max.ms", "1000"),
         ];
