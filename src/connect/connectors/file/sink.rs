@@ -1,4 +1,4 @@
-//! The `file` sink: one line per record, appended, buffered; `flush` writes and fsyncs.
+//! The `file` sink: one line per record, appended; each put is written at once, `flush` fsyncs.
 
 use std::path::PathBuf;
 
@@ -8,10 +8,6 @@ use tokio::io::AsyncWriteExt;
 use super::config::FileSinkConfig;
 use crate::connect::connector::{ConnectorError, Converters, SinkTask, TaskId};
 use crate::connect::record::ConnectRecord;
-
-/// Buffered bytes are written (not synced) once they reach this size, so a long run between flushes keeps
-/// memory bounded.
-const WRITE_THRESHOLD_BYTES: usize = 1 << 20;
 
 /// Appends the text of `record`'s value, as Kafka's FileStreamSink prints `record.value()` (see
 /// [`crate::connect::record::Data::write_text`]: a Struct as `Struct{a=1}`, null as `null`), then a newline.
@@ -113,9 +109,9 @@ impl SinkTask for FileSink {
         converters: &mut Converters,
     ) -> Result<(), ConnectorError> {
         let appended = append_value_lines(records, converters, &mut self.buffer);
-        if self.buffer.len() >= WRITE_THRESHOLD_BYTES {
-            self.write_buffer().await?;
-        }
+        // Written (not synced) once per put: a reader of the file sees each record as soon as the task had
+        // it, not at the next commit; `flush` syncs.
+        self.write_buffer().await?;
         appended
     }
 

@@ -491,8 +491,11 @@ async fn the_sink_appends_one_line_per_record_and_null_as_null() {
     ];
     sink.put(&mut records, &mut converters).await.unwrap();
     assert!(records.is_empty(), "put drains the records");
-    // Buffered until flush.
-    assert_eq!(std::fs::read_to_string(&path).unwrap(), "existing\n");
+    // Written at once (a reader need not wait for the next commit); flush only syncs.
+    assert_eq!(
+        std::fs::read_to_string(&path).unwrap(),
+        "existing\nraw line\nnull\nconverted\n"
+    );
     sink.flush().await.unwrap();
     assert_eq!(
         std::fs::read_to_string(&path).unwrap(),
