@@ -30,8 +30,11 @@ use crate::connect::connectors::line_value;
 use crate::connect::data::Str;
 use crate::connect::record::{ConnectRecord, Data, FileHead, FileId, SourcePosition};
 
-/// How long a poll that found nothing new waits before returning `Idle`.
+/// How long a poll that found nothing new waits before returning `Idle`: for a change the file's directory
+/// reports (inotify), or, where it cannot be watched, this long before looking again.
 pub(crate) const IDLE_WAIT: Duration = Duration::from_millis(50);
+/// How long a poll waits for a reported change before returning `Idle` (so the engine commits on time).
+const WATCHED_IDLE_WAIT: Duration = Duration::from_millis(100);
 const READ_CHUNK_BYTES: usize = 64 * 1024;
 
 /// What the source found at the end of the open file.
@@ -46,6 +49,9 @@ pub struct FileSource {
     topic: Str,
     batch_size: usize,
     idle_wait: Duration,
+    /// Changes in the file's directory (appends, creation, renames), so new lines are read as soon as they are
+    /// written instead of at the next fixed look; `None` where the directory cannot be watched yet.
+    changes: Option<DirectoryChanges>,
     file: Option<tokio::fs::File>,
     /// The file `position` is an offset in: the open one, or the last one opened.
     file_id: FileId,
@@ -95,6 +101,7 @@ impl FileSource {
             topic: config.topic.clone(),
             batch_size: config.batch_size,
             idle_wait: IDLE_WAIT,
+            changes: None,
             file: None,
             file_id: FileId {
                 device: 0,
@@ -282,6 +289,97 @@ impl FileSource {
     }
 }
 
+impl FileSource {
+    /// Waits until the file's directory reports a change (or [`WATCHED_IDLE_WAIT`] passes); where it cannot be
+    /// watched, [`IDLE_WAIT`]. A change made between the last read and this wait is already queued in the
+    /// kernel, so it ends the wait at once: no line waits for a timer.
+    async fn wait_for_change(&mut self) {
+        if self.changes.is_none() {
+            self.changes = DirectoryChanges::watch(&self.path);
+        }
+        match &mut self.changes {
+            Some(changes) => {
+                if changes.next(WATCHED_IDLE_WAIT).await == Woken::WatchEnded {
+                    // The watch broke (its directory went away): look again the plain way until it is back.
+                    self.changes = None;
+                }
+            }
+            None => tokio::time::sleep(self.idle_wait).await,
+        }
+    }
+}
+
+/// inotify events of one directory: writes, creations, renames and deletions in it.
+#[cfg(target_os = "linux")]
+struct DirectoryChanges {
+    events: inotify::EventStream<Vec<u8>>,
+}
+
+#[cfg(target_os = "linux")]
+impl DirectoryChanges {
+    /// Watches the directory `path` is in; `None` if it cannot (no such directory yet, no inotify).
+    fn watch(path: &std::path::Path) -> Option<Self> {
+        use inotify::{Inotify, WatchMask};
+        let directory = match path.parent() {
+            Some(parent) if !parent.as_os_str().is_empty() => parent,
+            _ => std::path::Path::new("."),
+        };
+        let inotify = Inotify::init().ok()?;
+        inotify
+            .watches()
+            .add(
+                directory,
+                WatchMask::MODIFY
+                    | WatchMask::CLOSE_WRITE
+                    | WatchMask::CREATE
+                    | WatchMask::MOVED_TO
+                    | WatchMask::MOVED_FROM
+                    | WatchMask::DELETE
+                    | WatchMask::ATTRIB,
+            )
+            .ok()?;
+        // Room for a few dozen events a read; more wait in the kernel for the next one.
+        let events = inotify.into_event_stream(vec![0u8; 4096]).ok()?;
+        Some(Self { events })
+    }
+
+    /// Waits for the next change, at most `timeout`.
+    async fn next(&mut self, timeout: Duration) -> Woken {
+        use futures_util::StreamExt;
+        match tokio::time::timeout(timeout, self.events.next()).await {
+            Err(_elapsed) => Woken::TimedOut,
+            Ok(Some(Ok(event))) if !event.mask.contains(inotify::EventMask::IGNORED) => {
+                Woken::Changed
+            }
+            Ok(_) => Woken::WatchEnded,
+        }
+    }
+}
+
+/// Without inotify the source looks again every [`IDLE_WAIT`].
+#[cfg(not(target_os = "linux"))]
+struct DirectoryChanges;
+
+#[cfg(not(target_os = "linux"))]
+impl DirectoryChanges {
+    fn watch(_path: &std::path::Path) -> Option<Self> {
+        None
+    }
+
+    async fn next(&mut self, _timeout: Duration) -> Woken {
+        Woken::WatchEnded
+    }
+}
+
+/// Why a wait for a change ended.
+#[derive(Debug, PartialEq, Eq)]
+enum Woken {
+    Changed,
+    TimedOut,
+    /// The watch is gone (its directory was removed, or reading it failed).
+    WatchEnded,
+}
+
 impl SourceTask for FileSource {
     async fn poll(&mut self, limit: PollLimit) -> Result<SourcePoll, ConnectorError> {
         let limit = PollLimit {
@@ -295,7 +393,7 @@ impl SourceTask for FileSource {
                 return Ok(SourcePoll::Records(records));
             }
             if self.file.is_none() && !self.open_file().await? {
-                tokio::time::sleep(self.idle_wait).await;
+                self.wait_for_change().await;
                 return Ok(SourcePoll::Idle);
             }
             if self.read_chunk().await? > 0 {
@@ -326,7 +424,7 @@ impl SourceTask for FileSource {
                 // Read the old file once more: lines may have been appended just before it was replaced.
                 AtEnd::Replaced => self.replaced = true,
                 AtEnd::Unchanged => {
-                    tokio::time::sleep(self.idle_wait).await;
+                    self.wait_for_change().await;
                     return Ok(SourcePoll::Idle);
                 }
             }
@@ -342,5 +440,48 @@ impl SourceTask for FileSource {
     async fn close(&mut self) {
         self.file = None;
         self.pending.clear();
+    }
+}
+
+#[cfg(all(test, target_os = "linux"))]
+mod directory_changes_tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn an_append_ends_the_wait_before_its_timeout() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("in.txt");
+        std::fs::write(&path, "first\n").unwrap();
+        let mut changes = DirectoryChanges::watch(&path).expect("a watch on a temp directory");
+        // Written before the wait starts: the event waits in the kernel, so the wait still ends at once.
+        {
+            use std::io::Write;
+            let mut file = std::fs::OpenOptions::new()
+                .append(true)
+                .open(&path)
+                .unwrap();
+            file.write_all(b"second\n").unwrap();
+        }
+        // Ten minutes: only the event, not the timeout, can end this wait in a passing run.
+        assert_eq!(changes.next(Duration::from_secs(600)).await, Woken::Changed);
+    }
+
+    #[tokio::test]
+    async fn a_file_created_in_the_directory_ends_the_wait() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("later.txt");
+        let mut changes = DirectoryChanges::watch(&path).expect("a watch on a temp directory");
+        std::fs::write(&path, "hello\n").unwrap();
+        assert_eq!(changes.next(Duration::from_secs(600)).await, Woken::Changed);
+    }
+
+    #[tokio::test]
+    async fn nothing_written_times_out() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut changes = DirectoryChanges::watch(&dir.path().join("x")).unwrap();
+        assert_eq!(
+            changes.next(Duration::from_millis(20)).await,
+            Woken::TimedOut
+        );
     }
 }
