@@ -6,6 +6,7 @@
 //! from wait4. The broker shares the cores, so wall-clock rates and CPU per record are reported apart.
 
 mod broker;
+mod e2e;
 mod memory;
 mod pipeline;
 mod pw;
@@ -29,7 +30,7 @@ use spec::{ChildResult, Client, Kind, Spec};
 pub const BATCH_SIZE_BYTES: usize = 1_000_000;
 
 const USAGE: &str = "\
-usage: perf [--broker HOST:PORT] [--out DIR] [--scale F] [--only produce,latency,consume,pipeline]
+usage: perf [--broker HOST:PORT] [--out DIR] [--scale F] [--only produce,latency,consume,pipeline,e2e]
        perf memory [--out DIR]     RSS idle / under load / stalled sink, and start-up to first record
 
 Without --broker every scenario gets a fresh in-memory tansu on a free port.
@@ -72,6 +73,13 @@ fn main() -> anyhow::Result<()> {
     }
     if wants("pipeline") {
         pipeline(&options, &mut results)?;
+    }
+    if wants("e2e") {
+        results.add_e2e(e2e::run(
+            options.broker.as_deref(),
+            options.scale,
+            &options.out,
+        )?);
     }
     let table = results.write(&options.out)?;
     println!("\n{table}");
@@ -217,7 +225,7 @@ pub fn write_histogram(histogram: &Histogram<u64>, path: &str) -> anyhow::Result
     Ok(())
 }
 
-fn read_histogram(path: &Path) -> anyhow::Result<Histogram<u64>> {
+pub(crate) fn read_histogram(path: &Path) -> anyhow::Result<Histogram<u64>> {
     let bytes = std::fs::read(path)?;
     Deserializer::new()
         .deserialize(&mut &bytes[..])
@@ -256,6 +264,8 @@ fn base_spec(client: Client, kind: Kind, broker: &str, topic: &str) -> Spec {
         compression: "none".into(),
         rate_per_s: 0,
         histogram_path: String::new(),
+        sink_topic: String::new(),
+        defaults: false,
     }
 }
 
@@ -276,6 +286,35 @@ fn run_id() -> String {
 }
 
 fn produce_matrix(options: &Options, results: &mut report::Results) -> anyhow::Result<()> {
+    // Each tool at its own defaults first (what users run), then the tuned rows with both set alike.
+    for record_bytes in [100usize, 1024] {
+        let records = scaled(
+            options,
+            if record_bytes == 100 {
+                1_000_000
+            } else {
+                300_000
+            },
+        );
+        let name = format!("produce {record_bytes} B, each at its defaults");
+        eprintln!("{name}: {records} records each (pipewright: nothing set; librdkafka: enable.idempotence=true)");
+        for client in [Client::Pipewright, Client::Librdkafka] {
+            let broker = Broker::start(options.broker.as_deref())?;
+            let topic = format!(
+                "perf-produce-{record_bytes}-defaults-{}-{}",
+                client.name(),
+                run_id()
+            );
+            create_topic(&broker.address, &topic, 3)?;
+            let spec = Spec {
+                records,
+                record_bytes,
+                defaults: true,
+                ..base_spec(client, Kind::Produce, &broker.address, &topic)
+            };
+            results.add(&name, client, run_child(&spec, &broker)?);
+        }
+    }
     for record_bytes in [100usize, 1024] {
         for linger_ms in [0u64, 5] {
             for compression in ["none", "lz4"] {

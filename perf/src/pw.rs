@@ -16,6 +16,11 @@ use pipewright::runtime::{Consumer, Producer};
 use crate::spec::{payload_template, process_cpu_ns, stamp, ChildResult, Kind, Spec};
 
 fn producer_config(spec: &Spec, linger_ms: u64) -> anyhow::Result<ProducerConfig> {
+    if spec.defaults {
+        // acks=all and idempotence are the defaults; nothing else is set.
+        let map = ConfigMap::from_pairs([("bootstrap.servers", spec.broker.clone())]);
+        return Ok(ProducerConfig::from_map(map)?);
+    }
     let map = ConfigMap::from_pairs([
         ("bootstrap.servers", spec.broker.clone()),
         ("acks", "all".into()),
@@ -47,7 +52,8 @@ pub fn run(spec: &Spec) -> anyhow::Result<ChildResult> {
             Kind::Produce => produce(&spec).await,
             Kind::Latency => latency(&spec).await,
             Kind::Consume => consume(&spec).await,
-            _ => unreachable!(),
+            Kind::Probe => crate::e2e::probe(&spec).await,
+            _ => anyhow::bail!("pipewright does not run the {:?} role", spec.kind),
         }
     })?
 }

@@ -6,6 +6,7 @@ use std::path::Path;
 use hdrhistogram::Histogram;
 use plotters::prelude::*;
 
+use crate::e2e::E2eRun;
 use crate::pipeline::EngineRun;
 use crate::spec::Client;
 use crate::Measured;
@@ -17,6 +18,7 @@ pub struct Results {
     latency: Vec<(Client, Measured, Histogram<u64>)>,
     /// (cores, run)
     pipeline: Vec<(usize, EngineRun)>,
+    e2e: Vec<E2eRun>,
 }
 
 const PERCENTILES: &[(f64, &str)] = &[
@@ -65,6 +67,79 @@ impl Results {
         self.pipeline.push((cores, run));
     }
 
+    pub fn add_e2e(&mut self, runs: Vec<E2eRun>) {
+        self.e2e.extend(runs);
+    }
+
+    /// The end-to-end section: what each relay adds over the direct produce → consume path, the two
+    /// distributions it comes from, `e2e.csv` and one plot per rate.
+    fn write_e2e(&self, out: &Path, md: &mut String) -> anyhow::Result<()> {
+        md.push_str("### End-to-end latency through a relay, Kafka → Kafka, records of 100 B (µs; added = through the relay minus the direct produce → consume path of the same records, percentile by percentile)
+
+");
+        md.push_str("| rate/s | records | relay | added p50 | added p99 | through p50 | through p99 | through p99.9 | through p99.99 | direct p50 | direct p99 |\n|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+        let mut csv = String::from("rate_per_s,relay,path,percentile,latency_us\n");
+        for run in &self.e2e {
+            let (t, d) = (&run.through, &run.direct);
+            let _ = writeln!(
+                md,
+                "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+                run.rate_per_s,
+                run.records,
+                run.relay.name(),
+                run.added_us(50.0),
+                run.added_us(99.0),
+                t.value_at_percentile(50.0),
+                t.value_at_percentile(99.0),
+                t.value_at_percentile(99.9),
+                t.value_at_percentile(99.99),
+                d.value_at_percentile(50.0),
+                d.value_at_percentile(99.0),
+            );
+            for (path, histogram) in [("through", t), ("direct", d)] {
+                for q in percentile_axis() {
+                    let _ = writeln!(
+                        csv,
+                        "{},{},{path},{q},{}",
+                        run.rate_per_s,
+                        run.relay.name(),
+                        histogram.value_at_percentile(q)
+                    );
+                }
+            }
+        }
+        md.push('\n');
+        std::fs::write(out.join("e2e.csv"), csv)?;
+        let mut rates: Vec<u64> = self.e2e.iter().map(|r| r.rate_per_s).collect();
+        rates.dedup();
+        for rate in rates {
+            let series: Vec<(String, &Histogram<u64>)> = self
+                .e2e
+                .iter()
+                .filter(|r| r.rate_per_s == rate)
+                .flat_map(|r| {
+                    [(r.relay.name().to_owned(), &r.through)].into_iter().chain(
+                        (r.relay == crate::e2e::Relay::Engine)
+                            .then(|| ("direct produce → consume".to_owned(), &r.direct)),
+                    )
+                })
+                .collect();
+            let path = out.join(format!("e2e-{rate}.png"));
+            plot_series(
+                &format!("end-to-end latency, Kafka → relay → Kafka, {rate} records/s of 100 B"),
+                &series,
+                &path,
+            )?;
+            let _ = writeln!(
+                md,
+                "Plot: `{}`.\n",
+                path.file_name()
+                    .map_or(String::new(), |n| n.to_string_lossy().into_owned())
+            );
+        }
+        Ok(())
+    }
+
     /// Writes results.md, results.csv, latency.csv and latency.png into `out`; returns the markdown.
     pub fn write(&self, out: &Path) -> anyhow::Result<String> {
         let mut md = String::new();
@@ -88,7 +163,7 @@ impl Results {
             );
         };
         if !self.pairs.is_empty() {
-            md.push_str("### Throughput (acks=all, idempotent, batch.size=1000000; CPU = user+sys of the client process per record)\n\n");
+            md.push_str("### Throughput (acks=all, idempotent; rows \"at its defaults\": nothing else set on either side, the rest: batch.size=1000000 and the linger and compression named, on both; CPU = user+sys of the client process per record)\n\n");
             md.push_str("| scenario | pipewright records/s | librdkafka records/s | ratio (goal ≥ 1.5×) | pipewright CPU ns/record | librdkafka CPU ns/record | ratio (goal ≤ 0.33×) | broker CPU, cores (pw / rdkafka run) |\n");
             md.push_str("|---|---:|---:|---:|---:|---:|---:|---:|\n");
             for (scenario, ours, theirs) in &self.pairs {
@@ -170,6 +245,9 @@ impl Results {
                 );
             }
             md.push('\n');
+        }
+        if !self.e2e.is_empty() {
+            self.write_e2e(out, &mut md)?;
         }
         md.push_str(&self.goals());
         std::fs::write(out.join("results.md"), &md)?;
@@ -299,6 +377,68 @@ fn plot_latency(series: &[(Client, Measured, Histogram<u64>)], path: &Path) -> a
         chart
             .draw_series(LineSeries::new(points, color.stroke_width(2)))?
             .label(client.name())
+            .legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
+            });
+    }
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperLeft)
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .draw()?;
+    root.present()?;
+    Ok(())
+}
+
+/// Named latency distributions against percentile on the "nines" axis.
+fn plot_series(
+    caption: &str,
+    series: &[(String, &Histogram<u64>)],
+    path: &Path,
+) -> anyhow::Result<()> {
+    let root = BitMapBackend::new(path, (1000, 600)).into_drawing_area();
+    root.fill(&WHITE)?;
+    let max_us = series
+        .iter()
+        .map(|(_, h)| h.value_at_percentile(99.99))
+        .max()
+        .unwrap_or(1)
+        .max(1) as f64
+        * 1.1;
+    let mut chart = ChartBuilder::on(&root)
+        .caption(caption, ("sans-serif", 22))
+        .margin(15)
+        .x_label_area_size(45)
+        .y_label_area_size(70)
+        .build_cartesian_2d(0f64..4f64, (1f64..max_us).log_scale())?;
+    chart
+        .configure_mesh()
+        .x_desc("percentile")
+        .y_desc("latency (µs, log scale)")
+        .x_labels(5)
+        .x_label_formatter(&|x| match x.round() as i32 {
+            0 => "0%".into(),
+            1 => "90%".into(),
+            2 => "99%".into(),
+            3 => "99.9%".into(),
+            4 => "99.99%".into(),
+            _ => String::new(),
+        })
+        .draw()?;
+    let palette = [BLUE, CYAN, RED, MAGENTA, BLACK, GREEN];
+    for (index, (name, histogram)) in series.iter().enumerate() {
+        let color = palette[index % palette.len()];
+        let points: Vec<(f64, f64)> = percentile_axis()
+            .into_iter()
+            .map(|q| {
+                let nines = -(1.0 - q / 100.0).max(1e-4).log10();
+                (nines, (histogram.value_at_percentile(q) as f64).max(1.0))
+            })
+            .collect();
+        chart
+            .draw_series(LineSeries::new(points, color.stroke_width(2)))?
+            .label(name.as_str())
             .legend(move |(x, y)| {
                 PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
             });

@@ -59,6 +59,13 @@ fn producer(spec: &Spec, reports: Reports) -> anyhow::Result<BaseProducer<Report
     } else {
         &spec.compression
     };
+    if spec.defaults {
+        // librdkafka's defaults (acks=all, linger.ms=5, batch.size=1000000), idempotent like pipewright's.
+        return Ok(ClientConfig::new()
+            .set("bootstrap.servers", &spec.broker)
+            .set("enable.idempotence", "true")
+            .create_with_context(reports)?);
+    }
     Ok(ClientConfig::new()
         .set("bootstrap.servers", &spec.broker)
         .set("acks", "all")
@@ -104,7 +111,10 @@ pub fn run(spec: &Spec) -> anyhow::Result<ChildResult> {
         Kind::Produce => produce(spec),
         Kind::Latency => latency(spec),
         Kind::Consume => consume(spec),
-        Kind::Fill | Kind::FillJson => anyhow::bail!("librdkafka does not run this role"),
+        Kind::Relay => relay(spec),
+        Kind::Fill | Kind::FillJson | Kind::Probe => {
+            anyhow::bail!("librdkafka does not run this role")
+        }
     }
 }
 
@@ -200,6 +210,43 @@ fn consume(spec: &Spec) -> anyhow::Result<ChildResult> {
     Ok(ChildResult {
         records,
         failed: 0,
+        elapsed_ns: start.elapsed().as_nanos() as u64,
+        cpu_window_ns: process_cpu_ns() - cpu_start,
+    })
+}
+
+/// librdkafka's consume → produce loop, the way a user writes one: a group consumer on `topic` from the end,
+/// every record produced to `sink_topic` as it arrives, delivery reports served between polls. Runs until
+/// `records` records went through or the parent kills it.
+fn relay(spec: &Spec) -> anyhow::Result<ChildResult> {
+    let producer = producer(spec, Reports::default())?;
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", &spec.broker)
+        .set("group.id", format!("perf-relay-{}", std::process::id()))
+        .set("auto.offset.reset", "latest")
+        .create()?;
+    consumer.subscribe(&[&spec.topic])?;
+    let (start, cpu_start) = (Instant::now(), process_cpu_ns());
+    let mut relayed = 0u64;
+    while relayed < spec.records {
+        match consumer.poll(Duration::from_millis(100)) {
+            Some(Ok(message)) => {
+                let mut record = BaseRecord::with_opaque_to(&spec.sink_topic, 0);
+                if let Some(payload) = message.payload() {
+                    record = record.payload(payload);
+                }
+                send(&producer, record)?;
+                relayed += 1;
+            }
+            Some(Err(e)) => anyhow::bail!("librdkafka relay consume: {e}"),
+            None => {}
+        }
+        producer.poll(Duration::ZERO);
+    }
+    producer.flush(Duration::from_secs(30))?;
+    Ok(ChildResult {
+        records: relayed,
+        failed: producer.context().failed.load(Ordering::Relaxed),
         elapsed_ns: start.elapsed().as_nanos() as u64,
         cpu_window_ns: process_cpu_ns() - cpu_start,
     })

@@ -28,6 +28,13 @@ pub enum Kind {
     Fill,
     /// Untimed: fills the pipeline scenario's source topic with JSON records keyed by their number.
     FillJson,
+    /// End-to-end latency: sends stamped records at a fixed rate to `topic` and reads them back both from
+    /// `topic` (the direct produce → consume baseline) and from `sink_topic`, where a relay under test copies
+    /// them (an engine pipeline, or librdkafka's consume → produce loop).
+    Probe,
+    /// librdkafka's consume → produce loop from `topic` to `sink_topic`, until `records` measured records went
+    /// through (or the parent stops it).
+    Relay,
 }
 
 #[derive(Debug, Clone)]
@@ -42,8 +49,12 @@ pub struct Spec {
     pub linger_ms: u64,
     pub compression: String,
     pub rate_per_s: u64,
-    /// Where a latency child writes its histogram (V2 serialised).
+    /// Where a latency child writes its histogram (V2 serialised); a probe writes `….direct` and `….through`.
     pub histogram_path: String,
+    /// Where a relay or probe copies to / reads back from.
+    pub sink_topic: String,
+    /// Each tool at its own defaults: no linger.ms, batch.size or compression set.
+    pub defaults: bool,
 }
 
 impl Spec {
@@ -58,6 +69,8 @@ impl Spec {
                     Kind::Consume => "consume",
                     Kind::Fill => "fill",
                     Kind::FillJson => "fill-json",
+                    Kind::Probe => "probe",
+                    Kind::Relay => "relay",
                 }
             ),
             format!("broker={}", self.broker),
@@ -70,6 +83,8 @@ impl Spec {
             format!("rate_per_s={}", self.rate_per_s),
         ];
         words.push(format!("histogram_path={}", self.histogram_path));
+        words.push(format!("sink_topic={}", self.sink_topic));
+        words.push(format!("defaults={}", self.defaults));
         words
     }
 
@@ -92,6 +107,8 @@ impl Spec {
                 "consume" => Kind::Consume,
                 "fill" => Kind::Fill,
                 "fill-json" => Kind::FillJson,
+                "probe" => Kind::Probe,
+                "relay" => Kind::Relay,
                 other => anyhow::bail!("unknown kind {other}"),
             },
             broker: get("broker")?.to_owned(),
@@ -103,6 +120,8 @@ impl Spec {
             compression: get("compression")?.to_owned(),
             rate_per_s: get("rate_per_s")?.parse()?,
             histogram_path: get("histogram_path")?.to_owned(),
+            sink_topic: get("sink_topic")?.to_owned(),
+            defaults: get("defaults")?.parse()?,
         })
     }
 }
