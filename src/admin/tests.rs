@@ -45,6 +45,7 @@ fn state(dir: &tempfile::TempDir) -> RestState {
         log_levels: None,
         topic_tracking: Default::default(),
         kafka_cluster_id: Default::default(),
+        auth: Default::default(),
     }
 }
 
@@ -518,6 +519,7 @@ async fn health_answers_healthy_while_the_worker_answers_and_unhealthy_once_it_i
         log_levels: None,
         topic_tracking: Default::default(),
         kafka_cluster_id: Default::default(),
+        auth: Default::default(),
     };
     let (status, body) = send(&gone, Method::GET, "/health", None).await;
     assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR, "{body}");
