@@ -58,6 +58,20 @@ fn rest_listeners(
     }
 }
 
+/// The warning a listener bound to `bound` deserves: one when anyone on the network may call it.
+fn exposure_warning(
+    bound: std::net::SocketAddr,
+    listener: &RestListener,
+    spec: &RestServerSpec,
+) -> Option<&'static str> {
+    (!bound.ip().is_loopback() && !authenticates(listener, spec)).then_some(
+        "the REST API is open to the network without authentication: anyone who reaches it can create, \
+         change and delete connectors. Bind 127.0.0.1, or turn on basic auth (rest.extension.classes), a \
+         bearer token (rest.auth.bearer.token.file) or required client certificates \
+         (listeners.https.ssl.client.auth=required)",
+    )
+}
+
 /// Whether callers of `listener` must prove who they are: basic auth or a bearer token, or on https a client
 /// certificate the truststore vouches for.
 fn authenticates(listener: &RestListener, spec: &RestServerSpec) -> bool {
@@ -156,16 +170,10 @@ pub fn run(options: RunOptions) -> anyhow::Result<i32> {
                 runtime.spawn(server.serve(state));
                 let scheme = listener.scheme_name();
                 eprintln!("% engine: REST API on {scheme}://{shown}/connectors");
-                if bound.is_some_and(|a| !a.ip().is_loopback())
-                    && !authenticates(listener, &worker.rest)
+                if let Some(warning) =
+                    bound.and_then(|a| exposure_warning(a, listener, &worker.rest))
                 {
-                    tracing::warn!(
-                        listener = %format!("{scheme}://{shown}"),
-                        "the REST API is open to the network without authentication: anyone who reaches it \
-                         can create, change and delete connectors. Bind 127.0.0.1, or turn on basic auth \
-                         (rest.extension.classes), a bearer token (rest.auth.bearer.token.file) or required \
-                         client certificates (listeners.https.ssl.client.auth=required)"
-                    );
+                    tracing::warn!(listener = %format!("{scheme}://{shown}"), "{warning}");
                 }
             }
             Err(e) => eprintln!("% engine: REST API not started: {e}"),
@@ -174,4 +182,39 @@ pub fn run(options: RunOptions) -> anyhow::Result<i32> {
     let defaults = config.defaults();
     standalone.run_connectors(config.pipelines, defaults)?;
     Ok(standalone.run())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_listener_beyond_loopback_without_authentication_is_warned_about() {
+        let open = RestServerSpec::default();
+        let listener = RestListener::http("0.0.0.0", 8083);
+        let everywhere: std::net::SocketAddr = "0.0.0.0:8083".parse().unwrap();
+        let one_interface: std::net::SocketAddr = "192.0.2.10:8083".parse().unwrap();
+        let loopback: std::net::SocketAddr = "127.0.0.1:8083".parse().unwrap();
+        let loopback6: std::net::SocketAddr = "[::1]:8083".parse().unwrap();
+        assert!(exposure_warning(everywhere, &listener, &open).is_some());
+        assert!(exposure_warning(one_interface, &listener, &open).is_some());
+        assert!(exposure_warning(loopback, &listener, &open).is_none());
+        assert!(exposure_warning(loopback6, &listener, &open).is_none());
+        // With a bearer token (or basic auth) the API is protected wherever it listens.
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("token"), "t0ken").unwrap();
+        std::fs::write(
+            dir.path().join("worker.properties"),
+            format!(
+                "bootstrap.servers=127.0.0.1:1\nrest.auth.bearer.token.file={}/token\n",
+                dir.path().display()
+            ),
+        )
+        .unwrap();
+        let worker = config::load_standalone(&dir.path().join("worker.properties"), &[])
+            .unwrap()
+            .worker;
+        assert!(worker.rest.auth.bearer.is_some());
+        assert!(exposure_warning(everywhere, &listener, &worker.rest).is_none());
+    }
 }

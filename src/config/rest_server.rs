@@ -1023,6 +1023,20 @@ mod jaas {
         Equals,
     }
 
+    impl Token {
+        fn describe(&self) -> String {
+            match self {
+                // Never the text itself: an option's value may be a password.
+                Token::Word(_) => "a word".into(),
+                Token::Quoted(_) => "a quoted value".into(),
+                Token::Open => "{".into(),
+                Token::Close => "}".into(),
+                Token::Semicolon => ";".into(),
+                Token::Equals => "=".into(),
+            }
+        }
+    }
+
     fn tokens(text: &str) -> Result<Vec<(Token, u32)>, (u32, String)> {
         let mut out = Vec::new();
         let mut line = 1u32;
@@ -1105,7 +1119,10 @@ mod jaas {
         let mut sections = Vec::new();
         let last_line = tokens.last().map_or(1, |(_, l)| *l);
         let expected = |what: &str, found: Option<&(Token, u32)>| match found {
-            Some((token, line)) => (*line, format!("expected {what}, found {token:?}")),
+            Some((token, line)) => (
+                *line,
+                format!("expected {what}, found {}", token.describe()),
+            ),
             None => (
                 last_line,
                 format!("expected {what}, found the end of the file"),
@@ -1188,5 +1205,334 @@ mod jaas {
             });
         }
         Ok(sections)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::load_standalone;
+
+    /// A CA, a server certificate it signed (localhost, 127.0.0.1) and another key.
+    struct Pki {
+        ca_pem: String,
+        server_pem: String,
+        server_key_pem: String,
+        other_key_pem: String,
+    }
+
+    fn pki() -> Pki {
+        let ca_key = rcgen::KeyPair::generate().unwrap();
+        let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        let ca = rcgen::CertifiedIssuer::self_signed(ca_params, ca_key).unwrap();
+        let server_key = rcgen::KeyPair::generate().unwrap();
+        let server = rcgen::CertificateParams::new(vec!["localhost".into(), "127.0.0.1".into()])
+            .unwrap()
+            .signed_by(&server_key, &ca)
+            .unwrap();
+        Pki {
+            ca_pem: ca.pem(),
+            server_pem: server.pem(),
+            server_key_pem: server_key.serialize_pem(),
+            other_key_pem: rcgen::KeyPair::generate().unwrap().serialize_pem(),
+        }
+    }
+
+    /// Writes `worker.properties` with `lines` (paths as `DIR/`) and reads it as `engine standalone` does.
+    fn load(dir: &Path, lines: &str) -> Result<crate::config::WorkerConfig, String> {
+        let text = format!(
+            "bootstrap.servers=127.0.0.1:1\n{}\n",
+            lines.replace("DIR/", &format!("{}/", dir.display()))
+        );
+        let path = dir.join("worker.properties");
+        std::fs::write(&path, text).unwrap();
+        load_standalone(&path, &[])
+            .map(|config| config.worker)
+            .map_err(|e| e.to_string())
+    }
+
+    fn write(dir: &Path, name: &str, text: &str) {
+        std::fs::write(dir.join(name), text).unwrap();
+    }
+
+    #[test]
+    fn listeners_take_http_and_https_and_bind_loopback_when_no_host_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let pki = pki();
+        write(
+            dir.path(),
+            "ks.pem",
+            &(pki.server_pem.clone() + &pki.server_key_pem),
+        );
+        let worker = load(
+            dir.path(),
+            "listeners=http://:8083, HTTPS://[::1]:8443\nlisteners.https.ssl.keystore.location=DIR/ks.pem\nlisteners.https.ssl.keystore.type=PEM",
+        )
+        .unwrap();
+        assert_eq!(
+            worker.rest.listeners[0],
+            RestListener::http("127.0.0.1", 8083)
+        );
+        assert_eq!(worker.rest.listeners[1].scheme, RestScheme::Https);
+        assert_eq!(worker.rest.listeners[1].address(), "[::1]:8443");
+        let tls = worker.rest.tls.expect("the https listener's TLS");
+        assert_eq!(tls.client_auth, ClientAuth::None);
+        assert!(!worker.rest.auth.is_required());
+        // Connectors created later are built from the entries again: the REST keys are not among them.
+        assert!(worker
+            .entries
+            .iter()
+            .all(|e| !e.key.starts_with("listeners")));
+
+        let worker = load(dir.path(), "rest.port=9000").unwrap();
+        assert_eq!(
+            worker.rest.listeners,
+            vec![RestListener::http("127.0.0.1", 9000)]
+        );
+        let worker = load(dir.path(), "").unwrap();
+        assert!(
+            worker.rest.listeners.is_empty(),
+            "the CLI's default (127.0.0.1:8083) applies"
+        );
+    }
+
+    #[test]
+    fn keystore_problems_are_config_errors_at_file_line_and_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let pki = pki();
+        write(
+            dir.path(),
+            "mismatched.pem",
+            &(pki.server_pem.clone() + &pki.other_key_pem),
+        );
+        write(dir.path(), "cert-only.pem", &pki.server_pem);
+        write(dir.path(), "store.jks", "\u{fe}\u{ed}\u{fe}\u{ed} not pem");
+        let key = "listeners.https.ssl.keystore.location";
+        for (lines, expected) in [
+            (
+                format!("{key}=DIR/missing.pem"),
+                format!("worker.properties:3: key \"{key}\": cannot read the keystore"),
+            ),
+            (
+                format!("{key}=DIR/mismatched.pem"),
+                format!("worker.properties:3: key \"{key}\": the keystore's key and certificate cannot serve TLS"),
+            ),
+            (
+                format!("{key}=DIR/cert-only.pem"),
+                format!("worker.properties:3: key \"{key}\": the keystore holds no PEM PRIVATE KEY block"),
+            ),
+            (
+                format!("{key}=DIR/store.jks"),
+                format!("worker.properties:3: key \"{key}\": the keystore is not PEM"),
+            ),
+            (
+                format!("{key}=DIR/mismatched.pem\nlisteners.https.ssl.keystore.type=JKS"),
+                "worker.properties:4: key \"listeners.https.ssl.keystore.type\": pipewright reads keystores of type PEM only, not \"JKS\"".to_owned(),
+            ),
+            (
+                format!("{key}=DIR/cert-only.pem\nlisteners.https.ssl.keystore.password=secret-value"),
+                "worker.properties:4: key \"listeners.https.ssl.keystore.password\": a PEM keystore has no store password".to_owned(),
+            ),
+            (
+                "listeners.https.ssl.client.auth=required".to_owned(),
+                "worker.properties:2: key \"listeners\": an https listener needs a keystore".to_owned(),
+            ),
+            (
+                format!("{key}=DIR/cert-only.pem\nlisteners.https.ssl.keystore.locaton=x"),
+                "key \"listeners.https.ssl.keystore.locaton\": unknown key (did you mean \"listeners.https.ssl.keystore.location\"?)".to_owned(),
+            ),
+        ] {
+            let errors = load(dir.path(), &format!("listeners=https://127.0.0.1:8443\n{lines}")).unwrap_err();
+            assert!(errors.contains(&expected), "{lines}:\n{errors}\n(expected {expected})");
+            assert!(!errors.contains("secret-value"), "no secret in {errors}");
+        }
+        let errors = load(
+            dir.path(),
+            &format!("listeners=http://127.0.0.1:8083\n{key}=DIR/cert-only.pem"),
+        )
+        .unwrap_err();
+        assert!(errors.contains("no listener is https"), "{errors}");
+    }
+
+    #[test]
+    fn bare_ssl_keys_serve_the_https_listeners_only_when_no_prefixed_key_is_given() {
+        let dir = tempfile::tempdir().unwrap();
+        let pki = pki();
+        write(
+            dir.path(),
+            "ks.pem",
+            &(pki.server_pem.clone() + &pki.server_key_pem),
+        );
+        write(dir.path(), "ca.pem", &pki.ca_pem);
+        let worker = load(
+            dir.path(),
+            "listeners=https://127.0.0.1:8443\nssl.keystore.location=DIR/ks.pem\nssl.truststore.location=DIR/ca.pem\nssl.client.auth=required",
+        )
+        .unwrap();
+        assert_eq!(worker.rest.tls.unwrap().client_auth, ClientAuth::Required);
+        // Kafka Connect's all-or-nothing: with a listeners.https. key, the bare ssl.client.auth (a server key
+        // no Kafka client takes) is read by nothing.
+        let errors = load(
+            dir.path(),
+            "listeners=https://127.0.0.1:8443\nlisteners.https.ssl.keystore.location=DIR/ks.pem\nssl.client.auth=required",
+        )
+        .unwrap_err();
+        assert!(errors.contains("worker.properties:4: key \"ssl.client.auth\": the https listeners read listeners.https.* keys instead"), "{errors}");
+    }
+
+    #[test]
+    fn client_certificates_need_a_truststore_and_a_known_mode() {
+        let dir = tempfile::tempdir().unwrap();
+        let pki = pki();
+        write(
+            dir.path(),
+            "ks.pem",
+            &(pki.server_pem.clone() + &pki.server_key_pem),
+        );
+        write(dir.path(), "ca.pem", &pki.ca_pem);
+        let base =
+            "listeners=https://127.0.0.1:8443\nlisteners.https.ssl.keystore.location=DIR/ks.pem";
+        let worker = load(
+            dir.path(),
+            &format!("{base}\nlisteners.https.ssl.client.auth=requested\nlisteners.https.ssl.truststore.location=DIR/ca.pem"),
+        )
+        .unwrap();
+        assert_eq!(worker.rest.tls.unwrap().client_auth, ClientAuth::Requested);
+        let errors = load(
+            dir.path(),
+            &format!("{base}\nlisteners.https.ssl.client.auth=required"),
+        )
+        .unwrap_err();
+        assert!(errors.contains("key \"listeners.https.ssl.client.auth\": client certificates are checked against a truststore"), "{errors}");
+        let errors = load(
+            dir.path(),
+            &format!("{base}\nlisteners.https.ssl.client.auth=always"),
+        )
+        .unwrap_err();
+        assert!(
+            errors.contains("expected none, requested or required, found \"always\""),
+            "{errors}"
+        );
+        let errors = load(
+            dir.path(),
+            &format!("{base}\nlisteners.https.ssl.truststore.location=DIR/ca.pem"),
+        )
+        .unwrap_err();
+        assert!(errors.contains("ssl.client.auth is none"), "{errors}");
+        let errors = load(
+            dir.path(),
+            &format!("{base}\nlisteners.https.ssl.enabled.protocols=TLSv1.1"),
+        )
+        .unwrap_err();
+        assert!(errors.contains("TLSv1.2 and TLSv1.3 only"), "{errors}");
+    }
+
+    #[test]
+    fn basic_auth_reads_the_jaas_file_and_its_credentials() {
+        let dir = tempfile::tempdir().unwrap();
+        write(
+            dir.path(),
+            "users.properties",
+            "# who may call\nadmin: s3cret\nreader=read,only\n",
+        );
+        write(
+            dir.path(),
+            "jaas.conf",
+            &format!(
+                "// other clients' sections are left alone\nKafkaClient {{ org.example.Other required user=\"x\"; }};\n/* the REST API */\nKafkaConnect {{\n  {PROPERTY_FILE_LOGIN_MODULE} required\n  file=\"{}/users.properties\";\n}};\n",
+                dir.path().display()
+            ),
+        );
+        let worker = load(
+            dir.path(),
+            &format!("rest.extension.classes={BASIC_AUTH_EXTENSION}\njava.security.auth.login.config=DIR/jaas.conf"),
+        )
+        .unwrap();
+        let users = worker.rest.auth.basic.expect("basic auth");
+        assert_eq!(users.user_count(), 2);
+        assert!(users.accepts("admin", "s3cret"));
+        assert!(
+            users.accepts("reader", "read,only"),
+            "the whole value is the password"
+        );
+        assert!(!users.accepts("admin", "s3cre"));
+        assert!(!users.accepts("admin", "s3cret "));
+        assert!(!users.accepts("nobody", "s3cret"));
+        assert!(!format!("{users:?}").contains("s3cret"));
+
+        write(dir.path(), "empty.properties", "# nobody\n");
+        write(
+            dir.path(),
+            "empty.conf",
+            &format!("KafkaConnect {{\n {PROPERTY_FILE_LOGIN_MODULE} required file=\"{}/empty.properties\";\n}};\n", dir.path().display()),
+        );
+        let errors = load(
+            dir.path(),
+            &format!("rest.extension.classes={BASIC_AUTH_EXTENSION}\njava.security.auth.login.config=DIR/empty.conf"),
+        )
+        .unwrap_err();
+        assert!(errors.contains("empty.properties: no user"), "{errors}");
+
+        write(
+            dir.path(),
+            "broken.conf",
+            "KafkaConnect {\n  Some.Module required\n  file=x\n};\n",
+        );
+        let errors = load(
+            dir.path(),
+            &format!("rest.extension.classes={BASIC_AUTH_EXTENSION}\njava.security.auth.login.config=DIR/broken.conf"),
+        )
+        .unwrap_err();
+        assert!(
+            errors.contains("broken.conf:4: expected an option or ;, found }"),
+            "{errors}"
+        );
+
+        let errors = load(
+            dir.path(),
+            &format!("rest.extension.classes={BASIC_AUTH_EXTENSION}"),
+        )
+        .unwrap_err();
+        assert!(
+            errors.contains("key \"rest.extension.classes\": basic auth needs its JAAS file"),
+            "{errors}"
+        );
+        let errors =
+            load(dir.path(), "rest.extension.classes=com.example.MyExtension").unwrap_err();
+        assert!(
+            errors.contains("pipewright runs no Java REST extension"),
+            "{errors}"
+        );
+    }
+
+    #[test]
+    fn the_jaas_file_is_found_in_kafka_opts_as_the_jvm_reads_it() {
+        assert_eq!(
+            jaas_path_in_java_options(
+                "-Xmx1g -Djava.security.auth.login.config=/etc/connect/jaas.conf -Dx=y"
+            ),
+            Some(PathBuf::from("/etc/connect/jaas.conf"))
+        );
+        assert_eq!(jaas_path_in_java_options("-Xmx1g"), None);
+    }
+
+    #[test]
+    fn the_bearer_token_is_read_from_its_file() {
+        let dir = tempfile::tempdir().unwrap();
+        write(dir.path(), "token", "abc.def-123\n");
+        let worker = load(dir.path(), "rest.auth.bearer.token.file=DIR/token").unwrap();
+        let token = worker.rest.auth.bearer.expect("the token");
+        assert!(token.accepts("abc.def-123"));
+        assert!(!token.accepts("abc.def-12"));
+        write(dir.path(), "blank", "\n");
+        let errors = load(dir.path(), "rest.auth.bearer.token.file=DIR/blank").unwrap_err();
+        assert!(
+            errors.contains(
+                "worker.properties:2: key \"rest.auth.bearer.token.file\": the bearer token file"
+            ),
+            "{errors}"
+        );
+        assert!(errors.contains("is empty"), "{errors}");
     }
 }
