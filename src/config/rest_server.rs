@@ -150,7 +150,7 @@ impl std::fmt::Debug for BasicUsers {
 }
 
 impl BasicUsers {
-    fn new(file: PathBuf, users: Vec<(String, String)>) -> Self {
+    pub(crate) fn new(file: PathBuf, users: Vec<(String, String)>) -> Self {
         let key = fresh_key();
         let users = users
             .into_iter()
@@ -194,7 +194,7 @@ impl std::fmt::Debug for BearerToken {
 }
 
 impl BearerToken {
-    fn new(file: PathBuf, token: &str) -> Self {
+    pub(crate) fn new(file: PathBuf, token: &str) -> Self {
         let key = fresh_key();
         let tag = hmac::sign(&key, token.as_bytes());
         Self { file, key, tag }
