@@ -43,8 +43,8 @@ struct RunArgs {
     /// Where file-like sources' positions are kept
     #[arg(long = "state-dir", default_value = ".pipewright-state")]
     state_dir: std::path::PathBuf,
-    /// Where the REST API (Kafka Connect's) listens, host:port, or "off" [default: the worker's listeners,
-    /// else 127.0.0.1:8083]
+    /// Where the REST API (Kafka Connect's) listens: one http listener at host:port in place of the worker's
+    /// listeners, or "off" [default: the worker's listeners (http/https), else 127.0.0.1:8083]
     #[arg(long = "rest-listen")]
     rest_listen: Option<String>,
     /// How long SIGINT/SIGTERM may take to drain and commit before the process exits anyway, ms [default: the

@@ -56,22 +56,6 @@ pub const SERVER_SSL_KEYS: &[&str] = &[
     "ssl.enabled.protocols",
 ];
 
-/// The REST keys besides `listeners`, `rest.host.name` and `rest.port`, with their meaning (for the key list).
-pub const REST_SERVER_KEYS: &[(&str, &str)] = &[
-    (
-        "rest.extension.classes",
-        "BasicAuthSecurityRestExtension: HTTP basic auth from a JAAS file",
-    ),
-    (
-        JAAS_CONFIG_KEY,
-        "The JAAS file of basic auth (else KAFKA_OPTS -D...)",
-    ),
-    (
-        BEARER_TOKEN_FILE_KEY,
-        "File with the token Authorization: Bearer must carry",
-    ),
-];
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RestScheme {
     Http,

@@ -110,8 +110,28 @@ pub const WORKER_KEYS: &[(&str, &str)] = &[
         "REST listeners, http://host:port and/or https://host:port",
     ),
     (
-        "listeners.https.ssl.*",
-        "TLS of the https listeners (else the bare ssl.* keys)",
+        "listeners.https.ssl.keystore.location",
+        "PEM keystore of the https listeners (else ssl.keystore.location)",
+    ),
+    (
+        "listeners.https.ssl.client.auth",
+        "none, requested or required: client certificates",
+    ),
+    (
+        "listeners.https.ssl.truststore.location",
+        "PEM CAs client certificates must chain to",
+    ),
+    (
+        "rest.extension.classes",
+        "BasicAuthSecurityRestExtension: HTTP basic auth",
+    ),
+    (
+        "java.security.auth.login.config",
+        "The JAAS file of basic auth (else KAFKA_OPTS -D...)",
+    ),
+    (
+        "rest.auth.bearer.token.file",
+        "File with the token Authorization: Bearer must carry",
     ),
     ("rest.host.name", "REST host (when listeners is not set)"),
     ("rest.port", "REST port (when listeners is not set)"),
