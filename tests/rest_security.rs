@@ -7,6 +7,7 @@
 //!   are let in;
 //! - `listeners.https.ssl.client.auth=required`: no connection without a client certificate the truststore
 //!   vouches for;
+//! - http and https listeners at once serve one worker, basic auth on both, the JAAS file named by `KAFKA_OPTS`;
 //! - a keystore whose key does not match its certificate stops `engine standalone` with the file, line and key
 //!   before anything listens.
 //!
@@ -412,4 +413,96 @@ fn a_keystore_whose_key_does_not_match_stops_the_engine_before_it_listens() {
         std::net::TcpStream::connect(("127.0.0.1", port)).is_err(),
         "nothing listens"
     );
+}
+
+#[test]
+fn http_and_https_listeners_serve_one_api_with_basic_auth_from_kafka_opts() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = TestPki::create(dir.path());
+    // The JAAS file comes from KAFKA_OPTS, as a Kafka Connect deployment passes it to the JVM.
+    let auth = auth_keys(dir.path());
+    let jaas = dir.path().join("jaas.conf");
+    let auth: String = auth
+        .lines()
+        .filter(|l| !l.starts_with("java.security") && !l.starts_with("rest.auth"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let (http_port, https_port) = (free_port(), free_port());
+    let worker = dir.path().join("worker.properties");
+    std::fs::write(
+        &worker,
+        format!(
+            "bootstrap.servers={NO_BROKER}\noffset.storage.file.filename={}\n\
+             listeners=http://127.0.0.1:{http_port}, https://127.0.0.1:{https_port}\n\
+             ssl.keystore.type=PEM\nssl.keystore.location={}\n{auth}",
+            dir.path().join("offsets").display(),
+            pki.keystore.display()
+        ),
+    )
+    .unwrap();
+    let mut process = support::engine_process::EngineProcess(
+        Command::new(engine())
+            .arg("standalone")
+            .arg(&worker)
+            .args(["--cores", "1", "--state-dir"])
+            .arg(dir.path().join("state"))
+            .env(
+                "KAFKA_OPTS",
+                format!(
+                    "-Xmx256m -Djava.security.auth.login.config={}",
+                    jaas.display()
+                ),
+            )
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("start engine standalone"),
+        http_port,
+    );
+    process.wait_while_running("both listeners", std::time::Duration::from_secs(30), || {
+        [http_port, https_port]
+            .iter()
+            .all(|p| std::net::TcpStream::connect(("127.0.0.1", *p)).is_ok())
+    });
+    let ca = pki.ca.display().to_string();
+    let http = format!("http://127.0.0.1:{http_port}");
+    let https = format!("https://127.0.0.1:{https_port}");
+    let created = requests_with(
+        &http,
+        &["--auth", ADMIN],
+        &[Call::post("/connectors").json(file_source(dir.path()))],
+    );
+    assert_eq!(status_of(&created[0]), 201, "{created:?}");
+    let listed = requests_with(
+        &https,
+        &["--ca", &ca, "--auth", "reader:r3ad"],
+        &[Call::get("/connectors")],
+    );
+    assert_eq!(
+        listed[0]["json"],
+        json!(["guarded"]),
+        "the same worker on both: {listed:?}"
+    );
+    assert_refused(
+        &requests_with(&http, &[], &[Call::get("/connectors")]),
+        "http without credentials",
+    );
+    assert_refused(
+        &requests_with(
+            &https,
+            &["--ca", &ca],
+            &[Call::delete("/connectors/guarded")],
+        ),
+        "https without credentials",
+    );
+    // Plain HTTP to the https port is no way in either.
+    let plain = requests_with(
+        &format!("http://127.0.0.1:{https_port}"),
+        &["--auth", ADMIN],
+        &[Call::get("/connectors")],
+    );
+    assert!(plain[0]["status"].as_u64() != Some(200), "{plain:?}");
+    let status =
+        support::engine_process::terminate(&mut process, std::time::Duration::from_secs(30));
+    assert!(status.success(), "{status}");
 }
