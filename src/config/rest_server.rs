@@ -399,14 +399,14 @@ pub(crate) fn build(
         let read_here = rest_reads_bare
             && (client_auth_on(&tls_keys) || !entry.key.starts_with("ssl.truststore"));
         if !read_here && !client_takes {
-            problems.push(problem(
-                entry,
-                if https {
-                    "the https listeners read listeners.https.* keys instead (Kafka Connect takes either the prefixed keys or the bare ones, never both), and the Kafka clients do not take this key"
-                } else {
-                    "read by https listeners only, and no listener is https (listeners=https://host:port)"
-                },
-            ));
+            let why = if !https {
+                "read by https listeners only, and no listener is https (listeners=https://host:port)"
+            } else if use_prefixed {
+                "the https listeners read listeners.https.* keys instead (Kafka Connect takes either the prefixed keys or the bare ones, never both), and the Kafka clients do not take this key"
+            } else {
+                "the truststore checks client certificates, and ssl.client.auth is none: set it to requested or required, or remove this key"
+            };
+            problems.push(problem(entry, why));
         }
     }
     spec.auth = auth(&keys, problems);
