@@ -898,3 +898,75 @@ mod authentication {
         assert_eq!(listed, json!(["guarded"]), "still there");
     }
 }
+
+#[tokio::test]
+async fn a_client_stalling_in_the_tls_handshake_is_cut_off_while_others_are_answered() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let dir = tempfile::tempdir().unwrap();
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = rcgen::CertificateParams::new(vec!["localhost".to_owned()])
+        .unwrap()
+        .self_signed(&key)
+        .unwrap();
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let server = rustls::ServerConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(
+            vec![cert.der().clone()],
+            rustls::pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into()),
+        )
+        .unwrap();
+    let tls = crate::config::rest_server::RestTls {
+        server: Arc::new(server),
+        client_auth: Default::default(),
+    };
+    let listener = crate::config::rest_server::RestListener {
+        scheme: crate::config::rest_server::RestScheme::Https,
+        host: "127.0.0.1".into(),
+        port: 0,
+    };
+    let server = RestServer::bind_listener(&listener, Some(&tls))
+        .await
+        .unwrap();
+    let address = server.local_addr().unwrap();
+    tokio::spawn(server.serve_with(state(&dir), std::time::Duration::from_millis(300)));
+
+    // Connected, and never says a word of TLS.
+    let mut stalled = tokio::net::TcpStream::connect(address).await.unwrap();
+    // Meanwhile a client that trusts the certificate is answered.
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(cert.der().clone()).unwrap();
+    let client = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(client));
+    let tcp = tokio::net::TcpStream::connect(address).await.unwrap();
+    let mut tls_stream = connector
+        .connect("localhost".try_into().unwrap(), tcp)
+        .await
+        .unwrap();
+    tls_stream
+        .write_all(b"GET /connectors HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut answer = Vec::new();
+    let _ = tls_stream.read_to_end(&mut answer).await;
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(answer.ends_with("[]"), "{answer}");
+
+    let mut rest = Vec::new();
+    let read = tokio::time::timeout(
+        std::time::Duration::from_secs(5),
+        stalled.read_to_end(&mut rest),
+    )
+    .await;
+    assert!(
+        read.is_ok(),
+        "the stalled handshake is cut off, not held open"
+    );
+}
