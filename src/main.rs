@@ -43,8 +43,8 @@ struct RunArgs {
     /// Where file-like sources' positions are kept
     #[arg(long = "state-dir", default_value = ".pipewright-state")]
     state_dir: std::path::PathBuf,
-    /// Where the REST API (Kafka Connect's) listens, host:port, or "off" [default: the worker's listeners,
-    /// else 127.0.0.1:8083]
+    /// Where the REST API (Kafka Connect's) listens: one http listener at host:port in place of the worker's
+    /// listeners, or "off" [default: the worker's listeners (http/https), else 127.0.0.1:8083]
     #[arg(long = "rest-listen")]
     rest_listen: Option<String>,
     /// How long SIGINT/SIGTERM may take to drain and commit before the process exits anyway, ms [default: the
@@ -152,8 +152,8 @@ enum Command {
     /// One table of a worker's tasks (connector, task, worker, core, state, records/s in and out, lag, p99
     /// latency, last error), from its REST API
     Status {
-        /// The worker's REST API, http://host:port [default: the listener of --config, else
-        /// http://127.0.0.1:8083]
+        /// The worker's REST API, http://host:port or https://host:port [default: the first listener of
+        /// --config, else http://127.0.0.1:8083]
         #[arg(long = "url", env = "PIPEWRIGHT_URL")]
         url: Option<String>,
         /// The worker's config (pipelines.toml or worker .properties), for its REST listener
@@ -162,7 +162,38 @@ enum Command {
         /// Redraw the table in place every second
         #[arg(long = "watch")]
         watch: bool,
+        #[command(flatten)]
+        access: RestAccessArgs,
     },
+}
+
+/// How `engine status` reaches a protected REST API.
+#[derive(Args, Clone)]
+struct RestAccessArgs {
+    /// PEM file of the CA(s) that signed the worker's certificate, for https URLs [default: the system's roots]
+    #[arg(long = "ca-cert", value_name = "FILE", env = "PIPEWRIGHT_REST_CA_CERT")]
+    ca_cert: Option<std::path::PathBuf>,
+    /// PEM certificate (chain) to present when the worker requires client certificates
+    #[arg(long = "client-cert", value_name = "FILE", requires = "client_key")]
+    client_cert: Option<std::path::PathBuf>,
+    /// PEM private key of --client-cert
+    #[arg(long = "client-key", value_name = "FILE", requires = "client_cert")]
+    client_key: Option<std::path::PathBuf>,
+    /// Basic auth credentials, USER:PASSWORD (the environment variable keeps them out of the process list)
+    #[arg(
+        long = "basic-auth",
+        value_name = "USER:PASSWORD",
+        env = "PIPEWRIGHT_REST_BASIC_AUTH",
+        hide_env_values = true
+    )]
+    basic_auth: Option<String>,
+    /// File holding the bearer token the worker's rest.auth.bearer.token.file holds
+    #[arg(
+        long = "bearer-token-file",
+        value_name = "FILE",
+        env = "PIPEWRIGHT_REST_BEARER_TOKEN_FILE"
+    )]
+    bearer_token_file: Option<std::path::PathBuf>,
 }
 
 #[derive(Subcommand)]
@@ -296,13 +327,26 @@ fn run_command(io: IoChoice, command: Command) -> ExitCode {
         eprint!("{}", report.text);
         return ExitCode::FAILURE;
     }
-    if let Command::Status { url, config, watch } = &command {
+    if let Command::Status {
+        url,
+        config,
+        watch,
+        access,
+    } = &command
+    {
+        let access = cli::rest_client::RestAccess {
+            ca_cert: access.ca_cert.clone(),
+            client_cert: access.client_cert.clone(),
+            client_key: access.client_key.clone(),
+            basic_auth: access.basic_auth.clone(),
+            bearer_token_file: access.bearer_token_file.clone(),
+        };
         // The REST API is plain HTTP on a current-thread runtime: no I/O backend needed.
         let url = match url {
             Some(url) => Ok(url.clone()),
             None => cli::status::default_url(config.as_deref()),
         };
-        return match url.and_then(|url| cli::status::run(&url, *watch)) {
+        return match url.and_then(|url| cli::status::run(&url, *watch, &access)) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("error: {e:#}");

@@ -115,6 +115,7 @@ fuzz_target!(|data: &[u8]| {
             log_levels: None,
             topic_tracking: Default::default(),
         kafka_cluster_id: Default::default(),
+            auth: Default::default(),
         });
         for (method, path, body) in requests {
             let Ok(uri) = Uri::try_from(path) else {

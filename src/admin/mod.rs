@@ -3,8 +3,11 @@
 //!
 //! Handlers are a few lines each over the worker ([`WorkerHandle`]); nothing here runs a task or reads a
 //! record. Each connection is served on its own, so a slow client holds up no other: headers must arrive within
-//! [`HEADER_READ_TIMEOUT`] and a whole request within [`REQUEST_TIMEOUT`], and heads and bodies are bounded.
+//! [`HEADER_READ_TIMEOUT`] (a TLS handshake too) and a whole request within [`REQUEST_TIMEOUT`], and heads and
+//! bodies are bounded. Listeners are http or https (rustls, the TLS the worker config built, client certificates
+//! checked there); who may call is [`auth`]'s to say, before any handler runs.
 
+pub mod auth;
 mod connectors;
 pub mod error;
 pub mod loggers;
@@ -24,10 +27,13 @@ use axum::{Json, Router};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 use serde_json::json;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
+use tokio_rustls::TlsAcceptor;
 use tower_http::timeout::TimeoutLayer;
 
+use crate::config::rest_server::{RestAuth, RestListener, RestScheme, RestTls};
 use crate::worker::WorkerHandle;
 use error::RestError;
 pub use loggers::LogLevels;
@@ -52,6 +58,8 @@ pub struct RestState {
     pub topic_tracking: crate::config::TopicTracking,
     /// The id of the Kafka cluster the worker uses, as `GET /` shows it (Kafka Connect does too).
     pub kafka_cluster_id: Arc<ClusterId>,
+    /// Who may call: every route, the unknown ones included, answers 401 without acceptable credentials.
+    pub auth: RestAuth,
 }
 
 /// The id of the worker's Kafka cluster: read from the broker once something asks for it (the first `GET /`),
@@ -123,7 +131,8 @@ fn look_up_cluster_id(
 
 /// Every route of the API.
 pub fn router(state: RestState) -> Router {
-    Router::new()
+    let auth = state.auth.clone();
+    let routes = Router::new()
         .route("/", get(root))
         .route("/health", get(health))
         .route("/metrics", get(metrics))
@@ -184,7 +193,16 @@ pub fn router(state: RestState) -> Router {
             StatusCode::REQUEST_TIMEOUT,
             REQUEST_TIMEOUT,
         ))
-        .with_state(state)
+        .with_state(state);
+    if auth.is_required() {
+        // Outermost, so nothing (not even the body limit's read) happens for a caller it refuses.
+        routes.layer(axum::middleware::from_fn_with_state(
+            auth,
+            auth::require_credentials,
+        ))
+    } else {
+        routes
+    }
 }
 
 async fn root(State(state): State<RestState>) -> Response {
@@ -259,13 +277,53 @@ async fn method_not_allowed(method: axum::http::Method, uri: axum::http::Uri) ->
 /// A bound listener, ready to serve.
 pub struct RestServer {
     listener: TcpListener,
+    /// Set for an https listener.
+    tls: Option<TlsAcceptor>,
+}
+
+/// Why a listener could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum BindError {
+    #[error("cannot listen on {address}: {source}")]
+    Listen {
+        address: String,
+        source: std::io::Error,
+    },
+    #[error("{address}: an https listener without TLS settings")]
+    NoTls { address: String },
 }
 
 impl RestServer {
-    /// Binds `address` (`host:port`); call from inside the control thread's runtime.
+    /// Binds a plain http listener on `address` (`host:port`); call from inside the control thread's runtime.
     pub async fn bind(address: &str) -> std::io::Result<Self> {
         Ok(Self {
             listener: TcpListener::bind(address).await?,
+            tls: None,
+        })
+    }
+
+    /// Binds `listener`, with `tls` for an https one.
+    pub async fn bind_listener(
+        listener: &RestListener,
+        tls: Option<&RestTls>,
+    ) -> Result<Self, BindError> {
+        let address = listener.address();
+        let tls = match listener.scheme {
+            RestScheme::Http => None,
+            RestScheme::Https => match tls {
+                Some(tls) => Some(TlsAcceptor::from(tls.server.clone())),
+                None => return Err(BindError::NoTls { address }),
+            },
+        };
+        let bound = TcpListener::bind(&address)
+            .await
+            .map_err(|source| BindError::Listen {
+                address: address.clone(),
+                source,
+            })?;
+        Ok(Self {
+            listener: bound,
+            tls,
         })
     }
 
@@ -296,18 +354,46 @@ impl RestServer {
             };
             let _ = stream.set_nodelay(true);
             let service = TowerToHyperService::new(router.clone());
+            let tls = self.tls.clone();
             tokio::spawn(async move {
-                let connection = hyper::server::conn::http1::Builder::new()
-                    .timer(TokioTimer::new())
-                    .header_read_timeout(header_read_timeout)
-                    .max_buf_size(MAX_REQUEST_HEAD_BYTES)
-                    .keep_alive(true)
-                    .serve_connection(TokioIo::new(stream), service);
-                if let Err(e) = connection.await {
-                    tracing::debug!(%peer, error = %e, "REST connection ended");
+                match tls {
+                    None => serve_connection(stream, service, header_read_timeout, peer).await,
+                    Some(acceptor) => {
+                        // The handshake has the time the head has: a client that stalls in it is cut off too.
+                        match tokio::time::timeout(header_read_timeout, acceptor.accept(stream))
+                            .await
+                        {
+                            Ok(Ok(stream)) => {
+                                serve_connection(stream, service, header_read_timeout, peer).await
+                            }
+                            Ok(Err(e)) => {
+                                tracing::debug!(%peer, error = %e, "REST TLS handshake failed")
+                            }
+                            Err(_) => tracing::debug!(%peer, "REST TLS handshake timed out"),
+                        }
+                    }
                 }
                 drop(permit);
             });
         }
+    }
+}
+
+async fn serve_connection<S>(
+    stream: S,
+    service: TowerToHyperService<Router>,
+    header_read_timeout: Duration,
+    peer: SocketAddr,
+) where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let connection = hyper::server::conn::http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(header_read_timeout)
+        .max_buf_size(MAX_REQUEST_HEAD_BYTES)
+        .keep_alive(true)
+        .serve_connection(TokioIo::new(stream), service);
+    if let Err(e) = connection.await {
+        tracing::debug!(%peer, error = %e, "REST connection ended");
     }
 }

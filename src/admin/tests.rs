@@ -45,6 +45,7 @@ fn state(dir: &tempfile::TempDir) -> RestState {
         log_levels: None,
         topic_tracking: Default::default(),
         kafka_cluster_id: Default::default(),
+        auth: Default::default(),
     }
 }
 
@@ -518,6 +519,7 @@ async fn health_answers_healthy_while_the_worker_answers_and_unhealthy_once_it_i
         log_levels: None,
         topic_tracking: Default::default(),
         kafka_cluster_id: Default::default(),
+        auth: Default::default(),
     };
     let (status, body) = send(&gone, Method::GET, "/health", None).await;
     assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR, "{body}");
@@ -757,4 +759,214 @@ async fn active_topics_answer_403_when_the_worker_turned_tracking_or_its_reset_o
             "{path}"
         );
     }
+}
+
+mod authentication {
+    use super::*;
+    use crate::config::rest_server::{BasicUsers, BearerToken, RestAuth};
+
+    fn protected(dir: &tempfile::TempDir) -> RestState {
+        let mut state = state(dir);
+        state.auth = RestAuth {
+            basic: Some(Arc::new(BasicUsers::new(
+                "users.properties".into(),
+                vec![("admin".into(), "s3cret".into())],
+            ))),
+            bearer: Some(Arc::new(BearerToken::new("token".into(), "t0ken"))),
+        };
+        state
+    }
+
+    async fn send_as(
+        state: &RestState,
+        method: Method,
+        path: &str,
+        authorization: Option<&str>,
+        body: Option<Value>,
+    ) -> (StatusCode, Vec<String>, Value) {
+        let mut request = Request::builder()
+            .method(method)
+            .uri(path)
+            .header("content-type", "application/json");
+        if let Some(authorization) = authorization {
+            request = request.header("authorization", authorization);
+        }
+        let request = request
+            .body(body.map_or_else(Body::empty, |b| Body::from(b.to_string())))
+            .unwrap();
+        let response = router(state.clone()).oneshot(request).await.unwrap();
+        let status = response.status();
+        let challenges = response
+            .headers()
+            .get_all("www-authenticate")
+            .iter()
+            .map(|v| v.to_str().unwrap().to_owned())
+            .collect();
+        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        let value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        (status, challenges, value)
+    }
+
+    fn basic(user_password: &str) -> String {
+        use base64::Engine as _;
+        format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(user_password)
+        )
+    }
+
+    #[tokio::test]
+    async fn requests_without_acceptable_credentials_get_401_with_the_challenges() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = protected(&dir);
+        for authorization in [
+            None,
+            Some(basic("admin:wrong")),
+            Some(basic("nobody:s3cret")),
+            Some(basic("admin")),
+            Some("Basic !!!".to_owned()),
+            Some("Bearer t0ke".to_owned()),
+            Some("Digest t0ken".to_owned()),
+        ] {
+            for path in ["/connectors", "/", "/no/such/path"] {
+                let (status, challenges, body) =
+                    send_as(&state, Method::GET, path, authorization.as_deref(), None).await;
+                assert_eq!(status, StatusCode::UNAUTHORIZED, "{authorization:?} {path}");
+                assert_eq!(
+                    challenges,
+                    ["Basic realm=\"pipewright\"", "Bearer realm=\"pipewright\""]
+                );
+                assert_eq!(
+                    body,
+                    json!({"error_code": 401, "message": "User cannot access the resource."})
+                );
+            }
+        }
+        for authorization in [
+            basic("admin:s3cret"),
+            "Bearer t0ken".to_owned(),
+            "bearer  t0ken".to_owned(),
+        ] {
+            let (status, _, body) = send_as(
+                &state,
+                Method::GET,
+                "/connectors",
+                Some(&authorization),
+                None,
+            )
+            .await;
+            assert_eq!(status, StatusCode::OK, "{authorization}: {body}");
+            assert_eq!(body, json!([]));
+        }
+    }
+
+    #[tokio::test]
+    async fn writes_without_credentials_change_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = protected(&dir);
+        let file = dir.path().join("in.txt");
+        std::fs::write(&file, "").unwrap();
+        let connector = json!({"name": "guarded", "config": {
+            "connector.class": "FileStreamSource", "file": file.display().to_string(), "topic": "t"}});
+        let (status, _, _) = send_as(
+            &state,
+            Method::POST,
+            "/connectors",
+            Some(&basic("admin:nope")),
+            Some(connector.clone()),
+        )
+        .await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        let admin = basic("admin:s3cret");
+        let (_, _, listed) = send_as(&state, Method::GET, "/connectors", Some(&admin), None).await;
+        assert_eq!(listed, json!([]), "nothing was created");
+        let (status, _, body) = send_as(
+            &state,
+            Method::POST,
+            "/connectors",
+            Some(&admin),
+            Some(connector),
+        )
+        .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        let (status, _, _) =
+            send_as(&state, Method::DELETE, "/connectors/guarded", None, None).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        let (_, _, listed) = send_as(&state, Method::GET, "/connectors", Some(&admin), None).await;
+        assert_eq!(listed, json!(["guarded"]), "still there");
+    }
+}
+
+#[tokio::test]
+async fn a_client_stalling_in_the_tls_handshake_is_cut_off_while_others_are_answered() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let dir = tempfile::tempdir().unwrap();
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = rcgen::CertificateParams::new(vec!["localhost".to_owned()])
+        .unwrap()
+        .self_signed(&key)
+        .unwrap();
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let server = rustls::ServerConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(
+            vec![cert.der().clone()],
+            rustls::pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into()),
+        )
+        .unwrap();
+    let tls = crate::config::rest_server::RestTls {
+        server: Arc::new(server),
+        client_auth: Default::default(),
+    };
+    let listener = crate::config::rest_server::RestListener {
+        scheme: crate::config::rest_server::RestScheme::Https,
+        host: "127.0.0.1".into(),
+        port: 0,
+    };
+    let server = RestServer::bind_listener(&listener, Some(&tls))
+        .await
+        .unwrap();
+    let address = server.local_addr().unwrap();
+    tokio::spawn(server.serve_with(state(&dir), std::time::Duration::from_millis(300)));
+
+    // Connected, and never says a word of TLS.
+    let mut stalled = tokio::net::TcpStream::connect(address).await.unwrap();
+    // Meanwhile a client that trusts the certificate is answered.
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(cert.der().clone()).unwrap();
+    let client = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(client));
+    let tcp = tokio::net::TcpStream::connect(address).await.unwrap();
+    let mut tls_stream = connector
+        .connect("localhost".try_into().unwrap(), tcp)
+        .await
+        .unwrap();
+    tls_stream
+        .write_all(b"GET /connectors HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut answer = Vec::new();
+    let _ = tls_stream.read_to_end(&mut answer).await;
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(answer.ends_with("[]"), "{answer}");
+
+    let mut rest = Vec::new();
+    let read = tokio::time::timeout(
+        std::time::Duration::from_secs(5),
+        stalled.read_to_end(&mut rest),
+    )
+    .await;
+    assert!(
+        read.is_ok(),
+        "the stalled handshake is cut off, not held open"
+    );
 }

@@ -7,6 +7,9 @@ use std::time::Duration;
 
 use crate::admin::{LogLevels, RestServer, RestState};
 use crate::config;
+use crate::config::rest_server::{
+    ClientAuth, RestListener, RestScheme, RestServerSpec, DEFAULT_REST_HOST, DEFAULT_REST_PORT,
+};
 use crate::runtime::backend::IoChoice;
 use crate::worker::standalone::{Standalone, StandaloneOptions};
 
@@ -24,6 +27,61 @@ pub enum Configs {
 
 /// The REST API's address when neither `--rest-listen` nor the worker's config gives one.
 pub const DEFAULT_REST_LISTENER: &str = "127.0.0.1:8083";
+
+/// The listeners to bind: `--rest-listen HOST:PORT` (one http listener) or `off`, else the worker's, else
+/// [`DEFAULT_REST_LISTENER`].
+fn rest_listeners(
+    option: Option<&str>,
+    spec: &RestServerSpec,
+) -> anyhow::Result<Vec<RestListener>> {
+    match option {
+        Some("off") => Ok(Vec::new()),
+        Some(address) => {
+            let (host, port) = address
+                .rsplit_once(':')
+                .and_then(|(h, p)| {
+                    Some((
+                        h.trim_start_matches('[').trim_end_matches(']'),
+                        p.parse().ok()?,
+                    ))
+                })
+                .ok_or_else(|| {
+                    anyhow::anyhow!("--rest-listen {address}: expected HOST:PORT or off")
+                })?;
+            Ok(vec![RestListener::http(host, port)])
+        }
+        None if spec.listeners.is_empty() => Ok(vec![RestListener::http(
+            DEFAULT_REST_HOST,
+            DEFAULT_REST_PORT,
+        )]),
+        None => Ok(spec.listeners.clone()),
+    }
+}
+
+/// The warning a listener bound to `bound` deserves: one when anyone on the network may call it.
+fn exposure_warning(
+    bound: std::net::SocketAddr,
+    listener: &RestListener,
+    spec: &RestServerSpec,
+) -> Option<&'static str> {
+    (!bound.ip().is_loopback() && !authenticates(listener, spec)).then_some(
+        "the REST API is open to the network without authentication: anyone who reaches it can create, \
+         change and delete connectors. Bind 127.0.0.1, or turn on basic auth (rest.extension.classes), a \
+         bearer token (rest.auth.bearer.token.file) or required client certificates \
+         (listeners.https.ssl.client.auth=required)",
+    )
+}
+
+/// Whether callers of `listener` must prove who they are: basic auth or a bearer token, or on https a client
+/// certificate the truststore vouches for.
+fn authenticates(listener: &RestListener, spec: &RestServerSpec) -> bool {
+    spec.auth.is_required()
+        || (listener.scheme == RestScheme::Https
+            && spec
+                .tls
+                .as_ref()
+                .is_some_and(|t| t.client_auth == ClientAuth::Required))
+}
 /// How long a stop may take when neither `--shutdown-timeout-ms` nor the worker's config says.
 pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -61,20 +119,11 @@ pub fn run(options: RunOptions) -> anyhow::Result<i32> {
             "% engine: plugin.path={path} is not used: pipewright's connectors are built in (engine --help lists them)"
         );
     }
-    let rest_listen = match options.rest_listen.as_deref() {
-        Some("off") => None,
-        Some(address) => Some(address.to_owned()),
-        None => Some(
-            worker
-                .rest_listener
-                .clone()
-                .unwrap_or_else(|| DEFAULT_REST_LISTENER.to_owned()),
-        ),
-    };
+    let listeners = rest_listeners(options.rest_listen.as_deref(), &worker.rest)?;
     let worker_id = worker
         .rest_advertised
         .clone()
-        .or_else(|| rest_listen.clone())
+        .or_else(|| listeners.first().map(RestListener::address))
         .unwrap_or_else(|| "-".into());
     let mut standalone = Standalone::start(StandaloneOptions {
         cores: options.cores,
@@ -99,29 +148,73 @@ pub fn run(options: RunOptions) -> anyhow::Result<i32> {
         standalone.core_count(),
         standalone.backend_name()
     );
-    if let Some(address) = &rest_listen {
+    let kafka_cluster_id = Arc::new(crate::admin::ClusterId::of(
+        config.defaults().admin_client(),
+    ));
+    for listener in &listeners {
         let runtime = standalone.runtime();
-        match runtime.block_on(RestServer::bind(address)) {
+        match runtime.block_on(RestServer::bind_listener(
+            listener,
+            worker.rest.tls.as_ref(),
+        )) {
             Ok(server) => {
-                let bound = server
-                    .local_addr()
-                    .map(|a| a.to_string())
-                    .unwrap_or_else(|_| address.clone());
+                let bound = server.local_addr().ok();
+                let shown = bound.map_or_else(|| listener.address(), |a| a.to_string());
                 let state = RestState {
                     worker: standalone.handle(),
                     log_levels: options.log_levels.clone(),
                     topic_tracking: worker.topic_tracking,
-                    kafka_cluster_id: Arc::new(crate::admin::ClusterId::of(
-                        config.defaults().admin_client(),
-                    )),
+                    kafka_cluster_id: kafka_cluster_id.clone(),
+                    auth: worker.rest.auth.clone(),
                 };
                 runtime.spawn(server.serve(state));
-                eprintln!("% engine: REST API on http://{bound}/connectors");
+                let scheme = listener.scheme_name();
+                eprintln!("% engine: REST API on {scheme}://{shown}/connectors");
+                if let Some(warning) =
+                    bound.and_then(|a| exposure_warning(a, listener, &worker.rest))
+                {
+                    tracing::warn!(listener = %format!("{scheme}://{shown}"), "{warning}");
+                }
             }
-            Err(e) => eprintln!("% engine: REST API not started, cannot listen on {address}: {e}"),
+            Err(e) => eprintln!("% engine: REST API not started: {e}"),
         }
     }
     let defaults = config.defaults();
     standalone.run_connectors(config.pipelines, defaults)?;
     Ok(standalone.run())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_listener_beyond_loopback_without_authentication_is_warned_about() {
+        let open = RestServerSpec::default();
+        let listener = RestListener::http("0.0.0.0", 8083);
+        let everywhere: std::net::SocketAddr = "0.0.0.0:8083".parse().unwrap();
+        let one_interface: std::net::SocketAddr = "192.0.2.10:8083".parse().unwrap();
+        let loopback: std::net::SocketAddr = "127.0.0.1:8083".parse().unwrap();
+        let loopback6: std::net::SocketAddr = "[::1]:8083".parse().unwrap();
+        assert!(exposure_warning(everywhere, &listener, &open).is_some());
+        assert!(exposure_warning(one_interface, &listener, &open).is_some());
+        assert!(exposure_warning(loopback, &listener, &open).is_none());
+        assert!(exposure_warning(loopback6, &listener, &open).is_none());
+        // With a bearer token (or basic auth) the API is protected wherever it listens.
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("token"), "t0ken").unwrap();
+        std::fs::write(
+            dir.path().join("worker.properties"),
+            format!(
+                "bootstrap.servers=127.0.0.1:1\nrest.auth.bearer.token.file={}/token\n",
+                dir.path().display()
+            ),
+        )
+        .unwrap();
+        let worker = config::load_standalone(&dir.path().join("worker.properties"), &[])
+            .unwrap()
+            .worker;
+        assert!(worker.rest.auth.bearer.is_some());
+        assert!(exposure_warning(everywhere, &listener, &worker.rest).is_none());
+    }
 }

@@ -12,7 +12,7 @@ use anyhow::Context as _;
 use serde_json::Value;
 
 use super::prometheus_text::{self, Sample};
-use super::rest_client::{self, RestUrl};
+use super::rest_client::{RestAccess, RestClient, RestUrl};
 
 /// Time between the two scrapes a rate is taken from, and between redraws with `--watch`.
 pub const SAMPLE_INTERVAL: Duration = Duration::from_secs(1);
@@ -211,14 +211,15 @@ fn latency(seconds: f64) -> String {
     }
 }
 
-async fn scrape(url: &RestUrl) -> anyhow::Result<(TaskSamples, Instant)> {
-    let text = rest_client::get(url, "/metrics").await?;
+async fn scrape(client: &RestClient) -> anyhow::Result<(TaskSamples, Instant)> {
+    let text = client.get("/metrics").await?;
     let at = Instant::now();
     let samples = prometheus_text::parse(&text)?;
     Ok((task_samples(&samples), at))
 }
 
-/// The REST URL of the worker `config` describes (its `listeners` / `rest.port`), else the default listener.
+/// The REST URL of the worker `config` describes (its first listener, `listeners` / `rest.port`), else the
+/// default listener. A listener bound to every interface is reached on loopback.
 pub fn default_url(config: Option<&std::path::Path>) -> anyhow::Result<String> {
     let listener = match config {
         None => None,
@@ -231,30 +232,40 @@ pub fn default_url(config: Option<&std::path::Path>) -> anyhow::Result<String> {
             loaded
                 .map_err(|errors| anyhow::anyhow!("{errors}"))?
                 .worker
-                .rest_listener
+                .rest
+                .listeners
+                .into_iter()
+                .next()
         }
     };
-    let listener = listener.unwrap_or_else(|| super::run::DEFAULT_REST_LISTENER.to_owned());
-    Ok(format!("http://{listener}"))
+    Ok(match listener {
+        None => format!("http://{}", super::run::DEFAULT_REST_LISTENER),
+        Some(mut listener) => {
+            if matches!(listener.host.as_str(), "0.0.0.0" | "::") {
+                listener.host = "127.0.0.1".into();
+            }
+            format!("{}://{}", listener.scheme_name(), listener.address())
+        }
+    })
 }
 
 /// Prints the table once (after two scrapes a second apart), or with `watch` redraws it in place each second
 /// until interrupted.
-pub fn run(url: &str, watch: bool) -> anyhow::Result<()> {
-    let url = RestUrl::parse(url)?;
+pub fn run(url: &str, watch: bool, access: &RestAccess) -> anyhow::Result<()> {
+    let client = RestClient::new(RestUrl::parse(url)?, access)?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("starting the runtime")?;
     runtime.block_on(async {
-        let (mut earlier, mut earlier_at) = scrape(&url).await?;
+        let (mut earlier, mut earlier_at) = scrape(&client).await?;
         let mut stdout = std::io::stdout();
         loop {
             tokio::time::sleep(SAMPLE_INTERVAL).await;
             let statuses: Value =
-                serde_json::from_str(&rest_client::get(&url, "/connectors?expand=status").await?)
+                serde_json::from_str(&client.get("/connectors?expand=status").await?)
                     .context("/connectors?expand=status: not JSON")?;
-            let (later, later_at) = scrape(&url).await?;
+            let (later, later_at) = scrape(&client).await?;
             let seconds = later_at.duration_since(earlier_at).as_secs_f64();
             let table = render_table(&rows(&statuses, &earlier, &later, seconds));
             if !watch {

@@ -19,6 +19,7 @@ mod pipeline_settings;
 mod problem;
 mod providers;
 mod raw;
+pub mod rest_server;
 mod run_spec;
 mod toml_form;
 mod worker;

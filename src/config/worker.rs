@@ -13,6 +13,7 @@ use super::clients::{admin_accepts, client_accepts, ClientRole};
 use super::problem::{did_you_mean, Problem};
 use super::providers::ConfigProviders;
 use super::raw::Entry;
+use super::rest_server::{RestListener, RestServerKeys, RestServerSpec, DEFAULT_REST_HOST};
 use super::{Setting, Settings};
 
 /// `connector.client.config.override.policy`: which client keys a connector may override
@@ -61,8 +62,8 @@ pub struct WorkerConfig {
     pub offset_file: Option<PathBuf>,
     /// `offset.flush.interval.ms`: how often positions are committed while records flow.
     pub offset_flush_interval: Option<Duration>,
-    /// The REST API's `host:port`, from `listeners` (`http://host:port`) or `rest.host.name` / `rest.port`.
-    pub rest_listener: Option<String>,
+    /// The REST API: its listeners (`listeners`, or `rest.host.name` / `rest.port`), their TLS, who may call it.
+    pub rest: RestServerSpec,
     /// `rest.advertised.host.name` / `rest.advertised.port`: how statuses name this worker.
     pub rest_advertised: Option<String>,
     /// `plugin.path`, as written (connectors are built in; nothing is loaded from it).
@@ -104,7 +105,34 @@ pub const WORKER_KEYS: &[(&str, &str)] = &[
         "offset.flush.interval.ms",
         "How often positions are committed, ms",
     ),
-    ("listeners", "REST listener, http://host:port"),
+    (
+        "listeners",
+        "REST listeners, http://host:port and/or https://host:port",
+    ),
+    (
+        "listeners.https.ssl.keystore.location",
+        "PEM keystore of the https listeners (else ssl.keystore.location)",
+    ),
+    (
+        "listeners.https.ssl.client.auth",
+        "none, requested or required: client certificates",
+    ),
+    (
+        "listeners.https.ssl.truststore.location",
+        "PEM CAs client certificates must chain to",
+    ),
+    (
+        "rest.extension.classes",
+        "BasicAuthSecurityRestExtension: HTTP basic auth",
+    ),
+    (
+        "java.security.auth.login.config",
+        "The JAAS file of basic auth (else KAFKA_OPTS -D...)",
+    ),
+    (
+        "rest.auth.bearer.token.file",
+        "File with the token Authorization: Bearer must carry",
+    ),
     ("rest.host.name", "REST host (when listeners is not set)"),
     ("rest.port", "REST port (when listeners is not set)"),
     ("rest.advertised.host.name", "Host the worker is named by"),
@@ -179,42 +207,10 @@ fn millis(entry: &Entry, value: &str, problems: &mut Vec<Problem>) -> Option<Dur
     }
 }
 
-/// `http://host:port` → `host:port`; an empty host means every address (`0.0.0.0`).
-fn listener_address(entry: &Entry, value: &str, problems: &mut Vec<Problem>) -> Option<String> {
-    let first = value.split(',').map(str::trim).find(|l| !l.is_empty())?;
-    if value.split(',').filter(|l| !l.trim().is_empty()).count() > 1 {
-        problems.push(problem(
-            entry,
-            "more than one listener: pipewright serves its REST API on one; give one http://host:port",
-        ));
-        return None;
-    }
-    let Some(rest) = first.strip_prefix("http://") else {
-        let scheme = first.split("://").next().unwrap_or(first);
-        problems.push(problem(
-            entry,
-            format!("listener {first:?}: only http:// listeners are served (found {scheme:?})"),
-        ));
-        return None;
-    };
-    let (host, port) = rest.rsplit_once(':').unwrap_or((rest, "8083"));
-    if port.parse::<u16>().is_err() {
-        problems.push(problem(
-            entry,
-            format!("listener {first:?}: bad port {port:?}"),
-        ));
-        return None;
-    }
-    let host = if host.is_empty() { "0.0.0.0" } else { host };
-    Some(format!("{host}:{port}"))
-}
-
 /// Reads the worker's keys. `entries` are the keys as written (after config providers resolved them).
 pub(crate) fn build(entries: &[Entry], providers: ConfigProviders) -> (WorkerConfig, Vec<Problem>) {
-    let mut config = WorkerConfig {
-        entries: entries.to_vec(),
-        ..WorkerConfig::default()
-    };
+    let mut config = WorkerConfig::default();
+    let mut rest_keys = RestServerKeys::default();
     let mut problems = Vec::new();
     let (mut rest_host, mut rest_port, mut advertised_host, mut advertised_port) =
         (None, None, None, None);
@@ -223,6 +219,15 @@ pub(crate) fn build(entries: &[Entry], providers: ConfigProviders) -> (WorkerCon
         if key.starts_with("config.providers") {
             continue;
         }
+        // The REST server's keys are read once, here: connectors created later are built from `entries`
+        // again, and must not read the keystore or the credentials anew. A bare ssl.* key the Kafka clients
+        // take stays for them as well.
+        let client_takes = client_accepts(ClientRole::Producer, key).is_ok()
+            || client_accepts(ClientRole::Consumer, key).is_ok();
+        if rest_keys.take(entry, client_takes) && !client_takes {
+            continue;
+        }
+        config.entries.push(entry.clone());
         let Some(value) = entry.value.as_config_string() else {
             problems.push(problem(
                 entry,
@@ -299,7 +304,6 @@ pub(crate) fn build(entries: &[Entry], providers: ConfigProviders) -> (WorkerCon
             "task.shutdown.graceful.timeout.ms" => {
                 config.task_shutdown_timeout = millis(entry, &value, &mut problems)
             }
-            "listeners" => config.rest_listener = listener_address(entry, &value, &mut problems),
             "rest.host.name" => rest_host = Some(value),
             "rest.port" => rest_port = Some((entry.clone(), value)),
             "rest.advertised.host.name" => advertised_host = Some(value),
@@ -379,35 +383,26 @@ pub(crate) fn build(entries: &[Entry], providers: ConfigProviders) -> (WorkerCon
         }
     };
     let rest_port = port_of(rest_port, &mut problems);
-    if config.rest_listener.is_none() && (rest_host.is_some() || rest_port.is_some()) {
-        config.rest_listener = Some(format!(
-            "{}:{}",
+    let rest_host_port = (rest_host.is_some() || rest_port.is_some()).then(|| {
+        RestListener::http(
             rest_host
                 .as_deref()
+                .map(str::trim)
                 .filter(|h| !h.is_empty())
-                .unwrap_or("0.0.0.0"),
-            rest_port.unwrap_or(8083)
-        ));
-    }
+                .unwrap_or(DEFAULT_REST_HOST),
+            rest_port.unwrap_or(super::rest_server::DEFAULT_REST_PORT),
+        )
+    });
+    config.rest = super::rest_server::build(rest_keys, rest_host_port, &mut problems);
     let advertised_port = port_of(advertised_port, &mut problems);
     if advertised_host.is_some() || advertised_port.is_some() {
-        let listener_port = config
-            .rest_listener
-            .as_deref()
-            .and_then(|l| l.rsplit_once(':'))
-            .map(|(_, p)| p.to_owned())
-            .unwrap_or_else(|| "8083".into());
-        let host = advertised_host.unwrap_or_else(|| {
-            config
-                .rest_listener
-                .as_deref()
-                .and_then(|l| l.rsplit_once(':'))
-                .map(|(h, _)| h.to_owned())
-                .unwrap_or_else(|| "localhost".into())
-        });
+        let first = config.rest.listeners.first();
+        let listener_port = first.map_or(super::rest_server::DEFAULT_REST_PORT, |l| l.port);
+        let host = advertised_host
+            .unwrap_or_else(|| first.map_or_else(|| "localhost".to_owned(), |l| l.host.clone()));
         config.rest_advertised = Some(format!(
             "{host}:{}",
-            advertised_port.map_or(listener_port, |p| p.to_string())
+            advertised_port.unwrap_or(listener_port)
         ));
     }
     config.providers = providers;

@@ -28,6 +28,10 @@ pub struct StandaloneEngine {
     dir: PathBuf,
     worker_file: PathBuf,
     port: u16,
+    /// `http` or `https`.
+    scheme: &'static str,
+    /// Whether `GET /` over plain HTTP answers 200 (no TLS, no credentials asked): how readiness is seen.
+    open: bool,
     process: Option<EngineProcess>,
 }
 
@@ -35,6 +39,18 @@ impl StandaloneEngine {
     /// Writes `dir`/worker.properties (`bootstrap`, the offsets file in `dir`, `listeners` on a free port, and
     /// `extra` lines) and starts the engine on it; returns once the REST API answers.
     pub fn start(dir: &Path, bootstrap: &str, extra: &str) -> StandaloneEngine {
+        Self::start_protected(dir, bootstrap, "http", false, extra)
+    }
+
+    /// [`StandaloneEngine::start`] with a `scheme` listener (`http` or `https`); `protected`: it asks for
+    /// credentials, so readiness is its port accepting connections rather than `GET /` answering.
+    pub fn start_protected(
+        dir: &Path,
+        bootstrap: &str,
+        scheme: &'static str,
+        protected: bool,
+        extra: &str,
+    ) -> StandaloneEngine {
         let port = free_port();
         let worker_file = dir.join("worker.properties");
         let offsets = dir.join("connect.offsets");
@@ -42,7 +58,7 @@ impl StandaloneEngine {
             &worker_file,
             format!(
                 "bootstrap.servers={bootstrap}\noffset.storage.file.filename={}\n\
-                 offset.flush.interval.ms=200\nlisteners=http://127.0.0.1:{port}\n{extra}\n",
+                 offset.flush.interval.ms=200\nlisteners={scheme}://127.0.0.1:{port}\n{extra}\n",
                 offsets.display()
             ),
         )
@@ -51,6 +67,8 @@ impl StandaloneEngine {
             dir: dir.to_owned(),
             worker_file,
             port,
+            scheme,
+            open: scheme == "http" && !protected,
             process: None,
         };
         engine.spawn();
@@ -71,17 +89,17 @@ impl StandaloneEngine {
             .spawn()
             .expect("start engine standalone");
         let mut process = EngineProcess(child, self.port);
-        let port = self.port;
+        let (port, open) = (self.port, self.open);
         process.wait_while_running("the REST API to answer", START_TIMEOUT, || {
             std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
-                && get_json(port, "/").0 == 200
+                && (!open || get_json(port, "/").0 == 200)
         });
         self.process = Some(process);
     }
 
-    /// `http://127.0.0.1:<port>`.
+    /// `http://127.0.0.1:<port>` (or `https://`).
     pub fn url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
+        format!("{}://127.0.0.1:{}", self.scheme, self.port)
     }
 
     pub fn port(&self) -> u16 {
@@ -149,6 +167,12 @@ impl Call {
         self
     }
 
+    /// `Authorization: Bearer TOKEN`.
+    pub fn bearer(mut self, token: &str) -> Call {
+        self.0["headers"] = json!({"Authorization": format!("Bearer {token}")});
+        self
+    }
+
     /// `METHOD path`, for messages.
     pub fn describe(&self) -> String {
         format!(
@@ -198,6 +222,31 @@ pub fn requests(url: &str, calls: &[Call]) -> Vec<Reply> {
     replies
 }
 
+/// Sends `calls` with Python `requests` and `options` of `rest_requests.py` (`--ca`, `--cert`, `--key`,
+/// `--auth`): one JSON object per call, `{"status", "www_authenticate", "json", ...}` for an answer or
+/// `{"error", "message"}` for a request that got none (a TLS handshake refused, say).
+pub fn requests_with(url: &str, options: &[&str], calls: &[Call]) -> Vec<Value> {
+    let input = Value::Array(calls.iter().map(|c| c.0.clone()).collect()).to_string();
+    let output = run(
+        peer_command("rest_requests.py")
+            .args(["--url", url, "--errors", "--timeout", "10"])
+            .args(options),
+        Some(input.as_bytes()),
+        PROCESS_TIMEOUT,
+    );
+    output.assert_success("requests");
+    let replies: Vec<Value> = output
+        .stdout_str()
+        .lines()
+        .map(|line| {
+            serde_json::from_str(line)
+                .unwrap_or_else(|e| panic!("rest_requests.py line {line}: {e}"))
+        })
+        .collect();
+    assert_eq!(replies.len(), calls.len(), "one reply per request");
+    replies
+}
+
 /// Sends one request with Python `requests`.
 pub fn request(url: &str, call: Call) -> Reply {
     requests(url, &[call]).remove(0)
@@ -217,13 +266,18 @@ fn venv_script(name: &str) -> PathBuf {
 /// `kc --url URL <args>` (kafka-connect-py's CLI). It prints the server's JSON answer, or the error it met,
 /// and exits 0 either way: callers read stdout.
 pub fn kc(url: &str, args: &[&str]) -> RunOutput {
-    let output = run(
-        Command::new(venv_script("kc"))
-            .args(["--url", url])
-            .args(args),
-        None,
-        PROCESS_TIMEOUT,
-    );
+    kc_with(url, &[], &[], args)
+}
+
+/// [`kc`] with its global `options` (`--auth USER:PASSWORD`, ...) and `env` (`REQUESTS_CA_BUNDLE`: the CA its
+/// `requests` trusts).
+pub fn kc_with(url: &str, options: &[&str], env: &[(&str, &Path)], args: &[&str]) -> RunOutput {
+    let mut command = Command::new(venv_script("kc"));
+    command.args(["--url", url]).args(options).args(args);
+    for (name, value) in env {
+        command.env(name, value);
+    }
+    let output = run(&mut command, None, PROCESS_TIMEOUT);
     output.assert_success("kc");
     output
 }

@@ -982,7 +982,14 @@ listeners = "http://:9999"
             worker.offset_file.as_deref(),
             Some(std::path::Path::new("/var/lib/connect.offsets"))
         );
-        assert_eq!(worker.rest_listener.as_deref(), Some("0.0.0.0:9999"));
+        // An empty host binds loopback (Kafka Connect would bind every interface).
+        assert_eq!(
+            worker.rest.listeners,
+            vec![crate::config::rest_server::RestListener::http(
+                "127.0.0.1",
+                9999
+            )]
+        );
         assert_eq!(worker.rest_advertised.as_deref(), Some("worker-1:9999"));
         assert_eq!(
             worker.task_shutdown_timeout,
@@ -1027,7 +1034,7 @@ listeners = "http://:9999"
     #[test]
     fn unknown_or_bad_worker_keys_are_errors_naming_file_line_and_key() {
         let text = toml(
-            "\"offset.flush.interval.mss\" = 1\n\"producer.lingr.ms\" = 1\nlisteners = \"https://:8443\"\n\"rest.port\" = \"port\"",
+            "\"offset.flush.interval.mss\" = 1\n\"producer.lingr.ms\" = 1\nlisteners = \"ftp://:8443\"\n\"rest.port\" = \"port\"",
             "",
         );
         let errors = parse(&text, "pipelines.toml", Format::Toml, &Registry)
@@ -1040,7 +1047,10 @@ listeners = "http://:9999"
             ),
             "{errors}"
         );
-        assert!(errors.contains("only http:// listeners"), "{errors}");
+        assert!(
+            errors.contains("the scheme must be http or https, not \"ftp\""),
+            "{errors}"
+        );
         assert!(errors.contains("expected a port number"), "{errors}");
     }
 
