@@ -235,7 +235,10 @@ pub const SINK: ComponentInfo = ComponentInfo {
     name: "jdbc",
     aliases: &["JdbcSinkConnector", "io.confluent.connect.jdbc.JdbcSinkConnector"],
     config: SINK_CONFIG,
-    capabilities: Capabilities::NONE,
+    capabilities: Capabilities {
+        keeps_consumed_offsets: true,
+        ..Capabilities::NONE
+    },
     doc: "Writes records into PostgreSQL or MySQL/MariaDB tables: insert, upsert or update by key, deletes \
           on tombstones, creates and evolves tables",
 };

@@ -132,6 +132,18 @@ fn sink_statements_per_dialect() {
         Dialect::Postgres.add_column("t", "c", "TEXT"),
         r#"ALTER TABLE "t" ADD COLUMN "c" TEXT"#
     );
+    assert_eq!(
+        Dialect::Postgres.create_table_if_missing("t", &[("id".into(), "INT".into(), false)], &keys),
+        r#"CREATE TABLE IF NOT EXISTS "t" ("id" INT NOT NULL, PRIMARY KEY ("id"))"#
+    );
+    assert_eq!(
+        Dialect::Postgres.select_where("t", &cols[1..], &keys),
+        r#"SELECT "name", "qty" FROM "t" WHERE "id" = $1"#
+    );
+    assert_eq!(
+        Dialect::MySql.select_where("t", &cols[1..], &keys),
+        "SELECT `name`, `qty` FROM `t` WHERE `id` = ?"
+    );
 }
 
 #[test]
