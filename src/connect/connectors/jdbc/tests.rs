@@ -133,7 +133,11 @@ fn sink_statements_per_dialect() {
         r#"ALTER TABLE "t" ADD COLUMN "c" TEXT"#
     );
     assert_eq!(
-        Dialect::Postgres.create_table_if_missing("t", &[("id".into(), "INT".into(), false)], &keys),
+        Dialect::Postgres.create_table_if_missing(
+            "t",
+            &[("id".into(), "INT".into(), false)],
+            &keys
+        ),
         r#"CREATE TABLE IF NOT EXISTS "t" ("id" INT NOT NULL, PRIMARY KEY ("id"))"#
     );
     assert_eq!(
