@@ -1062,3 +1062,138 @@ sink = {{ type = "jdbc", "connection.url" = "{pg}", "auto.create" = true, "table
         "DELETE FROM __pipewright_offsets WHERE connector = 'eos-{table}'"
     ));
 }
+
+/// The table names the positions file holds for `task` of `pipeline` (the jdbc source's opaque position is
+/// hex of a JSON object keyed by table).
+fn stored_tables(state: &std::path::Path, pipeline: &str, task: u32) -> Vec<String> {
+    let Ok(text) = std::fs::read_to_string(state.join("offsets.json")) else {
+        return Vec::new();
+    };
+    let document: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let Some(lines) = document["connectors"][pipeline][task.to_string()].as_array() else {
+        return Vec::new();
+    };
+    lines
+        .iter()
+        .filter_map(|line| line.as_str()?.strip_prefix("opaque\t").map(str::to_owned))
+        .flat_map(|hex| {
+            let bytes: Vec<u8> = (0..hex.len())
+                .step_by(2)
+                .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
+                .collect();
+            let object: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+            object
+                .as_object()
+                .unwrap()
+                .keys()
+                .cloned()
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+/// `tasks = 2` spreads the tables over two tasks, each storing its own tables' positions; run again with
+/// `tasks = 3` (some tables move to another task) every table goes on after its last row, none sent twice.
+#[test]
+fn the_source_spreads_tables_over_tasks_and_a_table_moved_by_a_new_task_count_resumes() {
+    use pipewright::connect::connectors::jdbc::task_of;
+    use support::engine_cli::engine_consume;
+    let mysql = Database::mysql();
+    let broker = TestBroker::start();
+    let bootstrap = broker.bootstrap();
+    // Five tables, at least two on each of two tasks, and one that moves when there are three.
+    let mut tables: Vec<String> = Vec::new();
+    while tables.len() < 5
+        || (0..2).any(|t| tables.iter().filter(|n| task_of(n, 2) == t).count() < 2)
+        || tables.iter().all(|n| task_of(n, 2) == task_of(n, 3))
+    {
+        if tables.len() >= 5 {
+            tables.remove(0);
+        }
+        tables.push(unique_table("spread"));
+    }
+    let _drops: Vec<DroppedTable> = tables
+        .iter()
+        .map(|t| DroppedTable(mysql.clone(), t.clone()))
+        .collect();
+    let prefix = unique_topic("jdbc-spread-");
+    let insert = |from: usize, to: usize| {
+        for table in &tables {
+            let values: Vec<String> = (from..to).map(|i| format!("({i})")).collect();
+            mysql.sql(&format!(
+                "INSERT INTO {table} (id) VALUES {}",
+                values.join(", ")
+            ));
+        }
+    };
+    for table in &tables {
+        mysql.sql(&format!("CREATE TABLE {table} (id BIGINT PRIMARY KEY)"));
+        create_topic(&bootstrap, &format!("{prefix}{table}"), 1);
+    }
+    insert(1, 31);
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let config = |tasks: u32| {
+        write_pipelines(
+            dir.path(),
+            &bootstrap,
+            &format!(
+                r#"[[pipeline]]
+name = "spread"
+tasks = {tasks}
+source = {{ type = "jdbc", "connection.url" = "mysql://root@127.0.0.1:3306/test", mode = "incrementing", "incrementing.column.name" = "id", "poll.interval.ms" = 100, "batch.max.rows" = 7, "table.whitelist" = "{}", "topic.prefix" = "{prefix}" }}
+sink = {{ type = "kafka" }}
+"value.converter" = "json"
+"value.converter.schemas.enable" = false
+"#,
+                tables.join(",")
+            ),
+        )
+    };
+    let records = |table: &str| -> Vec<String> {
+        let out = engine_consume(
+            &bootstrap,
+            &format!("{prefix}{table}"),
+            &["-o", "beginning", "-e"],
+        );
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(str::to_owned)
+            .collect()
+    };
+    let all_copied = |rows: usize| tables.iter().all(|t| records(t).len() >= rows);
+    let mut engine = start_engine(&config(2), &state, 2);
+    engine.wait_while_running("30 rows of each table", Duration::from_secs(60), || {
+        all_copied(30)
+    });
+    terminate(&mut engine.0, Duration::from_secs(20));
+    for task in 0..2 {
+        let mut stored = stored_tables(&state, "spread", task);
+        stored.sort();
+        let mut expected: Vec<String> = tables
+            .iter()
+            .filter(|t| task_of(t, 2) == task)
+            .cloned()
+            .collect();
+        expected.sort();
+        assert_eq!(stored, expected, "the tables task {task} of 2 read");
+    }
+    insert(31, 51);
+    let mut engine = start_engine(&config(3), &state, 2);
+    engine.wait_while_running("50 rows of each table", Duration::from_secs(60), || {
+        all_copied(50)
+    });
+    // Give a re-read time to show.
+    thread::sleep(Duration::from_millis(500));
+    terminate(&mut engine.0, Duration::from_secs(20));
+    for table in &tables {
+        let expected: Vec<String> = (1..51).map(|i| format!("{{\"id\":{i}}}")).collect();
+        assert_eq!(
+            records(table),
+            expected,
+            "table {table} (task {} of 2, then {} of 3)",
+            task_of(table, 2),
+            task_of(table, 3)
+        );
+    }
+}

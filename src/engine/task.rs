@@ -176,6 +176,18 @@ pub(crate) async fn run_task(
         .await?
     } else {
         match &store {
+            Some(store) if pipeline.run.source.capabilities().resumes_any_tasks_streams => {
+                // The task's own positions first, then the other tasks' (a stream may have moved here when
+                // `tasks` changed); the source takes each stream's furthest.
+                let mut all = store
+                    .store
+                    .load_connector(&store.key.connector)
+                    .map_err(|e| ConnectorError::fatal(e.to_string()))?;
+                all.sort_by_key(|(index, _)| *index != store.key.index);
+                all.into_iter()
+                    .flat_map(|(_, positions)| positions)
+                    .collect()
+            }
             Some(store) => store
                 .store
                 .load(&store.key)
