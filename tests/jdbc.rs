@@ -1197,3 +1197,208 @@ sink = {{ type = "kafka" }}
         );
     }
 }
+
+/// Forwards every connection accepted on 127.0.0.1:`port` to `upstream`, from now on (before this nothing
+/// listens there: the database is unreachable).
+fn forward(port: u16, upstream: &'static str) {
+    use std::net::{TcpListener, TcpStream};
+    let listener = TcpListener::bind(("127.0.0.1", port)).expect("bind the forwarding port");
+    thread::spawn(move || {
+        for client in listener.incoming().flatten() {
+            let Ok(server) = TcpStream::connect(upstream) else {
+                continue;
+            };
+            let pairs = [
+                (client.try_clone().unwrap(), server.try_clone().unwrap()),
+                (server, client),
+            ];
+            for (mut from, mut to) in pairs {
+                thread::spawn(move || {
+                    let _ = std::io::copy(&mut from, &mut to);
+                    let _ = to.shutdown(std::net::Shutdown::Write);
+                });
+            }
+        }
+    });
+}
+
+/// Each bad input through the engine, as a user meets it: the task's REST status is FAILED with a trace that
+/// names the database and the cause, and what can heal does: an unreachable database that comes up and a
+/// missing table that is created are read after the engine's restarts, every row once. A wrong password and a
+/// column type with no Connect type keep failing at each restart (with backoff), saying why; a value too long
+/// for its column fails its task for good (errors.tolerance=none), after the rows before it were written.
+#[test]
+fn bad_input_shows_on_the_task_status_and_what_can_heal_heals() {
+    use support::engine_cli::{assert_delivered, engine_consume, engine_produce};
+    use support::engine_process::try_rest_get;
+    let mysql = Database::mysql();
+    let postgres = Database::postgres();
+    let broker = TestBroker::start();
+    let bootstrap = broker.bootstrap();
+    let prefix = unique_topic("jdbc-bad-");
+    let down_port = support::broker::free_port();
+    let rows_table = unique_table("later");
+    let missing_table = unique_table("missing");
+    let uuid_table = unique_table("uuid");
+    let narrow_table = unique_table("narrow");
+    let _drops = [
+        DroppedTable(mysql.clone(), rows_table.clone()),
+        DroppedTable(mysql.clone(), missing_table.clone()),
+        DroppedTable(postgres.clone(), format!("\"{uuid_table}\"")),
+        DroppedTable(mysql.clone(), narrow_table.clone()),
+    ];
+    mysql.sql(&format!(
+        "CREATE TABLE {rows_table} (id BIGINT PRIMARY KEY); INSERT INTO {rows_table} VALUES (1), (2), (3)"
+    ));
+    postgres.sql(&format!(
+        "CREATE TABLE \"{uuid_table}\" (id INT PRIMARY KEY, u UUID)"
+    ));
+    mysql.sql(&format!(
+        "CREATE TABLE {narrow_table} (id INT PRIMARY KEY, code VARCHAR(3) NOT NULL)"
+    ));
+    for table in [&rows_table, &missing_table] {
+        create_topic(&bootstrap, &format!("{prefix}{table}"), 1);
+    }
+    let narrow_topic = format!("{prefix}{narrow_table}");
+    create_topic(&bootstrap, &narrow_topic, 1);
+    let schema = r#"{"type":"struct","optional":false,"fields":[{"field":"id","type":"int32","optional":false},{"field":"code","type":"string","optional":false}]}"#;
+    let lines: String = [(1, "ab"), (2, "abc"), (3, "too long"), (4, "x")]
+        .iter()
+        .map(|(id, code)| {
+            format!("{{\"schema\":{schema},\"payload\":{{\"id\":{id},\"code\":\"{code}\"}}}}\n")
+        })
+        .collect();
+    assert_delivered(
+        &engine_produce(&bootstrap, &narrow_topic, &[], lines.as_bytes()),
+        &narrow_topic,
+        4,
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.txt");
+    std::fs::write(&input, "a line\n").unwrap();
+    let source = |name: &str, url: &str, table: &str, extra: &str| {
+        format!(
+            r#"[[pipeline]]
+name = "{name}"
+source = {{ type = "jdbc", "connection.url" = "{url}", mode = "incrementing", "incrementing.column.name" = "id", "poll.interval.ms" = 100, "table.whitelist" = "{table}", "topic.prefix" = "{prefix}", "connection.attempts" = 1, "connection.backoff.ms" = 100{extra} }}
+sink = {{ type = "kafka" }}
+"value.converter" = "json"
+"value.converter.schemas.enable" = false
+
+"#
+        )
+    };
+    let config = write_pipelines(
+        dir.path(),
+        &bootstrap,
+        &format!(
+            r#"{}{}{}[[pipeline]]
+name = "wrong-password"
+source = {{ type = "file", file = "{input}", topic = "t" }}
+sink = {{ type = "jdbc", "connection.url" = "jdbc:mysql://127.0.0.1:3306/test", "connection.user" = "pipewright_nobody", "connection.password" = "s3cret-value" }}
+
+[[pipeline]]
+name = "too-long"
+source = {{ type = "kafka", topics = "{narrow_topic}", "group.id" = "{narrow_topic}-g", {FAST_GROUP} }}
+sink = {{ type = "jdbc", "connection.url" = "{my}", "pk.mode" = "record_value", "pk.fields" = "id", "insert.mode" = "upsert", "table.name.format" = "{narrow_table}" }}
+"value.converter" = "json"
+"value.converter.schemas.enable" = true
+"#,
+            source(
+                "unreachable",
+                &format!("mysql://root@127.0.0.1:{down_port}/test"),
+                &rows_table,
+                ""
+            ),
+            source("missing", &mysql.url, &missing_table, ""),
+            source("unmappable", &postgres.url, &uuid_table, ""),
+            input = input.display(),
+            my = mysql.url,
+        ),
+    );
+    let mut engine = start_engine(&config, &dir.path().join("state"), 1);
+    let port = engine.1;
+    let status =
+        |name: &str| try_rest_get(port, &format!("/connectors/{name}/status")).unwrap_or_default();
+    let failed_saying = |name: &str, words: &[&str]| {
+        let status = status(name);
+        status.contains(r#""state":"FAILED""#) && words.iter().all(|w| status.contains(w))
+    };
+    let expectations: [(&str, Vec<String>); 5] = [
+        (
+            "unreachable",
+            vec![format!("127.0.0.1:{down_port}/test"), "attempts".into()],
+        ),
+        (
+            "missing",
+            vec![
+                missing_table.clone(),
+                "does not exist".into(),
+                "127.0.0.1:3306".into(),
+            ],
+        ),
+        ("unmappable", vec!["column `u` has type uuid".into()]),
+        (
+            "wrong-password",
+            vec!["Access denied".into(), "127.0.0.1:3306".into()],
+        ),
+        (
+            "too-long",
+            vec!["127.0.0.1:3306".into(), "Data too long for column".into()],
+        ),
+    ];
+    for (name, words) in &expectations {
+        let words: Vec<&str> = words.iter().map(String::as_str).collect();
+        engine.wait_while_running(
+            &format!("task status of {name} FAILED with a trace saying {words:?}"),
+            Duration::from_secs(60),
+            || failed_saying(name, &words),
+        );
+    }
+    assert!(
+        !status("wrong-password").contains("s3cret-value"),
+        "{}",
+        status("wrong-password")
+    );
+    // The rows before the long value were written; the task stays failed at it.
+    assert_eq!(
+        mysql.rows(&format!("SELECT id, code FROM {narrow_table} ORDER BY id")),
+        ["1\tab", "2\tabc"]
+    );
+    // The database comes up, the missing table appears: the restarted tasks read every row once.
+    forward(down_port, "127.0.0.1:3306");
+    mysql.sql(&format!(
+        "CREATE TABLE {missing_table} (id BIGINT PRIMARY KEY); INSERT INTO {missing_table} VALUES (7), (8)"
+    ));
+    let read = |table: &str| -> Vec<String> {
+        let out = engine_consume(
+            &bootstrap,
+            &format!("{prefix}{table}"),
+            &["-o", "beginning", "-e"],
+        );
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(str::to_owned)
+            .collect()
+    };
+    engine.wait_while_running(
+        "the rows of the healed sources in Kafka",
+        Duration::from_secs(60),
+        || read(&rows_table).len() >= 3 && read(&missing_table).len() >= 2,
+    );
+    for name in ["unreachable", "missing"] {
+        engine.wait_while_running(
+            &format!("{name} RUNNING again"),
+            Duration::from_secs(30),
+            || status(name).contains(r#""tasks":[{"id":0,"state":"RUNNING""#),
+        );
+    }
+    thread::sleep(Duration::from_millis(300));
+    assert_eq!(
+        read(&rows_table),
+        [r#"{"id":1}"#, r#"{"id":2}"#, r#"{"id":3}"#]
+    );
+    assert_eq!(read(&missing_table), [r#"{"id":7}"#, r#"{"id":8}"#]);
+    assert!(failed_saying("unmappable", &["uuid"]) && failed_saying("too-long", &["code"]));
+    terminate(&mut engine.0, Duration::from_secs(20));
+}
