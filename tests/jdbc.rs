@@ -1402,3 +1402,181 @@ sink = {{ type = "jdbc", "connection.url" = "{my}", "pk.mode" = "record_value", 
     assert!(failed_saying("unmappable", &["uuid"]) && failed_saying("too-long", &["code"]));
     terminate(&mut engine.0, Duration::from_secs(20));
 }
+
+/// Seconds `command` took, which must succeed.
+fn timed(command: &mut std::process::Command) -> f64 {
+    let started = std::time::Instant::now();
+    let out = command.output().expect("run the database client");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    started.elapsed().as_secs_f64()
+}
+
+/// Rows per second, MariaDB → Kafka (bulk and incrementing, at the defaults and with `batch.max.rows` =
+/// 10000) and Kafka → PostgreSQL (upsert, `batch.size` = 1000), beside the databases' own clients doing the
+/// same work (`mariadb -B -e SELECT`, `psql \copy`): `cargo build --release && PIPEWRIGHT_ENGINE_BIN=
+/// target/release/engine cargo test --release --test jdbc rows_per_second -- --ignored --nocapture`
+/// (`PIPEWRIGHT_JDBC_ROWS`, default 200000).
+#[test]
+#[ignore = "a measurement, not a check: run by hand for the numbers in the notes"]
+fn rows_per_second_at_the_defaults() {
+    use support::engine_cli::engine_consume;
+    let mysql = Database::mysql();
+    let postgres = Database::postgres();
+    let broker = TestBroker::start();
+    let bootstrap = broker.bootstrap();
+    let rows: u64 = std::env::var("PIPEWRIGHT_JDBC_ROWS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(200_000);
+    let table = unique_table("rate");
+    let _drop = DroppedTable(mysql.clone(), table.clone());
+    mysql.sql(&format!(
+        "CREATE TABLE {table} (id BIGINT PRIMARY KEY, name VARCHAR(64) NOT NULL, qty INT NOT NULL, \
+         price DECIMAL(10,2) NOT NULL, updated_at DATETIME(6) NOT NULL); \
+         INSERT INTO {table} SELECT seq, CONCAT('name-', seq), seq % 1000, seq / 100, \
+         TIMESTAMP '2026-01-01 00:00:00' + INTERVAL seq SECOND FROM seq_1_to_{rows}"
+    ));
+    let dir = tempfile::tempdir().unwrap();
+    let floor_select = timed(std::process::Command::new("mariadb").args([
+        "-N",
+        "-B",
+        "--protocol=TCP",
+        "-h",
+        "127.0.0.1",
+        "-u",
+        "root",
+        "test",
+        "-e",
+        &format!("SELECT * FROM {table}"),
+    ]));
+    let rate = |seconds: f64| rows as f64 / seconds;
+    eprintln!(
+        "floor: mariadb -B -e SELECT of {rows} rows: {floor_select:.2} s, {:.0} rows/s",
+        rate(floor_select)
+    );
+    // MariaDB → Kafka: from the engine's start to the last row's record in the topic.
+    let to_kafka = |name: &str, source_keys: &str| -> String {
+        let topic_prefix = unique_topic("jdbc-rate-");
+        let topic = format!("{topic_prefix}{table}");
+        create_topic(&bootstrap, &topic, 1);
+        let config = write_pipelines(
+            dir.path(),
+            &bootstrap,
+            &format!(
+                r#"[[pipeline]]
+name = "{name}"
+source = {{ type = "jdbc", "connection.url" = "{my}", "table.whitelist" = "{table}", "topic.prefix" = "{topic_prefix}"{source_keys} }}
+sink = {{ type = "kafka" }}
+"#,
+                my = mysql.url
+            ),
+        );
+        let started = std::time::Instant::now();
+        let mut engine = start_engine(&config, &dir.path().join(name), 1);
+        let last = (rows - 1).to_string();
+        engine.wait_while_running("the last row in Kafka", Duration::from_secs(600), || {
+            !engine_consume(&bootstrap, &topic, &["-o", &last, "-c", "1", "-e"])
+                .stdout
+                .is_empty()
+        });
+        let seconds = started.elapsed().as_secs_f64();
+        terminate(&mut engine.0, Duration::from_secs(30));
+        eprintln!(
+            "{name}: {rows} rows MariaDB → Kafka in {seconds:.2} s (engine start included): {:.0} rows/s",
+            rate(seconds)
+        );
+        topic
+    };
+    let topic = to_kafka("bulk", r#", mode = "bulk""#);
+    to_kafka(
+        "incrementing",
+        r#", mode = "incrementing", "incrementing.column.name" = "id""#,
+    );
+    to_kafka(
+        "incrementing-10000",
+        r#", mode = "incrementing", "incrementing.column.name" = "id", "batch.max.rows" = 10000"#,
+    );
+    // Kafka → PostgreSQL, upsert by id, batch.size 1000.
+    let copy = unique_table("ratecopy");
+    let _drop_copy = DroppedTable(postgres.clone(), format!("\"{copy}\""));
+    let config = write_pipelines(
+        dir.path(),
+        &bootstrap,
+        &format!(
+            r#"[[pipeline]]
+name = "to-postgres"
+source = {{ type = "kafka", topics = "{topic}", "group.id" = "{topic}-g", {FAST_GROUP} }}
+sink = {{ type = "jdbc", "connection.url" = "{pg}", "insert.mode" = "upsert", "pk.mode" = "record_value", "pk.fields" = "id", "auto.create" = true, "batch.size" = 1000, "table.name.format" = "{copy}" }}
+"#,
+            pg = postgres.url
+        ),
+    );
+    let copied = || -> u64 {
+        postgres
+            .try_sql(&format!("SELECT count(*) FROM \"{copy}\""))
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or(0)
+    };
+    let started = std::time::Instant::now();
+    let mut engine = start_engine(&config, &dir.path().join("to-postgres"), 1);
+    engine.wait_while_running(
+        "the first row in PostgreSQL",
+        Duration::from_secs(120),
+        || copied() > 0,
+    );
+    let first = started.elapsed().as_secs_f64();
+    engine.wait_while_running("every row in PostgreSQL", Duration::from_secs(600), || {
+        copied() >= rows
+    });
+    let seconds = started.elapsed().as_secs_f64();
+    terminate(&mut engine.0, Duration::from_secs(30));
+    eprintln!(
+        "Kafka → PostgreSQL upsert, batch.size 1000: {rows} rows in {seconds:.2} s from the engine's start, \
+         {:.2} s from the first row: {:.0} rows/s",
+        seconds - first,
+        rate(seconds - first)
+    );
+    // The floor: psql \copy of the same rows from a file.
+    let csv = dir.path().join("rows.csv");
+    let text: String = (1..=rows)
+        .map(|i| {
+            format!(
+                "{i},name-{i},{},{}.{:02},2026-01-01 00:00:00\n",
+                i % 1000,
+                i / 100,
+                i % 100
+            )
+        })
+        .collect();
+    std::fs::write(&csv, text).unwrap();
+    let floor_table = unique_table("ratefloor");
+    let _drop_floor = DroppedTable(postgres.clone(), format!("\"{floor_table}\""));
+    postgres.sql(&format!(
+        "CREATE TABLE \"{floor_table}\" (id BIGINT PRIMARY KEY, name TEXT NOT NULL, qty INT NOT NULL, \
+         price NUMERIC(10,2) NOT NULL, updated_at TIMESTAMP NOT NULL)"
+    ));
+    let floor_copy = timed(std::process::Command::new("psql").args([
+        "-X",
+        "-q",
+        "-h",
+        "127.0.0.1",
+        "-U",
+        "postgres",
+        "-d",
+        "test",
+        "-c",
+        &format!(
+            "\\copy \"{floor_table}\" FROM '{}' WITH (FORMAT csv)",
+            csv.display()
+        ),
+    ]));
+    eprintln!(
+        "floor: psql \\copy of {rows} rows: {floor_copy:.2} s, {:.0} rows/s",
+        rate(floor_copy)
+    );
+}
