@@ -98,6 +98,14 @@ impl JdbcSink {
             .collect();
         let keys = offsets_columns(..OFFSETS_KEY);
         let sql = dialect.create_table_if_missing(OFFSETS_TABLE, &definitions, &keys);
+        let exists = conn
+            .table_columns(OFFSETS_TABLE)
+            .await
+            .is_ok_and(|columns| !columns.is_empty());
+        if exists {
+            self.offsets_of = Some(connector.to_owned());
+            return Ok(());
+        }
         if let Err(error) = conn.run(&sql).await {
             // Two tasks creating it at once: one of them loses the race, and the table is there.
             let exists = conn
