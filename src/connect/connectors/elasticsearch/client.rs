@@ -421,7 +421,9 @@ mod tests {
         let e = Endpoint::parse("https://es.example").unwrap();
         assert!(e.tls && e.port == 9200, "{e:?}");
         assert_eq!(e.to_string(), "https://es.example:9200");
-        assert!(Endpoint::parse("ftp://es").unwrap_err().contains("https://"));
+        assert!(Endpoint::parse("ftp://es")
+            .unwrap_err()
+            .contains("https://"));
         assert!(Endpoint::parse("http://u:p@es")
             .unwrap_err()
             .contains("connection.username"));
