@@ -62,9 +62,12 @@ struct Scene {
 
 impl Scene {
     fn new(name: &str, partitions: u32) -> Scene {
+        Scene::with_cluster(name, partitions, SearchCluster::start())
+    }
+
+    fn with_cluster(name: &str, partitions: u32, cluster: SearchCluster) -> Scene {
         let broker = TestBroker::start();
         let bootstrap = broker.bootstrap();
-        let cluster = SearchCluster::start();
         let topic = unique_topic(name);
         create_topic(&bootstrap, &topic, partitions);
         let index = topic.to_lowercase();
@@ -131,6 +134,53 @@ fn documents_equal_the_records_with_the_key_as_id() {
     let status = terminate(&mut engine, Duration::from_secs(30));
     assert!(status.success(), "{status:?}");
     let expected: BTreeMap<String, Value> = (0..500).map(|i| (format!("k{i}"), order(i))).collect();
+    assert_eq!(cluster.documents(index), expected);
+}
+
+/// `elastic.security.protocol = "SSL"` with a PEM truststore: the documents arrive over https. Without it
+/// (the system's CAs, which do not know the test cluster's CA) the handshake fails, and the task's status says
+/// so, naming the URL.
+#[test]
+fn over_https_with_a_pem_truststore_documents_arrive_and_an_unknown_ca_is_a_clear_error() {
+    let scene = Scene::with_cluster("es-tls", 1, SearchCluster::start_tls());
+    let (bootstrap, cluster, topic, index) =
+        (&scene.bootstrap, &scene.cluster, &scene.topic, &scene.index);
+    assert!(cluster.url().starts_with("https://localhost:"));
+    assert_delivered(
+        &engine_produce(
+            bootstrap,
+            topic,
+            &["-K", ":"],
+            keyed_lines(0..200).as_bytes(),
+        ),
+        topic,
+        200,
+    );
+    let mut engine = scene.start_engine(r#", "schema.ignore" = "true""#, "");
+    let status = || {
+        support::engine_process::try_rest_get(engine.1, "/connectors/to-search/status")
+            .unwrap_or_default()
+    };
+    wait_for("the handshake failure on the task status", WAIT, || {
+        let status = status();
+        status.contains("TLS handshake") && status.contains(&cluster.url())
+    });
+    assert_eq!(cluster.count(index), 0);
+    terminate(&mut engine, Duration::from_secs(30));
+    let ca = cluster.ca_file();
+    let mut engine = scene.start_engine(
+        &format!(
+            r#", "schema.ignore" = "true", "elastic.security.protocol" = "SSL", "elastic.https.ssl.truststore.location" = "{}""#,
+            ca.display()
+        ),
+        "",
+    );
+    engine.wait_while_running("200 documents over https", WAIT, || {
+        cluster.count(index) >= 200
+    });
+    let status = terminate(&mut engine, Duration::from_secs(30));
+    assert!(status.success(), "{status:?}");
+    let expected: BTreeMap<String, Value> = (0..200).map(|i| (format!("k{i}"), order(i))).collect();
     assert_eq!(cluster.documents(index), expected);
 }
 

@@ -274,17 +274,27 @@ pub(crate) fn build(parts: &Parts<'_>) -> Result<RunSpec, Vec<Problem>> {
     .ok();
     let exactly_once = parts.delivery == Delivery::ExactlyOnce;
     let sink_capabilities = parts.sink.info.capabilities;
-    if exactly_once && !sink_capabilities.joins_kafka_transaction {
-        problems.push(problem(
-            parts,
-            parts.location,
-            "delivery",
+    // Exactly-once: records and consumed offsets (or source positions) commit together, in a Kafka
+    // transaction, or in the sink's own database transaction when the sink keeps the offsets of what a Kafka
+    // source consumed.
+    let sink_keeps_offsets =
+        sink_capabilities.keeps_consumed_offsets && capabilities.reads_from_kafka();
+    if exactly_once && !sink_capabilities.joins_kafka_transaction && !sink_keeps_offsets {
+        let message = if sink_capabilities.keeps_consumed_offsets {
             format!(
-                "\"exactly-once\" needs a Kafka sink (records, and consumed offsets or source positions, commit in one \
-                 Kafka transaction); for a {} sink use \"at-least-once\"",
+                "\"exactly-once\" into a {} sink keeps the consumed Kafka offsets in the sink's own transaction, so \
+                 it needs a Kafka source; for a {} source use \"at-least-once\"",
+                parts.sink.name, parts.source.name
+            )
+        } else {
+            format!(
+                "\"exactly-once\" needs a Kafka sink (records, and consumed offsets or source positions, commit in \
+                 one Kafka transaction) or a sink that keeps the consumed offsets with its writes (jdbc); for a {} \
+                 sink use \"at-least-once\"",
                 parts.sink.name
-            ),
-        ));
+            )
+        };
+        problems.push(problem(parts, parts.location, "delivery", message));
     }
     let sink_producer = match sink_capabilities.kafka_client {
         Some(_) => SinkProducer::from_settings(producer_map, exactly_once, parts.name)

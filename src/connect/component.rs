@@ -34,6 +34,13 @@ pub struct Capabilities {
     /// The sink writes inside a Kafka transaction that also commits the consumed offsets or source positions:
     /// an exactly-once pipeline needs such a sink.
     pub joins_kafka_transaction: bool,
+    /// The sink can write the consumed Kafka offsets in the same database transaction as the records (the jdbc
+    /// sink, under `delivery = "exactly-once"`): with a Kafka source, an exactly-once pipeline needs no Kafka
+    /// transaction, and the engine starts each assigned partition at the offset the sink has for it.
+    pub keeps_consumed_offsets: bool,
+    /// A stream of the source may move from one of its tasks to another (the jdbc source's tables, spread by
+    /// name over `tasks`): a task starts from the positions every task of the connector stored, not only its own.
+    pub resumes_any_tasks_streams: bool,
     /// The most tasks that do useful work (`None`: no limit). Only declared so far: more tasks are not refused.
     pub max_tasks: Option<u32>,
     /// The connector is a Kafka client of this role: keys it does not declare may be that client's settings
@@ -46,6 +53,8 @@ impl Capabilities {
     pub const NONE: Capabilities = Capabilities {
         keeps_own_positions: false,
         joins_kafka_transaction: false,
+        keeps_consumed_offsets: false,
+        resumes_any_tasks_streams: false,
         max_tasks: None,
         kafka_client: None,
     };

@@ -45,6 +45,13 @@ pub trait PositionStore: Send + Sync + fmt::Debug {
     /// where (starting over silently would re-send or skip data).
     fn load(&self, task: &TaskKey) -> Result<Vec<SourcePosition>, PositionStoreError>;
 
+    /// The positions stored for every task of `connector`, by task index: for a source whose streams may move
+    /// from one task to another (the jdbc source's tables when `tasks` changes).
+    fn load_connector(
+        &self,
+        connector: &str,
+    ) -> Result<Vec<(u32, Vec<SourcePosition>)>, PositionStoreError>;
+
     /// Replaces the positions stored for `task`; durable when it returns.
     fn store(&self, task: &TaskKey, positions: &[SourcePosition])
         -> Result<(), PositionStoreError>;

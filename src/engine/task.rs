@@ -176,6 +176,18 @@ pub(crate) async fn run_task(
         .await?
     } else {
         match &store {
+            Some(store) if pipeline.run.source.capabilities().resumes_any_tasks_streams => {
+                // The task's own positions first, then the other tasks' (a stream may have moved here when
+                // `tasks` changed); the source takes each stream's furthest.
+                let mut all = store
+                    .store
+                    .load_connector(&store.key.connector)
+                    .map_err(|e| ConnectorError::fatal(e.to_string()))?;
+                all.sort_by_key(|(index, _)| *index != store.key.index);
+                all.into_iter()
+                    .flat_map(|(_, positions)| positions)
+                    .collect()
+            }
             Some(store) => store
                 .store
                 .load(&store.key)
@@ -211,6 +223,26 @@ pub(crate) async fn run_task(
             return Err(e);
         }
     };
+    // Exactly-once into a sink that keeps the consumed offsets with its writes: the source's partitions start
+    // where the sink's own transactions say, not at the group's committed offsets.
+    let offsets_in_sink = pipeline.delivery == Delivery::ExactlyOnce
+        && pipeline.run.sink.capabilities().keeps_consumed_offsets
+        && !pipeline.run.sink.capabilities().joins_kafka_transaction;
+    if offsets_in_sink {
+        let kept = match sink.keep_consumed_offsets(&pipeline.name).await {
+            Ok(()) if source.start_where_told() => Ok(()),
+            Ok(()) => Err(ConnectorError::fatal(format!(
+                "pipeline {:?}: exactly-once into this sink needs a Kafka source",
+                pipeline.name
+            ))),
+            Err(e) => Err(e),
+        };
+        if let Err(e) = kept {
+            source.close().await;
+            sink.close().await;
+            return Err(e);
+        }
+    }
     let mut watched = sink.connection_problems();
     watched.extend(source.connection_problems());
     watched.extend(
@@ -228,6 +260,7 @@ pub(crate) async fn run_task(
         store.as_ref(),
         dead_letters.as_mut(),
         control,
+        offsets_in_sink,
     )
     .await;
     if let Some(dlq) = dead_letters {
@@ -266,6 +299,7 @@ async fn pump(
     store: Option<&TaskPositions<'_>>,
     mut dead_letters: Option<&mut DeadLetterQueue>,
     control: &TaskControl,
+    offsets_in_sink: bool,
 ) -> Result<TaskOutcome, ConnectorError> {
     let pipeline = &spec.pipeline;
     let max_records = pipeline.queue_max_records.max(1);
@@ -275,7 +309,7 @@ async fn pump(
     };
     let mut commits = Commits {
         exactly_once_group: match pipeline.delivery {
-            Delivery::ExactlyOnce => Some(
+            Delivery::ExactlyOnce if !offsets_in_sink => Some(
                 pipeline
                     .run
                     .consumer
@@ -283,7 +317,7 @@ async fn pump(
                     .clone()
                     .unwrap_or_else(|| format!("connect-{}", pipeline.name)),
             ),
-            Delivery::AtLeastOnce => None,
+            Delivery::ExactlyOnce | Delivery::AtLeastOnce => None,
         },
         position_key: crate::engine::offsets_topic::position_key(&pipeline.name, spec.task.index),
         store,
@@ -338,6 +372,15 @@ async fn pump(
         }
         let poll_started = Instant::now();
         let polled = source.poll(poll_limit).await?;
+        if offsets_in_sink {
+            // Newly assigned partitions are read from where the sink's committed writes end.
+            let assigned = source.take_assigned();
+            if !assigned.is_empty() {
+                let starts = sink.consumed_offsets(&assigned).await?;
+                tracing::info!(task = %task_label, ?starts, "partitions start at the offsets the sink keeps");
+                source.start_at(starts);
+            }
+        }
         let finished = match polled {
             SourcePoll::Records(mut records) => {
                 let transform_started = Instant::now();
@@ -371,7 +414,13 @@ async fn pump(
                     }
                     bytes_polled += raw_bytes(record);
                     let positions_before = positions.len();
-                    if let Some(position) = record.source_offset.take() {
+                    // A sink that keeps the consumed offsets reads each record's own.
+                    let position = if offsets_in_sink {
+                        record.source_offset.clone()
+                    } else {
+                        record.source_offset.take()
+                    };
+                    if let Some(position) = position {
                         positions.push(PolledPosition {
                             position,
                             kept_before: kept,

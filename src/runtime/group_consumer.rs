@@ -5,10 +5,12 @@
 //! The glue is the whole contract between the two: an assignment becomes `assign(.., Committed)` and the fetched
 //! committed offsets become `set_committed_offset`; a revocation stops fetching, commits what the application
 //! consumed (with enable.auto.commit) and only then lets the member rejoin; lost partitions stop fetching
-//! without a commit. Records of a partition this member no longer owns are dropped, never handed out.
+//! without a commit. Records of a partition this member no longer owns are dropped, never handed out. An
+//! application that keeps its consumed offsets elsewhere ([`GroupConsumer::start_where_told`]) says where each
+//! assigned partition starts instead of the group's committed offsets.
 
 use std::cell::{Cell, RefCell};
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::pin::pin;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
@@ -76,6 +78,13 @@ pub struct GroupConsumer {
     poll_heartbeat: Duration,
     /// How long `commit` and `close` wait for the coordinator (request.timeout.ms).
     close_timeout: Duration,
+    /// Set by [`GroupConsumer::start_where_told`]: assigned partitions wait for
+    /// [`GroupConsumer::start_partitions_at`] before they are fetched.
+    start_told: Cell<bool>,
+    /// Start told: the group's committed offsets of assigned partitions the caller has not answered for yet.
+    group_committed: RefCell<HashMap<TopicPartition, Option<i64>>>,
+    /// Start told: assigned partitions the caller has no offset for, waiting for the group's committed one.
+    start_at_group: RefCell<HashSet<TopicPartition>>,
 }
 
 impl GroupConsumer {
@@ -125,7 +134,60 @@ impl GroupConsumer {
             closed: Cell::new(false),
             poll_heartbeat,
             close_timeout,
+            start_told: Cell::new(false),
+            group_committed: RefCell::new(HashMap::new()),
+            start_at_group: RefCell::new(HashSet::new()),
         })
+    }
+
+    /// From now on an assigned partition is not fetched until [`start_partitions_at`](Self::start_partitions_at)
+    /// says where it starts: for an application that keeps the consumed offsets elsewhere (a database written in
+    /// the same transaction as the records). Call it before the first `recv`.
+    pub fn start_where_told(&self) {
+        self.start_told.set(true);
+    }
+
+    /// Where assigned partitions start (see [`start_where_told`](Self::start_where_told)): at `Some(offset)`, or
+    /// with `None` at the group's committed offset (`auto.offset.reset` when there is none). Partitions this
+    /// member no longer owns are ignored.
+    pub fn start_partitions_at(&self, starts: Vec<(TopicPartition, Option<i64>)>) {
+        let member = self.member.state.borrow();
+        let mut consumer = self.consumer.state.borrow_mut();
+        let mut group_committed = self.group_committed.borrow_mut();
+        let mut start_at_group = self.start_at_group.borrow_mut();
+        for (tp, start) in starts {
+            if !member.owns(&tp) {
+                continue;
+            }
+            match start {
+                Some(offset) => {
+                    group_committed.remove(&tp);
+                    consumer.set_committed_offset(&tp.topic, tp.partition, Some(offset));
+                }
+                None => match group_committed.remove(&tp) {
+                    Some(committed) => {
+                        consumer.set_committed_offset(&tp.topic, tp.partition, committed)
+                    }
+                    None => {
+                        start_at_group.insert(tp);
+                    }
+                },
+            }
+        }
+        drop(consumer);
+        self.consumer.wake_driver.notify_one();
+    }
+
+    /// Forgets what start-told partitions waited for, when they are assigned afresh or taken away.
+    fn forget_starts(&self, partitions: &[TopicPartition]) {
+        if self.start_told.get() {
+            let mut group_committed = self.group_committed.borrow_mut();
+            let mut start_at_group = self.start_at_group.borrow_mut();
+            for tp in partitions {
+                group_committed.remove(tp);
+                start_at_group.remove(tp);
+            }
+        }
     }
 
     /// Partitions this member owns now.
@@ -261,6 +323,7 @@ impl GroupConsumer {
         while let Some(event) = member.poll_event() {
             match event {
                 GroupEvent::PartitionsAssigned { partitions } => {
+                    self.forget_starts(&partitions);
                     consumer.assign(
                         partitions
                             .iter()
@@ -274,11 +337,17 @@ impl GroupConsumer {
                 }
                 GroupEvent::CommittedOffsets { offsets } => {
                     for (tp, offset) in offsets {
-                        consumer.set_committed_offset(&tp.topic, tp.partition, offset);
+                        if !self.start_told.get() || self.start_at_group.borrow_mut().remove(&tp) {
+                            consumer.set_committed_offset(&tp.topic, tp.partition, offset);
+                        } else {
+                            // The caller decides (start_partitions_at), maybe for this offset.
+                            self.group_committed.borrow_mut().insert(tp, offset);
+                        }
                     }
                     touched_consumer = true;
                 }
                 GroupEvent::PartitionsRevoked { partitions } => {
+                    self.forget_starts(&partitions);
                     for tp in &partitions {
                         consumer.unassign(&tp.topic, tp.partition);
                     }
@@ -295,6 +364,7 @@ impl GroupConsumer {
                         .push_back(GroupConsumerEvent::Revoked(partitions));
                 }
                 GroupEvent::PartitionsLost { partitions } => {
+                    self.forget_starts(&partitions);
                     for tp in &partitions {
                         consumer.unassign(&tp.topic, tp.partition);
                     }

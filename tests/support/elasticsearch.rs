@@ -13,11 +13,15 @@
 //! instead, injecting the same faults on the way (items refused are cut out of the forwarded request and
 //! their 429s spliced into the reply), so the same tests run against a real cluster.
 //!
+//! [`SearchCluster::start_tls`] serves the same API over https too (a CA and a certificate for `localhost` made
+//! with rcgen for the run; the tests' own calls stay on plain http).
+//!
 //! Must not: bind anything but 127.0.0.1.
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::Duration;
@@ -55,6 +59,8 @@ pub struct SearchCluster {
     port: u16,
     state: Arc<Mutex<State>>,
     upstream: Option<String>,
+    /// With [`SearchCluster::start_tls`]: the https port and the directory holding the CA's PEM file.
+    tls: Option<(u16, tempfile::TempDir)>,
 }
 
 impl SearchCluster {
@@ -74,19 +80,80 @@ impl SearchCluster {
                 let Ok(stream) = stream else { continue };
                 let state = Arc::clone(&shared);
                 let upstream = forward_to.clone();
-                thread::spawn(move || serve_connection(stream, &state, upstream.as_deref()));
+                thread::spawn(move || serve_stream(stream, &state, upstream.as_deref()));
             }
         });
         SearchCluster {
             port,
             state,
             upstream,
+            tls: None,
         }
+    }
+
+    /// [`SearchCluster::start`], also serving https on a port of its own, with a certificate for `localhost` and
+    /// 127.0.0.1 from a CA made for this run ([`SearchCluster::ca_file`]).
+    pub fn start_tls() -> SearchCluster {
+        use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
+        use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+        let mut cluster = SearchCluster::start();
+        let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("CA params");
+        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().expect("CA key"))
+            .expect("CA certificate");
+        let key = KeyPair::generate().expect("key");
+        let cert = CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()])
+            .expect("certificate params")
+            .signed_by(&key, &ca)
+            .expect("certificate");
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(dir.path().join("ca.pem"), ca.pem()).expect("write ca.pem");
+        let server = rustls::ServerConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .expect("TLS versions")
+        .with_no_client_auth()
+        .with_single_cert(
+            vec![CertificateDer::from(cert.der().to_vec())],
+            PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der())),
+        )
+        .expect("server TLS config");
+        let server = Arc::new(server);
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+        let tls_port = listener.local_addr().expect("local addr").port();
+        let shared = Arc::clone(&cluster.state);
+        let forward_to = cluster.upstream.clone();
+        thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(stream) = stream else { continue };
+                let Ok(connection) = rustls::ServerConnection::new(Arc::clone(&server)) else {
+                    continue;
+                };
+                let state = Arc::clone(&shared);
+                let upstream = forward_to.clone();
+                thread::spawn(move || {
+                    let tls = rustls::StreamOwned::new(connection, stream);
+                    serve_stream(tls, &state, upstream.as_deref())
+                });
+            }
+        });
+        cluster.tls = Some((tls_port, dir));
+        cluster
+    }
+
+    /// The PEM file of the CA of [`SearchCluster::start_tls`]'s certificate.
+    pub fn ca_file(&self) -> PathBuf {
+        let (_, dir) = self.tls.as_ref().expect("started with start_tls");
+        dir.path().join("ca.pem")
     }
 
     /// What the sink's `connection.url` is.
     pub fn url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
+        match &self.tls {
+            Some((port, _)) => format!("https://localhost:{port}"),
+            None => format!("http://127.0.0.1:{}", self.port),
+        }
     }
 
     pub fn is_real(&self) -> bool {
@@ -186,7 +253,7 @@ struct Request {
     body: Vec<u8>,
 }
 
-fn read_request(reader: &mut BufReader<TcpStream>) -> Option<Request> {
+fn read_request(reader: &mut impl BufRead) -> Option<Request> {
     let mut line = String::new();
     if reader.read_line(&mut line).ok()? == 0 {
         return None;
@@ -224,7 +291,7 @@ fn read_request(reader: &mut BufReader<TcpStream>) -> Option<Request> {
 }
 
 /// Reads one response with Content-Length or chunked body.
-fn read_response(reader: &mut BufReader<TcpStream>, no_body: bool) -> Option<(u16, Vec<u8>)> {
+fn read_response(reader: &mut impl BufRead, no_body: bool) -> Option<(u16, Vec<u8>)> {
     let mut line = String::new();
     reader.read_line(&mut line).ok()?;
     let status: u16 = line.split_whitespace().nth(1)?.parse().ok()?;
@@ -273,11 +340,8 @@ fn read_response(reader: &mut BufReader<TcpStream>, no_body: bool) -> Option<(u1
     Some((status, body))
 }
 
-fn serve_connection(stream: TcpStream, state: &Mutex<State>, upstream: Option<&str>) {
-    let mut writer = match stream.try_clone() {
-        Ok(w) => w,
-        Err(_) => return,
-    };
+/// Answers the requests of one connection, plain or TLS, until it ends.
+fn serve_stream(stream: impl Read + Write, state: &Mutex<State>, upstream: Option<&str>) {
     let mut reader = BufReader::new(stream);
     while let Some(request) = read_request(&mut reader) {
         let (status, body) = handle(&request, state, upstream);
@@ -291,7 +355,10 @@ fn serve_connection(stream: TcpStream, state: &Mutex<State>, upstream: Option<&s
             "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
             if request.method == "HEAD" { 0 } else { body.len() }
         );
-        if writer.write_all(head.as_bytes()).is_err() || writer.write_all(body.as_bytes()).is_err()
+        let writer = reader.get_mut();
+        if writer.write_all(head.as_bytes()).is_err()
+            || writer.write_all(body.as_bytes()).is_err()
+            || writer.flush().is_err()
         {
             return;
         }

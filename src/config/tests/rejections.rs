@@ -238,3 +238,27 @@ fn a_jdbc_url_holding_a_password_is_refused_for_connection_password() {
         assert!(!problem.contains("s3cret"), "{problem}");
     }
 }
+
+#[test]
+fn exactly_once_into_a_jdbc_sink_needs_a_kafka_source_and_other_sinks_a_kafka_transaction() {
+    let jdbc = r#"{ type = "jdbc", "connection.url" = "postgres://app@127.0.0.1:5432/test" }"#;
+    let kafka = r#"{ type = "kafka", topics = "orders", "group.id" = "g" }"#;
+    let file = r#"{ type = "file", file = "/tmp/in.txt", topic = "lines" }"#;
+    let eos = "delivery = \"exactly-once\"\n";
+    // The sink keeps the consumed offsets in its own transaction.
+    parse_toml(&pipeline(kafka, jdbc, eos)).unwrap();
+    let problem = only_problem(&pipeline(file, jdbc, eos));
+    assert!(
+        problem.contains("key \"delivery\"") && problem.contains("needs a Kafka source"),
+        "{problem}"
+    );
+    let problem = only_problem(&pipeline(
+        kafka,
+        r#"{ type = "file", file = "/tmp/out.txt" }"#,
+        eos,
+    ));
+    assert!(
+        problem.contains("key \"delivery\"") && problem.contains("needs a Kafka sink"),
+        "{problem}"
+    );
+}

@@ -277,6 +277,40 @@ impl AnySource {
         }
     }
 
+    /// For a source that reads Kafka partitions: from now on assigned partitions wait for
+    /// [`AnySource::start_at`] (the sink keeps the consumed offsets); see [`KafkaSource::start_where_told`].
+    /// Whether the source does (others read no partitions).
+    pub fn start_where_told(&mut self) -> bool {
+        match self {
+            AnySource::Kafka(s) => {
+                s.start_where_told();
+                true
+            }
+            AnySource::File(_)
+            | AnySource::Stdin(_)
+            | AnySource::Datagen(_)
+            | AnySource::Jdbc(_) => false,
+        }
+    }
+
+    /// The partitions assigned since the last call that wait for [`AnySource::start_at`].
+    pub fn take_assigned(&mut self) -> Vec<TopicPartition> {
+        match self {
+            AnySource::Kafka(s) => s.take_assigned(),
+            AnySource::File(_)
+            | AnySource::Stdin(_)
+            | AnySource::Datagen(_)
+            | AnySource::Jdbc(_) => Vec::new(),
+        }
+    }
+
+    /// Where the assigned partitions start: the next offset, or `None` for the group's committed one.
+    pub fn start_at(&self, starts: Vec<(TopicPartition, Option<i64>)>) {
+        if let AnySource::Kafka(s) = self {
+            s.start_at(starts);
+        }
+    }
+
     /// Whether the source must have everything handed out so far committed before it is polled again (a Kafka
     /// source whose partitions are being revoked); asking clears it. See [`KafkaSource::take_commit_request`].
     pub fn take_commit_request(&mut self) -> bool {
@@ -388,6 +422,40 @@ impl AnySink {
             | AnySink::Http(_)
             | AnySink::Jdbc(_)
             | AnySink::Elasticsearch(_) => Vec::new(),
+        }
+    }
+
+    /// Makes the sink write the consumed Kafka offsets of the records it writes in the same transaction, under
+    /// `connector`'s name, for a sink whose capabilities say `keeps_consumed_offsets` (the jdbc sink: its
+    /// offsets table, created if missing).
+    pub async fn keep_consumed_offsets(&mut self, connector: &str) -> Result<(), ConnectorError> {
+        match self {
+            AnySink::Jdbc(s) => s.keep_consumed_offsets(connector).await,
+            AnySink::Kafka(_)
+            | AnySink::File(_)
+            | AnySink::Stdout(_)
+            | AnySink::Http(_)
+            | AnySink::Elasticsearch(_) => Err(ConnectorError::fatal(
+                "this sink cannot keep the consumed offsets with its writes",
+            )),
+        }
+    }
+
+    /// The next offset to read of each of `partitions`, as the sink stored it with the records it wrote
+    /// (`None`: nothing of that partition written yet). See [`AnySink::keep_consumed_offsets`].
+    pub async fn consumed_offsets(
+        &mut self,
+        partitions: &[TopicPartition],
+    ) -> Result<Vec<(TopicPartition, Option<i64>)>, ConnectorError> {
+        match self {
+            AnySink::Jdbc(s) => s.consumed_offsets(partitions).await,
+            AnySink::Kafka(_)
+            | AnySink::File(_)
+            | AnySink::Stdout(_)
+            | AnySink::Http(_)
+            | AnySink::Elasticsearch(_) => {
+                Ok(partitions.iter().map(|tp| (tp.clone(), None)).collect())
+            }
         }
     }
 

@@ -181,6 +181,22 @@ impl PositionStore for PositionFile {
             .unwrap_or_default())
     }
 
+    fn load_connector(
+        &self,
+        connector: &str,
+    ) -> Result<Vec<(u32, Vec<SourcePosition>)>, PositionStoreError> {
+        let positions = self.positions.lock().unwrap_or_else(|e| e.into_inner());
+        Ok(positions
+            .get(connector)
+            .map(|tasks| {
+                tasks
+                    .iter()
+                    .map(|(index, positions)| (*index, positions.clone()))
+                    .collect()
+            })
+            .unwrap_or_default())
+    }
+
     fn store(&self, task: &TaskKey, new: &[SourcePosition]) -> Result<(), PositionStoreError> {
         let mut positions = self.positions.lock().unwrap_or_else(|e| e.into_inner());
         positions
@@ -214,8 +230,15 @@ mod tests {
             SourcePosition::Opaque(Bytes::from_static(&[0, 255, 16])),
         ];
         store.store(&task, &positions).unwrap();
+        store
+            .store(&TaskKey::new("orders to kafka", 0), &positions[..1])
+            .unwrap();
         let reopened = PositionFile::open(&path).unwrap();
         assert_eq!(reopened.load(&task).unwrap(), positions);
+        assert_eq!(
+            reopened.load_connector("orders to kafka").unwrap(),
+            vec![(0, positions[..1].to_vec()), (1, positions.clone())]
+        );
         assert!(reopened.has_connector("orders to kafka"));
         reopened.remove_connector("orders to kafka").unwrap();
         assert!(!PositionFile::open(&path)

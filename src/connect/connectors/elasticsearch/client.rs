@@ -1,9 +1,12 @@
 //! A small HTTP/1.1 client for the sink's requests to one cluster: keeps connections open between requests
-//! (one idle pool per URL), bounds connect and response times separately, and reads whole bodies up to a cap.
-//! No TLS. Single-threaded: the pool is a `RefCell` borrowed only between awaits.
+//! (one idle pool per URL), bounds connect and response times separately (a TLS handshake counts as
+//! connecting), and reads whole bodies up to a cap. Single-threaded: the pool is a `RefCell` borrowed only
+//! between awaits.
 
+use super::tls::Stream;
 use crate::connect::connectors::http::client::parse_head;
 use std::cell::RefCell;
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
@@ -15,9 +18,11 @@ const MAX_RESPONSE_BYTES: usize = 64 << 20;
 /// Idle connections kept per URL (more than max.in.flight.requests are closed after use).
 const MAX_IDLE_PER_URL: usize = 16;
 
-/// One `http://host[:port][/prefix]` base URL.
+/// One `http[s]://host[:port][/prefix]` base URL.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Endpoint {
+    /// `https://`: spoken over TLS.
+    pub tls: bool,
     pub host: String,
     pub port: u16,
     /// The path prefix without a trailing `/` (empty for the root).
@@ -27,14 +32,10 @@ pub struct Endpoint {
 impl Endpoint {
     pub fn parse(url: &str) -> Result<Endpoint, String> {
         let url = url.trim();
-        let rest = match url.split_once("://") {
-            Some((scheme, rest)) if scheme.eq_ignore_ascii_case("http") => rest,
-            Some((scheme, _)) if scheme.eq_ignore_ascii_case("https") => {
-                return Err(format!(
-                    "`{url}`: https is not supported; use http:// (e.g. through a local TLS-terminating proxy)"
-                ))
-            }
-            _ => return Err(format!("`{url}` is not an http:// URL")),
+        let (tls, rest) = match url.split_once("://") {
+            Some((scheme, rest)) if scheme.eq_ignore_ascii_case("http") => (false, rest),
+            Some((scheme, rest)) if scheme.eq_ignore_ascii_case("https") => (true, rest),
+            _ => return Err(format!("`{url}` is not an http:// or https:// URL")),
         };
         let (authority, path) = match rest.find('/') {
             Some(i) => (&rest[..i], &rest[i..]),
@@ -56,6 +57,7 @@ impl Endpoint {
         }
         let (host, port) = crate::connect::connectors::http::host_and_port(url, authority, 9200)?;
         Ok(Endpoint {
+            tls,
             host,
             port,
             prefix: path.trim_end_matches('/').to_owned(),
@@ -73,7 +75,8 @@ impl Endpoint {
 
 impl std::fmt::Display for Endpoint {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "http://{}{}", self.host_header(), self.prefix)
+        let scheme = if self.tls { "https" } else { "http" };
+        write!(f, "{scheme}://{}{}", self.host_header(), self.prefix)
     }
 }
 
@@ -105,7 +108,9 @@ pub struct ClusterClient {
     authorization: Option<String>,
     connect_timeout: Duration,
     read_timeout: Duration,
-    idle: RefCell<Vec<Vec<TcpStream>>>,
+    /// For the `https://` URLs.
+    tls: Option<tokio_rustls::TlsConnector>,
+    idle: RefCell<Vec<Vec<Stream>>>,
 }
 
 impl ClusterClient {
@@ -114,6 +119,7 @@ impl ClusterClient {
         authorization: Option<String>,
         connect_timeout: Duration,
         read_timeout: Duration,
+        tls: Option<Arc<rustls::ClientConfig>>,
     ) -> Self {
         let idle = RefCell::new(endpoints.iter().map(|_| Vec::new()).collect());
         Self {
@@ -121,6 +127,7 @@ impl ClusterClient {
             authorization,
             connect_timeout,
             read_timeout,
+            tls: tls.map(tokio_rustls::TlsConnector::from),
             idle,
         }
     }
@@ -167,7 +174,7 @@ impl ClusterClient {
         }
     }
 
-    fn keep(&self, index: usize, response: (Response, TcpStream), reusable: bool) -> Response {
+    fn keep(&self, index: usize, response: (Response, Stream), reusable: bool) -> Response {
         let (response, stream) = response;
         if reusable {
             let mut idle = self.idle.borrow_mut();
@@ -178,17 +185,32 @@ impl ClusterClient {
         response
     }
 
-    async fn connect(&self, endpoint: &Endpoint) -> Result<TcpStream, RequestError> {
-        let connecting = TcpStream::connect((endpoint.host.as_str(), endpoint.port));
-        match tokio::time::timeout(self.connect_timeout, connecting).await {
-            Ok(Ok(stream)) => {
-                let _ = stream.set_nodelay(true);
-                Ok(stream)
+    async fn connect(&self, endpoint: &Endpoint) -> Result<Stream, RequestError> {
+        let failed = |reason: String| RequestError::Connect {
+            endpoint: endpoint.to_string(),
+            reason,
+        };
+        let connecting = async {
+            let stream = TcpStream::connect((endpoint.host.as_str(), endpoint.port))
+                .await
+                .map_err(|e| failed(e.to_string()))?;
+            let _ = stream.set_nodelay(true);
+            if !endpoint.tls {
+                return Ok(Stream::Plain(stream));
             }
-            Ok(Err(e)) => Err(RequestError::Connect {
-                endpoint: endpoint.to_string(),
-                reason: e.to_string(),
-            }),
+            let Some(connector) = &self.tls else {
+                return Err(failed("an https URL without TLS settings".into()));
+            };
+            let name = rustls::pki_types::ServerName::try_from(endpoint.host.clone())
+                .map_err(|e| failed(format!("`{}` is no TLS server name: {e}", endpoint.host)))?;
+            connector
+                .connect(name, stream)
+                .await
+                .map(|tls| Stream::Tls(Box::new(tls)))
+                .map_err(|e| failed(format!("TLS handshake: {e}")))
+        };
+        match tokio::time::timeout(self.connect_timeout, connecting).await {
+            Ok(result) => result,
             Err(_) => Err(RequestError::Connect {
                 endpoint: endpoint.to_string(),
                 reason: format!(
@@ -201,13 +223,13 @@ impl ClusterClient {
 
     async fn exchange(
         &self,
-        mut stream: TcpStream,
+        mut stream: Stream,
         endpoint: &Endpoint,
         method: &str,
         path: &str,
         content_type: &str,
         body: &[u8],
-    ) -> Result<((Response, TcpStream), bool), Exchange> {
+    ) -> Result<((Response, Stream), bool), Exchange> {
         let io = |source| RequestError::Io {
             endpoint: endpoint.to_string(),
             source,
@@ -253,7 +275,7 @@ enum Exchange {
 }
 
 async fn read_response(
-    stream: &mut TcpStream,
+    stream: &mut Stream,
     endpoint: &Endpoint,
     no_body: bool,
 ) -> Result<(Response, bool), Exchange> {
@@ -396,7 +418,12 @@ mod tests {
         assert_eq!(e.to_string(), "http://127.0.0.1:9201/search");
         let e = Endpoint::parse("http://[::1]:9200").unwrap();
         assert_eq!(e.host, "::1");
-        assert!(Endpoint::parse("https://es").unwrap_err().contains("https"));
+        let e = Endpoint::parse("https://es.example").unwrap();
+        assert!(e.tls && e.port == 9200, "{e:?}");
+        assert_eq!(e.to_string(), "https://es.example:9200");
+        assert!(Endpoint::parse("ftp://es")
+            .unwrap_err()
+            .contains("https://"));
         assert!(Endpoint::parse("http://u:p@es")
             .unwrap_err()
             .contains("connection.username"));

@@ -6,6 +6,7 @@ use std::time::Duration;
 use base64::prelude::{Engine as _, BASE64_STANDARD};
 
 use super::client::Endpoint;
+use super::tls::TlsSettings;
 use crate::connect::component::{Capabilities, ComponentInfo, ComponentKind};
 use crate::connect::config_def::{ConfigDef, ConfigKey, ConfigProblem, ConfigType, ParsedConfig};
 
@@ -13,9 +14,45 @@ pub const CONFIG: ConfigDef = ConfigDef::new(&[
     ConfigKey::required(
         "connection.url",
         ConfigType::List,
-        "Elasticsearch or OpenSearch URLs, comma-separated (http://host:9200); on a connection failure the next \
-         one is tried",
+        "Elasticsearch or OpenSearch URLs, comma-separated (http://host:9200 or https://host:9200, not both \
+         kinds); on a connection failure the next one is tried",
     ),
+    ConfigKey::optional(
+        "elastic.security.protocol",
+        ConfigType::String,
+        Some("PLAINTEXT"),
+        "SSL: https with the elastic.https.ssl.* keys (every URL https://); PLAINTEXT: those keys do not apply, \
+         and https:// URLs are checked against the system's CA certificates",
+    )
+    .one_of(&["PLAINTEXT", "SSL"]),
+    ConfigKey::optional(
+        "elastic.https.ssl.truststore.location",
+        ConfigType::String,
+        None,
+        "With SSL: a PEM file of the CA certificates the cluster's certificate must chain to (default: the \
+         system's)",
+    ),
+    ConfigKey::optional(
+        "elastic.https.ssl.truststore.type",
+        ConfigType::String,
+        Some("PEM"),
+        "The truststore's format: PEM only",
+    )
+    .one_of(&["PEM"]),
+    ConfigKey::optional(
+        "elastic.https.ssl.keystore.location",
+        ConfigType::String,
+        None,
+        "With SSL: a PEM file of the certificate chain and unencrypted private key shown to the cluster (mutual \
+         TLS)",
+    ),
+    ConfigKey::optional(
+        "elastic.https.ssl.keystore.type",
+        ConfigType::String,
+        Some("PEM"),
+        "The keystore's format: PEM only",
+    )
+    .one_of(&["PEM"]),
     ConfigKey::optional(
         "connection.username",
         ConfigType::String,
@@ -156,6 +193,8 @@ pub enum WriteMethod {
 pub struct ElasticsearchSinkConfig {
     /// In the order given; the sink moves to the next one on a connection failure.
     pub endpoints: Vec<Endpoint>,
+    /// https: where trust and client keys come from (`None`: every URL is http://).
+    pub tls: Option<TlsSettings>,
     /// `Basic …`, from connection.username and connection.password.
     pub authorization: Option<String>,
     pub key_ignore: bool,
@@ -178,6 +217,7 @@ impl std::fmt::Debug for ElasticsearchSinkConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ElasticsearchSinkConfig")
             .field("endpoints", &self.endpoints)
+            .field("tls", &self.tls)
             .field(
                 "authorization",
                 &self.authorization.as_ref().map(|_| crate::config::HIDDEN),
@@ -226,6 +266,42 @@ impl ElasticsearchSinkConfig {
                 "required: one or more http://host:9200 URLs".into(),
             );
         }
+        let https = endpoints.iter().filter(|e| e.tls).count();
+        if https > 0 && https < endpoints.len() {
+            problem(
+                "connection.url",
+                "mixes http:// and https:// URLs; give the cluster's URLs all in one scheme".into(),
+            );
+        }
+        let ssl = config.get("elastic.security.protocol") == Some("SSL");
+        let location = |key: &str| config.get(key).map(std::path::PathBuf::from);
+        let settings = TlsSettings {
+            truststore: location("elastic.https.ssl.truststore.location"),
+            keystore: location("elastic.https.ssl.keystore.location"),
+        };
+        if ssl && https < endpoints.len() {
+            problem(
+                "elastic.security.protocol",
+                "SSL needs https:// URLs in connection.url".into(),
+            );
+        }
+        if !ssl {
+            for (key, set) in [
+                (
+                    "elastic.https.ssl.truststore.location",
+                    &settings.truststore,
+                ),
+                ("elastic.https.ssl.keystore.location", &settings.keystore),
+            ] {
+                if set.is_some() {
+                    problem(
+                        key,
+                        "applies only with elastic.security.protocol=SSL".into(),
+                    );
+                }
+            }
+        }
+        let tls = (https > 0).then_some(settings);
         // Confluent authenticates only when both are set; a user without a password is most likely a mistake.
         let authorization = match (
             config.get("connection.username"),
@@ -300,6 +376,7 @@ impl ElasticsearchSinkConfig {
         }
         Ok(Self {
             endpoints,
+            tls,
             authorization,
             key_ignore: config.boolean("key.ignore").unwrap_or(false),
             schema_ignore: config.boolean("schema.ignore").unwrap_or(false),

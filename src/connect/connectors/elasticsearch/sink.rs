@@ -72,12 +72,22 @@ impl ElasticsearchSink {
     ) -> Result<Self, ConnectorError> {
         // Tasks spread over the URLs from the start.
         let first = task.index as usize % config.endpoints.len().max(1);
+        // The PEM files are read now, so a missing or bad one fails the task at once, naming it.
+        let tls = match &config.tls {
+            Some(settings) => Some(
+                settings
+                    .client_config()
+                    .map_err(|e| ConnectorError::fatal(format!("elasticsearch sink: {e}")))?,
+            ),
+            None => None,
+        };
         Ok(Self {
             client: ClusterClient::new(
                 config.endpoints.clone(),
                 config.authorization.clone(),
                 config.connect_timeout,
                 config.read_timeout,
+                tls,
             ),
             current: Cell::new(first),
             rng: RefCell::new(fastrand::Rng::new()),

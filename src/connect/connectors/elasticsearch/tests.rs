@@ -461,8 +461,22 @@ async fn a_client_error_of_the_whole_request_fails_the_task_with_its_body() {
 fn config_problems_name_their_key_and_keys_confluent_has_but_we_do_not_honour_are_unknown() {
     for (pairs, key) in [
         (
-            vec![("connection.url", "https://es:9200")],
+            vec![("connection.url", "http://es:9200,https://es2:9200")],
             "connection.url",
+        ),
+        (
+            vec![
+                ("connection.url", "http://es:9200"),
+                ("elastic.security.protocol", "SSL"),
+            ],
+            "elastic.security.protocol",
+        ),
+        (
+            vec![
+                ("connection.url", "https://es:9200"),
+                ("elastic.https.ssl.truststore.location", "/etc/ca.pem"),
+            ],
+            "elastic.https.ssl.truststore.location",
         ),
         (
             vec![

@@ -224,8 +224,12 @@ pub const SOURCE: ComponentInfo = ComponentInfo {
         "io.confluent.connect.jdbc.JdbcSourceConnector",
     ],
     config: SOURCE_CONFIG,
-    // One task reads every table: positions are kept per task, and tables are not split between tasks yet.
-    capabilities: Capabilities::NONE.with_max_tasks(1),
+    // Tables are spread over the tasks by name (`source::task_of`); a query is read by task 0 alone. A table
+    // moves to another task only when `tasks` changes, and its new task starts from the old one's position.
+    capabilities: Capabilities {
+        resumes_any_tasks_streams: true,
+        ..Capabilities::NONE
+    },
     doc: "Copies PostgreSQL or MySQL/MariaDB tables (or a query) into records, by bulk, incrementing id, \
           timestamp or both; resumes at stored positions",
 };
@@ -235,7 +239,10 @@ pub const SINK: ComponentInfo = ComponentInfo {
     name: "jdbc",
     aliases: &["JdbcSinkConnector", "io.confluent.connect.jdbc.JdbcSinkConnector"],
     config: SINK_CONFIG,
-    capabilities: Capabilities::NONE,
+    capabilities: Capabilities {
+        keeps_consumed_offsets: true,
+        ..Capabilities::NONE
+    },
     doc: "Writes records into PostgreSQL or MySQL/MariaDB tables: insert, upsert or update by key, deletes \
           on tombstones, creates and evolves tables",
 };

@@ -326,6 +326,30 @@ impl Dialect {
         sql
     }
 
+    /// `CREATE TABLE IF NOT EXISTS …`: [`Dialect::create_table`] for a table several tasks may create at once.
+    pub fn create_table_if_missing(
+        self,
+        table: &str,
+        columns: &[(String, String, bool)],
+        keys: &[String],
+    ) -> String {
+        let sql = self.create_table(table, columns, keys);
+        format!(
+            "CREATE TABLE IF NOT EXISTS {}",
+            &sql["CREATE TABLE ".len()..]
+        )
+    }
+
+    /// `SELECT a, … FROM t WHERE k = ? AND …`.
+    pub fn select_where(self, table: &str, columns: &[String], keys: &[String]) -> String {
+        let mut sql = String::from("SELECT ");
+        self.column_list(&mut sql, columns);
+        let _ = write!(sql, " FROM {}", self.quote_table(table));
+        let mut n = 0;
+        self.where_keys(&mut sql, keys, &mut n);
+        sql
+    }
+
     /// `ALTER TABLE t ADD COLUMN c type` (nullable: existing rows have no value).
     pub fn add_column(self, table: &str, column: &str, ty: &str) -> String {
         format!(

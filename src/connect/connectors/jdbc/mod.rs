@@ -16,7 +16,7 @@ pub use config::{
 };
 pub use dialect::Dialect;
 pub use sink::JdbcSink;
-pub use source::JdbcSource;
+pub use source::{task_of, JdbcSource};
 
 #[cfg(test)]
 mod tests;

@@ -21,6 +21,28 @@ pub struct TableOffset {
 /// Every table's offset, by table name (the query's: `""`).
 pub type Offsets = BTreeMap<String, TableOffset>;
 
+impl TableOffset {
+    /// How far the copy got, comparable between two offsets of the same table in the same mode: by timestamp,
+    /// then id (a mode without one leaves it `None` in both).
+    fn progress(&self) -> (Option<i64>, Option<i64>) {
+        (self.timestamp_micros, self.incrementing)
+    }
+}
+
+/// Takes each table of `other` into `into` where it is further along: the positions several tasks stored,
+/// merged, give each table the position of the task that last read it (one that read it before `tasks`
+/// changed is never further along).
+pub fn merge(into: &mut Offsets, other: Offsets) {
+    for (table, offset) in other {
+        match into.get(&table) {
+            Some(kept) if kept.progress() >= offset.progress() => {}
+            _ => {
+                into.insert(table, offset);
+            }
+        }
+    }
+}
+
 pub fn encode(offsets: &Offsets) -> SourcePosition {
     let mut object = serde_json::Map::new();
     for (table, offset) in offsets {

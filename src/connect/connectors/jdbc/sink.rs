@@ -4,19 +4,33 @@
 //! rows one by one after the batch failed: the rows before it are committed and it is rejected (`TASK_PUT`) for
 //! `errors.tolerance` to decide. A lost connection is retried `max.retries` times, then reported retriable
 //! with every record still in the vector.
+//!
+//! Under `delivery = "exactly-once"` (from a Kafka source) the sink also writes, in the same transaction as the
+//! rows, the next offset to read of each partition it wrote records of, in the table [`OFFSETS_TABLE`]
+//! (`connector`, `kafka_topic`, `kafka_partition`, `next_offset`), and the engine starts each assigned
+//! partition there: a row is in the database exactly when its offset is, whatever crashes in between.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use super::config::{InsertMode, JdbcSinkConfig, PkMode};
 use super::connection::{classify, Connection, Failure};
 use super::dialect::Dialect;
 use super::schema::{self, SqlValue};
+use crate::client::consumer::TopicPartition;
 use crate::connect::connector::{ConnectorError, Converters, SinkTask, TaskId};
 use crate::connect::data::{Schema, SchemaRef, Type, Value};
-use crate::connect::record::ConnectRecord;
+use crate::connect::record::{ConnectRecord, SourcePosition};
 
 /// Names of the key columns of `pk.mode=kafka`, as Confluent's sink names them.
 const KAFKA_PK: [&str; 3] = ["__connect_topic", "__connect_partition", "__connect_offset"];
+
+/// Where an exactly-once sink keeps the consumed offsets, in the database it writes to: one row per
+/// connector and partition. Created when missing.
+pub const OFFSETS_TABLE: &str = "__pipewright_offsets";
+
+/// The columns of [`OFFSETS_TABLE`], its key first.
+const OFFSETS_COLUMNS: [&str; 4] = ["connector", "kafka_topic", "kafka_partition", "next_offset"];
+const OFFSETS_KEY: usize = 3;
 
 /// What one record does to its table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,6 +50,8 @@ struct Row {
     schemas: Vec<SchemaRef>,
     key_count: usize,
     values: Vec<SqlValue>,
+    /// The Kafka partition the record was read from and the next offset after it (exactly-once).
+    consumed: Option<(String, i32, i64)>,
 }
 
 pub struct JdbcSink {
@@ -43,6 +59,8 @@ pub struct JdbcSink {
     connection: Option<Connection>,
     /// Columns of each table written to, as the database has them.
     tables: HashMap<String, Vec<String>>,
+    /// Exactly-once: the connector whose consumed offsets are written with the rows.
+    offsets_of: Option<String>,
 }
 
 fn rejected(message: String) -> ConnectorError {
@@ -58,7 +76,106 @@ impl JdbcSink {
             config: config.clone(),
             connection: Some(connection),
             tables: HashMap::new(),
+            offsets_of: None,
         })
+    }
+
+    /// From now on every transaction also writes the consumed offsets of its rows' records under
+    /// `connector` in [`OFFSETS_TABLE`], which is created if missing.
+    pub async fn keep_consumed_offsets(&mut self, connector: &str) -> Result<(), ConnectorError> {
+        let spec = self.config.connection.clone();
+        let conn = self.connection().await?;
+        let dialect = conn.dialect();
+        let text = match dialect {
+            // Both key columns in a MySQL index of at most 3072 bytes (utf8mb4: 4 bytes a character).
+            Dialect::MySql => "VARCHAR(255)",
+            Dialect::Postgres => "TEXT",
+        };
+        let definitions: Vec<(String, String, bool)> = OFFSETS_COLUMNS
+            .iter()
+            .zip([text, text, "INT", "BIGINT"])
+            .map(|(name, ty)| ((*name).to_owned(), ty.to_owned(), false))
+            .collect();
+        let keys = offsets_columns(..OFFSETS_KEY);
+        let sql = dialect.create_table_if_missing(OFFSETS_TABLE, &definitions, &keys);
+        let exists = conn
+            .table_columns(OFFSETS_TABLE)
+            .await
+            .is_ok_and(|columns| !columns.is_empty());
+        if exists {
+            self.offsets_of = Some(connector.to_owned());
+            return Ok(());
+        }
+        if let Err(error) = conn.run(&sql).await {
+            // Two tasks creating it at once: one of them loses the race, and the table is there.
+            let exists = conn
+                .table_columns(OFFSETS_TABLE)
+                .await
+                .is_ok_and(|columns| !columns.is_empty());
+            if !exists {
+                return Err(classify(
+                    error,
+                    &spec,
+                    &format!("creating the offsets table `{OFFSETS_TABLE}`"),
+                )
+                .into_error());
+            }
+        }
+        self.offsets_of = Some(connector.to_owned());
+        Ok(())
+    }
+
+    /// The next offset of each of `partitions` stored with the rows written so far (`None`: none stored).
+    pub async fn consumed_offsets(
+        &mut self,
+        partitions: &[TopicPartition],
+    ) -> Result<Vec<(TopicPartition, Option<i64>)>, ConnectorError> {
+        let Some(connector) = self.offsets_of.clone() else {
+            return Ok(partitions.iter().map(|tp| (tp.clone(), None)).collect());
+        };
+        let spec = self.config.connection.clone();
+        let conn = self.connection().await?;
+        let dialect = conn.dialect();
+        let sql = dialect.select_where(OFFSETS_TABLE, &offsets_columns(1..), &offsets_columns(..1));
+        let column =
+            |name: &str, decode: schema::Decode, target: schema::Target| schema::SourceColumn {
+                name: name.to_owned(),
+                decode,
+                target,
+                optional: false,
+            };
+        let (int, bigint) = match dialect {
+            Dialect::Postgres => (schema::Decode::I32, schema::Decode::I64),
+            Dialect::MySql => (schema::Decode::Int, schema::Decode::Int),
+        };
+        let columns = [
+            column("kafka_topic", schema::Decode::Text, schema::Target::String),
+            column("kafka_partition", int, schema::Target::Int32),
+            column("next_offset", bigint, schema::Target::Int64),
+        ];
+        let rows = conn
+            .select(&sql, &[SqlValue::Text(connector.clone())], &columns)
+            .await
+            .map_err(|e| {
+                classify(e, &spec, &format!("reading the offsets of `{connector}`")).into_error()
+            })?;
+        let mut stored: HashMap<TopicPartition, i64> = HashMap::new();
+        for row in rows {
+            if let [SqlValue::Text(topic), partition, offset] = row.as_slice() {
+                if let (Some(partition), Some(offset)) = (integer(partition), integer(offset)) {
+                    let partition = i32::try_from(partition).map_err(|_| {
+                        ConnectorError::fatal(format!(
+                            "{OFFSETS_TABLE} in {spec} holds partition {partition} of `{topic}`, which is no partition"
+                        ))
+                    })?;
+                    stored.insert(TopicPartition::new(topic.as_str(), partition), offset);
+                }
+            }
+        }
+        Ok(partitions
+            .iter()
+            .map(|tp| (tp.clone(), stored.get(tp).copied()))
+            .collect())
     }
 
     /// The row of `record`, its key and value converted with `converters`.
@@ -69,6 +186,18 @@ impl JdbcSink {
     ) -> Result<Row, ConnectorError> {
         let topic = record.topic.as_str().to_owned();
         let table = self.config.table_for(&topic);
+        // The partition as read, before any transform renamed the topic.
+        let consumed = match (&self.offsets_of, &record.source_offset) {
+            (
+                Some(_),
+                Some(SourcePosition::KafkaOffset {
+                    topic,
+                    partition,
+                    offset,
+                }),
+            ) => Some((topic.as_str().to_owned(), *partition, *offset)),
+            _ => None,
+        };
         let convert_error = |stage: &'static str, e: &dyn std::fmt::Display| {
             ConnectorError::rejected(
                 stage,
@@ -168,6 +297,7 @@ impl JdbcSink {
                     columns,
                     schemas,
                     values,
+                    consumed,
                 });
             }
             return Err(rejected(format!(
@@ -212,6 +342,7 @@ impl JdbcSink {
             schemas,
             key_count,
             values,
+            consumed,
         })
     }
 
@@ -312,6 +443,10 @@ impl JdbcSink {
         }
         let batch_size = self.config.batch_size;
         let insert_mode = self.config.insert_mode;
+        let offsets = self
+            .offsets_of
+            .as_deref()
+            .map(|connector| consumed_offsets(connector, rows));
         let conn = self
             .connection()
             .await
@@ -389,6 +524,23 @@ impl JdbcSink {
                 }
                 start = end;
             }
+            if let Some(values) = offsets.filter(|values| !values.is_empty()) {
+                let columns = offsets_columns(..);
+                let sql = dialect.insert(
+                    OFFSETS_TABLE,
+                    &columns,
+                    &columns[..OFFSETS_KEY],
+                    values.len() / OFFSETS_COLUMNS.len(),
+                    true,
+                );
+                conn.execute(&sql, &values).await.map_err(|e| {
+                    classify(
+                        e,
+                        &spec,
+                        &format!("writing the offsets to `{OFFSETS_TABLE}`"),
+                    )
+                })?;
+            }
             Ok(())
         }
         .await;
@@ -455,6 +607,47 @@ impl JdbcSink {
             }
             Err(other) => Err(other.into_error()),
         }
+    }
+}
+
+/// Names of [`OFFSETS_COLUMNS`] in `range`.
+fn offsets_columns(
+    range: impl std::slice::SliceIndex<[&'static str], Output = [&'static str]>,
+) -> Vec<String> {
+    OFFSETS_COLUMNS[range]
+        .iter()
+        .map(|c| (*c).to_owned())
+        .collect()
+}
+
+/// The values of the [`OFFSETS_TABLE`] rows for `rows`: per partition, the next offset after its last row.
+fn consumed_offsets(connector: &str, rows: &[Row]) -> Vec<SqlValue> {
+    let mut latest: BTreeMap<(&str, i32), i64> = BTreeMap::new();
+    for (topic, partition, next) in rows.iter().filter_map(|r| r.consumed.as_ref()) {
+        let entry = latest.entry((topic.as_str(), *partition)).or_insert(*next);
+        *entry = (*entry).max(*next);
+    }
+    latest
+        .into_iter()
+        .flat_map(|((topic, partition), next)| {
+            [
+                SqlValue::Text(connector.to_owned()),
+                SqlValue::Text(topic.to_owned()),
+                SqlValue::I32(partition),
+                SqlValue::I64(next),
+            ]
+        })
+        .collect()
+}
+
+/// An integer column's value, however wide the driver read it.
+fn integer(value: &SqlValue) -> Option<i64> {
+    match value {
+        SqlValue::I16(v) => Some(i64::from(*v)),
+        SqlValue::I32(v) => Some(i64::from(*v)),
+        SqlValue::I64(v) => Some(*v),
+        SqlValue::U64(v) => i64::try_from(*v).ok(),
+        _ => None,
     }
 }
 

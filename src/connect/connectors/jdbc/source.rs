@@ -42,6 +42,8 @@ struct Table {
 
 pub struct JdbcSource {
     config: JdbcSourceConfig,
+    /// Which tables are this task's: see [`task_of`].
+    task: TaskId,
     connection: Option<Connection>,
     tables: Vec<Table>,
     tables_read_at: Option<Instant>,
@@ -51,6 +53,16 @@ pub struct JdbcSource {
     next_table: usize,
     /// Records read but not yet handed out (a query returned more than one poll may take).
     buffered: VecDeque<ConnectRecord>,
+}
+
+/// The task of `count` that reads `table` (`""`: the query, always task 0): by a hash of the name, so that a
+/// table found later (`table.poll.interval.ms`) moves no other table to another task, as Kafka's contiguous
+/// groups would; positions are kept per task, and a table read by two tasks at once would be sent twice.
+pub fn task_of(table: &str, count: u32) -> u32 {
+    if table.is_empty() || count <= 1 {
+        return 0;
+    }
+    crc32c::crc32c(table.as_bytes()) % count
 }
 
 /// Floor of timestamp positions: before any row (both databases take year 1).
@@ -67,18 +79,21 @@ impl JdbcSource {
         task: TaskId,
         start: &[SourcePosition],
     ) -> Result<Self, ConnectorError> {
-        let _ = task;
-        let offsets = match start
+        // The positions of every task of the connector: a table keeps the furthest.
+        let mut offsets = Offsets::new();
+        for p in start
             .iter()
-            .rev()
-            .find(|p| matches!(p, SourcePosition::Opaque(_)))
+            .filter(|p| matches!(p, SourcePosition::Opaque(_)))
         {
-            Some(p) => position::decode(p).map_err(ConnectorError::fatal)?,
-            None => Offsets::new(),
-        };
+            position::merge(
+                &mut offsets,
+                position::decode(p).map_err(ConnectorError::fatal)?,
+            );
+        }
         let connection = Connection::open(&config.connection).await?;
         Ok(JdbcSource {
             config: config.clone(),
+            task,
             connection: Some(connection),
             tables: Vec::new(),
             tables_read_at: None,
@@ -139,6 +154,18 @@ impl JdbcSource {
                 self.config.whitelist.clone()
             }
         };
+        let task = self.task;
+        let names: Vec<String> = names
+            .into_iter()
+            .filter(|name| task_of(name, task.count) == task.index)
+            .collect();
+        if names.is_empty() && self.tables_read_at.is_none() {
+            tracing::info!(
+                task = task.index,
+                tasks = task.count,
+                "jdbc source: no table falls to this task"
+            );
+        }
         let mut tables = Vec::with_capacity(names.len());
         for name in names {
             let next_poll = self

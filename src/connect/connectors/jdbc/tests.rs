@@ -132,6 +132,22 @@ fn sink_statements_per_dialect() {
         Dialect::Postgres.add_column("t", "c", "TEXT"),
         r#"ALTER TABLE "t" ADD COLUMN "c" TEXT"#
     );
+    assert_eq!(
+        Dialect::Postgres.create_table_if_missing(
+            "t",
+            &[("id".into(), "INT".into(), false)],
+            &keys
+        ),
+        r#"CREATE TABLE IF NOT EXISTS "t" ("id" INT NOT NULL, PRIMARY KEY ("id"))"#
+    );
+    assert_eq!(
+        Dialect::Postgres.select_where("t", &cols[1..], &keys),
+        r#"SELECT "name", "qty" FROM "t" WHERE "id" = $1"#
+    );
+    assert_eq!(
+        Dialect::MySql.select_where("t", &cols[1..], &keys),
+        "SELECT `name`, `qty` FROM `t` WHERE `id` = ?"
+    );
 }
 
 #[test]
@@ -296,4 +312,54 @@ fn positions_survive_encoding_and_damage_is_an_error() {
     )))
     .is_err());
     assert!(position::decode(&SourcePosition::Offset(3)).is_err());
+}
+
+#[test]
+fn tables_spread_over_tasks_by_name_and_a_query_stays_on_task_0() {
+    use super::source::task_of;
+    let tables: Vec<String> = (0..40).map(|i| format!("table_{i}")).collect();
+    for count in [1, 2, 3, 5] {
+        let mut per_task = vec![0; count as usize];
+        for table in &tables {
+            let task = task_of(table, count);
+            assert!(task < count);
+            assert_eq!(task, task_of(table, count), "the same task every time");
+            per_task[task as usize] += 1;
+        }
+        assert!(
+            per_task.iter().all(|&n| n > 0),
+            "{count} tasks: {per_task:?}"
+        );
+    }
+    assert_eq!(task_of("", 4), 0);
+    assert_eq!(task_of("orders", 1), 0);
+}
+
+#[test]
+fn merged_positions_keep_each_tables_furthest() {
+    let offset = |i: Option<i64>, t: Option<i64>| TableOffset {
+        incrementing: i,
+        timestamp_micros: t,
+    };
+    let mut merged: Offsets = [
+        ("a".to_owned(), offset(Some(10), None)),
+        ("b".to_owned(), offset(Some(3), Some(2_000))),
+    ]
+    .into();
+    position::merge(
+        &mut merged,
+        [
+            ("a".to_owned(), offset(Some(7), None)),
+            ("b".to_owned(), offset(Some(1), Some(3_000))),
+            ("c".to_owned(), offset(Some(1), None)),
+        ]
+        .into(),
+    );
+    assert_eq!(merged["a"], offset(Some(10), None));
+    assert_eq!(
+        merged["b"],
+        offset(Some(1), Some(3_000)),
+        "a later timestamp wins over a higher id"
+    );
+    assert_eq!(merged["c"], offset(Some(1), None));
 }

@@ -23,6 +23,9 @@ pub struct KafkaSource {
     /// Partitions are being revoked: the member rejoins at the next `recv`, so everything handed out must be
     /// committed before the next poll.
     commit_requested: bool,
+    /// `Some` when the engine says where assigned partitions start ([`KafkaSource::start_where_told`]): the
+    /// partitions assigned since the engine last asked.
+    assigned: Option<Vec<TopicPartition>>,
 }
 
 impl KafkaSource {
@@ -44,7 +47,33 @@ impl KafkaSource {
             leftover: Vec::new(),
             group_instance_id,
             commit_requested: false,
+            assigned: None,
         })
+    }
+
+    /// Assigned partitions are not read until [`KafkaSource::start_at`] says where they start: the sink keeps
+    /// the consumed offsets (in the database it writes, in the same transaction as the records), and those,
+    /// not the group's, say what is done. Called before the first poll.
+    pub fn start_where_told(&mut self) {
+        if let Some(consumer) = &self.consumer {
+            consumer.start_where_told();
+            self.assigned = Some(Vec::new());
+        }
+    }
+
+    /// The partitions assigned since the last call, which wait for [`KafkaSource::start_at`].
+    pub fn take_assigned(&mut self) -> Vec<TopicPartition> {
+        self.assigned
+            .as_mut()
+            .map(std::mem::take)
+            .unwrap_or_default()
+    }
+
+    /// Where assigned partitions start: `Some(next offset)`, or `None` for the group's committed offset.
+    pub fn start_at(&self, starts: Vec<(TopicPartition, Option<i64>)>) {
+        if let Some(consumer) = &self.consumer {
+            consumer.start_partitions_at(starts);
+        }
     }
 
     fn consumer(&self) -> Result<&GroupConsumer, ConnectorError> {
@@ -201,6 +230,13 @@ impl SourceTask for KafkaSource {
                      offsets",
                     lost.join(", ")
                 )))
+            }
+            GroupConsumerEvent::Assigned(partitions) => {
+                tracing::debug!(?partitions, "kafka source: partitions assigned");
+                if let Some(assigned) = &mut self.assigned {
+                    assigned.extend(partitions);
+                }
+                Ok(SourcePoll::Idle)
             }
             other => {
                 tracing::debug!(?other, "kafka source: group event");
