@@ -21,6 +21,7 @@
 //!   per test, dropped at its end;
 //! - `elasticsearch`: a search cluster speaking Elasticsearch's `_bulk` API (or a proxy in front of a real one at
 //!   `PIPEWRIGHT_TEST_ELASTICSEARCH`) with the faults the sink tests inject;
+//! - `tls`: certificates made per run (rcgen) and a TLS-terminating proxy in front of a plaintext broker;
 //! - `fault_proxy`: a proxy between a client and the cluster that injects faults; `raw_kafka`: a
 //!   one-request-at-a-time client for looking at the wire.
 //!
@@ -44,5 +45,6 @@ pub mod rest;
 pub mod restartable_broker;
 pub mod schema_registry;
 pub mod tab_format;
+pub mod tls;
 pub mod tools;
 pub mod waiting;
