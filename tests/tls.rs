@@ -556,3 +556,34 @@ sink = {{ type = "kafka", topic = "{topic}-untrusted" }}
     );
     assert!(status.contains(&format!("({bootstrap})")), "{status}");
 }
+
+#[test]
+fn validate_names_file_line_and_key_of_a_bad_tls_setting_and_never_a_secret() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(
+        dir.path(),
+        r#"[kafka]
+"bootstrap.servers" = "localhost:9093"
+"security.protocol" = "SSL"
+"ssl.ca.location" = "/nonexistent/ca.pem"
+"ssl.key.password" = "hunter2-secret"
+
+[[pipeline]]
+name = "p"
+source = { type = "file", file = "/nonexistent/in.txt" }
+sink = { type = "kafka", topic = "t" }
+"#,
+    );
+    let output = run_engine(&["validate", "--config", &config.display().to_string()]);
+    assert!(!output.status.success());
+    let all = format!("{}{}", output.stdout_str(), output.stderr);
+    assert!(
+        all.contains("pipelines.toml:4: key \"ssl.ca.location\"") && all.contains("cannot read it"),
+        "{all}"
+    );
+    assert!(
+        all.contains("pipelines.toml:5: key \"ssl.key.password\""),
+        "{all}"
+    );
+    assert!(!all.contains("hunter2-secret"), "{all}");
+}

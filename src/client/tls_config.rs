@@ -34,10 +34,19 @@ pub const TLS_KEYS: &[&str] = &[
     "ssl.keystore.certificate.chain",
     "ssl.keystore.key",
     "ssl.endpoint.identification.algorithm",
+    // Known so a Kafka Connect worker file's JKS settings are refused in words, not as unknown keys.
+    "ssl.truststore.password",
+    "ssl.keystore.password",
 ];
 
 /// Keys whose values are secrets: never shown.
-const SECRET_KEYS: &[&str] = &["ssl.key.password", "ssl.key.pem", "ssl.keystore.key"];
+const SECRET_KEYS: &[&str] = &[
+    "ssl.key.password",
+    "ssl.key.pem",
+    "ssl.keystore.key",
+    "ssl.truststore.password",
+    "ssl.keystore.password",
+];
 
 /// Keys whose values are PEM text rather than paths: shown as a placeholder.
 const INLINE_KEYS: &[&str] = &[
@@ -153,6 +162,16 @@ pub fn read_tls_config(
                         .into(),
                 );
             }
+        }
+    }
+    for key in ["ssl.truststore.password", "ssl.keystore.password"] {
+        if given.contains_key(key) {
+            problem(
+                key,
+                "PEM stores have no store password, and JKS / PKCS12 stores are not supported: convert \
+                 the store to PEM, and give an encrypted key's password as ssl.key.password"
+                    .into(),
+            );
         }
     }
     let roots = match read_roots(given) {
