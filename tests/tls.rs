@@ -264,6 +264,23 @@ fn produce_consume_and_metadata_over_tls_with_a_ca_file_on_both_backends_and_as_
         "{}",
         output.stdout_str()
     );
+    // The admin commands take the same keys.
+    let created = unique_topic("tls-created");
+    let ssl = scene.ssl_args(&[]);
+    let mut create = vec![
+        "topic",
+        "create",
+        &created,
+        "--partitions",
+        "2",
+        "-b",
+        &bootstrap,
+    ];
+    create.extend(strs(&ssl));
+    run_engine(&create).assert_success("engine topic create over TLS");
+    let mut groups = vec!["group", "list", "-b", &bootstrap];
+    groups.extend(strs(&ssl));
+    run_engine(&groups).assert_success("engine group list over TLS");
     let settings = [
         ("security.protocol", "ssl"),
         ("ssl.ca.location", ca.as_str()),
