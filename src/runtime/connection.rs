@@ -262,7 +262,8 @@ async fn serve<R: BrokerRead, W: BrokerWrite>(
                     }
                 }
             }
-            // The driver dropped us: an orderly close.
+            // The driver dropped us: an orderly close (TLS says so to the broker first).
+            writer.close().await;
             TransportError::Disconnected { broker }
         }
     };

@@ -505,6 +505,12 @@ impl<W: BrokerWrite> BrokerWrite for TlsWriter<W> {
         let result = self.write_plaintext(&buf).await;
         (result, buf)
     }
+
+    async fn close(&mut self) {
+        // Without it the broker cannot tell our close from a cut connection (and logs an unexpected EOF).
+        self.session.borrow_mut().conn.send_close_notify();
+        let _ = self.write_plaintext(&[]).await;
+    }
 }
 
 /// The read half of a plaintext connection, which tells a broker answering in TLS (a TLS listener reading
