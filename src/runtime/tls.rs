@@ -272,8 +272,14 @@ impl ServerCertVerifier for ChainOnlyVerifier {
 }
 
 /// The one client certificate, offered whenever a broker asks for one.
-#[derive(Debug)]
 struct ClientCertificate(Arc<CertifiedKey>);
+
+impl std::fmt::Debug for ClientCertificate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never the key.
+        f.write_str("ClientCertificate(..)")
+    }
+}
 
 impl ResolvesClientCert for ClientCertificate {
     fn resolve(
