@@ -578,6 +578,93 @@ pub fn host_of(address: &str) -> &str {
 mod tests {
     use super::*;
 
+    /// A TLS echo server on 127.0.0.1 with a certificate for `localhost`; returns its port and the CA.
+    async fn echo_server() -> (u16, RootCertStore) {
+        use rustls::pki_types::PrivateKeyDer;
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        let ca = rcgen::CertifiedIssuer::self_signed(params, rcgen::KeyPair::generate().unwrap())
+            .unwrap();
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = rcgen::CertificateParams::new(vec!["localhost".to_owned()])
+            .unwrap()
+            .signed_by(&key, &ca)
+            .unwrap();
+        let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(
+            vec![cert.der().clone()],
+            PrivateKeyDer::try_from(key.serialize_der()).unwrap(),
+        )
+        .unwrap();
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        tokio::task::spawn_local(async move {
+            let (stream, _) = listener.accept().await.unwrap();
+            let tls = acceptor.accept(stream).await.unwrap();
+            let (mut read, mut write) = tokio::io::split(tls);
+            let _ = tokio::io::copy(&mut read, &mut write).await;
+        });
+        let mut roots = RootCertStore::empty();
+        roots.add(ca.der().clone()).unwrap();
+        (port, roots)
+    }
+
+    /// A megabyte each way, through many TLS records and several of rustls's bounded send buffers, read back
+    /// into a small buffer as the connection's read loop does: every byte arrives, in order.
+    #[test]
+    fn large_writes_and_reads_cross_many_records_intact() {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        tokio::task::LocalSet::new().block_on(&runtime, async {
+            let (port, roots) = echo_server().await;
+            let tls = TlsConfig {
+                roots: Some(Arc::new(roots)),
+                identity: None,
+                verify_hostname: true,
+            };
+            let backend = super::super::backend::TokioBackend::default();
+            let (reader, writer) = super::super::backend::IoBackend::connect(
+                &backend,
+                &format!("localhost:{port}"),
+                Duration::from_secs(5),
+            )
+            .await
+            .unwrap();
+            let (mut reader, mut writer, session) = TlsConnector::new(Some(&tls))
+                .handshake("localhost", reader, writer, Duration::from_secs(5))
+                .await
+                .unwrap();
+            let sent: Vec<u8> = (0..1_048_576u32).map(|i| (i % 251) as u8).collect();
+            // Written while read, as the connection does: the echo must not wait on a full socket.
+            let write = async {
+                let (written, _) = writer.write_all_from(BytesMut::from(&sent[..])).await;
+                written.unwrap();
+            };
+            let read = async {
+                let mut received = BytesMut::with_capacity(4096);
+                while received.len() < sent.len() {
+                    received.reserve(4096);
+                    let (read, buf) = reader.read_into(received).await;
+                    received = buf;
+                    assert!(read.unwrap() > 0, "closed after {} bytes", received.len());
+                }
+                received
+            };
+            let ((), received) = tokio::join!(write, read);
+            assert!(received[..] == sent[..], "the bytes came back changed");
+            assert!(session.failure().is_none());
+            writer.close().await;
+        });
+    }
+
     #[test]
     fn a_tls_alert_is_told_from_a_kafka_frame() {
         assert!(looks_like_tls(&[0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 0x0a]));
