@@ -9,6 +9,8 @@ use std::time::Duration;
 
 use crate::protocol::compression::Compression;
 
+use super::tls_config::{read_tls_config, TlsConfig, TLS_KEYS};
+
 pub use super::key_suggestion::closest;
 
 /// A bad client setting.
@@ -190,6 +192,7 @@ impl KeyReader {
             }
             Some(bootstrap) => self.bootstrap_servers(&bootstrap),
         };
+        let security_protocol = self.security_protocol();
         CommonConfig {
             bootstrap_servers,
             client_id: self
@@ -208,7 +211,29 @@ impl KeyReader {
             // The Java client's defaults.
             reconnect_backoff: self.ms("reconnect.backoff.ms", 50),
             reconnect_backoff_max: self.ms("reconnect.backoff.max.ms", 1_000),
-            security_protocol: self.security_protocol(),
+            security_protocol,
+            tls: self.tls(security_protocol),
+        }
+    }
+
+    /// The `ssl.*` keys, read only when connections use TLS. Otherwise they are dropped unread, as the Java
+    /// client ignores them under PLAINTEXT (a shared config file often carries them for other clients).
+    fn tls(&mut self, protocol: SecurityProtocol) -> Option<std::sync::Arc<TlsConfig>> {
+        let given: BTreeMap<&'static str, String> = TLS_KEYS
+            .iter()
+            .filter_map(|key| Some((*key, self.take(key)?)))
+            .collect();
+        if !protocol.uses_tls() {
+            return None;
+        }
+        match read_tls_config(&given) {
+            Ok(tls) => Some(std::sync::Arc::new(tls)),
+            Err(problems) => {
+                for problem in problems {
+                    self.invalid(problem.key, &problem.shown_value, problem.reason);
+                }
+                None
+            }
         }
     }
 
@@ -219,12 +244,12 @@ impl KeyReader {
             "expected PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL",
             SecurityProtocol::parse,
         );
-        if protocol != SecurityProtocol::Plaintext {
-            // Until the TLS and SASL transports land, refusing is honest; accepting would connect in plaintext.
+        if protocol.uses_sasl() {
+            // Until the SASL handshake lands, refusing is honest; accepting would connect unauthenticated.
             self.invalid(
                 "security.protocol",
                 protocol.name(),
-                "only PLAINTEXT is supported by this build",
+                "only PLAINTEXT and SSL are supported by this build",
             );
             return SecurityProtocol::Plaintext;
         }
@@ -320,6 +345,9 @@ pub struct CommonConfig {
     pub reconnect_backoff_max: Duration,
     /// `security.protocol`: whether connections to brokers use TLS and/or SASL.
     pub security_protocol: SecurityProtocol,
+    /// What TLS connections trust and present (`ssl.*`); `Some` exactly when `security_protocol` uses TLS and
+    /// the config is valid.
+    pub tls: Option<std::sync::Arc<TlsConfig>>,
 }
 
 /// `security.protocol`, as Java and librdkafka name it.
@@ -439,7 +467,7 @@ impl ProducerConfig {
 
     /// The keys a producer takes (besides librdkafka's aliases of them).
     pub fn known_keys() -> Vec<&'static str> {
-        [COMMON_KEYS, PRODUCER_KEYS].concat()
+        [COMMON_KEYS, TLS_KEYS, PRODUCER_KEYS].concat()
     }
 
     fn read(map: ConfigMap) -> (Self, Vec<ConfigError>) {
@@ -687,7 +715,7 @@ impl ConsumerConfig {
 
     /// The keys a consumer takes (besides librdkafka's aliases of them).
     pub fn known_keys() -> Vec<&'static str> {
-        [COMMON_KEYS, CONSUMER_KEYS].concat()
+        [COMMON_KEYS, TLS_KEYS, CONSUMER_KEYS].concat()
     }
 
     fn read(map: ConfigMap) -> (Self, Vec<ConfigError>) {
@@ -782,12 +810,12 @@ impl ConsumerConfig {
 pub fn admin_config(map: ConfigMap) -> Result<CommonConfig, ConfigError> {
     let mut r = KeyReader::new(map);
     let common = r.common();
-    first_problem(common, r.finish(COMMON_KEYS))
+    first_problem(common, r.finish(&admin_keys()))
 }
 
 /// The keys an admin client takes (besides librdkafka's aliases of them).
-pub fn admin_keys() -> &'static [&'static str] {
-    COMMON_KEYS
+pub fn admin_keys() -> Vec<&'static str> {
+    [COMMON_KEYS, TLS_KEYS].concat()
 }
 
 #[cfg(test)]
@@ -915,5 +943,181 @@ mod tests {
         ]));
         assert_eq!(consumer.len(), 3, "{consumer:?}");
         assert!(matches!(&consumer[0], ConfigError::Missing { key } if key == "bootstrap.servers"));
+    }
+
+    mod tls {
+        use super::*;
+
+        fn admin(pairs: &[(&str, &str)]) -> Result<CommonConfig, ConfigError> {
+            let mut map = ConfigMap::from_pairs([("bootstrap.servers", "broker:9093")]);
+            for (k, v) in pairs {
+                map.set(*k, *v);
+            }
+            admin_config(map)
+        }
+
+        fn pki(dir: &std::path::Path) -> (String, String, String) {
+            let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+            params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+            let ca_key = rcgen::KeyPair::generate().unwrap();
+            let ca = rcgen::CertifiedIssuer::self_signed(params, ca_key).unwrap();
+            let key = rcgen::KeyPair::generate().unwrap();
+            let cert = rcgen::CertificateParams::new(vec!["client".to_owned()])
+                .unwrap()
+                .signed_by(&key, &ca)
+                .unwrap();
+            let write = |name: &str, text: &str| {
+                let path = dir.join(name);
+                std::fs::write(&path, text).unwrap();
+                path.display().to_string()
+            };
+            (
+                write("ca.pem", &ca.pem()),
+                write("client.pem", &cert.pem()),
+                write("client.key", &key.serialize_pem()),
+            )
+        }
+
+        fn problem_keys(result: Result<CommonConfig, ConfigError>) -> String {
+            match result {
+                Ok(_) => "ok".into(),
+                Err(e) => e.to_string(),
+            }
+        }
+
+        #[test]
+        fn ssl_keys_are_known_and_ignored_under_plaintext() {
+            let config = admin(&[
+                ("ssl.ca.location", "/nonexistent"),
+                ("ssl.keystore.type", "JKS"),
+            ])
+            .expect("Java ignores ssl.* under PLAINTEXT");
+            assert!(config.tls.is_none());
+            assert!(ProducerConfig::known_keys().contains(&"ssl.truststore.certificates"));
+            assert!(ConsumerConfig::known_keys().contains(&"ssl.endpoint.identification.algorithm"));
+        }
+
+        #[test]
+        fn ssl_reads_the_ca_and_client_certificate_and_checks_them() {
+            let dir = tempfile::tempdir().unwrap();
+            let (ca, cert, key) = pki(dir.path());
+            let config = admin(&[
+                ("security.protocol", "ssl"),
+                ("ssl.ca.location", &ca),
+                ("ssl.certificate.location", &cert),
+                ("ssl.key.location", &key),
+            ])
+            .unwrap();
+            let tls = config.tls.expect("TLS settings");
+            assert_eq!(tls.roots.as_ref().map(|r| r.len()), Some(1));
+            assert!(tls.identity.is_some() && tls.verify_hostname);
+            // Java's inline PEM keys; the host name check off.
+            let config = admin(&[
+                ("security.protocol", "SSL"),
+                ("ssl.truststore.type", "PEM"),
+                (
+                    "ssl.truststore.certificates",
+                    &std::fs::read_to_string(&ca).unwrap(),
+                ),
+                ("ssl.endpoint.identification.algorithm", ""),
+            ])
+            .unwrap();
+            let tls = config.tls.expect("TLS settings");
+            assert!(!tls.verify_hostname && tls.identity.is_none());
+            // No CA given: the system's.
+            let config = admin(&[("security.protocol", "SSL")]).unwrap();
+            assert!(config.tls.expect("TLS").roots.is_none());
+            // A key that is not the certificate's.
+            let other = tempfile::tempdir().unwrap();
+            let (_, _, other_key) = pki(other.path());
+            let err = problem_keys(admin(&[
+                ("security.protocol", "SSL"),
+                ("ssl.certificate.location", &cert),
+                ("ssl.key.location", &other_key),
+            ]));
+            assert!(
+                err.contains("`ssl.key.location`") && err.contains("does not belong"),
+                "{err}"
+            );
+        }
+
+        #[test]
+        fn bad_tls_settings_name_their_key_and_hide_secrets() {
+            let dir = tempfile::tempdir().unwrap();
+            let (ca, cert, _) = pki(dir.path());
+            for (pairs, key, words) in [
+                (
+                    vec![("ssl.ca.location", "/nonexistent/ca.pem")],
+                    "ssl.ca.location",
+                    "cannot read",
+                ),
+                (
+                    vec![("ssl.truststore.type", "JKS")],
+                    "ssl.truststore.type",
+                    "only PEM",
+                ),
+                (
+                    vec![("ssl.keystore.type", "PKCS12")],
+                    "ssl.keystore.type",
+                    "only PEM",
+                ),
+                (
+                    vec![
+                        ("ssl.ca.location", cert.as_str()),
+                        ("ssl.truststore.location", ca.as_str()),
+                    ],
+                    "ssl.truststore.location",
+                    "conflicts with ssl.ca.location",
+                ),
+                (
+                    vec![("ssl.certificate.location", cert.as_str())],
+                    "ssl.certificate.location",
+                    "needs its private key",
+                ),
+                (
+                    vec![("ssl.endpoint.identification.algorithm", "dns")],
+                    "ssl.endpoint.identification.algorithm",
+                    "expected https",
+                ),
+                (
+                    vec![("ssl.key.password", "hunter2")],
+                    "ssl.key.password",
+                    "no key to decrypt",
+                ),
+                (
+                    vec![(
+                        "ssl.ca.location",
+                        dir.path().join("client.key").to_str().unwrap(),
+                    )],
+                    "ssl.ca.location",
+                    "no PEM certificate",
+                ),
+            ] {
+                let mut all = vec![("security.protocol", "SSL")];
+                all.extend(pairs);
+                let err = problem_keys(admin(&all));
+                assert!(
+                    err.contains(&format!("`{key}`")) && err.contains(words),
+                    "{key}: {err}"
+                );
+                assert!(!err.contains("hunter2"), "{err}");
+            }
+            let err = problem_keys(admin(&[
+                ("security.protocol", "SSL"),
+                ("ssl.keystore.certificate.chain", &std::fs::read_to_string(&cert).unwrap()),
+                ("ssl.keystore.key", "-----BEGIN PRIVATE KEY-----\nc2VjcmV0LWtleS1ieXRlcw==\n-----END PRIVATE KEY-----\n"),
+            ]));
+            assert!(
+                err.contains("`ssl.keystore.key`") && !err.contains("c2VjcmV0"),
+                "{err}"
+            );
+            assert!(err.contains("(hidden)"), "{err}");
+        }
+
+        #[test]
+        fn sasl_is_still_refused_by_this_build() {
+            let err = problem_keys(admin(&[("security.protocol", "SASL_SSL")]));
+            assert!(err.contains("security.protocol"), "{err}");
+        }
     }
 }

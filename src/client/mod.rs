@@ -19,6 +19,7 @@ pub mod producer_id;
 pub mod records;
 #[cfg(test)]
 pub(crate) mod testing;
+pub mod tls_config;
 pub mod topic_name;
 pub mod txn;
 

@@ -71,7 +71,7 @@ pub(crate) fn is_secret_key(key: &str) -> bool {
 
 /// Whether the admin client knows `key`; if not, the closest key it knows, if any.
 pub(crate) fn admin_accepts(key: &str) -> Result<(), Option<String>> {
-    accepts(admin_keys(), key)
+    accepts(&admin_keys(), key)
 }
 
 /// Whether `a` and `b` name the same client setting (equal, or one a librdkafka alias of the other).

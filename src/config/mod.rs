@@ -124,7 +124,7 @@ impl ConnectorDefaults {
     /// keys), when they make one: what `GET /` asks for the cluster's id with.
     pub fn admin_client(&self) -> Option<crate::client::config::CommonConfig> {
         let mut map = crate::client::config::ConfigMap::new();
-        for &key in crate::client::config::admin_keys() {
+        for key in crate::client::config::admin_keys() {
             if let Some(value) = self.kafka.get(key) {
                 map.set(key, value);
             }

@@ -245,7 +245,7 @@ pub(crate) fn build(parts: &Parts<'_>) -> Result<RunSpec, Vec<Problem>> {
     // The admin client (offsets topic) takes every setting all clients share (timeouts, backoffs, frame limit)
     // as the producer has it, so a `[kafka]` key such as reconnect.backoff.ms applies to it too.
     let mut admin_map = crate::client::config::ConfigMap::new();
-    for &key in crate::client::config::admin_keys() {
+    for key in crate::client::config::admin_keys() {
         if let Some(value) = producer_map.get(key) {
             admin_map.set(key, value);
         }

@@ -29,6 +29,12 @@ pub trait BrokerWrite: 'static {
     /// Writes all of `buf` and gives the buffer back for reuse.
     fn write_all_from(&mut self, buf: BytesMut)
         -> impl Future<Output = (io::Result<()>, BytesMut)>;
+
+    /// Ends the stream in order before the connection is dropped: TLS sends its close_notify. A plain socket
+    /// needs nothing (closing it is the end).
+    fn close(&mut self) -> impl Future<Output = ()> {
+        std::future::ready(())
+    }
 }
 
 /// Opens connections to brokers.

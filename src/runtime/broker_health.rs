@@ -179,6 +179,7 @@ mod tests {
                 max_frame_bytes: 1 << 20,
                 reconnect_backoff: Duration::from_millis(50),
                 reconnect_backoff_max: Duration::from_millis(1000),
+                tls: None,
             },
             ConnectionProblems::default(),
         )

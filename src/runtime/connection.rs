@@ -17,6 +17,7 @@ use kafka_protocol::protocol::StrBytes;
 use tokio::sync::mpsc;
 
 use super::backend::{BrokerRead, BrokerWrite, IoBackend};
+use super::tls::{host_of, PlaintextReader, TlsConnector};
 use crate::client::{BrokerId, RequestToken, ResponseResult, TransportError};
 use crate::protocol::frame::{
     decode_response, encode_request, response_correlation_id, FrameDecoder,
@@ -36,6 +37,8 @@ pub struct ConnectionConfig {
     pub max_frame_bytes: usize,
     pub reconnect_backoff: Duration,
     pub reconnect_backoff_max: Duration,
+    /// `Some`: connections are wrapped in TLS (security.protocol=SSL) before anything is sent.
+    pub tls: Option<TlsConnector>,
 }
 
 /// A request for the connection to send.
@@ -102,10 +105,55 @@ pub async fn run_connection<B: IoBackend>(
             address: address.clone(),
             reason: e.to_string(),
         },
-        Ok((reader, writer)) => {
-            tracing::debug!(broker, %address, backend = backend.name(), "connected");
-            serve(reader, writer, broker, &config, &mut requests, &events).await
-        }
+        Ok((reader, writer)) => match &config.tls {
+            None => {
+                tracing::debug!(broker, %address, backend = backend.name(), "connected");
+                let (reader, answered_in_tls) = PlaintextReader::new(reader);
+                let failure = serve(reader, writer, broker, &config, &mut requests, &events).await;
+                if answered_in_tls.get() {
+                    TransportError::ConnectFailed {
+                        broker,
+                        address: address.clone(),
+                        reason: "the broker answered in TLS: its listener is SSL; set \
+                                 security.protocol=SSL"
+                            .into(),
+                    }
+                } else {
+                    failure
+                }
+            }
+            Some(tls) => {
+                match tls
+                    .handshake(host_of(&address), reader, writer, config.connect_timeout)
+                    .await
+                {
+                    Err(e) => TransportError::ConnectFailed {
+                        broker,
+                        address: address.clone(),
+                        reason: e.to_string(),
+                    },
+                    Ok((reader, writer, session)) => {
+                        tracing::debug!(broker, %address, backend = backend.name(), "connected with TLS");
+                        let failure =
+                            serve(reader, writer, broker, &config, &mut requests, &events).await;
+                        match session.refusal() {
+                            // A broker that checks client certificates refuses ours after the handshake.
+                            Some(reason) => TransportError::ConnectFailed {
+                                broker,
+                                address: address.clone(),
+                                reason,
+                            },
+                            None => {
+                                if let Some(reason) = session.failure() {
+                                    tracing::warn!(broker, %address, "TLS session failed: {reason}");
+                                }
+                                failure
+                            }
+                        }
+                    }
+                }
+            }
+        },
     };
     let _ = events.send(ConnectionEvent::Closed {
         broker,
@@ -214,7 +262,8 @@ async fn serve<R: BrokerRead, W: BrokerWrite>(
                     }
                 }
             }
-            // The driver dropped us: an orderly close.
+            // The driver dropped us: an orderly close (TLS says so to the broker first).
+            writer.close().await;
             TransportError::Disconnected { broker }
         }
     };
@@ -477,6 +526,7 @@ mod tests {
             max_frame_bytes: 1 << 20,
             reconnect_backoff: Duration::from_millis(50),
             reconnect_backoff_max: Duration::from_secs(1),
+            tls: None,
         };
         assert_eq!(
             timeout_of(&config, ApiKey::JoinGroup),

@@ -125,7 +125,12 @@ struct ConnectionHandle {
     sender: mpsc::UnboundedSender<Outbound>,
     generation: u64,
     address: String,
+    task: tokio::task::JoinHandle<()>,
 }
+
+/// How long a stopping driver lets its connections end in order (a TLS connection sends close_notify): a
+/// process that exits right after closing its client would otherwise cut them.
+const CLOSE_WAIT: std::time::Duration = std::time::Duration::from_millis(500);
 
 /// Runs until `shared.stopped` is set. `after_round` runs after every round with the state borrowed, to turn
 /// events into deliveries.
@@ -186,7 +191,7 @@ pub async fn drive<S, B, F>(
                         }
                         generation += 1;
                         let (sender, receiver) = mpsc::unbounded_channel();
-                        tokio::task::spawn_local(run_connection(
+                        let task = tokio::task::spawn_local(run_connection(
                             backend.clone(),
                             broker,
                             generation,
@@ -199,6 +204,7 @@ pub async fn drive<S, B, F>(
                             sender,
                             generation,
                             address: state.broker_address(broker).unwrap_or_default(),
+                            task,
                         })
                     }
                 };
@@ -251,6 +257,9 @@ pub async fn drive<S, B, F>(
             _ = sleep => {}
         }
     }
+    // Dropping each sender tells its connection to end; wait (a moment at most) until they have.
+    let tasks: Vec<_> = connections.into_values().map(|c| c.task).collect();
+    let _ = tokio::time::timeout(CLOSE_WAIT, futures_util::future::join_all(tasks)).await;
 }
 
 fn handle_event<S: SansIoClient>(

@@ -11,6 +11,7 @@ pub mod consumer;
 pub mod driver;
 pub mod group_consumer;
 pub mod producer;
+pub mod tls;
 
 pub use admin::Admin;
 pub use broker_health::ConnectionProblems;

@@ -212,6 +212,10 @@ pub(crate) fn connection_config(common: &CommonConfig) -> ConnectionConfig {
         max_frame_bytes: common.max_frame_bytes,
         reconnect_backoff: common.reconnect_backoff,
         reconnect_backoff_max: common.reconnect_backoff_max,
+        tls: common
+            .security_protocol
+            .uses_tls()
+            .then(|| super::tls::TlsConnector::new(common.tls.as_deref())),
     }
 }
 

@@ -21,7 +21,7 @@
 //!   per test, dropped at its end;
 //! - `elasticsearch`: a search cluster speaking Elasticsearch's `_bulk` API (or a proxy in front of a real one at
 //!   `PIPEWRIGHT_TEST_ELASTICSEARCH`) with the faults the sink tests inject;
-//! - `tls`: the certificates of the HTTPS tests (rcgen), as PEM files;
+//! - `tls`: certificates made per run (rcgen) a TLS-terminating proxy in front of a plaintext broker, and the HTTPS tests' PEM files;
 //! - `fault_proxy`: a proxy between a client and the cluster that injects faults; `raw_kafka`: a
 //!   one-request-at-a-time client for looking at the wire.
 //!
