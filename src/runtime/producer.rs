@@ -212,6 +212,7 @@ pub(crate) fn connection_config(common: &CommonConfig) -> ConnectionConfig {
         max_frame_bytes: common.max_frame_bytes,
         reconnect_backoff: common.reconnect_backoff,
         reconnect_backoff_max: common.reconnect_backoff_max,
+        sasl: common.sasl.clone(),
     }
 }
 
