@@ -437,3 +437,37 @@ sink = {{ type = "kafka", topic = "{topic}" }}
     // Only the good pipeline wrote: the refused one's records never arrived.
     assert_eq!(engine_values(&bootstrap, &topic, &refs(&args)).len(), 10);
 }
+
+#[test]
+fn validate_names_file_line_and_key_of_a_sasl_mistake_and_never_shows_a_secret() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(
+        dir.path(),
+        r#"[kafka]
+"bootstrap.servers" = "127.0.0.1:9092"
+"security.protocol" = "SASL_PLAINTEXT"
+"sasl.mechanism" = "SCRAM-SHA-256"
+"sasl.jaas.config" = "org.apache.kafka.common.security.scram.ScramLoginModule required username=\"u\" password=\"hunter2"
+
+[[pipeline]]
+name = "p"
+source = { type = "file", file = "/tmp/in" }
+sink = { type = "kafka", topic = "t" }
+"producer.override.sasl.password" = "hunter3"
+"producer.override.sasl.username" = "u"
+"#,
+    );
+    let output = run_engine(&["validate", "--config", config.to_str().unwrap()]);
+    assert!(!output.status.success(), "{}", output.stderr);
+    assert!(
+        output.stderr.contains("pipelines.toml:5") && output.stderr.contains("sasl.jaas.config"),
+        "{}",
+        output.stderr
+    );
+    assert!(output.stderr.contains("never closed"), "{}", output.stderr);
+    assert!(
+        !output.stderr.contains("hunter2") && !output.stderr.contains("hunter3"),
+        "{}",
+        output.stderr
+    );
+}

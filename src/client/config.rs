@@ -39,9 +39,25 @@ pub enum ConfigError {
 }
 
 /// Settings as given, before each typed config takes its keys.
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct ConfigMap {
     entries: BTreeMap<String, String>,
+}
+
+impl std::fmt::Debug for ConfigMap {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Passwords and tokens never reach a log line through a map printed whole.
+        f.debug_map()
+            .entries(self.entries.iter().map(|(key, value)| {
+                let shown = if is_secret_client_key(key) {
+                    HIDDEN
+                } else {
+                    value.as_str()
+                };
+                (key, shown)
+            }))
+            .finish()
+    }
 }
 
 /// Spellings librdkafka accepts for keys that Java names differently.
@@ -214,7 +230,7 @@ impl KeyReader {
             reconnect_backoff: self.ms("reconnect.backoff.ms", 50),
             reconnect_backoff_max: self.ms("reconnect.backoff.max.ms", 1_000),
             // The SASL keys are read as the protocol asked for says, so SASL_SSL's are checked too.
-            sasl: self.sasl(security_protocol),
+            sasl: self.sasl(security_protocol).map(std::sync::Arc::new),
             // Refused (noted above) until the TLS transport lands: never a TLS protocol in plaintext.
             security_protocol: if security_protocol.uses_tls() {
                 SecurityProtocol::Plaintext
@@ -619,7 +635,7 @@ pub struct CommonConfig {
     /// `security.protocol`: whether connections to brokers use TLS and/or SASL.
     pub security_protocol: SecurityProtocol,
     /// The SASL mechanism and credentials, when `security_protocol` uses SASL.
-    pub sasl: Option<SaslConfig>,
+    pub sasl: Option<std::sync::Arc<SaslConfig>>,
 }
 
 /// `security.protocol`, as Java and librdkafka name it.
@@ -1211,7 +1227,7 @@ mod tests {
         for (k, v) in pairs {
             map.set(*k, *v);
         }
-        admin_config(map).map(|c| c.sasl)
+        admin_config(map).map(|c| c.sasl.map(|s| (*s).clone()))
     }
 
     #[test]
@@ -1249,6 +1265,11 @@ mod tests {
             SaslCredentials::Token(TokenSource::File("/run/token".into()))
         );
         assert_eq!(sasl(&[]), Ok(None));
+        let map = ConfigMap::from_pairs([("sasl.password", "hunter2"), ("sasl.username", "u")]);
+        assert_eq!(
+            format!("{map:?}"),
+            r#"{"sasl.password": "[hidden]", "sasl.username": "u"}"#
+        );
     }
 
     #[test]
@@ -1257,7 +1278,9 @@ mod tests {
         let jaas_plain = format!(
             r#"org.apache.kafka.common.security.plain.PlainLoginModule required username="u" password="{secret}";"#
         );
-        let cases: Vec<(Vec<(&str, &str)>, &str, &str)> = vec![
+        // (settings, the key blamed, what the reason says)
+        type Case<'a> = (Vec<(&'a str, &'a str)>, &'a str, &'a str);
+        let cases: Vec<Case> = vec![
             (
                 vec![("security.protocol", "SASL_PLAINTEXT"), ("sasl.mechanism", "PLAIN"), ("sasl.username", "u")],
                 "sasl.mechanism",

@@ -15,6 +15,7 @@
 use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::rc::Rc;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
@@ -49,7 +50,7 @@ pub struct ConnectionConfig {
     pub reconnect_backoff: Duration,
     pub reconnect_backoff_max: Duration,
     /// SASL mechanism and credentials, when connections authenticate (`security.protocol=SASL_*`).
-    pub sasl: Option<SaslConfig>,
+    pub sasl: Option<Arc<SaslConfig>>,
 }
 
 /// A request for the connection to send.
@@ -167,30 +168,21 @@ async fn serve<R: BrokerRead, W: BrokerWrite>(
 ) -> TransportError {
     let decoder = FrameDecoder::new(config.max_frame_bytes);
     let mut read_buf = BytesMut::with_capacity(64 * 1024);
-    let versions = match handshake(
-        &mut reader,
-        &mut writer,
+    let mut exchange = DirectExchange {
+        reader: &mut reader,
+        writer: &mut writer,
+        decoder: &decoder,
+        read_buf: &mut read_buf,
         broker,
         config,
-        &decoder,
-        &mut read_buf,
-    )
-    .await
-    {
+    };
+    let versions = match handshake(&mut exchange).await {
         Ok(v) => v,
         Err(e) => return e,
     };
     tracing::debug!(broker, "ApiVersions handshake done");
     let mut reauthenticate_at = None;
     if let Some(sasl) = &config.sasl {
-        let mut exchange = DirectExchange {
-            reader: &mut reader,
-            writer: &mut writer,
-            decoder: &decoder,
-            read_buf: &mut read_buf,
-            broker,
-            config,
-        };
         match authenticate(&mut exchange, broker, address, sasl, &versions).await {
             Ok(lifetime) => reauthenticate_at = reauthentication_deadline(lifetime),
             Err(e) => return e,
@@ -433,53 +425,11 @@ impl SpareReadBuffer {
     }
 }
 
-/// Writes `request` and reads the one frame that answers it, before the reader and writer loops start.
-async fn direct_round_trip<R: BrokerRead, W: BrokerWrite>(
-    reader: &mut R,
-    writer: &mut W,
-    broker: BrokerId,
-    config: &ConnectionConfig,
-    decoder: &FrameDecoder,
-    read_buf: &mut BytesMut,
-    request: &Request,
-    version: i16,
-) -> Result<Bytes, TransportError> {
-    let mut out = BytesMut::new();
-    encode_request(&mut out, request, version, 0, &config.client_id)
-        .map_err(|error| TransportError::Protocol { broker, error })?;
-    let io = async {
-        writer.write_all_from(out).await.0?;
-        loop {
-            if let Some(frame) = decoder
-                .decode(read_buf)
-                .map_err(|e| std::io::Error::other(e.to_string()))?
-            {
-                return Ok::<_, std::io::Error>(frame);
-            }
-            read_buf.reserve(8 * 1024);
-            let (result, buf) = reader.read_into(std::mem::take(read_buf)).await;
-            *read_buf = buf;
-            if result? == 0 {
-                return Err(std::io::ErrorKind::UnexpectedEof.into());
-            }
-        }
-    };
-    match tokio::time::timeout(config.request_timeout, io).await {
-        Err(_) => Err(TransportError::TimedOut { broker }),
-        Ok(Err(_)) => Err(TransportError::Disconnected { broker }),
-        Ok(Ok(frame)) => Ok(frame),
-    }
-}
-
 /// ApiVersions first: v3 (flexible), falling back to v0 when the broker is older than that.
 async fn handshake<R: BrokerRead, W: BrokerWrite>(
-    reader: &mut R,
-    writer: &mut W,
-    broker: BrokerId,
-    config: &ConnectionConfig,
-    decoder: &FrameDecoder,
-    read_buf: &mut BytesMut,
+    exchange: &mut DirectExchange<'_, R, W>,
 ) -> Result<ApiVersionTable, TransportError> {
+    let broker = exchange.broker;
     let protocol = |error| TransportError::Protocol { broker, error };
     let mut version = API_VERSIONS_REQUEST_VERSION;
     for _attempt in 0..2 {
@@ -488,10 +438,7 @@ async fn handshake<R: BrokerRead, W: BrokerWrite>(
                 .with_client_software_name(StrBytes::from_static_str("pipewright"))
                 .with_client_software_version(StrBytes::from_static_str(env!("CARGO_PKG_VERSION"))),
         );
-        let frame = direct_round_trip(
-            reader, writer, broker, config, decoder, read_buf, &request, version,
-        )
-        .await?;
+        let frame = exchange.frame_round_trip(&request, version).await?;
         // A broker that does not know our version answers in v0 with UNSUPPORTED_VERSION and its own ranges.
         let decoded = decode_response(ApiKey::ApiVersions, version, frame.clone())
             .or_else(|_| decode_response(ApiKey::ApiVersions, 0, frame))
@@ -531,20 +478,52 @@ struct DirectExchange<'a, R, W> {
     config: &'a ConnectionConfig,
 }
 
+impl<R: BrokerRead, W: BrokerWrite> DirectExchange<'_, R, W> {
+    /// Writes `request` and reads the one frame that answers it.
+    async fn frame_round_trip(
+        &mut self,
+        request: &Request,
+        version: i16,
+    ) -> Result<Bytes, TransportError> {
+        let broker = self.broker;
+        let mut out = BytesMut::new();
+        encode_request(&mut out, request, version, 0, &self.config.client_id)
+            .map_err(|error| TransportError::Protocol { broker, error })?;
+        let (reader, writer, decoder, read_buf) = (
+            &mut *self.reader,
+            &mut *self.writer,
+            self.decoder,
+            &mut *self.read_buf,
+        );
+        let io = async {
+            writer.write_all_from(out).await.0?;
+            loop {
+                if let Some(frame) = decoder
+                    .decode(read_buf)
+                    .map_err(|e| std::io::Error::other(e.to_string()))?
+                {
+                    return Ok::<_, std::io::Error>(frame);
+                }
+                read_buf.reserve(8 * 1024);
+                let (result, buf) = reader.read_into(std::mem::take(read_buf)).await;
+                *read_buf = buf;
+                if result? == 0 {
+                    return Err(std::io::ErrorKind::UnexpectedEof.into());
+                }
+            }
+        };
+        match tokio::time::timeout(self.config.request_timeout, io).await {
+            Err(_) => Err(TransportError::TimedOut { broker }),
+            Ok(Err(_)) => Err(TransportError::Disconnected { broker }),
+            Ok(Ok(frame)) => Ok(frame),
+        }
+    }
+}
+
 impl<R: BrokerRead, W: BrokerWrite> SaslExchange for DirectExchange<'_, R, W> {
     async fn round_trip(&mut self, request: Request, version: i16) -> ResponseResult {
         let broker = self.broker;
-        let frame = direct_round_trip(
-            self.reader,
-            self.writer,
-            broker,
-            self.config,
-            self.decoder,
-            self.read_buf,
-            &request,
-            version,
-        )
-        .await?;
+        let frame = self.frame_round_trip(&request, version).await?;
         decode_response(request.api_key(), version, frame)
             .map(|(_, response)| response)
             .map_err(|error| TransportError::Protocol { broker, error })

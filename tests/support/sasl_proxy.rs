@@ -405,6 +405,10 @@ fn refused(message: &str) -> SaslAuthenticateResponse {
         .with_error_message(Some(StrBytes::from_string(message.to_owned())))
 }
 
+/// What one SaslAuthenticate led to: the (mechanism, principal) authenticated, if it ended the exchange, and
+/// the bytes to answer with.
+type Step = (Option<(&'static str, String)>, Vec<u8>);
+
 /// The broker side of one SaslAuthenticate.
 fn authenticate(
     shared: &Shared,
@@ -413,7 +417,7 @@ fn authenticate(
     version: i16,
 ) -> SaslAuthenticateResponse {
     let exchange = std::mem::replace(&mut conn.exchange, Exchange::Idle);
-    let outcome: Result<(Option<(&'static str, String)>, Vec<u8>), String> = match exchange {
+    let outcome: Result<Step, String> = match exchange {
         Exchange::Idle => {
             return SaslAuthenticateResponse::default()
                 .with_error_code(34)
