@@ -187,7 +187,7 @@ async fn serve<R: BrokerRead, W: BrokerWrite>(
             Ok(lifetime) => reauthenticate_at = reauthentication_deadline(lifetime),
             Err(e) => return e,
         }
-        tracing::debug!(broker, mechanism = sasl.mechanism.name(), session_ends_in = ?reauthenticate_at.map(|at: Instant| at - Instant::now()), "authenticated");
+        tracing::debug!(broker, mechanism = sasl.mechanism.name(), reauthenticate_in = ?reauthenticate_at.map(|at: Instant| at - Instant::now()), "authenticated");
     }
     // Only now does the connection count as working: a refused password is a failed attempt, backed off.
     let _ = events.send(ConnectionEvent::Versions {

@@ -108,7 +108,7 @@ pub enum SaslError {
         mechanism: &'static str,
         offered: Vec<String>,
     },
-    #[error("authentication failed: {}", message.as_deref().unwrap_or("the broker gave no reason"))]
+    #[error("the broker refused the credentials: {}", message.as_deref().unwrap_or("it gave no reason"))]
     AuthenticationFailed { message: Option<String> },
     #[error("the broker says the SASL exchange is out of order (ILLEGAL_SASL_STATE): {}", message.as_deref().unwrap_or("no detail"))]
     IllegalState { message: Option<String> },
@@ -128,6 +128,8 @@ pub enum SaslError {
     TokenRefused(String),
     #[error("no random bytes for the SCRAM nonce from the OS: {0}")]
     NoRandomness(String),
+    #[error("the credentials given do not suit sasl.mechanism {0}")]
+    CredentialsMismatch(&'static str),
     #[error("the broker sent a SASL challenge after the exchange was over")]
     Unexpected,
 }
@@ -207,11 +209,7 @@ impl SaslAuthenticator {
                 )
             }
             // The config reader pairs them; a mismatch is a caller's bug, refused rather than sent.
-            _ => {
-                return Err(SaslError::BadToken(
-                    "or password does not match sasl.mechanism",
-                ))
-            }
+            _ => return Err(SaslError::CredentialsMismatch(mechanism.name())),
         };
         Ok((Self { state }, first))
     }
