@@ -187,8 +187,27 @@ fn a_wrong_password_fails_within_seconds_in_one_line_naming_the_broker_and_the_c
         ]
         .concat();
         let metadata = [&["metadata", "-b", &bootstrap][..], &refs(&args)].concat();
+        let group = [
+            &[
+                "consume",
+                "-b",
+                &bootstrap,
+                "-t",
+                &topic,
+                "-G",
+                "sasl-group",
+                "-e",
+            ][..],
+            &refs(&args),
+        ]
+        .concat();
         let produced = engine_produce(&bootstrap, &topic, &refs(&args), b"one\ntwo\n");
-        for output in [produced, run_engine(&consume), run_engine(&metadata)] {
+        for output in [
+            produced,
+            run_engine(&consume),
+            run_engine(&metadata),
+            run_engine(&group),
+        ] {
             assert!(
                 !output.status.success(),
                 "{}: {}",

@@ -631,10 +631,12 @@ async fn authenticate(
         0 => {}
         // UNSUPPORTED_SASL_MECHANISM
         33 => {
-            return Err(failed(SaslError::UnsupportedMechanism {
-                mechanism,
-                offered: handshake.mechanisms.iter().map(|m| m.to_string()).collect(),
-            }))
+            let offered: Vec<String> = handshake.mechanisms.iter().map(|m| m.to_string()).collect();
+            return Err(failed(if offered.iter().any(|m| m == mechanism) {
+                SaslError::MechanismRefused { mechanism }
+            } else {
+                SaslError::UnsupportedMechanism { mechanism, offered }
+            }));
         }
         code => return Err(failed(SaslError::HandshakeFailed { code })),
     }

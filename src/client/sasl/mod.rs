@@ -112,6 +112,8 @@ pub enum SaslError {
     AuthenticationFailed { message: Option<String> },
     #[error("the broker says the SASL exchange is out of order (ILLEGAL_SASL_STATE): {}", message.as_deref().unwrap_or("no detail"))]
     IllegalState { message: Option<String> },
+    #[error("the broker refused SASL mechanism {mechanism} though it lists it (UNSUPPORTED_SASL_MECHANISM): is SASL enabled on its listener?")]
+    MechanismRefused { mechanism: &'static str },
     #[error("SaslHandshake failed with error code {code}")]
     HandshakeFailed { code: i16 },
     #[error("SaslAuthenticate failed with error code {code}: {}", message.as_deref().unwrap_or("no detail"))]
