@@ -661,7 +661,12 @@ async fn authenticate(
         let request = SaslAuthenticateRequest::default().with_auth_bytes(Bytes::from(message));
         let response = exchange
             .round_trip(Request::SaslAuthenticate(request), authenticate_version)
-            .await?;
+            .await
+            .map_err(|e| match e {
+                // Some brokers close the connection instead of answering a refused exchange (kfake does).
+                TransportError::Disconnected { .. } => failed(SaslError::ClosedDuringExchange),
+                other => other,
+            })?;
         let Response::SaslAuthenticate(answer) = response else {
             return Err(TransportError::unexpected_response(broker, &response));
         };

@@ -132,6 +132,8 @@ pub enum SaslError {
     NoRandomness(String),
     #[error("the credentials given do not suit sasl.mechanism {0}")]
     CredentialsMismatch(&'static str),
+    #[error("the broker closed the connection during the SASL exchange (some brokers answer a refused password so; or the listener does not speak SASL)")]
+    ClosedDuringExchange,
     #[error("the broker sent a SASL challenge after the exchange was over")]
     Unexpected,
 }
