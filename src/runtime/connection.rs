@@ -224,7 +224,7 @@ async fn serve<R: BrokerRead, W: BrokerWrite>(
                             pending: &pending,
                             correlation_id: &mut correlation_id,
                             broker,
-                            client_id: &config.client_id,
+                            config,
                         };
                         match authenticate(&mut exchange, broker, address, sasl, &versions).await {
                             Ok(lifetime) => {
@@ -537,7 +537,7 @@ struct InFlightExchange<'a, W> {
     pending: &'a Rc<RefCell<VecDeque<Pending>>>,
     correlation_id: &'a mut i32,
     broker: BrokerId,
-    client_id: &'a str,
+    config: &'a ConnectionConfig,
 }
 
 impl<W: BrokerWrite> SaslExchange for InFlightExchange<'_, W> {
@@ -546,15 +546,35 @@ impl<W: BrokerWrite> SaslExchange for InFlightExchange<'_, W> {
         let correlation_id = *self.correlation_id;
         *self.correlation_id = correlation_id.wrapping_add(1).max(1);
         let mut out = BytesMut::new();
-        encode_request(&mut out, &request, version, correlation_id, self.client_id)
-            .map_err(|error| TransportError::Protocol { broker, error })?;
+        encode_request(
+            &mut out,
+            &request,
+            version,
+            correlation_id,
+            &self.config.client_id,
+        )
+        .map_err(|error| TransportError::Protocol { broker, error })?;
         let (reply, answer) = oneshot::channel();
+        // The broker answers a connection's requests in order, so ours waits behind those in flight (a JoinGroup
+        // may be held for a whole rebalance): its request.timeout.ms counts from the latest of their deadlines.
+        let now = Instant::now();
+        let counted_from = {
+            let pending = self.pending.borrow();
+            pending
+                .iter()
+                .filter_map(|p| {
+                    (p.sent_at + timeout_of(self.config, p.api))
+                        .checked_sub(self.config.request_timeout)
+                })
+                .max()
+                .map_or(now, |from| from.max(now))
+        };
         self.pending.borrow_mut().push_back(Pending {
             correlation_id,
             waiter: Waiter::Reauthentication(reply),
             api: request.api_key(),
             version,
-            sent_at: Instant::now(),
+            sent_at: counted_from,
         });
         if self.writer.write_all_from(out).await.0.is_err() {
             return Err(TransportError::Disconnected { broker });
