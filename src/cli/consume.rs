@@ -53,6 +53,19 @@ pub fn parse_start(value: &str) -> Result<StartPosition, String> {
 pub async fn run(options: ConsumeOptions, out: &mut impl Write) -> anyhow::Result<ConsumeReport> {
     let config = ConsumerConfig::from_map(options.config.clone())?;
     let consumer = Consumer::new(config);
+    let problems = consumer.connection_problems();
+    // A broker refusing our credentials ends the command at once; nothing would ever arrive.
+    tokio::select! {
+        report = consume_with(consumer, options, out) => report,
+        failure = problems.authentication_refused() => Err(anyhow::anyhow!(failure)),
+    }
+}
+
+async fn consume_with(
+    consumer: Consumer,
+    options: ConsumeOptions,
+    out: &mut impl Write,
+) -> anyhow::Result<ConsumeReport> {
     if options.partitions.is_empty() {
         consumer.assign_topic_all_partitions(&options.topic, options.start);
     } else {

@@ -46,6 +46,20 @@ pub async fn consume(
     map.set("group.id", options.group.clone());
     let config = ConsumerConfig::from_map(map)?;
     let consumer = GroupConsumer::new(config, options.topics.clone())?;
+    let [fetching, membership] = consumer.connection_problems();
+    // A broker refusing our credentials ends the command at once; the group would never be joined.
+    tokio::select! {
+        report = consume_with(consumer, options, out) => report,
+        failure = fetching.authentication_refused() => Err(anyhow::anyhow!(failure)),
+        failure = membership.authentication_refused() => Err(anyhow::anyhow!(failure)),
+    }
+}
+
+async fn consume_with(
+    consumer: GroupConsumer,
+    options: GroupConsumeOptions,
+    out: &mut impl Write,
+) -> anyhow::Result<GroupConsumeReport> {
     let mut buffer: Vec<u8> = Vec::with_capacity(64 * 1024);
     let mut records = 0u64;
     let mut at_end: BTreeSet<TopicPartition> = BTreeSet::new();

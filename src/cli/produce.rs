@@ -168,6 +168,21 @@ pub async fn run(
         anyhow::bail!("--txn-size must be at least 1");
     }
     let producer = Producer::new(config);
+    let problems = producer.connection_problems();
+    // A broker refusing our credentials ends the command at once, instead of retrying until
+    // delivery.timeout.ms runs out.
+    tokio::select! {
+        report = produce_with(producer, options, input, transactional) => report,
+        failure = problems.authentication_refused() => Err(anyhow::anyhow!(failure)),
+    }
+}
+
+async fn produce_with(
+    producer: Producer,
+    options: ProduceOptions,
+    input: impl Read + Send + 'static,
+    transactional: bool,
+) -> anyhow::Result<ProduceReport> {
     let mut batcher = if transactional {
         if let Err(e) = producer.init_transactions().await {
             let fenced = e.is_fenced();

@@ -7,6 +7,9 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use super::sasl::{
+    is_bearer_token, jaas, SaslConfig, SaslCredentials, SaslMechanism, Secret, TokenSource, HIDDEN,
+};
 use crate::protocol::compression::Compression;
 
 use super::tls_config::{read_tls_config, TlsConfig, TLS_KEYS};
@@ -38,9 +41,25 @@ pub enum ConfigError {
 }
 
 /// Settings as given, before each typed config takes its keys.
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct ConfigMap {
     entries: BTreeMap<String, String>,
+}
+
+impl std::fmt::Debug for ConfigMap {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Passwords and tokens never reach a log line through a map printed whole.
+        f.debug_map()
+            .entries(self.entries.iter().map(|(key, value)| {
+                let shown = if is_secret_client_key(key) {
+                    HIDDEN
+                } else {
+                    value.as_str()
+                };
+                (key, shown)
+            }))
+            .finish()
+    }
 }
 
 /// Spellings librdkafka accepts for keys that Java names differently.
@@ -53,6 +72,7 @@ const ALIASES: &[(&str, &str)] = &[
     ("request.required.acks", "acks"),
     ("message.timeout.ms", "delivery.timeout.ms"),
     ("receive.message.max.bytes", "message.max.bytes"),
+    ("sasl.mechanisms", "sasl.mechanism"),
 ];
 
 /// The Java name of a client key: `key` itself, or the key a librdkafka alias of it stands for.
@@ -183,6 +203,7 @@ impl KeyReader {
     }
 
     fn common(&mut self) -> CommonConfig {
+        let security_protocol = self.security_protocol();
         let bootstrap_servers = match self.take("bootstrap.servers") {
             None => {
                 self.problems.push(ConfigError::Missing {
@@ -192,7 +213,6 @@ impl KeyReader {
             }
             Some(bootstrap) => self.bootstrap_servers(&bootstrap),
         };
-        let security_protocol = self.security_protocol();
         CommonConfig {
             bootstrap_servers,
             client_id: self
@@ -213,6 +233,8 @@ impl KeyReader {
             reconnect_backoff_max: self.ms("reconnect.backoff.max.ms", 1_000),
             security_protocol,
             tls: self.tls(security_protocol),
+            // The SASL keys are read as the protocol asked for says, so SASL_SSL's are checked too.
+            sasl: self.sasl(security_protocol).map(std::sync::Arc::new),
         }
     }
 
@@ -237,6 +259,273 @@ impl KeyReader {
         }
     }
 
+    /// The `sasl.*` keys: taken whatever `security.protocol` says, so none is left unread; an error when SASL
+    /// is on without credentials, or when they are given and `security.protocol` would not use them.
+    fn sasl(&mut self, protocol: SecurityProtocol) -> Option<SaslConfig> {
+        let mechanism_text = self.take("sasl.mechanism");
+        let username = self.take("sasl.username");
+        let password = self.take("sasl.password").map(Secret::new);
+        let jaas_text = self.take("sasl.jaas.config");
+        let token = self.take("sasl.oauthbearer.token").map(Secret::new);
+        let token_url = self.take("sasl.oauthbearer.token.endpoint.url");
+        // Each key given, with its value as it may be shown.
+        let given: Vec<(&str, String)> = [
+            ("sasl.mechanism", mechanism_text.clone()),
+            ("sasl.username", username.clone()),
+            (
+                "sasl.password",
+                password.as_ref().map(|_| HIDDEN.to_owned()),
+            ),
+            (
+                "sasl.jaas.config",
+                jaas_text.as_ref().map(|_| HIDDEN.to_owned()),
+            ),
+            (
+                "sasl.oauthbearer.token",
+                token.as_ref().map(|_| HIDDEN.to_owned()),
+            ),
+            ("sasl.oauthbearer.token.endpoint.url", token_url.clone()),
+        ]
+        .into_iter()
+        .filter_map(|(key, value)| value.map(|v| (key, v)))
+        .collect();
+        let given_keys: Vec<&str> = given.iter().map(|(key, _)| *key).collect();
+        if !protocol.uses_sasl() {
+            if let Some((key, shown)) = given.first() {
+                self.invalid(
+                    key,
+                    shown,
+                    format!(
+                        "security.protocol={} does not use SASL: set security.protocol=SASL_PLAINTEXT (or SASL_SSL)",
+                        protocol.name()
+                    ),
+                );
+            }
+            return None;
+        }
+        let Some(mechanism_text) = mechanism_text else {
+            // Java's and librdkafka's default, GSSAPI (Kerberos), is not implemented: say what is.
+            self.invalid(
+                "sasl.mechanism",
+                "GSSAPI (the default)",
+                format!(
+                    "Kerberos is not supported; set sasl.mechanism to {}",
+                    SaslMechanism::NAMES
+                ),
+            );
+            return None;
+        };
+        let Some(mechanism) = SaslMechanism::parse(&mechanism_text) else {
+            self.invalid(
+                "sasl.mechanism",
+                &mechanism_text,
+                format!("expected {}", SaslMechanism::NAMES),
+            );
+            return None;
+        };
+        let jaas = match jaas_text.as_deref().map(jaas::parse) {
+            None => None,
+            Some(Ok(jaas)) => Some(jaas),
+            Some(Err(error)) => {
+                self.invalid("sasl.jaas.config", HIDDEN, error.to_string());
+                return None;
+            }
+        };
+        let credentials = if mechanism.takes_password() {
+            self.password_credentials(mechanism, username, password, jaas, &given_keys)?
+        } else {
+            self.token_credentials(username, password, jaas, token, token_url)?
+        };
+        Some(SaslConfig {
+            mechanism,
+            credentials,
+        })
+    }
+
+    fn password_credentials(
+        &mut self,
+        mechanism: SaslMechanism,
+        username: Option<String>,
+        password: Option<Secret>,
+        jaas: Option<jaas::JaasConfig>,
+        given: &[&str],
+    ) -> Option<SaslCredentials> {
+        if let Some(key) = given.iter().find(|k| k.starts_with("sasl.oauthbearer.")) {
+            self.invalid(
+                key,
+                HIDDEN,
+                format!(
+                    "only OAUTHBEARER takes a token; sasl.mechanism is {}",
+                    mechanism.name()
+                ),
+            );
+            return None;
+        }
+        let expected_module = if mechanism == SaslMechanism::Plain {
+            PLAIN_LOGIN_MODULE
+        } else {
+            SCRAM_LOGIN_MODULE
+        };
+        match (jaas, username, password) {
+            (Some(_), Some(_), _) | (Some(_), _, Some(_)) => {
+                self.invalid(
+                    "sasl.jaas.config",
+                    HIDDEN,
+                    "give the credentials once: either sasl.jaas.config or sasl.username/sasl.password",
+                );
+                None
+            }
+            (Some(mut jaas), None, None) => {
+                if jaas.login_module != expected_module {
+                    self.invalid(
+                        "sasl.jaas.config",
+                        HIDDEN,
+                        format!(
+                            "sasl.mechanism={} takes {expected_module}, not {}",
+                            mechanism.name(),
+                            jaas.login_module
+                        ),
+                    );
+                    return None;
+                }
+                let username = jaas.options.remove("username");
+                let password = jaas.options.remove("password");
+                if let Some(other) = jaas.options.keys().next() {
+                    let reason = match other.as_str() {
+                        "tokenauth" => "delegation tokens (tokenauth) are not supported".to_owned(),
+                        other => format!(
+                            "option `{other}` is not one this client uses (username, password)"
+                        ),
+                    };
+                    self.invalid("sasl.jaas.config", HIDDEN, reason);
+                    return None;
+                }
+                match (username, password) {
+                    (Some(username), Some(password)) => Some(SaslCredentials::Password {
+                        username,
+                        password: Secret::new(password),
+                    }),
+                    (None, _) => {
+                        self.invalid("sasl.jaas.config", HIDDEN, "option `username` is missing");
+                        None
+                    }
+                    (_, None) => {
+                        self.invalid("sasl.jaas.config", HIDDEN, "option `password` is missing");
+                        None
+                    }
+                }
+            }
+            (None, Some(username), Some(password)) => {
+                Some(SaslCredentials::Password { username, password })
+            }
+            (None, username, _) => {
+                let missing = if username.is_none() {
+                    "sasl.username"
+                } else {
+                    "sasl.password"
+                };
+                self.invalid(
+                    "sasl.mechanism",
+                    mechanism.name(),
+                    format!(
+                        "{} needs credentials: {missing} is missing (set sasl.username and sasl.password, or sasl.jaas.config)",
+                        mechanism.name()
+                    ),
+                );
+                None
+            }
+        }
+    }
+
+    fn token_credentials(
+        &mut self,
+        username: Option<String>,
+        password: Option<Secret>,
+        jaas: Option<jaas::JaasConfig>,
+        token: Option<Secret>,
+        token_url: Option<String>,
+    ) -> Option<SaslCredentials> {
+        if let Some(key) = [
+            ("sasl.username", username.is_some()),
+            ("sasl.password", password.is_some()),
+        ]
+        .into_iter()
+        .find_map(|(key, set)| set.then_some(key))
+        {
+            self.invalid(
+                key,
+                HIDDEN,
+                "OAUTHBEARER takes a token, not a user name and password: set sasl.oauthbearer.token or sasl.oauthbearer.token.endpoint.url=file:…",
+            );
+            return None;
+        }
+        if let Some(jaas) = jaas {
+            if jaas.login_module != OAUTHBEARER_LOGIN_MODULE {
+                self.invalid(
+                    "sasl.jaas.config",
+                    HIDDEN,
+                    format!(
+                        "sasl.mechanism=OAUTHBEARER takes {OAUTHBEARER_LOGIN_MODULE}, not {}",
+                        jaas.login_module
+                    ),
+                );
+                return None;
+            }
+            if let Some(option) = jaas.options.keys().next() {
+                self.invalid(
+                    "sasl.jaas.config",
+                    HIDDEN,
+                    format!(
+                        "option `{option}` is not supported (unsecured or OIDC-fetched tokens are not): give the token in sasl.oauthbearer.token or sasl.oauthbearer.token.endpoint.url=file:…"
+                    ),
+                );
+                return None;
+            }
+        }
+        match (token, token_url) {
+            (Some(_), Some(_)) => {
+                self.invalid(
+                    "sasl.oauthbearer.token",
+                    HIDDEN,
+                    "give one of sasl.oauthbearer.token and sasl.oauthbearer.token.endpoint.url",
+                );
+                None
+            }
+            (Some(token), None) => {
+                if !is_bearer_token(token.expose().trim()) {
+                    self.invalid(
+                        "sasl.oauthbearer.token",
+                        HIDDEN,
+                        "not a bearer token (letters, digits and -._~+/ only, e.g. a JWT)",
+                    );
+                    return None;
+                }
+                Some(SaslCredentials::Token(TokenSource::Static(token)))
+            }
+            (None, Some(url)) => match url.strip_prefix("file://") {
+                Some(path) if path.starts_with('/') => Some(SaslCredentials::Token(
+                    TokenSource::File(std::path::PathBuf::from(path)),
+                )),
+                _ => {
+                    self.invalid(
+                        "sasl.oauthbearer.token.endpoint.url",
+                        &url,
+                        "expected file:///absolute/path/of/the/token (fetching tokens over HTTP is not supported)",
+                    );
+                    None
+                }
+            },
+            (None, None) => {
+                self.invalid(
+                    "sasl.mechanism",
+                    "OAUTHBEARER",
+                    "OAUTHBEARER needs a token: set sasl.oauthbearer.token or sasl.oauthbearer.token.endpoint.url=file:…",
+                );
+                None
+            }
+        }
+    }
+
     fn security_protocol(&mut self) -> SecurityProtocol {
         let protocol = self.read(
             "security.protocol",
@@ -244,15 +533,6 @@ impl KeyReader {
             "expected PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL",
             SecurityProtocol::parse,
         );
-        if protocol.uses_sasl() {
-            // Until the SASL handshake lands, refusing is honest; accepting would connect unauthenticated.
-            self.invalid(
-                "security.protocol",
-                protocol.name(),
-                "only PLAINTEXT and SSL are supported by this build",
-            );
-            return SecurityProtocol::Plaintext;
-        }
         protocol
     }
 
@@ -325,7 +605,27 @@ const COMMON_KEYS: &[&str] = &[
     "reconnect.backoff.ms",
     "reconnect.backoff.max.ms",
     "security.protocol",
+    "sasl.mechanism",
+    "sasl.username",
+    "sasl.password",
+    "sasl.jaas.config",
+    "sasl.oauthbearer.token",
+    "sasl.oauthbearer.token.endpoint.url",
 ];
+
+/// The login modules `sasl.jaas.config` may name, as the Java client's classes are called.
+pub const PLAIN_LOGIN_MODULE: &str = "org.apache.kafka.common.security.plain.PlainLoginModule";
+pub const SCRAM_LOGIN_MODULE: &str = "org.apache.kafka.common.security.scram.ScramLoginModule";
+pub const OAUTHBEARER_LOGIN_MODULE: &str =
+    "org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule";
+
+/// Whether a client key's value is a secret: its value is never shown, in errors or anywhere else.
+pub fn is_secret_client_key(key: &str) -> bool {
+    matches!(
+        key,
+        "sasl.password" | "sasl.jaas.config" | "sasl.oauthbearer.token"
+    )
+}
 
 /// Settings every client role shares.
 #[derive(Debug, Clone, PartialEq)]
@@ -348,6 +648,8 @@ pub struct CommonConfig {
     /// What TLS connections trust and present (`ssl.*`); `Some` exactly when `security_protocol` uses TLS and
     /// the config is valid.
     pub tls: Option<std::sync::Arc<TlsConfig>>,
+    /// The SASL mechanism and credentials, when `security_protocol` uses SASL.
+    pub sasl: Option<std::sync::Arc<SaslConfig>>,
 }
 
 /// `security.protocol`, as Java and librdkafka name it.
@@ -1115,9 +1417,127 @@ mod tests {
         }
 
         #[test]
-        fn sasl_is_still_refused_by_this_build() {
-            let err = problem_keys(admin(&[("security.protocol", "SASL_SSL")]));
-            assert!(err.contains("security.protocol"), "{err}");
+        fn sasl_ssl_takes_both_the_tls_and_the_sasl_keys() {
+            let config = admin(&[
+                ("security.protocol", "SASL_SSL"),
+                ("sasl.mechanism", "SCRAM-SHA-256"),
+                ("sasl.username", "alice"),
+                ("sasl.password", "hunter2"),
+            ])
+            .unwrap();
+            assert_eq!(config.security_protocol, SecurityProtocol::SaslSsl);
+            assert!(config.tls.is_some() && config.sasl.is_some());
+        }
+    }
+
+    fn sasl(pairs: &[(&str, &str)]) -> Result<Option<SaslConfig>, ConfigError> {
+        let mut map = ConfigMap::from_pairs([("bootstrap.servers", "127.0.0.1:9092")]);
+        for (k, v) in pairs {
+            map.set(*k, *v);
+        }
+        admin_config(map).map(|c| c.sasl.map(|s| (*s).clone()))
+    }
+
+    #[test]
+    fn sasl_credentials_come_from_librdkafka_keys_or_a_jaas_config() {
+        let expected = SaslConfig {
+            mechanism: SaslMechanism::ScramSha512,
+            credentials: SaslCredentials::Password {
+                username: "alice".into(),
+                password: Secret::new("p\"w"),
+            },
+        };
+        let librdkafka = sasl(&[
+            ("security.protocol", "sasl_plaintext"),
+            ("sasl.mechanisms", "SCRAM-SHA-512"),
+            ("sasl.username", "alice"),
+            ("sasl.password", "p\"w"),
+        ]);
+        assert_eq!(librdkafka, Ok(Some(expected.clone())));
+        let java = sasl(&[
+            ("security.protocol", "SASL_PLAINTEXT"),
+            ("sasl.mechanism", "SCRAM-SHA-512"),
+            (
+                "sasl.jaas.config",
+                r#"org.apache.kafka.common.security.scram.ScramLoginModule required password="p\"w" username="alice";"#,
+            ),
+        ]);
+        assert_eq!(java, Ok(Some(expected)));
+        let token = sasl(&[
+            ("security.protocol", "SASL_PLAINTEXT"),
+            ("sasl.mechanism", "OAUTHBEARER"),
+            ("sasl.oauthbearer.token.endpoint.url", "file:///run/token"),
+        ]);
+        assert_eq!(
+            token.unwrap().unwrap().credentials,
+            SaslCredentials::Token(TokenSource::File("/run/token".into()))
+        );
+        assert_eq!(sasl(&[]), Ok(None));
+        let map = ConfigMap::from_pairs([("sasl.password", "hunter2"), ("sasl.username", "u")]);
+        assert_eq!(
+            format!("{map:?}"),
+            r#"{"sasl.password": "[hidden]", "sasl.username": "u"}"#
+        );
+    }
+
+    #[test]
+    fn sasl_mistakes_name_the_key_and_never_show_a_secret() {
+        let secret = "hunter2";
+        let jaas_plain = format!(
+            r#"org.apache.kafka.common.security.plain.PlainLoginModule required username="u" password="{secret}";"#
+        );
+        // (settings, the key blamed, what the reason says)
+        type Case<'a> = (Vec<(&'a str, &'a str)>, &'a str, &'a str);
+        let cases: Vec<Case> = vec![
+            (
+                vec![("security.protocol", "SASL_PLAINTEXT"), ("sasl.mechanism", "PLAIN"), ("sasl.username", "u")],
+                "sasl.mechanism",
+                "sasl.password is missing",
+            ),
+            (
+                vec![("security.protocol", "SASL_PLAINTEXT"), ("sasl.username", "u"), ("sasl.password", secret)],
+                "sasl.mechanism",
+                "Kerberos is not supported",
+            ),
+            (
+                vec![("sasl.mechanism", "PLAIN"), ("sasl.password", secret)],
+                "sasl.mechanism",
+                "does not use SASL",
+            ),
+            (
+                vec![("security.protocol", "SASL_PLAINTEXT"), ("sasl.mechanism", "SCRAM-SHA-256"), ("sasl.jaas.config", &jaas_plain)],
+                "sasl.jaas.config",
+                "takes org.apache.kafka.common.security.scram.ScramLoginModule",
+            ),
+            (
+                vec![
+                    ("security.protocol", "SASL_PLAINTEXT"),
+                    ("sasl.mechanism", "PLAIN"),
+                    ("sasl.jaas.config", "org.apache.kafka.common.security.plain.PlainLoginModule required password=\"hunter2;"),
+                ],
+                "sasl.jaas.config",
+                "never closed",
+            ),
+            (
+                vec![("security.protocol", "SASL_PLAINTEXT"), ("sasl.mechanism", "OAUTHBEARER"), ("sasl.oauthbearer.token", "hunter2 x")],
+                "sasl.oauthbearer.token",
+                "not a bearer token",
+            ),
+            (
+                vec![("security.protocol", "SASL_PLAINTEXT"), ("sasl.mechanism", "OAUTHBEARER")],
+                "sasl.mechanism",
+                "needs a token",
+            ),
+        ];
+        for (pairs, key, reason) in cases {
+            let error = sasl(&pairs).unwrap_err();
+            let text = error.to_string();
+            assert!(
+                matches!(&error, ConfigError::InvalidValue { key: k, .. } if k == key),
+                "{pairs:?}: {text}"
+            );
+            assert!(text.contains(reason), "{pairs:?}: {text}");
+            assert!(!text.contains(secret), "{text}");
         }
     }
 }

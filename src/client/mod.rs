@@ -17,6 +17,7 @@ pub mod partitioner;
 pub mod producer;
 pub mod producer_id;
 pub mod records;
+pub mod sasl;
 #[cfg(test)]
 pub(crate) mod testing;
 pub mod tls_config;
@@ -80,6 +81,13 @@ pub enum TransportError {
     Protocol {
         broker: BrokerId,
         error: ProtocolError,
+    },
+    /// SASL authentication failed: the broker refused our credentials, or we refused the broker (SCRAM).
+    #[error("authentication to broker {broker} ({address}) failed: {error}")]
+    Authentication {
+        broker: BrokerId,
+        address: String,
+        error: sasl::SaslError,
     },
 }
 

@@ -67,6 +67,8 @@ pub(crate) fn is_secret_key(key: &str) -> bool {
         || key == "ssl.key.pem"
         || key == "ssl.keystore.key"
         || key == "sasl.oauthbearer.config"
+        || key.ends_with("sasl.oauthbearer.token")
+        || crate::client::config::is_secret_client_key(key)
 }
 
 /// Whether the admin client knows `key`; if not, the closest key it knows, if any.

@@ -22,7 +22,9 @@ use super::{Setting, Settings};
 pub enum OverridePolicy {
     /// None at all.
     None,
-    /// Only the keys that name who connects (`sasl.jaas.config`, `sasl.mechanism`, `security.protocol`).
+    /// Only the keys that name who connects (Kafka's `sasl.jaas.config`, `sasl.mechanism`,
+    /// `security.protocol`, and librdkafka's spellings of the same: `sasl.mechanisms`, `sasl.username`,
+    /// `sasl.password`).
     Principal,
     /// Any (Kafka's default since 3.0).
     #[default]
@@ -37,7 +39,12 @@ impl OverridePolicy {
             OverridePolicy::Principal => {
                 matches!(
                     key,
-                    "sasl.jaas.config" | "sasl.mechanism" | "security.protocol"
+                    "sasl.jaas.config"
+                        | "sasl.mechanism"
+                        | "security.protocol"
+                        | "sasl.mechanisms"
+                        | "sasl.username"
+                        | "sasl.password"
                 )
             }
             OverridePolicy::All => true,

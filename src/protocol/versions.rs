@@ -42,6 +42,11 @@ pub fn client_range(api: ApiKey) -> Option<(i16, i16)> {
         EndTxn => (0, 3),
         // v3 carries the generation and member id (KIP-447); Kafka 2.5+ has it.
         TxnOffsetCommit => (3, 3),
+        // v0 is the old unframed exchange (raw SASL bytes after the handshake); v1 (Kafka 1.0) frames every
+        // token in a SaslAuthenticate request.
+        SaslHandshake => (1, 1),
+        // v1 adds session_lifetime_ms (KIP-368 re-authentication); v2 is its flexible form.
+        SaslAuthenticate => (0, 2),
         _ => return None,
     })
 }

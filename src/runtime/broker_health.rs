@@ -31,24 +31,68 @@ struct BrokerHealth {
 /// The connection failures a client's driver is telling of now (one per broker, while it lasts), for another
 /// thread to show: the REST API puts them in a running task's `trace`. Cheap to clone; the driver writes it
 /// only when a failure starts, changes or ends.
+///
+/// A broker refusing our credentials is kept apart too ([`ConnectionProblems::authentication_refused`]): the
+/// driver goes on retrying with backoff (a pipeline's task recovers once the credentials are fixed), but a
+/// one-off CLI command ends at once with it, as the Java client fails a call with an authentication error.
 #[derive(Debug, Clone, Default)]
-pub struct ConnectionProblems(Arc<Mutex<BTreeMap<BrokerId, String>>>);
+pub struct ConnectionProblems {
+    current: Arc<Mutex<ProblemState>>,
+    refused: Arc<tokio::sync::Notify>,
+}
+
+#[derive(Debug, Default)]
+struct ProblemState {
+    by_broker: BTreeMap<BrokerId, String>,
+    /// The first authentication failure, kept once seen.
+    authentication: Option<String>,
+}
 
 impl ConnectionProblems {
     /// The failures that last now, one line each ("could not connect to broker -1 (127.0.0.1:1): …").
     pub fn current(&self) -> Vec<String> {
-        match self.0.lock() {
-            Ok(problems) => problems.values().cloned().collect(),
+        match self.current.lock() {
+            Ok(problems) => problems.by_broker.values().cloned().collect(),
             Err(_) => Vec::new(),
         }
     }
 
     fn set(&self, broker: BrokerId, problem: Option<String>) {
-        if let Ok(mut problems) = self.0.lock() {
+        if let Ok(mut problems) = self.current.lock() {
             match problem {
-                Some(problem) => problems.insert(broker, problem),
-                None => problems.remove(&broker),
+                Some(problem) => problems.by_broker.insert(broker, problem),
+                None => problems.by_broker.remove(&broker),
             };
+        }
+    }
+
+    fn note_authentication_failure(&self, failure: &TransportError) {
+        if let Ok(mut problems) = self.current.lock() {
+            problems
+                .authentication
+                .get_or_insert_with(|| failure.to_string());
+        }
+        self.refused.notify_waiters();
+    }
+
+    /// The first authentication failure of any broker, once there is one.
+    pub fn authentication_failure(&self) -> Option<String> {
+        self.current
+            .lock()
+            .ok()
+            .and_then(|problems| problems.authentication.clone())
+    }
+
+    /// Waits until a broker refuses to authenticate us (or we refuse it); returns the one-line failure.
+    pub async fn authentication_refused(&self) -> String {
+        loop {
+            let notified = std::pin::pin!(self.refused.notified());
+            let mut notified = notified;
+            notified.as_mut().enable();
+            if let Some(failure) = self.authentication_failure() {
+                return failure;
+            }
+            notified.await;
         }
     }
 }
@@ -117,7 +161,11 @@ impl BrokerHealthTable {
             // is the user's to fix, so it is told, once while it lasts.
             health.handshaken = None;
             match failure {
-                TransportError::Protocol { .. } => {
+                // A re-authentication the broker refused is the user's to fix as well.
+                TransportError::Protocol { .. } | TransportError::Authentication { .. } => {
+                    if matches!(failure, TransportError::Authentication { .. }) {
+                        self.problems.note_authentication_failure(failure);
+                    }
                     let message = failure.to_string();
                     if health.logged.as_deref() != Some(message.as_str()) {
                         tracing::warn!("connection to {address} failed: {message}");
@@ -131,6 +179,9 @@ impl BrokerHealthTable {
                 _ => tracing::debug!(broker, %address, error = %failure, "connection closed"),
             }
             return;
+        }
+        if matches!(failure, TransportError::Authentication { .. }) {
+            self.problems.note_authentication_failure(failure);
         }
         health.failures = health.failures.saturating_add(1);
         let wait = jittered(
@@ -180,6 +231,7 @@ mod tests {
                 reconnect_backoff: Duration::from_millis(50),
                 reconnect_backoff_max: Duration::from_millis(1000),
                 tls: None,
+                sasl: None,
             },
             ConnectionProblems::default(),
         )

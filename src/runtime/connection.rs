@@ -5,19 +5,32 @@
 //! correlation id. Reading and writing are separate tasks so a broker that is slow to read cannot stop us from
 //! reading its responses. When anything fails, every request that has no answer is failed back to the driver
 //! with the reason, and the connection is gone; the driver opens a new one on the next request.
+//!
+//! With SASL, the handshake goes on with SaslHandshake and SaslAuthenticate (the mechanism's exchange is the
+//! sans-IO `client::sasl`; this file sends it). When the broker names a session lifetime (KIP-368), the writer
+//! authenticates again on the same connection before it ends, at 85-95 % of it as the Java client does: it
+//! stops writing other requests meanwhile, and responses to requests already in flight are read and handed on
+//! as usual (a broker answers a connection's requests in order, so they come before the re-authentication's).
 
 use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::rc::Rc;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::BytesMut;
-use kafka_protocol::messages::{ApiKey, ApiVersionsRequest};
+use bytes::{Bytes, BytesMut};
+use kafka_protocol::messages::{
+    ApiKey, ApiVersionsRequest, SaslAuthenticateRequest, SaslHandshakeRequest,
+};
 use kafka_protocol::protocol::StrBytes;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 
 use super::backend::{BrokerRead, BrokerWrite, IoBackend};
 use super::tls::{host_of, PlaintextReader, TlsConnector};
+use crate::client::sasl::{
+    SaslAuthenticator, SaslConfig, SaslCredentials, SaslError, SaslInputs, SaslStep, Secret,
+    TokenSource,
+};
 use crate::client::{BrokerId, RequestToken, ResponseResult, TransportError};
 use crate::protocol::frame::{
     decode_response, encode_request, response_correlation_id, FrameDecoder,
@@ -39,6 +52,8 @@ pub struct ConnectionConfig {
     pub reconnect_backoff_max: Duration,
     /// `Some`: connections are wrapped in TLS (security.protocol=SSL) before anything is sent.
     pub tls: Option<TlsConnector>,
+    /// SASL mechanism and credentials, when connections authenticate (`security.protocol=SASL_*`).
+    pub sasl: Option<Arc<SaslConfig>>,
 }
 
 /// A request for the connection to send.
@@ -75,10 +90,18 @@ const REQUEST_TIMEOUT_CHECK: Duration = Duration::from_millis(250);
 
 struct Pending {
     correlation_id: i32,
-    token: RequestToken,
+    waiter: Waiter,
     api: ApiKey,
     version: i16,
     sent_at: Instant,
+}
+
+/// Who waits for a response.
+enum Waiter {
+    /// The driver, for a request it sent.
+    Driver(RequestToken),
+    /// The writer, re-authenticating.
+    Reauthentication(oneshot::Sender<ResponseResult>),
 }
 
 /// How long the answer to a request of `api` may take.
@@ -109,7 +132,7 @@ pub async fn run_connection<B: IoBackend>(
             None => {
                 tracing::debug!(broker, %address, backend = backend.name(), "connected");
                 let (reader, answered_in_tls) = PlaintextReader::new(reader);
-                let failure = serve(reader, writer, broker, &config, &mut requests, &events).await;
+                let failure = serve(reader, writer, broker, &address, &config, &mut requests, &events).await;
                 if answered_in_tls.get() {
                     TransportError::ConnectFailed {
                         broker,
@@ -135,7 +158,7 @@ pub async fn run_connection<B: IoBackend>(
                     Ok((reader, writer, session)) => {
                         tracing::debug!(broker, %address, backend = backend.name(), "connected with TLS");
                         let failure =
-                            serve(reader, writer, broker, &config, &mut requests, &events).await;
+                            serve(reader, writer, broker, &address, &config, &mut requests, &events).await;
                         match session.refusal() {
                             // A broker that checks client certificates refuses ours after the handshake.
                             Some(reason) => TransportError::ConnectFailed {
@@ -177,26 +200,35 @@ async fn serve<R: BrokerRead, W: BrokerWrite>(
     mut reader: R,
     mut writer: W,
     broker: BrokerId,
+    address: &str,
     config: &ConnectionConfig,
     requests: &mut mpsc::UnboundedReceiver<Outbound>,
     events: &mpsc::UnboundedSender<ConnectionEvent>,
 ) -> TransportError {
     let decoder = FrameDecoder::new(config.max_frame_bytes);
     let mut read_buf = BytesMut::with_capacity(64 * 1024);
-    let versions = match handshake(
-        &mut reader,
-        &mut writer,
+    let mut exchange = DirectExchange {
+        reader: &mut reader,
+        writer: &mut writer,
+        decoder: &decoder,
+        read_buf: &mut read_buf,
         broker,
         config,
-        &decoder,
-        &mut read_buf,
-    )
-    .await
-    {
+    };
+    let versions = match handshake(&mut exchange).await {
         Ok(v) => v,
         Err(e) => return e,
     };
     tracing::debug!(broker, "ApiVersions handshake done");
+    let mut reauthenticate_at = None;
+    if let Some(sasl) = &config.sasl {
+        match authenticate(&mut exchange, broker, address, sasl, &versions).await {
+            Ok(lifetime) => reauthenticate_at = reauthentication_deadline(lifetime),
+            Err(e) => return e,
+        }
+        tracing::debug!(broker, mechanism = sasl.mechanism.name(), reauthenticate_in = ?reauthenticate_at.map(|at: Instant| at - Instant::now()), "authenticated");
+    }
+    // Only now does the connection count as working: a refused password is a failed attempt, backed off.
     let _ = events.send(ConnectionEvent::Versions {
         broker,
         versions: versions.clone(),
@@ -210,7 +242,39 @@ async fn serve<R: BrokerRead, W: BrokerWrite>(
         async move {
             let mut correlation_id: i32 = 1; // 0 was the handshake
             let mut out = BytesMut::with_capacity(64 * 1024);
-            while let Some(first) = requests.recv().await {
+            loop {
+                let next = match reauthenticate_at {
+                    // The deadline first: a steady stream of requests must not put re-authentication off.
+                    Some(at) => tokio::select! {
+                        biased;
+                        _ = tokio::time::sleep_until(at.into()) => None,
+                        next = requests.recv() => Some(next),
+                    },
+                    None => Some(requests.recv().await),
+                };
+                let first = match next {
+                    Some(Some(first)) => first,
+                    // The driver dropped us: an orderly close.
+                    Some(None) => break,
+                    None => {
+                        let Some(sasl) = &config.sasl else { break };
+                        let mut exchange = InFlightExchange {
+                            writer: &mut writer,
+                            pending: &pending,
+                            correlation_id: &mut correlation_id,
+                            broker,
+                            config,
+                        };
+                        match authenticate(&mut exchange, broker, address, sasl, &versions).await {
+                            Ok(lifetime) => {
+                                reauthenticate_at = reauthentication_deadline(lifetime);
+                                tracing::debug!(broker, "re-authenticated");
+                            }
+                            Err(e) => return e,
+                        }
+                        continue;
+                    }
+                };
                 out.clear();
                 let mut next = Some(first);
                 // Coalesce whatever else is queued into the same write.
@@ -231,7 +295,7 @@ async fn serve<R: BrokerRead, W: BrokerWrite>(
                             if outbound.expects_response {
                                 pending.borrow_mut().push_back(Pending {
                                     correlation_id,
-                                    token: outbound.token,
+                                    waiter: Waiter::Driver(outbound.token),
                                     api,
                                     version,
                                     sent_at: Instant::now(),
@@ -295,11 +359,18 @@ async fn serve<R: BrokerRead, W: BrokerWrite>(
                     let result = decode_response(request.api, request.version, frame)
                         .map(|(_, response)| response)
                         .map_err(|error| TransportError::Protocol { broker, error });
-                    let _ = events.send(ConnectionEvent::Response {
-                        broker,
-                        token: request.token,
-                        result,
-                    });
+                    match request.waiter {
+                        Waiter::Driver(token) => {
+                            let _ = events.send(ConnectionEvent::Response {
+                                broker,
+                                token,
+                                result,
+                            });
+                        }
+                        Waiter::Reauthentication(reply) => {
+                            let _ = reply.send(result);
+                        }
+                    }
                 }
                 let additional = decoder.additional_needed(&read_buf).max(8 * 1024);
                 read_buffers.make_room(&mut read_buf, additional);
@@ -345,11 +416,13 @@ async fn serve<R: BrokerRead, W: BrokerWrite>(
     };
     *failed.borrow_mut() = Some(error.clone());
     for request in pending.borrow_mut().drain(..) {
-        let _ = events.send(ConnectionEvent::Response {
-            broker,
-            token: request.token,
-            result: Err(error.clone()),
-        });
+        if let Waiter::Driver(token) = request.waiter {
+            let _ = events.send(ConnectionEvent::Response {
+                broker,
+                token,
+                result: Err(error.clone()),
+            });
+        }
     }
     error
 }
@@ -394,13 +467,9 @@ impl SpareReadBuffer {
 
 /// ApiVersions first: v3 (flexible), falling back to v0 when the broker is older than that.
 async fn handshake<R: BrokerRead, W: BrokerWrite>(
-    reader: &mut R,
-    writer: &mut W,
-    broker: BrokerId,
-    config: &ConnectionConfig,
-    decoder: &FrameDecoder,
-    read_buf: &mut BytesMut,
+    exchange: &mut DirectExchange<'_, R, W>,
 ) -> Result<ApiVersionTable, TransportError> {
+    let broker = exchange.broker;
     let protocol = |error| TransportError::Protocol { broker, error };
     let mut version = API_VERSIONS_REQUEST_VERSION;
     for _attempt in 0..2 {
@@ -409,30 +478,7 @@ async fn handshake<R: BrokerRead, W: BrokerWrite>(
                 .with_client_software_name(StrBytes::from_static_str("pipewright"))
                 .with_client_software_version(StrBytes::from_static_str(env!("CARGO_PKG_VERSION"))),
         );
-        let mut out = BytesMut::new();
-        encode_request(&mut out, &request, version, 0, &config.client_id).map_err(protocol)?;
-        let io = async {
-            writer.write_all_from(out).await.0?;
-            loop {
-                if let Some(frame) = decoder
-                    .decode(read_buf)
-                    .map_err(|e| std::io::Error::other(e.to_string()))?
-                {
-                    return Ok::<_, std::io::Error>(frame);
-                }
-                read_buf.reserve(8 * 1024);
-                let (result, buf) = reader.read_into(std::mem::take(read_buf)).await;
-                *read_buf = buf;
-                if result? == 0 {
-                    return Err(std::io::ErrorKind::UnexpectedEof.into());
-                }
-            }
-        };
-        let frame = match tokio::time::timeout(config.request_timeout, io).await {
-            Err(_) => return Err(TransportError::TimedOut { broker }),
-            Ok(Err(_)) => return Err(TransportError::Disconnected { broker }),
-            Ok(Ok(frame)) => frame,
-        };
+        let frame = exchange.frame_round_trip(&request, version).await?;
         // A broker that does not know our version answers in v0 with UNSUPPORTED_VERSION and its own ranges.
         let decoded = decode_response(ApiKey::ApiVersions, version, frame.clone())
             .or_else(|_| decode_response(ApiKey::ApiVersions, 0, frame))
@@ -454,6 +500,260 @@ async fn handshake<R: BrokerRead, W: BrokerWrite>(
         return ApiVersionTable::from_response(&response).map_err(protocol);
     }
     Err(protocol(ProtocolError::ApiVersionsFailed { code: 35 }))
+}
+
+/// One request and its response, as the SASL exchange needs them: before the loops start, or from the writer
+/// while they run.
+trait SaslExchange {
+    async fn round_trip(&mut self, request: Request, version: i16) -> ResponseResult;
+}
+
+/// The exchange before the reader and writer loops start: straight on the socket.
+struct DirectExchange<'a, R, W> {
+    reader: &'a mut R,
+    writer: &'a mut W,
+    decoder: &'a FrameDecoder,
+    read_buf: &'a mut BytesMut,
+    broker: BrokerId,
+    config: &'a ConnectionConfig,
+}
+
+impl<R: BrokerRead, W: BrokerWrite> DirectExchange<'_, R, W> {
+    /// Writes `request` and reads the one frame that answers it.
+    async fn frame_round_trip(
+        &mut self,
+        request: &Request,
+        version: i16,
+    ) -> Result<Bytes, TransportError> {
+        let broker = self.broker;
+        let mut out = BytesMut::new();
+        encode_request(&mut out, request, version, 0, &self.config.client_id)
+            .map_err(|error| TransportError::Protocol { broker, error })?;
+        let (reader, writer, decoder, read_buf) = (
+            &mut *self.reader,
+            &mut *self.writer,
+            self.decoder,
+            &mut *self.read_buf,
+        );
+        let io = async {
+            writer.write_all_from(out).await.0?;
+            loop {
+                if let Some(frame) = decoder
+                    .decode(read_buf)
+                    .map_err(|e| std::io::Error::other(e.to_string()))?
+                {
+                    return Ok::<_, std::io::Error>(frame);
+                }
+                read_buf.reserve(8 * 1024);
+                let (result, buf) = reader.read_into(std::mem::take(read_buf)).await;
+                *read_buf = buf;
+                if result? == 0 {
+                    return Err(std::io::ErrorKind::UnexpectedEof.into());
+                }
+            }
+        };
+        match tokio::time::timeout(self.config.request_timeout, io).await {
+            Err(_) => Err(TransportError::TimedOut { broker }),
+            Ok(Err(_)) => Err(TransportError::Disconnected { broker }),
+            Ok(Ok(frame)) => Ok(frame),
+        }
+    }
+}
+
+impl<R: BrokerRead, W: BrokerWrite> SaslExchange for DirectExchange<'_, R, W> {
+    async fn round_trip(&mut self, request: Request, version: i16) -> ResponseResult {
+        let broker = self.broker;
+        let frame = self.frame_round_trip(&request, version).await?;
+        decode_response(request.api_key(), version, frame)
+            .map(|(_, response)| response)
+            .map_err(|error| TransportError::Protocol { broker, error })
+    }
+}
+
+/// Re-authentication from the writer while the reader runs: the request is written like any other, and the
+/// reader hands its response back here instead of to the driver (timeouts apply as to every request).
+struct InFlightExchange<'a, W> {
+    writer: &'a mut W,
+    pending: &'a Rc<RefCell<VecDeque<Pending>>>,
+    correlation_id: &'a mut i32,
+    broker: BrokerId,
+    config: &'a ConnectionConfig,
+}
+
+impl<W: BrokerWrite> SaslExchange for InFlightExchange<'_, W> {
+    async fn round_trip(&mut self, request: Request, version: i16) -> ResponseResult {
+        let broker = self.broker;
+        let correlation_id = *self.correlation_id;
+        *self.correlation_id = correlation_id.wrapping_add(1).max(1);
+        let mut out = BytesMut::new();
+        encode_request(
+            &mut out,
+            &request,
+            version,
+            correlation_id,
+            &self.config.client_id,
+        )
+        .map_err(|error| TransportError::Protocol { broker, error })?;
+        let (reply, answer) = oneshot::channel();
+        // The broker answers a connection's requests in order, so ours waits behind those in flight (a JoinGroup
+        // may be held for a whole rebalance): its request.timeout.ms counts from the latest of their deadlines.
+        let now = Instant::now();
+        let counted_from = {
+            let pending = self.pending.borrow();
+            pending
+                .iter()
+                .filter_map(|p| {
+                    (p.sent_at + timeout_of(self.config, p.api))
+                        .checked_sub(self.config.request_timeout)
+                })
+                .max()
+                .map_or(now, |from| from.max(now))
+        };
+        self.pending.borrow_mut().push_back(Pending {
+            correlation_id,
+            waiter: Waiter::Reauthentication(reply),
+            api: request.api_key(),
+            version,
+            sent_at: counted_from,
+        });
+        if self.writer.write_all_from(out).await.0.is_err() {
+            return Err(TransportError::Disconnected { broker });
+        }
+        // The reader failing drops the sender; the connection's own error is reported by whoever ends it.
+        answer
+            .await
+            .unwrap_or(Err(TransportError::Disconnected { broker }))
+    }
+}
+
+/// When to authenticate again within a session of `lifetime`: at a random point of its last 15 to 5 %, as the
+/// Java client does, so the connections of many clients do not all re-authenticate at once.
+fn reauthentication_deadline(lifetime: Option<Duration>) -> Option<Instant> {
+    let lifetime = lifetime?;
+    Some(Instant::now() + lifetime.mul_f64(0.85 + 0.1 * fastrand::f64()))
+}
+
+/// The largest token file read: JWTs are a few KiB.
+const MAX_TOKEN_FILE_BYTES: u64 = 64 * 1024;
+
+/// Reads an OAUTHBEARER token file as it is now. A small local read, so it is done in place rather than on a
+/// blocking pool (the io_uring executor has none).
+fn read_token_file(path: &std::path::Path) -> Result<Secret, SaslError> {
+    use std::io::Read;
+    let failed = |reason: String| SaslError::TokenFile {
+        path: path.display().to_string(),
+        reason,
+    };
+    let mut text = String::new();
+    std::fs::File::open(path)
+        .and_then(|file| {
+            file.take(MAX_TOKEN_FILE_BYTES + 1)
+                .read_to_string(&mut text)
+        })
+        .map_err(|e| failed(e.to_string()))?;
+    if text.len() as u64 > MAX_TOKEN_FILE_BYTES {
+        return Err(failed(format!("larger than {MAX_TOKEN_FILE_BYTES} bytes")));
+    }
+    Ok(Secret::new(text.trim()))
+}
+
+/// SaslHandshake v1, then SaslAuthenticate until the mechanism is done. Returns the session lifetime the broker
+/// named (SaslAuthenticate v1+), if any.
+async fn authenticate(
+    exchange: &mut impl SaslExchange,
+    broker: BrokerId,
+    address: &str,
+    sasl: &SaslConfig,
+    versions: &ApiVersionTable,
+) -> Result<Option<Duration>, TransportError> {
+    let failed = |error: SaslError| TransportError::Authentication {
+        broker,
+        address: address.to_owned(),
+        error,
+    };
+    let negotiate = |api| {
+        versions
+            .negotiate(api)
+            .map_err(|e| failed(SaslError::NotOffered(e.to_string())))
+    };
+    let handshake_version = negotiate(ApiKey::SaslHandshake)?;
+    let authenticate_version = negotiate(ApiKey::SaslAuthenticate)?;
+    let mechanism = sasl.mechanism.name();
+    let request =
+        SaslHandshakeRequest::default().with_mechanism(StrBytes::from_static_str(mechanism));
+    let response = exchange
+        .round_trip(Request::SaslHandshake(request), handshake_version)
+        .await?;
+    let Response::SaslHandshake(handshake) = response else {
+        return Err(TransportError::unexpected_response(broker, &response));
+    };
+    match handshake.error_code {
+        0 => {}
+        // UNSUPPORTED_SASL_MECHANISM
+        33 => {
+            let offered: Vec<String> = handshake.mechanisms.iter().map(|m| m.to_string()).collect();
+            return Err(failed(if offered.iter().any(|m| m == mechanism) {
+                SaslError::MechanismRefused { mechanism }
+            } else {
+                SaslError::UnsupportedMechanism { mechanism, offered }
+            }));
+        }
+        code => return Err(failed(SaslError::HandshakeFailed { code })),
+    }
+    let token = match &sasl.credentials {
+        SaslCredentials::Token(TokenSource::Static(token)) => Some(token.clone()),
+        SaslCredentials::Token(TokenSource::File(path)) => {
+            Some(read_token_file(path).map_err(failed)?)
+        }
+        SaslCredentials::Password { .. } => None,
+    };
+    let mut random = [0u8; 24];
+    getrandom::fill(&mut random).map_err(|e| failed(SaslError::NoRandomness(e.to_string())))?;
+    let (mut authenticator, mut message) = SaslAuthenticator::start(
+        sasl,
+        SaslInputs {
+            token: token.as_ref(),
+            random,
+        },
+    )
+    .map_err(failed)?;
+    loop {
+        let request = SaslAuthenticateRequest::default().with_auth_bytes(Bytes::from(message));
+        let response = exchange
+            .round_trip(Request::SaslAuthenticate(request), authenticate_version)
+            .await
+            .map_err(|e| match e {
+                // Some brokers close the connection instead of answering a refused exchange (kfake does).
+                TransportError::Disconnected { .. } => failed(SaslError::ClosedDuringExchange),
+                other => other,
+            })?;
+        let Response::SaslAuthenticate(answer) = response else {
+            return Err(TransportError::unexpected_response(broker, &response));
+        };
+        if answer.error_code != 0 {
+            let message = answer.error_message.map(|m| m.to_string());
+            return Err(failed(match answer.error_code {
+                // SASL_AUTHENTICATION_FAILED
+                58 => match authenticator.refusal_detail() {
+                    Some(status) => SaslError::TokenRefused(status.to_owned()),
+                    None => SaslError::AuthenticationFailed { message },
+                },
+                // ILLEGAL_SASL_STATE
+                34 => SaslError::IllegalState { message },
+                code => SaslError::AuthenticateFailed { code, message },
+            }));
+        }
+        match authenticator
+            .handle_challenge(&answer.auth_bytes)
+            .map_err(failed)?
+        {
+            SaslStep::Respond(next) => message = next,
+            SaslStep::Done => {
+                return Ok((answer.session_lifetime_ms > 0)
+                    .then(|| Duration::from_millis(answer.session_lifetime_ms as u64)))
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -527,6 +827,7 @@ mod tests {
             reconnect_backoff: Duration::from_millis(50),
             reconnect_backoff_max: Duration::from_secs(1),
             tls: None,
+            sasl: None,
         };
         assert_eq!(
             timeout_of(&config, ApiKey::JoinGroup),

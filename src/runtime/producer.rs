@@ -216,6 +216,7 @@ pub(crate) fn connection_config(common: &CommonConfig) -> ConnectionConfig {
             .security_protocol
             .uses_tls()
             .then(|| super::tls::TlsConnector::new(common.tls.as_deref())),
+        sasl: common.sasl.clone(),
     }
 }
 

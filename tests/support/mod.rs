@@ -43,6 +43,7 @@ pub mod process;
 pub mod raw_kafka;
 pub mod rest;
 pub mod restartable_broker;
+pub mod sasl_proxy;
 pub mod schema_registry;
 pub mod tab_format;
 pub mod tls;

@@ -217,7 +217,10 @@ impl AdminClient {
         match result {
             Err(error)
                 if request.attempts < MAX_ATTEMPTS
-                    && !matches!(error, TransportError::Protocol { .. }) =>
+                    && !matches!(
+                        error,
+                        TransportError::Protocol { .. } | TransportError::Authentication { .. }
+                    ) =>
             {
                 self.forget_coordinator(&request);
                 self.metadata.request_refresh();
