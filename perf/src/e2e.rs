@@ -193,8 +193,8 @@ pub async fn probe(spec: &Spec) -> anyhow::Result<ChildResult> {
     }
     // Let the warm-ups drain, then measure from a clean start.
     tokio::time::sleep(Duration::from_millis(500)).await;
-    *direct_arrivals.histogram.borrow_mut() = Some(Histogram::new(3)?);
-    *through_arrivals.histogram.borrow_mut() = Some(Histogram::new(3)?);
+    *direct_arrivals.histogram.borrow_mut() = Some(Histogram::new_with_bounds(1, 60_000_000, 3)?);
+    *through_arrivals.histogram.borrow_mut() = Some(Histogram::new_with_bounds(1, 60_000_000, 3)?);
     let (start, cpu_start) = (Instant::now(), process_cpu_ns());
     let mut sent = 0u64;
     while sent < spec.records {

@@ -54,6 +54,39 @@ impl Consumer {
         if ready.is_empty() {
             return None;
         }
+        // A leader some of whose partitions still have records waiting to be taken gets its next fetch once
+        // they are taken, so that fetch asks for them too. Fetching the others at once would leave those
+        // partitions out until that fetch returns: a record arriving there meanwhile would wait up to
+        // `fetch.max.wait.ms` (as Java's consumer, which sends fetches after handing out what it buffered).
+        let waiting: Vec<TopicPartition> = self
+            .partitions
+            .iter()
+            .filter(|(_, s)| {
+                s.phase == Phase::Fetching
+                    && !s.paused
+                    && s.fetch_in_flight.is_none()
+                    && s.queued_records > 0
+            })
+            .map(|(tp, _)| tp.clone())
+            .collect();
+        let waiting_leaders: Vec<BrokerId> = waiting
+            .iter()
+            .filter_map(|tp| Some(self.leader(tp)?.0))
+            .collect();
+        let ready: Vec<(TopicPartition, i64)> = if waiting_leaders.is_empty() {
+            ready
+        } else {
+            ready
+                .into_iter()
+                .filter(|(tp, _)| {
+                    self.leader(tp)
+                        .is_none_or(|(leader, _)| !waiting_leaders.contains(&leader))
+                })
+                .collect()
+        };
+        if ready.is_empty() {
+            return None;
+        }
         let start = self.fetch_rotation % ready.len();
         let mut chosen: Option<BrokerId> = None;
         let mut topics: Vec<FetchTopic> = Vec::new();

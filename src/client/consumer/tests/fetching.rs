@@ -297,11 +297,27 @@ fn queued_records_count_against_fetch_max_bytes_until_taken() {
     );
     h.reply(&tx, Ok(fetch_response(vec![data(0, 10, first.clone())])));
     assert_eq!(h.machine.queued_bytes(), first.len());
-    // Partition 1 came back empty and may be fetched again, but only within what is left.
+    // Partition 1 came back empty, but its leader's next fetch waits until partition 0's records are taken:
+    // a fetch of partition 1 alone would leave partition 0 out until it returned, and a record arriving there
+    // meanwhile would wait for fetch.max.wait.ms.
+    assert!(
+        h.transmit().is_none(),
+        "no fetch to a leader while records it sent wait to be taken"
+    );
+    assert_eq!(values(&h.events()).len(), 1);
     let (tx, request) = h.expect_fetch();
-    assert_eq!(fetch_offsets(&request), vec![(1, 0)]);
-    assert_eq!(request.max_bytes, 100, "the budget less the queued records");
-    h.reply(&tx, Ok(fetch_response(vec![data(1, 10, first.clone())])));
+    let mut offsets = fetch_offsets(&request);
+    offsets.sort();
+    assert_eq!(offsets, vec![(0, 1), (1, 0)], "the next fetch asks for both");
+    assert_eq!(request.max_bytes as usize, limit, "taken records free the budget");
+    let second = batch(1, &[&"y".repeat(600)]);
+    h.reply(
+        &tx,
+        Ok(fetch_response(vec![
+            data(0, 10, second.clone()),
+            data(1, 10, first.clone()),
+        ])),
+    );
     assert!(
         h.machine.queued_bytes() > limit,
         "a broker returns one batch whole, larger than asked for (KIP-74)"
@@ -310,8 +326,7 @@ fn queued_records_count_against_fetch_max_bytes_until_taken() {
         h.transmit().is_none(),
         "nothing is fetched while the queued records exceed fetch.max.bytes"
     );
-    let events = h.events();
-    assert_eq!(values(&events).len(), 2);
+    assert_eq!(values(&h.events()).len(), 2);
     assert_eq!(h.machine.queued_bytes(), 0);
     let (_, request) = h.expect_fetch();
     assert_eq!(
