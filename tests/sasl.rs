@@ -13,6 +13,7 @@ use support::engine_process::{start_engine, try_rest_get, write_config};
 use support::peers::{ck_consume_with, peer_command};
 use support::process::run;
 use support::sasl_proxy::{SaslProxy, SaslRules};
+use support::tls::{write_pem, ProxyTls, TestCa, TlsProxy};
 use support::waiting::wait_for;
 
 const USER: &str = "alice";
@@ -488,5 +489,80 @@ sink = { type = "kafka", topic = "t" }
         !output.stderr.contains("hunter2") && !output.stderr.contains("hunter3"),
         "{}",
         output.stderr
+    );
+}
+
+#[test]
+fn sasl_ssl_authenticates_inside_tls_as_for_confluent_kafka() {
+    // Client → TLS proxy (localhost:P, certificate from a test CA) → SASL front → broker; the SASL front names
+    // the TLS proxy in Metadata, so every connection goes through both.
+    let broker = TestBroker::start();
+    let dir = tempfile::tempdir().unwrap();
+    let ca = TestCa::new("pipewright sasl_ssl CA");
+    let ca_file = write_pem(dir.path(), "ca.pem", &ca.pem());
+    let (listener, tls_port) = TlsProxy::bind();
+    let sasl = SaslProxy::start_advertising(
+        &broker.bootstrap(),
+        SaslRules {
+            mechanisms: vec!["SCRAM-SHA-512"],
+            users: vec![(USER.to_owned(), PASSWORD.to_owned())],
+            session_lifetime_ms: 0,
+        },
+        Some(("localhost", tls_port)),
+    );
+    let _tls = TlsProxy::start(
+        listener,
+        sasl.bootstrap(),
+        ProxyTls {
+            identity: ca.issue(&["localhost"]),
+            client_ca_pem: None,
+            tls12_only: false,
+        },
+    );
+    let bootstrap = format!("localhost:{tls_port}");
+    let topic = unique_topic("sasl-ssl");
+    create_topic(&broker.bootstrap(), &topic, 2);
+    let settings = |password: &str| {
+        vec![
+            "security.protocol=SASL_SSL".to_owned(),
+            format!("ssl.ca.location={}", ca_file.display()),
+            "sasl.mechanism=SCRAM-SHA-512".to_owned(),
+            format!("sasl.username={USER}"),
+            format!("sasl.password={password}"),
+        ]
+    };
+    let args = |password: &str| -> Vec<String> {
+        settings(password)
+            .into_iter()
+            .flat_map(|s| ["-X".to_owned(), s])
+            .collect()
+    };
+    let output = engine_produce(&bootstrap, &topic, &refs(&args(PASSWORD)), &lines(10));
+    assert_delivered(&output, &topic, 10);
+    assert_eq!(
+        engine_values(&bootstrap, &topic, &refs(&args(PASSWORD))).len(),
+        10
+    );
+    let theirs = ck_consume_with(&bootstrap, &topic, Some(10), &refs(&args(PASSWORD)));
+    assert_eq!(theirs.len(), 10, "confluent-kafka over SASL_SSL");
+    // A wrong password inside TLS: both refuse, ours at once with the broker's reason.
+    let started = Instant::now();
+    let refused = engine_produce(&bootstrap, &topic, &refs(&args(WRONG)), &lines(1));
+    assert!(!refused.status.success(), "{}", refused.stderr);
+    assert!(
+        refused.stderr.contains("authentication") && !refused.stderr.contains(WRONG),
+        "{}",
+        refused.stderr
+    );
+    assert!(started.elapsed() < Duration::from_secs(20));
+    let (ok, _) = ck_read(&bootstrap, &topic, &settings(WRONG), 10);
+    assert!(!ok, "confluent-kafka must fail with the wrong password too");
+    assert!(
+        sasl.stats()
+            .authenticated
+            .iter()
+            .any(|(m, user)| m == "SCRAM-SHA-512" && user == USER),
+        "{:?}",
+        sasl.stats()
     );
 }

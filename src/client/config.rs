@@ -725,6 +725,10 @@ pub struct ProducerConfig {
     pub batch_size_bytes: usize,
     pub max_in_flight_per_connection: usize,
     pub delivery_timeout: Duration,
+    /// How long records wait for a topic that metadata says does not exist (it may be being created) before
+    /// they fail with that error (librdkafka's `topic.metadata.propagation.max.ms`), rather than after
+    /// `delivery.timeout.ms`.
+    pub topic_metadata_propagation_max: Duration,
     pub retries: u32,
     pub compression: Compression,
     pub enable_idempotence: bool,
@@ -745,6 +749,7 @@ const PRODUCER_KEYS: &[&str] = &[
     "batch.size",
     "max.in.flight.requests.per.connection",
     "delivery.timeout.ms",
+    "topic.metadata.propagation.max.ms",
     "retries",
     "compression.type",
     "enable.idempotence",
@@ -876,6 +881,7 @@ impl ProducerConfig {
             batch_size_bytes: r.bytes("batch.size", 1_000_000, 1),
             max_in_flight_per_connection: max_in_flight.unwrap_or(5),
             delivery_timeout: r.ms("delivery.timeout.ms", 120_000),
+            topic_metadata_propagation_max: r.ms("topic.metadata.propagation.max.ms", 30_000),
             retries: retries.unwrap_or(i32::MAX as u32),
             compression,
             enable_idempotence,

@@ -132,7 +132,16 @@ pub async fn run_connection<B: IoBackend>(
             None => {
                 tracing::debug!(broker, %address, backend = backend.name(), "connected");
                 let (reader, answered_in_tls) = PlaintextReader::new(reader);
-                let failure = serve(reader, writer, broker, &address, &config, &mut requests, &events).await;
+                let failure = serve(
+                    reader,
+                    writer,
+                    broker,
+                    &address,
+                    &config,
+                    &mut requests,
+                    &events,
+                )
+                .await;
                 if answered_in_tls.get() {
                     TransportError::ConnectFailed {
                         broker,
@@ -157,8 +166,16 @@ pub async fn run_connection<B: IoBackend>(
                     },
                     Ok((reader, writer, session)) => {
                         tracing::debug!(broker, %address, backend = backend.name(), "connected with TLS");
-                        let failure =
-                            serve(reader, writer, broker, &address, &config, &mut requests, &events).await;
+                        let failure = serve(
+                            reader,
+                            writer,
+                            broker,
+                            &address,
+                            &config,
+                            &mut requests,
+                            &events,
+                        )
+                        .await;
                         match session.refusal() {
                             // A broker that checks client certificates refuses ours after the handshake.
                             Some(reason) => TransportError::ConnectFailed {

@@ -72,6 +72,8 @@ struct Shared {
     rules: SaslRules,
     upstream: String,
     port: u16,
+    /// The address Metadata and FindCoordinator name: the proxy's own, or that of a front of it (a TLS proxy).
+    advertised: (String, u16),
     /// (mechanism, user) → verifier.
     scram: HashMap<(&'static str, String), ScramVerifier>,
     tokens: Mutex<Vec<String>>,
@@ -87,6 +89,16 @@ pub struct SaslProxy {
 impl SaslProxy {
     /// Listens on a free 127.0.0.1 port in front of `upstream` ("host:port").
     pub fn start(upstream: &str, rules: SaslRules) -> SaslProxy {
+        Self::start_advertising(upstream, rules, None)
+    }
+
+    /// Like [`SaslProxy::start`], naming `advertised` ("host", port) as the broker's address instead of
+    /// itself: for a TLS proxy in front of this one (SASL_SSL).
+    pub fn start_advertising(
+        upstream: &str,
+        rules: SaslRules,
+        advertised: Option<(&str, u16)>,
+    ) -> SaslProxy {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
         let port = listener.local_addr().unwrap().port();
         let mut scram = HashMap::new();
@@ -109,6 +121,9 @@ impl SaslProxy {
             rules,
             upstream: upstream.to_owned(),
             port,
+            advertised: advertised.map_or(("127.0.0.1".to_owned(), port), |(host, port)| {
+                (host.to_owned(), port)
+            }),
             scram,
             tokens: Mutex::new(Vec::new()),
             stats: Mutex::new(SaslStats::default()),
@@ -343,8 +358,8 @@ fn rewrite(
     let Ok(header) = ResponseHeader::decode(&mut body, header_version) else {
         return Err(answer);
     };
-    let host = StrBytes::from_static_str("127.0.0.1");
-    let port = shared.port as i32;
+    let host = StrBytes::from_string(shared.advertised.0.clone());
+    let port = i32::from(shared.advertised.1);
     let mut out = BytesMut::new();
     let encoded = header.encode(&mut out, header_version).is_ok()
         && match api {

@@ -630,6 +630,13 @@ impl Producer {
         for topic in self.topics.values() {
             if let Some(p) = topic.pending.front() {
                 consider(Some(p.enqueued + self.config.delivery_timeout));
+                if self.metadata.topic_error(&topic.name)
+                    == Some(ResponseError::UnknownTopicOrPartition)
+                {
+                    consider(Some(
+                        p.enqueued + self.config.topic_metadata_propagation_max,
+                    ));
+                }
             }
             for queue in &topic.partitions {
                 consider(queue.next_deadline(&self.config, last_now));

@@ -3,6 +3,7 @@
 
 use std::time::Instant;
 
+use super::ResponseError;
 use super::{held_bytes, PartitionQueue, ProduceError, Producer, ProducerEvent, RecordRef};
 use crate::protocol::record_batch::HeaderRef;
 
@@ -76,9 +77,19 @@ impl Producer {
                 .metadata
                 .topic_error(&topic.name)
                 .filter(|e| !e.is_retriable());
+            // A topic metadata keeps saying does not exist: after the propagation bound its records fail with
+            // that error, as librdkafka's do, instead of waiting out delivery.timeout.ms (a producer fed
+            // without end would otherwise wait that long for every buffer.memory of records).
+            let missing = self
+                .metadata
+                .topic_error(&topic.name)
+                .filter(|e| *e == ResponseError::UnknownTopicOrPartition);
             while let Some(front) = topic.pending.front() {
-                let timed_out =
-                    now.saturating_duration_since(front.enqueued) >= self.config.delivery_timeout;
+                let waited = now.saturating_duration_since(front.enqueued);
+                let timed_out = waited >= self.config.delivery_timeout;
+                let missing_too_long =
+                    missing.is_some() && waited >= self.config.topic_metadata_propagation_max;
+                let error = error.or(missing.filter(|_| missing_too_long && !timed_out));
                 if error.is_none() && !timed_out {
                     break;
                 }

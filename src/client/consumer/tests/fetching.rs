@@ -308,8 +308,15 @@ fn queued_records_count_against_fetch_max_bytes_until_taken() {
     let (tx, request) = h.expect_fetch();
     let mut offsets = fetch_offsets(&request);
     offsets.sort();
-    assert_eq!(offsets, vec![(0, 1), (1, 0)], "the next fetch asks for both");
-    assert_eq!(request.max_bytes as usize, limit, "taken records free the budget");
+    assert_eq!(
+        offsets,
+        vec![(0, 1), (1, 0)],
+        "the next fetch asks for both"
+    );
+    assert_eq!(
+        request.max_bytes as usize, limit,
+        "taken records free the budget"
+    );
     let second = batch(1, &[&"y".repeat(600)]);
     h.reply(
         &tx,

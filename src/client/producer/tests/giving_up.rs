@@ -89,7 +89,10 @@ fn a_batch_waiting_to_be_retried_expires_after_delivery_timeout() {
 
 #[test]
 fn records_for_a_topic_whose_metadata_never_arrives_fail_after_delivery_timeout() {
-    let mut h = Harness::producer(&[("delivery.timeout.ms", "1000")]);
+    let mut h = Harness::producer(&[
+        ("delivery.timeout.ms", "1000"),
+        ("topic.metadata.propagation.max.ms", "5000"),
+    ]);
     h.cluster = topic_error("ghost", ResponseError::UnknownTopicOrPartition);
     let id = h.send("ghost", 0, "boo");
     // Play the runtime: sleep until each deadline, wake up, answer whatever is asked.
@@ -123,6 +126,38 @@ fn records_for_a_topic_whose_metadata_never_arrives_fail_after_delivery_timeout(
         other => panic!("expected DeliveryTimeout, got {other:?}"),
     }
     h.assert_idle();
+}
+
+#[test]
+fn records_for_a_topic_that_does_not_exist_fail_with_that_error_after_the_propagation_bound() {
+    // Defaults: delivery.timeout.ms 120 s, topic.metadata.propagation.max.ms 30 s.
+    let mut h = Harness::producer(&[]);
+    h.cluster = topic_error("ghost", ResponseError::UnknownTopicOrPartition);
+    let id = h.send("ghost", 0, "boo");
+    for _ in 0..1000 {
+        while let Some(tx) = h.poll() {
+            match tx.request {
+                Request::InitProducerId(_) => h.reply(&tx, producer_id(PID, 0)),
+                _ => panic!("unexpected {:?}", tx.request.api_key()),
+            }
+        }
+        h.sleep_until_next_deadline();
+        if h.now >= h.start + ms(30_000) {
+            break;
+        }
+        assert_eq!(h.machine.outstanding_records(), 1, "not failed early");
+    }
+    assert_eq!(h.now, h.start + ms(30_000), "woken at the bound, not later");
+    let failures = h.failures();
+    assert_eq!(failures.len(), 1);
+    assert_eq!(failures[0].0, vec![id]);
+    match &failures[0].1 {
+        ProduceError::Topic { topic, error } => {
+            assert_eq!(topic, "ghost");
+            assert_eq!(*error, ResponseError::UnknownTopicOrPartition);
+        }
+        other => panic!("expected the topic's error, got {other:?}"),
+    }
 }
 
 #[test]
