@@ -162,7 +162,8 @@ pub struct AvroOptions {
 /// What reading one schema id needs.
 enum ReadPlan {
     /// Records of a schema that maps to Connect's.
-    Schema(SchemaReadPlan),
+    // Boxed: the plan sits behind an `Arc` anyway, and `Anything` holds nothing.
+    Schema(Box<SchemaReadPlan>),
     /// Records of Confluent's `Anything` schema: schemaless Connect data.
     Anything,
 }
@@ -463,7 +464,7 @@ impl AvroConverter {
                 writer_check: None,
             }
         };
-        Ok(self.remember_read_plan(id, ReadPlan::Schema(plan)))
+        Ok(self.remember_read_plan(id, ReadPlan::Schema(Box::new(plan))))
     }
 
     fn remember_read_plan(&mut self, id: i32, plan: ReadPlan) -> Arc<ReadPlan> {
