@@ -538,22 +538,6 @@ fn clean_prefix_len(bytes: &[u8]) -> usize {
         }
         i += 8;
     }
-    // The last partial word, padded with a byte needing no escape: short strings (most keys and values) are
-    // one test instead of a loop.
-    let rest = &bytes[i..];
-    if !rest.is_empty() && rest.len() < 8 {
-        let mut word = [b'A'; 8];
-        word[..rest.len()].copy_from_slice(rest);
-        let x = u64::from_le_bytes(word);
-        let control = x.wrapping_sub(ONES * 0x20) & !x & HIGHS;
-        if control
-            | has_zero(x ^ (ONES * u64::from(b'"')))
-            | has_zero(x ^ (ONES * u64::from(b'\\')))
-            == 0
-        {
-            return bytes.len();
-        }
-    }
     while i < bytes.len() && !NEEDS_ESCAPE[usize::from(bytes[i])] {
         i += 1;
     }
