@@ -425,6 +425,138 @@ fn connect_types_survive_a_round_trip_through_the_registry() {
     }
 }
 
+/// Python's view of one `io.confluent.connect.avro.Anything` record: every field, the one set holding `value`.
+fn anything(field: &str, value: Json) -> Json {
+    let mut record = serde_json::Map::new();
+    for f in [
+        "boolean", "bytes", "double", "float", "int", "long", "string", "array", "map",
+    ] {
+        record.insert(
+            f.to_owned(),
+            if f == field {
+                value.clone()
+            } else {
+                Json::Null
+            },
+        );
+    }
+    Json::Object(record)
+}
+
+#[test]
+fn schemaless_values_are_written_and_read_as_confluents_anything_record() {
+    let registry = TestRegistry::start();
+    let topic = topic("anything");
+    let mut avro = converter(registry.url(), &[]);
+    let values = [
+        Value::string("text"),
+        Value::Int8(-3),
+        Value::Int64(1 << 40),
+        Value::Float64(2.5),
+        Value::Boolean(true),
+        Value::Bytes(Bytes::from_static(&[0, 0xff])),
+        Value::Array(vec![Value::Int32(1), Value::Null, Value::string("x")]),
+        Value::Map(vec![
+            (Value::string("k"), Value::Float32(0.5)),
+            (Value::Int64(7), Value::Array(Vec::new())),
+        ]),
+    ];
+    let wire: Vec<String> = values
+        .iter()
+        .map(|v| hex(&avro.from_connect(&topic, None, v).unwrap().unwrap()))
+        .collect();
+    let read = ck_avro(
+        "deserialize",
+        &["--registry", registry.url(), "--topic", &topic],
+        &wire,
+    );
+    let entry = |k: Json, v: Json| json!({"key": k, "value": v});
+    let expected = [
+        anything("string", json!("text")),
+        anything("int", json!(-3)),
+        anything("long", json!(1u64 << 40)),
+        anything("double", json!(2.5)),
+        anything("boolean", json!(true)),
+        anything("bytes", json!({"$bytes": "00ff"})),
+        anything(
+            "array",
+            json!([
+                anything("int", json!(1)),
+                anything("", Json::Null),
+                anything("string", json!("x"))
+            ]),
+        ),
+        anything(
+            "map",
+            json!([
+                entry(
+                    anything("string", json!("k")),
+                    anything("float", json!(0.5))
+                ),
+                entry(anything("long", json!(7)), anything("array", json!([]))),
+            ]),
+        ),
+    ];
+    let got: Vec<Json> = read
+        .iter()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(got, expected);
+    let (status, latest) = registry.get(&format!("/subjects/{topic}-value/versions/latest"));
+    assert_eq!(status, 200, "{latest}");
+    let registered: Json = serde_json::from_str(latest["schema"].as_str().unwrap()).unwrap();
+    assert_eq!(registered["name"], "Anything");
+    assert_eq!(registered["namespace"], "io.confluent.connect.avro");
+
+    // Python writes Anything records (with its own copy of the schema); they read back as schemaless data.
+    let python_topic = format!("{topic}-from-py");
+    let lines = [
+        json!({"string": "hi"}).to_string(),
+        json!({"map": [{"key": {"string": "n"}, "value": {"long": 5}}]}).to_string(),
+        json!({}).to_string(),
+    ];
+    let python_wire = ck_avro(
+        "serialize",
+        &[
+            "--registry",
+            registry.url(),
+            "--topic",
+            &python_topic,
+            "--schema",
+            &registered.to_string(),
+        ],
+        &lines,
+    );
+    let mut reader = converter(registry.url(), &[]);
+    let back: Vec<_> = python_wire
+        .iter()
+        .map(|h| reader.to_connect(&python_topic, Some(&unhex(h))).unwrap())
+        .collect();
+    assert!(back.iter().all(|sv| sv.schema.is_none()), "schemaless");
+    assert_eq!(back[0].value, Value::string("hi"));
+    assert_eq!(
+        back[1].value,
+        Value::Map(vec![(Value::string("n"), Value::Int64(5))])
+    );
+    assert_eq!(back[2].value, Value::Null, "an Anything with nothing set");
+
+    // A struct inside schemaless data fails the record, naming why.
+    let inner = Schema::structure()
+        .field("a", Schema::new(Type::Int32))
+        .build();
+    let err = avro
+        .from_connect(
+            &topic,
+            None,
+            &Value::Array(vec![Value::Struct(Struct::new(inner).unwrap())]),
+        )
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("Anything schema has no struct"),
+        "{err}"
+    );
+}
+
 #[test]
 fn the_registry_is_asked_once_per_schema_not_once_per_record() {
     // Counting requests needs the registry in the test, whatever PIPEWRIGHT_TEST_SCHEMA_REGISTRY says.

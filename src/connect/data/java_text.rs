@@ -293,9 +293,11 @@ pub fn write_java_double(v: f64, out: &mut impl fmt::Write) -> fmt::Result {
         out,
         |o, sci| {
             if !sci {
-                return write!(o, "{v}");
+                // ryu, as for floats (and as the JSON writer already did for doubles).
+                o.push_str(ryu::Buffer::new().format_finite(v));
+                return Ok(());
             }
-            write!(o, "{v:e}")?;
+            shortest_scientific(ryu::Buffer::new().format_finite(v), o);
             two_digits_if_one(
                 o,
                 |t| {
@@ -317,9 +319,12 @@ pub fn write_java_float(v: f32, out: &mut impl fmt::Write) -> fmt::Result {
         out,
         |o, sci| {
             if !sci {
-                return write!(o, "{v}");
+                // ryu, not Rust's `Display`: where two shortest decimals are equally near, Java and ryu take
+                // the even one (315514.625f prints 315514.62), Rust's `Display` the one above.
+                o.push_str(ryu::Buffer::new().format_finite(v));
+                return Ok(());
             }
-            write!(o, "{v:e}")?;
+            shortest_scientific(ryu::Buffer::new().format_finite(v), o);
             two_digits_if_one(
                 o,
                 |t| {
@@ -331,6 +336,38 @@ pub fn write_java_float(v: f32, out: &mut impl fmt::Write) -> fmt::Result {
         },
         f64::from(v),
     )
+}
+
+/// ryu's shortest digits (`text`, plain `1398105485813294.2` or scientific `1e-7`) in Rust's `{:e}` form
+/// (`1.3981054858132942e15`, `1e-7`). Not Rust's own `{:e}`: where two shortest decimals are equally near, it
+/// takes the one above, Java and ryu the even one.
+fn shortest_scientific(text: &str, out: &mut String) {
+    let (number, exponent) = match text.split_once('e') {
+        Some((n, e)) => (n, e.parse::<i32>().unwrap_or(0)),
+        None => (text, 0),
+    };
+    let (sign, number) = match number.strip_prefix('-') {
+        Some(rest) => ("-", rest),
+        None => ("", number),
+    };
+    let (whole, fraction) = number.split_once('.').unwrap_or((number, ""));
+    let digits: String = whole.chars().chain(fraction.chars()).collect();
+    let leading_zeros = digits.len() - digits.trim_start_matches('0').len();
+    let significant = digits.trim_start_matches('0').trim_end_matches('0');
+    if significant.is_empty() {
+        out.push_str(sign);
+        out.push_str("0e0");
+        return;
+    }
+    // The value is 0.<digits> × 10^(whole digits + exponent); in d.ddd form one less.
+    let scientific_exponent = whole.len() as i32 - leading_zeros as i32 - 1 + exponent;
+    out.push_str(sign);
+    out.push_str(&significant[..1]);
+    if significant.len() > 1 {
+        out.push('.');
+        out.push_str(&significant[1..]);
+    }
+    let _ = write!(out, "e{scientific_exponent}");
 }
 
 /// Java prints at least two significant digits (`d.dE±n`), and since JDK 19 the two-digit decimal nearest the

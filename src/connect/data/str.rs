@@ -61,6 +61,32 @@ impl Str {
         }))
     }
 
+    /// `bytes` copied inline when they fit and are ASCII (so UTF-8); `None` otherwise. Cheaper than
+    /// `str::from_utf8` on short text: three word tests instead of a walk byte by byte.
+    pub fn inline_ascii(bytes: &[u8]) -> Option<Self> {
+        const HIGHS: u64 = 0x8080_8080_8080_8080;
+        let len = bytes.len();
+        if len > INLINE_CAPACITY {
+            return None;
+        }
+        let mut padded = [0u8; 24];
+        padded[..len].copy_from_slice(bytes);
+        let high_bits = padded.chunks_exact(8).fold(0u64, |acc, word| {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(word);
+            acc | u64::from_le_bytes(w)
+        }) & HIGHS;
+        if high_bits != 0 {
+            return None;
+        }
+        let mut buf = [0u8; INLINE_CAPACITY];
+        buf.copy_from_slice(&padded[..INLINE_CAPACITY]);
+        Some(Str(Repr::Inline {
+            len: len as u8,
+            buf,
+        }))
+    }
+
     /// `text`, inline when short; otherwise `bytes` shared when they are exactly the UTF-8 of `text`, else a
     /// copy of `text`.
     pub fn share_if_equal(bytes: Bytes, text: &str) -> Self {
@@ -193,5 +219,24 @@ mod tests {
             Str::share_if_equal(Bytes::from_static(b"a\\nb"), "a\nb"),
             "a\nb"
         );
+    }
+
+    #[test]
+    fn inline_ascii_takes_short_ascii_only() {
+        assert_eq!(Str::inline_ascii(b"Oslo").unwrap(), "Oslo");
+        assert_eq!(Str::inline_ascii(b"").unwrap(), "");
+        let longest = [b'x'; INLINE_CAPACITY];
+        assert_eq!(
+            Str::inline_ascii(&longest).unwrap().as_bytes(),
+            &longest[..]
+        );
+        assert!(Str::inline_ascii(&[b'x'; INLINE_CAPACITY + 1]).is_none());
+        // UTF-8 that is not ASCII, and bytes that are not UTF-8 at all, at every word of the buffer.
+        assert!(Str::inline_ascii("Kyïv".as_bytes()).is_none());
+        for at in 0..INLINE_CAPACITY {
+            let mut bytes = [b'a'; INLINE_CAPACITY];
+            bytes[at] = 0xff;
+            assert!(Str::inline_ascii(&bytes).is_none(), "high byte at {at}");
+        }
     }
 }

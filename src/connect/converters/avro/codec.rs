@@ -13,11 +13,46 @@ use bytes::{BufMut, Bytes, BytesMut};
 /// Most items one array or map of zero-byte items (nulls, empty records) may hold.
 const MAX_EMPTY_ITEMS: usize = 1 << 16;
 
+/// Confluent's `Anything` record: the Avro schema AvroData gives schemaless Connect data. One optional field
+/// per kind of value, at most one of them set (none: null); arrays hold `Anything`s, and maps are arrays of
+/// key/value entries of `Anything`s, whatever their keys. It refers to itself, so it has no `AvroNode` (which
+/// refuses recursive schemas) and is read and written by `AvroReader::anything` / `AvroWriter::anything`.
+pub const ANYTHING_SCHEMA: &str = concat!(
+    r#"{"type":"record","name":"Anything","namespace":"io.confluent.connect.avro","fields":["#,
+    r#"{"name":"boolean","type":["null","boolean"],"default":null},"#,
+    r#"{"name":"bytes","type":["null","bytes"],"default":null},"#,
+    r#"{"name":"double","type":["null","double"],"default":null},"#,
+    r#"{"name":"float","type":["null","float"],"default":null},"#,
+    r#"{"name":"int","type":["null","int"],"default":null},"#,
+    r#"{"name":"long","type":["null","long"],"default":null},"#,
+    r#"{"name":"string","type":["null","string"],"default":null},"#,
+    r#"{"name":"array","type":["null",{"type":"array","items":"Anything"}],"default":null},"#,
+    r#"{"name":"map","type":["null",{"type":"array","items":{"type":"record","name":"MapEntry","#,
+    r#""fields":[{"name":"key","type":"Anything"},{"name":"value","type":"Anything"}]}}],"default":null}]}"#
+);
+/// Its full name, for the record name strategies.
+pub const ANYTHING_NAME: &str = "io.confluent.connect.avro.Anything";
+/// The fields of `Anything`, in order: boolean, bytes, double, float, int, long, string, array, map.
+const ANYTHING_FIELDS: usize = 9;
+/// The least an `Anything` takes: one union index byte per field.
+const ANYTHING_MIN_BYTES: usize = ANYTHING_FIELDS;
+/// Deepest schemaless nesting read or written (each level recurses, with a large frame): the depth allowed to
+/// Avro schemas.
+const MAX_ANYTHING_DEPTH: usize = super::node::MAX_SCHEMA_DEPTH;
+
 fn corrupt(offset: usize, reason: impl Into<String>) -> ConvertError {
     ConvertError::InvalidAvro {
         offset,
         reason: reason.into(),
     }
+}
+
+/// `count` items of a block read at `start`, when at most `bound`.
+fn checked_count(start: usize, count: u64, bound: usize) -> Result<usize, ConvertError> {
+    usize::try_from(count)
+        .ok()
+        .filter(|c| *c <= bound)
+        .ok_or_else(|| corrupt(start, format!("block of {count} items cannot fit the data")))
 }
 
 /// Reads Avro binary from one record's bytes.
@@ -99,6 +134,9 @@ impl<'a> AvroReader<'a> {
         let start = self.at;
         let len = self.length()?;
         let range = self.advance(len)?;
+        if let Some(ascii) = Str::inline_ascii(&self.input[range.clone()]) {
+            return Ok(ascii);
+        }
         let not_utf8 = || corrupt(start, format!("{what} is not UTF-8"));
         let text = std::str::from_utf8(&self.input[range.clone()]).map_err(|_| not_utf8())?;
         if len <= crate::connect::data::STR_INLINE_CAPACITY {
@@ -137,10 +175,7 @@ impl<'a> AvroReader<'a> {
         } else {
             self.remaining()
         };
-        usize::try_from(count)
-            .ok()
-            .filter(|c| *c <= bound)
-            .ok_or_else(|| corrupt(start, format!("block of {count} items cannot fit the data")))
+        checked_count(start, count, bound)
     }
 
     /// Decodes one value of Avro schema `node` as Connect data of `schema` (built from `node` by
@@ -285,6 +320,101 @@ impl<'a> AvroReader<'a> {
     }
 }
 
+impl AvroReader<'_> {
+    /// A schemaless value from Confluent's `Anything` record, as AvroData reads it: the first field set, in
+    /// field order (null when none is); arrays and maps of them, maps keeping their entries in order.
+    pub fn anything(&mut self) -> Result<Value, ConvertError> {
+        self.anything_at(0)
+    }
+
+    fn anything_at(&mut self, depth: usize) -> Result<Value, ConvertError> {
+        if depth > MAX_ANYTHING_DEPTH {
+            return Err(corrupt(
+                self.at,
+                format!("schemaless value nested deeper than {MAX_ANYTHING_DEPTH} levels"),
+            ));
+        }
+        let mut found = Value::Null;
+        for field in 0..ANYTHING_FIELDS {
+            let start = self.at;
+            match self.long()? {
+                0 => continue,
+                1 => {}
+                other => {
+                    return Err(corrupt(
+                        start,
+                        format!("union index {other} out of range for an Anything field"),
+                    ))
+                }
+            }
+            let value = match field {
+                0 => match self.byte()? {
+                    0 => Value::Boolean(false),
+                    1 => Value::Boolean(true),
+                    other => return Err(corrupt(self.at - 1, format!("boolean byte {other}"))),
+                },
+                1 => {
+                    let len = self.length()?;
+                    Value::Bytes(self.take(len)?)
+                }
+                2 => Value::Float64(f64::from_le_bytes(self.fixed::<8>()?)),
+                3 => Value::Float32(f32::from_le_bytes(self.fixed::<4>()?)),
+                4 => Value::Int32(self.int()?),
+                5 => Value::Int64(self.long()?),
+                6 => Value::String(self.string("string")?),
+                7 => {
+                    let mut items = Vec::new();
+                    loop {
+                        let count = self.anything_count(1)?;
+                        if count == 0 {
+                            break;
+                        }
+                        items.reserve(count);
+                        for _ in 0..count {
+                            items.push(self.anything_at(depth + 1)?);
+                        }
+                    }
+                    Value::Array(items)
+                }
+                _ => {
+                    let mut entries = Vec::new();
+                    loop {
+                        let count = self.anything_count(2)?;
+                        if count == 0 {
+                            break;
+                        }
+                        entries.reserve(count);
+                        for _ in 0..count {
+                            let key = self.anything_at(depth + 1)?;
+                            let value = self.anything_at(depth + 1)?;
+                            entries.push((key, value));
+                        }
+                    }
+                    Value::Map(entries)
+                }
+            };
+            if found.is_null() {
+                found = value;
+            }
+        }
+        Ok(found)
+    }
+
+    /// The count of the next block of items made of `per_item` `Anything`s, bounded by the bytes left.
+    fn anything_count(&mut self, per_item: usize) -> Result<usize, ConvertError> {
+        let start = self.at;
+        let count = self.long()?;
+        let count = if count < 0 {
+            let _size = self.long()?;
+            count.unsigned_abs()
+        } else {
+            count as u64
+        };
+        let bound = self.remaining() / (ANYTHING_MIN_BYTES * per_item);
+        checked_count(start, count, bound)
+    }
+}
+
 /// Writes Avro binary.
 pub struct AvroWriter<'a> {
     pub out: &'a mut BytesMut,
@@ -311,6 +441,82 @@ impl AvroWriter<'_> {
     fn bytes(&mut self, b: &[u8]) {
         self.long(b.len() as i64);
         self.out.put_slice(b);
+    }
+
+    /// Schemaless Connect data as Confluent's `Anything` record, as AvroData writes it: int8 and int16 in
+    /// its `int`, every map as key/value entries. A struct has no place in it (AvroData refuses one too).
+    pub fn anything(&mut self, value: &Value) -> Result<(), ConvertError> {
+        self.anything_at(value, 0)
+    }
+
+    fn anything_at(&mut self, value: &Value, depth: usize) -> Result<(), ConvertError> {
+        if depth > MAX_ANYTHING_DEPTH {
+            return Err(ConvertError::Unsupported {
+                converter: "avro",
+                message: format!("schemaless value nested deeper than {MAX_ANYTHING_DEPTH} levels"),
+            });
+        }
+        let field = match value {
+            Value::Null => None,
+            Value::Boolean(_) => Some(0),
+            Value::Bytes(_) => Some(1),
+            Value::Float64(_) => Some(2),
+            Value::Float32(_) => Some(3),
+            Value::Int8(_) | Value::Int16(_) | Value::Int32(_) => Some(4),
+            Value::Int64(_) => Some(5),
+            Value::String(_) => Some(6),
+            Value::Array(_) => Some(7),
+            Value::Map(_) => Some(8),
+            Value::Struct(_) => {
+                return Err(ConvertError::TypeMismatch {
+                    path: String::new(),
+                    expected:
+                        "schemaless data (Confluent's Anything schema has no struct; give the \
+                               record a schema)"
+                            .to_owned(),
+                    found: "a struct".to_owned(),
+                })
+            }
+        };
+        for i in 0..ANYTHING_FIELDS {
+            if field != Some(i) {
+                self.long(0);
+                continue;
+            }
+            self.long(1);
+            match value {
+                Value::Boolean(b) => self.out.put_u8(u8::from(*b)),
+                Value::Bytes(b) => self.bytes(b),
+                Value::Float64(v) => self.out.put_slice(&v.to_le_bytes()),
+                Value::Float32(v) => self.out.put_slice(&v.to_le_bytes()),
+                Value::Int8(v) => self.long(i64::from(*v)),
+                Value::Int16(v) => self.long(i64::from(*v)),
+                Value::Int32(v) => self.long(i64::from(*v)),
+                Value::Int64(v) => self.long(*v),
+                Value::String(s) => self.bytes(s.as_bytes()),
+                Value::Array(items) => {
+                    if !items.is_empty() {
+                        self.long(items.len() as i64);
+                        for item in items {
+                            self.anything_at(item, depth + 1)?;
+                        }
+                    }
+                    self.long(0);
+                }
+                Value::Map(entries) => {
+                    if !entries.is_empty() {
+                        self.long(entries.len() as i64);
+                        for (k, v) in entries {
+                            self.anything_at(k, depth + 1)?;
+                            self.anything_at(v, depth + 1)?;
+                        }
+                    }
+                    self.long(0);
+                }
+                Value::Null | Value::Struct(_) => {}
+            }
+        }
+        Ok(())
     }
 
     /// Encodes Connect `value` of `schema` as Avro schema `node` (built from `schema` by

@@ -6,7 +6,8 @@
 //! and schema ids seen on the way in are fetched and mapped once; both are cached. Only a cache miss calls the
 //! registry (`registry`, blocking with a bounded timeout). The per-record codec is our own (`codec`), walking
 //! the Avro and Connect schemas together; `apache-avro` parses and checks schemas and does schema resolution
-//! when the writer's schema differs from the one we read or write with (`use.latest.version`).
+//! when the writer's schema differs from the one we read or write with (`use.latest.version`). Schemaless data
+//! travels as Confluent's `Anything` record, as AvroData writes and reads it (`codec::ANYTHING_SCHEMA`).
 
 mod codec;
 mod mapping;
@@ -23,7 +24,7 @@ use bytes::{BufMut, Bytes, BytesMut};
 use std::collections::HashMap;
 use std::sync::Arc;
 
-pub use codec::{AvroReader, AvroWriter};
+pub use codec::{AvroReader, AvroWriter, ANYTHING_SCHEMA};
 pub use mapping::{
     from_connect as avro_schema_for, to_connect as connect_schema_for, MappingOptions,
 };
@@ -158,8 +159,17 @@ pub struct AvroOptions {
     pub is_key: bool,
 }
 
-/// What reading one schema id needs: the schema the bytes are decoded with and its Connect schema.
-struct ReadPlan {
+/// What reading one schema id needs.
+enum ReadPlan {
+    /// Records of a schema that maps to Connect's.
+    // Boxed: the plan sits behind an `Arc` anyway, and `Anything` holds nothing.
+    Schema(Box<SchemaReadPlan>),
+    /// Records of Confluent's `Anything` schema: schemaless Connect data.
+    Anything,
+}
+
+/// The schema the bytes are decoded with and its Connect schema.
+struct SchemaReadPlan {
     /// The schema decoded with: the writer's, or the reader's when resolving.
     node: AvroNode,
     connect: SchemaRef,
@@ -172,6 +182,13 @@ struct ReadPlan {
 struct Resolution {
     writer: apache_avro::Schema,
     reader: apache_avro::Schema,
+}
+
+/// What writing schemaless values to one topic needs: where Confluent's `Anything` schema is registered.
+struct SchemalessPlan {
+    topic: String,
+    id: i32,
+    resolution: Option<Resolution>,
 }
 
 /// What writing one Connect schema to one topic needs.
@@ -196,6 +213,7 @@ pub struct AvroConverter {
     client: RegistryClient,
     read_plans: HashMap<i32, Arc<ReadPlan>>,
     write_plans: Vec<Arc<WritePlan>>,
+    schemaless_plans: Vec<Arc<SchemalessPlan>>,
     scratch: BytesMut,
 }
 
@@ -244,6 +262,7 @@ impl AvroConverter {
             client,
             read_plans: HashMap::new(),
             write_plans: Vec::new(),
+            schemaless_plans: Vec::new(),
             scratch: BytesMut::new(),
         }
     }
@@ -355,6 +374,15 @@ impl AvroConverter {
             Some(plan) => Arc::clone(plan),
             None => self.read_plan(topic, id)?,
         };
+        let plan = match &*plan {
+            ReadPlan::Schema(plan) => plan,
+            ReadPlan::Anything => {
+                let mut reader = AvroReader::new(bytes, 5);
+                let value = reader.anything()?;
+                check_consumed(&reader, bytes.len())?;
+                return Ok(SchemaAndValue::schemaless(value));
+            }
+        };
         let value = match &plan.resolution {
             None => {
                 let mut reader = AvroReader::new(bytes, 5);
@@ -381,6 +409,10 @@ impl AvroConverter {
 
     fn read_plan(&mut self, topic: &str, id: i32) -> Result<Arc<ReadPlan>, ConvertError> {
         let text = self.client.schema_by_id(id).map_err(registry_error)?;
+        if is_anything(&text) {
+            // AvroData reads Anything as schemaless data, whatever the subject's latest schema.
+            return Ok(self.remember_read_plan(id, ReadPlan::Anything));
+        }
         let writer = node::parse(&text).map_err(|message| ConvertError::InvalidSchema {
             path: format!("schema id {id}"),
             message,
@@ -413,7 +445,7 @@ impl AvroConverter {
                 Some(_) => Some((writer.clone(), mapping::to_connect(&writer, None, mapping)?)),
                 None => None,
             };
-            ReadPlan {
+            SchemaReadPlan {
                 node: reader,
                 connect,
                 resolution,
@@ -425,19 +457,23 @@ impl AvroConverter {
                 .lookup(&subject, &text)
                 .map_err(registry_error)?;
             let connect = mapping::to_connect(&writer, registered.version, mapping)?;
-            ReadPlan {
+            SchemaReadPlan {
                 node: writer,
                 connect,
                 resolution: None,
                 writer_check: None,
             }
         };
+        Ok(self.remember_read_plan(id, ReadPlan::Schema(Box::new(plan))))
+    }
+
+    fn remember_read_plan(&mut self, id: i32, plan: ReadPlan) -> Arc<ReadPlan> {
         if self.read_plans.len() >= MAX_READ_PLANS {
             self.read_plans.clear();
         }
         let plan = Arc::new(plan);
         self.read_plans.insert(id, Arc::clone(&plan));
-        Ok(plan)
+        plan
     }
 
     /// Connect data → Confluent wire bytes appended to `out`. Returns `false` for a null value (nothing
@@ -452,31 +488,22 @@ impl AvroConverter {
         if value.is_null() {
             return Ok(false);
         }
-        let Some(schema) = schema else {
-            return Err(ConvertError::Unsupported {
-                converter: "avro",
-                message: "a value without a schema cannot be written as Avro; set a schema (e.g. \
-                          schemas.enable=true on a JSON source converter)"
-                    .into(),
-            });
-        };
-        let plan = self.write_plan(topic, schema)?;
         let start = out.len();
-        out.put_u8(0);
-        out.put_i32(plan.id);
-        let result = match &plan.resolution {
-            None => AvroWriter { out }.value(&plan.node, schema, value),
-            Some(resolution) => {
-                self.scratch.clear();
-                let written = AvroWriter {
-                    out: &mut self.scratch,
-                }
-                .value(&plan.node, schema, value);
-                written.and_then(|()| {
-                    let resolved = resolve(resolution, &self.scratch)?;
-                    out.put_slice(&resolved);
-                    Ok(())
+        let result = match schema {
+            Some(schema) => {
+                let plan = self.write_plan(topic, schema)?;
+                out.put_u8(0);
+                out.put_i32(plan.id);
+                self.write_resolved(out, plan.resolution.as_ref(), |w| {
+                    w.value(&plan.node, schema, value)
                 })
+            }
+            // Schemaless data is written as Confluent's AvroData writes it: as its `Anything` record.
+            None => {
+                let plan = self.schemaless_plan(topic)?;
+                out.put_u8(0);
+                out.put_i32(plan.id);
+                self.write_resolved(out, plan.resolution.as_ref(), |w| w.anything(value))
             }
         };
         match result {
@@ -486,6 +513,88 @@ impl AvroConverter {
                 Err(name_root(e))
             }
         }
+    }
+
+    /// Writes with `write` into `out`, or, when the registered schema is another, into scratch and then
+    /// resolved into `out`.
+    fn write_resolved(
+        &mut self,
+        out: &mut BytesMut,
+        resolution: Option<&Resolution>,
+        write: impl FnOnce(&mut AvroWriter<'_>) -> Result<(), ConvertError>,
+    ) -> Result<(), ConvertError> {
+        match resolution {
+            None => write(&mut AvroWriter { out }),
+            Some(resolution) => {
+                self.scratch.clear();
+                write(&mut AvroWriter {
+                    out: &mut self.scratch,
+                })?;
+                let resolved = resolve(resolution, &self.scratch)?;
+                out.put_slice(&resolved);
+                Ok(())
+            }
+        }
+    }
+
+    fn schemaless_plan(&mut self, topic: &str) -> Result<Arc<SchemalessPlan>, ConvertError> {
+        if let Some(plan) = self.schemaless_plans.iter().find(|p| p.topic == topic) {
+            return Ok(Arc::clone(plan));
+        }
+        let ours = apache_avro::Schema::parse_str(ANYTHING_SCHEMA)
+            .map_err(|_| ConvertError::Internal("Confluent's Anything schema does not parse"))?;
+        let subject =
+            self.options
+                .strategy
+                .subject(topic, self.options.is_key, codec::ANYTHING_NAME);
+        let (id, resolution) = self.schema_id_for_writing(&subject, ANYTHING_SCHEMA, ours)?;
+        let plan = Arc::new(SchemalessPlan {
+            topic: topic.to_owned(),
+            id,
+            resolution,
+        });
+        if self.schemaless_plans.len() >= MAX_WRITE_PLANS {
+            self.schemaless_plans.remove(0);
+        }
+        self.schemaless_plans.push(Arc::clone(&plan));
+        Ok(plan)
+    }
+
+    /// The id records of schema `text` (`ours`) are written under in `subject`: registered
+    /// (`auto.register.schemas`), the subject's latest with the resolution to it (`use.latest.version`), or
+    /// looked up.
+    fn schema_id_for_writing(
+        &mut self,
+        subject: &str,
+        text: &str,
+        ours: apache_avro::Schema,
+    ) -> Result<(i32, Option<Resolution>), ConvertError> {
+        Ok(if self.options.auto_register {
+            (
+                self.client
+                    .register(subject, text)
+                    .map_err(registry_error)?,
+                None,
+            )
+        } else if self.options.use_latest_version {
+            let latest = self.client.latest(subject).map_err(registry_error)?;
+            let latest_text = latest.schema.unwrap_or_default();
+            let latest_schema = parse_for_resolution(&latest_text, latest.id)?;
+            let resolution =
+                (latest_schema.canonical_form() != ours.canonical_form()).then_some(Resolution {
+                    writer: ours,
+                    reader: latest_schema,
+                });
+            (latest.id, resolution)
+        } else {
+            (
+                self.client
+                    .lookup(subject, text)
+                    .map_err(registry_error)?
+                    .id,
+                None,
+            )
+        })
     }
 
     fn write_plan(
@@ -519,32 +628,7 @@ impl AvroConverter {
                 message: format!("the Avro schema built for this Connect schema is invalid: {e}"),
             })?;
         let subject = self.subject(topic, &node);
-        let (id, resolution) = if self.options.auto_register {
-            (
-                self.client
-                    .register(&subject, &text)
-                    .map_err(registry_error)?,
-                None,
-            )
-        } else if self.options.use_latest_version {
-            let latest = self.client.latest(&subject).map_err(registry_error)?;
-            let latest_text = latest.schema.unwrap_or_default();
-            let latest_schema = parse_for_resolution(&latest_text, latest.id)?;
-            let resolution =
-                (latest_schema.canonical_form() != ours.canonical_form()).then_some(Resolution {
-                    writer: ours,
-                    reader: latest_schema,
-                });
-            (latest.id, resolution)
-        } else {
-            (
-                self.client
-                    .lookup(&subject, &text)
-                    .map_err(registry_error)?
-                    .id,
-                None,
-            )
-        };
+        let (id, resolution) = self.schema_id_for_writing(&subject, &text, ours)?;
         let plan = Arc::new(WritePlan {
             schema: Arc::clone(schema),
             topic: topic.to_owned(),
@@ -568,6 +652,19 @@ fn check_consumed(reader: &AvroReader<'_>, len: usize) -> Result<(), ConvertErro
             offset: reader.position(),
             reason: format!("{} bytes left after the value", len - reader.position()),
         })
+    }
+}
+
+/// Whether schema `text` is Confluent's `Anything` (by canonical form, which leaves out defaults and docs).
+fn is_anything(text: &str) -> bool {
+    let canonical = |t: &str| {
+        apache_avro::Schema::parse_str(t)
+            .ok()
+            .map(|s| s.canonical_form())
+    };
+    match (canonical(text), canonical(ANYTHING_SCHEMA)) {
+        (Some(theirs), Some(ours)) => theirs == ours,
+        _ => false,
     }
 }
 

@@ -346,3 +346,134 @@ fn every_key_is_documented() {
         );
     }
 }
+
+fn anything_bytes(value: &Value) -> Bytes {
+    let mut out = BytesMut::new();
+    AvroWriter { out: &mut out }.anything(value).unwrap();
+    out.freeze()
+}
+
+fn read_anything(bytes: &Bytes) -> Result<Value, ConvertError> {
+    let mut reader = AvroReader::new(bytes, 0);
+    let value = reader.anything()?;
+    assert_eq!(reader.position(), bytes.len(), "all of it read");
+    Ok(value)
+}
+
+/// Schemaless data as Confluent's `Anything` record: one union index per field (0 null, 1 set), in the order
+/// boolean, bytes, double, float, int, long, string, array, map. Bytes worked out from the Avro spec.
+#[test]
+fn schemaless_values_are_written_as_confluents_anything_record() {
+    // int 5: four nulls, then the int set (index 1 = 0x02, zigzag 5 = 0x0a), four nulls.
+    assert_eq!(
+        &anything_bytes(&Value::Int32(5))[..],
+        &[0, 0, 0, 0, 2, 0x0a, 0, 0, 0, 0]
+    );
+    // int8 and int16 go in the int, as AvroData writes them.
+    assert_eq!(
+        anything_bytes(&Value::Int8(5)),
+        anything_bytes(&Value::Int32(5))
+    );
+    assert_eq!(
+        anything_bytes(&Value::Int16(5)),
+        anything_bytes(&Value::Int32(5))
+    );
+    // A nested null is the record with nothing set.
+    let list = Value::Array(vec![Value::string("a"), Value::Null]);
+    let mut expected = vec![0, 0, 0, 0, 0, 0, 0, 2, 4];
+    expected.extend([0, 0, 0, 0, 0, 0, 2, 2, b'a', 0, 0]);
+    expected.extend([0; 9]);
+    expected.extend([0, 0]);
+    assert_eq!(&anything_bytes(&list)[..], &expected[..]);
+}
+
+#[test]
+fn schemaless_values_round_trip_through_anything() {
+    let value = Value::Map(vec![
+        (Value::string("name"), Value::string("sensør")),
+        (Value::Int64(-4), Value::Boolean(false)),
+        (
+            Value::string("readings"),
+            Value::Array(vec![
+                Value::Float64(-1.5),
+                Value::Float32(0.25),
+                Value::Null,
+                Value::Bytes(Bytes::from_static(&[0, 255])),
+                Value::Map(Vec::new()),
+                Value::Array(Vec::new()),
+            ]),
+        ),
+        (Value::string("count"), Value::Int32(i32::MIN)),
+    ]);
+    assert_eq!(read_anything(&anything_bytes(&value)).unwrap(), value);
+    assert_eq!(
+        read_anything(&anything_bytes(&Value::Int16(-300))).unwrap(),
+        Value::Int32(-300)
+    );
+    assert_eq!(
+        read_anything(&Bytes::from(vec![0u8; 9])).unwrap(),
+        Value::Null
+    );
+}
+
+#[test]
+fn a_struct_has_no_place_in_schemaless_avro() {
+    let schema = Schema::structure()
+        .field("a", Schema::new(Type::Int32))
+        .build();
+    let s = Value::Struct(Struct::new(schema).unwrap());
+    let err = AvroWriter {
+        out: &mut BytesMut::new(),
+    }
+    .anything(&Value::Array(vec![s]))
+    .unwrap_err();
+    assert!(
+        err.to_string().contains("Anything schema has no struct"),
+        "{err}"
+    );
+}
+
+#[test]
+fn hostile_anything_bytes_are_errors() {
+    // An array claiming a billion items in a few bytes.
+    let mut claim = vec![0, 0, 0, 0, 0, 0, 0, 2];
+    let mut count = BytesMut::new();
+    AvroWriter { out: &mut count }.long(1_000_000_000);
+    claim.extend_from_slice(&count);
+    let err = read_anything(&Bytes::from(claim)).unwrap_err();
+    assert!(err.to_string().contains("cannot fit"), "{err}");
+    // A union index past the two branches.
+    let err = read_anything(&Bytes::from(vec![4u8; 9])).unwrap_err();
+    assert!(err.to_string().contains("out of range"), "{err}");
+    // Nesting past the limit: arrays of one array, each 9 + 2 bytes.
+    let mut deep = Vec::new();
+    for _ in 0..600 {
+        deep.extend([0, 0, 0, 0, 0, 0, 0, 2, 2]);
+    }
+    let err = read_anything(&Bytes::from(deep)).unwrap_err();
+    assert!(err.to_string().contains("nested deeper"), "{err}");
+}
+
+#[test]
+fn the_anything_schema_is_valid_avro_and_recognised() {
+    let parsed = apache_avro::Schema::parse_str(super::ANYTHING_SCHEMA).unwrap();
+    let apache_avro::Schema::Record(record) = &parsed else {
+        panic!("not a record")
+    };
+    assert_eq!(
+        record.name.fullname(None),
+        "io.confluent.connect.avro.Anything"
+    );
+    let names: Vec<&str> = record.fields.iter().map(|f| f.name.as_str()).collect();
+    assert_eq!(
+        names,
+        ["boolean", "bytes", "double", "float", "int", "long", "string", "array", "map"]
+    );
+    // The same schema written another way (spacing, namespace spelled out) is recognised.
+    let respelled = super::ANYTHING_SCHEMA.replace(",", ", ").replace(
+        "\"items\":\"Anything\"",
+        "\"items\":\"io.confluent.connect.avro.Anything\"",
+    );
+    assert!(super::is_anything(&respelled));
+    assert!(!super::is_anything(READING));
+}

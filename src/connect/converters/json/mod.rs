@@ -23,6 +23,7 @@ use crate::connect::data::{SchemaAndValue, SchemaRef, Value};
 use bytes::{Bytes, BytesMut};
 use path::Path;
 use schema_cache::SchemaCache;
+use std::cell::Cell;
 
 pub use parse::MAX_DEPTH;
 pub use schema_json::json_type_name;
@@ -90,6 +91,9 @@ pub struct JsonConverter {
     /// Envelope schemas seen recently (their JSON and the parsed schema), `schemas.cache.size` of them.
     // Boxed: it is cold next to the parser, and keeps `Converter` small.
     schema_cache: Box<SchemaCache>,
+    /// Struct schemas' field names as rendered JSON keys; taken out for each write (`write_connect` takes
+    /// `&self`, and a `Cell` needs no borrow flag that could panic).
+    field_keys: Cell<write::FieldKeys>,
 }
 
 /// A clone has the same options and starts with empty parse buffers and schema cache: both are one task's
@@ -101,6 +105,7 @@ impl Clone for JsonConverter {
             options: self.options,
             parser: parse::Parser::default(),
             schema_cache: Box::new(SchemaCache::new(self.schema_cache.capacity())),
+            field_keys: Cell::default(),
         }
     }
 }
@@ -119,6 +124,7 @@ impl JsonConverter {
             options,
             parser: parse::Parser::default(),
             schema_cache: Box::new(SchemaCache::new(DEFAULT_SCHEMA_CACHE_SIZE)),
+            field_keys: Cell::default(),
         }
     }
 
@@ -264,7 +270,10 @@ impl JsonConverter {
             return Ok(false);
         }
         let start = out.len();
-        let result = write::JsonWriter::new(out, self.options).write_record(schema, value);
+        let mut keys = self.field_keys.take();
+        let result =
+            write::JsonWriter::new(out, self.options, &mut keys).write_record(schema, value);
+        self.field_keys.set(keys);
         if result.is_err() {
             out.truncate(start);
         }

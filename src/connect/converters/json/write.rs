@@ -12,10 +12,77 @@ use crate::connect::data::{
     logical, write_java_double, write_java_float, Schema, SchemaRef, Type, Value,
 };
 use bytes::{BufMut, BytesMut};
+use std::sync::Arc;
+
+/// Most struct schemas whose field keys are kept rendered. A record's structs are all cached while there is
+/// room; when the cache is full at the start of a record it is emptied, so a task whose schemas change keeps
+/// caching its current ones.
+const MAX_CACHED_STRUCT_SCHEMAS: usize = 16;
+
+/// Struct field names rendered once per struct schema as the JSON they are written as (`"id":`, then
+/// `,"name":` …), so a record's keys are one copy each instead of an escape scan per field per record.
+#[derive(Default)]
+pub struct FieldKeys {
+    entries: Vec<RenderedKeys>,
+}
+
+struct RenderedKeys {
+    /// Held, so the schema cannot be freed and its address reused by another while it is cached.
+    schema: SchemaRef,
+    text: BytesMut,
+    /// Where each field's key ends in `text` (it starts where the previous one ends).
+    ends: Vec<usize>,
+}
+
+impl FieldKeys {
+    /// The slot of `schema`'s rendered keys, rendering them if there is room; `None` when the cache is full.
+    fn slot(&mut self, schema: &SchemaRef) -> Option<usize> {
+        if let Some(i) = self
+            .entries
+            .iter()
+            .position(|e| Arc::ptr_eq(&e.schema, schema))
+        {
+            return Some(i);
+        }
+        if self.entries.len() >= MAX_CACHED_STRUCT_SCHEMAS {
+            return None;
+        }
+        let mut text = BytesMut::new();
+        let mut ends = Vec::with_capacity(schema.fields.len());
+        for (i, field) in schema.fields.iter().enumerate() {
+            if i > 0 {
+                text.put_u8(b',');
+            }
+            write_json_str(&mut text, &field.name);
+            text.put_u8(b':');
+            ends.push(text.len());
+        }
+        self.entries.push(RenderedKeys {
+            schema: schema.clone(),
+            text,
+            ends,
+        });
+        Some(self.entries.len() - 1)
+    }
+
+    fn key(&self, slot: usize, field: usize) -> &[u8] {
+        let entry = &self.entries[slot];
+        let start = if field == 0 { 0 } else { entry.ends[field - 1] };
+        &entry.text[start..entry.ends[field]]
+    }
+
+    /// Called before each record: never evicts during one (slots stay valid while it is written).
+    fn start_record(&mut self) {
+        if self.entries.len() >= MAX_CACHED_STRUCT_SCHEMAS {
+            self.entries.clear();
+        }
+    }
+}
 
 pub struct JsonWriter<'a> {
     out: &'a mut BytesMut,
     options: JsonOptions,
+    keys: &'a mut FieldKeys,
 }
 
 fn mismatch(path: &Path<'_>, schema: &Schema, value: &Value) -> ConvertError {
@@ -27,8 +94,8 @@ fn mismatch(path: &Path<'_>, schema: &Schema, value: &Value) -> ConvertError {
 }
 
 impl<'a> JsonWriter<'a> {
-    pub fn new(out: &'a mut BytesMut, options: JsonOptions) -> Self {
-        JsonWriter { out, options }
+    pub fn new(out: &'a mut BytesMut, options: JsonOptions, keys: &'a mut FieldKeys) -> Self {
+        JsonWriter { out, options, keys }
     }
 
     pub fn write_record(
@@ -36,6 +103,7 @@ impl<'a> JsonWriter<'a> {
         schema: Option<&SchemaRef>,
         value: &Value,
     ) -> Result<(), ConvertError> {
+        self.keys.start_record();
         if self.options.schemas_enable {
             self.out.put_slice(b"{\"schema\":");
             match schema {
@@ -257,13 +325,20 @@ impl<'a> JsonWriter<'a> {
                         found: "a struct of another schema (Mismatching schema.)".to_owned(),
                     });
                 }
+                // The schemas are equal, so the struct's own (shared, usually cached) has the same names.
+                let slot = self.keys.slot(s.schema());
                 self.out.put_u8(b'{');
                 for (i, (field, v)) in schema.fields.iter().zip(s.values()).enumerate() {
-                    if i > 0 {
-                        self.out.put_u8(b',');
+                    match slot {
+                        Some(slot) => self.out.put_slice(self.keys.key(slot, i)),
+                        None => {
+                            if i > 0 {
+                                self.out.put_u8(b',');
+                            }
+                            self.write_str(&field.name);
+                            self.out.put_u8(b':');
+                        }
                     }
-                    self.write_str(&field.name);
-                    self.out.put_u8(b':');
                     self.write_typed(&field.schema, v, &path.field(&field.name))?;
                 }
                 self.out.put_u8(b'}');
@@ -364,6 +439,13 @@ impl<'a> JsonWriter<'a> {
             self.write_non_finite(v.into());
             return Ok(());
         }
+        // As for doubles: in Java's plain range ryu's shortest digits are `Float.toString`'s, ties included
+        // (both take the even digit; `java_floats.txt` holds JDK 25's answers).
+        if v == 0.0 || (1e-3..1e7).contains(&v.abs()) {
+            let mut buf = ryu::Buffer::new();
+            self.out.put_slice(buf.format_finite(v).as_bytes());
+            return Ok(());
+        }
         let mut text = String::with_capacity(24);
         let _ = write_java_float(v, &mut text);
         self.out.put_slice(text.as_bytes());
@@ -389,45 +471,50 @@ impl<'a> JsonWriter<'a> {
 
     /// A JSON string, escaped as Jackson does (quotes, backslash, control characters; nothing else).
     pub fn write_str(&mut self, s: &str) {
-        const HEX: &[u8; 16] = b"0123456789ABCDEF";
-        let bytes = s.as_bytes();
-        self.out.reserve(bytes.len() + 2);
-        self.out.put_u8(b'"');
-        // Most strings need no escaping: check eight bytes at a time and copy them whole.
-        let clean_prefix = clean_prefix_len(bytes);
-        if clean_prefix == bytes.len() {
-            self.out.put_slice(bytes);
-            self.out.put_u8(b'"');
-            return;
-        }
-        let mut start = 0;
-        for (i, &b) in bytes.iter().enumerate().skip(clean_prefix) {
-            if !NEEDS_ESCAPE[usize::from(b)] {
-                continue;
-            }
-            self.out.put_slice(&bytes[start..i]);
-            match b {
-                b'"' => self.out.put_slice(b"\\\""),
-                b'\\' => self.out.put_slice(b"\\\\"),
-                b'\n' => self.out.put_slice(b"\\n"),
-                b'\r' => self.out.put_slice(b"\\r"),
-                b'\t' => self.out.put_slice(b"\\t"),
-                0x08 => self.out.put_slice(b"\\b"),
-                0x0c => self.out.put_slice(b"\\f"),
-                _ => self.out.put_slice(&[
-                    b'\\',
-                    b'u',
-                    b'0',
-                    b'0',
-                    HEX[usize::from(b >> 4)],
-                    HEX[usize::from(b & 15)],
-                ]),
-            }
-            start = i + 1;
-        }
-        self.out.put_slice(&bytes[start..]);
-        self.out.put_u8(b'"');
+        write_json_str(self.out, s);
     }
+}
+
+/// A JSON string, escaped as Jackson does (quotes, backslash, control characters; nothing else).
+fn write_json_str(out: &mut BytesMut, s: &str) {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    let bytes = s.as_bytes();
+    out.reserve(bytes.len() + 2);
+    out.put_u8(b'"');
+    // Most strings need no escaping: check eight bytes at a time and copy them whole.
+    let clean_prefix = clean_prefix_len(bytes);
+    if clean_prefix == bytes.len() {
+        out.put_slice(bytes);
+        out.put_u8(b'"');
+        return;
+    }
+    let mut start = 0;
+    for (i, &b) in bytes.iter().enumerate().skip(clean_prefix) {
+        if !NEEDS_ESCAPE[usize::from(b)] {
+            continue;
+        }
+        out.put_slice(&bytes[start..i]);
+        match b {
+            b'"' => out.put_slice(b"\\\""),
+            b'\\' => out.put_slice(b"\\\\"),
+            b'\n' => out.put_slice(b"\\n"),
+            b'\r' => out.put_slice(b"\\r"),
+            b'\t' => out.put_slice(b"\\t"),
+            0x08 => out.put_slice(b"\\b"),
+            0x0c => out.put_slice(b"\\f"),
+            _ => out.put_slice(&[
+                b'\\',
+                b'u',
+                b'0',
+                b'0',
+                HEX[usize::from(b >> 4)],
+                HEX[usize::from(b & 15)],
+            ]),
+        }
+        start = i + 1;
+    }
+    out.put_slice(&bytes[start..]);
+    out.put_u8(b'"');
 }
 
 /// Length of the longest prefix of whole 8-byte words (and then single bytes) needing no escape.
@@ -469,3 +556,127 @@ static NEEDS_ESCAPE: [bool; 256] = {
     table[b'\\' as usize] = true;
     table
 };
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::connect::data::{Struct, Value};
+
+    fn written(schema: &SchemaRef, value: &Value, keys: &mut FieldKeys) -> String {
+        let mut out = BytesMut::new();
+        let options = JsonOptions {
+            schemas_enable: false,
+            ..JsonOptions::default()
+        };
+        JsonWriter::new(&mut out, options, keys)
+            .write_record(Some(schema), value)
+            .unwrap();
+        String::from_utf8(out.to_vec()).unwrap()
+    }
+
+    /// What JDK 25's `Float.toString` / `Double.toString` print for 1,500 floats (random bits; fractions
+    /// with few bits, where two shortest decimals are often equally near; powers of two times short
+    /// mantissas) and 1,000 doubles. Generated once with `java`; one `f|d <bits in hex> <text>` a line.
+    #[test]
+    fn floats_print_as_jdk_25_prints_them() {
+        let mut keys = FieldKeys::default();
+        let float = Schema::new(Type::Float32).build();
+        let double = Schema::new(Type::Float64).build();
+        let mut checked = 0;
+        for line in include_str!("java_floats.txt").lines() {
+            let mut parts = line.split(' ');
+            let (Some(kind), Some(bits), Some(java)) = (parts.next(), parts.next(), parts.next())
+            else {
+                panic!("bad fixture line {line:?}");
+            };
+            let ours = match kind {
+                "f" => {
+                    let v = f32::from_bits(u32::from_str_radix(bits, 16).unwrap());
+                    written(&float, &Value::Float32(v), &mut keys)
+                }
+                _ => {
+                    let v = f64::from_bits(u64::from_str_radix(bits, 16).unwrap());
+                    written(&double, &Value::Float64(v), &mut keys)
+                }
+            };
+            assert_eq!(ours, java, "{line}");
+            checked += 1;
+        }
+        assert_eq!(checked, 2500);
+    }
+
+    #[test]
+    fn a_float_between_two_shortest_candidates_takes_the_even_one_as_java_does() {
+        // 315514.625f is as near to 315514.62 as to 315514.63; Java (17 and 25) prints the even one.
+        let schema = Schema::new(Type::Float32).build();
+        let mut keys = FieldKeys::default();
+        assert_eq!(
+            written(&schema, &Value::Float32(315_514.62), &mut keys),
+            "315514.62"
+        );
+        assert_eq!(
+            written(&schema, &Value::Float32(-1_372_566.2), &mut keys),
+            "-1372566.2"
+        );
+    }
+
+    #[test]
+    fn field_keys_are_escaped_and_kept_for_more_schemas_than_the_cache_holds() {
+        let mut keys = FieldKeys::default();
+        let inner = Schema::structure()
+            .field("in\"ner", Schema::new(Type::Int32))
+            .build();
+        let schemas: Vec<SchemaRef> = (0..3 * MAX_CACHED_STRUCT_SCHEMAS)
+            .map(|i| {
+                Schema::structure()
+                    .field(&format!("a{i}"), Schema::new(Type::Int32))
+                    .field("tab\there", inner.clone())
+                    .field("", Schema::new(Type::Boolean))
+                    .build()
+            })
+            .collect();
+        for round in 0..2 {
+            for (i, schema) in schemas.iter().enumerate() {
+                let value = Value::Struct(
+                    Struct::from_values(
+                        schema.clone(),
+                        vec![
+                            Value::Int32(i as i32),
+                            Value::Struct(
+                                Struct::from_values(inner.clone(), vec![Value::Int32(round)])
+                                    .unwrap(),
+                            ),
+                            Value::Boolean(true),
+                        ],
+                    )
+                    .unwrap(),
+                );
+                assert_eq!(
+                    written(schema, &value, &mut keys),
+                    format!(r#"{{"a{i}":{i},"tab\there":{{"in\"ner":{round}}},"":true}}"#)
+                );
+                assert!(keys.entries.len() <= MAX_CACHED_STRUCT_SCHEMAS);
+            }
+        }
+        let empty = Schema::structure().build();
+        let value = Value::Struct(Struct::new(empty.clone()).unwrap());
+        assert_eq!(written(&empty, &value, &mut keys), "{}");
+    }
+
+    #[test]
+    fn strings_are_escaped_in_every_position_of_a_word() {
+        let mut keys = FieldKeys::default();
+        let schema = Schema::new(Type::String).build();
+        for len in 0..20 {
+            for at in 0..len {
+                for (raw, escaped) in [('"', "\\\""), ('\\', "\\\\"), ('\u{1}', "\\u0001")] {
+                    let mut text: Vec<char> = vec!['x'; len];
+                    text[at] = raw;
+                    let text: String = text.into_iter().collect();
+                    let expected = format!("\"{}\"", text.replace(raw, escaped));
+                    assert_eq!(written(&schema, &Value::string(&text), &mut keys), expected);
+                }
+            }
+        }
+    }
+}
