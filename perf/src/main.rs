@@ -285,66 +285,64 @@ fn run_id() -> String {
     format!("{}", std::process::id())
 }
 
+/// One produce row: each client against a fresh broker (or the given one) on a topic of its own.
+fn produce_row(
+    options: &Options,
+    results: &mut report::Results,
+    name: &str,
+    spec_of: impl Fn(Client, &str, &str) -> Spec,
+) -> anyhow::Result<()> {
+    for client in [Client::Pipewright, Client::Librdkafka] {
+        let broker = Broker::start(options.broker.as_deref())?;
+        let topic = format!(
+            "perf-{}-{}-{}",
+            name.replace([' ', ','], "-"),
+            client.name(),
+            run_id()
+        );
+        create_topic(&broker.address, &topic, 3)?;
+        let spec = spec_of(client, &broker.address, &topic);
+        results.add(name, client, run_child(&spec, &broker)?);
+    }
+    Ok(())
+}
+
 fn produce_matrix(options: &Options, results: &mut report::Results) -> anyhow::Result<()> {
-    // Each tool at its own defaults first (what users run), then the tuned rows with both set alike.
-    for record_bytes in [100usize, 1024] {
-        let records = scaled(
+    let records_of = |record_bytes: usize| {
+        scaled(
             options,
             if record_bytes == 100 {
                 1_000_000
             } else {
                 300_000
             },
-        );
+        )
+    };
+    // Each tool at its own defaults first (what users run), then the tuned rows with both set alike.
+    for record_bytes in [100usize, 1024] {
+        let records = records_of(record_bytes);
         let name = format!("produce {record_bytes} B, each at its defaults");
         eprintln!("{name}: {records} records each (pipewright: nothing set; librdkafka: enable.idempotence=true)");
-        for client in [Client::Pipewright, Client::Librdkafka] {
-            let broker = Broker::start(options.broker.as_deref())?;
-            let topic = format!(
-                "perf-produce-{record_bytes}-defaults-{}-{}",
-                client.name(),
-                run_id()
-            );
-            create_topic(&broker.address, &topic, 3)?;
-            let spec = Spec {
-                records,
-                record_bytes,
-                defaults: true,
-                ..base_spec(client, Kind::Produce, &broker.address, &topic)
-            };
-            results.add(&name, client, run_child(&spec, &broker)?);
-        }
+        produce_row(options, results, &name, |client, broker, topic| Spec {
+            records,
+            record_bytes,
+            defaults: true,
+            ..base_spec(client, Kind::Produce, broker, topic)
+        })?;
     }
     for record_bytes in [100usize, 1024] {
         for linger_ms in [0u64, 5] {
             for compression in ["none", "lz4"] {
-                let records = scaled(
-                    options,
-                    if record_bytes == 100 {
-                        1_000_000
-                    } else {
-                        300_000
-                    },
-                );
+                let records = records_of(record_bytes);
                 let name = format!("produce {record_bytes} B linger {linger_ms} ms {compression}");
                 eprintln!("{name}: {records} records each, acks=all, idempotent");
-                for client in [Client::Pipewright, Client::Librdkafka] {
-                    let broker = Broker::start(options.broker.as_deref())?;
-                    let topic = format!(
-                        "perf-produce-{record_bytes}-{linger_ms}-{compression}-{}-{}",
-                        client.name(),
-                        run_id()
-                    );
-                    create_topic(&broker.address, &topic, 3)?;
-                    let spec = Spec {
-                        records,
-                        record_bytes,
-                        linger_ms,
-                        compression: compression.into(),
-                        ..base_spec(client, Kind::Produce, &broker.address, &topic)
-                    };
-                    results.add(&name, client, run_child(&spec, &broker)?);
-                }
+                produce_row(options, results, &name, |client, broker, topic| Spec {
+                    records,
+                    record_bytes,
+                    linger_ms,
+                    compression: compression.into(),
+                    ..base_spec(client, Kind::Produce, broker, topic)
+                })?;
             }
         }
     }

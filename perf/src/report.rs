@@ -226,7 +226,16 @@ impl Results {
                 }
             }
             std::fs::write(out.join("latency.csv"), lat)?;
-            plot_latency(&self.latency, &out.join("latency.png"))?;
+            let series: Vec<(String, &Histogram<u64>)> = self
+                .latency
+                .iter()
+                .map(|(client, _, histogram)| (client.name().to_owned(), histogram))
+                .collect();
+            plot_series(
+                "produce latency, send → ack (10k records/s, 100 B, acks=all, idempotent)",
+                &series,
+                &out.join("latency.png"),
+            )?;
         }
         if !self.pipeline.is_empty() {
             md.push_str("### pipewright alone: `engine --cores N`, kafka → json → InsertField, ReplaceField, MaskField → kafka (throughput profile; records/s from the first record polled until every record is written to the sink, start-up apart; CPU = user+sys of the whole engine process)\n\n");
@@ -328,70 +337,8 @@ fn percentile_axis() -> Vec<f64> {
         .collect()
 }
 
-/// Latency against percentile on a "nines" axis (x = -log10(1 - q)), the usual HdrHistogram picture.
-fn plot_latency(series: &[(Client, Measured, Histogram<u64>)], path: &Path) -> anyhow::Result<()> {
-    let root = BitMapBackend::new(path, (1000, 600)).into_drawing_area();
-    root.fill(&WHITE)?;
-    let max_us = series
-        .iter()
-        .map(|(_, _, h)| h.value_at_percentile(99.99))
-        .max()
-        .unwrap_or(1)
-        .max(1) as f64
-        * 1.1;
-    let mut chart = ChartBuilder::on(&root)
-        .caption(
-            "produce latency, send → ack (10k records/s, 100 B, acks=all, idempotent)",
-            ("sans-serif", 22),
-        )
-        .margin(15)
-        .x_label_area_size(45)
-        .y_label_area_size(70)
-        .build_cartesian_2d(0f64..4f64, 0f64..max_us)?;
-    chart
-        .configure_mesh()
-        .x_desc("percentile")
-        .y_desc("latency (µs)")
-        .x_labels(5)
-        .x_label_formatter(&|x| match x.round() as i32 {
-            0 => "0%".into(),
-            1 => "90%".into(),
-            2 => "99%".into(),
-            3 => "99.9%".into(),
-            4 => "99.99%".into(),
-            _ => String::new(),
-        })
-        .draw()?;
-    for (client, _, histogram) in series {
-        let color = match client {
-            Client::Pipewright => BLUE,
-            Client::Librdkafka => RED,
-        };
-        let points: Vec<(f64, f64)> = percentile_axis()
-            .into_iter()
-            .map(|q| {
-                let nines = -(1.0 - q / 100.0).max(1e-4).log10();
-                (nines, histogram.value_at_percentile(q) as f64)
-            })
-            .collect();
-        chart
-            .draw_series(LineSeries::new(points, color.stroke_width(2)))?
-            .label(client.name())
-            .legend(move |(x, y)| {
-                PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
-            });
-    }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperLeft)
-        .background_style(WHITE.mix(0.8))
-        .border_style(BLACK)
-        .draw()?;
-    root.present()?;
-    Ok(())
-}
-
-/// Named latency distributions against percentile on the "nines" axis.
+/// Named latency distributions against percentile on a "nines" axis (x = -log10(1 - q)), the usual
+/// HdrHistogram picture, latency on a log scale.
 fn plot_series(
     caption: &str,
     series: &[(String, &Histogram<u64>)],
