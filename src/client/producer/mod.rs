@@ -38,6 +38,9 @@ use super::config::ProducerConfig;
 use super::errors::ResponseError;
 use super::metadata::MetadataState;
 use super::partitioner::{partition_for_key, StickyPartitioner};
+
+/// The most bytes of keyless records a topic sends to one partition before the sticky partitioner moves on.
+const STICKY_SWITCH_MAX_BYTES: usize = 16_384;
 use super::txn::{ProducerProgress, TransactionManager, TxnError, TxnEvent};
 use super::{BrokerId, RequestToken, ResponseResult, TokenSource, Transmit};
 use crate::protocol::record_batch::{encoded_record_size, HeaderRef};
@@ -370,7 +373,10 @@ impl Producer {
         self.next_record_id += 1;
         self.outstanding.add(held_bytes(size_bytes));
         let metadata = &mut self.metadata;
-        let batch_size_bytes = self.config.batch_size_bytes;
+        // Keyless records move to another partition after this many bytes (KIP-794 uses batch.size). Capped at
+        // Java's default batch.size, so the larger default batch.size (batches grow only with the rate) does
+        // not keep a quiet feed on one partition for a megabyte.
+        let batch_size_bytes = self.config.batch_size_bytes.min(STICKY_SWITCH_MAX_BYTES);
         let topic = self
             .topics
             .entry_ref(record.topic)

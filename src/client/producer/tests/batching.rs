@@ -189,6 +189,29 @@ fn unkeyed_records_stick_to_one_partition_and_explicit_partitions_are_honoured()
 }
 
 #[test]
+fn unkeyed_records_move_on_after_16_kib_whatever_the_default_batch_size() {
+    // batch.size defaults to 1000000; a quiet feed must still spread over the partitions.
+    let mut h = Harness::producer(&[]);
+    h.connect(cluster(&[("t", &[1, 1, 1, 1])]), 0);
+    let value = "v".repeat(400);
+    for _ in 0..100 {
+        h.send_to("t", None, None, &value);
+    }
+    h.machine.flush();
+    let mut partitions = std::collections::BTreeSet::new();
+    while let Some(tx) = h.poll() {
+        for batch in sent_batches(&tx) {
+            partitions.insert(batch.partition);
+        }
+        h.reply(&tx, answer_all(&tx, Ok(0)));
+    }
+    assert!(
+        partitions.len() >= 2,
+        "40 KB of keyless records in {partitions:?}"
+    );
+}
+
+#[test]
 fn a_partition_that_does_not_exist_fails_the_record_clearly() {
     let mut h = Harness::producer(&[]);
     // Before metadata: accepted, then failed once the partition count is known.
