@@ -527,13 +527,12 @@ impl KeyReader {
     }
 
     fn security_protocol(&mut self) -> SecurityProtocol {
-        let protocol = self.read(
+        self.read(
             "security.protocol",
             SecurityProtocol::Plaintext,
             "expected PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL",
             SecurityProtocol::parse,
-        );
-        protocol
+        )
     }
 
     fn bootstrap_servers(&mut self, bootstrap: &str) -> Vec<String> {
