@@ -122,12 +122,13 @@ pub async fn run_connection<B: IoBackend>(
     mut requests: mpsc::UnboundedReceiver<Outbound>,
     events: mpsc::UnboundedSender<ConnectionEvent>,
 ) {
+    let connect_failed = |reason: String| TransportError::ConnectFailed {
+        broker,
+        address: address.clone(),
+        reason,
+    };
     let failure = match backend.connect(&address, config.connect_timeout).await {
-        Err(e) => TransportError::ConnectFailed {
-            broker,
-            address: address.clone(),
-            reason: e.to_string(),
-        },
+        Err(e) => connect_failed(e.to_string()),
         Ok((reader, writer)) => match &config.tls {
             None => {
                 tracing::debug!(broker, %address, backend = backend.name(), "connected");
@@ -143,13 +144,10 @@ pub async fn run_connection<B: IoBackend>(
                 )
                 .await;
                 if answered_in_tls.get() {
-                    TransportError::ConnectFailed {
-                        broker,
-                        address: address.clone(),
-                        reason: "the broker answered in TLS: its listener is SSL; set \
-                                 security.protocol=SSL"
+                    connect_failed(
+                        "the broker answered in TLS: its listener is SSL; set security.protocol=SSL"
                             .into(),
-                    }
+                    )
                 } else {
                     failure
                 }
@@ -159,11 +157,7 @@ pub async fn run_connection<B: IoBackend>(
                     .handshake(host_of(&address), reader, writer, config.connect_timeout)
                     .await
                 {
-                    Err(e) => TransportError::ConnectFailed {
-                        broker,
-                        address: address.clone(),
-                        reason: e.to_string(),
-                    },
+                    Err(e) => connect_failed(e.to_string()),
                     Ok((reader, writer, session)) => {
                         tracing::debug!(broker, %address, backend = backend.name(), "connected with TLS");
                         let failure = serve(
@@ -178,11 +172,7 @@ pub async fn run_connection<B: IoBackend>(
                         .await;
                         match session.refusal() {
                             // A broker that checks client certificates refuses ours after the handshake.
-                            Some(reason) => TransportError::ConnectFailed {
-                                broker,
-                                address: address.clone(),
-                                reason,
-                            },
+                            Some(reason) => connect_failed(reason),
                             None => {
                                 if let Some(reason) = session.failure() {
                                     tracing::warn!(broker, %address, "TLS session failed: {reason}");
