@@ -290,7 +290,14 @@ pub(crate) fn build(
         .collect();
     let mut worker_entries = worker_entries;
     let mut every_resolved = providers.resolve(&mut worker_entries, &mut problems);
-    let (mut worker, worker_problems) = super::worker::build(&worker_entries, providers);
+    let mode = if document.distributed {
+        super::worker::WorkerMode::Distributed {
+            file: &document.file,
+        }
+    } else {
+        super::worker::WorkerMode::Standalone
+    };
+    let (mut worker, worker_problems) = super::worker::build(&worker_entries, providers, mode);
     // Connectors created later (through REST) are built from these entries again: the declarations of the
     // config providers go with them, or their references would name providers the worker "declares none" of.
     worker.entries.extend(

@@ -14,6 +14,7 @@ mod clients;
 pub(crate) use clients::is_secret_key;
 mod components;
 mod connect_form;
+pub mod distributed;
 mod pipeline_keys;
 mod pipeline_settings;
 mod problem;
@@ -457,6 +458,18 @@ pub fn load_standalone(
         document.pipelines.extend(connector.pipelines);
         document.problems.extend(connector.problems);
     }
+    build::build(document, &Registry)
+}
+
+/// Reads a distributed worker's config as `connect-distributed.sh WORKER` takes it: the worker `.properties`
+/// file, with the group and internal topics it must name; connectors come through the REST API.
+pub fn load_distributed(worker: &Path) -> Result<EngineConfig, ConfigErrors> {
+    let document = read_document(worker, |text, file| {
+        let mut document = connect_form::read_worker_properties(text, file);
+        document.worker_only = true;
+        document.distributed = true;
+        document
+    })?;
     build::build(document, &Registry)
 }
 

@@ -180,6 +180,8 @@ pub(crate) struct RawDocument {
     pub(crate) problems: Vec<Problem>,
     /// A worker file on its own: no pipelines is no problem (connectors come later, through REST).
     pub(crate) worker_only: bool,
+    /// A distributed worker's file (`engine distributed`): its group and internal-topic keys are read.
+    pub(crate) distributed: bool,
 }
 
 impl RawDocument {
@@ -191,6 +193,7 @@ impl RawDocument {
             pipelines: Vec::new(),
             problems: Vec::new(),
             worker_only: false,
+            distributed: false,
         }
     }
 }

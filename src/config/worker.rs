@@ -10,11 +10,20 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::clients::{admin_accepts, client_accepts, ClientRole};
+use super::distributed::{is_client_key_too, DistributedKeys};
 use super::problem::{did_you_mean, Problem};
 use super::providers::ConfigProviders;
 use super::raw::Entry;
 use super::rest_server::{RestListener, RestServerKeys, RestServerSpec, DEFAULT_REST_HOST};
 use super::{Setting, Settings};
+
+/// Which worker reads the keys: a standalone one, or a distributed one (whose file names the group and the
+/// internal topics; `file` names the file in errors about missing keys).
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum WorkerMode<'a> {
+    Standalone,
+    Distributed { file: &'a std::sync::Arc<str> },
+}
 
 /// `connector.client.config.override.policy`: which client keys a connector may override
 /// (`producer.override.*`, `consumer.override.*`).
@@ -81,6 +90,8 @@ pub struct WorkerConfig {
     /// `topic.tracking.enable` / `topic.tracking.allow.reset`.
     pub topic_tracking: TopicTracking,
     pub providers: ConfigProviders,
+    /// The group and internal topics of a distributed worker (`engine distributed`); `None` in standalone mode.
+    pub distributed: Option<super::distributed::DistributedSpec>,
     /// The keys as written (references resolved), to apply to connectors created later (REST).
     pub(crate) entries: Vec<Entry>,
 }
@@ -215,8 +226,14 @@ fn millis(entry: &Entry, value: &str, problems: &mut Vec<Problem>) -> Option<Dur
 }
 
 /// Reads the worker's keys. `entries` are the keys as written (after config providers resolved them).
-pub(crate) fn build(entries: &[Entry], providers: ConfigProviders) -> (WorkerConfig, Vec<Problem>) {
+pub(crate) fn build(
+    entries: &[Entry],
+    providers: ConfigProviders,
+    mode: WorkerMode<'_>,
+) -> (WorkerConfig, Vec<Problem>) {
     let mut config = WorkerConfig::default();
+    let mut distributed_keys = DistributedKeys::default();
+    let distributed = matches!(mode, WorkerMode::Distributed { .. });
     let mut rest_keys = RestServerKeys::default();
     let mut problems = Vec::new();
     let (mut rest_host, mut rest_port, mut advertised_host, mut advertised_port) =
@@ -250,6 +267,9 @@ pub(crate) fn build(entries: &[Entry], providers: ConfigProviders) -> (WorkerCon
             .any(|slot| key == *slot || key.strip_prefix(slot).is_some_and(|r| r.starts_with('.')))
         {
             config.converters.push(entry.clone());
+            continue;
+        }
+        if (distributed || !is_client_key_too(key)) && distributed_keys.take(entry, &value) {
             continue;
         }
         if let Some((_, why)) = OBSOLETE_PREFIXES.iter().find(|(p, _)| key.starts_with(p)) {
@@ -291,6 +311,10 @@ pub(crate) fn build(entries: &[Entry], providers: ConfigProviders) -> (WorkerCon
             continue;
         }
         match key {
+            "offset.storage.file.filename" if distributed => problems.push(problem(
+                entry,
+                "a key of standalone mode: a distributed worker keeps source offsets in offset.storage.topic",
+            )),
             "offset.storage.file.filename" => {
                 if value.trim().is_empty() {
                     problems.push(problem(entry, "must name a file"));
@@ -358,6 +382,7 @@ pub(crate) fn build(entries: &[Entry], providers: ConfigProviders) -> (WorkerCon
                 }
                 let known: Vec<&str> = WORKER_KEYS
                     .iter()
+                    .chain(super::distributed::DISTRIBUTED_KEYS.iter().filter(|_| distributed))
                     .map(|(k, _)| *k)
                     .chain(CONVERTER_SLOTS.iter().copied())
                     .collect();
@@ -411,6 +436,12 @@ pub(crate) fn build(entries: &[Entry], providers: ConfigProviders) -> (WorkerCon
             "{host}:{}",
             advertised_port.unwrap_or(listener_port)
         ));
+    }
+    match mode {
+        WorkerMode::Distributed { file } => {
+            config.distributed = distributed_keys.build(file, &mut problems)
+        }
+        WorkerMode::Standalone => problems.extend(distributed_keys.standalone_problems()),
     }
     config.providers = providers;
     (config, problems)

@@ -80,6 +80,10 @@ impl_sans_io_client!(crate::client::producer::Producer, versions);
 impl_sans_io_client!(crate::client::consumer::Consumer);
 impl_sans_io_client!(crate::client::admin::AdminClient);
 impl_sans_io_client!(crate::client::group::GroupMember, versions);
+impl_sans_io_client!(
+    crate::client::worker_group::member::WorkerGroupMember,
+    versions
+);
 
 /// A state machine shared between its driver task and the user-facing handle, on one thread.
 pub struct Shared<S> {

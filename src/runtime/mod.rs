@@ -12,6 +12,7 @@ pub mod driver;
 pub mod group_consumer;
 pub mod producer;
 pub mod tls;
+pub mod worker_group;
 
 pub use admin::Admin;
 pub use broker_health::ConnectionProblems;

@@ -118,6 +118,22 @@ pub enum WorkerError {
     Kafka(String),
 }
 
+/// Where a worker stands in its cluster: what the REST API does with a request that changes something.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum ClusterRole {
+    /// One worker alone (standalone mode): it carries out every request itself.
+    #[default]
+    Standalone,
+    /// The leader of a distributed cluster: it carries out every request.
+    Leader,
+    /// Another worker of a distributed cluster: requests that change something go to the leader, at its REST
+    /// address (Kafka Connect forwards them the same way).
+    Follower { leader_url: String },
+    /// The cluster is rebalancing and no leader is known: a change is refused with 409, as Kafka Connect
+    /// refuses it, and the caller tries again.
+    Rebalancing,
+}
+
 /// The connectors of one worker and their tasks.
 pub struct Worker {
     /// How REST names this worker in statuses (its advertised REST address, as Kafka Connect's worker_id).
@@ -130,6 +146,7 @@ pub struct Worker {
     finished: BTreeSet<TaskKey>,
     /// The `[kafka]` settings and worker keys every connector starts from.
     defaults: crate::config::ConnectorDefaults,
+    role: ClusterRole,
 }
 
 impl Worker {
@@ -149,7 +166,17 @@ impl Worker {
             connectors: BTreeMap::new(),
             finished: BTreeSet::new(),
             defaults: crate::config::ConnectorDefaults::default(),
+            role: ClusterRole::Standalone,
         }
+    }
+
+    /// Where this worker stands in its cluster (set by the distributed worker's loop as rebalances go).
+    pub fn cluster_role(&self) -> &ClusterRole {
+        &self.role
+    }
+
+    pub fn set_cluster_role(&mut self, role: ClusterRole) {
+        self.role = role;
     }
 
     /// Sets what every connector created through the API starts from.
