@@ -23,6 +23,7 @@ pub(crate) mod testing;
 pub mod tls_config;
 pub mod topic_name;
 pub mod txn;
+pub mod worker_group;
 
 use crate::protocol::{ProtocolError, Request, Response};
 
