@@ -645,7 +645,7 @@ proptest! {
     }
 
     #[test]
-    fn corrupted_messages_never_panic(
+    fn corrupted_messages_never_panic_and_what_decodes_round_trips(
         assignment in assignment_strategy(),
         flips in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..6),
     ) {
@@ -660,12 +660,19 @@ proptest! {
             let at = index.index(bytes.len());
             bytes[at] = *value;
         }
-        let _ = WorkerMetadata::decode(&bytes);
+        // What still decodes writes back (v2 carries every field) to bytes that decode to the same value.
+        if let Ok(metadata) = WorkerMetadata::decode(&bytes) {
+            let again = WorkerMetadata::decode(&metadata.encode(2).unwrap());
+            prop_assert_eq!(again, Ok(metadata));
+        }
         let mut bytes = assignment.encode(1).unwrap();
         for (index, value) in flips {
             let at = index.index(bytes.len());
             bytes[at] = value;
         }
-        let _ = WorkerAssignment::decode(&bytes);
+        if let Ok(assignment) = WorkerAssignment::decode(&bytes) {
+            let again = WorkerAssignment::decode(&assignment.encode(2).unwrap());
+            prop_assert_eq!(again, Ok(assignment));
+        }
     }
 }
