@@ -166,6 +166,7 @@ pub fn run(options: RunOptions) -> anyhow::Result<i32> {
                     topic_tracking: worker.topic_tracking,
                     kafka_cluster_id: kafka_cluster_id.clone(),
                     auth: worker.rest.auth.clone(),
+                    forwarding: crate::admin::LeaderForwarding::new(worker.rest.tls.as_ref()),
                 };
                 runtime.spawn(server.serve(state));
                 let scheme = listener.scheme_name();
