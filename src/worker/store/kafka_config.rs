@@ -393,6 +393,18 @@ impl ConfigStore for KafkaConfigStore {
             Instant::now() + self.write_timeout,
         )
     }
+
+    fn put_task_configs(
+        &mut self,
+        name: &str,
+        tasks: &[BTreeMap<String, String>],
+    ) -> Result<(), StoreError> {
+        KafkaConfigStore::put_task_configs(self, name, tasks)
+    }
+
+    fn offset(&self) -> i64 {
+        lock(&self.view).snapshot.offset
+    }
 }
 
 #[cfg(test)]

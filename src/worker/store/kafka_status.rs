@@ -233,6 +233,31 @@ impl KafkaStatusStore {
 }
 
 impl StatusStore for KafkaStatusStore {
+    fn put_connector_status(&mut self, connector: &str, status: TaskStatus) {
+        let generation = self.generation;
+        self.put_connector(
+            connector,
+            StatusValue {
+                state: status.state,
+                trace: status.trace,
+                worker_id: status.worker_id,
+                generation,
+            },
+        );
+    }
+
+    fn connector_status(&self, connector: &str) -> Option<TaskStatus> {
+        self.connector(connector).map(|status| TaskStatus {
+            state: status.state,
+            worker_id: status.worker_id,
+            trace: status.trace,
+        })
+    }
+
+    fn set_generation(&mut self, generation: i32) {
+        KafkaStatusStore::set_generation(self, generation);
+    }
+
     fn put(&mut self, task: &TaskKey, status: TaskStatus) {
         let generation = self.generation;
         self.put_task(

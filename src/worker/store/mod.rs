@@ -49,6 +49,19 @@ pub trait ConfigStore: Send {
     /// Creates or replaces a connector's entry.
     fn put(&mut self, name: &str, connector: &StoredConnector) -> Result<(), StoreError>;
     fn remove(&mut self, name: &str) -> Result<(), StoreError>;
+    /// Each task's config of connector `name` (Kafka Connect's `task-NAME-N` and `commit-NAME` in the config
+    /// topic); a store of one process keeps none: its tasks run from the connector's config.
+    fn put_task_configs(
+        &mut self,
+        _name: &str,
+        _tasks: &[BTreeMap<String, String>],
+    ) -> Result<(), StoreError> {
+        Ok(())
+    }
+    /// How far the store has read: the config topic's offset of its last record (-1: none, or no topic).
+    fn offset(&self) -> i64 {
+        -1
+    }
 }
 
 /// A config store that keeps nothing between runs.
