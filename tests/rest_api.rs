@@ -925,8 +925,10 @@ fn a_secret_read_through_a_config_provider_appears_in_no_answer() {
     }
 }
 
+/// Named to sort among the first: libtest starts a binary's tests in name order, and this one, the longest
+/// (40 s of schemathesis), started last made the binary wait for it alone.
 #[test]
-fn schemathesis_finds_no_server_error_in_any_endpoint() {
+fn a_schemathesis_run_finds_no_server_error_in_any_endpoint() {
     let dir = tempfile::tempdir().unwrap();
     let engine = StandaloneEngine::start(dir.path(), NO_BROKER, "");
     let output = schemathesis(
