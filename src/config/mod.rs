@@ -39,7 +39,9 @@ use crate::connect::config_def::ParsedConfig;
 use crate::connect::registry::{ComponentInfo, ComponentKind};
 
 pub use catalog::{Catalog, Registry, StaticCatalog};
-pub use clients::{ClientRole, ClientSetting, ClientSettings, Origin};
+pub use clients::{
+    check_tls_files, tls_file_problems, ClientRole, ClientSetting, ClientSettings, Origin,
+};
 pub use pipeline_keys::PIPELINE_KEYS;
 pub use problem::{ConfigErrors, Location, Problem};
 pub use providers::ConfigProviders;
