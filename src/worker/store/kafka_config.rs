@@ -405,6 +405,15 @@ impl ConfigStore for KafkaConfigStore {
     fn offset(&self) -> i64 {
         lock(&self.view).snapshot.offset
     }
+
+    fn put_restart_request(
+        &mut self,
+        name: &str,
+        include_tasks: bool,
+        only_failed: bool,
+    ) -> Result<(), StoreError> {
+        KafkaConfigStore::put_restart_request(self, name, include_tasks, only_failed)
+    }
 }
 
 #[cfg(test)]
