@@ -76,6 +76,8 @@ pub struct Written {
 /// What to do with the outcome of one send.
 pub type OnAck = Box<dyn FnOnce(Result<Written, StoreError>) + Send>;
 
+type ReadToEndReply = mpsc::Sender<Result<(), StoreError>>;
+
 enum Command {
     Send {
         key: Vec<u8>,
@@ -83,7 +85,7 @@ enum Command {
         on_ack: OnAck,
     },
     ReadToEnd {
-        done: mpsc::Sender<Result<(), StoreError>>,
+        done: ReadToEndReply,
     },
 }
 
@@ -352,8 +354,15 @@ async fn run(
             return;
         }
         Err(_) => {
+            // The consumer's connection failures say why, when a broker could not be reached.
+            let problems = consumer.connection_problems().current();
+            let cause = if problems.is_empty() {
+                "is the broker reachable?".to_owned()
+            } else {
+                problems.join("; ")
+            };
             let _ = ready.send(Err(place.error(format!(
-                "not created, found or read to its end within {:?} (is the broker reachable?)",
+                "not created, found or read to its end within {:?} ({cause})",
                 settings.start_timeout
             ))));
             consumer.close().await;
@@ -370,7 +379,8 @@ async fn run(
     producer_config.enable_idempotence = true;
     producer_config.transactional_id = None;
     let producer = Producer::new(producer_config);
-    let mut waiting: Vec<(BTreeMap<i32, i64>, mpsc::Sender<Result<(), StoreError>>)> = Vec::new();
+    // Read-to-end requests not answered yet: the ends they wait for, and where to answer.
+    let mut waiting: Vec<(BTreeMap<i32, i64>, ReadToEndReply)> = Vec::new();
     loop {
         tokio::select! {
             command = commands.recv() => match command {
