@@ -596,3 +596,25 @@ fn an_unreachable_broker_is_an_error_naming_the_topic_and_broker() {
         "{error}"
     );
 }
+
+#[test]
+fn a_topic_that_deletes_records_is_refused() {
+    let broker = TestBroker::start();
+    let bootstrap = broker.bootstrap();
+    let topic = unique_topic("status-delete");
+    create_topic_with_config(&bootstrap, &topic, 1, &[("cleanup.policy", "delete")]);
+    let (producer, consumer) = clients(&bootstrap);
+    let settings = KafkaLogSettings {
+        topic: topic.clone(),
+        partitions: 1,
+        replication_factor: -1,
+        producer,
+        consumer,
+        start_timeout: Duration::from_secs(15),
+    };
+    let error = KafkaStatusStore::start(settings).unwrap_err().to_string();
+    assert!(
+        error.contains(&topic) && error.contains("cleanup.policy") && error.contains("delete"),
+        "{error}"
+    );
+}

@@ -22,7 +22,8 @@ use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
 
 use super::StoreError;
 use crate::client::admin::{
-    AdminError, CreateTopics, DescribeCluster, ListOffsets, NewTopic, OffsetSpec,
+    AdminError, CreateTopics, DescribeCluster, DescribeTopicConfigs, ListOffsets, NewTopic,
+    OffsetSpec,
 };
 use crate::client::config::{
     Acks, AutoOffsetReset, ConsumerConfig, IsolationLevel, ProducerConfig,
@@ -468,7 +469,7 @@ async fn prepare_topic(
                 name: settings.topic.clone(),
                 partitions: settings.partitions,
                 replication_factor: settings.replication_factor,
-                configs: vec![("cleanup.policy".into(), "compact".into())],
+                configs: vec![(CLEANUP_POLICY.into(), "compact".into())],
             }],
             timeout_ms: i32::try_from(settings.start_timeout.as_millis()).unwrap_or(i32::MAX),
         })
@@ -478,7 +479,9 @@ async fn prepare_topic(
         match outcome.result {
             Ok(()) => tracing::info!(topic = %place.topic, partitions = settings.partitions,
                 replication_factor = settings.replication_factor, "internal topic created (compacted)"),
-            Err(e) if e.response_error() == Some(ResponseError::TopicAlreadyExists) => {}
+            Err(e) if e.response_error() == Some(ResponseError::TopicAlreadyExists) => {
+                check_compacted(admin, place).await?
+            }
             Err(e) => return Err(place.error(format!("could not be created: {e}"))),
         }
     }
@@ -499,6 +502,46 @@ async fn prepare_topic(
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// Refuses a topic that existed already unless its cleanup policy is `compact` alone, as Kafka Connect does:
+/// under `delete` the broker would drop configs and positions after `retention.ms`. A broker that cannot say
+/// (no DescribeConfigs, no permission) is taken at its word, with a warning, as Kafka Connect takes it.
+async fn check_compacted(admin: &Admin, place: &Place) -> Result<(), StoreError> {
+    let described = admin
+        .run(DescribeTopicConfigs {
+            topic: place.topic.clone(),
+            // Every config, not just the one: tansu cannot read a request naming keys (seen with tansu 0.6).
+            keys: Vec::new(),
+        })
+        .await;
+    match described {
+        Ok(configs) => match configs.get(CLEANUP_POLICY) {
+            Some(policy) if compact_only(policy) => Ok(()),
+            Some(policy) => Err(place.error(format!(
+                "{CLEANUP_POLICY} is {policy:?}; an internal topic must have {CLEANUP_POLICY}=compact only, or the \
+                 broker deletes its records (change it with `kafka-configs --alter`, or name another topic)"
+            ))),
+            None => {
+                tracing::warn!(topic = %place.topic, brokers = %place.brokers,
+                    "the broker did not say the topic's cleanup.policy; make sure it is compact");
+                Ok(())
+            }
+        },
+        Err(e) => {
+            tracing::warn!(topic = %place.topic, brokers = %place.brokers, error = %e,
+                "could not read the topic's cleanup.policy; make sure it is compact");
+            Ok(())
+        }
+    }
+}
+
+const CLEANUP_POLICY: &str = "cleanup.policy";
+
+/// Whether a `cleanup.policy` value is `compact` and nothing else.
+fn compact_only(policy: &str) -> bool {
+    let mut policies = policy.split(',').map(|p| p.trim().to_ascii_lowercase());
+    policies.next().as_deref() == Some("compact") && policies.all(|p| p == "compact")
 }
 
 /// Each partition's end by ListOffsets (see the module's comment for what it may get wrong).
@@ -535,4 +578,19 @@ async fn end_offsets(
         )));
     }
     Ok(ends)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_compact_alone_is_a_compacted_topic() {
+        assert!(compact_only("compact"));
+        assert!(compact_only("COMPACT"));
+        assert!(!compact_only("delete"));
+        assert!(!compact_only("compact,delete"));
+        assert!(!compact_only("delete, compact"));
+        assert!(!compact_only(""));
+    }
 }
