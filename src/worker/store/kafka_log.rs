@@ -39,6 +39,9 @@ const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
 /// The wait before a partition the consumer gave up on is assigned again.
 const REASSIGN_BACKOFF: Duration = Duration::from_secs(1);
 
+/// How often the first end offsets are asked for before the failure is the answer.
+const END_OFFSETS_ATTEMPTS: u32 = 20;
+
 /// What a log is and how to reach it.
 #[derive(Debug, Clone)]
 pub struct KafkaLogSettings {
@@ -336,7 +339,18 @@ async fn run(
                 .map(|p| (settings.topic.clone(), *p, StartPosition::Earliest))
                 .collect(),
         );
-        let ends = end_offsets(&admin, &place, &partitions).await?;
+        // Leaders of a topic just created may not answer ListOffsets for a moment.
+        let mut attempts = 0;
+        let ends = loop {
+            match end_offsets(&admin, &place, &partitions).await {
+                Ok(ends) => break ends,
+                Err(error) if attempts >= END_OFFSETS_ATTEMPTS => return Err(error),
+                Err(_) => {
+                    attempts += 1;
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            }
+        };
         while !positions.reached(&ends) {
             if let Applied::Failed { cause, .. } =
                 apply(consumer.recv().await, &mut positions, &mut on_record, false)
