@@ -22,7 +22,8 @@ use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
 
 use super::StoreError;
 use crate::client::admin::{
-    AdminError, CreateTopics, DescribeCluster, ListOffsets, NewTopic, OffsetSpec,
+    AdminError, CreateTopics, DescribeCluster, DescribeTopicConfigs, ListOffsets, NewTopic,
+    OffsetSpec,
 };
 use crate::client::config::{
     Acks, AutoOffsetReset, ConsumerConfig, IsolationLevel, ProducerConfig,
@@ -37,6 +38,9 @@ use crate::runtime::{Admin, Consumer, Producer};
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
 /// The wait before a partition the consumer gave up on is assigned again.
 const REASSIGN_BACKOFF: Duration = Duration::from_secs(1);
+
+/// How often the first end offsets are asked for before the failure is the answer.
+const END_OFFSETS_ATTEMPTS: u32 = 20;
 
 /// What a log is and how to reach it.
 #[derive(Debug, Clone)]
@@ -76,6 +80,8 @@ pub struct Written {
 /// What to do with the outcome of one send.
 pub type OnAck = Box<dyn FnOnce(Result<Written, StoreError>) + Send>;
 
+type ReadToEndReply = mpsc::Sender<Result<(), StoreError>>;
+
 enum Command {
     Send {
         key: Vec<u8>,
@@ -83,7 +89,7 @@ enum Command {
         on_ack: OnAck,
     },
     ReadToEnd {
-        done: mpsc::Sender<Result<(), StoreError>>,
+        done: ReadToEndReply,
     },
 }
 
@@ -333,7 +339,18 @@ async fn run(
                 .map(|p| (settings.topic.clone(), *p, StartPosition::Earliest))
                 .collect(),
         );
-        let ends = end_offsets(&admin, &place, &partitions).await?;
+        // Leaders of a topic just created may not answer ListOffsets for a moment.
+        let mut attempts = 0;
+        let ends = loop {
+            match end_offsets(&admin, &place, &partitions).await {
+                Ok(ends) => break ends,
+                Err(error) if attempts >= END_OFFSETS_ATTEMPTS => return Err(error),
+                Err(_) => {
+                    attempts += 1;
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            }
+        };
         while !positions.reached(&ends) {
             if let Applied::Failed { cause, .. } =
                 apply(consumer.recv().await, &mut positions, &mut on_record, false)
@@ -352,8 +369,15 @@ async fn run(
             return;
         }
         Err(_) => {
+            // The consumer's connection failures say why, when a broker could not be reached.
+            let problems = consumer.connection_problems().current();
+            let cause = if problems.is_empty() {
+                "is the broker reachable?".to_owned()
+            } else {
+                problems.join("; ")
+            };
             let _ = ready.send(Err(place.error(format!(
-                "not created, found or read to its end within {:?} (is the broker reachable?)",
+                "not created, found or read to its end within {:?} ({cause})",
                 settings.start_timeout
             ))));
             consumer.close().await;
@@ -370,7 +394,8 @@ async fn run(
     producer_config.enable_idempotence = true;
     producer_config.transactional_id = None;
     let producer = Producer::new(producer_config);
-    let mut waiting: Vec<(BTreeMap<i32, i64>, mpsc::Sender<Result<(), StoreError>>)> = Vec::new();
+    // Read-to-end requests not answered yet: the ends they wait for, and where to answer.
+    let mut waiting: Vec<(BTreeMap<i32, i64>, ReadToEndReply)> = Vec::new();
     loop {
         tokio::select! {
             command = commands.recv() => match command {
@@ -458,7 +483,7 @@ async fn prepare_topic(
                 name: settings.topic.clone(),
                 partitions: settings.partitions,
                 replication_factor: settings.replication_factor,
-                configs: vec![("cleanup.policy".into(), "compact".into())],
+                configs: vec![(CLEANUP_POLICY.into(), "compact".into())],
             }],
             timeout_ms: i32::try_from(settings.start_timeout.as_millis()).unwrap_or(i32::MAX),
         })
@@ -468,7 +493,9 @@ async fn prepare_topic(
         match outcome.result {
             Ok(()) => tracing::info!(topic = %place.topic, partitions = settings.partitions,
                 replication_factor = settings.replication_factor, "internal topic created (compacted)"),
-            Err(e) if e.response_error() == Some(ResponseError::TopicAlreadyExists) => {}
+            Err(e) if e.response_error() == Some(ResponseError::TopicAlreadyExists) => {
+                check_compacted(admin, place).await?
+            }
             Err(e) => return Err(place.error(format!("could not be created: {e}"))),
         }
     }
@@ -489,6 +516,46 @@ async fn prepare_topic(
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// Refuses a topic that existed already unless its cleanup policy is `compact` alone, as Kafka Connect does:
+/// under `delete` the broker would drop configs and positions after `retention.ms`. A broker that cannot say
+/// (no DescribeConfigs, no permission) is taken at its word, with a warning, as Kafka Connect takes it.
+async fn check_compacted(admin: &Admin, place: &Place) -> Result<(), StoreError> {
+    let described = admin
+        .run(DescribeTopicConfigs {
+            topic: place.topic.clone(),
+            // Every config, not just the one: tansu cannot read a request naming keys (seen with tansu 0.6).
+            keys: Vec::new(),
+        })
+        .await;
+    match described {
+        Ok(configs) => match configs.get(CLEANUP_POLICY) {
+            Some(policy) if compact_only(policy) => Ok(()),
+            Some(policy) => Err(place.error(format!(
+                "{CLEANUP_POLICY} is {policy:?}; an internal topic must have {CLEANUP_POLICY}=compact only, or the \
+                 broker deletes its records (change it with `kafka-configs --alter`, or name another topic)"
+            ))),
+            None => {
+                tracing::warn!(topic = %place.topic, brokers = %place.brokers,
+                    "the broker did not say the topic's cleanup.policy; make sure it is compact");
+                Ok(())
+            }
+        },
+        Err(e) => {
+            tracing::warn!(topic = %place.topic, brokers = %place.brokers, error = %e,
+                "could not read the topic's cleanup.policy; make sure it is compact");
+            Ok(())
+        }
+    }
+}
+
+const CLEANUP_POLICY: &str = "cleanup.policy";
+
+/// Whether a `cleanup.policy` value is `compact` and nothing else.
+fn compact_only(policy: &str) -> bool {
+    let mut policies = policy.split(',').map(|p| p.trim().to_ascii_lowercase());
+    policies.next().as_deref() == Some("compact") && policies.all(|p| p == "compact")
 }
 
 /// Each partition's end by ListOffsets (see the module's comment for what it may get wrong).
@@ -525,4 +592,19 @@ async fn end_offsets(
         )));
     }
     Ok(ends)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_compact_alone_is_a_compacted_topic() {
+        assert!(compact_only("compact"));
+        assert!(compact_only("COMPACT"));
+        assert!(!compact_only("delete"));
+        assert!(!compact_only("compact,delete"));
+        assert!(!compact_only("delete, compact"));
+        assert!(!compact_only(""));
+    }
 }
