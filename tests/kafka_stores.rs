@@ -169,8 +169,8 @@ fn a_fresh_store_reads_what_another_wrote_and_tombstones_delete() {
             .put(&TaskKey::new("gone", 0), running("w1:8083"));
         stores.status.remove_connector("gone");
         assert!(stores.status.get(&TaskKey::new("gone", 0)).is_none());
-        // Statuses are sent without waiting; make sure they reached the topic before this store goes.
-        stores.status.refresh(Duration::from_secs(10)).unwrap();
+        // Statuses are sent without waiting; make sure they reached the topic.
+        stores.status.flush(Duration::from_secs(10)).unwrap();
         stores.config.snapshot()
     };
 
@@ -192,6 +192,53 @@ fn a_fresh_store_reads_what_another_wrote_and_tombstones_delete() {
     assert_eq!((status.state, status.generation), ("RUNNING", 4));
     assert!(stores.status.get(&TaskKey::new("gone", 0)).is_none());
     assert_eq!(stores.status.tasks("files").len(), 2);
+
+    // Another worker's writes reach this one: a change for each record, statuses in the view.
+    let mut stores = stores;
+    let mut changes = stores.config.changes();
+    let mut other = start(&bootstrap, &topics);
+    other
+        .config
+        .put(
+            "files",
+            &StoredConnector {
+                config: Some(props(&[("connector.class", "FileStreamSource")])),
+                target: TargetState::Running,
+            },
+        )
+        .unwrap();
+    other
+        .status
+        .put(&TaskKey::new("files", 0), running("w2:8083"));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut seen = Vec::new();
+    while seen.len() < 2 && Instant::now() < deadline {
+        match changes.try_recv() {
+            Ok(change) => seen.push(change),
+            Err(_) => std::thread::sleep(Duration::from_millis(10)),
+        }
+    }
+    assert_eq!(
+        seen.iter()
+            .map(|c| c.connector.as_str())
+            .collect::<Vec<_>>(),
+        ["files", "files"],
+        "the target state and the config other wrote"
+    );
+    assert_eq!(seen[1].offset, other.config.snapshot().offset);
+    assert_eq!(
+        stores.config.load().unwrap()["files"].target,
+        TargetState::Running
+    );
+    stores.status.refresh(Duration::from_secs(10)).unwrap();
+    assert_eq!(
+        stores
+            .status
+            .get(&TaskKey::new("files", 0))
+            .unwrap()
+            .worker_id,
+        "w2:8083"
+    );
 }
 
 /// Status records as a Kafka Connect worker writes them, numbered by task.
@@ -482,7 +529,7 @@ fn what_we_write_is_byte_for_byte_what_kafka_connect_writes() {
                 generation: 5,
             },
         );
-        stores.status.refresh(Duration::from_secs(10)).unwrap();
+        stores.status.flush(Duration::from_secs(10)).unwrap();
 
         stores
             .positions
