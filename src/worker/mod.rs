@@ -222,6 +222,7 @@ impl Worker {
                 spec.requested_tasks
             );
         }
+        self.positions.set_source(&name, &spec.run.source);
         let connector = Connector {
             metrics: (0..spec.tasks.max(1))
                 .map(|_| Arc::new(TaskMetrics::default()))
@@ -530,10 +531,17 @@ impl Worker {
         let Some(config) = stored.config else {
             return;
         };
+        // The flat form the REST API shows carries the name; a stored config may not.
+        let without_name = |c: &BTreeMap<String, String>| {
+            c.iter()
+                .filter(|(k, _)| k.as_str() != "name")
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect::<BTreeMap<_, _>>()
+        };
         let unchanged_config = self
             .connectors
             .get(name)
-            .is_some_and(|c| c.spec.connector_config == config);
+            .is_some_and(|c| without_name(&c.spec.connector_config) == without_name(&config));
         if !unchanged_config {
             let source = format!("connector {name:?} of the config topic");
             match crate::config::parse_connector(

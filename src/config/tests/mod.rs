@@ -5,6 +5,7 @@ use crate::connect::registry::{Capabilities, ComponentInfo, ComponentKind, Kafka
 
 use super::*;
 
+mod distributed_worker;
 mod rejections;
 
 const fn info(
