@@ -1178,7 +1178,10 @@ listeners = "http://:9999"
 #[test]
 fn every_worker_key_is_documented() {
     let docs = include_str!("../../../docs/pipelines.md");
-    for (key, _) in super::WORKER_KEYS {
+    for (key, _) in super::WORKER_KEYS
+        .iter()
+        .chain(super::distributed::DISTRIBUTED_KEYS)
+    {
         assert!(
             docs.contains(&format!("`{key}`")),
             "worker key `{key}` is not in docs/pipelines.md"
