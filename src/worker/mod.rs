@@ -231,8 +231,12 @@ impl Worker {
             target,
         };
         for key in connector.task_keys() {
-            self.statuses
-                .put(&key, TaskStatus::unassigned(&self.worker_id));
+            // Only this worker's own tasks: in a cluster another worker may be running the rest, and its
+            // status must not be overwritten.
+            if self.is_assigned(&key) {
+                self.statuses
+                    .put(&key, TaskStatus::unassigned(&self.worker_id));
+            }
             self.finished.remove(&key);
         }
         if target != TargetState::Stopped {
@@ -583,6 +587,11 @@ impl Worker {
                 self.finished.remove(&report.task);
             }
             _ => {}
+        }
+        // A task this worker gave up (revoked, or lost with its session) may already run on another worker,
+        // whose status its last report here must not overwrite.
+        if !self.is_assigned(&report.task) {
+            return;
         }
         self.statuses.put(
             &report.task,

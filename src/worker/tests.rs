@@ -715,3 +715,34 @@ fn a_task_restart_for_a_task_running_elsewhere_names_the_worker_running_it() {
         })
     );
 }
+
+#[test]
+fn a_worker_writes_statuses_only_of_its_own_tasks() {
+    let runner = RecordingRunner::default();
+    let (mut worker, _dir) = worker(&runner);
+    worker.set_assignment(BTreeSet::from([key("orders", 0)]));
+    worker.put_connector(pipeline("orders", 2), TargetState::Running);
+    // Task 1 runs on another worker, which wrote its status.
+    let elsewhere = TaskStatus {
+        state: "RUNNING",
+        worker_id: "other:8083".into(),
+        trace: None,
+    };
+    worker.statuses.put(&key("orders", 1), elsewhere.clone());
+    // Learning of the connector again (a config change) does not mark the other worker's task unassigned.
+    worker.put_connector(pipeline("orders", 2), TargetState::Running);
+    assert_eq!(
+        worker.statuses.get(&key("orders", 1)),
+        Some(elsewhere.clone())
+    );
+    // Task 0 moves away; the report of its stop here does not overwrite what its new owner writes.
+    worker.set_assignment(BTreeSet::new());
+    let moved = TaskStatus {
+        state: "RUNNING",
+        worker_id: "third:8083".into(),
+        trace: None,
+    };
+    worker.statuses.put(&key("orders", 0), moved.clone());
+    worker.handle_report(&report(key("orders", 0), TaskState::Stopped));
+    assert_eq!(worker.statuses.get(&key("orders", 0)), Some(moved));
+}
