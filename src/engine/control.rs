@@ -58,6 +58,10 @@ impl TaskControl {
         }
     }
 
+    pub(crate) fn key(&self) -> &TaskKey {
+        &self.key
+    }
+
     pub(crate) fn stop_requested(&self) -> bool {
         self.stop.get()
     }

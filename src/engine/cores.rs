@@ -179,16 +179,21 @@ async fn core_main(
                             old.request_stop();
                             let _ = handle.await;
                         }
-                        metrics.tasks.fetch_add(1, Ordering::Relaxed);
+                        // Counted down however the run ends, aborted by a stop that timed out included.
+                        let _running = RunningTask::count(metrics);
                         supervise(spec, control).await;
-                        metrics.tasks.fetch_sub(1, Ordering::Relaxed);
                     }
                 });
                 tasks.insert(key, (control, handle));
             }
             CoreCommand::Stop(key) => {
-                if let Some((control, _)) = tasks.get(&key) {
+                if let Some((control, handle)) = tasks.get(&key) {
                     control.request_stop();
+                    tokio::task::spawn_local(abandon_after(
+                        TASK_STOP_TIMEOUT,
+                        control.clone(),
+                        handle.abort_handle(),
+                    ));
                 }
             }
             CoreCommand::Pause(key) => {
@@ -212,6 +217,48 @@ async fn core_main(
         let _ = handle.await;
     }
     sampler.abort();
+}
+
+/// How long a stopped task may take to commit and end (Kafka Connect's `task.shutdown.graceful.timeout.ms`
+/// default): a task whose broker or database stopped answering is abandoned after it, so a worker that gave
+/// its tasks up (a rebalance moved them, or it fell out of its group) does not run them beside their new owner.
+/// Positions it did not commit are read again by the next run (at-least-once); a transaction it left open is
+/// aborted when the next run fences it.
+pub const TASK_STOP_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Aborts the task behind `handle` if it has not ended `timeout` after its stop was asked for.
+async fn abandon_after(
+    timeout: Duration,
+    control: Rc<TaskControl>,
+    handle: tokio::task::AbortHandle,
+) {
+    tokio::time::sleep(timeout).await;
+    if handle.is_finished() {
+        return;
+    }
+    handle.abort();
+    tracing::warn!(
+        task = %control.key(),
+        "task did not stop within {timeout:?} (is its broker or database answering?); abandoned: what it \
+         did not commit is read again by its next run"
+    );
+    control.report(TaskState::Stopped);
+}
+
+/// A running task in the core's count, for as long as it lives.
+struct RunningTask(Arc<CoreMetrics>);
+
+impl RunningTask {
+    fn count(metrics: Arc<CoreMetrics>) -> Self {
+        metrics.tasks.fetch_add(1, Ordering::Relaxed);
+        Self(metrics)
+    }
+}
+
+impl Drop for RunningTask {
+    fn drop(&mut self) {
+        self.0.tasks.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 /// How often a core measures how busy it was.
