@@ -157,7 +157,11 @@ fn assert_internal_topics_in_kafka_connect_formats(
     let target = &latest
         .get(&format!("target-state-{name}"))
         .unwrap_or_else(|| panic!("no target-state-{name} in the config topic: {keys:?}"));
-    assert_eq!(target["state"], "STARTED", "target-state-{name}: {target}");
+    assert_eq!(
+        (&target["state"], &target["state.v2"]),
+        (&json!("STARTED"), &json!("STARTED")),
+        "target-state-{name}: {target}"
+    );
     for task in 0..tasks {
         let key = format!("task-{name}-{task}");
         let record = latest
