@@ -75,6 +75,14 @@ enum Command {
         #[command(flatten)]
         run: RunArgs,
     },
+    /// Run a worker of a Kafka Connect cluster as connect-distributed.sh does: the worker .properties file
+    /// names the group and the internal topics; connectors are created through the REST API
+    Distributed {
+        /// The worker config (connect-distributed.properties)
+        worker: std::path::PathBuf,
+        #[command(flatten)]
+        run: RunArgs,
+    },
     /// Produce one record per stdin line to a topic (like kcat -P)
     Produce {
         #[command(flatten)]
@@ -290,6 +298,9 @@ fn main() -> ExitCode {
             connectors,
             run,
         }) => (cli::run::Configs::Standalone { worker, connectors }, run),
+        Some(Command::Distributed { worker, run }) => {
+            (cli::run::Configs::Distributed { worker }, run)
+        }
         Some(command) => return run_command(cli.io, command),
     };
     let options = cli::run::RunOptions {
@@ -545,9 +556,10 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
             eprintln!("{message}");
             Ok(ExitCode::SUCCESS)
         }
-        Command::Validate { .. } | Command::Standalone { .. } | Command::Status { .. } => {
-            Ok(ExitCode::SUCCESS)
-        }
+        Command::Validate { .. }
+        | Command::Standalone { .. }
+        | Command::Distributed { .. }
+        | Command::Status { .. } => Ok(ExitCode::SUCCESS),
         Command::Group { command } => {
             let output = match command {
                 GroupCommand::List { connection } => {

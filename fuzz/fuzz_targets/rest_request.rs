@@ -116,6 +116,7 @@ fuzz_target!(|data: &[u8]| {
             topic_tracking: Default::default(),
         kafka_cluster_id: Default::default(),
             auth: Default::default(),
+            forwarding: Default::default(),
         });
         for (method, path, body) in requests {
             let Ok(uri) = Uri::try_from(path) else {

@@ -6,6 +6,7 @@
 //! from wait4. The broker shares the cores, so wall-clock rates and CPU per record are reported apart.
 
 mod broker;
+mod cluster;
 mod e2e;
 mod memory;
 mod pipeline;
@@ -30,7 +31,7 @@ use spec::{ChildResult, Client, Kind, Spec};
 pub const BATCH_SIZE_BYTES: usize = 1_000_000;
 
 const USAGE: &str = "\
-usage: perf [--broker HOST:PORT] [--out DIR] [--scale F] [--only produce,latency,consume,pipeline,e2e]
+usage: perf [--broker HOST:PORT] [--out DIR] [--scale F] [--only produce,latency,consume,pipeline,e2e,cluster]
        perf memory [--out DIR]     RSS idle / under load / stalled sink, and start-up to first record
 
 Without --broker every scenario gets a fresh in-memory tansu on a free port.
@@ -73,6 +74,9 @@ fn main() -> anyhow::Result<()> {
     }
     if wants("pipeline") {
         pipeline(&options, &mut results)?;
+    }
+    if wants("cluster") {
+        cluster(&options, &mut results)?;
     }
     if wants("e2e") {
         results.add_e2e(e2e::run(
@@ -412,6 +416,33 @@ fn consume(options: &Options, results: &mut report::Results) -> anyhow::Result<(
 }
 
 /// kafka → JSON converter → InsertField, ReplaceField, MaskField → kafka in `engine --cores N`.
+fn cluster(options: &Options, results: &mut report::Results) -> anyhow::Result<()> {
+    let engine = engine_binary()?;
+    let partitions = 6;
+    let records = scaled(options, 2_000_000);
+    eprintln!("cluster (engine distributed × 1, 2, 3: FileStreamSink, 6 tasks → /dev/null): {records} records");
+    let broker = Broker::start(options.broker.as_deref())?;
+    let source = format!("perf-cluster-source-{}", run_id());
+    create_topic(&broker.address, &source, partitions)?;
+    let spec = Spec {
+        records,
+        partitions,
+        ..base_spec(Client::Pipewright, Kind::FillJson, &broker.address, &source)
+    };
+    eprintln!("  filling {source} with {records} JSON records of ~170 B");
+    run_child_quiet(&spec)?;
+    for workers in [1usize, 2, 3] {
+        let run = cluster::run(&engine, &broker.address, &source, records, workers, 6)?;
+        eprintln!(
+            "  {workers} worker(s): {:>10.0} records/s, tasks running {:.1} s after the connector was created",
+            run.records_per_s(),
+            run.tasks_running_after.as_secs_f64()
+        );
+        results.add_cluster(run);
+    }
+    Ok(())
+}
+
 fn pipeline(options: &Options, results: &mut report::Results) -> anyhow::Result<()> {
     let engine = engine_binary()?;
     let partitions = 4;

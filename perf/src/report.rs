@@ -19,6 +19,7 @@ pub struct Results {
     /// (cores, run)
     pipeline: Vec<(usize, EngineRun)>,
     e2e: Vec<E2eRun>,
+    cluster: Vec<crate::cluster::ClusterRun>,
 }
 
 const PERCENTILES: &[(f64, &str)] = &[
@@ -65,6 +66,10 @@ impl Results {
 
     pub fn add_pipeline(&mut self, cores: usize, run: EngineRun) {
         self.pipeline.push((cores, run));
+    }
+
+    pub fn add_cluster(&mut self, run: crate::cluster::ClusterRun) {
+        self.cluster.push(run);
     }
 
     pub fn add_e2e(&mut self, runs: Vec<E2eRun>) {
@@ -254,6 +259,19 @@ impl Results {
                 );
             }
             md.push('\n');
+        }
+        if !self.cluster.is_empty() {
+            md.push_str("\n### A Connect cluster of `engine distributed` workers (--cores 1 each; this machine's 2 cores are shared by every worker and the broker): FileStreamSink, 6 tasks, at its defaults, Kafka → /dev/null\n\n| workers | records | records/s | connector created → all tasks running |\n|---:|---:|---:|---:|\n");
+            for run in &self.cluster {
+                let _ = writeln!(
+                    md,
+                    "| {} | {} | {:.0} | {:.1} s |",
+                    run.workers,
+                    run.records,
+                    run.records_per_s(),
+                    run.tasks_running_after.as_secs_f64()
+                );
+            }
         }
         if !self.e2e.is_empty() {
             self.write_e2e(out, &mut md)?;

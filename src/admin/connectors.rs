@@ -78,7 +78,7 @@ fn query_flag(query: &Option<String>, name: &str) -> Result<bool, RestError> {
 }
 
 /// `+` and `%XX` of a query component decoded; a `%` not followed by two hex digits stays as it is.
-fn percent_decode(text: &str) -> String {
+pub(super) fn percent_decode(text: &str) -> String {
     let bytes = text.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;

@@ -5,13 +5,16 @@
 //! record. Each connection is served on its own, so a slow client holds up no other: headers must arrive within
 //! [`HEADER_READ_TIMEOUT`] (a TLS handshake too) and a whole request within [`REQUEST_TIMEOUT`], and heads and
 //! bodies are bounded. Listeners are http or https (rustls, the TLS the worker config built, client certificates
-//! checked there); who may call is [`auth`]'s to say, before any handler runs.
+//! checked there); who may call is [`auth`]'s to say, before any handler runs. In a distributed cluster a
+//! follower sends the changes to the leader ([`forward`]), after `auth` and before the handlers.
 
 pub mod auth;
 mod connectors;
 pub mod error;
+pub mod forward;
 pub mod loggers;
 mod plugins;
+pub mod rest_client;
 #[cfg(test)]
 mod tests;
 
@@ -36,6 +39,7 @@ use tower_http::timeout::TimeoutLayer;
 use crate::config::rest_server::{RestAuth, RestListener, RestScheme, RestTls};
 use crate::worker::WorkerHandle;
 use error::RestError;
+pub use forward::LeaderForwarding;
 pub use loggers::LogLevels;
 
 /// The most bytes a request's line and headers may take (hyper's read buffer).
@@ -60,6 +64,8 @@ pub struct RestState {
     pub kafka_cluster_id: Arc<ClusterId>,
     /// Who may call: every route, the unknown ones included, answers 401 without acceptable credentials.
     pub auth: RestAuth,
+    /// How a follower reaches the leader it forwards changes to.
+    pub forwarding: LeaderForwarding,
 }
 
 /// The id of the worker's Kafka cluster: read from the broker once something asks for it (the first `GET /`),
@@ -132,6 +138,7 @@ fn look_up_cluster_id(
 /// Every route of the API.
 pub fn router(state: RestState) -> Router {
     let auth = state.auth.clone();
+    let forwarding = state.clone();
     let routes = Router::new()
         .route("/", get(root))
         .route("/health", get(health))
@@ -193,7 +200,13 @@ pub fn router(state: RestState) -> Router {
             StatusCode::REQUEST_TIMEOUT,
             REQUEST_TIMEOUT,
         ))
-        .with_state(state);
+        .with_state(state)
+        // Outside the request's time limit: the leader has its own (`LeaderForwarding::timeout`), answered
+        // with a 500 that names it.
+        .layer(axum::middleware::from_fn_with_state(
+            forwarding,
+            forward::to_leader,
+        ));
     if auth.is_required() {
         // Outermost, so nothing (not even the body limit's read) happens for a caller it refuses.
         routes.layer(axum::middleware::from_fn_with_state(

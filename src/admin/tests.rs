@@ -26,7 +26,7 @@ impl TaskRunner for NoTasks {
 }
 
 /// A worker served on a task of the test's runtime, as the control thread serves it.
-fn state(dir: &tempfile::TempDir) -> RestState {
+pub(super) fn state(dir: &tempfile::TempDir) -> RestState {
     let (worker_handle, mut calls) = WorkerHandle::channel();
     let mut worker = Worker::new(
         "host:8083",
@@ -46,6 +46,7 @@ fn state(dir: &tempfile::TempDir) -> RestState {
         topic_tracking: Default::default(),
         kafka_cluster_id: Default::default(),
         auth: Default::default(),
+        forwarding: Default::default(),
     }
 }
 
@@ -520,6 +521,7 @@ async fn health_answers_healthy_while_the_worker_answers_and_unhealthy_once_it_i
         topic_tracking: Default::default(),
         kafka_cluster_id: Default::default(),
         auth: Default::default(),
+        forwarding: Default::default(),
     };
     let (status, body) = send(&gone, Method::GET, "/health", None).await;
     assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR, "{body}");
@@ -921,6 +923,13 @@ async fn a_client_stalling_in_the_tls_handshake_is_cut_off_while_others_are_answ
     let tls = crate::config::rest_server::RestTls {
         server: Arc::new(server),
         client_auth: Default::default(),
+        client: Arc::new(
+            rustls::ClientConfig::builder_with_provider(provider.clone())
+                .with_safe_default_protocol_versions()
+                .unwrap()
+                .with_root_certificates(rustls::RootCertStore::empty())
+                .with_no_client_auth(),
+        ),
     };
     let listener = crate::config::rest_server::RestListener {
         scheme: crate::config::rest_server::RestScheme::Https,

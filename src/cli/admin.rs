@@ -96,6 +96,7 @@ pub async fn create_topic(
                 name: name.to_owned(),
                 partitions,
                 replication_factor,
+                configs: Vec::new(),
             }],
             timeout_ms: timeout.as_millis().min(i32::MAX as u128) as i32,
         })

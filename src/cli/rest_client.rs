@@ -1,7 +1,7 @@
-//! Requests to a worker's REST API, for `engine status`: one HTTP/1.1 connection per request (hyper's client
-//! connection), over TLS for an https URL (the CA given, else the system's roots; a client certificate when
-//! given), with basic auth or a bearer token when given, a timeout on the whole exchange, and a bound on the body
-//! read.
+//! Requests to a worker's REST API, for `engine status`: the access the flags give (over TLS for an https URL,
+//! the CA given, else the system's roots; a client certificate when given; basic auth or a bearer token when
+//! given), a timeout on the whole exchange, and a bound on the body read. The exchange itself is
+//! [`crate::admin::rest_client`]'s, which forwarding to a leader uses too.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -10,81 +10,16 @@ use std::time::Duration;
 use anyhow::{bail, Context as _};
 use axum::body::Body;
 use base64::Engine as _;
-use hyper_util::rt::TokioIo;
 use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
-use tokio::io::{AsyncRead, AsyncWrite};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+
+pub use crate::admin::rest_client::RestUrl;
+use crate::admin::rest_client::{exchange, ExchangeError};
 
 /// How long one request may take, connect to last byte.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 /// The largest response body read (`/metrics` of many tasks is a few MB at most).
 pub const MAX_BODY_BYTES: usize = 64 * 1024 * 1024;
-
-/// Where a worker's REST API is: scheme, `host:port` and a path prefix.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RestUrl {
-    pub https: bool,
-    /// The host as written (an IPv6 address without brackets), for TLS's server name.
-    pub host: String,
-    pub authority: String,
-    pub prefix: String,
-}
-
-impl RestUrl {
-    /// `http[s]://host[:port][/prefix]` or `host:port[/prefix]` (http).
-    pub fn parse(url: &str) -> anyhow::Result<Self> {
-        let (https, rest) = match url.split_once("://") {
-            Some((scheme, rest)) if scheme.eq_ignore_ascii_case("http") => (false, rest),
-            Some((scheme, rest)) if scheme.eq_ignore_ascii_case("https") => (true, rest),
-            Some((scheme, _)) => {
-                bail!("{url}: workers serve http:// and https:// REST URLs (not {scheme}://)")
-            }
-            None => (false, url),
-        };
-        let (authority, prefix) = match rest.find('/') {
-            Some(slash) => (&rest[..slash], rest[slash..].trim_end_matches('/')),
-            None => (rest, ""),
-        };
-        if authority.is_empty() {
-            bail!("{url}: no host:port");
-        }
-        let (host, port) = match authority.strip_prefix('[') {
-            Some(bracketed) => {
-                let (host, after) = bracketed
-                    .split_once(']')
-                    .with_context(|| format!("{url}: no ] after the IPv6 host"))?;
-                (host, after.strip_prefix(':'))
-            }
-            None => match authority.rsplit_once(':') {
-                Some((host, port)) => (host, Some(port)),
-                None => (authority, None),
-            },
-        };
-        let port: u16 = match port {
-            Some(port) => port
-                .parse()
-                .with_context(|| format!("{url}: bad port {port:?}"))?,
-            None if https => 443,
-            None => 80,
-        };
-        let authority = if host.contains(':') {
-            format!("[{host}]:{port}")
-        } else {
-            format!("{host}:{port}")
-        };
-        Ok(Self {
-            https,
-            host: host.to_owned(),
-            authority,
-            prefix: prefix.to_owned(),
-        })
-    }
-
-    fn target(&self, path: &str) -> String {
-        let scheme = if self.https { "https" } else { "http" };
-        format!("{scheme}://{}{}{path}", self.authority, self.prefix)
-    }
-}
 
 /// How to reach a worker whose REST API is protected (the flags of `engine status`).
 #[derive(Debug, Clone, Default)]
@@ -222,54 +157,26 @@ impl RestClient {
 
     async fn get_unbounded(&self, path: &str) -> anyhow::Result<String> {
         let target = self.url.target(path);
-        let stream = tokio::net::TcpStream::connect(&self.url.authority)
-            .await
-            .with_context(|| {
-                format!("{target}: cannot connect (is the worker running, with its REST API on?)")
-            })?;
-        match &self.tls {
-            None => self.exchange(stream, path, &target).await,
-            Some(connector) => {
-                let name = ServerName::try_from(self.url.host.clone()).with_context(|| {
-                    format!("{target}: {:?} is no TLS server name", self.url.host)
-                })?;
-                let stream = connector
-                    .connect(name, stream)
-                    .await
-                    .with_context(|| format!("{target}: TLS handshake"))?;
-                self.exchange(stream, path, &target).await
-            }
-        }
-    }
-
-    async fn exchange<S>(&self, stream: S, path: &str, target: &str) -> anyhow::Result<String>
-    where
-        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-    {
-        let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-            .await
-            .with_context(|| format!("{target}: HTTP handshake"))?;
-        let driver = tokio::spawn(connection);
-        let mut request = hyper::Request::get(format!("{}{path}", self.url.prefix))
-            .header(hyper::header::HOST, &self.url.authority);
+        let mut request = hyper::Request::get(path);
         if let Some(authorization) = &self.authorization {
             request = request.header(hyper::header::AUTHORIZATION, authorization);
         }
         let request = request
             .body(Body::empty())
             .context("building the request")?;
-        let response = sender
-            .send_request(request)
-            .await
-            .with_context(|| format!("GET {target}"))?;
-        let status = response.status();
-        let body = axum::body::to_bytes(Body::new(response.into_body()), MAX_BODY_BYTES)
-            .await
-            .with_context(|| {
-                format!("GET {target}: reading the body (at most {MAX_BODY_BYTES} bytes)")
-            })?;
-        driver.abort();
-        let body = String::from_utf8_lossy(&body).into_owned();
+        let answer = match exchange(&self.url, self.tls.as_ref(), request, MAX_BODY_BYTES).await {
+            Ok(answer) => answer,
+            Err(ExchangeError::Connect(e)) => {
+                return Err(e).with_context(|| {
+                    format!(
+                        "{target}: cannot connect (is the worker running, with its REST API on?)"
+                    )
+                })
+            }
+            Err(e) => bail!("GET {target}: {e}"),
+        };
+        let status = answer.head.status;
+        let body = String::from_utf8_lossy(&answer.body).into_owned();
         if status == hyper::StatusCode::UNAUTHORIZED {
             bail!(
                 "GET {target}: 401 Unauthorized: {} (give --basic-auth USER:PASSWORD or --bearer-token-file FILE)",
@@ -280,44 +187,5 @@ impl RestClient {
             bail!("GET {target}: {status}: {}", body.trim());
         }
         Ok(body)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn urls_take_a_scheme_a_port_and_a_prefix() {
-        let url = RestUrl::parse("http://127.0.0.1:8083/").unwrap();
-        assert_eq!(
-            (url.authority.as_str(), url.prefix.as_str()),
-            ("127.0.0.1:8083", "")
-        );
-        let url = RestUrl::parse("worker:9000/connect").unwrap();
-        assert_eq!(
-            (url.authority.as_str(), url.prefix.as_str()),
-            ("worker:9000", "/connect")
-        );
-        assert_eq!(
-            RestUrl::parse("http://worker").unwrap().authority,
-            "worker:80"
-        );
-        let url = RestUrl::parse("https://worker:8443/").unwrap();
-        assert!(url.https);
-        assert_eq!(
-            (url.host.as_str(), url.authority.as_str()),
-            ("worker", "worker:8443")
-        );
-        assert_eq!(
-            RestUrl::parse("HTTPS://worker").unwrap().authority,
-            "worker:443"
-        );
-        assert_eq!(
-            RestUrl::parse("http://[::1]:8083").unwrap().authority,
-            "[::1]:8083"
-        );
-        assert!(RestUrl::parse("ftp://worker:21").is_err());
-        assert!(RestUrl::parse("http:///x").is_err());
     }
 }

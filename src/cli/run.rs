@@ -11,6 +11,7 @@ use crate::config::rest_server::{
     ClientAuth, RestListener, RestScheme, RestServerSpec, DEFAULT_REST_HOST, DEFAULT_REST_PORT,
 };
 use crate::runtime::backend::IoChoice;
+use crate::worker::distributed::{Distributed, DistributedOptions};
 use crate::worker::standalone::{Standalone, StandaloneOptions};
 
 /// The config files a worker runs.
@@ -23,6 +24,44 @@ pub enum Configs {
         worker: PathBuf,
         connectors: Vec<PathBuf>,
     },
+    /// `engine distributed WORKER`.
+    Distributed { worker: PathBuf },
+}
+
+/// A started worker of either mode, before its loop runs.
+enum StartedWorker {
+    Standalone(Standalone),
+    Distributed(Box<Distributed>),
+}
+
+impl StartedWorker {
+    fn runtime(&self) -> tokio::runtime::Handle {
+        match self {
+            StartedWorker::Standalone(w) => w.runtime(),
+            StartedWorker::Distributed(w) => w.runtime(),
+        }
+    }
+
+    fn handle(&self) -> crate::worker::WorkerHandle {
+        match self {
+            StartedWorker::Standalone(w) => w.handle(),
+            StartedWorker::Distributed(w) => w.handle(),
+        }
+    }
+
+    fn core_count(&self) -> usize {
+        match self {
+            StartedWorker::Standalone(w) => w.core_count(),
+            StartedWorker::Distributed(w) => w.core_count(),
+        }
+    }
+
+    fn backend_name(&self) -> &'static str {
+        match self {
+            StartedWorker::Standalone(w) => w.backend_name(),
+            StartedWorker::Distributed(w) => w.backend_name(),
+        }
+    }
 }
 
 /// The REST API's address when neither `--rest-listen` nor the worker's config gives one.
@@ -106,6 +145,7 @@ pub fn run(options: RunOptions) -> anyhow::Result<i32> {
     let config = match &options.configs {
         Configs::File(path) => config::load(path),
         Configs::Standalone { worker, connectors } => config::load_standalone(worker, connectors),
+        Configs::Distributed { worker } => config::load_distributed(worker),
     }
     .map_err(|errors| anyhow::anyhow!("{errors}"))?;
     if let Configs::File(path) = &options.configs {
@@ -125,18 +165,47 @@ pub fn run(options: RunOptions) -> anyhow::Result<i32> {
         .clone()
         .or_else(|| listeners.first().map(RestListener::address))
         .unwrap_or_else(|| "-".into());
-    let mut standalone = Standalone::start(StandaloneOptions {
-        cores: options.cores,
-        io: options.io,
-        state_dir: options.state_dir.clone(),
-        offset_file: worker.offset_file.clone(),
-        shutdown_timeout: options
-            .shutdown_timeout
-            .or(worker.task_shutdown_timeout)
-            .unwrap_or(DEFAULT_SHUTDOWN_TIMEOUT),
-        worker_id,
-    })
-    .map_err(anyhow::Error::msg)?;
+    let shutdown_timeout = options
+        .shutdown_timeout
+        .or(worker.task_shutdown_timeout)
+        .unwrap_or(DEFAULT_SHUTDOWN_TIMEOUT);
+    let standalone = match &worker.distributed {
+        None => StartedWorker::Standalone(
+            Standalone::start(StandaloneOptions {
+                cores: options.cores,
+                io: options.io,
+                state_dir: options.state_dir.clone(),
+                offset_file: worker.offset_file.clone(),
+                shutdown_timeout,
+                worker_id,
+            })
+            .map_err(anyhow::Error::msg)?,
+        ),
+        Some(spec) => {
+            let client = config.defaults().admin_client().ok_or_else(|| {
+                anyhow::anyhow!(
+                    "{}: a distributed worker needs bootstrap.servers: the cluster its group and internal topics live in",
+                    config.file
+                )
+            })?;
+            let scheme = listeners.first().map_or("http", |l| l.scheme_name());
+            StartedWorker::Distributed(Box::new(
+                Distributed::start(
+                    DistributedOptions {
+                        cores: options.cores,
+                        io: options.io,
+                        shutdown_timeout,
+                        rest_url: format!("{scheme}://{worker_id}/"),
+                        worker_id,
+                        spec: spec.clone(),
+                        client,
+                    },
+                    config.defaults(),
+                )
+                .map_err(anyhow::Error::msg)?,
+            ))
+        }
+    };
     tracing::info!(
         cores = standalone.core_count(),
         backend = standalone.backend_name(),
@@ -166,6 +235,7 @@ pub fn run(options: RunOptions) -> anyhow::Result<i32> {
                     topic_tracking: worker.topic_tracking,
                     kafka_cluster_id: kafka_cluster_id.clone(),
                     auth: worker.rest.auth.clone(),
+                    forwarding: crate::admin::LeaderForwarding::new(worker.rest.tls.as_ref()),
                 };
                 runtime.spawn(server.serve(state));
                 let scheme = listener.scheme_name();
@@ -179,9 +249,14 @@ pub fn run(options: RunOptions) -> anyhow::Result<i32> {
             Err(e) => eprintln!("% engine: REST API not started: {e}"),
         }
     }
-    let defaults = config.defaults();
-    standalone.run_connectors(config.pipelines, defaults)?;
-    Ok(standalone.run())
+    match standalone {
+        StartedWorker::Standalone(mut standalone) => {
+            let defaults = config.defaults();
+            standalone.run_connectors(config.pipelines, defaults)?;
+            Ok(standalone.run())
+        }
+        StartedWorker::Distributed(distributed) => Ok(distributed.run()),
+    }
 }
 
 #[cfg(test)]

@@ -67,7 +67,13 @@ macro_rules! client_under_test {
     )*};
 }
 
-client_under_test!(Producer, Consumer, GroupMember, AdminClient);
+client_under_test!(
+    Producer,
+    Consumer,
+    GroupMember,
+    AdminClient,
+    crate::client::worker_group::member::WorkerGroupMember
+);
 
 /// An answer to hand back: a response, or a request's failure.
 pub(crate) trait IntoAnswer {

@@ -34,6 +34,11 @@ pub enum ConnectProtocolChoice {
 #[derive(Debug, Clone, PartialEq)]
 pub struct DistributedSpec {
     pub group_id: String,
+    /// `group.instance.id`: static membership (KIP-345) of the worker group, so a worker restarted within
+    /// session.timeout.ms gets its own work back without a rebalance of the others. Off unless set (Kafka
+    /// Connect has no such key): a broker must answer a static leader's rejoin with a new generation, as
+    /// Apache Kafka does; the tansu the tests run against does not.
+    pub group_instance_id: Option<String>,
     pub config_topic: String,
     pub offset_topic: String,
     pub status_topic: String,
@@ -56,6 +61,10 @@ pub struct DistributedSpec {
 /// Every key of [`DistributedSpec`], with what it means.
 pub const DISTRIBUTED_KEYS: &[(&str, &str)] = &[
     ("group.id", "The worker group (the Connect cluster) to join"),
+    (
+        "group.instance.id",
+        "Static membership of the worker group (KIP-345); unset: dynamic",
+    ),
     (
         "config.storage.topic",
         "Topic of connector configs (1 partition, compacted)",
@@ -225,6 +234,9 @@ impl DistributedKeys {
         };
         let spec = DistributedSpec {
             group_id,
+            group_instance_id: get("group.instance.id")
+                .map(|(_, v)| v.trim().to_owned())
+                .filter(|v| !v.is_empty()),
             config_topic,
             offset_topic,
             status_topic,

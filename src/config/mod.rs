@@ -432,6 +432,9 @@ pub fn parse_connector(
         .collect();
     let mut document = connect_form::read_map(name, config, Arc::from(source), kafka, catalog);
     document.worker = defaults.worker.entries.clone();
+    // A distributed worker's keys are those of its mode: read as a standalone worker's, its group and topic
+    // keys would be errors in every connector.
+    document.distributed = defaults.worker.distributed.is_some();
     let mut parsed = build::build(document, catalog)?;
     Ok(parsed.pipelines.remove(0))
 }

@@ -108,11 +108,15 @@ pub enum ClientAuth {
     Required,
 }
 
-/// The TLS of every https listener.
+/// The TLS of every https listener, and of the requests this worker sends another's https listener (a request
+/// forwarded to the leader), as Kafka Connect's REST client takes the same keys.
 #[derive(Debug, Clone)]
 pub struct RestTls {
     pub server: Arc<rustls::ServerConfig>,
     pub client_auth: ClientAuth,
+    /// Trusts the truststore's CAs when one is read (with `ssl.client.auth` on), else the system's; presents
+    /// the keystore's certificate when asked for one.
+    pub client: Arc<rustls::ClientConfig>,
 }
 
 /// The users of basic auth, from a PropertyFileLoginModule credentials file (`user=password` or
@@ -619,6 +623,9 @@ fn tls(
     }
     let (chain, key, key_entry) = identity?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
+    // The same identity, presented to other workers (checked as the server's first, for its message).
+    let client_identity = (chain.clone(), key.clone_key());
+    let client_roots = roots.clone();
     let builder = match rustls::ServerConfig::builder_with_provider(provider.clone())
         .with_protocol_versions(&versions)
     {
@@ -633,7 +640,7 @@ fn tls(
         Some(roots) => {
             let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
                 Arc::new(roots),
-                provider,
+                provider.clone(),
             );
             let verifier = if client_auth == ClientAuth::Requested {
                 verifier.allow_unauthenticated()
@@ -653,15 +660,62 @@ fn tls(
     match builder.with_single_cert(chain, key) {
         Ok(mut server) => {
             server.alpn_protocols = vec![b"http/1.1".to_vec()];
+            let client = client_config(
+                provider,
+                &versions,
+                client_roots,
+                client_identity,
+                key_entry,
+                problems,
+            )?;
             Some(RestTls {
                 server: Arc::new(server),
                 client_auth,
+                client: Arc::new(client),
             })
         }
         Err(e) => {
             problems.push(problem(
                 key_entry,
                 format!("the keystore's key and certificate cannot serve TLS: {e}"),
+            ));
+            None
+        }
+    }
+}
+
+/// The TLS a request to another worker's https listener goes with: `roots` (none: the system's CAs) vouch for
+/// its certificate, and this worker's own certificate is presented when asked for.
+fn client_config(
+    provider: Arc<rustls::crypto::CryptoProvider>,
+    versions: &[&'static rustls::SupportedProtocolVersion],
+    roots: Option<rustls::RootCertStore>,
+    (chain, key): (Vec<CertificateDer<'static>>, PrivateKeyDer<'static>),
+    key_entry: &Entry,
+    problems: &mut Vec<Problem>,
+) -> Option<rustls::ClientConfig> {
+    let roots = roots.unwrap_or_else(|| {
+        let mut system = rustls::RootCertStore::empty();
+        // Certificates the system store holds but rustls cannot use are skipped; with none usable, a forwarded
+        // request fails naming the leader and the certificate it could not check.
+        system.add_parsable_certificates(rustls_native_certs::load_native_certs().certs);
+        system
+    });
+    let built = rustls::ClientConfig::builder_with_provider(provider)
+        .with_protocol_versions(versions)
+        .map(|builder| builder.with_root_certificates(roots))
+        .and_then(|builder| builder.with_client_auth_cert(chain, key));
+    match built {
+        Ok(mut client) => {
+            client.alpn_protocols = vec![b"http/1.1".to_vec()];
+            Some(client)
+        }
+        Err(e) => {
+            problems.push(problem(
+                key_entry,
+                format!(
+                    "the keystore's key and certificate cannot be presented to other workers: {e}"
+                ),
             ));
             None
         }
@@ -1337,6 +1391,71 @@ mod tests {
         )
         .unwrap_err();
         assert!(errors.contains("no listener is https"), "{errors}");
+    }
+
+    /// Runs a TLS handshake between `client` and `server` in memory; the error of the side that gave up.
+    fn handshake(
+        client: Arc<rustls::ClientConfig>,
+        server: Arc<rustls::ServerConfig>,
+    ) -> Result<(), rustls::Error> {
+        let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+        let mut client = rustls::ClientConnection::new(client, name)?;
+        let mut server = rustls::ServerConnection::new(server)?;
+        for _ in 0..20 {
+            let mut bytes = Vec::new();
+            client.write_tls(&mut bytes).unwrap();
+            server.read_tls(&mut bytes.as_slice()).unwrap();
+            server.process_new_packets()?;
+            let mut bytes = Vec::new();
+            server.write_tls(&mut bytes).unwrap();
+            client.read_tls(&mut bytes.as_slice()).unwrap();
+            client.process_new_packets()?;
+            if !client.is_handshaking() && !server.is_handshaking() {
+                return Ok(());
+            }
+        }
+        panic!("the handshake did not end");
+    }
+
+    #[test]
+    fn the_client_side_trusts_the_truststore_and_presents_the_keystore_to_other_workers() {
+        let dir = tempfile::tempdir().unwrap();
+        let pki = pki();
+        write(
+            dir.path(),
+            "ks.pem",
+            &(pki.server_pem.clone() + &pki.server_key_pem),
+        );
+        write(dir.path(), "ca.pem", &pki.ca_pem);
+        // A worker asking for client certificates: another worker with the same keys is let in.
+        let worker = load(
+            dir.path(),
+            "listeners=https://127.0.0.1:8443\nlisteners.https.ssl.keystore.location=DIR/ks.pem\nlisteners.https.ssl.truststore.location=DIR/ca.pem\nlisteners.https.ssl.client.auth=required",
+        )
+        .unwrap();
+        let tls = worker.rest.tls.unwrap();
+        handshake(tls.client.clone(), tls.server.clone()).unwrap();
+        // A client without the keystore's certificate is not.
+        let mut roots = rustls::RootCertStore::empty();
+        for cert in CertificateDer::pem_slice_iter(pki.ca_pem.as_bytes()) {
+            roots.add(cert.unwrap()).unwrap();
+        }
+        let anonymous = rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+        assert!(handshake(Arc::new(anonymous), tls.server.clone()).is_err());
+        // Without a truststore the system's CAs are trusted, which do not vouch for this CA's certificate.
+        let worker = load(
+            dir.path(),
+            "listeners=https://127.0.0.1:8443\nlisteners.https.ssl.keystore.location=DIR/ks.pem",
+        )
+        .unwrap();
+        let tls = worker.rest.tls.unwrap();
+        assert!(handshake(tls.client.clone(), tls.server.clone()).is_err());
     }
 
     #[test]

@@ -44,6 +44,7 @@ pub async fn ensure_topic(common: CommonConfig, topic: &str) -> Result<(), Conne
                 name: topic.to_owned(),
                 partitions: 1,
                 replication_factor: -1,
+                configs: Vec::new(),
             }],
             timeout_ms: 30_000,
         })

@@ -5,6 +5,7 @@
 //! threads or async: every function here takes bytes (or values) and gives back values (or bytes).
 
 pub mod compression;
+pub mod connect_protocol;
 pub mod consumer_protocol;
 pub mod error;
 pub mod frame;

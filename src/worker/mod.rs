@@ -5,6 +5,7 @@
 //! it talks to the engine through [`TaskRunner`]. Its stores sit behind traits ([`store`]): files for one
 //! process; Kafka topics come with distributed mode. It never touches a record.
 
+pub mod distributed;
 pub mod handle;
 pub mod offsets;
 pub mod requests;
@@ -25,7 +26,7 @@ use crate::engine::Engine;
 
 pub use handle::WorkerHandle;
 use status::{ConnectorStatus, StatusStore, TargetState, TaskStatus};
-use store::{ConfigStore, StoreError};
+use store::{ConfigStore, StoreError, StoredConnector};
 
 /// What runs the worker's tasks: the engine, or a recording double in tests.
 pub trait TaskRunner: Send {
@@ -147,6 +148,11 @@ pub struct Worker {
     /// The `[kafka]` settings and worker keys every connector starts from.
     defaults: crate::config::ConnectorDefaults,
     role: ClusterRole,
+    /// Distributed mode: the tasks the group assigned to this worker; `None` (standalone): every task runs
+    /// here.
+    assigned: Option<BTreeSet<TaskKey>>,
+    /// Tasks started here and not stopped since: what a stop, pause or resume reaches.
+    running: BTreeSet<TaskKey>,
 }
 
 impl Worker {
@@ -167,6 +173,8 @@ impl Worker {
             finished: BTreeSet::new(),
             defaults: crate::config::ConnectorDefaults::default(),
             role: ClusterRole::Standalone,
+            assigned: None,
+            running: BTreeSet::new(),
         }
     }
 
@@ -265,11 +273,20 @@ impl Worker {
     /// running starts or resumes them. The target state is stored, so it survives a restart.
     pub fn set_target_state(&mut self, name: &str, target: TargetState) -> Result<(), WorkerError> {
         let mut stored = self.configs.load()?.remove(name).unwrap_or_default();
-        let connector = self
-            .connectors
-            .remove(name)
-            .ok_or_else(|| WorkerError::UnknownConnector(name.to_owned()))?;
-        let mut connector = connector;
+        if !self.connectors.contains_key(name) {
+            return Err(WorkerError::UnknownConnector(name.to_owned()));
+        }
+        self.apply_target_state(name, target);
+        stored.target = target;
+        self.configs.put(name, &stored)?;
+        Ok(())
+    }
+
+    /// Moves the tasks of connector `name` running here to `target`, without storing it.
+    fn apply_target_state(&mut self, name: &str, target: TargetState) {
+        let Some(mut connector) = self.connectors.remove(name) else {
+            return;
+        };
         match (connector.target, target) {
             (from, to) if from == to => {}
             (TargetState::Stopped, _) => {
@@ -277,28 +294,25 @@ impl Worker {
                 self.start_tasks(&connector);
             }
             (_, TargetState::Stopped) => {
-                self.stop_tasks(&connector);
-                for key in connector.task_keys() {
+                for key in self.running_keys(&connector) {
                     self.statuses
                         .put(&key, TaskStatus::unassigned(&self.worker_id));
                 }
+                self.stop_tasks(&connector);
             }
             (_, TargetState::Paused) => {
-                for key in connector.task_keys() {
+                for key in self.running_keys(&connector) {
                     self.runner.pause_task(&key);
                 }
             }
             (_, TargetState::Running) => {
-                for key in connector.task_keys() {
+                for key in self.running_keys(&connector) {
                     self.runner.resume_task(&key);
                 }
             }
         }
         connector.target = target;
         self.connectors.insert(name.to_owned(), connector);
-        stored.target = target;
-        self.configs.put(name, &stored)?;
-        Ok(())
     }
 
     /// Stops a connector's tasks and forgets it.
@@ -337,18 +351,161 @@ impl Worker {
 
     fn start_tasks(&mut self, connector: &Connector) {
         for index in 0..connector.task_count() {
+            let key = TaskKey::new(connector.spec.name.clone(), index);
+            if !self.is_assigned(&key) {
+                continue;
+            }
             let spec = self.new_task_spec(connector, index);
             self.runner.start_task(spec);
             if connector.target == TargetState::Paused {
-                self.runner
-                    .pause_task(&TaskKey::new(connector.spec.name.clone(), index));
+                self.runner.pause_task(&key);
             }
+            self.running.insert(key);
         }
     }
 
     fn stop_tasks(&mut self, connector: &Connector) {
         for key in connector.task_keys() {
-            self.runner.stop_task(&key);
+            if self.running.remove(&key) {
+                self.runner.stop_task(&key);
+            }
+        }
+    }
+
+    /// Whether `key` is this worker's to run.
+    fn is_assigned(&self, key: &TaskKey) -> bool {
+        self.assigned.as_ref().is_none_or(|a| a.contains(key))
+    }
+
+    /// The tasks of `connector` running here.
+    fn running_keys(&self, connector: &Connector) -> Vec<TaskKey> {
+        connector
+            .task_keys()
+            .filter(|key| self.running.contains(key))
+            .collect()
+    }
+
+    /// Distributed mode: from now on only `tasks` run here. Tasks no longer among them stop (committing their
+    /// positions); assigned ones of known, not stopped connectors start. A task of a connector whose config
+    /// has not arrived yet starts when it does ([`Worker::apply_stored`]).
+    pub fn set_assignment(&mut self, tasks: BTreeSet<TaskKey>) {
+        for key in self.running.clone() {
+            if !tasks.contains(&key) {
+                self.running.remove(&key);
+                self.runner.stop_task(&key);
+            }
+        }
+        self.assigned = Some(tasks.clone());
+        for key in tasks {
+            if self.running.contains(&key) {
+                continue;
+            }
+            let Some(connector) = self.connectors.get(&key.connector) else {
+                continue;
+            };
+            if key.index >= connector.task_count() || connector.target == TargetState::Stopped {
+                continue;
+            }
+            let spec = self.new_task_spec(connector, key.index);
+            let paused = connector.target == TargetState::Paused;
+            self.runner.start_task(spec);
+            if paused {
+                self.runner.pause_task(&key);
+            }
+            self.statuses
+                .put(&key, TaskStatus::unassigned(&self.worker_id));
+            self.running.insert(key);
+        }
+    }
+
+    /// Distributed mode: the group assigned connector `name` itself to this worker; its status says so.
+    pub fn connector_owned_here(&mut self, name: &str) {
+        let state = match self.connectors.get(name).map(|c| c.target) {
+            Some(TargetState::Paused) => "PAUSED",
+            Some(TargetState::Stopped) => "STOPPED",
+            _ => "RUNNING",
+        };
+        self.statuses.put_connector_status(
+            name,
+            TaskStatus {
+                state,
+                worker_id: self.worker_id.clone(),
+                trace: None,
+            },
+        );
+    }
+
+    /// The group generation this worker's statuses are written in (distributed mode).
+    pub fn set_generation(&mut self, generation: i32) {
+        self.statuses.set_generation(generation);
+    }
+
+    /// What the config store holds for connector `name` (`None`: nothing, or deleted).
+    pub fn stored_connector(&self, name: &str) -> Result<Option<StoredConnector>, WorkerError> {
+        Ok(self.configs.load()?.remove(name))
+    }
+
+    /// How far the config store has read (the config topic's offset in distributed mode; -1 otherwise).
+    pub fn config_offset(&self) -> i64 {
+        self.configs.offset()
+    }
+
+    /// The tasks running here.
+    pub fn running_tasks(&self) -> &BTreeSet<TaskKey> {
+        &self.running
+    }
+
+    /// What there is to run, as the group's leader assigns it: every connector with the number of tasks it
+    /// runs now (none while stopped).
+    pub fn work_units(&self) -> BTreeMap<String, u32> {
+        self.connectors
+            .iter()
+            .map(|(name, c)| (name.clone(), c.shown_task_count()))
+            .collect()
+    }
+
+    /// Distributed mode: brings connector `name` in line with what the config topic holds for it (`None`: it
+    /// was deleted), after another worker changed it or this one's own write came back. Nothing happens when
+    /// it already is.
+    pub fn apply_stored(&mut self, name: &str, stored: Option<StoredConnector>) {
+        let Some(stored) = stored else {
+            if let Some(connector) = self.connectors.remove(name) {
+                self.stop_tasks(&connector);
+                self.statuses.remove_connector(name);
+                self.finished.retain(|key| key.connector != name);
+                tracing::info!(connector = name, "connector deleted");
+            }
+            return;
+        };
+        let Some(config) = stored.config else {
+            return;
+        };
+        let unchanged_config = self
+            .connectors
+            .get(name)
+            .is_some_and(|c| c.spec.connector_config == config);
+        if !unchanged_config {
+            let source = format!("connector {name:?} of the config topic");
+            match crate::config::parse_connector(
+                name,
+                &config,
+                &self.defaults,
+                &source,
+                &crate::config::Registry,
+            ) {
+                Ok(spec) => {
+                    tracing::info!(connector = name, "connector configured");
+                    self.put_connector(spec, stored.target);
+                }
+                Err(errors) => {
+                    tracing::error!(connector = %name, %errors, "connector config of the config topic does not validate; not started")
+                }
+            }
+            return;
+        }
+        let current = self.connectors.get(name).map(|c| c.target);
+        if current != Some(stored.target) {
+            self.apply_target_state(name, stored.target);
         }
     }
 
@@ -435,7 +592,10 @@ impl Worker {
                     .collect();
                 let status = ConnectorStatus {
                     kind: connector_type(spec),
-                    worker_id: self.worker_id.clone(),
+                    worker_id: self
+                        .statuses
+                        .connector_status(name)
+                        .map_or_else(|| self.worker_id.clone(), |s| s.worker_id),
                     config,
                     target: connector.target,
                     tasks,

@@ -128,6 +128,10 @@ impl Worker {
                 target,
             },
         )?;
+        // Kafka Connect's leader writes each task's config after the connector's; a pipewright task runs
+        // from the connector's config and its index, so each task's is the connector's.
+        let tasks = vec![spec.connector_config.clone(); spec.tasks.max(1) as usize];
+        self.configs.put_task_configs(name, &tasks)?;
         tracing::info!(
             connector = name,
             target = target.as_str(),
@@ -214,11 +218,26 @@ impl Worker {
         if task >= connector.shown_task_count() {
             return Err(WorkerError::UnknownTask(name.to_owned(), task));
         }
+        let key = TaskKey::new(name, task);
+        if !self.is_assigned(&key) {
+            let owner = self
+                .statuses
+                .get(&key)
+                .map(|s| s.worker_id)
+                .filter(|w| !w.is_empty() && *w != self.worker_id);
+            return Err(WorkerError::BadRequest(match owner {
+                Some(owner) => format!(
+                    "task {task} of connector {name} runs on worker {owner}, not on this one: restart it there"
+                ),
+                None => format!("task {task} of connector {name} is not assigned to any worker yet"),
+            }));
+        }
         let spec = self.task_spec(name, task)?;
         self.runner.start_task(spec);
         if self.connector(name)?.target == TargetState::Paused {
-            self.runner.pause_task(&TaskKey::new(name, task));
+            self.runner.pause_task(&key);
         }
+        self.running.insert(key);
         Ok(())
     }
 

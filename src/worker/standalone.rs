@@ -179,47 +179,59 @@ impl Standalone {
                 }
             }
             drop(calls);
-            let (stopped_tx, mut stopped) = mpsc::unbounded_channel::<()>();
-            std::thread::spawn(move || {
-                worker.shutdown();
-                let _ = stopped_tx.send(());
-            });
-            let deadline = tokio::time::sleep(shutdown_timeout);
-            tokio::pin!(deadline);
-            loop {
-                tokio::select! {
-                    report = reports.recv() => match report {
-                        Some(report) => log_report(&report),
-                        None => return 0,
-                    },
-                    _ = stopped.recv() => {
-                        while let Ok(report) = reports.try_recv() {
-                            log_report(&report);
-                        }
-                        return 0;
-                    }
-                    () = &mut deadline => {
-                        eprintln!("% engine: stop did not finish within {shutdown_timeout:?}; exiting");
-                        return 1;
-                    }
-                    () = signals.next() => {
-                        eprintln!("% engine: second signal: exiting without waiting for the tasks to stop");
-                        return 1;
-                    }
-                }
-            }
+            shut_down(worker, &mut reports, shutdown_timeout, &mut signals).await
         })
     }
 }
 
+/// Stops every task of `worker` (sources stop, sinks drain, positions commit) and waits for it, logging the
+/// reports that still come, until `timeout` or a second signal. Returns the exit code: 0, or 1 when the stop
+/// did not finish in time or a signal cut it short.
+pub(super) async fn shut_down(
+    worker: Worker,
+    reports: &mut mpsc::UnboundedReceiver<TaskReport>,
+    shutdown_timeout: Duration,
+    signals: &mut Signals,
+) -> i32 {
+    let (stopped_tx, mut stopped) = mpsc::unbounded_channel::<()>();
+    std::thread::spawn(move || {
+        worker.shutdown();
+        let _ = stopped_tx.send(());
+    });
+    let deadline = tokio::time::sleep(shutdown_timeout);
+    tokio::pin!(deadline);
+    loop {
+        tokio::select! {
+            report = reports.recv() => match report {
+                Some(report) => log_report(&report),
+                None => return 0,
+            },
+            _ = stopped.recv() => {
+                while let Ok(report) = reports.try_recv() {
+                    log_report(&report);
+                }
+                return 0;
+            }
+            () = &mut deadline => {
+                eprintln!("% engine: stop did not finish within {shutdown_timeout:?}; exiting");
+                return 1;
+            }
+            () = signals.next() => {
+                eprintln!("% engine: second signal: exiting without waiting for the tasks to stop");
+                return 1;
+            }
+        }
+    }
+}
+
 /// SIGINT and SIGTERM, as one stream.
-struct Signals {
+pub(super) struct Signals {
     terminate: tokio::signal::unix::Signal,
     interrupt: tokio::signal::unix::Signal,
 }
 
 impl Signals {
-    fn new() -> std::io::Result<Self> {
+    pub(super) fn new() -> std::io::Result<Self> {
         use tokio::signal::unix::{signal, SignalKind};
         Ok(Self {
             terminate: signal(SignalKind::terminate())?,
@@ -227,7 +239,7 @@ impl Signals {
         })
     }
 
-    async fn next(&mut self) {
+    pub(super) async fn next(&mut self) {
         tokio::select! {
             _ = self.terminate.recv() => {}
             _ = self.interrupt.recv() => {}
@@ -235,7 +247,7 @@ impl Signals {
     }
 }
 
-fn log_report(report: &TaskReport) {
+pub(super) fn log_report(report: &TaskReport) {
     match &report.state {
         TaskState::Running => {
             tracing::info!(task = %report.task, core = report.core, "task running")

@@ -116,6 +116,14 @@ pub trait StatusStore: Send {
     fn get(&self, task: &TaskKey) -> Option<TaskStatus>;
     /// Forgets every task of `connector`.
     fn remove_connector(&mut self, connector: &str);
+    /// The status of a connector itself, where one worker of several runs it (distributed mode); a store of
+    /// one process keeps none: the connector runs where its tasks do.
+    fn put_connector_status(&mut self, _connector: &str, _status: TaskStatus) {}
+    fn connector_status(&self, _connector: &str) -> Option<TaskStatus> {
+        None
+    }
+    /// The group generation statuses written from now on carry (distributed mode).
+    fn set_generation(&mut self, _generation: i32) {}
 }
 
 /// Statuses of one process (Kafka Connect standalone's MemoryStatusBackingStore).

@@ -468,6 +468,7 @@ mod tests {
                 name: "t".into(),
                 partitions: 1,
                 replication_factor: -1,
+                configs: Vec::new(),
             }],
             timeout_ms: 1_000,
         };

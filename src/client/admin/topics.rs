@@ -1,6 +1,6 @@
 //! Topic operations: create, delete, and describe the cluster (brokers, topics, partitions, leaders).
 
-use kafka_protocol::messages::create_topics_request::CreatableTopic;
+use kafka_protocol::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig};
 use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
 use kafka_protocol::messages::{
     ApiKey, CreateTopicsRequest, DeleteTopicsRequest, MetadataRequest, MetadataResponse, TopicName,
@@ -45,6 +45,8 @@ pub struct NewTopic {
     pub partitions: i32,
     /// -1: the broker's default.
     pub replication_factor: i16,
+    /// Topic configs (`cleanup.policy`, …); the broker's defaults for the rest.
+    pub configs: Vec<(String, String)>,
 }
 
 /// CreateTopics, at the controller.
@@ -75,6 +77,18 @@ impl AdminOperation for CreateTopics {
                                 .with_name(topic_name(&t.name))
                                 .with_num_partitions(t.partitions)
                                 .with_replication_factor(t.replication_factor)
+                                .with_configs(
+                                    t.configs
+                                        .iter()
+                                        .map(|(name, value)| {
+                                            CreatableTopicConfig::default()
+                                                .with_name(StrBytes::from_string(name.clone()))
+                                                .with_value(Some(StrBytes::from_string(
+                                                    value.clone(),
+                                                )))
+                                        })
+                                        .collect(),
+                                )
                         })
                         .collect(),
                 ),
@@ -316,6 +330,7 @@ mod tests {
                 name: "t".into(),
                 partitions: 3,
                 replication_factor: -1,
+                configs: Vec::new(),
             }],
             timeout_ms: 5_000,
         };

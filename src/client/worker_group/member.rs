@@ -276,11 +276,11 @@ impl WorkerGroupMember {
             return None;
         }
         match self.phase {
-            Phase::Unjoined => {
-                if self.join_not_before.is_none_or(|t| now >= t) && !self.protocols.is_empty() {
-                    if let Some(transmit) = self.send_join() {
-                        return Some(transmit);
-                    }
+            Phase::Unjoined
+                if self.join_not_before.is_none_or(|t| now >= t) && !self.protocols.is_empty() =>
+            {
+                if let Some(transmit) = self.send_join() {
+                    return Some(transmit);
                 }
             }
             Phase::ReadyToSync => {
@@ -765,4 +765,224 @@ impl WorkerGroupMember {
 
 fn millis_i32(duration: Duration) -> i32 {
     i32::try_from(duration.as_millis()).unwrap_or(i32::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use kafka_protocol::messages::join_group_response::JoinGroupResponseMember;
+    use kafka_protocol::messages::HeartbeatResponse;
+
+    use super::*;
+    use crate::client::testing::{coordinator_is, metadata, ScriptedBroker};
+
+    const COORDINATOR: BrokerId = 7;
+
+    fn config(instance: Option<&str>) -> WorkerGroupConfig {
+        WorkerGroupConfig {
+            group_id: "connect-cluster".into(),
+            group_instance_id: instance.map(str::to_owned),
+            bootstrap_servers: vec!["boot:9092".into()],
+            session_timeout: Duration::from_secs(10),
+            heartbeat_interval: Duration::from_secs(3),
+            rebalance_timeout: Duration::from_secs(60),
+            retry_backoff: Duration::from_millis(100),
+            metadata_max_age: Duration::from_secs(300),
+        }
+    }
+
+    type Harness = ScriptedBroker<WorkerGroupMember>;
+
+    fn harness(instance: Option<&str>) -> Harness {
+        let mut member = WorkerGroupMember::new(config(instance)).expect("member");
+        member.set_protocols(vec![("compatible".into(), Bytes::from_static(b"meta"))]);
+        ScriptedBroker::new(member, metadata(&[(COORDINATOR, "coord", 9092)], &[]))
+    }
+
+    fn events(h: &mut Harness) -> Vec<WorkerGroupEvent> {
+        std::iter::from_fn(|| h.machine.poll_event()).collect()
+    }
+
+    fn join_ok(member: &str, generation: i32, leader: &str, members: &[&str]) -> Response {
+        Response::JoinGroup(
+            JoinGroupResponse::default()
+                .with_generation_id(generation)
+                .with_protocol_type(Some(StrBytes::from_static_str(PROTOCOL_TYPE_CONNECT)))
+                .with_protocol_name(Some(StrBytes::from_static_str("compatible")))
+                .with_leader(StrBytes::from_string(leader.into()))
+                .with_member_id(StrBytes::from_string(member.into()))
+                .with_members(
+                    members
+                        .iter()
+                        .map(|id| {
+                            JoinGroupResponseMember::default()
+                                .with_member_id(StrBytes::from_string(id.to_string()))
+                                .with_metadata(Bytes::from(format!("meta-{id}")))
+                        })
+                        .collect(),
+                ),
+        )
+    }
+
+    /// Metadata, FindCoordinator, then the JoinGroup request.
+    fn to_join(h: &mut Harness) -> (Transmit, JoinGroupRequest) {
+        let tx = h.poll().expect("FindCoordinator");
+        assert_eq!(tx.request.api_key(), ApiKey::FindCoordinator);
+        h.reply(&tx, coordinator_is("connect-cluster", COORDINATOR, "coord"));
+        let tx = h.poll().expect("JoinGroup");
+        let Request::JoinGroup(request) = tx.request.clone() else {
+            panic!("expected JoinGroup, got {tx:?}")
+        };
+        (tx, request)
+    }
+
+    #[test]
+    fn the_leader_joins_with_protocol_type_connect_assigns_and_gets_its_assignment() {
+        let mut h = harness(None);
+        let (tx, join) = to_join(&mut h);
+        assert_eq!(join.protocol_type.as_str(), "connect");
+        assert_eq!(join.protocols[0].name.as_str(), "compatible");
+        assert_eq!(join.protocols[0].metadata, Bytes::from_static(b"meta"));
+        assert_eq!(join.rebalance_timeout_ms, 60_000);
+        h.reply(&tx, join_ok("m1", 4, "m1", &["m1", "m2"]));
+        let lead = events(&mut h);
+        let [WorkerGroupEvent::Lead {
+            generation: 4,
+            members,
+            ..
+        }] = lead.as_slice()
+        else {
+            panic!("expected Lead, got {lead:?}")
+        };
+        assert_eq!(members.len(), 2);
+        assert_eq!(members[1].metadata, Bytes::from_static(b"meta-m2"));
+        // Nothing goes out before the caller assigned; a stale generation's assignment is ignored.
+        assert!(h.poll().is_none());
+        h.machine.assign(3, vec![]);
+        assert!(h.poll().is_none());
+        h.machine.assign(
+            4,
+            vec![
+                ("m1".into(), Bytes::from_static(b"a1")),
+                ("m2".into(), Bytes::from_static(b"a2")),
+            ],
+        );
+        let tx = h.poll().expect("SyncGroup");
+        let Request::SyncGroup(sync) = &tx.request else {
+            panic!("expected SyncGroup, got {tx:?}")
+        };
+        assert_eq!(sync.generation_id, 4);
+        assert_eq!(sync.assignments.len(), 2);
+        h.reply(
+            &tx,
+            Response::SyncGroup(
+                SyncGroupResponse::default().with_assignment(Bytes::from_static(b"a1")),
+            ),
+        );
+        let assigned = events(&mut h);
+        assert!(
+            matches!(assigned.as_slice(), [WorkerGroupEvent::Assigned { generation: 4, assignment, .. }] if assignment == &Bytes::from_static(b"a1")),
+            "{assigned:?}"
+        );
+        assert!(h.machine.is_stable());
+    }
+
+    #[test]
+    fn a_follower_syncs_with_no_assignments_and_rejoins_when_the_coordinator_says_rebalance() {
+        let mut h = harness(None);
+        let (tx, _) = to_join(&mut h);
+        h.reply(&tx, join_ok("m2", 1, "m1", &[]));
+        assert!(events(&mut h).is_empty());
+        let tx = h.poll().expect("SyncGroup");
+        let Request::SyncGroup(sync) = &tx.request else {
+            panic!("expected SyncGroup, got {tx:?}")
+        };
+        assert!(sync.assignments.is_empty());
+        h.reply(&tx, Response::SyncGroup(SyncGroupResponse::default()));
+        assert_eq!(events(&mut h).len(), 1);
+        h.pass(Duration::from_secs(3));
+        let tx = h.poll().expect("Heartbeat");
+        assert_eq!(tx.request.api_key(), ApiKey::Heartbeat);
+        h.reply(
+            &tx,
+            Response::Heartbeat(
+                HeartbeatResponse::default()
+                    .with_error_code(ResponseError::RebalanceInProgress.code()),
+            ),
+        );
+        assert_eq!(events(&mut h), vec![WorkerGroupEvent::RebalanceStarted]);
+        let tx = h.poll().expect("JoinGroup");
+        assert_eq!(tx.request.api_key(), ApiKey::JoinGroup);
+    }
+
+    #[test]
+    fn a_member_whose_coordinator_goes_silent_for_the_session_timeout_is_lost() {
+        let mut h = harness(None);
+        let (tx, _) = to_join(&mut h);
+        h.reply(&tx, join_ok("m2", 1, "m1", &[]));
+        let tx = h.poll().expect("SyncGroup");
+        h.reply(&tx, Response::SyncGroup(SyncGroupResponse::default()));
+        events(&mut h);
+        for _ in 0..3 {
+            h.pass(Duration::from_secs(3));
+            if let Some(tx) = h.poll() {
+                // Heartbeats go unanswered (the connection broke).
+                h.lose(&tx);
+            }
+        }
+        h.pass(Duration::from_secs(2));
+        assert!(
+            events(&mut h).contains(&WorkerGroupEvent::Lost),
+            "no Lost after the session timeout"
+        );
+        assert!(!h.machine.is_stable());
+        assert_eq!(h.machine.member_id(), "");
+    }
+
+    #[test]
+    fn a_static_member_names_its_instance_and_does_not_leave_on_close_a_dynamic_one_does() {
+        let mut h = harness(Some("worker-1:8083"));
+        let (tx, join) = to_join(&mut h);
+        assert_eq!(
+            join.group_instance_id.as_ref().map(|i| i.as_str()),
+            Some("worker-1:8083")
+        );
+        h.reply(&tx, join_ok("m1", 1, "m0", &[]));
+        h.machine.close();
+        assert!(h.poll().is_none());
+        assert!(events(&mut h).contains(&WorkerGroupEvent::Closed));
+
+        let mut h = harness(None);
+        let (tx, _) = to_join(&mut h);
+        h.reply(&tx, join_ok("m1", 1, "m0", &[]));
+        h.machine.close();
+        let tx = h.poll().expect("LeaveGroup");
+        assert_eq!(tx.request.api_key(), ApiKey::LeaveGroup);
+        h.reply(
+            &tx,
+            Response::LeaveGroup(kafka_protocol::messages::LeaveGroupResponse::default()),
+        );
+        assert!(h.poll().is_none());
+        assert!(events(&mut h).contains(&WorkerGroupEvent::Closed));
+    }
+
+    #[test]
+    fn a_coordinator_choosing_a_protocol_not_offered_is_fatal() {
+        let mut h = harness(None);
+        let (tx, _) = to_join(&mut h);
+        let Ok(Response::JoinGroup(response)) = Ok::<_, ()>(join_ok("m1", 1, "m1", &[])) else {
+            unreachable!()
+        };
+        h.reply(
+            &tx,
+            Response::JoinGroup(
+                response.with_protocol_name(Some(StrBytes::from_static_str("default"))),
+            ),
+        );
+        assert!(matches!(
+            events(&mut h).as_slice(),
+            [WorkerGroupEvent::Fatal {
+                error: GroupError::UnknownProtocol { .. }
+            }]
+        ));
+    }
 }

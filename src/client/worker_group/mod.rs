@@ -1,3 +1,5 @@
-//! Kafka Connect's worker group, sans-IO: the member ([`member`]) of a group with protocol type `connect`.
+//! Kafka Connect's worker group (JoinGroup protocol type "connect"), sans-IO: the member ([`member`]) and the
+//! leader's assignor ([`assignor`]).
 
+pub mod assignor;
 pub mod member;

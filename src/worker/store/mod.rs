@@ -1,15 +1,28 @@
 //! The worker's stores, behind small traits so one process keeps them in files and a cluster in Kafka topics:
 //! connector configs and target states ([`ConfigStore`]), source positions
 //! ([`crate::engine::positions::PositionStore`], which the engine calls), task statuses
-//! ([`super::status::StatusStore`]).
+//! ([`super::status::StatusStore`]). A distributed worker keeps them in Kafka Connect's three internal topics,
+//! in its record formats (`connect_records`), each through a `kafka_log`.
 
 mod config_file;
+pub mod connect_records;
+mod kafka_config;
+pub mod kafka_log;
+mod kafka_positions;
+mod kafka_status;
+mod kafka_stores;
+mod own_writes;
 mod position_file;
 mod position_files;
 
 use std::collections::BTreeMap;
 
 pub use config_file::ConfigFile;
+pub use kafka_config::{ConfigChange, ConfigChangeKind, ConfigSnapshot, KafkaConfigStore};
+pub use kafka_log::{KafkaLog, KafkaLogSettings};
+pub use kafka_positions::KafkaPositionStore;
+pub use kafka_status::KafkaStatusStore;
+pub use kafka_stores::{client_configs, InternalTopic, InternalTopics, KafkaStores, StoreTimeouts};
 pub use position_file::PositionFile;
 pub use position_files::migrate_task_files;
 
@@ -36,6 +49,19 @@ pub trait ConfigStore: Send {
     /// Creates or replaces a connector's entry.
     fn put(&mut self, name: &str, connector: &StoredConnector) -> Result<(), StoreError>;
     fn remove(&mut self, name: &str) -> Result<(), StoreError>;
+    /// Each task's config of connector `name` (Kafka Connect's `task-NAME-N` and `commit-NAME` in the config
+    /// topic); a store of one process keeps none: its tasks run from the connector's config.
+    fn put_task_configs(
+        &mut self,
+        _name: &str,
+        _tasks: &[BTreeMap<String, String>],
+    ) -> Result<(), StoreError> {
+        Ok(())
+    }
+    /// How far the store has read: the config topic's offset of its last record (-1: none, or no topic).
+    fn offset(&self) -> i64 {
+        -1
+    }
 }
 
 /// A config store that keeps nothing between runs.
