@@ -121,16 +121,25 @@ fn last_by_key(records: &[(String, String)]) -> HashMap<String, Value> {
         .collect()
 }
 
-/// How many records of each `status-task-NAME-i` key the status topic holds.
-fn task_status_counts(bootstrap: &str, status_topic: &str, name: &str) -> BTreeMap<String, usize> {
+/// The records of each `status-task-NAME-i` key in the status topic, in order: (state, worker id).
+fn task_status_history(
+    bootstrap: &str,
+    status_topic: &str,
+    name: &str,
+) -> BTreeMap<String, Vec<(String, String)>> {
     let prefix = format!("status-task-{name}-");
-    let mut counts = BTreeMap::new();
-    for (key, _) in topic_records(bootstrap, status_topic) {
+    let mut history: BTreeMap<String, Vec<(String, String)>> = BTreeMap::new();
+    for (key, value) in topic_records(bootstrap, status_topic) {
         if key.starts_with(&prefix) {
-            *counts.entry(key).or_default() += 1;
+            let value: Value = serde_json::from_str(&value).unwrap_or(Value::Null);
+            let field = |name: &str| value[name].as_str().unwrap_or("?").to_owned();
+            history
+                .entry(key)
+                .or_default()
+                .push((field("state"), field("worker_id")));
         }
     }
-    counts
+    history
 }
 
 /// The config and status topics hold Kafka Connect's records for connector `name` of `tasks` tasks placed as
@@ -282,20 +291,30 @@ fn a_rolling_restart_loses_no_line_of_a_file_to_kafka_to_file_copy() {
         json!({"connector.class": "FileStreamSink", "file": output.display().to_string(),
                "topics": topic, "tasks.max": "1"}),
     );
-    let both_running = |group: &mut WorkerGroup, what: &str| {
-        for name in ["lines-in", "lines-out"] {
-            let ids = group.running_ids();
-            wait_for_placement(
-                group,
-                name,
-                1,
-                |counts| counts.keys().all(|id| ids.contains(id)),
-                &format!("{name}'s task RUNNING on a running worker ({what})"),
-                SETTLE,
-            );
-        }
+    // Settled: the two tasks run, once each, between the running workers (their own count, from /metrics),
+    // and every worker lists both connectors. Statuses are checked at the end, beside the lines.
+    let settled = |group: &mut WorkerGroup, what: &str| {
+        group.wait_until(
+            &format!("both tasks running, once each ({what})"),
+            SETTLE,
+            |group| {
+                let (total, each) = group.tasks_running()?;
+                if total != 2 {
+                    return Err(format!("tasks on the workers' cores: {each:?}"));
+                }
+                for i in 0..group.len() {
+                    match http_get(group.worker(i).port(), "/connectors") {
+                        Some((200, list))
+                            if list == json!(["lines-in", "lines-out"])
+                                || list == json!(["lines-out", "lines-in"]) => {}
+                        other => return Err(format!("{}: {other:?}", group.worker(i).id())),
+                    }
+                }
+                Ok(())
+            },
+        );
     };
-    both_running(&mut group, "before the restarts");
+    settled(&mut group, "before the restarts");
 
     // Lines keep arriving through the whole rolling restart, 100 a second.
     let stop = Arc::new(AtomicBool::new(false));
@@ -316,22 +335,13 @@ fn a_rolling_restart_loses_no_line_of_a_file_to_kafka_to_file_copy() {
     };
     for i in 0..group.len() {
         let id = group.worker(i).id();
+        let started = Instant::now();
         group.worker_mut(i).terminate();
         group.worker_mut(i).spawn();
-        group.wait_until_serving(SETTLE);
-        both_running(&mut group, &format!("after restarting {id}"));
-        group.wait_until(
-            &format!("{id} to list both connectors again"),
-            SETTLE,
-            |group| match http_get(group.worker(i).port(), "/connectors") {
-                Some((200, list))
-                    if list == json!(["lines-in", "lines-out"])
-                        || list == json!(["lines-out", "lines-in"]) =>
-                {
-                    Ok(())
-                }
-                other => Err(format!("{other:?}")),
-            },
+        settled(&mut group, &format!("after restarting {id}"));
+        eprintln!(
+            "rolling restart: {id} stopped, started and the group settled in {:.1} s",
+            started.elapsed().as_secs_f64()
         );
     }
     stop.store(true, Ordering::SeqCst);
@@ -369,6 +379,17 @@ fn a_rolling_restart_loses_no_line_of_a_file_to_kafka_to_file_copy() {
         lines.len(),
         lines.len() - written
     );
+    for name in ["lines-in", "lines-out"] {
+        let ids = group.running_ids();
+        wait_for_placement(
+            &mut group,
+            name,
+            1,
+            |counts| counts.keys().all(|id| ids.contains(id)),
+            &format!("every worker's status to show {name}'s task RUNNING on a running worker"),
+            SETTLE,
+        );
+    }
 }
 
 #[test]
@@ -413,8 +434,8 @@ fn a_config_change_restarts_only_the_changed_connectors_tasks() {
     });
     let (kept_before, _) =
         wait_for_placement(&mut group, "kept", 3, |_| true, "kept RUNNING", SETTLE);
-    let kept_statuses = task_status_counts(&bootstrap, &names.status_topic, "kept");
-    let changed_statuses = task_status_counts(&bootstrap, &names.status_topic, "changed");
+    let kept_statuses = task_status_history(&bootstrap, &names.status_topic, "kept");
+    let changed_statuses = task_status_history(&bootstrap, &names.status_topic, "changed");
     assert_eq!(
         kept_statuses.len(),
         3,
@@ -435,24 +456,28 @@ fn a_config_change_restarts_only_the_changed_connectors_tasks() {
             Ok(())
         },
     );
-    // The changed connector's tasks restart: each writes new statuses, ending RUNNING.
+    // The changed connector's tasks restart: each writes a RUNNING status after the change, and the six run.
     let status_topic = names.status_topic.clone();
     let bootstrap_for_wait = bootstrap.clone();
     group.wait_until(
-        "changed's tasks to restart (new RUNNING statuses)",
+        "changed's tasks to restart (a RUNNING status each, after the change; 6 tasks on the cores)",
         SETTLE,
-        |_| {
-            let counts = task_status_counts(&bootstrap_for_wait, &status_topic, "changed");
-            let latest = last_by_key(&topic_records(&bootstrap_for_wait, &status_topic));
-            let restarted = (0..3).all(|task| {
-                let key = format!("status-task-changed-{task}");
-                counts.get(&key) > changed_statuses.get(&key) && latest[&key]["state"] == "RUNNING"
+        |group| {
+            let history = task_status_history(&bootstrap_for_wait, &status_topic, "changed");
+            let restarted = changed_statuses.iter().all(|(key, before)| {
+                history.get(key).is_some_and(|now| {
+                    now[before.len().min(now.len())..]
+                        .iter()
+                        .any(|(state, _)| state == "RUNNING")
+                })
             });
-            if restarted {
+            let (total, each) = group.tasks_running()?;
+            if restarted && total == 6 {
                 Ok(())
             } else {
                 Err(format!(
-                    "status records {counts:?}, before {changed_statuses:?}"
+                    "status records {history:?}, before the change {changed_statuses:?}; tasks on the \
+                     cores {each:?}"
                 ))
             }
         },
@@ -470,12 +495,21 @@ fn a_config_change_restarts_only_the_changed_connectors_tasks() {
         );
         thread::sleep(Duration::from_millis(300));
     }
-    let kept_after = task_status_counts(&bootstrap, &names.status_topic, "kept");
+    let kept_after = task_status_history(&bootstrap, &names.status_topic, "kept");
     assert_eq!(
         kept_after,
         kept_statuses,
         "kept's tasks wrote no new status (none was stopped or started again)\n{}",
         group.stderr_tails()
+    );
+    // And the statuses of the changed tasks say where they run now.
+    wait_for_placement(
+        &mut group,
+        "changed",
+        3,
+        |counts| counts.keys().all(|id| ids.contains(id)),
+        "every worker's status to show changed's 3 tasks RUNNING after the change",
+        SETTLE,
     );
 }
 

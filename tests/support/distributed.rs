@@ -63,7 +63,7 @@ impl GroupNames {
 }
 
 /// A connect-distributed.properties for one worker of `group`, its REST API on 127.0.0.1:`port` (advertised
-/// as the same, so its worker id is `127.0.0.1:port`), string converters, then `extra` lines.
+/// as the same, so its worker id is `127.0.0.1:port`), JSON converters without schemas, then `extra` lines.
 pub fn worker_properties(bootstrap: &str, group: &GroupNames, port: u16, extra: &str) -> String {
     format!(
         "bootstrap.servers={bootstrap}\n\
@@ -83,8 +83,8 @@ pub fn worker_properties(bootstrap: &str, group: &GroupNames, port: u16, extra: 
          session.timeout.ms={SESSION_TIMEOUT_MS}\n\
          rebalance.timeout.ms=20000\n\
          scheduled.rebalance.max.delay.ms=0\n\
-         key.converter=org.apache.kafka.connect.storage.StringConverter\n\
-         value.converter=org.apache.kafka.connect.storage.StringConverter\n\
+         key.converter=org.apache.kafka.connect.json.JsonConverter\n\
+         value.converter=org.apache.kafka.connect.json.JsonConverter\n\
          key.converter.schemas.enable=false\n\
          value.converter.schemas.enable=false\n\
          offset.flush.interval.ms=500\n\
@@ -436,6 +436,23 @@ impl WorkerGroup {
                 worker.id()
             )),
         }
+    }
+
+    /// The tasks worker `i` runs, from its `/metrics` (`pipewright_core_tasks`), if it answers.
+    pub fn tasks_running_on(&self, i: usize) -> Option<u64> {
+        tasks_on_cores(&self.metrics_text(i)?)
+    }
+
+    /// The tasks the running workers run between them, with what each runs; `Err` if one does not answer.
+    pub fn tasks_running(&self) -> Result<(u64, BTreeMap<String, u64>), String> {
+        let mut each = BTreeMap::new();
+        for i in (0..self.len()).filter(|&i| self.workers[i].is_running()) {
+            let tasks = self
+                .tasks_running_on(i)
+                .ok_or_else(|| format!("no /metrics from {}", self.workers[i].id()))?;
+            each.insert(self.workers[i].id(), tasks);
+        }
+        Ok((each.values().sum(), each))
     }
 
     /// `/metrics` of worker `i` as text, if it answers 200.
