@@ -323,29 +323,47 @@ impl WorkerGroup {
         &mut self,
         what: &str,
         timeout: Duration,
-        mut check: impl FnMut(&WorkerGroup) -> Result<T, String>,
+        check: impl FnMut(&WorkerGroup) -> Result<T, String>,
     ) -> (T, Duration) {
+        self.poll_until(what, timeout, check)
+            .unwrap_or_else(|failure| panic!("{failure}"))
+    }
+
+    /// [`WorkerGroup::wait_until`] that returns the failure (with the stderr tails) instead of panicking after
+    /// `timeout`, for a test that has more to check before it fails; a worker's exit still panics at once.
+    pub fn poll_until<T>(
+        &mut self,
+        what: &str,
+        timeout: Duration,
+        mut check: impl FnMut(&WorkerGroup) -> Result<T, String>,
+    ) -> Result<(T, Duration), String> {
         let started = Instant::now();
         loop {
             for i in 0..self.workers.len() {
                 if let Some(status) = self.workers[i].exit_status() {
                     let id = self.workers[i].id();
                     self.workers[i].child = None;
+                    let hint = if status.success() {
+                        " (exit 0 is a stop on SIGTERM/SIGINT, which this test did not send: another process \
+                         signalled it)"
+                    } else {
+                        ""
+                    };
                     panic!(
-                        "worker {id} exited ({status}) while waiting for {what}\n{}",
+                        "worker {id} exited ({status}){hint} while waiting for {what}\n{}",
                         self.stderr_tails()
                     );
                 }
             }
             let seen = match check(self) {
-                Ok(value) => return (value, started.elapsed()),
+                Ok(value) => return Ok((value, started.elapsed())),
                 Err(seen) => seen,
             };
             if started.elapsed() > timeout {
-                panic!(
+                return Err(format!(
                     "timed out after {timeout:?} waiting for {what}; last seen: {seen}\n{}",
                     self.stderr_tails()
-                );
+                ));
             }
             thread::sleep(POLL_INTERVAL);
         }
