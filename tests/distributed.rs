@@ -590,21 +590,21 @@ fn a_worker_cut_off_from_the_broker_gives_up_its_tasks_and_gets_work_again_once_
     proxy.drop_all_connections();
     let healed_at = Instant::now();
     group.wait_until(
-        &format!("{cut} back in the group with 2 of the 6 tasks"),
-        SETTLE,
-        |group| status_from_others(group, &|counts| evenly(counts, &ids, 2)),
-    );
-    eprintln!(
-        "{cut} reconnected: 2/2/2 again {:.1} s after the proxy healed",
-        healed_at.elapsed().as_secs_f64()
-    );
-    group.wait_until(
         "2 tasks on each worker's cores",
         SETTLE,
         |group| match group.tasks_running()? {
             (6, each) if each.values().all(|&tasks| tasks == 2) => Ok(()),
             (_, each) => Err(format!("tasks on the workers' cores: {each:?}")),
         },
+    );
+    eprintln!(
+        "{cut} reconnected: 2/2/2 on the workers' cores {:.1} s after the proxy healed",
+        healed_at.elapsed().as_secs_f64()
+    );
+    group.wait_until(
+        &format!("every status to show {cut} back in the group with 2 of the 6 tasks"),
+        SETTLE,
+        |group| status_from_others(group, &|counts| evenly(counts, &ids, 2)),
     );
     if let Err(failure) = gave_up {
         panic!("while cut off: {failure}");
