@@ -6,11 +6,14 @@
 //!   `task-NAME-i`, `commit-NAME` `{"tasks": 6}`, `status-task-NAME-i` with its `worker_id`; a worker killed -9
 //!   has its tasks moved to the two others (3/3) once its session times out (the time is printed);
 //! - a rolling restart (SIGTERM, start again, next worker) of a file source → Kafka and a Kafka → file sink
-//!   connector loses no line (at least once);
+//!   connector loses no line (at least once), and the statuses then name where the tasks run;
 //! - a config change of one connector restarts its tasks only: the other's tasks stay where they ran and write
 //!   no new status;
-//! - a worker cut off from the broker (the fault proxy blackholing its connections) gives up its tasks, which
-//!   run on the others, and gets work again once the proxy heals;
+//! - a worker cut off from the broker (the fault proxy blackholing its connections) gives up its tasks (its
+//!   `/metrics` shows none on its cores), which run on the others, and gets 2 again once the proxy heals;
+//!
+//! Where the group has settled is read from each worker's own count of the tasks on its cores (`/metrics`)
+//! as well as from the statuses, so a wrong status fails as such rather than as a group that never settles.
 //! - a worker file without `config.storage.topic` or `group.id` is refused within seconds, naming file and key.
 
 mod support;
