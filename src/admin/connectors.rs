@@ -378,13 +378,21 @@ pub(super) async fn restart(
 pub(super) async fn restart_task(
     State(state): State<RestState>,
     Path((name, task)): Path<(String, String)>,
+    request: axum::extract::Request,
 ) -> Reply {
     let task = task_id(&task)?;
-    state
+    let restarted = state
         .worker
         .call(move |w| w.restart_task(&name, task))
-        .await??;
-    Ok(StatusCode::NO_CONTENT.into_response())
+        .await?;
+    match restarted {
+        Ok(()) => Ok(StatusCode::NO_CONTENT.into_response()),
+        // The leader got it; the task runs on another worker, which carries it out.
+        Err(crate::worker::WorkerError::RunsElsewhere { owner_url }) => {
+            Ok(super::forward::to_task_owner(&state.forwarding, &owner_url, request).await)
+        }
+        Err(other) => Err(other.into()),
+    }
 }
 
 async fn change_state(

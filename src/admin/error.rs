@@ -40,6 +40,8 @@ impl From<WorkerError> for RestError {
             }
             WorkerError::AlreadyExists(_) => StatusCode::CONFLICT,
             WorkerError::InvalidConfig(_) | WorkerError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            // Only when the owner could not be reached on the leader's behalf.
+            WorkerError::RunsElsewhere { .. } => StatusCode::CONFLICT,
             WorkerError::Store(_) | WorkerError::Kafka(_) => StatusCode::INTERNAL_SERVER_ERROR,
         };
         Self::new(status, error.to_string())

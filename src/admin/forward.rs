@@ -102,6 +102,37 @@ pub fn carried_out_by_leader(method: &Method, path: &str) -> bool {
     }
 }
 
+/// The connector and task of `POST /connectors/{name}/tasks/{task}/restart`.
+fn task_restart(method: &Method, path: &str) -> Option<(String, u32)> {
+    if method != Method::POST {
+        return None;
+    }
+    let rest = path.strip_prefix("/connectors/")?;
+    let segments: Vec<&str> = rest.split('/').collect();
+    match segments.as_slice() {
+        [name, "tasks", task, "restart"] => {
+            Some((super::connectors::percent_decode(name), task.parse().ok()?))
+        }
+        _ => None,
+    }
+}
+
+/// Sends a task restart the leader got to the worker that runs the task, at `owner_url`, and answers what it
+/// answered (Kafka Connect's leader does the same).
+pub(super) async fn to_task_owner(
+    forwarding: &LeaderForwarding,
+    owner_url: &str,
+    request: Request,
+) -> Response {
+    let hop = Hop::of(request.uri().query());
+    let Some(next_forward) = hop.next() else {
+        return RestError::new(StatusCode::CONFLICT, CONFLICTING_OPERATION).into_response();
+    };
+    forward(forwarding, owner_url, next_forward, request)
+        .await
+        .unwrap_or_else(IntoResponse::into_response)
+}
+
 /// Which hop a request is on, from its `forward` query parameter (the first one, as JAX-RS reads it; any value
 /// but `true`, in any case, is false).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -139,6 +170,14 @@ impl Hop {
 pub async fn to_leader(State(state): State<RestState>, request: Request, next: Next) -> Response {
     if !carried_out_by_leader(request.method(), request.uri().path()) {
         return next.run(request).await;
+    }
+    // A task restart is carried out where the task runs (Kafka Connect's leader sends it on to the owner):
+    // the owner does it whoever sent it.
+    if let Some((name, task)) = task_restart(request.method(), request.uri().path()) {
+        let runs_here = state.worker.call(move |w| w.runs_task(&name, task));
+        if let Ok(Ok(true)) = tokio::time::timeout(REQUEST_TIMEOUT, runs_here).await {
+            return next.run(request).await;
+        }
     }
     let role = state.worker.call(|w| w.cluster_role().clone());
     let role = match tokio::time::timeout(REQUEST_TIMEOUT, role).await {

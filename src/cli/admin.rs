@@ -67,6 +67,7 @@ pub fn render_metadata(cluster: &ClusterDescription, bootstrap: &str) -> String 
 /// `engine metadata`: prints brokers, topics, partitions and leaders.
 pub async fn metadata(config: ConfigMap, topics: Vec<String>) -> anyhow::Result<String> {
     let common = admin_config(config)?;
+    crate::config::check_tls_files(&common)?;
     let bootstrap = common.bootstrap_servers.join(",");
     let admin = Admin::new(common);
     let topics = (!topics.is_empty()).then_some(topics);
@@ -87,6 +88,7 @@ pub async fn create_topic(
         anyhow::bail!("--partitions must be at least 1, got {partitions}");
     }
     let common = admin_config(config)?;
+    crate::config::check_tls_files(&common)?;
     let timeout = common.request_timeout;
     let admin = Admin::new(common);
     // NOT_CONTROLLER and COORDINATOR_LOAD_IN_PROGRESS are asked again by the admin client.

@@ -52,6 +52,7 @@ pub fn parse_start(value: &str) -> Result<StartPosition, String> {
 /// Consumes until `-c` records, the end of every partition (`-e`), an error, or Ctrl-C. Writes to `out`.
 pub async fn run(options: ConsumeOptions, out: &mut impl Write) -> anyhow::Result<ConsumeReport> {
     let config = ConsumerConfig::from_map(options.config.clone())?;
+    crate::config::check_tls_files(&config.common)?;
     let consumer = Consumer::new(config);
     let problems = consumer.connection_problems();
     // A broker refusing our credentials ends the command at once; nothing would ever arrive.

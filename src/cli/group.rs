@@ -45,6 +45,7 @@ pub async fn consume(
     let mut map = options.config.clone();
     map.set("group.id", options.group.clone());
     let config = ConsumerConfig::from_map(map)?;
+    crate::config::check_tls_files(&config.common)?;
     let consumer = GroupConsumer::new(config, options.topics.clone())?;
     let [fetching, membership] = consumer.connection_problems();
     // A broker refusing our credentials ends the command at once; the group would never be joined.
@@ -235,6 +236,7 @@ fn group_failure(what: &str, group: &str, error: AdminError) -> anyhow::Error {
 /// `engine group list`: every group of every broker, with its state and protocol type.
 pub async fn list_groups(config: ConfigMap) -> anyhow::Result<String> {
     let common = admin_config(config)?;
+    crate::config::check_tls_files(&common)?;
     let timeout = common.request_timeout;
     let admin = Admin::new(common);
     let outcome = async {
@@ -281,6 +283,7 @@ pub async fn list_groups(config: ConfigMap) -> anyhow::Result<String> {
 /// `engine group describe GROUP`: state, protocol, and each member with its assignment.
 pub async fn describe_group(config: ConfigMap, group: &str) -> anyhow::Result<String> {
     let common = admin_config(config)?;
+    crate::config::check_tls_files(&common)?;
     let timeout = common.request_timeout;
     let admin = Admin::new(common);
     let outcome = async {
@@ -343,6 +346,7 @@ fn or_dash(s: &str) -> &str {
 /// `engine group delete GROUP`: removes an empty group and its committed offsets.
 pub async fn delete_group(config: ConfigMap, group: &str) -> anyhow::Result<String> {
     let common = admin_config(config)?;
+    crate::config::check_tls_files(&common)?;
     let timeout = common.request_timeout;
     let admin = Admin::new(common);
     let operation = DeleteGroup {
@@ -365,6 +369,7 @@ pub async fn delete_group(config: ConfigMap, group: &str) -> anyhow::Result<Stri
 /// `engine group offsets GROUP`: committed offset, end offset and lag per partition.
 pub async fn group_offsets(config: ConfigMap, group: &str) -> anyhow::Result<String> {
     let common = admin_config(config)?;
+    crate::config::check_tls_files(&common)?;
     let timeout = common.request_timeout;
     let admin = Admin::new(common);
     let outcome = async {

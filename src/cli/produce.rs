@@ -160,6 +160,7 @@ pub async fn run(
     input: impl Read + Send + 'static,
 ) -> anyhow::Result<ProduceReport> {
     let config = ProducerConfig::from_map(options.config.clone())?;
+    crate::config::check_tls_files(&config.common)?;
     let transactional = config.transactional_id.is_some();
     if options.txn_size.is_some() && !transactional {
         anyhow::bail!("--txn-size needs a transactional producer: add -X transactional.id=ID");

@@ -30,7 +30,7 @@ pub enum Configs {
 
 /// A started worker of either mode, before its loop runs.
 enum StartedWorker {
-    Standalone(Standalone),
+    Standalone(Box<Standalone>),
     Distributed(Box<Distributed>),
 }
 
@@ -170,7 +170,7 @@ pub fn run(options: RunOptions) -> anyhow::Result<i32> {
         .or(worker.task_shutdown_timeout)
         .unwrap_or(DEFAULT_SHUTDOWN_TIMEOUT);
     let standalone = match &worker.distributed {
-        None => StartedWorker::Standalone(
+        None => StartedWorker::Standalone(Box::new(
             Standalone::start(StandaloneOptions {
                 cores: options.cores,
                 io: options.io,
@@ -180,7 +180,7 @@ pub fn run(options: RunOptions) -> anyhow::Result<i32> {
                 worker_id,
             })
             .map_err(anyhow::Error::msg)?,
-        ),
+        )),
         Some(spec) => {
             let client = config.defaults().admin_client().ok_or_else(|| {
                 anyhow::anyhow!(

@@ -12,7 +12,7 @@ use super::sasl::{
 };
 use crate::protocol::compression::Compression;
 
-use super::tls_config::{read_tls_config, TlsConfig, TLS_KEYS};
+use super::tls_config::{read_tls_config, shown_value, TlsConfig, TLS_KEYS};
 
 pub use super::key_suggestion::closest;
 
@@ -32,6 +32,9 @@ pub enum ConfigError {
     },
     #[error("`{key}` is required")]
     Missing { key: String },
+    /// A key given that nothing reads under the other settings (an `ssl.*` key under PLAINTEXT).
+    #[error("`{key}` has no effect: {reason}")]
+    NoEffect { key: String, reason: String },
     #[error("`{key}`={value} conflicts with enable.idempotence=true: {reason}")]
     IdempotenceConflict {
         key: String,
@@ -238,24 +241,56 @@ impl KeyReader {
         }
     }
 
-    /// The `ssl.*` keys, read only when connections use TLS. Otherwise they are dropped unread, as the Java
-    /// client ignores them under PLAINTEXT (a shared config file often carries them for other clients).
+    /// The `ssl.*` keys: taken whatever `security.protocol` says, so none is left unread; an error when they
+    /// are given and `security.protocol` does not use TLS. (The Java client ignores them then; a key read and
+    /// then ignored would hide the mistake of a protocol left at PLAINTEXT.)
     fn tls(&mut self, protocol: SecurityProtocol) -> Option<std::sync::Arc<TlsConfig>> {
         let given: BTreeMap<&'static str, String> = TLS_KEYS
             .iter()
             .filter_map(|key| Some((*key, self.take(key)?)))
             .collect();
         if !protocol.uses_tls() {
+            let shown: Vec<(&str, String)> = given
+                .iter()
+                .map(|(key, value)| (*key, shown_value(key, value)))
+                .collect();
+            self.refuse_unused(protocol, SecurityLayer::Tls, &shown);
             return None;
         }
-        match read_tls_config(&given) {
-            Ok(tls) => Some(std::sync::Arc::new(tls)),
-            Err(problems) => {
-                for problem in problems {
-                    self.invalid(problem.key, &problem.shown_value, problem.reason);
-                }
-                None
-            }
+        let (tls, problems) = read_tls_config(&given);
+        for problem in problems {
+            self.invalid(problem.key, &problem.shown_value, problem.reason);
+        }
+        // Kept with its problems (the parts without any), as every bad value leaves its default: the config
+        // layer still checks the files the good parts name.
+        Some(std::sync::Arc::new(tls))
+    }
+
+    /// Notes each of `given` (key, value as it may be shown) as a key with no effect: `layer`'s keys given while
+    /// `protocol` does not use it. Shared by the `ssl.*` and the `sasl.*` keys.
+    fn refuse_unused(
+        &mut self,
+        protocol: SecurityProtocol,
+        layer: SecurityLayer,
+        given: &[(&str, String)],
+    ) {
+        let with_layer = layer.added_to(protocol);
+        let or_both = if protocol == SecurityProtocol::Plaintext {
+            " (or SASL_SSL)"
+        } else {
+            ""
+        };
+        // The value is not shown: it is not what is wrong.
+        for (key, _) in given {
+            self.problems.push(ConfigError::NoEffect {
+                key: (*key).to_owned(),
+                reason: format!(
+                    "security.protocol={} does not use {}: set security.protocol={}{or_both}",
+                    protocol.name(),
+                    layer.name(),
+                    with_layer.name()
+                ),
+            });
         }
     }
 
@@ -291,16 +326,7 @@ impl KeyReader {
         .collect();
         let given_keys: Vec<&str> = given.iter().map(|(key, _)| *key).collect();
         if !protocol.uses_sasl() {
-            if let Some((key, shown)) = given.first() {
-                self.invalid(
-                    key,
-                    shown,
-                    format!(
-                        "security.protocol={} does not use SASL: set security.protocol=SASL_PLAINTEXT (or SASL_SSL)",
-                        protocol.name()
-                    ),
-                );
-            }
+            self.refuse_unused(protocol, SecurityLayer::Sasl, &given);
             return None;
         }
         let Some(mechanism_text) = mechanism_text else {
@@ -644,8 +670,8 @@ pub struct CommonConfig {
     pub reconnect_backoff_max: Duration,
     /// `security.protocol`: whether connections to brokers use TLS and/or SASL.
     pub security_protocol: SecurityProtocol,
-    /// What TLS connections trust and present (`ssl.*`); `Some` exactly when `security_protocol` uses TLS and
-    /// the config is valid.
+    /// What TLS connections trust and present (`ssl.*`: which PEM text, read by the runtime as it connects);
+    /// `Some` exactly when `security_protocol` uses TLS.
     pub tls: Option<std::sync::Arc<TlsConfig>>,
     /// The SASL mechanism and credentials, when `security_protocol` uses SASL.
     pub sasl: Option<std::sync::Arc<SaslConfig>>,
@@ -690,6 +716,34 @@ impl SecurityProtocol {
     /// Whether connections authenticate with SASL after connecting (and after TLS, if any).
     pub fn uses_sasl(self) -> bool {
         matches!(self, Self::SaslPlaintext | Self::SaslSsl)
+    }
+}
+
+/// What `security.protocol` turns on besides plaintext: the `ssl.*` keys configure one, the `sasl.*` keys the
+/// other.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SecurityLayer {
+    Tls,
+    Sasl,
+}
+
+impl SecurityLayer {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Tls => "TLS",
+            Self::Sasl => "SASL",
+        }
+    }
+
+    /// The protocol that uses this layer besides what `protocol` uses.
+    fn added_to(self, protocol: SecurityProtocol) -> SecurityProtocol {
+        use SecurityProtocol::*;
+        match (self, protocol) {
+            (Self::Tls, Plaintext | Ssl) => Ssl,
+            (Self::Tls, SaslPlaintext | SaslSsl) => SaslSsl,
+            (Self::Sasl, Plaintext | SaslPlaintext) => SaslPlaintext,
+            (Self::Sasl, Ssl | SaslSsl) => SaslSsl,
+        }
     }
 }
 
@@ -776,7 +830,8 @@ impl ProducerConfig {
         [COMMON_KEYS, TLS_KEYS, PRODUCER_KEYS].concat()
     }
 
-    fn read(map: ConfigMap) -> (Self, Vec<ConfigError>) {
+    /// The config (a bad value replaced by its default) and every problem of `map`, found in one pass.
+    pub fn read(map: ConfigMap) -> (Self, Vec<ConfigError>) {
         let mut r = KeyReader::new(map);
         let common = r.common();
         let acks = r.read_given("acks", "expected all, -1, 1 or 0", |v| {
@@ -1025,7 +1080,8 @@ impl ConsumerConfig {
         [COMMON_KEYS, TLS_KEYS, CONSUMER_KEYS].concat()
     }
 
-    fn read(map: ConfigMap) -> (Self, Vec<ConfigError>) {
+    /// The config (a bad value replaced by its default) and every problem of `map`, found in one pass.
+    pub fn read(map: ConfigMap) -> (Self, Vec<ConfigError>) {
         let mut r = KeyReader::new(map);
         let common = r.common();
         let auto_offset_reset = r.read(
@@ -1229,6 +1285,7 @@ mod tests {
                 ConfigError::UnknownKey { key, .. }
                 | ConfigError::InvalidValue { key, .. }
                 | ConfigError::Missing { key }
+                | ConfigError::NoEffect { key, .. }
                 | ConfigError::IdempotenceConflict { key, .. } => key.clone(),
             })
             .collect();
@@ -1263,28 +1320,6 @@ mod tests {
             admin_config(map)
         }
 
-        fn pki(dir: &std::path::Path) -> (String, String, String) {
-            let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-            params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-            let ca_key = rcgen::KeyPair::generate().unwrap();
-            let ca = rcgen::CertifiedIssuer::self_signed(params, ca_key).unwrap();
-            let key = rcgen::KeyPair::generate().unwrap();
-            let cert = rcgen::CertificateParams::new(vec!["client".to_owned()])
-                .unwrap()
-                .signed_by(&key, &ca)
-                .unwrap();
-            let write = |name: &str, text: &str| {
-                let path = dir.join(name);
-                std::fs::write(&path, text).unwrap();
-                path.display().to_string()
-            };
-            (
-                write("ca.pem", &ca.pem()),
-                write("client.pem", &cert.pem()),
-                write("client.key", &key.serialize_pem()),
-            )
-        }
-
         fn problem_keys(result: Result<CommonConfig, ConfigError>) -> String {
             match result {
                 Ok(_) => "ok".into(),
@@ -1292,72 +1327,127 @@ mod tests {
             }
         }
 
+        /// Every problem of an admin config of `pairs`, as text.
+        fn all_problems(pairs: &[(&str, &str)]) -> Vec<String> {
+            let mut r = KeyReader::new(ConfigMap::from_pairs(
+                [("bootstrap.servers", "broker:9093")]
+                    .into_iter()
+                    .chain(pairs.iter().copied()),
+            ));
+            r.common();
+            r.finish(&admin_keys())
+                .iter()
+                .map(ToString::to_string)
+                .collect()
+        }
+
         #[test]
-        fn ssl_keys_are_known_and_ignored_under_plaintext() {
-            let config = admin(&[
-                ("ssl.ca.location", "/nonexistent"),
-                ("ssl.keystore.type", "JKS"),
-            ])
-            .expect("Java ignores ssl.* under PLAINTEXT");
-            assert!(config.tls.is_none());
+        fn ssl_keys_under_a_protocol_without_tls_are_errors_naming_each_key() {
+            for (protocol, instead) in [
+                (None, "set security.protocol=SSL (or SASL_SSL)"),
+                (Some("PLAINTEXT"), "set security.protocol=SSL (or SASL_SSL)"),
+                (Some("SASL_PLAINTEXT"), "set security.protocol=SASL_SSL"),
+            ] {
+                let mut pairs = vec![
+                    ("ssl.ca.location", "/etc/ca.pem"),
+                    ("ssl.key.password", "hunter2"),
+                ];
+                if protocol == Some("SASL_PLAINTEXT") {
+                    pairs.extend([
+                        ("security.protocol", "SASL_PLAINTEXT"),
+                        ("sasl.mechanism", "PLAIN"),
+                        ("sasl.username", "u"),
+                        ("sasl.password", "p"),
+                    ]);
+                } else if let Some(protocol) = protocol {
+                    pairs.push(("security.protocol", protocol));
+                }
+                let problems = all_problems(&pairs);
+                let name = protocol.unwrap_or("PLAINTEXT");
+                assert_eq!(problems.len(), 2, "{problems:?}");
+                for key in ["ssl.ca.location", "ssl.key.password"] {
+                    assert!(
+                        problems.iter().any(|p| p.contains(&format!("`{key}`"))
+                            && p.contains(&format!(
+                                "`{key}` has no effect: security.protocol={name} does not use TLS"
+                            ))
+                            && p.contains(instead)),
+                        "{key} under {name}: {problems:?}"
+                    );
+                }
+                assert!(
+                    !problems.iter().any(|p| p.contains("hunter2")),
+                    "{problems:?}"
+                );
+            }
+            // Still known keys (so no "unknown key" and no suggestion of another key).
             assert!(ProducerConfig::known_keys().contains(&"ssl.truststore.certificates"));
             assert!(ConsumerConfig::known_keys().contains(&"ssl.endpoint.identification.algorithm"));
         }
 
         #[test]
-        fn ssl_reads_the_ca_and_client_certificate_and_checks_them() {
-            let dir = tempfile::tempdir().unwrap();
-            let (ca, cert, key) = pki(dir.path());
+        fn ssl_names_the_pem_it_reads_and_reads_no_file() {
+            use crate::client::tls_config::{PemSetting, PemSource};
             let config = admin(&[
                 ("security.protocol", "ssl"),
-                ("ssl.ca.location", &ca),
-                ("ssl.certificate.location", &cert),
-                ("ssl.key.location", &key),
+                ("ssl.ca.location", "/nonexistent/ca"),
+                ("ssl.certificate.location", "/nonexistent/client.pem"),
+                ("ssl.key.location", "/nonexistent/client.key"),
+                ("ssl.key.password", "s3cret"),
+            ])
+            .expect("paths are data here: the config layer and the runtime read them");
+            let tls = config.tls.expect("TLS settings");
+            assert_eq!(
+                tls.roots,
+                Some(PemSetting {
+                    key: "ssl.ca.location",
+                    source: PemSource::FileOrDirectory("/nonexistent/ca".into()),
+                })
+            );
+            let identity = tls.identity.as_ref().expect("a client certificate");
+            assert_eq!(
+                identity.key.source,
+                PemSource::File("/nonexistent/client.key".into())
+            );
+            assert_eq!(
+                identity.password.as_ref().map(|p| p.expose()),
+                Some("s3cret")
+            );
+            assert!(tls.verify_hostname);
+            assert!(!format!("{tls:?}").contains("s3cret"), "{tls:?}");
+            // Java's PEM keystore is the certificate and the key.
+            let config = admin(&[
+                ("security.protocol", "SSL"),
+                ("ssl.keystore.type", "PEM"),
+                ("ssl.keystore.location", "/k.pem"),
             ])
             .unwrap();
-            let tls = config.tls.expect("TLS settings");
-            assert_eq!(tls.roots.as_ref().map(|r| r.len()), Some(1));
-            assert!(tls.identity.is_some() && tls.verify_hostname);
+            let identity = config.tls.unwrap().identity.clone().unwrap();
+            assert_eq!(identity.certificate, identity.key);
             // Java's inline PEM keys; the host name check off.
             let config = admin(&[
                 ("security.protocol", "SSL"),
                 ("ssl.truststore.type", "PEM"),
-                (
-                    "ssl.truststore.certificates",
-                    &std::fs::read_to_string(&ca).unwrap(),
-                ),
+                ("ssl.truststore.certificates", "-----BEGIN CERTIFICATE-----"),
                 ("ssl.endpoint.identification.algorithm", ""),
             ])
             .unwrap();
             let tls = config.tls.expect("TLS settings");
             assert!(!tls.verify_hostname && tls.identity.is_none());
-            // No CA given: the system's.
-            let config = admin(&[("security.protocol", "SSL")]).unwrap();
-            assert!(config.tls.expect("TLS").roots.is_none());
-            // A key that is not the certificate's.
-            let other = tempfile::tempdir().unwrap();
-            let (_, _, other_key) = pki(other.path());
-            let err = problem_keys(admin(&[
-                ("security.protocol", "SSL"),
-                ("ssl.certificate.location", &cert),
-                ("ssl.key.location", &other_key),
-            ]));
-            assert!(
-                err.contains("`ssl.key.location`") && err.contains("does not belong"),
-                "{err}"
-            );
+            assert!(matches!(
+                tls.roots.as_ref().map(|r| &r.source),
+                Some(PemSource::Inline(_))
+            ));
+            // No CA given, or librdkafka's probe: the system's.
+            for pairs in [vec![], vec![("ssl.ca.location", "probe")]] {
+                let all = [vec![("security.protocol", "SSL")], pairs].concat();
+                assert!(admin(&all).unwrap().tls.expect("TLS").roots.is_none());
+            }
         }
 
         #[test]
         fn bad_tls_settings_name_their_key_and_hide_secrets() {
-            let dir = tempfile::tempdir().unwrap();
-            let (ca, cert, _) = pki(dir.path());
             for (pairs, key, words) in [
-                (
-                    vec![("ssl.ca.location", "/nonexistent/ca.pem")],
-                    "ssl.ca.location",
-                    "cannot read",
-                ),
                 (
                     vec![("ssl.truststore.type", "JKS")],
                     "ssl.truststore.type",
@@ -1369,17 +1459,27 @@ mod tests {
                     "only PEM",
                 ),
                 (
+                    vec![("ssl.keystore.password", "hunter2")],
+                    "ssl.keystore.password",
+                    "no store password",
+                ),
+                (
                     vec![
-                        ("ssl.ca.location", cert.as_str()),
-                        ("ssl.truststore.location", ca.as_str()),
+                        ("ssl.ca.location", "/a.pem"),
+                        ("ssl.truststore.location", "/b.pem"),
                     ],
                     "ssl.truststore.location",
                     "conflicts with ssl.ca.location",
                 ),
                 (
-                    vec![("ssl.certificate.location", cert.as_str())],
+                    vec![("ssl.certificate.location", "/c.pem")],
                     "ssl.certificate.location",
                     "needs its private key",
+                ),
+                (
+                    vec![("ssl.key.pem", "-----BEGIN PRIVATE KEY-----")],
+                    "ssl.key.pem",
+                    "needs its certificate",
                 ),
                 (
                     vec![("ssl.endpoint.identification.algorithm", "dns")],
@@ -1391,14 +1491,6 @@ mod tests {
                     "ssl.key.password",
                     "no key to decrypt",
                 ),
-                (
-                    vec![(
-                        "ssl.ca.location",
-                        dir.path().join("client.key").to_str().unwrap(),
-                    )],
-                    "ssl.ca.location",
-                    "no PEM certificate",
-                ),
             ] {
                 let mut all = vec![("security.protocol", "SSL")];
                 all.extend(pairs);
@@ -1409,16 +1501,6 @@ mod tests {
                 );
                 assert!(!err.contains("hunter2"), "{err}");
             }
-            let err = problem_keys(admin(&[
-                ("security.protocol", "SSL"),
-                ("ssl.keystore.certificate.chain", &std::fs::read_to_string(&cert).unwrap()),
-                ("ssl.keystore.key", "-----BEGIN PRIVATE KEY-----\nc2VjcmV0LWtleS1ieXRlcw==\n-----END PRIVATE KEY-----\n"),
-            ]));
-            assert!(
-                err.contains("`ssl.keystore.key`") && !err.contains("c2VjcmV0"),
-                "{err}"
-            );
-            assert!(err.contains("(hidden)"), "{err}");
         }
 
         #[test]
@@ -1538,7 +1620,7 @@ mod tests {
             let error = sasl(&pairs).unwrap_err();
             let text = error.to_string();
             assert!(
-                matches!(&error, ConfigError::InvalidValue { key: k, .. } if k == key),
+                matches!(&error, ConfigError::InvalidValue { key: k, .. } | ConfigError::NoEffect { key: k, .. } if k == key),
                 "{pairs:?}: {text}"
             );
             assert!(text.contains(reason), "{pairs:?}: {text}");

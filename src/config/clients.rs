@@ -1,10 +1,13 @@
 //! The Kafka client settings of a pipeline: `[kafka]` + profile presets + the Kafka source/sink's client keys +
 //! `producer.override.*` / `consumer.override.*`, resolved in that order (later wins), each remembering where it
-//! came from, and checked by the clients' own readers (`ProducerConfig::problems`, `ConsumerConfig::problems`) in one pass.
+//! came from, and checked by the clients' own readers (`ProducerConfig::read`, `ConsumerConfig::read`) in one pass,
+//! with the PEM files their `ssl.*` keys name.
 
 use crate::client::config::{
-    admin_keys, closest, java_name, ConfigError, ConfigMap, ConsumerConfig, ProducerConfig,
+    admin_keys, closest, java_name, CommonConfig, ConfigError, ConfigMap, ConsumerConfig,
+    ProducerConfig,
 };
+use crate::runtime::tls::load_tls;
 
 use super::problem::Location;
 use super::Profile;
@@ -24,12 +27,21 @@ impl ClientRole {
         }
     }
 
-    /// Every problem the `role` client finds in `map`, in one pass.
+    /// Every problem the `role` client finds in `map`, in one pass, and those of the PEM files its `ssl.*`
+    /// keys name.
     fn problems(self, map: ConfigMap) -> Vec<ConfigError> {
-        match self {
-            ClientRole::Producer => ProducerConfig::problems(map),
-            ClientRole::Consumer => ConsumerConfig::problems(map),
-        }
+        let (common, mut problems) = match self {
+            ClientRole::Producer => {
+                let (config, problems) = ProducerConfig::read(map);
+                (config.common, problems)
+            }
+            ClientRole::Consumer => {
+                let (config, problems) = ConsumerConfig::read(map);
+                (config.common, problems)
+            }
+        };
+        problems.extend(tls_file_problems(&common));
+        problems
     }
 
     fn known_keys(self) -> Vec<&'static str> {
@@ -37,6 +49,34 @@ impl ClientRole {
             ClientRole::Producer => ProducerConfig::known_keys(),
             ClientRole::Consumer => ConsumerConfig::known_keys(),
         }
+    }
+}
+
+/// The problems of the PEM files `common`'s `ssl.*` keys name, read now so that a missing file, one without
+/// certificates or a key that does not fit is reported at its key before anything connects. The runtime reads
+/// them again when it connects (`runtime::tls::load_tls`, the one reader of both).
+pub fn tls_file_problems(common: &CommonConfig) -> Vec<ConfigError> {
+    let Some(tls) = &common.tls else {
+        return Vec::new();
+    };
+    match load_tls(tls) {
+        Ok(_) => Vec::new(),
+        Err(problems) => problems
+            .into_iter()
+            .map(|problem| ConfigError::InvalidValue {
+                key: problem.key.into(),
+                value: problem.shown_value,
+                reason: problem.reason,
+            })
+            .collect(),
+    }
+}
+
+/// [`tls_file_problems`]' first problem, for settings given on a command line (`-X`).
+pub fn check_tls_files(common: &CommonConfig) -> Result<(), ConfigError> {
+    match tls_file_problems(common).into_iter().next() {
+        Some(problem) => Err(problem),
+        None => Ok(()),
     }
 }
 
@@ -86,6 +126,7 @@ fn error_key(error: &ConfigError) -> &str {
         ConfigError::UnknownKey { key, .. }
         | ConfigError::InvalidValue { key, .. }
         | ConfigError::Missing { key }
+        | ConfigError::NoEffect { key, .. }
         | ConfigError::IdempotenceConflict { key, .. } => key,
     }
 }

@@ -12,22 +12,12 @@ use super::raw::Entry;
 pub enum ExactlyOnceSourceSupport {
     #[default]
     Disabled,
-    /// Source tasks fence their predecessors but write without transactions (the first step of an upgrade in
-    /// Kafka Connect; here the same as enabled for fencing, kept for configs that name it).
+    /// Kafka Connect's first step of a rolling upgrade to exactly-once sources: its leader fences zombies,
+    /// its tasks still write without transactions. pipewright's source tasks fence their zombies themselves
+    /// (each task's transactional id), so there is no upgrade step: preparing runs sources as disabled does.
     Preparing,
+    /// Every source connector writing to Kafka runs exactly-once unless its config sets `delivery`.
     Enabled,
-}
-
-/// `connect.protocol`: the group protocols a worker offers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum ConnectProtocolChoice {
-    /// Eager (v0): every rebalance stops everything.
-    Eager,
-    /// Incremental cooperative (v1).
-    Compatible,
-    /// Incremental cooperative with session keys (v2); Kafka's default.
-    #[default]
-    Sessioned,
 }
 
 /// The distributed worker's own settings.
@@ -55,7 +45,6 @@ pub struct DistributedSpec {
     /// Kafka Connect waits 5 minutes): they move as soon as its session ends.
     pub scheduled_rebalance_max_delay: Duration,
     pub exactly_once_source_support: ExactlyOnceSourceSupport,
-    pub protocol: ConnectProtocolChoice,
 }
 
 /// Every key of [`DistributedSpec`], with what it means.
@@ -119,7 +108,7 @@ pub const DISTRIBUTED_KEYS: &[(&str, &str)] = &[
     ),
     (
         "connect.protocol",
-        "eager, compatible or sessioned (sessioned)",
+        "compatible: incremental cooperative rebalancing (the only one)",
     ),
 ];
 
@@ -264,22 +253,27 @@ impl DistributedKeys {
                     }
                 },
             },
-            protocol: match get("connect.protocol") {
-                None => ConnectProtocolChoice::Sessioned,
-                Some((entry, value)) => match value.trim().to_ascii_lowercase().as_str() {
-                    "eager" => ConnectProtocolChoice::Eager,
-                    "compatible" => ConnectProtocolChoice::Compatible,
-                    "sessioned" => ConnectProtocolChoice::Sessioned,
-                    _ => {
-                        problems.push(problem(
-                            entry,
-                            format!("expected eager, compatible or sessioned, found {value:?}"),
-                        ));
-                        ConnectProtocolChoice::Sessioned
-                    }
-                },
-            },
         };
+        if let Some((entry, value)) = get("connect.protocol") {
+            match value.trim().to_ascii_lowercase().as_str() {
+                "compatible" => {}
+                "sessioned" => problems.push(problem(
+                    entry,
+                    "sessioned (KIP-507) signs requests between workers with session keys, which pipewright's \
+                     workers do not send: use compatible (incremental cooperative rebalancing, the same \
+                     assignments) or leave the key out",
+                )),
+                "eager" => problems.push(problem(
+                    entry,
+                    "eager rebalancing stops every task at every rebalance; pipewright's workers rebalance \
+                     incrementally only: use compatible or leave the key out",
+                )),
+                _ => problems.push(problem(
+                    entry,
+                    format!("expected compatible, found {value:?}"),
+                )),
+            }
+        }
         if spec.heartbeat_interval >= spec.session_timeout {
             if let Some((entry, _)) = get("heartbeat.interval.ms").or(get("session.timeout.ms")) {
                 problems.push(problem(

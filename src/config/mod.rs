@@ -39,7 +39,9 @@ use crate::connect::config_def::ParsedConfig;
 use crate::connect::registry::{ComponentInfo, ComponentKind};
 
 pub use catalog::{Catalog, Registry, StaticCatalog};
-pub use clients::{ClientRole, ClientSetting, ClientSettings, Origin};
+pub use clients::{
+    check_tls_files, tls_file_problems, ClientRole, ClientSetting, ClientSettings, Origin,
+};
 pub use pipeline_keys::PIPELINE_KEYS;
 pub use problem::{ConfigErrors, Location, Problem};
 pub use providers::ConfigProviders;
@@ -430,7 +432,23 @@ pub fn parse_connector(
             location: setting.location.clone(),
         })
         .collect();
-    let mut document = connect_form::read_map(name, config, Arc::from(source), kafka, catalog);
+    // KIP-618: on a worker with exactly.once.source.support=enabled, every source connector writing to Kafka
+    // runs exactly-once (its records and positions commit in one transaction per task, under a
+    // transactional id per task that fences the task's zombie when it moves) unless it says otherwise.
+    let exactly_once_sources = defaults.worker.distributed.as_ref().is_some_and(|d| {
+        d.exactly_once_source_support == distributed::ExactlyOnceSourceSupport::Enabled
+    });
+    let is_source = config
+        .get("connector.class")
+        .is_some_and(|class| catalog.find(ComponentKind::Source, class).is_some());
+    let config = if exactly_once_sources && is_source && !config.contains_key("delivery") {
+        let mut config = config.clone();
+        config.insert("delivery".into(), "exactly-once".into());
+        std::borrow::Cow::Owned(config)
+    } else {
+        std::borrow::Cow::Borrowed(config)
+    };
+    let mut document = connect_form::read_map(name, &config, Arc::from(source), kafka, catalog);
     document.worker = defaults.worker.entries.clone();
     // A distributed worker's keys are those of its mode: read as a standalone worker's, its group and topic
     // keys would be errors in every connector.

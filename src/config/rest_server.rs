@@ -19,6 +19,7 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use super::connect_form::parse_properties;
 use super::problem::{did_you_mean, Location, Problem};
 use super::raw::Entry;
+use crate::client::config::SecurityProtocol;
 
 /// The port Kafka Connect listens on when a listener names none.
 pub const DEFAULT_REST_PORT: u16 = 8083;
@@ -232,21 +233,33 @@ pub(crate) struct RestServerKeys {
     /// `listeners.https.ssl.*`, keyed without the prefix.
     pub(crate) prefixed: Vec<(String, Entry)>,
     /// Bare `ssl.*` keys of [`SERVER_SSL_KEYS`], with whether the Kafka clients take them too.
-    pub(crate) bare: Vec<(Entry, bool)>,
+    pub(crate) bare: Vec<(Entry, ClientUse)>,
     pub(crate) extension_classes: Option<Entry>,
     pub(crate) jaas_config: Option<Entry>,
     pub(crate) bearer_token_file: Option<Entry>,
 }
 
+/// Whether the worker's Kafka clients take a bare `ssl.*` key as well as the https listeners.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ClientUse {
+    /// No Kafka client knows the key (`ssl.client.auth`, `ssl.enabled.protocols`).
+    Unknown,
+    /// A client key, but the worker's `security.protocol` (this one) does not use TLS: the clients would
+    /// refuse it, so it is the REST server's alone.
+    NotUnder(SecurityProtocol),
+    /// The clients take it too (`security.protocol` uses TLS).
+    Takes,
+}
+
 impl RestServerKeys {
-    /// Takes `entry` if it is a REST server key (`client_takes`: whether the Kafka clients take it too, for
+    /// Takes `entry` if it is a REST server key (`client_use`: whether the Kafka clients take it too, for
     /// the bare `ssl.*` keys). Returns whether it did.
-    pub(crate) fn take(&mut self, entry: &Entry, client_takes: bool) -> bool {
+    pub(crate) fn take(&mut self, entry: &Entry, client_use: ClientUse) -> bool {
         let key = entry.key.as_str();
         if let Some(short) = key.strip_prefix(HTTPS_PREFIX) {
             self.prefixed.push((short.to_owned(), entry.clone()));
         } else if SERVER_SSL_KEYS.contains(&key) {
-            self.bare.push((entry.clone(), client_takes));
+            self.bare.push((entry.clone(), client_use));
         } else {
             let slot = match key {
                 "listeners" => &mut self.listeners,
@@ -398,20 +411,38 @@ pub(crate) fn build(
     // A bare ssl.* key the REST server does not read (no https listener, or listeners.https.* keys given)
     // must be one the Kafka clients take.
     let rest_reads_bare = https && !use_prefixed;
-    for (entry, client_takes) in &keys.bare {
+    for (entry, client_use) in &keys.bare {
         // The truststore is read only to check client certificates.
         let read_here = rest_reads_bare
             && (client_auth_on(&tls_keys) || !entry.key.starts_with("ssl.truststore"));
-        if !read_here && !client_takes {
-            let why = if !https {
-                "read by https listeners only, and no listener is https (listeners=https://host:port)"
-            } else if use_prefixed {
-                "the https listeners read listeners.https.* keys instead (Kafka Connect takes either the prefixed keys or the bare ones, never both), and the Kafka clients do not take this key"
-            } else {
-                "the truststore checks client certificates, and ssl.client.auth is none: set it to requested or required, or remove this key"
-            };
-            problems.push(problem(entry, why));
+        if read_here || *client_use == ClientUse::Takes {
+            continue;
         }
+        let why = if !https {
+            "read by https listeners only, and no listener is https (listeners=https://host:port)"
+        } else if use_prefixed {
+            "the https listeners read listeners.https.* keys instead (Kafka Connect takes either the prefixed keys or the bare ones, never both)"
+        } else {
+            "the truststore checks client certificates, and ssl.client.auth is none: set it to requested or required, or remove this key"
+        };
+        let clients = match client_use {
+            ClientUse::Unknown if use_prefixed && https => {
+                ", and the Kafka clients do not take this key".to_owned()
+            }
+            ClientUse::NotUnder(protocol) => {
+                let with_tls = if protocol.uses_sasl() {
+                    "SASL_SSL"
+                } else {
+                    "SSL (or SASL_SSL)"
+                };
+                format!(
+                    "; nor do the Kafka clients, as security.protocol={} does not use TLS (set security.protocol={with_tls} for them)",
+                    protocol.name()
+                )
+            }
+            _ => String::new(),
+        };
+        problems.push(problem(entry, format!("{why}{clients}")));
     }
     spec.auth = auth(&keys, problems);
     spec
@@ -1483,13 +1514,65 @@ mod tests {
         .unwrap_err();
         assert!(errors.contains("worker.properties:4: key \"ssl.client.auth\": the https listeners read listeners.https.* keys instead"), "{errors}");
         // A bare truststore with no client certificates asked for is the Kafka clients' (ssl.truststore.location
-        // is a client key too): the REST server does not check client certificates with it.
+        // is a client key too) when they use TLS: the REST server does not check client certificates with it.
         let worker = load(
             dir.path(),
-            "listeners=https://127.0.0.1:8443\nssl.keystore.location=DIR/ks.pem\nssl.truststore.location=DIR/ca.pem",
+            "listeners=https://127.0.0.1:8443\nssl.keystore.location=DIR/ks.pem\nssl.truststore.location=DIR/ca.pem\nsecurity.protocol=SSL",
         )
         .unwrap();
         assert!(worker.rest.tls.unwrap().client_auth != ClientAuth::Required);
+        assert!(worker.client.0.contains_key("ssl.truststore.location"));
+        assert!(worker.client.0.contains_key("ssl.keystore.location"));
+        // Under PLAINTEXT nothing reads it: an error, saying why for both.
+        let errors = load(
+            dir.path(),
+            "listeners=https://127.0.0.1:8443\nssl.keystore.location=DIR/ks.pem\nssl.truststore.location=DIR/ca.pem",
+        )
+        .unwrap_err();
+        assert!(
+            errors.contains("worker.properties:4: key \"ssl.truststore.location\": the truststore checks client certificates, and ssl.client.auth is none")
+                && errors.contains("nor do the Kafka clients, as security.protocol=PLAINTEXT does not use TLS"),
+            "{errors}"
+        );
+        assert!(!errors.contains("ssl.keystore.location"), "{errors}");
+    }
+
+    /// Kafka Connect's https listeners fall back to the bare ssl.* keys, which its Kafka clients also take under
+    /// SSL: under PLAINTEXT (or SASL_PLAINTEXT) they are the REST server's alone, never a client's (whose
+    /// settings would refuse them as keys with no effect), in this worker or a connector made later.
+    #[test]
+    fn bare_ssl_keys_the_rest_server_reads_are_its_alone_when_the_clients_use_no_tls() {
+        let dir = tempfile::tempdir().unwrap();
+        let pki = pki();
+        write(
+            dir.path(),
+            "ks.pem",
+            &(pki.server_pem.clone() + &pki.server_key_pem),
+        );
+        for protocol in ["", "security.protocol=PLAINTEXT\n", "security.protocol=SASL_PLAINTEXT\nsasl.mechanism=PLAIN\nsasl.username=u\nsasl.password=p\n"] {
+            let worker = load(
+                dir.path(),
+                &format!("{protocol}listeners=https://127.0.0.1:8443\nssl.keystore.type=PEM\nssl.keystore.location=DIR/ks.pem"),
+            )
+            .unwrap_or_else(|e| panic!("{protocol}: {e}"));
+            assert!(worker.rest.tls.is_some(), "{protocol}");
+            assert!(
+                !worker.client.0.keys().any(|k| k.starts_with("ssl.")),
+                "{protocol}: {:?}",
+                worker.client.0.keys().collect::<Vec<_>>()
+            );
+            assert!(
+                !worker.entries.iter().any(|e| e.key.starts_with("ssl.")),
+                "connectors made later would get them: {protocol}"
+            );
+        }
+        // Without an https listener, the same key under PLAINTEXT has no effect at all.
+        let errors = load(dir.path(), "ssl.keystore.location=DIR/ks.pem").unwrap_err();
+        assert!(
+            errors.contains("key \"ssl.keystore.location\": read by https listeners only")
+                && errors.contains("security.protocol=PLAINTEXT does not use TLS"),
+            "{errors}"
+        );
     }
 
     #[test]

@@ -14,8 +14,10 @@ use super::distributed::{is_client_key_too, DistributedKeys};
 use super::problem::{did_you_mean, Problem};
 use super::providers::ConfigProviders;
 use super::raw::Entry;
+use super::rest_server::ClientUse;
 use super::rest_server::{RestListener, RestServerKeys, RestServerSpec, DEFAULT_REST_HOST};
 use super::{Setting, Settings};
+use crate::client::config::SecurityProtocol;
 
 /// Which worker reads the keys: a standalone one, or a distributed one (whose file names the group and the
 /// internal topics; `file` names the file in errors about missing keys).
@@ -238,6 +240,17 @@ pub(crate) fn build(
     let mut problems = Vec::new();
     let (mut rest_host, mut rest_port, mut advertised_host, mut advertised_port) =
         (None, None, None, None);
+    // The worker's own security.protocol (its Kafka clients'), known before its ssl.* keys are placed; a value
+    // the clients cannot read counts as TLS, so they get the keys and report the value.
+    let clients_protocol = entries
+        .iter()
+        .rfind(|e| e.key == "security.protocol")
+        .and_then(|e| e.value.as_config_string())
+        .map_or(Some(SecurityProtocol::Plaintext), |v| {
+            SecurityProtocol::parse(v.trim())
+        });
+    let clients_use_tls = clients_protocol.is_none_or(SecurityProtocol::uses_tls);
+    let clients_protocol = clients_protocol.unwrap_or_default();
     for entry in entries {
         let key = entry.key.as_str();
         if key.starts_with("config.providers") {
@@ -245,10 +258,17 @@ pub(crate) fn build(
         }
         // The REST server's keys are read once, here: connectors created later are built from `entries`
         // again, and must not read the keystore or the credentials anew. A bare ssl.* key the Kafka clients
-        // take stays for them as well.
-        let client_takes = client_accepts(ClientRole::Producer, key).is_ok()
+        // take stays for them as well, unless they do not use TLS: then it is the REST server's alone (as
+        // Kafka Connect's https listeners fall back to the bare ssl.* keys), and a client given it would refuse
+        // it as a key with no effect.
+        let client_knows = client_accepts(ClientRole::Producer, key).is_ok()
             || client_accepts(ClientRole::Consumer, key).is_ok();
-        if rest_keys.take(entry, client_takes) && !client_takes {
+        let client_use = match (client_knows, key.starts_with("ssl.")) {
+            (false, _) => ClientUse::Unknown,
+            (true, true) if !clients_use_tls => ClientUse::NotUnder(clients_protocol),
+            (true, _) => ClientUse::Takes,
+        };
+        if rest_keys.take(entry, client_use) && client_use != ClientUse::Takes {
             continue;
         }
         config.entries.push(entry.clone());

@@ -55,6 +55,11 @@ pub trait PositionStore: Send + Sync + fmt::Debug {
     /// Replaces the positions stored for `task`; durable when it returns.
     fn store(&self, task: &TaskKey, positions: &[SourcePosition])
         -> Result<(), PositionStoreError>;
+
+    /// Tells the store which source `connector` reads, before its tasks start: a store in Kafka Connect's
+    /// offsets topic keeps positions in the form of the Kafka Connect connector of the same kind
+    /// (FileStreamSource's `{"filename": …}`). A store of our own form needs nothing.
+    fn set_source(&self, _connector: &str, _source: &crate::connect::connectors::SourceConfig) {}
 }
 
 /// A position as one line of text (tab-separated fields; no newline).

@@ -47,6 +47,8 @@ pub fn client_range(api: ApiKey) -> Option<(i16, i16)> {
         SaslHandshake => (1, 1),
         // v1 adds session_lifetime_ms (KIP-368 re-authentication); v2 is its flexible form.
         SaslAuthenticate => (0, 2),
+        // v1 (Kafka 1.1) adds synonyms; v4 is the flexible form.
+        DescribeConfigs => (1, 4),
         _ => return None,
     })
 }

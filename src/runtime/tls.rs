@@ -11,10 +11,14 @@
 //! it is fed into its record buffer. Buffers are bounded: rustls holds at most its 64 KiB of ciphertext to
 //! send and 16 KiB of plaintext received; ours, [`CIPHERTEXT_READ_BYTES`] and what one write produces.
 //!
+//! The PEM files the `ssl.*` keys name are read here ([`load_tls`]), as the connector is made, and handed to
+//! `client::tls_config` to interpret; the config layer calls the same function to check them at config time.
+//!
 //! Must not: know Kafka; log or return a secret.
 
 use std::cell::RefCell;
-use std::io::{self, BufRead, Write};
+use std::io::{self, BufRead, Read, Write};
+use std::path::Path;
 use std::rc::Rc;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
@@ -30,10 +34,95 @@ use rustls::{
 };
 
 use super::backend::{BrokerRead, BrokerWrite};
-use crate::client::tls_config::TlsConfig;
+use crate::client::tls_config::{
+    identity_from_pem, roots_from_pem, PemSetting, PemSource, PemText, TlsConfig, TlsKeyError,
+    TlsMaterial,
+};
 
 /// How much ciphertext one read from the socket may bring: four full TLS records.
 const CIPHERTEXT_READ_BYTES: usize = 4 * (16 * 1024 + 256);
+
+/// The largest PEM file read: CA bundles are a few hundred KiB; this only stops a mistaken path (a device, a
+/// huge log) from being read whole.
+const MAX_PEM_FILE_BYTES: u64 = 16 * 1024 * 1024;
+
+/// The bytes of the file `setting` names, at most [`MAX_PEM_FILE_BYTES`] of them.
+fn read_pem_file(setting: &PemSetting, path: &Path) -> Result<Vec<u8>, TlsKeyError> {
+    let fail = |e: io::Error| setting.error(format!("cannot read it: {e}"));
+    let file = std::fs::File::open(path).map_err(fail)?;
+    let mut bytes = Vec::new();
+    // One byte more than allowed tells a file that is too long, whatever its metadata says (a pipe, /proc).
+    file.take(MAX_PEM_FILE_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(fail)?;
+    if bytes.len() as u64 > MAX_PEM_FILE_BYTES {
+        return Err(setting.error(format!(
+            "is more than {MAX_PEM_FILE_BYTES} bytes, more than any PEM file should be"
+        )));
+    }
+    Ok(bytes)
+}
+
+/// The PEM text `setting` names: inline, one file's, or each file's of a directory (sorted by name).
+pub fn read_pem(setting: &PemSetting) -> Result<PemText, TlsKeyError> {
+    match &setting.source {
+        PemSource::Inline(text) => Ok(PemText::One(text.as_bytes().to_vec())),
+        PemSource::File(path) => read_pem_file(setting, path).map(PemText::One),
+        PemSource::FileOrDirectory(path) if path.is_dir() => {
+            let mut paths: Vec<_> = std::fs::read_dir(path)
+                .map_err(|e| setting.error(format!("cannot list the directory: {e}")))?
+                .filter_map(|entry| entry.ok().map(|e| e.path()))
+                .filter(|path| path.is_file())
+                .collect();
+            paths.sort();
+            paths
+                .iter()
+                .map(|path| read_pem_file(setting, path))
+                .collect::<Result<_, _>>()
+                .map(PemText::Directory)
+        }
+        PemSource::FileOrDirectory(path) => read_pem_file(setting, path).map(PemText::One),
+    }
+}
+
+/// Reads the PEM files `tls` names and what they hold: the CA store and the client certificate and key, or
+/// every problem (at most one per part), each naming its key.
+pub fn load_tls(tls: &TlsConfig) -> Result<TlsMaterial, Vec<TlsKeyError>> {
+    let mut problems = Vec::new();
+    let roots = tls.roots.as_ref().and_then(|setting| {
+        read_pem(setting)
+            .and_then(|pem| roots_from_pem(setting, &pem))
+            .map_err(|e| problems.push(e))
+            .ok()
+    });
+    let identity = tls.identity.as_ref().and_then(|identity| {
+        let one = |setting: &PemSetting| match read_pem(setting)? {
+            PemText::One(bytes) => Ok(bytes),
+            PemText::Directory(_) => Err(setting.error("is a directory, not a PEM file")),
+        };
+        let certificate = one(&identity.certificate);
+        // A PEM keystore names one file for both: it is read once.
+        let key = if identity.key == identity.certificate {
+            certificate.clone()
+        } else {
+            one(&identity.key)
+        };
+        certificate
+            .and_then(|certificate| Ok((certificate, key?)))
+            .and_then(|(certificate, key)| identity_from_pem(identity, &certificate, &key))
+            .map_err(|e| problems.push(e))
+            .ok()
+    });
+    if problems.is_empty() {
+        Ok(TlsMaterial {
+            roots,
+            identity,
+            verify_hostname: tls.verify_hostname,
+        })
+    } else {
+        Err(problems)
+    }
+}
 
 /// Builds TLS sessions to brokers from one rustls config (shared by every connection of a client, so
 /// reconnections resume sessions).
@@ -84,9 +173,18 @@ impl TlsConnector {
                 ),
             };
         };
-        Self {
-            config: client_config(tls),
-        }
+        // A file that went missing or changed since the config was checked fails every connection, saying
+        // which key names it.
+        let config = load_tls(tls)
+            .map_err(|problems| {
+                problems
+                    .iter()
+                    .map(|p| format!("{}={}: {}", p.key, p.shown_value, p.reason))
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            })
+            .and_then(|material| client_config(&material));
+        Self { config }
     }
 
     /// Runs the TLS handshake with `host` over a connected socket's halves, within `timeout`.
@@ -194,7 +292,7 @@ async fn flush<W: BrokerWrite>(
     result.map(|()| out)
 }
 
-fn client_config(tls: &TlsConfig) -> Result<Arc<ClientConfig>, String> {
+fn client_config(tls: &TlsMaterial) -> Result<Arc<ClientConfig>, String> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let roots = match &tls.roots {
         Some(roots) => roots.clone(),
@@ -578,8 +676,9 @@ pub fn host_of(address: &str) -> &str {
 mod tests {
     use super::*;
 
-    /// A TLS echo server on 127.0.0.1 with a certificate for `localhost`; returns its port and the CA.
-    async fn echo_server() -> (u16, RootCertStore) {
+    /// A TLS echo server on 127.0.0.1 with a certificate for `localhost`; returns its port and the CA's
+    /// certificate in PEM.
+    async fn echo_server() -> (u16, String) {
         use rustls::pki_types::PrivateKeyDer;
         let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
         params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
@@ -610,9 +709,7 @@ mod tests {
             let (mut read, mut write) = tokio::io::split(tls);
             let _ = tokio::io::copy(&mut read, &mut write).await;
         });
-        let mut roots = RootCertStore::empty();
-        roots.add(ca.der().clone()).unwrap();
-        (port, roots)
+        (port, ca.pem())
     }
 
     /// A megabyte each way, through many TLS records and several of rustls's bounded send buffers, read back
@@ -624,9 +721,12 @@ mod tests {
             .build()
             .unwrap();
         tokio::task::LocalSet::new().block_on(&runtime, async {
-            let (port, roots) = echo_server().await;
+            let (port, ca_pem) = echo_server().await;
             let tls = TlsConfig {
-                roots: Some(Arc::new(roots)),
+                roots: Some(PemSetting {
+                    key: "ssl.ca.pem",
+                    source: PemSource::Inline(ca_pem),
+                }),
                 identity: None,
                 verify_hostname: true,
             };
@@ -673,6 +773,70 @@ mod tests {
         assert!(!looks_like_tls(&[0x00, 0x00, 0x04, 0x00]));
         assert!(!looks_like_tls(&[0x06, 0x40, 0x00, 0x00]));
         assert!(!looks_like_tls(&[0x15]));
+    }
+
+    /// The files the `ssl.*` keys name are read here: a CA file or directory, a client certificate and key
+    /// (one keystore file for both); a missing file is named by its key.
+    #[test]
+    fn load_tls_reads_the_files_the_keys_name() {
+        use crate::client::tls_config::IdentitySetting;
+        let dir = tempfile::tempdir().unwrap();
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        let ca = rcgen::CertifiedIssuer::self_signed(params, rcgen::KeyPair::generate().unwrap())
+            .unwrap();
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = rcgen::CertificateParams::new(vec!["client".to_owned()])
+            .unwrap()
+            .signed_by(&key, &ca)
+            .unwrap();
+        let cas = dir.path().join("cas");
+        std::fs::create_dir(&cas).unwrap();
+        std::fs::write(cas.join("ca.pem"), ca.pem()).unwrap();
+        std::fs::write(cas.join("README"), "not PEM").unwrap();
+        let keystore = dir.path().join("keystore.pem");
+        std::fs::write(&keystore, key.serialize_pem() + &cert.pem()).unwrap();
+        let setting = |key: &'static str, path: &Path| PemSetting {
+            key,
+            source: PemSource::FileOrDirectory(path.to_owned()),
+        };
+        let store = PemSetting {
+            key: "ssl.keystore.location",
+            source: PemSource::File(keystore.clone()),
+        };
+        let tls = TlsConfig {
+            roots: Some(setting("ssl.ca.location", &cas)),
+            identity: Some(IdentitySetting {
+                certificate: store.clone(),
+                key: store,
+                password: None,
+            }),
+            verify_hostname: true,
+        };
+        let material = load_tls(&tls).expect("the CA directory and the keystore");
+        assert_eq!(material.roots.map(|r| r.len()), Some(1));
+        assert!(material.identity.is_some());
+        // A path that is not there: named with its key, the client part checked all the same.
+        let missing = dir.path().join("missing.pem");
+        let tls = TlsConfig {
+            roots: Some(setting("ssl.ca.location", &missing)),
+            ..tls
+        };
+        let problems = load_tls(&tls).unwrap_err();
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert_eq!(problems[0].key, "ssl.ca.location");
+        assert_eq!(problems[0].shown_value, missing.display().to_string());
+        assert!(
+            problems[0].reason.contains("cannot read it"),
+            "{problems:?}"
+        );
+        // The connector fails each connection with it, rather than connecting without the CA.
+        let connector = TlsConnector::new(Some(&tls));
+        let why = connector.config.unwrap_err();
+        assert!(
+            why.contains("ssl.ca.location") && why.contains("cannot read it"),
+            "{why}"
+        );
     }
 
     #[test]

@@ -110,6 +110,12 @@ impl Distributed {
         );
         worker.set_defaults(defaults);
         worker.set_cluster_role(ClusterRole::Rebalancing);
+        worker.set_rest_scheme(
+            options
+                .rest_url
+                .split_once("://")
+                .map_or("http", |(scheme, _)| scheme),
+        );
         worker.set_assignment(BTreeSet::new());
         worker
             .restore_stored_connectors(&BTreeSet::new())
@@ -253,6 +259,10 @@ impl Cluster {
                         eprintln!("% engine: the config topic reader stopped; exiting");
                         return 1;
                     };
+                    if let super::store::ConfigChangeKind::Restart { include_tasks, only_failed } = change.kind {
+                        self.worker.restart_local_tasks(&change.connector, include_tasks, only_failed);
+                        continue;
+                    }
                     match self.worker.stored_connector(&change.connector) {
                         Ok(stored) => self.worker.apply_stored(&change.connector, stored),
                         Err(error) => tracing::error!(connector = %change.connector, %error, "cannot read the config store"),

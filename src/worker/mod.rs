@@ -112,6 +112,9 @@ pub enum WorkerError {
     InvalidConfig(crate::config::ConfigErrors),
     #[error("{0}")]
     BadRequest(String),
+    /// Distributed mode: the task runs on another worker, at `owner_url`, which carries the request out.
+    #[error("the task runs on the worker at {owner_url}")]
+    RunsElsewhere { owner_url: String },
     #[error("{0}")]
     Store(#[from] StoreError),
     /// Reading or changing what a connector keeps in Kafka failed (the broker refused, or did not answer).
@@ -148,6 +151,8 @@ pub struct Worker {
     /// The `[kafka]` settings and worker keys every connector starts from.
     defaults: crate::config::ConnectorDefaults,
     role: ClusterRole,
+    /// The scheme of other workers' REST URLs (distributed mode).
+    rest_scheme: String,
     /// Distributed mode: the tasks the group assigned to this worker; `None` (standalone): every task runs
     /// here.
     assigned: Option<BTreeSet<TaskKey>>,
@@ -173,6 +178,7 @@ impl Worker {
             finished: BTreeSet::new(),
             defaults: crate::config::ConnectorDefaults::default(),
             role: ClusterRole::Standalone,
+            rest_scheme: "http".to_owned(),
             assigned: None,
             running: BTreeSet::new(),
         }
@@ -216,6 +222,7 @@ impl Worker {
                 spec.requested_tasks
             );
         }
+        self.positions.set_source(&name, &spec.run.source);
         let connector = Connector {
             metrics: (0..spec.tasks.max(1))
                 .map(|_| Arc::new(TaskMetrics::default()))
@@ -450,6 +457,50 @@ impl Worker {
         self.configs.offset()
     }
 
+    /// Whether task `index` of connector `name` runs on this worker.
+    pub fn runs_task(&self, name: &str, index: u32) -> bool {
+        self.running.contains(&TaskKey::new(name, index))
+    }
+
+    /// The REST URL of the worker named `worker_id` (`host:port`), in this cluster's scheme.
+    pub fn rest_url_of(&self, worker_id: &str) -> String {
+        format!("{}://{worker_id}/", self.rest_scheme)
+    }
+
+    /// The scheme of this cluster's REST listeners, for the URLs of other workers (distributed mode).
+    pub fn set_rest_scheme(&mut self, scheme: &str) {
+        self.rest_scheme = scheme.to_owned();
+    }
+
+    /// Distributed mode: a restart of connector `name` asked for through the config topic (KIP-745) restarts
+    /// its tasks that run here (only the failed ones with `only_failed`); without `include_tasks` there is
+    /// nothing to restart (the connector has no instance apart from its tasks).
+    pub fn restart_local_tasks(&mut self, name: &str, include_tasks: bool, only_failed: bool) {
+        if !include_tasks {
+            return;
+        }
+        let Some(connector) = self.connectors.get(name) else {
+            return;
+        };
+        let chosen: Vec<u32> = self
+            .running_keys(connector)
+            .into_iter()
+            .filter(|key| {
+                !only_failed
+                    || self
+                        .statuses
+                        .get(key)
+                        .is_some_and(|status| status.state == "FAILED")
+            })
+            .map(|key| key.index)
+            .collect();
+        for index in chosen {
+            if let Err(error) = self.restart_task(name, index) {
+                tracing::warn!(connector = name, task = index, %error, "task not restarted");
+            }
+        }
+    }
+
     /// The tasks running here.
     pub fn running_tasks(&self) -> &BTreeSet<TaskKey> {
         &self.running
@@ -480,10 +531,17 @@ impl Worker {
         let Some(config) = stored.config else {
             return;
         };
+        // The flat form the REST API shows carries the name; a stored config may not.
+        let without_name = |c: &BTreeMap<String, String>| {
+            c.iter()
+                .filter(|(k, _)| k.as_str() != "name")
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect::<BTreeMap<_, _>>()
+        };
         let unchanged_config = self
             .connectors
             .get(name)
-            .is_some_and(|c| c.spec.connector_config == config);
+            .is_some_and(|c| without_name(&c.spec.connector_config) == without_name(&config));
         if !unchanged_config {
             let source = format!("connector {name:?} of the config topic");
             match crate::config::parse_connector(

@@ -223,14 +223,18 @@ impl Worker {
             let owner = self
                 .statuses
                 .get(&key)
+                .filter(|s| s.state != "UNASSIGNED")
                 .map(|s| s.worker_id)
                 .filter(|w| !w.is_empty() && *w != self.worker_id);
-            return Err(WorkerError::BadRequest(match owner {
-                Some(owner) => format!(
-                    "task {task} of connector {name} runs on worker {owner}, not on this one: restart it there"
-                ),
-                None => format!("task {task} of connector {name} is not assigned to any worker yet"),
-            }));
+            return match owner {
+                Some(owner) => Err(WorkerError::RunsElsewhere {
+                    owner_url: self.rest_url_of(&owner),
+                }),
+                None => Err(WorkerError::BadRequest(format!(
+                    "task {task} of connector {name} runs on no worker now (the cluster is rebalancing, or \
+                     the connector is stopped): try again"
+                ))),
+            };
         }
         let spec = self.task_spec(name, task)?;
         self.runner.start_task(spec);
@@ -252,6 +256,19 @@ impl Worker {
     ) -> Result<ConnectorStatus, WorkerError> {
         let mut status = self.connector_status(name)?;
         if !include_tasks {
+            return Ok(status);
+        }
+        if self.assigned.is_some() {
+            // Distributed mode: the tasks run on several workers; each restarts its own when it reads the
+            // request from the config topic (KIP-745).
+            self.configs
+                .put_restart_request(name, include_tasks, only_failed)?;
+            for task in status.tasks.values_mut() {
+                if !only_failed || task.state == "FAILED" {
+                    task.state = "RESTARTING";
+                    task.trace = None;
+                }
+            }
             return Ok(status);
         }
         let chosen: Vec<u32> = status

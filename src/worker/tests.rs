@@ -585,3 +585,133 @@ fn an_exactly_once_sources_offsets_are_its_records_in_the_offsets_topic() {
         "the store is not used"
     );
 }
+
+// ---- distributed mode: only the assigned tasks run here ------------------------------------------------------
+
+#[test]
+fn with_an_assignment_only_the_assigned_tasks_start_and_a_new_assignment_moves_only_what_changed() {
+    let runner = RecordingRunner::default();
+    let (mut worker, _dir) = worker(&runner);
+    worker.set_assignment(BTreeSet::new());
+    worker.put_connector(pipeline("orders", 3), TargetState::Running);
+    assert_eq!(runner.take(), [], "nothing is assigned yet");
+    assert_eq!(
+        worker.work_units(),
+        BTreeMap::from([("orders".to_owned(), 3)])
+    );
+
+    worker.set_assignment(BTreeSet::from([key("orders", 0), key("orders", 2)]));
+    assert_eq!(
+        runner.take(),
+        [
+            Asked::Start(key("orders", 0), 3),
+            Asked::Start(key("orders", 2), 3)
+        ]
+    );
+    assert!(worker.runs_task("orders", 2) && !worker.runs_task("orders", 1));
+
+    // Task 2 moves away, task 1 arrives; task 0 is left alone.
+    worker.set_assignment(BTreeSet::from([key("orders", 0), key("orders", 1)]));
+    assert_eq!(
+        runner.take(),
+        [
+            Asked::Stop(key("orders", 2)),
+            Asked::Start(key("orders", 1), 3)
+        ]
+    );
+
+    // Pausing reaches only the tasks running here.
+    worker
+        .set_target_state("orders", TargetState::Paused)
+        .unwrap();
+    assert_eq!(
+        runner.take(),
+        [
+            Asked::Pause(key("orders", 0)),
+            Asked::Pause(key("orders", 1))
+        ]
+    );
+}
+
+#[test]
+fn a_task_assigned_before_its_connector_config_arrived_starts_when_it_does() {
+    let runner = RecordingRunner::default();
+    let (mut worker, _dir) = worker(&runner);
+    worker.set_assignment(BTreeSet::from([key("orders", 1)]));
+    assert_eq!(runner.take(), []);
+    worker.put_connector(pipeline("orders", 2), TargetState::Running);
+    assert_eq!(runner.take(), [Asked::Start(key("orders", 1), 2)]);
+}
+
+#[test]
+fn a_config_topic_change_restarts_only_that_connectors_tasks_and_its_own_write_coming_back_changes_nothing(
+) {
+    let runner = RecordingRunner::default();
+    let (mut worker, _dir) = worker(&runner);
+    worker.set_assignment(BTreeSet::from([key("a", 0), key("b", 0)]));
+    let config = |file: &str| {
+        BTreeMap::from([
+            ("connector.class".to_owned(), "FileStreamSink".to_owned()),
+            ("topics".to_owned(), "t".to_owned()),
+            ("file".to_owned(), file.to_owned()),
+        ])
+    };
+    let stored = |file: &str| {
+        Some(StoredConnector {
+            config: Some(config(file)),
+            target: TargetState::Running,
+        })
+    };
+    worker.apply_stored("a", stored("/tmp/a"));
+    worker.apply_stored("b", stored("/tmp/b"));
+    assert_eq!(
+        runner.take(),
+        [Asked::Start(key("a", 0), 1), Asked::Start(key("b", 0), 1)]
+    );
+    // The same record read again (this worker's own write) does nothing.
+    worker.apply_stored("a", stored("/tmp/a"));
+    assert_eq!(runner.take(), []);
+    // A's config changes: A's task restarts, B's runs on.
+    worker.apply_stored("a", stored("/tmp/a2"));
+    assert_eq!(
+        runner.take(),
+        [Asked::Stop(key("a", 0)), Asked::Start(key("a", 0), 1)]
+    );
+    // Another worker paused B.
+    worker.apply_stored(
+        "b",
+        Some(StoredConnector {
+            config: Some(config("/tmp/b")),
+            target: TargetState::Paused,
+        }),
+    );
+    assert_eq!(runner.take(), [Asked::Pause(key("b", 0))]);
+    // And deleted A.
+    worker.apply_stored("a", None);
+    assert_eq!(runner.take(), [Asked::Stop(key("a", 0))]);
+    assert_eq!(worker.connector_names(), ["b"]);
+}
+
+#[test]
+fn a_task_restart_for_a_task_running_elsewhere_names_the_worker_running_it() {
+    let runner = RecordingRunner::default();
+    let (mut worker, _dir) = worker(&runner);
+    worker.set_assignment(BTreeSet::new());
+    worker.put_connector(pipeline("orders", 1), TargetState::Running);
+    worker.handle_report(&report(key("orders", 0), TaskState::Running));
+    // A status written by the worker that runs it.
+    worker.statuses.put(
+        &key("orders", 0),
+        TaskStatus {
+            state: "RUNNING",
+            worker_id: "other:8083".into(),
+            trace: None,
+        },
+    );
+    assert_eq!(
+        worker.restart_task("orders", 0),
+        Err(WorkerError::RunsElsewhere {
+            owner_url: "http://other:8083/".into()
+        })
+    );
+}

@@ -16,6 +16,8 @@ use super::tools::engine;
 
 /// How long a group may take to settle, or its members to print what was produced.
 pub const SETTLE_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long a complete, balanced assignment must hold before the group counts as settled.
+const SETTLED_FOR: Duration = Duration::from_secs(1);
 
 /// One group member process with stdout and stderr in files, so the test can read them while it runs.
 pub struct Member {
@@ -208,10 +210,12 @@ pub fn wait_settled(members: &[&Member], partitions: i32) -> Vec<BTreeSet<i32>> 
         // With no more members than partitions, every balanced assignment gives each member something.
         let balanced = members.len() > partitions as usize || owned.iter().all(|o| !o.is_empty());
         if union == all && balanced {
-            // Settled once the picture holds for a moment (a second rebalance may follow a first).
+            // Settled once the picture holds for a moment (a second rebalance may follow a first). A second
+            // rebalance shows within the moment: a cooperative one follows a picture with revoked partitions
+            // unowned (not complete), an eager one revokes at the member's next heartbeat (300 ms here).
             match &stable_since {
                 Some((since, previous)) if *previous == owned => {
-                    if since.elapsed() > Duration::from_secs(2) {
+                    if since.elapsed() > SETTLED_FOR {
                         return owned;
                     }
                 }

@@ -20,6 +20,6 @@ pub use offsets::{AlterOffsets, DeleteOffsets, FetchOffsets, ListOffsets, Offset
 pub use operation::{AdminError, AdminOperation, AdminTarget, Answer, AnswerRetry};
 pub use router::AdminClient;
 pub use topics::{
-    BrokerDescription, ClusterDescription, CreateTopics, DeleteTopics, DescribeCluster, NewTopic,
-    PartitionDescription, TopicDescription, TopicOutcome,
+    BrokerDescription, ClusterDescription, CreateTopics, DeleteTopics, DescribeCluster,
+    DescribeTopicConfigs, NewTopic, PartitionDescription, TopicDescription, TopicOutcome,
 };

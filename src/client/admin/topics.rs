@@ -1,9 +1,11 @@
 //! Topic operations: create, delete, and describe the cluster (brokers, topics, partitions, leaders).
 
 use kafka_protocol::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig};
+use kafka_protocol::messages::describe_configs_request::DescribeConfigsResource;
 use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
 use kafka_protocol::messages::{
-    ApiKey, CreateTopicsRequest, DeleteTopicsRequest, MetadataRequest, MetadataResponse, TopicName,
+    ApiKey, CreateTopicsRequest, DeleteTopicsRequest, DescribeConfigsRequest, MetadataRequest,
+    MetadataResponse, TopicName,
 };
 use kafka_protocol::protocol::StrBytes;
 
@@ -263,6 +265,65 @@ impl ClusterDescription {
                 })
                 .collect(),
         }
+    }
+}
+
+/// DescribeConfigs of one topic: the values of `keys` (every config with an empty list), by name; a config
+/// the broker has no value for is left out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DescribeTopicConfigs {
+    pub topic: String,
+    pub keys: Vec<String>,
+}
+
+/// DescribeConfigs' resource type of a topic.
+const TOPIC_RESOURCE: i8 = 2;
+
+impl AdminOperation for DescribeTopicConfigs {
+    type Output = std::collections::BTreeMap<String, String>;
+    const API: ApiKey = ApiKey::DescribeConfigs;
+
+    fn target(&self) -> AdminTarget {
+        AdminTarget::AnyBroker
+    }
+
+    fn request(&self) -> Request {
+        let keys = (!self.keys.is_empty()).then(|| {
+            self.keys
+                .iter()
+                .map(|k| StrBytes::from_string(k.clone()))
+                .collect()
+        });
+        Request::DescribeConfigs(DescribeConfigsRequest::default().with_resources(
+            vec![DescribeConfigsResource::default()
+                .with_resource_type(TOPIC_RESOURCE)
+                .with_resource_name(StrBytes::from_string(self.topic.clone()))
+                .with_configuration_keys(keys)],
+        ))
+    }
+
+    fn read(self, answer: Answer) -> Result<Self::Output, AdminError> {
+        let Response::DescribeConfigs(response) = &answer.response else {
+            return Err(unexpected(Self::API, &answer.response));
+        };
+        let result = response
+            .results
+            .iter()
+            .find(|r| r.resource_name.as_str() == self.topic)
+            .ok_or_else(|| AdminError::Missing {
+                api: Self::API,
+                what: format!("topic {}", self.topic),
+            })?;
+        broker_error(
+            Self::API,
+            result.error_code,
+            result.error_message.as_deref(),
+        )?;
+        Ok(result
+            .configs
+            .iter()
+            .filter_map(|c| Some((c.name.to_string(), c.value.as_ref()?.to_string())))
+            .collect())
     }
 }
 

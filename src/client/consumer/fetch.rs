@@ -269,6 +269,7 @@ impl Consumer {
             return;
         };
         state.attempts = 0;
+        state.fetch_answers += 1;
         if data.high_watermark >= 0 {
             state.high_watermark = Some(data.high_watermark);
         }

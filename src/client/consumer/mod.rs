@@ -165,6 +165,9 @@ struct PartitionState {
     missing_since: Option<Instant>,
     /// Records events of this partition in the queue; it is fetched again only once they are taken.
     queued_records: u32,
+    /// Fetch answers for this partition without an error so far: a caller that saw this count grow by two
+    /// knows a fetch sent after it looked was answered (one fetch of a partition is in flight at a time).
+    fetch_answers: u64,
 }
 
 impl PartitionState {
@@ -211,6 +214,7 @@ impl PartitionState {
             eof_reported_at: None,
             missing_since: None,
             queued_records: 0,
+            fetch_answers: 0,
         }
     }
 
@@ -397,6 +401,13 @@ impl Consumer {
         self.partitions
             .get(&TopicPartition::new(topic, partition))
             .and_then(|s| s.high_watermark)
+    }
+
+    /// How many fetches of `partition` were answered without an error (see `PartitionState::fetch_answers`).
+    pub fn fetch_answers(&self, topic: &str, partition: i32) -> u64 {
+        self.partitions
+            .get(&TopicPartition::new(topic, partition))
+            .map_or(0, |s| s.fetch_answers)
     }
 
     /// The last stable offset from the last fetch of `partition` (read_committed only).

@@ -5,6 +5,7 @@ use crate::connect::registry::{Capabilities, ComponentInfo, ComponentKind, Kafka
 
 use super::*;
 
+mod distributed_worker;
 mod rejections;
 
 const fn info(
@@ -947,7 +948,7 @@ mod worker_keys {
 
     fn toml(engine: &str, pipeline_extra: &str) -> String {
         format!(
-            "[engine]\n{engine}\n[[pipeline]]\nname = \"p\"\nsource = {{ type = \"datagen\" }}\nsink = {{ type = \"kafka\", topic = \"t\" }}\n{pipeline_extra}\n"
+            "[engine]\n{engine}\n[[pipeline]]\nname = \"p\"\nsource = {{ type = \"file\", file = \"/tmp/in.txt\" }}\nsink = {{ type = \"kafka\", topic = \"t\" }}\n{pipeline_extra}\n"
         )
     }
 
@@ -1127,7 +1128,7 @@ listeners = "http://:9999"
         let secrets = dir.path().join("s.properties");
         std::fs::write(&secrets, "topic=from-provider\n").unwrap();
         let text = format!(
-            "[engine]\n\"config.providers\" = \"file\"\n\"config.providers.file.class\" = \"org.apache.kafka.common.config.provider.FileConfigProvider\"\n[[pipeline]]\nname = \"p\"\nsource = {{ type = \"datagen\" }}\nsink = {{ type = \"kafka\", topic = \"${{file:{}:topic}}\" }}\n",
+            "[engine]\n\"config.providers\" = \"file\"\n\"config.providers.file.class\" = \"org.apache.kafka.common.config.provider.FileConfigProvider\"\n[[pipeline]]\nname = \"p\"\nsource = {{ type = \"file\", file = \"/tmp/in.txt\" }}\nsink = {{ type = \"kafka\", topic = \"${{file:{}:topic}}\" }}\n",
             secrets.display()
         );
         let config = parse(&text, "pipelines.toml", Format::Toml, &Registry).unwrap();
@@ -1177,7 +1178,10 @@ listeners = "http://:9999"
 #[test]
 fn every_worker_key_is_documented() {
     let docs = include_str!("../../../docs/pipelines.md");
-    for (key, _) in super::WORKER_KEYS {
+    for (key, _) in super::WORKER_KEYS
+        .iter()
+        .chain(super::distributed::DISTRIBUTED_KEYS)
+    {
         assert!(
             docs.contains(&format!("`{key}`")),
             "worker key `{key}` is not in docs/pipelines.md"
@@ -1197,4 +1201,79 @@ fn passwords_in_urls_are_hidden_in_messages() {
         "http://user@host/ and https://a:[hidden]@c/d"
     );
     assert_eq!(redact("no url: a:b@c"), "no url: a:b@c");
+}
+
+mod client_tls {
+    use super::{problems, toml};
+
+    fn pipelines(kafka: &str) -> String {
+        format!(
+            "[kafka]\n\"bootstrap.servers\" = \"127.0.0.1:9093\"\n{kafka}\n[[pipeline]]\nname = \"p\"\nsource = {{ type = \"file\", file = \"/tmp/in.txt\" }}\nsink = {{ type = \"kafka\", topic = \"t\" }}\n"
+        )
+    }
+
+    /// A key read and then ignored would hide the mistake: each ssl.* key under PLAINTEXT (the default) or
+    /// SASL_PLAINTEXT is a problem at its line, saying why and what to set.
+    #[test]
+    fn ssl_keys_without_tls_are_problems_at_their_line() {
+        let found = problems(toml(&pipelines(
+            "\"ssl.ca.location\" = \"/etc/ca.pem\"\n\"ssl.key.password\" = \"hunter2\"",
+        )));
+        assert_eq!(found.len(), 2, "{found:?}");
+        assert!(
+            found[0].starts_with("pipelines.toml:3: key \"ssl.ca.location\": ")
+                && found[0].contains(
+                    "`ssl.ca.location` has no effect: security.protocol=PLAINTEXT does not use TLS: set security.protocol=SSL (or SASL_SSL)"
+                ),
+            "{found:?}"
+        );
+        assert!(
+            found[1].starts_with("pipelines.toml:4: key \"ssl.key.password\": "),
+            "{found:?}"
+        );
+        assert!(!found.iter().any(|p| p.contains("hunter2")), "{found:?}");
+        let found = problems(toml(&pipelines(
+            "\"security.protocol\" = \"SASL_PLAINTEXT\"\n\"sasl.mechanism\" = \"PLAIN\"\n\"sasl.username\" = \"u\"\n\"sasl.password\" = \"p\"\n\"ssl.truststore.location\" = \"/etc/ca.pem\"",
+        )));
+        assert_eq!(
+            found,
+            ["pipelines.toml:7: key \"ssl.truststore.location\": `ssl.truststore.location` has no effect: security.protocol=SASL_PLAINTEXT does not use TLS: set security.protocol=SASL_SSL"]
+        );
+    }
+
+    /// The files are read as the config is: a missing one, or one without certificates, is a problem at the
+    /// key that names it; good ones make a valid config.
+    #[test]
+    fn the_pem_files_ssl_keys_name_are_checked_as_the_config_is_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let not_pem = dir.path().join("notes.txt");
+        std::fs::write(&not_pem, "no certificate here").unwrap();
+        for (path, words) in [
+            ("/nonexistent/ca.pem".to_owned(), "cannot read it"),
+            (not_pem.display().to_string(), "holds no PEM certificate"),
+        ] {
+            let found = problems(toml(&pipelines(&format!(
+                "\"security.protocol\" = \"SSL\"\n\"ssl.ca.location\" = \"{path}\""
+            ))));
+            assert!(
+                found.iter().all(
+                    |p| p.starts_with("pipelines.toml:4: key \"ssl.ca.location\"")
+                        && p.contains(words)
+                ),
+                "{found:?}"
+            );
+        }
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        let ca = rcgen::CertifiedIssuer::self_signed(params, rcgen::KeyPair::generate().unwrap())
+            .unwrap();
+        let ca_file = dir.path().join("ca.pem");
+        std::fs::write(&ca_file, ca.pem()).unwrap();
+        let config = toml(&pipelines(&format!(
+            "\"security.protocol\" = \"SSL\"\n\"ssl.ca.location\" = \"{}\"",
+            ca_file.display()
+        )))
+        .expect("a readable CA file");
+        assert_eq!(config.pipelines.len(), 1);
+    }
 }

@@ -649,7 +649,8 @@ mod tests {
 
     #[test]
     fn damaged_config_records_are_errors_naming_the_key() {
-        let cases: [(&[u8], Option<&[u8]>, &str); 8] = [
+        type Case<'a> = (&'a [u8], Option<&'a [u8]>, &'a str);
+        let cases: [Case; 8] = [
             (b"connector-x", Some(b"{not json"), "not JSON"),
             (
                 b"connector-x",

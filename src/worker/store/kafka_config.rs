@@ -323,7 +323,8 @@ impl KafkaConfigStore {
         )
     }
 
-    /// Sends the records in order, waits for every acknowledgement, then for them to be read back.
+    /// Sends the records in order, waits for every acknowledgement, then for them to be read back (so the
+    /// view has them, and the changes told of them).
     fn write(
         &self,
         records: &[(String, Option<Vec<u8>>)],
@@ -341,9 +342,10 @@ impl KafkaConfigStore {
             );
         }
         drop(acked);
+        let mut written = Vec::with_capacity(records.len());
         for _ in records {
             match acks.recv_timeout(remaining(deadline)) {
-                Ok(Ok(_)) => {}
+                Ok(Ok(at)) => written.push(at),
                 Ok(Err(e)) => return Err(e),
                 Err(_) => {
                     return Err(StoreError(format!(
@@ -354,7 +356,7 @@ impl KafkaConfigStore {
                 }
             }
         }
-        self.log.read_to_end(remaining(deadline))
+        self.log.wait_read(&written, remaining(deadline))
     }
 }
 
@@ -404,6 +406,15 @@ impl ConfigStore for KafkaConfigStore {
 
     fn offset(&self) -> i64 {
         lock(&self.view).snapshot.offset
+    }
+
+    fn put_restart_request(
+        &mut self,
+        name: &str,
+        include_tasks: bool,
+        only_failed: bool,
+    ) -> Result<(), StoreError> {
+        KafkaConfigStore::put_restart_request(self, name, include_tasks, only_failed)
     }
 }
 

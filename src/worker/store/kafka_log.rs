@@ -5,15 +5,16 @@
 //! one thread), so the worker's control thread never waits for a broker except where a store says it does.
 //! Every record read is handed to the store's callback on that thread, in offset order per partition.
 //!
-//! "Read to the end" does not trust ListOffsets alone: tansu answers the base offset of the last batch + 1, so
-//! after a batch of several records it names an offset inside that batch. The end asked for is the ListOffsets
-//! answer; it is reached once a record at or past it was read (the consumer hands out whole batches, so the
-//! batch holding the answer's offset is read to its last record), or once the consumer reported the end of the
-//! partition there (Fetch's high watermark, which is right on every broker).
+//! "Read to the end" does not ask ListOffsets: tansu answers it with an offset inside the last batch, and
+//! sometimes with one from before the last acknowledged write. The end is the high watermark of a Fetch
+//! answered after the question (right on every broker): once two answers for a partition came after it (one
+//! fetch of a partition is in flight at a time, so the second was sent after it), that answer's high
+//! watermark is the end to read to. A store waiting for its own write waits for that record's offset instead.
 //!
 //! Must not: know what the records mean; panic on what a broker sends.
 
 use std::collections::BTreeMap;
+use std::rc::Rc;
 use std::sync::mpsc;
 use std::time::Duration;
 
@@ -21,13 +22,11 @@ use bytes::Bytes;
 use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
 
 use super::StoreError;
-use crate::client::admin::{
-    AdminError, CreateTopics, DescribeCluster, ListOffsets, NewTopic, OffsetSpec,
-};
+use crate::client::admin::{CreateTopics, DescribeCluster, DescribeTopicConfigs, NewTopic};
 use crate::client::config::{
     Acks, AutoOffsetReset, ConsumerConfig, IsolationLevel, ProducerConfig,
 };
-use crate::client::consumer::{ConsumerEvent, StartPosition, TopicPartition};
+use crate::client::consumer::{ConsumerEvent, StartPosition};
 use crate::client::errors::ResponseError;
 use crate::client::producer::{RecordRef, TIMESTAMP_ON_SEND};
 use crate::runtime::backend::{AnyBackend, TokioBackend};
@@ -76,6 +75,8 @@ pub struct Written {
 /// What to do with the outcome of one send.
 pub type OnAck = Box<dyn FnOnce(Result<Written, StoreError>) + Send>;
 
+type ReadToEndReply = mpsc::Sender<Result<(), StoreError>>;
+
 enum Command {
     Send {
         key: Vec<u8>,
@@ -83,7 +84,15 @@ enum Command {
         on_ack: OnAck,
     },
     ReadToEnd {
-        done: mpsc::Sender<Result<(), StoreError>>,
+        done: ReadToEndReply,
+    },
+    Flush {
+        done: mpsc::Sender<()>,
+    },
+    /// Answers once these offsets (the offset after each record to wait for) are read.
+    WaitRead {
+        ends: BTreeMap<i32, i64>,
+        done: ReadToEndReply,
     },
 }
 
@@ -217,6 +226,45 @@ impl KafkaLog {
         }
     }
 
+    /// Waits until every record sent before this call is acknowledged or failed.
+    pub fn flush(&self, timeout: Duration) -> Result<(), StoreError> {
+        let (done, flushed) = mpsc::channel();
+        let stopped = || self.place().error("the log has stopped");
+        let commands = self.commands.as_ref().ok_or_else(stopped)?;
+        commands
+            .send(Command::Flush { done })
+            .map_err(|_| stopped())?;
+        match flushed.recv_timeout(timeout) {
+            Ok(()) => Ok(()),
+            Err(mpsc::RecvTimeoutError::Timeout) => Err(self
+                .place()
+                .error(format!("records not acknowledged within {timeout:?}"))),
+            Err(mpsc::RecvTimeoutError::Disconnected) => Err(stopped()),
+        }
+    }
+
+    /// Waits until the records written at `written` have been read (and handed to the callback).
+    pub fn wait_read(&self, written: &[Written], timeout: Duration) -> Result<(), StoreError> {
+        let mut ends: BTreeMap<i32, i64> = BTreeMap::new();
+        for w in written {
+            let end = ends.entry(w.partition).or_insert(0);
+            *end = (*end).max(w.offset + 1);
+        }
+        let (done, finished) = mpsc::channel();
+        let stopped = || self.place().error("the log has stopped");
+        let commands = self.commands.as_ref().ok_or_else(stopped)?;
+        commands
+            .send(Command::WaitRead { ends, done })
+            .map_err(|_| stopped())?;
+        match finished.recv_timeout(timeout) {
+            Ok(outcome) => outcome,
+            Err(mpsc::RecvTimeoutError::Timeout) => Err(self
+                .place()
+                .error(format!("records written not read back within {timeout:?}"))),
+            Err(mpsc::RecvTimeoutError::Disconnected) => Err(stopped()),
+        }
+    }
+
     /// Waits until every record written before this call has been read (and handed to the callback).
     pub fn read_to_end(&self, timeout: Duration) -> Result<(), StoreError> {
         let (done, finished) = mpsc::channel();
@@ -257,6 +305,67 @@ impl ReadPositions {
             .all(|(partition, end)| self.applied.get(partition).copied().unwrap_or(0) >= *end)
     }
 }
+
+/// A wait for the end of the log, as it was when asked.
+struct EndWait {
+    /// Offsets each partition must be read to (a written record's, or a fetch's high watermark).
+    ends: BTreeMap<i32, i64>,
+    /// Until the fetches after the question are in: per partition, the fetch answers to wait for.
+    answers: Option<BTreeMap<i32, u64>>,
+}
+
+impl EndWait {
+    /// The end of every partition as a fetch answered after now will tell it; `after_assign` for partitions
+    /// assigned just now, whose every fetch is sent after now.
+    fn of_fetches(
+        consumer: &Consumer,
+        topic: &str,
+        partitions: &[i32],
+        after_assign: bool,
+    ) -> Self {
+        let more = if after_assign { 1 } else { 2 };
+        let answers = consumer.with_state(|c| {
+            partitions
+                .iter()
+                .map(|p| (*p, c.fetch_answers(topic, *p) + more))
+                .collect()
+        });
+        EndWait {
+            ends: BTreeMap::new(),
+            answers: Some(answers),
+        }
+    }
+
+    /// Whether the log was read to the end waited for.
+    fn done(&mut self, consumer: &Consumer, topic: &str, positions: &ReadPositions) -> bool {
+        if let Some(answers) = &self.answers {
+            let ends = consumer.with_state(|c| {
+                answers
+                    .iter()
+                    .map(|(p, wanted)| {
+                        let answered = c.fetch_answers(topic, *p) >= *wanted;
+                        answered.then(|| (*p, c.high_watermark(topic, *p).unwrap_or(0)))
+                    })
+                    .collect::<Option<BTreeMap<i32, i64>>>()
+            });
+            match ends {
+                Some(ends) => {
+                    self.ends = ends;
+                    self.answers = None;
+                }
+                None => return false,
+            }
+        }
+        positions.reached(&self.ends)
+    }
+}
+
+/// How often a wait for the end looks at the consumer's fetch answers (an answer without records tells no
+/// event).
+const END_CHECK_INTERVAL: Duration = Duration::from_millis(10);
+/// The longest a fetch of the log waits for records (`fetch.max.wait.ms`, at most): a wait for the end takes
+/// up to two of them when nothing is written.
+const LOG_FETCH_MAX_WAIT: Duration = Duration::from_millis(100);
 
 /// What an event left to do: nothing, or a partition to assign again.
 enum Applied {
@@ -320,6 +429,7 @@ async fn run(
     consumer_config.enable_auto_commit = false;
     consumer_config.auto_offset_reset = AutoOffsetReset::Earliest;
     consumer_config.isolation_level = IsolationLevel::ReadUncommitted;
+    consumer_config.fetch_max_wait = consumer_config.fetch_max_wait.min(LOG_FETCH_MAX_WAIT);
     let consumer = Consumer::new(consumer_config);
     let mut positions = ReadPositions {
         applied: BTreeMap::new(),
@@ -333,12 +443,17 @@ async fn run(
                 .map(|p| (settings.topic.clone(), *p, StartPosition::Earliest))
                 .collect(),
         );
-        let ends = end_offsets(&admin, &place, &partitions).await?;
-        while !positions.reached(&ends) {
-            if let Applied::Failed { cause, .. } =
-                apply(consumer.recv().await, &mut positions, &mut on_record, false)
-            {
-                return Err(place.error(format!("reading it failed: {cause}")));
+        let mut end = EndWait::of_fetches(&consumer, &settings.topic, &partitions, true);
+        while !end.done(&consumer, &settings.topic, &positions) {
+            tokio::select! {
+                event = consumer.recv() => {
+                    if let Applied::Failed { cause, .. } =
+                        apply(event, &mut positions, &mut on_record, false)
+                    {
+                        return Err(place.error(format!("reading it failed: {cause}")));
+                    }
+                }
+                _ = tokio::time::sleep(END_CHECK_INTERVAL) => {}
             }
         }
         Ok(partitions)
@@ -352,8 +467,15 @@ async fn run(
             return;
         }
         Err(_) => {
+            // The consumer's connection failures say why, when a broker could not be reached.
+            let problems = consumer.connection_problems().current();
+            let cause = if problems.is_empty() {
+                "is the broker reachable?".to_owned()
+            } else {
+                problems.join("; ")
+            };
             let _ = ready.send(Err(place.error(format!(
-                "not created, found or read to its end within {:?} (is the broker reachable?)",
+                "not created, found or read to its end within {:?} ({cause})",
                 settings.start_timeout
             ))));
             consumer.close().await;
@@ -369,8 +491,10 @@ async fn run(
     producer_config.acks = Acks::All;
     producer_config.enable_idempotence = true;
     producer_config.transactional_id = None;
-    let producer = Producer::new(producer_config);
-    let mut waiting: Vec<(BTreeMap<i32, i64>, mpsc::Sender<Result<(), StoreError>>)> = Vec::new();
+    // Shared with the flushes under way.
+    let producer = Rc::new(Producer::new(producer_config));
+    // Waits for the end not answered yet, and where to answer.
+    let mut waiting: Vec<(EndWait, ReadToEndReply)> = Vec::new();
     loop {
         tokio::select! {
             command = commands.recv() => match command {
@@ -397,16 +521,18 @@ async fn run(
                         Err(e) => on_ack(Err(place.error(format!("the write failed: {e}")))),
                     }
                 }
+                Some(Command::Flush { done }) => {
+                    let producer = producer.clone();
+                    tokio::task::spawn_local(async move {
+                        producer.flush().await;
+                        let _ = done.send(());
+                    });
+                }
                 Some(Command::ReadToEnd { done }) => {
-                    match end_offsets(&admin, &place, &partitions).await {
-                        Ok(ends) if positions.reached(&ends) => {
-                            let _ = done.send(Ok(()));
-                        }
-                        Ok(ends) => waiting.push((ends, done)),
-                        Err(error) => {
-                            let _ = done.send(Err(error));
-                        }
-                    }
+                    waiting.push((EndWait::of_fetches(&consumer, &settings.topic, &partitions, false), done));
+                }
+                Some(Command::WaitRead { ends, done }) => {
+                    waiting.push((EndWait { ends, answers: None }, done));
                 }
             },
             event = consumer.recv() => {
@@ -430,18 +556,27 @@ async fn run(
                             .collect(),
                     );
                 }
-                waiting.retain(|(ends, done)| {
-                    if positions.reached(ends) {
-                        let _ = done.send(Ok(()));
-                        false
-                    } else {
-                        true
-                    }
-                });
             }
+            _ = tokio::time::sleep(END_CHECK_INTERVAL), if !waiting.is_empty() => {}
+        }
+        waiting.retain_mut(|(end, done)| {
+            if end.done(&consumer, &settings.topic, &positions) {
+                let _ = done.send(Ok(()));
+                false
+            } else {
+                true
+            }
+        });
+    }
+    match Rc::try_unwrap(producer) {
+        Ok(producer) => {
+            let _ = tokio::time::timeout(CLOSE_TIMEOUT, producer.close()).await;
+        }
+        // A flush still waits: what it waits for is the close's too.
+        Err(producer) => {
+            let _ = tokio::time::timeout(CLOSE_TIMEOUT, producer.flush()).await;
         }
     }
-    let _ = tokio::time::timeout(CLOSE_TIMEOUT, producer.close()).await;
     consumer.close().await;
     admin.close().await;
 }
@@ -458,7 +593,7 @@ async fn prepare_topic(
                 name: settings.topic.clone(),
                 partitions: settings.partitions,
                 replication_factor: settings.replication_factor,
-                configs: vec![("cleanup.policy".into(), "compact".into())],
+                configs: vec![(CLEANUP_POLICY.into(), "compact".into())],
             }],
             timeout_ms: i32::try_from(settings.start_timeout.as_millis()).unwrap_or(i32::MAX),
         })
@@ -468,7 +603,9 @@ async fn prepare_topic(
         match outcome.result {
             Ok(()) => tracing::info!(topic = %place.topic, partitions = settings.partitions,
                 replication_factor = settings.replication_factor, "internal topic created (compacted)"),
-            Err(e) if e.response_error() == Some(ResponseError::TopicAlreadyExists) => {}
+            Err(e) if e.response_error() == Some(ResponseError::TopicAlreadyExists) => {
+                check_compacted(admin, place).await?
+            }
             Err(e) => return Err(place.error(format!("could not be created: {e}"))),
         }
     }
@@ -491,38 +628,57 @@ async fn prepare_topic(
     }
 }
 
-/// Each partition's end by ListOffsets (see the module's comment for what it may get wrong).
-async fn end_offsets(
-    admin: &Admin,
-    place: &Place,
-    partitions: &[i32],
-) -> Result<BTreeMap<i32, i64>, StoreError> {
-    let failed = |e: AdminError| place.error(format!("its end offsets could not be read: {e}"));
-    let cluster = admin
-        .run(DescribeCluster {
-            topics: Some(vec![place.topic.clone()]),
+/// Refuses a topic that existed already unless its cleanup policy is `compact` alone, as Kafka Connect does:
+/// under `delete` the broker would drop configs and positions after `retention.ms`. A broker that cannot say
+/// (no DescribeConfigs, no permission) is taken at its word, with a warning, as Kafka Connect takes it.
+async fn check_compacted(admin: &Admin, place: &Place) -> Result<(), StoreError> {
+    let described = admin
+        .run(DescribeTopicConfigs {
+            topic: place.topic.clone(),
+            // Every config, not just the one: tansu cannot read a request naming keys (seen with tansu 0.6).
+            keys: Vec::new(),
         })
-        .await
-        .map_err(failed)?;
-    let mut ends = BTreeMap::new();
-    let requests = ListOffsets::by_leader(
-        &cluster,
-        partitions.iter().map(|p| {
-            (
-                TopicPartition::new(place.topic.as_str(), *p),
-                OffsetSpec::Latest,
-            )
-        }),
-    );
-    for request in requests {
-        for (tp, offset) in admin.run(request).await.map_err(failed)? {
-            ends.insert(tp.partition, offset.map_err(failed)?);
+        .await;
+    match described {
+        Ok(configs) => match configs.get(CLEANUP_POLICY) {
+            Some(policy) if compact_only(policy) => Ok(()),
+            Some(policy) => Err(place.error(format!(
+                "{CLEANUP_POLICY} is {policy:?}; an internal topic must have {CLEANUP_POLICY}=compact only, or the \
+                 broker deletes its records (change it with `kafka-configs --alter`, or name another topic)"
+            ))),
+            None => {
+                tracing::warn!(topic = %place.topic, brokers = %place.brokers,
+                    "the broker did not say the topic's cleanup.policy; make sure it is compact");
+                Ok(())
+            }
+        },
+        Err(e) => {
+            tracing::warn!(topic = %place.topic, brokers = %place.brokers, error = %e,
+                "could not read the topic's cleanup.policy; make sure it is compact");
+            Ok(())
         }
     }
-    if let Some(missing) = partitions.iter().find(|p| !ends.contains_key(p)) {
-        return Err(place.error(format!(
-            "partition {missing} has no leader to ask for its end offset"
-        )));
+}
+
+const CLEANUP_POLICY: &str = "cleanup.policy";
+
+/// Whether a `cleanup.policy` value is `compact` and nothing else.
+fn compact_only(policy: &str) -> bool {
+    let mut policies = policy.split(',').map(|p| p.trim().to_ascii_lowercase());
+    policies.next().as_deref() == Some("compact") && policies.all(|p| p == "compact")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_compact_alone_is_a_compacted_topic() {
+        assert!(compact_only("compact"));
+        assert!(compact_only("COMPACT"));
+        assert!(!compact_only("delete"));
+        assert!(!compact_only("compact,delete"));
+        assert!(!compact_only("delete, compact"));
+        assert!(!compact_only(""));
     }
-    Ok(ends)
 }

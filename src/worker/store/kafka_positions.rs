@@ -293,6 +293,10 @@ impl KafkaPositionStore {
 }
 
 impl PositionStore for KafkaPositionStore {
+    fn set_source(&self, connector: &str, source: &SourceConfig) {
+        KafkaPositionStore::set_source(self, connector, source);
+    }
+
     fn load(&self, task: &TaskKey) -> Result<Vec<SourcePosition>, PositionStoreError> {
         Ok(self
             .by_task(&task.connector)?

@@ -131,6 +131,11 @@ impl KafkaStatusStore {
         self.generation
     }
 
+    /// Waits until every status put so far is written (or failed).
+    pub fn flush(&self, timeout: Duration) -> Result<(), StoreError> {
+        self.log.flush(timeout)
+    }
+
     /// Reads what other workers wrote up to now.
     pub fn refresh(&self, timeout: Duration) -> Result<(), StoreError> {
         self.log.read_to_end(timeout)

@@ -119,3 +119,46 @@ impl KafkaStores {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::positions::PositionStore;
+    use crate::worker::status::StatusStore;
+    use crate::worker::store::ConfigStore;
+
+    #[test]
+    fn the_stores_are_what_the_worker_holds() {
+        fn config<T: ConfigStore + 'static>() {}
+        fn status<T: StatusStore + 'static>() {}
+        fn positions<T: PositionStore + 'static>() {}
+        config::<KafkaConfigStore>();
+        status::<KafkaStatusStore>();
+        positions::<KafkaPositionStore>();
+    }
+
+    #[test]
+    fn each_client_takes_the_worker_keys_it_knows() {
+        let file: std::sync::Arc<str> = "worker.properties".into();
+        let mut worker = WorkerConfig::default();
+        let set = |settings: &mut Settings, key: &str, value: &str| {
+            settings.0.insert(
+                key.to_owned(),
+                crate::config::Setting {
+                    value: value.to_owned(),
+                    location: crate::config::Location::new(&file, 1),
+                },
+            );
+        };
+        set(&mut worker.client, "bootstrap.servers", "b1:9092,b2:9092");
+        set(&mut worker.client, "client.id", "w1");
+        // A consumer key at the top level: the producer leaves it.
+        set(&mut worker.client, "fetch.max.wait.ms", "123");
+        set(&mut worker.producer, "linger.ms", "7");
+        let (producer, consumer) = client_configs(&worker).unwrap();
+        assert_eq!(producer.common.bootstrap_servers, ["b1:9092", "b2:9092"]);
+        assert_eq!(consumer.common.client_id, "w1");
+        assert_eq!(producer.linger, Duration::from_millis(7));
+        assert_eq!(consumer.fetch_max_wait, Duration::from_millis(123));
+    }
+}

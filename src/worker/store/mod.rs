@@ -58,6 +58,18 @@ pub trait ConfigStore: Send {
     ) -> Result<(), StoreError> {
         Ok(())
     }
+    /// Asks every worker to restart connector `name`'s tasks that run on it (KIP-745's restart request in the
+    /// config topic). Only a store shared by several workers keeps such requests.
+    fn put_restart_request(
+        &mut self,
+        name: &str,
+        _include_tasks: bool,
+        _only_failed: bool,
+    ) -> Result<(), StoreError> {
+        Err(StoreError(format!(
+            "connector {name}: restart requests are kept only in a distributed worker's config topic"
+        )))
+    }
     /// How far the store has read: the config topic's offset of its last record (-1: none, or no topic).
     fn offset(&self) -> i64 {
         -1

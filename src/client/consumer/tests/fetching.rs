@@ -251,6 +251,30 @@ fn partition_eof_is_reported_once_each_time_the_position_reaches_the_high_waterm
 }
 
 #[test]
+fn every_answered_fetch_is_counted_even_without_records() {
+    let mut h = Harness::started(&[], &[(0, StartPosition::Offset(0))], &[1]);
+    assert_eq!(h.machine.fetch_answers(TOPIC, 0), 0);
+    let (tx, _) = h.expect_fetch();
+    h.reply(
+        &tx,
+        Ok(fetch_response(vec![data(0, 2, batch(0, &["a", "b"]))])),
+    );
+    h.events();
+    assert_eq!(h.machine.fetch_answers(TOPIC, 0), 1);
+    let (tx, _) = h.expect_fetch();
+    h.reply(&tx, Ok(fetch_response(vec![data(0, 5, Bytes::new())])));
+    assert_eq!(
+        (
+            h.machine.fetch_answers(TOPIC, 0),
+            h.machine.high_watermark(TOPIC, 0)
+        ),
+        (2, Some(5)),
+        "an empty answer still tells the end"
+    );
+    assert_eq!(h.machine.fetch_answers(TOPIC, 9), 0, "not assigned");
+}
+
+#[test]
 fn empty_partition_reports_eof_at_its_start() {
     let mut h = Harness::started(&[], &[(0, StartPosition::Earliest)], &[1]);
     let (tx, _) = h.expect_list_offsets();
