@@ -382,6 +382,32 @@ fn a_rolling_restart_loses_no_line_of_a_file_to_kafka_to_file_copy() {
         lines.len(),
         lines.len() - written
     );
+    // The source's position is in the offsets topic as Kafka Connect's FileStreamSource keeps it:
+    // ["CONNECTOR", {"filename": path}] → {"position": bytes}, at the input's end once all is copied.
+    let input_length = std::fs::metadata(&input).unwrap().len();
+    let position_key = json!(["lines-in", {"filename": input.display().to_string()}]);
+    let offset_topic = group.names.offset_topic.clone();
+    group.wait_until(
+        &format!("{position_key} at position {input_length} in the offsets topic"),
+        SETTLE,
+        |_| {
+            let positions: Vec<Value> = topic_records(&bootstrap, &offset_topic)
+                .iter()
+                .filter(|(key, _)| {
+                    serde_json::from_str::<Value>(key).ok() == Some(position_key.clone())
+                })
+                .map(|(_, value)| serde_json::from_str(value).unwrap_or(Value::Null))
+                .collect();
+            match positions.last() {
+                Some(last) if last["position"] == input_length => Ok(()),
+                _ => Err(format!(
+                    "{} positions, the last {:?}",
+                    positions.len(),
+                    &positions[positions.len().saturating_sub(3)..]
+                )),
+            }
+        },
+    );
     for name in ["lines-in", "lines-out"] {
         let ids = group.running_ids();
         wait_for_placement(
