@@ -9,6 +9,7 @@ use std::net::{SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, Weak};
 use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -57,6 +58,23 @@ impl TestBroker {
             "could not start tansu after {BROKER_START_ATTEMPTS} attempts:\n{}",
             failures.join("\n---\n")
         );
+    }
+
+    /// One broker for the tests of a binary that run at the same time: the one another running test holds,
+    /// else a new one. It stops when the last test holding it ends (a static would outlive the binary's
+    /// tests and leave tansu running), so tests that share it use topics and group ids of their own.
+    pub fn shared() -> Arc<TestBroker> {
+        static SHARED: Mutex<Weak<TestBroker>> = Mutex::new(Weak::new());
+        // A test that panicked while starting one poisons the lock; the Weak inside is still sound.
+        let mut shared = SHARED
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(broker) = shared.upgrade() {
+            return broker;
+        }
+        let broker = Arc::new(TestBroker::start());
+        *shared = Arc::downgrade(&broker);
+        broker
     }
 
     /// Starts tansu listening on 127.0.0.1:`port` and advertising `advertised` ("host:port") in metadata.

@@ -15,6 +15,8 @@
 //!   async API run from a plain `#[test]`;
 //! - `rest`: `engine standalone` with its REST API, restarted on the same files, and the REST clients no one
 //!   here wrote (`requests`, the `kc` CLI, prometheus_client's parser, schemathesis);
+//! - `distributed`: `engine distributed` workers of one group (killed -9, stopped, started again), writes
+//!   through any of them retried while the group rebalances, where each task runs;
 //! - `schema_registry`: a Schema Registry speaking Confluent's REST API for one test (or a real one at
 //!   `PIPEWRIGHT_TEST_SCHEMA_REGISTRY`), for the Avro converter and confluent-kafka's Avro serde;
 //! - `databases`: the local PostgreSQL and MariaDB/MySQL through their own clients (`psql`, `mariadb`), tables
@@ -30,6 +32,7 @@
 
 pub mod broker;
 pub mod databases;
+pub mod distributed;
 pub mod elasticsearch;
 pub mod engine_cli;
 pub mod engine_process;
