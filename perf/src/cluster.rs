@@ -115,9 +115,9 @@ pub fn run(
         std::fs::write(&file, worker_properties(broker, &run, port))?;
         children.0.push(
             Command::new(engine)
+                .arg("distributed")
                 .arg("--cores")
                 .arg("1")
-                .arg("distributed")
                 .arg(&file)
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
@@ -139,7 +139,7 @@ pub fn run(
         std::thread::sleep(Duration::from_millis(50));
     }
     let connector = format!(
-        r#"{{"name":"perf-sink","config":{{"connector.class":"FileStreamSink","tasks.max":"{tasks}","topics":"{topic}","file":"/dev/null","consumer.override.auto.offset.reset":"earliest"}}}}"#
+        r#"{{"name":"perf-sink-{run}","config":{{"connector.class":"FileStreamSink","tasks.max":"{tasks}","topics":"{topic}","file":"/dev/null","consumer.override.auto.offset.reset":"earliest"}}}}"#
     );
     let created = Instant::now();
     loop {
@@ -164,7 +164,7 @@ pub fn run(
             "the cluster did not write {records} records within {timeout:?}"
         );
         if tasks_running_after.is_none() {
-            if let Some((200, body)) = http(ports[0], "GET", "/connectors/perf-sink/status", "") {
+            if let Some((200, body)) = http(ports[0], "GET", &format!("/connectors/perf-sink-{run}/status"), "") {
                 if body.matches("\"RUNNING\"").count() > tasks {
                     tasks_running_after = Some(created.elapsed());
                 }

@@ -117,9 +117,16 @@ impl SinkTask for FileSink {
 
     async fn flush(&mut self) -> Result<(), ConnectorError> {
         self.write_buffer().await?;
-        self.file.sync_data().await.map_err(|e| {
-            ConnectorError::retriable(format!("cannot fsync `{}`: {e}", self.path.display()))
-        })
+        match self.file.sync_data().await {
+            Ok(()) => Ok(()),
+            // A file that cannot be synced (a character device such as /dev/null, a pipe) holds nothing to
+            // make durable: what was written is all there is, as Kafka's FileStreamSink, which only flushes.
+            Err(e) if e.raw_os_error() == Some(libc::EINVAL) => Ok(()),
+            Err(e) => Err(ConnectorError::retriable(format!(
+                "cannot fsync `{}`: {e}",
+                self.path.display()
+            ))),
+        }
     }
 
     async fn close(&mut self) {

@@ -574,3 +574,17 @@ async fn the_sink_needs_a_writable_file() {
     let cfg = sink_config(std::path::Path::new("/nonexistent-dir/x/out.txt"));
     assert!(FileSink::open(&cfg, TASK).await.is_err());
 }
+
+#[tokio::test]
+async fn the_sink_writes_to_dev_null_and_its_flush_succeeds_though_a_device_cannot_be_synced() {
+    let cfg = sink_config(std::path::Path::new("/dev/null"));
+    let mut sink = FileSink::open(&cfg, TASK).await.unwrap();
+    let mut converters = string_converters();
+    let mut records = vec![ConnectRecord::raw(
+        "t",
+        None,
+        Some(Bytes::from_static(b"gone")),
+    )];
+    sink.put(&mut records, &mut converters).await.unwrap();
+    sink.flush().await.unwrap();
+}
