@@ -47,24 +47,9 @@ fn status_json(name: &str, status: &ConnectorStatus) -> Value {
     })
 }
 
-/// The values of query parameter `name`, percent-decoded (repeatable, as `expand=status&expand=info`).
-pub(super) fn query_values(query: &Option<String>, name: &str) -> Vec<String> {
-    let Some(query) = query else {
-        return Vec::new();
-    };
-    query
-        .split('&')
-        .filter(|pair| !pair.is_empty())
-        .filter_map(|pair| {
-            let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-            (percent_decode(key) == name).then(|| percent_decode(value))
-        })
-        .collect()
-}
-
 /// A boolean query parameter (`true`/`false`, any case); absent is `false`.
 fn query_flag(query: &Option<String>, name: &str) -> Result<bool, RestError> {
-    match query_values(query, name)
+    match super::query::values(query, name)
         .last()
         .map(|v| v.to_ascii_lowercase())
     {
@@ -75,35 +60,6 @@ fn query_flag(query: &Option<String>, name: &str) -> Result<bool, RestError> {
             "query parameter {name} must be true or false, not {v:?}"
         ))),
     }
-}
-
-/// `+` and `%XX` of a query component decoded; a `%` not followed by two hex digits stays as it is.
-pub(super) fn percent_decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = bytes
-            .get(i + 1..i + 3)
-            .filter(|h| h.iter().all(u8::is_ascii_hexdigit))
-            .and_then(|h| std::str::from_utf8(h).ok())
-            .and_then(|h| u8::from_str_radix(h, 16).ok());
-        match (bytes[i], hex) {
-            (b'%', Some(byte)) => {
-                out.push(byte);
-                i += 3;
-            }
-            (b'+', _) => {
-                out.push(b' ');
-                i += 1;
-            }
-            (byte, _) => {
-                out.push(byte);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// A JSON body; malformed JSON is a 400 naming the problem.
@@ -146,7 +102,7 @@ pub(super) fn config_map(value: &Value) -> Result<BTreeMap<String, String>, Rest
 /// `GET /connectors` (`?expand=status`, `?expand=info`, both). Any `expand` answers the map of names, even one
 /// whose values name no expansion (those are ignored, as Kafka Connect ignores them).
 pub(super) async fn list(State(state): State<RestState>, RawQuery(query): RawQuery) -> Reply {
-    let expand = query_values(&query, "expand");
+    let expand = super::query::values(&query, "expand");
     let want_status = expand.iter().any(|e| e == "status");
     let want_info = expand.iter().any(|e| e == "info");
     if expand.is_empty() {

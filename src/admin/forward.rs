@@ -110,9 +110,7 @@ fn task_restart(method: &Method, path: &str) -> Option<(String, u32)> {
     let rest = path.strip_prefix("/connectors/")?;
     let segments: Vec<&str> = rest.split('/').collect();
     match segments.as_slice() {
-        [name, "tasks", task, "restart"] => {
-            Some((super::connectors::percent_decode(name), task.parse().ok()?))
-        }
+        [name, "tasks", task, "restart"] => Some((super::query::decode(name), task.parse().ok()?)),
         _ => None,
     }
 }
@@ -147,7 +145,7 @@ pub enum Hop {
 
 impl Hop {
     pub fn of(query: Option<&str>) -> Self {
-        let values = super::connectors::query_values(&query.map(str::to_owned), FORWARD_PARAMETER);
+        let values = super::query::values(&query.map(str::to_owned), FORWARD_PARAMETER);
         match values.first() {
             None => Self::FromCaller,
             Some(value) if value.eq_ignore_ascii_case("true") => Self::FirstForward,
@@ -332,7 +330,7 @@ fn forwarded_path(path: &str, query: Option<&str>, next_forward: bool) -> String
         .filter(|pair| !pair.is_empty())
     {
         let name = pair.split_once('=').map_or(pair, |(name, _)| name);
-        if super::connectors::percent_decode(name) != FORWARD_PARAMETER {
+        if super::query::decode(name) != FORWARD_PARAMETER {
             out.push('&');
             out.push_str(pair);
         }

@@ -14,6 +14,7 @@ pub mod error;
 pub mod forward;
 pub mod loggers;
 mod plugins;
+mod query;
 pub mod rest_client;
 #[cfg(test)]
 mod tests;

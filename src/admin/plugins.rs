@@ -9,8 +9,9 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Value};
 
-use super::connectors::{config_map, json_body, query_values};
+use super::connectors::{config_map, json_body};
 use super::error::RestError;
+use super::query::values as query_values;
 use super::RestState;
 use crate::config::PIPELINE_KEYS;
 use crate::connect::config_def::{ConfigKey, ConfigType};
