@@ -246,6 +246,11 @@ pub fn run(options: RunOptions) -> anyhow::Result<i32> {
                     tracing::warn!(listener = %format!("{scheme}://{shown}"), "{warning}");
                 }
             }
+            // A cluster's worker is reached at its REST URL by the others (forwarded requests, task
+            // restarts): one that cannot listen must not join the group.
+            Err(e) if matches!(standalone, StartedWorker::Distributed(_)) => {
+                anyhow::bail!("REST API not started: {e}; a distributed worker needs its listener")
+            }
             Err(e) => eprintln!("% engine: REST API not started: {e}"),
         }
     }
