@@ -168,6 +168,9 @@ async fn core_main(
             CoreCommand::Start(spec) => {
                 let key = spec.key();
                 let control = Rc::new(TaskControl::new(core, key.clone(), reports.clone()));
+                if spec.start_paused {
+                    control.set_paused(true);
+                }
                 let previous = tasks.remove(&key);
                 spec.metrics.set_core(core);
                 let handle = tokio::task::spawn_local({

@@ -36,6 +36,9 @@ pub struct TaskSpec {
     /// Where the task's source positions are kept (unless its source keeps its own).
     pub positions: Arc<dyn PositionStore>,
     pub metrics: Arc<TaskMetrics>,
+    /// Starts paused (a paused connector after a restart, or a task a rebalance moved): it polls nothing
+    /// before it is resumed. Pausing it right after the start instead would let its first poll through.
+    pub start_paused: bool,
 }
 
 impl TaskSpec {

@@ -348,6 +348,7 @@ impl Worker {
             },
             positions: self.positions.clone(),
             metrics: connector.metrics[index as usize].clone(),
+            start_paused: connector.target == TargetState::Paused,
         }
     }
 
