@@ -441,14 +441,19 @@ pub fn parse_connector(
     let is_source = config
         .get("connector.class")
         .is_some_and(|class| catalog.find(ComponentKind::Source, class).is_some());
-    let config = if exactly_once_sources && is_source && !config.contains_key("delivery") {
-        let mut config = config.clone();
-        config.insert("delivery".into(), "exactly-once".into());
-        std::borrow::Cow::Owned(config)
-    } else {
-        std::borrow::Cow::Borrowed(config)
-    };
-    let mut document = connect_form::read_map(name, &config, Arc::from(source), kafka, catalog);
+    let mut document = connect_form::read_map(name, config, Arc::from(source), kafka, catalog);
+    if exactly_once_sources && is_source && !config.contains_key("delivery") {
+        // A pipeline key of the worker's making, not the submitted config's: REST shows the config as
+        // submitted.
+        if let Some(pipeline) = document.pipelines.first_mut() {
+            pipeline.entries.push(raw::Entry {
+                key: "delivery".into(),
+                path: "delivery".into(),
+                value: raw::RawValue::String("exactly-once".into()),
+                location: Location::new(&document.file, 0),
+            });
+        }
+    }
     document.worker = defaults.worker.entries.clone();
     // A distributed worker's keys are those of its mode: read as a standalone worker's, its group and topic
     // keys would be errors in every connector.

@@ -11,7 +11,6 @@ use bytes::Bytes;
 use tokio::task::JoinHandle;
 
 use super::backend::current_backend;
-use super::broker_health::ConnectionProblems;
 use super::driver::{drive, Shared};
 use super::producer::connection_config;
 use crate::client::config::CommonConfig;
@@ -65,15 +64,6 @@ impl WorkerGroup {
 
     pub fn member_id(&self) -> String {
         self.member.state.borrow().member_id().to_owned()
-    }
-
-    pub fn is_stable(&self) -> bool {
-        self.member.state.borrow().is_stable()
-    }
-
-    /// The connection failures the member's driver is telling of now.
-    pub fn connection_problems(&self) -> ConnectionProblems {
-        self.member.problems.clone()
     }
 
     /// The next event of the member.

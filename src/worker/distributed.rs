@@ -27,7 +27,7 @@ use crate::engine::control::{TaskReport, TaskState};
 use crate::engine::positions::TaskKey;
 use crate::engine::Engine;
 use crate::protocol::connect_protocol::{
-    ConnectProtocolVersion, ConnectorTaskId, WorkUnits, WorkerAssignment, WorkerMetadata, NO_ERROR,
+    ConnectProtocolVersion, ConnectorTaskId, WorkUnits, WorkerAssignment, WorkerMetadata,
 };
 use crate::runtime::backend::IoChoice;
 use crate::runtime::worker_group::WorkerGroup;
@@ -392,13 +392,8 @@ impl Cluster {
             // coordinator hands a static member that restarts within its session the assignment of the last
             // round again, without a rebalance: a whole one is what the restarted worker needs.
             let assignment = WorkerAssignment {
-                error: NO_ERROR,
-                leader: leader_id.clone(),
-                leader_url: leader_url.clone(),
-                config_offset,
-                assigned: decided.assigned,
-                revoked: decided.revoked,
-                delay_ms: i32::try_from(decided.delay.as_millis()).unwrap_or(i32::MAX),
+                assigned: decided.assigned.clone(),
+                ..decided.to_wire(PROTOCOL, &leader_id, &leader_url, config_offset)
             };
             match assignment.encode(PROTOCOL.version()) {
                 Ok(bytes) => assignments.push((member_id, Bytes::from(bytes))),

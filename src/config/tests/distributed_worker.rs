@@ -149,5 +149,7 @@ fn exactly_once_source_support_enabled_runs_source_connectors_exactly_once_and_l
     .unwrap();
     let source = source.unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(source.delivery, crate::config::Delivery::ExactlyOnce);
+    // The config REST shows is the one submitted.
+    assert!(!source.connector_config.contains_key("delivery"));
     assert_eq!(sink.delivery, crate::config::Delivery::AtLeastOnce);
 }
